@@ -1,0 +1,35 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shmring/shmring/internal/errs"
+)
+
+var (
+	// ErrFull is returned by TryWrite, Claim and WriteBatch when the record
+	// does not fit in the free space. It is an expected outcome, not damage.
+	ErrFull = errs.Full
+	// ErrTooLarge is returned when a message exceeds the ring's maximum
+	// message size; nothing is written.
+	ErrTooLarge = errs.TooLarge
+	// ErrCorrupt is returned when the region violates the layout (a position
+	// or length out of range, an unknown record type). The producer or
+	// consumer that returns it stays failed: the ring must be inspected
+	// (ringctl stat) and recreated.
+	ErrCorrupt = errs.Corrupt
+	// ErrIncompatible is returned by Attach when the region holds a ring of
+	// another layout version or kind.
+	ErrIncompatible = errs.Incompatible
+	// ErrClaimPending is returned when a write or claim is attempted while a
+	// claim is outstanding; Commit or Abort it first.
+	ErrClaimPending = errors.New("ring: a claim is outstanding; Commit or Abort it first")
+	// ErrNoClaim is returned by Commit when there is no outstanding claim.
+	ErrNoClaim = errors.New("ring: no outstanding claim")
+)
+
+// corruptf reports damage found at a region offset.
+func corruptf(off uint64, format string, args ...any) error {
+	return fmt.Errorf("ring: %s at region offset %d: %w", fmt.Sprintf(format, args...), off, ErrCorrupt)
+}

@@ -1,0 +1,174 @@
+package ring
+
+// The ring's region: a control block of LineSize-byte lines, then the data
+// area. Every offset below is relative to the start of the region handed to
+// [Format] or [Attach]; docs/layout.md is written from this file.
+//
+//	 0 ┌──────────────────────────────────────────────┐ line 0: descriptor (immutable)
+//	   │ magic u64 · version u32 · kind u32           │
+//	   │ capacity u64 · maxMessage u64 · dataOff u64   │
+//	   │ flags u64 · crc32c u32 · reserved u32         │
+//	128├──────────────────────────────────────────────┤ line 1: producer position
+//	256├──────────────────────────────────────────────┤ line 2: consumer position
+//	384├──────────────────────────────────────────────┤ line 3: producer counters
+//	512├──────────────────────────────────────────────┤ line 4: consumer counters
+//	640├──────────────────────────────────────────────┤ lines 5..31: reserved, zero
+//	4096├─────────────────────────────────────────────┤ data area: capacity bytes
+//	   │ record │ record │ ... │ padding               │
+//	   └──────────────────────────────────────────────┘
+//
+// Ownership of each shared word (who writes, who reads, how):
+//
+//   - descriptor: written once by Format before the region is published
+//     (shm publishes a segment only after it is fully initialised); read by
+//     everyone, validated by Attach (magic, version, kind, checksum, geometry).
+//   - producer position: the producer stores it (release) after writing a
+//     record; the consumer loads it (acquire). The store publishes every
+//     header and payload byte written before it.
+//   - consumer position: the consumer stores it (release) after it has read
+//     the records below it; the producer loads it (acquire) before reusing
+//     that space. The store hands the space back to the producer.
+//   - producer counters: stored by the producer only (single writer, release
+//     store of load+n); loaded by inspectors.
+//   - consumer counters: stored by the consumer only; loaded by inspectors.
+//   - high watermark: raised with compare-and-swap by either side, on the
+//     slow path only (when it reloads the other side's position).
+//   - record headers: stored by the producer (atomic 64-bit store), loaded by
+//     the consumer (atomic 64-bit load) after it has loaded the producer
+//     position that covers them.
+
+const (
+	// LineSize is the unit of separation between words written by different
+	// parties: two cache lines, so that adjacent-line prefetch on x86 does
+	// not make neighbours share.
+	LineSize = 128
+
+	// Magic is the first word of the descriptor: "SHMRING\x00" read as a
+	// little-endian uint64, which lets a reader reject a region that is not
+	// a ring before it trusts any other field.
+	Magic uint64 = 0x00474e49524d4853
+
+	// Version is the ring layout version this package reads and writes.
+	Version uint32 = 1
+
+	// HeaderSize is the size of a record header; records start on Align.
+	HeaderSize = 8
+	// Align is the alignment of every record and position.
+	Align = 8
+
+	// ControlSize is the size of the control block; the data area starts here.
+	ControlSize = 4096
+
+	// MinCapacity and MaxCapacity bound the data area (a power of two).
+	MinCapacity = 1 << 10
+	MaxCapacity = 1 << 46
+
+	// MaxMessageLimit is the largest maximum message size any ring accepts:
+	// the record length field is 32 bits, and a record must leave room for
+	// others, so a message is also at most Capacity/8.
+	MaxMessageLimit = 1<<31 - 1
+)
+
+// Descriptor (line 0) field offsets.
+const (
+	offMagic      = 0
+	offVersion    = 8 // u32
+	offKind       = 12
+	offCapacity   = 16
+	offMaxMessage = 24
+	offDataOffset = 32
+	offFlags      = 40
+	offChecksum   = 48 // u32, crc32c (Castagnoli) of bytes [0, 48)
+	descSize      = 56
+)
+
+// Hot words and counters, each group on its own line.
+const (
+	offProducerPos = 1 * LineSize
+	offConsumerPos = 2 * LineSize
+
+	offProdCounters = 3 * LineSize
+	offMsgsIn       = offProdCounters + 0
+	offBytesIn      = offProdCounters + 8
+	offFullEvents   = offProdCounters + 16
+	offDrops        = offProdCounters + 24
+	offSpins        = offProdCounters + 32
+
+	offConsCounters = 4 * LineSize
+	offMsgsOut      = offConsCounters + 0
+	offBytesOut     = offConsCounters + 8
+	offHighWater    = offConsCounters + 16
+
+	endOfDefined = 5 * LineSize
+)
+
+// Record header: one little-endian 64-bit word, stored and loaded atomically.
+//
+//	bits  0..31  payload length in bytes (not counting the header or padding)
+//	bits 32..47  producer slot (MPSC; 0 in SPSC rings)
+//	bits 48..55  type (see below)
+//	bits 56..63  reserved, zero
+//
+// A record occupies align8(HeaderSize+length) bytes and never wraps: when it
+// does not fit before the end of the data area, a padding record fills the
+// tail and the record starts at index 0.
+const (
+	// TypeNone is zeroed memory: no record has been written here yet.
+	TypeNone = 0
+	// TypeData is a committed message.
+	TypeData = 1
+	// TypePadding is a committed record the consumer skips without delivering.
+	TypePadding = 2
+	// TypePending is a reservation whose payload is still being written (MPSC).
+	TypePending = 3
+)
+
+// Kind selects the producer protocol of a ring.
+type Kind uint32
+
+const (
+	// SPSC rings have one producer and one consumer.
+	SPSC Kind = 1
+	// MPSC rings have many producers and one consumer (not yet implemented).
+	MPSC Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case SPSC:
+		return "spsc"
+	case MPSC:
+		return "mpsc"
+	}
+	return "unknown"
+}
+
+func makeHeader(length uint32, slot uint16, typ uint8) uint64 {
+	return uint64(length) | uint64(slot)<<32 | uint64(typ)<<48
+}
+
+func headerLength(h uint64) uint64 { return h & 0xffffffff }
+func headerType(h uint64) uint8    { return uint8(h >> 48) }
+func headerReserved(h uint64) bool { return h>>56 != 0 }
+
+// recordSize is the space a record with an n-byte payload occupies.
+func recordSize(n uint64) uint64 { return (HeaderSize + n + Align - 1) &^ (Align - 1) }
+
+// Compile-time checks: each constant below fails to compile ("constant
+// overflows uint") if its invariant breaks. uint(-(x)) requires x == 0;
+// uint(b - a) requires a <= b.
+const (
+	_ = uint(-(offProducerPos % LineSize)) // each hot word starts its own line
+	_ = uint(-(offConsumerPos % LineSize))
+	_ = uint(-(offProdCounters % LineSize))
+	_ = uint(-(offConsCounters % LineSize))
+	_ = uint(LineSize - descSize) // descriptor fits line 0
+	_ = uint(LineSize - (offSpins + 8 - offProdCounters))
+	_ = uint(LineSize - (offHighWater + 8 - offConsCounters))
+	_ = uint(ControlSize - endOfDefined)
+	_ = uint(-(ControlSize % LineSize))
+	_ = uint(-(offChecksum % 4))
+	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned
+	_ = uint(-(offHighWater % 8))
+	_ = uint(-(offSpins % 8))
+)

@@ -1,0 +1,38 @@
+package ring
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// This file is the only one in package ring that imports unsafe.
+//
+// A region is a []byte that is either Go heap memory (tests, in-process use)
+// or a shared mapping made by package shm. word turns an 8-aligned offset in
+// it into an *atomic.Uint64. That is legal because:
+//   - atomic.Uint64 is a struct whose only non-zero-size field is a uint64, so
+//     a pointer to 8 aligned bytes is a valid *atomic.Uint64 for the atomic
+//     instructions, which is all we use it for;
+//   - the offset is checked against len(region) and the base alignment is
+//     checked by Format and Attach, so the word lies inside the region and
+//     never straddles a cache line;
+//   - the region outlives every pointer made from it: a heap region is kept
+//     alive by these interior pointers, and a mapping is unmapped only after
+//     the Producer and Consumer made from it are closed (package ipc's rule).
+//
+// No Go pointer is ever stored into the region; only offsets and integers.
+
+// word returns the 64-bit word at off. It panics (a bug of ours, never a
+// result of region contents) if off is out of range or misaligned: every
+// caller passes a layout constant or an index already checked.
+func word(region []byte, off uint64) *atomic.Uint64 {
+	if off%8 != 0 || off+8 > uint64(len(region)) {
+		panic("ring: word offset out of range")
+	}
+	return (*atomic.Uint64)(unsafe.Pointer(&region[off]))
+}
+
+// aligned reports whether the region's first byte is 8-aligned.
+func aligned(region []byte) bool {
+	return len(region) > 0 && uintptr(unsafe.Pointer(&region[0]))%8 == 0
+}
