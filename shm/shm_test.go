@@ -1,0 +1,271 @@
+package shm_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/shm"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+func create(t *testing.T, name string, body uint64, opts ...shm.Option) *shm.Segment {
+	t.Helper()
+	seg, err := shm.Create(name, body, func(b []byte) error {
+		copy(b, "body!")
+		return nil
+	}, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = seg.Close() })
+	return seg
+}
+
+func TestCreateOpenRemove(t *testing.T) {
+	name := testutil.Name(t)
+	seg := create(t, name, 1<<16)
+	require.Equal(t, "/dev/shm/"+name, seg.Path())
+	require.Len(t, seg.Body(), 1<<16)
+
+	other, err := shm.Open(name)
+	require.NoError(t, err)
+	require.Equal(t, "body!", string(other.Body()[:5]))
+	other.Body()[5] = '?'
+	require.Equal(t, byte('?'), seg.Body()[5], "both mappings share the pages")
+	require.NoError(t, other.Close())
+	require.NoError(t, other.Close(), "Close is idempotent")
+
+	st, err := os.Stat(seg.Path())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	require.Equal(t, int64(shm.HeaderSize+1<<16), st.Size())
+
+	_, err = shm.Create(name, 1<<12, nil)
+	require.ErrorIs(t, err, shm.ErrExist)
+
+	require.NoError(t, shm.Remove(name))
+	_, err = shm.Open(name)
+	require.ErrorIs(t, err, shm.ErrNotExist)
+	require.ErrorIs(t, shm.Remove(name), shm.ErrNotExist)
+	require.Empty(t, testutil.Leftovers())
+}
+
+func TestModeIgnoresUmask(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	seg := create(t, testutil.Name(t), 4096)
+	st, err := os.Stat(seg.Path())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	syscall.Umask(0o077)
+	seg = create(t, testutil.Name(t), 4096, shm.Mode(0o640))
+	st, err = os.Stat(seg.Path())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), st.Mode().Perm())
+}
+
+func TestDirOptionAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, "ring", 4096, shm.Dir(dir))
+	require.Equal(t, filepath.Join(dir, "ring"), seg.Path())
+	t.Setenv(shm.DirEnv, dir)
+	p, err := shm.Resolve("ring")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "ring"), p)
+	s2, err := shm.Open("ring")
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+	// A path is used as given.
+	s3, err := shm.Open(filepath.Join(dir, "ring"))
+	require.NoError(t, err)
+	require.NoError(t, s3.Close())
+	require.NoError(t, shm.Remove("ring"))
+}
+
+func TestBadNames(t *testing.T) {
+	for _, name := range []string{"", ".", "..", "a\x00b", strings.Repeat("x", shm.MaxNameLen+1), "../etc/ring", "/dev/shm/../x", "dir/", "/tmp/" + strings.Repeat("y", 300)} {
+		_, err := shm.Resolve(name)
+		require.ErrorIs(t, err, shm.ErrBadName, "%q", name)
+		_, err = shm.Create(name, 4096, nil)
+		require.ErrorIs(t, err, shm.ErrBadName, "%q", name)
+		_, err = shm.Open(name)
+		require.ErrorIs(t, err, shm.ErrBadName, "%q", name)
+	}
+}
+
+func TestSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	require.NoError(t, os.WriteFile(target, []byte("precious"), 0o600))
+	link := filepath.Join(dir, "ring")
+	require.NoError(t, os.Symlink(target, link))
+
+	_, err := shm.Create(link, 4096, nil)
+	require.ErrorIs(t, err, shm.ErrExist)
+	_, err = shm.Open(link)
+	require.ErrorIs(t, err, shm.ErrSymlink)
+	require.ErrorIs(t, err, shm.ErrPermission)
+	require.ErrorIs(t, shm.Remove(link), shm.ErrSymlink)
+
+	// A dangling link is refused too, and nothing is created at its target.
+	dangling := filepath.Join(dir, "dangling")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "nowhere"), dangling))
+	_, err = shm.Create(dangling, 4096, nil)
+	require.ErrorIs(t, err, shm.ErrExist)
+	_, err = os.Lstat(filepath.Join(dir, "nowhere"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	b, err := os.ReadFile(target)
+	require.NoError(t, err)
+	require.Equal(t, "precious", string(b))
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, ents, 3, "no temporary file left behind")
+}
+
+func TestNoSpaceLeavesNothing(t *testing.T) {
+	var fs unix.Statfs_t
+	require.NoError(t, unix.Statfs("/dev/shm", &fs))
+	total := fs.Blocks * uint64(fs.Bsize)
+	name := testutil.Name(t)
+	// More than the whole tmpfs: fallocate refuses at once, before
+	// allocating anything.
+	_, err := shm.Create(name, total+1<<30, nil)
+	require.ErrorIs(t, err, shm.ErrNoSpace)
+	require.Contains(t, err.Error(), "free space")
+	require.Empty(t, testutil.Leftovers())
+}
+
+func TestInitFailureLeavesNothing(t *testing.T) {
+	name := testutil.Name(t)
+	boom := errors.New("boom")
+	_, err := shm.Create(name, 4096, func([]byte) error { return boom })
+	require.ErrorIs(t, err, boom)
+	require.Empty(t, testutil.Leftovers())
+}
+
+// writeSegment makes a valid segment file, lets spoil damage its bytes, and
+// returns its path.
+func writeSegment(t *testing.T, spoil func([]byte) []byte) string {
+	t.Helper()
+	name := testutil.Name(t)
+	seg := create(t, name, 8192)
+	b, err := os.ReadFile(seg.Path())
+	require.NoError(t, err)
+	require.NoError(t, seg.Close())
+	require.NoError(t, os.Remove(seg.Path()))
+	require.NoError(t, os.WriteFile(seg.Path(), spoil(b), 0o600))
+	return seg.Path()
+}
+
+func reseal(b []byte) {
+	binary.LittleEndian.PutUint32(b[72:], crc32.Checksum(b[:72], crc32.MakeTable(crc32.Castagnoli)))
+}
+
+func TestOpenRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func([]byte) []byte
+		want  []error
+	}{
+		{"empty file", func([]byte) []byte { return nil }, []error{shm.ErrTooSmall, shm.ErrCorrupt}},
+		{"shorter than header", func(b []byte) []byte { return b[:100] }, []error{shm.ErrTooSmall}},
+		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, []error{shm.ErrBadMagic, shm.ErrCorrupt}},
+		{"byte order", func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[8:], 0x01020304)
+			reseal(b)
+			return b
+		}, []error{shm.ErrByteOrder, shm.ErrIncompatible}},
+		{"version", func(b []byte) []byte { b[12] = 2; reseal(b); return b }, []error{shm.ErrVersion, shm.ErrIncompatible}},
+		{"checksum", func(b []byte) []byte { b[33] ^= 1; return b }, []error{shm.ErrChecksum, shm.ErrCorrupt}},
+		{"sizes do not add up", func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[40:], 1<<20)
+			reseal(b)
+			return b
+		}, []error{shm.ErrGeometry, shm.ErrCorrupt}},
+		{"truncated body", func(b []byte) []byte { return b[:len(b)-4096] }, []error{shm.ErrTooSmall, shm.ErrCorrupt}},
+		{"longer than header says", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, []error{shm.ErrGeometry}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeSegment(t, tc.spoil)
+			_, err := shm.Open(path)
+			for _, w := range tc.want {
+				require.ErrorIs(t, err, w)
+			}
+			require.Contains(t, err.Error(), path)
+		})
+	}
+}
+
+func TestOpenRefusesUntrusted(t *testing.T) {
+	seg := create(t, testutil.Name(t), 4096)
+	require.NoError(t, os.Chmod(seg.Path(), 0o606))
+	_, err := shm.Open(seg.Path())
+	require.ErrorIs(t, err, shm.ErrPermission)
+	s, err := shm.Open(seg.Path(), shm.TrustOwner())
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	dir := t.TempDir()
+	_, err = shm.Open(dir)
+	require.ErrorIs(t, err, shm.ErrNotRegular)
+}
+
+func TestReadOnly(t *testing.T) {
+	seg := create(t, testutil.Name(t), 4096)
+	ro, err := shm.Open(seg.Path(), shm.ReadOnly())
+	require.NoError(t, err)
+	defer ro.Close()
+	require.True(t, ro.ReadOnly())
+	require.Equal(t, "body!", string(ro.Body()[:5]))
+	_, err = ro.Lock(0, 8)
+	require.Error(t, err)
+}
+
+func TestRemoveRefusesForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes")
+	require.NoError(t, os.WriteFile(path, []byte("not a segment at all"), 0o600))
+	require.ErrorIs(t, shm.Remove(path), shm.ErrBadMagic)
+	_, err := os.Stat(path)
+	require.NoError(t, err)
+}
+
+func TestLocks(t *testing.T) {
+	seg := create(t, testutil.Name(t), 4096)
+	other, err := shm.Open(seg.Path())
+	require.NoError(t, err)
+	defer other.Close()
+
+	locked, err := other.Locked(128, 8)
+	require.NoError(t, err)
+	require.False(t, locked)
+	l, err := seg.Lock(128, 8)
+	require.NoError(t, err)
+	locked, err = other.Locked(128, 8)
+	require.NoError(t, err)
+	require.True(t, locked)
+	locked, err = seg.Locked(128, 8)
+	require.NoError(t, err)
+	require.True(t, locked, "a Lock has its own open file description")
+	_, err = other.Lock(128, 8)
+	require.ErrorIs(t, err, shm.ErrBusy)
+	_, err = seg.Lock(128, 8)
+	require.ErrorIs(t, err, shm.ErrBusy, "two Locks in one process conflict")
+	l2, err := seg.Lock(256, 8)
+	require.NoError(t, err, "disjoint ranges do not conflict")
+	require.NoError(t, l.Unlock())
+	require.NoError(t, l.Unlock())
+	locked, err = other.Locked(128, 8)
+	require.NoError(t, err)
+	require.False(t, locked)
+	require.NoError(t, l2.Unlock())
+}
