@@ -100,6 +100,12 @@ const (
 	offHighWater    = offConsCounters + 16
 
 	endOfDefined = 5 * LineSize
+
+	// ProducerLine and ConsumerLine are the region offsets of the lines
+	// holding the two positions. Package ipc takes its role locks on these
+	// ranges (LineSize bytes each) of the segment file.
+	ProducerLine = offProducerPos
+	ConsumerLine = offConsumerPos
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.

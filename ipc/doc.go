@@ -1,0 +1,23 @@
+// Package ipc is shmring's public API: a ring buffer of variable-length
+// messages in a shared-memory segment, written by a [Producer] in one
+// process and read by a [Consumer] in another (or the same) process.
+//
+// A ring is a file, by default in /dev/shm, made by [Create] and opened by
+// [Open]. Its layout (docs/layout.md) is a public contract. One producer and
+// one consumer hold the ring at a time (SPSC); each role is an
+// open-file-description lock on the segment file, which the kernel releases
+// if the process dies, so a restarted process takes its role back and
+// resumes at the last published position.
+//
+// When the ring is full the producer's [Policy] applies: [Spin] waits
+// busily, [Backoff] waits politely, [Drop] returns [ErrFull] at once and
+// counts the drop. Memory never grows: the ring's capacity is fixed at
+// creation. Counters (messages and bytes in and out, full events, drops,
+// the high watermark) live in the segment, where any process reads them
+// with [Ring.Stats] or ringctl stat.
+//
+// Caveats: a message's slice handed to a read callback points into shared
+// memory and is valid only until the callback returns. Everything read from
+// the segment is validated; damage is reported as [ErrCorrupt], never a
+// panic. Close the Producer and Consumer before their Ring.
+package ipc

@@ -1,0 +1,73 @@
+package ipc_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/shmring/shmring/ipc"
+)
+
+// A producer and a consumer on one ring. In real use they are two processes
+// that both know the ring's name; here they share one for brevity.
+func Example() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	name := filepath.Join(dir, "orders") // a bare name would live in /dev/shm
+
+	r, err := ipc.Create(name, ipc.WithCapacity(64<<10))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+
+	p, _ := r.Producer(ipc.WithPolicy(ipc.Spin))
+	c, _ := r.Consumer()
+	for _, m := range []string{"buy 10", "sell 5"} {
+		_ = p.Write([]byte(m))
+	}
+	for range 2 {
+		_ = c.Read(context.Background(), func(msg []byte) { fmt.Println(string(msg)) })
+	}
+	st, _ := r.Stats()
+	fmt.Println("in", st.MsgsIn, "out", st.MsgsOut, "depth", st.Depth)
+	// Output:
+	// buy 10
+	// sell 5
+	// in 2 out 2 depth 0
+}
+
+// The zero-copy path: claim room in the ring, fill it, commit.
+func ExampleProducer_Claim() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "claim"), ipc.WithCapacity(4096))
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+
+	buf, _ := p.Claim(64)
+	n := copy(buf, "written in place")
+	_ = p.CommitN(n)
+
+	_, _ = c.TryRead(func(msg []byte) { fmt.Printf("%q\n", msg) })
+	// Output: "written in place"
+}
+
+// Drop refuses at once when the ring is full, and counts the drop.
+func ExampleDrop() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "drop"), ipc.WithCapacity(1024), ipc.WithMaxMessage(120))
+	defer r.Close()
+	p, _ := r.Producer(ipc.WithPolicy(ipc.Drop))
+	var err error
+	for err == nil {
+		err = p.Write(make([]byte, 120))
+	}
+	st, _ := r.Stats()
+	fmt.Println(err, "- written", st.MsgsIn, "dropped", st.Drops)
+	// Output: ring full - written 8 dropped 1
+}

@@ -1,0 +1,212 @@
+package ipc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
+)
+
+// Kind selects the producer protocol of a ring.
+type Kind = ring.Kind
+
+// Ring kinds.
+const (
+	SPSC = ring.SPSC
+	MPSC = ring.MPSC
+)
+
+// DefaultCapacity is the data area of a ring created without WithCapacity.
+const DefaultCapacity = 1 << 20
+
+type options struct {
+	cfg  ring.Config
+	shm  []shm.Option
+	name string
+}
+
+// Option configures Create and Open.
+type Option func(*options)
+
+// WithCapacity sets the data area size in bytes (a power of two, at least
+// 1 KiB) of a ring made by Create. Default 1 MiB.
+func WithCapacity(n uint64) Option { return func(o *options) { o.cfg.Capacity = n } }
+
+// WithMaxMessage sets the largest payload (at most capacity/8; default
+// capacity/8) of a ring made by Create.
+func WithMaxMessage(n uint64) Option { return func(o *options) { o.cfg.MaxMessage = n } }
+
+// WithKind sets the kind of a ring made by Create. Default SPSC.
+func WithKind(k Kind) Option { return func(o *options) { o.cfg.Kind = k } }
+
+// WithMode sets the permission bits of a created segment (default 0600).
+func WithMode(m os.FileMode) Option { return func(o *options) { o.shm = append(o.shm, shm.Mode(m)) } }
+
+// WithDir resolves bare names in dir instead of $SHMRING_DIR or /dev/shm.
+func WithDir(dir string) Option { return func(o *options) { o.shm = append(o.shm, shm.Dir(dir)) } }
+
+// WithTrustOwner lets Open map a segment owned by another user.
+func WithTrustOwner() Option { return func(o *options) { o.shm = append(o.shm, shm.TrustOwner()) } }
+
+// WithReadOnly opens a ring for inspection only (Stats); Producer and
+// Consumer then fail.
+func WithReadOnly() Option { return func(o *options) { o.shm = append(o.shm, shm.ReadOnly()) } }
+
+func collect(opts []Option) options {
+	o := options{cfg: ring.Config{Capacity: DefaultCapacity}}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Ring is a ring in a shared-memory segment, open in this process. Its
+// methods are safe for concurrent use. Close it after closing the Producer
+// and Consumer made from it.
+type Ring struct {
+	seg *shm.Segment
+	r   *ring.Ring
+
+	mu        sync.Mutex
+	closed    bool
+	endpoints map[closer]struct{}
+}
+
+type closer interface{ Close() error }
+
+// Create makes a new ring segment named name (a bare name lives in /dev/shm
+// or $SHMRING_DIR; a name with a slash is a path) and opens it. The segment
+// appears under its name only once fully initialised. It fails with
+// ErrExist if the name is taken.
+func Create(name string, opts ...Option) (*Ring, error) {
+	o := collect(opts)
+	size, err := ring.Size(o.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: create %q: %w", name, err)
+	}
+	seg, err := shm.Create(name, size, func(body []byte) error { return ring.Format(body, o.cfg) }, o.shm...)
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg)
+}
+
+// Open opens an existing ring segment, validating its header and ring
+// descriptor; see shm.Open for the checks made before anything is mapped.
+func Open(name string, opts ...Option) (*Ring, error) {
+	o := collect(opts)
+	seg, err := shm.Open(name, o.shm...)
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg)
+}
+
+func attach(seg *shm.Segment) (*Ring, error) {
+	r, err := ring.Attach(seg.Body())
+	if err != nil {
+		_ = seg.Close()
+		return nil, fmt.Errorf("ipc: %q: %w", seg.Path(), err)
+	}
+	return &Ring{seg: seg, r: r, endpoints: map[closer]struct{}{}}, nil
+}
+
+// Remove unlinks a ring segment. Processes that have it open keep using it
+// until they close it; the memory is freed when the last one does.
+func Remove(name string, opts ...Option) error {
+	return shm.Remove(name, collect(opts).shm...)
+}
+
+// Path returns the segment's file path.
+func (r *Ring) Path() string { return r.seg.Path() }
+
+// Kind returns the ring's kind.
+func (r *Ring) Kind() Kind { return r.r.Kind() }
+
+// Capacity returns the data area size in bytes.
+func (r *Ring) Capacity() uint64 { return r.r.Capacity() }
+
+// MaxMessage returns the largest payload a message may have.
+func (r *Ring) MaxMessage() uint64 { return r.r.MaxMessage() }
+
+// Stats is a snapshot of a ring's counters and attachment, read from the
+// segment (so it covers every process using the ring).
+type Stats struct {
+	ring.Stats
+	Kind             Kind
+	ProducerAttached bool // a live process holds the producer role (SPSC)
+	ConsumerAttached bool // a live process holds the consumer role
+}
+
+// Stats reads the ring's counters from the segment. It costs the producer
+// and consumer nothing.
+func (r *Ring) Stats() (Stats, error) {
+	if err := r.check(); err != nil {
+		return Stats{}, err
+	}
+	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}
+	var err1, err2 error
+	s.ProducerAttached, err1 = r.seg.Locked(ring.ProducerLine, ring.LineSize)
+	s.ConsumerAttached, err2 = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
+	return s, errors.Join(err1, err2)
+}
+
+func (r *Ring) check() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("ipc: %q: %w", r.seg.Path(), ErrClosed)
+	}
+	return nil
+}
+
+// lockRole takes the role lock at line, or reports who holds it.
+func (r *Ring) lockRole(line int64, role string) (*shm.Lock, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	l, err := r.seg.Lock(line, ring.LineSize)
+	if errors.Is(err, shm.ErrBusy) {
+		return nil, fmt.Errorf("ipc: %q already has a %s (a live process holds its lock); close it first: %w", r.seg.Path(), role, ErrBusy)
+	}
+	return l, err
+}
+
+func (r *Ring) register(c closer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.endpoints[c] = struct{}{}
+	return nil
+}
+
+func (r *Ring) unregister(c closer) {
+	r.mu.Lock()
+	delete(r.endpoints, c)
+	r.mu.Unlock()
+}
+
+// Close closes any Producer or Consumer still open on the ring, then unmaps
+// the segment. It must not race with their use. Close is idempotent.
+func (r *Ring) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	eps := r.endpoints
+	r.endpoints = nil
+	r.mu.Unlock()
+	var errs []error
+	for c := range eps {
+		errs = append(errs, c.Close())
+	}
+	errs = append(errs, r.seg.Close())
+	return errors.Join(errs...)
+}

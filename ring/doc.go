@@ -1,0 +1,21 @@
+// Package ring implements shmring's ring buffers of variable-length records
+// over a plain []byte: heap memory for in-process use and tests, or a shared
+// mapping made by package shm. It makes no system calls and knows nothing of
+// files or processes.
+//
+// The region holds a control block (a descriptor, then the producer and
+// consumer positions and counters, each on its own 128-byte line) followed
+// by a data area whose size is a power of two. Positions are 64-bit byte
+// counts that only grow; a record's index is pos & (capacity-1). A record is
+// an 8-byte header (length, producer slot, type) and its payload, padded to
+// 8 bytes; a record never wraps: a padding record fills the tail instead.
+// docs/layout.md gives every byte.
+//
+// The region is shared with other parties and untrusted: [Attach] validates
+// the descriptor, and the [Producer] and [Consumer] validate every position
+// and header they load before using it, returning [ErrCorrupt] (and staying
+// failed) rather than reading out of bounds.
+//
+// A Producer and a Consumer are each used by one goroutine. All waiting is
+// left to the caller (package ipc adds the policies).
+package ring
