@@ -7,28 +7,28 @@ import "github.com/shmring/shmring/internal/errs"
 var (
 	// ErrFull is returned when a message does not fit and the policy does
 	// not wait (Drop, TryWrite), or a WriteBatch under Drop left some out.
-	ErrFull = errs.Full
+	ErrFull = errs.ErrFull
 	// ErrTooLarge is returned when a message exceeds the ring's maximum
 	// message size; nothing is written.
-	ErrTooLarge = errs.TooLarge
+	ErrTooLarge = errs.ErrTooLarge
 	// ErrClosed is returned by operations on a closed Ring, Producer or Consumer.
-	ErrClosed = errs.Closed
+	ErrClosed = errs.ErrClosed
 	// ErrCorrupt is returned when the segment or ring is damaged; stop using
 	// it, inspect it with ringctl stat, and recreate it.
-	ErrCorrupt = errs.Corrupt
+	ErrCorrupt = errs.ErrCorrupt
 	// ErrIncompatible is returned when the segment was made by another
 	// layout version, byte order or kind.
-	ErrIncompatible = errs.Incompatible
+	ErrIncompatible = errs.ErrIncompatible
 	// ErrExist is returned by Create when the name is taken.
-	ErrExist = errs.Exist
+	ErrExist = errs.ErrExist
 	// ErrNotExist is returned by Open when there is no such ring.
-	ErrNotExist = errs.NotExist
+	ErrNotExist = errs.ErrNotExist
 	// ErrPermission is returned when the caller may not open or create the
 	// segment, or does not trust its owner.
-	ErrPermission = errs.Permission
+	ErrPermission = errs.ErrPermission
 	// ErrTimeout is returned when a deadline passes while waiting.
-	ErrTimeout = errs.Timeout
+	ErrTimeout = errs.ErrTimeout
 	// ErrBusy is returned when the ring already has a consumer, or an SPSC
 	// ring already has a producer, in this or another process.
-	ErrBusy = errs.Busy
+	ErrBusy = errs.ErrBusy
 )

@@ -23,9 +23,8 @@ const (
 const DefaultCapacity = 1 << 20
 
 type options struct {
-	cfg  ring.Config
-	shm  []shm.Option
-	name string
+	cfg ring.Config
+	shm []shm.Option
 }
 
 // Option configures Create and Open.

@@ -10,18 +10,18 @@ import (
 var (
 	// ErrFull is returned by TryWrite, Claim and WriteBatch when the record
 	// does not fit in the free space. It is an expected outcome, not damage.
-	ErrFull = errs.Full
+	ErrFull = errs.ErrFull
 	// ErrTooLarge is returned when a message exceeds the ring's maximum
 	// message size; nothing is written.
-	ErrTooLarge = errs.TooLarge
+	ErrTooLarge = errs.ErrTooLarge
 	// ErrCorrupt is returned when the region violates the layout (a position
 	// or length out of range, an unknown record type). The producer or
 	// consumer that returns it stays failed: the ring must be inspected
 	// (ringctl stat) and recreated.
-	ErrCorrupt = errs.Corrupt
+	ErrCorrupt = errs.ErrCorrupt
 	// ErrIncompatible is returned by Attach when the region holds a ring of
 	// another layout version or kind.
-	ErrIncompatible = errs.Incompatible
+	ErrIncompatible = errs.ErrIncompatible
 	// ErrClaimPending is returned when a write or claim is attempted while a
 	// claim is outstanding; Commit or Abort it first.
 	ErrClaimPending = errors.New("ring: a claim is outstanding; Commit or Abort it first")

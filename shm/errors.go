@@ -7,19 +7,19 @@ import "github.com/shmring/shmring/internal/errs"
 var (
 	// ErrExist is returned by Create when the name is taken (by a segment,
 	// any other file, or a symbolic link, which is never followed).
-	ErrExist = errs.Exist
+	ErrExist = errs.ErrExist
 	// ErrNotExist is returned by Open and Remove when there is no such segment.
-	ErrNotExist = errs.NotExist
+	ErrNotExist = errs.ErrNotExist
 	// ErrPermission is returned when the caller may not create or open the
 	// file, or does not trust its owner or mode.
-	ErrPermission = errs.Permission
+	ErrPermission = errs.ErrPermission
 	// ErrCorrupt is returned when a file's header is damaged or inconsistent.
-	ErrCorrupt = errs.Corrupt
+	ErrCorrupt = errs.ErrCorrupt
 	// ErrIncompatible is returned when a segment was written with another
 	// layout version or byte order.
-	ErrIncompatible = errs.Incompatible
+	ErrIncompatible = errs.ErrIncompatible
 	// ErrClosed is returned by operations on a closed Segment.
-	ErrClosed = errs.Closed
+	ErrClosed = errs.ErrClosed
 )
 
 // Specific sentinels: each also matches the general one named in its comment.
@@ -29,28 +29,28 @@ var (
 	ErrBadName error = &sentinel{"invalid segment name", nil}
 	// ErrSymlink is returned when the segment path is a symbolic link:
 	// shmring never follows one. Matches ErrPermission.
-	ErrSymlink error = &sentinel{"segment path is a symbolic link", errs.Permission}
+	ErrSymlink error = &sentinel{"segment path is a symbolic link", errs.ErrPermission}
 	// ErrNotRegular is returned when the path is a directory, device or
 	// other non-regular file. Matches ErrCorrupt.
-	ErrNotRegular error = &sentinel{"not a regular file", errs.Corrupt}
+	ErrNotRegular error = &sentinel{"not a regular file", errs.ErrCorrupt}
 	// ErrTooSmall is returned when a file is smaller than a segment header,
 	// or smaller than its header says. Matches ErrCorrupt.
-	ErrTooSmall error = &sentinel{"file too small", errs.Corrupt}
+	ErrTooSmall error = &sentinel{"file too small", errs.ErrCorrupt}
 	// ErrBadMagic is returned when a file does not start with the segment
 	// magic: it is not a shmring segment. Matches ErrCorrupt.
-	ErrBadMagic error = &sentinel{"bad magic: not a shmring segment", errs.Corrupt}
+	ErrBadMagic error = &sentinel{"bad magic: not a shmring segment", errs.ErrCorrupt}
 	// ErrByteOrder is returned when a segment was written on a machine of
 	// the other byte order. Matches ErrIncompatible.
-	ErrByteOrder error = &sentinel{"byte order mismatch", errs.Incompatible}
+	ErrByteOrder error = &sentinel{"byte order mismatch", errs.ErrIncompatible}
 	// ErrVersion is returned when a segment has another layout version.
 	// Matches ErrIncompatible.
-	ErrVersion error = &sentinel{"unsupported layout version", errs.Incompatible}
+	ErrVersion error = &sentinel{"unsupported layout version", errs.ErrIncompatible}
 	// ErrChecksum is returned when the header's immutable fields do not
 	// match their checksum. Matches ErrCorrupt.
-	ErrChecksum error = &sentinel{"header checksum mismatch", errs.Corrupt}
+	ErrChecksum error = &sentinel{"header checksum mismatch", errs.ErrCorrupt}
 	// ErrGeometry is returned when the header's sizes do not add up or do
 	// not match the file. Matches ErrCorrupt.
-	ErrGeometry error = &sentinel{"inconsistent segment sizes", errs.Corrupt}
+	ErrGeometry error = &sentinel{"inconsistent segment sizes", errs.ErrCorrupt}
 	// ErrNoSpace is returned by Create when the file system (usually the
 	// /dev/shm tmpfs) cannot hold the segment. Nothing is left behind.
 	ErrNoSpace error = &sentinel{"no space for the segment", nil}

@@ -12,7 +12,7 @@ import (
 
 // ErrBusy is returned by Lock when another open file description holds a
 // conflicting lock on the range.
-var ErrBusy = errs.Busy
+var ErrBusy = errs.ErrBusy
 
 // A Lock is an exclusive open-file-description lock (F_OFD_SETLK) on a byte
 // range of the segment file. The kernel releases it when the holder's last

@@ -10,27 +10,27 @@ import (
 )
 
 var (
-	// Corrupt is returned when memory or a file written by another party
+	// ErrCorrupt is returned when memory or a file written by another party
 	// violates an invariant of the layout: the region must not be used further.
-	Corrupt = errors.New("corrupt segment")
-	// Incompatible is returned when a segment or ring was written by a
+	ErrCorrupt = errors.New("corrupt segment")
+	// ErrIncompatible is returned when a segment or ring was written by a
 	// different layout version, byte order or kind than this code reads.
-	Incompatible = errors.New("incompatible segment")
-	// Full is returned when a record does not fit in the free space of a ring.
-	Full = errors.New("ring full")
-	// TooLarge is returned when a message exceeds the ring's maximum message size.
-	TooLarge = errors.New("message too large")
-	// Closed is returned by operations on a closed producer, consumer or segment.
-	Closed = os.ErrClosed
-	// Exist is returned when creating a segment whose name is taken.
-	Exist = fs.ErrExist
-	// NotExist is returned when opening or removing a segment that does not exist.
-	NotExist = fs.ErrNotExist
-	// Permission is returned when the caller may not open, create or trust a segment.
-	Permission = fs.ErrPermission
-	// Timeout is returned when a deadline passes before an operation completes.
-	Timeout = os.ErrDeadlineExceeded
-	// Busy is returned when a role that only one party may hold (the SPSC
+	ErrIncompatible = errors.New("incompatible segment")
+	// ErrFull is returned when a record does not fit in the free space of a ring.
+	ErrFull = errors.New("ring full")
+	// ErrTooLarge is returned when a message exceeds the ring's maximum message size.
+	ErrTooLarge = errors.New("message too large")
+	// ErrClosed is returned by operations on a closed producer, consumer or segment.
+	ErrClosed = os.ErrClosed
+	// ErrExist is returned when creating a segment whose name is taken.
+	ErrExist = fs.ErrExist
+	// ErrNotExist is returned when opening or removing a segment that does not exist.
+	ErrNotExist = fs.ErrNotExist
+	// ErrPermission is returned when the caller may not open, create or trust a segment.
+	ErrPermission = fs.ErrPermission
+	// ErrTimeout is returned when a deadline passes before an operation completes.
+	ErrTimeout = os.ErrDeadlineExceeded
+	// ErrBusy is returned when a role that only one party may hold (the SPSC
 	// producer, the consumer) is already held.
-	Busy = errors.New("role already held")
+	ErrBusy = errors.New("role already held")
 )
