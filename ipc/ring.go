@@ -122,6 +122,9 @@ func Remove(name string, opts ...Option) error {
 // Path returns the segment's file path.
 func (r *Ring) Path() string { return r.seg.Path() }
 
+// Header returns the segment's decoded header (creation time, creator).
+func (r *Ring) Header() shm.Header { return r.seg.Header() }
+
 // Kind returns the ring's kind.
 func (r *Ring) Kind() Kind { return r.r.Kind() }
 

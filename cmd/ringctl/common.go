@@ -1,0 +1,29 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/shmring/shmring/ipc"
+)
+
+// location holds the flags that say where a ring is and whom to trust.
+type location struct {
+	dir   string
+	trust bool
+}
+
+func (l *location) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.dir, "dir", "", "directory for bare names (default $SHMRING_DIR or /dev/shm)")
+	fs.BoolVar(&l.trust, "trust-owner", false, "open a ring owned by another user or writable by others")
+}
+
+func (l *location) options() []ipc.Option {
+	var o []ipc.Option
+	if l.dir != "" {
+		o = append(o, ipc.WithDir(l.dir))
+	}
+	if l.trust {
+		o = append(o, ipc.WithTrustOwner())
+	}
+	return o
+}

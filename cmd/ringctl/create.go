@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
+)
+
+func runCreate(io stdio, args []string) error {
+	fs := newFlags(io, "create")
+	var loc location
+	loc.register(fs)
+	var size, maxMsg sizeFlag
+	fs.Var(&size, "size", "capacity of the data area: a power of two, e.g. 64KiB, 1MiB (required)")
+	fs.Var(&maxMsg, "max-msg", "largest message, at most size/8 (default size/8)")
+	kind := fs.String("kind", "spsc", "ring kind: spsc")
+	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if !size.set {
+		return usagef("--size is required, e.g. --size 1MiB")
+	}
+	var k ipc.Kind
+	switch *kind {
+	case "spsc":
+		k = ipc.SPSC
+	case "mpsc":
+		return fmt.Errorf("--kind mpsc is not supported by this version yet; use spsc")
+	default:
+		return usagef("--kind %q: want spsc", *kind)
+	}
+	m, err := strconv.ParseUint(*mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
+	}
+	opts := append(loc.options(), ipc.WithCapacity(size.v), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)))
+	if maxMsg.set {
+		if maxMsg.v == 0 {
+			return usagef("--max-msg must be at least 1 byte")
+		}
+		opts = append(opts, ipc.WithMaxMessage(maxMsg.v))
+	}
+	if size.v < ring.MinCapacity || size.v&(size.v-1) != 0 {
+		return usagef("--size %s: the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB", formatSize(size.v))
+	}
+	r, err := ipc.Create(pos[0], opts...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(io.out, "created %s: %s, capacity %s, max message %s, mode %04o\n",
+		r.Path(), r.Kind(), formatSize(r.Capacity()), formatSize(r.MaxMessage()), m)
+	return nil
+}

@@ -1,0 +1,158 @@
+// Command ringctl creates, inspects, feeds, drains and removes shmring rings.
+//
+//	ringctl create NAME --size SIZE [--kind spsc] [--max-msg SIZE] [--mode 0600] [--dir DIR]
+//	ringctl rm NAME [--dir DIR]
+//	ringctl stat NAME [--json] [--dir DIR]
+//	ringctl send NAME [--policy drop|spin|backoff] [--dir DIR]
+//	ringctl recv NAME [-n N] [--timeout DUR] [--dir DIR]
+//	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
+//
+// NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
+// path. Flags may come before or after NAME. Sizes take plain bytes or a
+// unit: 64KiB, 1MiB (binary), 64K, 1M (binary too), 64kB, 1MB (decimal).
+// Errors go to stderr with exit status 1; a usage error exits with 2.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// stdio is what a command reads and writes; tests replace it.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+type command struct {
+	usage   string // the synopsis after "ringctl "
+	summary string
+	run     func(io stdio, args []string) error
+	hidden  bool
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"create": {"create NAME --size SIZE [--kind spsc] [--max-msg SIZE] [--mode 0600] [--dir DIR]", "create a ring", runCreate, false},
+		"rm":     {"rm NAME [--dir DIR]", "remove a ring", runRm, false},
+		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
+		"send":   {"send NAME [--policy drop|spin|backoff] [--dir DIR]", "write each line of stdin as one message", runSend, false},
+		"recv":   {"recv NAME [-n N] [--timeout DUR] [--dir DIR]", "print messages as lines, in order", runRecv, false},
+		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
+
+		demoProducerVerb: {demoProducerVerb + " PATH N SIZE", "demo producer process", runDemoProducer, true},
+		demoConsumerVerb: {demoConsumerVerb + " PATH N SIZE", "demo consumer process", runDemoConsumer, true},
+	}
+}
+
+func main() {
+	os.Exit(run(stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
+}
+
+// errUsage marks an error as a usage error (exit status 2).
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+func (u usageError) Is(t error) bool {
+	return t == errUsage
+}
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func run(io stdio, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(io.out)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(io.err, "ringctl: unknown command %q\n\n", args[0])
+		printUsage(io.err)
+		return 2
+	}
+	err := cmd.run(io, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(io.err, "ringctl %s: %v\nusage: ringctl %s\n", args[0], err, cmd.usage)
+		return 2
+	case errors.Is(err, errSilentFailure):
+		return 1
+	default:
+		fmt.Fprintf(io.err, "ringctl %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errSilentFailure exits 1 after the command has already explained itself.
+var errSilentFailure = errors.New("failed")
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "ringctl: create, inspect, feed and drain shmring rings")
+	fmt.Fprintln(w, "\nusage:")
+	var names []string
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  ringctl %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'ringctl COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "NAME is a bare name (in --dir, $SHMRING_DIR or /dev/shm) or a path.")
+}
+
+// newFlags returns a flag set for a command whose errors and help go to io.err.
+func newFlags(io stdio, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	fs.Usage = func() {
+		fmt.Fprintf(io.err, "usage: ringctl %s\n\nflags:\n", commands[name].usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags that may stand before or after the positional
+// arguments, as users type them, and checks the positional count.
+func parse(fs *flag.FlagSet, args []string, wantPos int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != wantPos {
+		if wantPos == 1 && len(pos) == 0 {
+			return nil, usagef("missing ring NAME")
+		}
+		return nil, usagef("want %d argument(s), got %d: %q", wantPos, len(pos), pos)
+	}
+	return pos, nil
+}

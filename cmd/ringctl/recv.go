@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/shmring/shmring/ipc"
+)
+
+func runRecv(sio stdio, args []string) error {
+	fs := newFlags(sio, "recv")
+	var loc location
+	loc.register(fs)
+	limit := fs.Uint64("n", 0, "stop after N messages (default: no limit)")
+	var timeout durationFlag
+	fs.Var(&timeout, "timeout", "stop once DUR passes with no message, e.g. 500ms, 2s (default: wait forever)")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	r, err := ipc.Open(pos[0], loc.options()...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := r.Consumer()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	// Ctrl-C or SIGTERM ends the wait cleanly, releasing the consumer role.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out := bufio.NewWriterSize(sio.out, 64<<10)
+	defer out.Flush()
+	var got uint64
+	emit := func(m []byte) {
+		out.Write(m)
+		out.WriteByte('\n')
+		got++
+	}
+	for *limit == 0 || got < *limit {
+		max := 256
+		if *limit > 0 {
+			max = int(min(uint64(max), *limit-got))
+		}
+		n, err := c.TryReadBatch(max, emit)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		// Nothing pending: show what we have before waiting.
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout.set {
+			wctx, cancel = context.WithTimeout(ctx, timeout.v)
+		}
+		_, err = c.ReadBatch(wctx, 1, emit)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, ipc.ErrTimeout), errors.Is(err, context.Canceled):
+			return nil
+		default:
+			return err
+		}
+	}
+	return nil
+}

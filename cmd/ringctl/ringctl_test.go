@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	// The demo re-executes this binary as its producer and consumer.
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "__demo-") {
+		os.Exit(run(stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
+	}
+	testutil.Main(m)
+}
+
+type result struct {
+	code          int
+	stdout, stderr string
+}
+
+func ringctl(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(stdio{strings.NewReader(stdin), &out, &errb}, args)
+	return result{code, out.String(), errb.String()}
+}
+
+// newRingName returns a ring name that is removed when the test ends.
+func newRingName(t *testing.T) string { return testutil.Name(t) }
+
+func TestCreateStatRm(t *testing.T) {
+	name := newRingName(t)
+	r := ringctl(t, "", "create", name, "--size", "64KiB", "--max-msg", "1KiB")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "capacity 64 KiB, max message 1 KiB, mode 0600")
+	info, err := os.Stat("/dev/shm/" + name)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	r = ringctl(t, "", "create", "--size", "64KiB", name)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "file already exists")
+
+	r = ringctl(t, "", "stat", name)
+	require.Zero(t, r.code, r.stderr)
+	for _, want := range []string{"kind", "spsc", "64 KiB", "high watermark", "full events", "consumer"} {
+		require.Contains(t, r.stdout, want)
+	}
+	r = ringctl(t, "", "stat", "--json", name)
+	require.Zero(t, r.code, r.stderr)
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.Equal(t, uint64(64<<10), rep.Capacity)
+	require.Equal(t, uint64(1<<10), rep.MaxMsg)
+	require.Equal(t, "spsc", rep.Kind)
+	require.Equal(t, "0600", rep.Mode)
+
+	r = ringctl(t, "", "rm", name)
+	require.Zero(t, r.code, r.stderr)
+	r = ringctl(t, "", "stat", name)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "no such file")
+}
+
+func TestCreateOptions(t *testing.T) {
+	dir := t.TempDir()
+	r := ringctl(t, "", "create", "r1", "--size", "4096", "--mode", "0640", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	info, err := os.Stat(filepath.Join(dir, "r1"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), info.Mode().Perm())
+	require.Contains(t, r.stdout, "max message 512 B")
+
+	t.Setenv("SHMRING_DIR", dir)
+	r = ringctl(t, "", "stat", "r1", "--json")
+	require.Zero(t, r.code, r.stderr)
+}
+
+func TestUsageErrors(t *testing.T) {
+	name := newRingName(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"create", name}, 2, "--size is required"},
+		{[]string{"create", name, "--size", "1000"}, 2, "power of two"},
+		{[]string{"create", name, "--size", "1MB"}, 2, "power of two"},
+		{[]string{"create", name, "--size", "lots"}, 2, "invalid size"},
+		{[]string{"create", name, "--size", "1MiB", "--max-msg", "512KiB"}, 1, "capacity/8"},
+		{[]string{"create", name, "--size", "1MiB", "--mode", "999"}, 2, "octal"},
+		{[]string{"create", name, "--size", "1MiB", "--kind", "weird"}, 2, "want spsc"},
+		{[]string{"create", "--size", "1MiB"}, 2, "missing ring NAME"},
+		{[]string{"create", "a", "b", "--size", "1MiB"}, 2, "want 1 argument"},
+		{[]string{"create", "../x", "--size", "1MiB"}, 1, "invalid segment name"},
+		{[]string{"stat", name, "--bogus"}, 2, "-bogus"},
+		{[]string{"send", name, "--policy", "maybe"}, 2, "want drop, spin or backoff"},
+		{[]string{"recv", name, "--timeout", "soon"}, 2, "invalid duration"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	} {
+		r := ringctl(t, "", tc.args...)
+		require.Equal(t, tc.code, r.code, "%v: %s", tc.args, r.stderr)
+		require.Contains(t, r.stderr, tc.want, "%v", tc.args)
+	}
+	require.Empty(t, testutil.Leftovers(), "failed creates leave nothing")
+	r := ringctl(t, "", "stat", "--help")
+	require.Zero(t, r.code)
+	require.Contains(t, r.stderr, "usage: ringctl stat")
+	r = ringctl(t, "", "--help")
+	require.Zero(t, r.code)
+	require.Contains(t, r.stdout, "ringctl demo")
+}
+
+func TestSendRecv(t *testing.T) {
+	name := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", name, "--size", "4KiB", "--max-msg", "64").code)
+
+	r := ringctl(t, "alpha\nbeta\n\ngamma", "send", name)
+	require.Zero(t, r.code, r.stderr)
+	r = ringctl(t, "", "recv", name, "-n", "2")
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, "alpha\nbeta\n", r.stdout)
+	start := time.Now()
+	r = ringctl(t, "", "recv", "--timeout", "100ms", name)
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, "\ngamma\n", r.stdout, "an empty line is an empty message; the last line needs no newline")
+	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+
+	// Drop policy: the ring holds 4 KiB; 100 lines of 60 bytes do not fit.
+	var in strings.Builder
+	for i := 0; i < 100; i++ {
+		in.WriteString(strings.Repeat("x", 60) + "\n")
+	}
+	in.WriteString(strings.Repeat("y", 65) + "\n") // larger than the maximum
+	r = ringctl(t, in.String(), "send", name, "--policy", "drop")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "sent 56, dropped 45 (44 ring full, 1 larger than the 64 B maximum)")
+
+	r = ringctl(t, "", "stat", name, "--json")
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.Equal(t, uint64(44), rep.Drops)
+	require.Equal(t, uint64(56), rep.Pending)
+	require.Equal(t, uint64(56*72), rep.HighWater, "56 records of 8+64 bytes")
+
+	r = ringctl(t, "", "recv", name, "-n", "56", "--timeout", "1s")
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, 56, strings.Count(r.stdout, "\n"))
+}
+
+func TestSendLongLine(t *testing.T) {
+	name := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", name, "--size", "1MiB").code)
+	long := strings.Repeat("z", 100<<10) // longer than send's 64 KiB read buffer
+	r := ringctl(t, long+"\nshort\n", "send", name)
+	require.Zero(t, r.code, r.stderr)
+	r = ringctl(t, "", "recv", name, "-n", "2")
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, long+"\nshort\n", r.stdout)
+}
+
+func TestCorruptSegment(t *testing.T) {
+	name := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", name, "--size", "4KiB").code)
+	path := "/dev/shm/" + name
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{0xff, 0xff}, 40) // the header's total size
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	for _, args := range [][]string{{"stat", name}, {"stat", name, "--json"}, {"send", name}, {"recv", name, "-n", "1"}} {
+		r := ringctl(t, "x\n", args...)
+		require.Equal(t, 1, r.code, "%v", args)
+		require.Contains(t, r.stderr, "checksum at offset 72", "%v", args)
+	}
+	r := ringctl(t, "", "rm", name)
+	require.Zero(t, r.code, "a damaged segment can still be removed: %s", r.stderr)
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	r := ringctl(t, "", "demo", "--messages", "200000", "--dir", dir, "--size", "64KiB")
+	require.Zero(t, r.code, r.stderr)
+	for _, want := range []string{"throughput", "M msgs/s", "verified    200000 messages in order, 0 bad", "messages in / out  200000 / 200000", "high watermark", "removed"} {
+		require.Contains(t, r.stdout, want)
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, ents, "the demo removes its ring")
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"0": 0, "4096": 4096, "64KiB": 64 << 10, "64kib": 64 << 10, "1MiB": 1 << 20, "1M": 1 << 20,
+		"2GiB": 2 << 30, "1.5KiB": 1536, "10MB": 10_000_000, "1kB": 1000, "7B": 7, "1TiB": 1 << 40,
+	} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "KiB", "1.2.3MiB", "1 parsec", "-1", "0.3B", "99999999999999999999", "20000000TiB"} {
+		_, err := parseSize(bad)
+		require.Error(t, err, bad)
+	}
+	require.Equal(t, "64 KiB", formatSize(64<<10))
+	require.Equal(t, "1.5 MiB", formatSize(3<<19))
+	require.Equal(t, "100 B", formatSize(100))
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"500ms": 500 * time.Millisecond, "2s": 2 * time.Second, "1.5": 1500 * time.Millisecond, "0": 0} {
+		got, err := parseDuration(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"soon", "-1s", "-3"} {
+		_, err := parseDuration(bad)
+		require.Error(t, err, bad)
+	}
+}

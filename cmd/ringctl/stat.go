@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shmring/shmring/ipc"
+)
+
+// statReport is what stat prints; its JSON names are a contract for scripts.
+type statReport struct {
+	Path       string    `json:"path"`
+	Kind       string    `json:"kind"`
+	Capacity   uint64    `json:"capacity_bytes"`
+	MaxMsg     uint64    `json:"max_message_bytes"`
+	FileSize   int64     `json:"file_bytes"`
+	Mode       string    `json:"mode"`
+	OwnerUID   uint32    `json:"owner_uid"`
+	Created    time.Time `json:"created"`
+	CreatorPID uint32    `json:"creator_pid"`
+
+	ProducerPos uint64  `json:"producer_position"`
+	ConsumerPos uint64  `json:"consumer_position"`
+	Depth       uint64  `json:"depth_bytes"`
+	DepthPct    float64 `json:"depth_percent"`
+	HighWater   uint64  `json:"high_watermark_bytes"`
+
+	MsgsIn   uint64 `json:"messages_in"`
+	BytesIn  uint64 `json:"bytes_in"`
+	MsgsOut  uint64 `json:"messages_out"`
+	BytesOut uint64 `json:"bytes_out"`
+	Pending  uint64 `json:"messages_pending"`
+
+	FullEvents uint64 `json:"full_events"`
+	Drops      uint64 `json:"drops"`
+	Spins      uint64 `json:"spins"`
+
+	ProducerAttached bool `json:"producer_attached"`
+	ConsumerAttached bool `json:"consumer_attached"`
+}
+
+func runStat(io stdio, args []string) error {
+	fs := newFlags(io, "stat")
+	var loc location
+	loc.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	r, err := ipc.Open(pos[0], append(loc.options(), ipc.WithReadOnly())...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rep, err := collectStat(r)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printStat(io, rep)
+	return nil
+}
+
+func collectStat(r *ipc.Ring) (statReport, error) {
+	st, err := r.Stats()
+	if err != nil {
+		return statReport{}, err
+	}
+	info, err := os.Stat(r.Path())
+	if err != nil {
+		return statReport{}, err
+	}
+	rep := statReport{
+		Path: r.Path(), Kind: st.Kind.String(), Capacity: st.Capacity, MaxMsg: st.MaxMessage,
+		FileSize: info.Size(), Mode: fmt.Sprintf("%04o", info.Mode().Perm()),
+		ProducerPos: st.ProducerPos, ConsumerPos: st.ConsumerPos, Depth: st.Depth,
+		DepthPct:  100 * float64(st.Depth) / float64(st.Capacity),
+		HighWater: st.HighWater,
+		MsgsIn:    st.MsgsIn, BytesIn: st.BytesIn, MsgsOut: st.MsgsOut, BytesOut: st.BytesOut,
+		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins,
+		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
+	}
+	if st.MsgsIn > st.MsgsOut {
+		rep.Pending = st.MsgsIn - st.MsgsOut
+	}
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		rep.OwnerUID = sys.Uid
+	}
+	h := r.Header()
+	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
+	rep.CreatorPID = h.CreatorPID
+	return rep, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func printStat(io stdio, r statReport) {
+	tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
+	p := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
+	fmt.Fprintf(tw, "%s\n", r.Path)
+	fmt.Fprintln(tw, "segment")
+	p("kind", "%s", r.Kind)
+	p("capacity", "%s", formatSize(r.Capacity))
+	p("max message", "%s", formatSize(r.MaxMsg))
+	p("file", "%s, mode %s, uid %d", formatSize(uint64(r.FileSize)), r.Mode, r.OwnerUID)
+	p("created", "%s by pid %d", r.Created.Format(time.RFC3339), r.CreatorPID)
+	fmt.Fprintln(tw, "occupancy")
+	p("depth", "%s (%.1f%%), %d messages", formatSize(r.Depth), r.DepthPct, r.Pending)
+	p("high watermark", "%s (%.1f%%)", formatSize(r.HighWater), 100*float64(r.HighWater)/float64(r.Capacity))
+	p("positions", "producer %d, consumer %d", r.ProducerPos, r.ConsumerPos)
+	fmt.Fprintln(tw, "traffic")
+	p("in", "%d messages, %s", r.MsgsIn, formatSize(r.BytesIn))
+	p("out", "%d messages, %s", r.MsgsOut, formatSize(r.BytesOut))
+	fmt.Fprintln(tw, "backpressure")
+	p("full events", "%d", r.FullEvents)
+	p("drops", "%d", r.Drops)
+	p("spins", "%d", r.Spins)
+	fmt.Fprintln(tw, "attached")
+	p("producer", "%s", yesNo(r.ProducerAttached))
+	p("consumer", "%s", yesNo(r.ConsumerAttached))
+	_ = tw.Flush()
+}
