@@ -104,7 +104,7 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 	if need > tail {
 		// Padding to the end of the data area. It lies in free space, so
 		// the consumer cannot see it before the next publish.
-		word(p.data, pos&p.mask).Store(makeHeader(uint32(tail-HeaderSize), 0, TypePadding))
+		publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), 0, TypePadding))
 		pos += tail
 	}
 	return pos, nil
@@ -131,7 +131,7 @@ func (p *Producer) TryWrite(msg []byte) error {
 func (p *Producer) put(pos uint64, msg []byte) {
 	i := pos & p.mask
 	copy(p.data[i+HeaderSize:], msg)
-	word(p.data, i).Store(makeHeader(uint32(len(msg)), 0, TypeData))
+	publish(word(p.data, i), makeHeader(uint32(len(msg)), 0, TypeData))
 	p.pos = pos + recordSize(uint64(len(msg)))
 }
 
@@ -204,7 +204,7 @@ func (p *Producer) CommitN(n int) error {
 		return fmt.Errorf("ring: commit of %d bytes, claimed %d", n, p.claimLen)
 	}
 	i := p.claimPos & p.mask
-	word(p.data, i).Store(makeHeader(uint32(n), 0, TypeData))
+	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
 	p.pos = p.claimPos + recordSize(uint64(n))
 	p.claimed = false
 	publish(p.prodPos, p.pos)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"): vet, staticcheck,
+# every test under the race detector, the full-size cross-process run
+# without it, and the benchmark harness in --quick mode (that it runs and
+# its output parses; never a timing assertion).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH:$(go env GOPATH)/bin"
+
+STATICCHECK_VERSION=v0.8.2
+if ! command -v staticcheck >/dev/null || ! staticcheck -version | grep -q "${STATICCHECK_VERSION#v}"; then
+  echo "== installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n $unformatted ]]; then echo "gofmt would change: $unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+echo "== go test -race"
+go test -race -count=1 -timeout 10m ./...
+echo "== cross-process, full size (10M messages), no race detector"
+go test -count=1 -timeout 5m -run '^TestCrossProcess$' ./ipc
+if [[ -d bench/cmd/shmbench ]]; then
+  echo "== benchmark harness, --quick"
+  go run ./bench/cmd/shmbench --quick --json > /tmp/shmbench-quick.json
+  go run ./bench/cmd/shmbench --check-json /tmp/shmbench-quick.json
+fi
+echo "== ok"
