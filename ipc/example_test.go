@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -70,4 +71,25 @@ func ExampleDrop() {
 	st, _ := r.Stats()
 	fmt.Println(err, "- written", st.MsgsIn, "dropped", st.Drops)
 	// Output: ring full - written 8 dropped 1
+}
+
+// Export a ring's counters to Prometheus; they are read at scrape time.
+func ExampleNewCollector() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "events"), ipc.WithCapacity(4096))
+	defer r.Close()
+	p, _ := r.Producer()
+	_ = p.Write([]byte("e1"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ipc.NewCollector(map[string]*ipc.Ring{"events": r}))
+	// http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "shmring_produced_messages_total" {
+			fmt.Println(mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	// Output: shmring_produced_messages_total 1
 }

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 type result struct {
-	code          int
+	code           int
 	stdout, stderr string
 }
 

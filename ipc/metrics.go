@@ -1,0 +1,77 @@
+package ipc
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector is a prometheus.Collector that reads rings' counters from their
+// segments at scrape time: it costs the producer and consumer nothing.
+// Every metric carries a "ring" label with the name given to NewCollector.
+// It is safe for concurrent use; the rings must stay open while it is
+// registered.
+type Collector struct {
+	rings map[string]*Ring
+}
+
+// NewCollector returns a collector for the given rings, keyed by the value
+// of their "ring" label.
+func NewCollector(rings map[string]*Ring) *Collector {
+	c := &Collector{rings: make(map[string]*Ring, len(rings))}
+	for k, v := range rings {
+		c.rings[k] = v
+	}
+	return c
+}
+
+type metric struct {
+	desc  *prometheus.Desc
+	vtype prometheus.ValueType
+	value func(Stats) float64
+}
+
+func newMetric(name, help string, vtype prometheus.ValueType, value func(Stats) float64) metric {
+	return metric{prometheus.NewDesc("shmring_"+name, help, []string{"ring"}, nil), vtype, value}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var metrics = []metric{
+	newMetric("produced_messages_total", "Messages written into the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.MsgsIn) }),
+	newMetric("produced_bytes_total", "Payload bytes written into the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.BytesIn) }),
+	newMetric("consumed_messages_total", "Messages read from the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.MsgsOut) }),
+	newMetric("consumed_bytes_total", "Payload bytes read from the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.BytesOut) }),
+	newMetric("full_events_total", "Writes that found the ring full (once per write call).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.FullEvents) }),
+	newMetric("dropped_messages_total", "Messages dropped because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Drops) }),
+	newMetric("producer_spins_total", "Wait iterations of producers waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Spins) }),
+	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Depth) }),
+	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Capacity) }),
+	newMetric("high_watermark_bytes", "Largest depth observed since creation.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
+	newMetric("producer_attached", "1 if a live process holds the producer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ProducerAttached) }),
+	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ConsumerAttached) }),
+}
+
+// Describe sends the descriptors of every metric.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range metrics {
+		ch <- m.desc
+	}
+}
+
+// Collect reads each ring's counters and sends them. A ring that can no
+// longer be read (closed) is skipped.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for name, r := range c.rings {
+		st, err := r.Stats()
+		if err != nil {
+			continue
+		}
+		for _, m := range metrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package ipc_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCollector(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
+	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	require.NoError(t, err)
+	defer p.Close()
+	for i := 0; i < 9; i++ {
+		_ = p.Write(make([]byte, 120))
+	}
+	col := ipc.NewCollector(map[string]*ipc.Ring{"orders": r})
+	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(`
+# HELP shmring_dropped_messages_total Messages dropped because the ring was full.
+# TYPE shmring_dropped_messages_total counter
+shmring_dropped_messages_total{ring="orders"} 1
+# HELP shmring_produced_messages_total Messages written into the ring.
+# TYPE shmring_produced_messages_total counter
+shmring_produced_messages_total{ring="orders"} 8
+# HELP shmring_depth_bytes Bytes published and not yet released (records, headers and padding).
+# TYPE shmring_depth_bytes gauge
+shmring_depth_bytes{ring="orders"} 1024
+# HELP shmring_producer_attached 1 if a live process holds the producer role.
+# TYPE shmring_producer_attached gauge
+shmring_producer_attached{ring="orders"} 1
+`), "shmring_dropped_messages_total", "shmring_produced_messages_total", "shmring_depth_bytes", "shmring_producer_attached"))
+	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(""), "no_such_metric"))
+	problems, err := testutil.CollectAndLint(col)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+
+	// A real scrape over HTTP.
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(col))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `shmring_full_events_total{ring="orders"} 1`)
+	require.Contains(t, string(body), `shmring_capacity_bytes{ring="orders"} 1024`)
+}
