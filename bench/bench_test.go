@@ -1,0 +1,34 @@
+package bench_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	// The cross-process cases re-execute this binary as their children.
+	if len(os.Args) > 2 && os.Args[1] == bench.ChildArg {
+		if err := bench.RunChild(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	testutil.Main(m)
+}
+
+// TestCasesRun checks that every case of the harness moves its messages
+// and reports a rate; how fast is the harness's business, never a test's.
+func TestCasesRun(t *testing.T) {
+	for _, c := range bench.Cases() {
+		rate, err := c.Run(os.Args[0], 20_000, 64)
+		require.NoError(t, err, c.Name)
+		require.Greater(t, rate, 0.0, c.Name)
+	}
+	require.Error(t, bench.RunChild("no-such-role", []string{"x", "1", "64"}))
+}
