@@ -145,6 +145,18 @@ func runShmring(exe string, n, size uint64) (time.Duration, error) {
 		return 0, err
 	}
 	defer r.Close()
+	return ShmringPair(exe, path, n, size)
+}
+
+// ShmringPair runs a producer process and a consumer process (exe, which
+// must hand ChildArg invocations to RunChild) through the existing ring at
+// path: n messages of size bytes, each carrying its sequence number, which
+// the consumer checks. It returns the time from the producer's first write
+// to the consumer's last read.
+func ShmringPair(exe, path string, n, size uint64) (time.Duration, error) {
+	if size < 8 {
+		return 0, fmt.Errorf("messages must be at least 8 bytes (the sequence number)")
+	}
 	return pair(exe, RoleShmConsumer, RoleShmProducer, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 }
 

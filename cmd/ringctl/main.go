@@ -21,6 +21,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/shmring/shmring/bench"
 )
 
 // stdio is what a command reads and writes; tests replace it.
@@ -46,13 +48,18 @@ func init() {
 		"send":   {"send NAME [--policy drop|spin|backoff] [--dir DIR]", "write each line of stdin as one message", runSend, false},
 		"recv":   {"recv NAME [-n N] [--timeout DUR] [--dir DIR]", "print messages as lines, in order", runRecv, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
-
-		demoProducerVerb: {demoProducerVerb + " PATH N SIZE", "demo producer process", runDemoProducer, true},
-		demoConsumerVerb: {demoConsumerVerb + " PATH N SIZE", "demo consumer process", runDemoConsumer, true},
 	}
 }
 
 func main() {
+	// The demo re-executes this binary as its producer and consumer.
+	if len(os.Args) > 2 && os.Args[1] == bench.ChildArg {
+		if err := bench.RunChild(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ringctl:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	os.Exit(run(stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
 }
 
