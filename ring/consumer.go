@@ -19,6 +19,8 @@ type Consumer struct {
 	consPos *atomic.Uint64 // shared: our published position
 
 	msgsOut, bytesOut *atomic.Uint64
+	zeroEnd           *atomic.Uint64 // MPSC: end of the batch being zeroed
+	mpsc              bool
 
 	pos        uint64 // our position; the shared copy trails it between releases
 	prodCached uint64 // last producer position loaded and validated
@@ -38,6 +40,8 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		consPos:  word(r.region, offConsumerPos),
 		msgsOut:  word(r.region, offMsgsOut),
 		bytesOut: word(r.region, offBytesOut),
+		zeroEnd:  word(r.region, offZeroEnd),
+		mpsc:     r.kind == MPSC,
 	}
 	c.pos = c.consPos.Load()
 	c.prodCached = c.pos
@@ -47,7 +51,32 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 	if _, err := c.reloadProducer(); err != nil {
 		return nil, err
 	}
+	if c.mpsc {
+		// A previous consumer that died while zeroing a delivered batch
+		// left its end here: finish its release rather than deliver the
+		// batch again or mistake the zeroed records for lost ones.
+		if ze := c.zeroEnd.Load(); ze != c.pos && ze-c.pos <= c.prodCached-c.pos && ze%Align == 0 {
+			c.release(c.pos, ze)
+		}
+	}
 	return c, nil
+}
+
+// release hands [from, to) back to the producers. MPSC: the range is
+// zeroed first (producers rely on unwritten space reading as zero), with
+// its end recorded so that a consumer dying mid-way can be finished by the
+// next one.
+func (c *Consumer) release(from, to uint64) {
+	if c.mpsc {
+		publish(c.zeroEnd, to)
+		i, n := from&c.mask, to-from
+		if first := min(n, c.r.capacity-i); first > 0 {
+			clear(c.data[i : i+first])
+			clear(c.data[:n-first])
+		}
+	}
+	c.pos = to
+	publish(c.consPos, to)
 }
 
 // Err returns the sticky error that stopped the consumer, if any.
@@ -111,16 +140,22 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		i := c.pos & c.mask
 		avail := c.prodCached - c.pos
 		h := word(c.data, i).Load()
+		if t := headerType(h); t == TypeNone || t == TypePending {
+			if !c.mpsc {
+				c.err = corruptf(c.r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
+			}
+			break // MPSC: a reservation not yet committed; Blocked and Recover deal with it
+		}
 		length := headerLength(h)
 		size := recordSize(length)
 		if headerReserved(h) || size > avail || i+size > c.r.capacity {
-			c.err = corruptf(ControlSize+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
 			break
 		}
 		switch headerType(h) {
 		case TypeData:
 			if length > c.r.maxMessage {
-				c.err = corruptf(ControlSize+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
+				c.err = corruptf(c.r.dataOff+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
 			} else {
 				fn(c.data[i+HeaderSize : i+HeaderSize+length : i+HeaderSize+length])
 				n++
@@ -128,7 +163,7 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 			}
 		case TypePadding:
 		default:
-			c.err = corruptf(ControlSize+i, "record header %#016x has unknown type %d", h, headerType(h))
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x has unknown type %d", h, headerType(h))
 		}
 		if c.err != nil {
 			break
@@ -136,11 +171,123 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		c.pos += size
 	}
 	if c.pos != start {
-		publish(c.consPos, c.pos)
+		end := c.pos
+		c.pos = start
+		c.release(start, end)
 	}
 	if n > 0 {
 		publish(c.msgsOut, c.msgsOut.Load()+uint64(n))
 		publish(c.bytesOut, c.bytesOut.Load()+bytes)
 	}
 	return n, c.err
+}
+
+// Blocked reports whether the consumer is stopped, in an MPSC ring, at a
+// reservation that is published (below the producer position) but not yet
+// committed. Recover decides whether its owner is dead.
+func (c *Consumer) Blocked() bool {
+	if !c.mpsc || c.err != nil {
+		return false
+	}
+	if c.pos == c.prodCached {
+		if ok, _ := c.reloadProducer(); !ok {
+			return false
+		}
+	}
+	t := headerType(word(c.data, c.pos&c.mask).Load())
+	return t == TypeNone || t == TypePending
+}
+
+// Recover examines the uncommitted reservation the consumer is blocked at
+// (see Blocked) and, if no live producer can own it, turns it into padding
+// and counts it lost. alive reports whether the holder of a slot is alive;
+// it is called only for slots whose intent covers the reservation, so a
+// slot taken over by a restarted producer does not shield its predecessor's
+// leftovers. It returns true if the consumer can make progress (the record
+// was committed meanwhile, or has been skipped), false if a live producer
+// owns it.
+//
+// A reservation is owned by the slot whose intent (position, length)
+// covers it: a producer publishes its intent before it reserves. Two cases:
+//   - the header is pending: its slot is named; the record is dead unless
+//     that slot's intent still covers it and the slot's holder is alive.
+//   - the header is zero: the owner died (or is about to write) between its
+//     reservation and its first header store. If any slot whose intent
+//     covers the position is alive, wait. Otherwise everything from here to
+//     the nearest of: the end of the dead intents, the start of any other
+//     intent, the first non-zero word, the producer position and the end of
+//     the data area is unwritten space of dead reservations: skip it.
+func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
+	if !c.Blocked() {
+		return c.err == nil, c.err
+	}
+	S, P, capacity := c.pos, c.prodCached, c.r.capacity
+	i := S & c.mask
+	hw := word(c.data, i)
+	h := hw.Load()
+	covers := func(k int) bool {
+		ipos, ilen := c.r.intent(k)
+		return ilen <= capacity+c.r.maxMessage+2*HeaderSize && S-ipos < ilen
+	}
+	switch headerType(h) {
+	case TypePending:
+		slot, length := int(h>>32&0xffff), headerLength(h)
+		size := recordSize(length)
+		if headerReserved(h) || slot >= c.r.slots || length > c.r.maxMessage || size > P-S || i+size > capacity {
+			c.err = corruptf(c.r.dataOff+i, "pending record header %#016x is out of range", h)
+			return false, c.err
+		}
+		if covers(slot) && alive(slot) {
+			return false, nil
+		}
+		if !hw.CompareAndSwap(h, makeHeader(uint32(length), uint16(slot), TypePadding)) {
+			return true, nil
+		}
+		c.countLost(slot, size)
+		return true, nil
+	case TypeNone:
+		// Work in offsets from S: positions may wrap through 2^64.
+		lim := min(P-S, capacity-i)
+		owner := -1
+		for k := 0; k < c.r.slots; k++ {
+			ipos, ilen := c.r.intent(k)
+			if ilen == 0 || ilen > capacity+c.r.maxMessage+2*HeaderSize {
+				continue
+			}
+			if S-ipos < ilen { // this intent covers S
+				if alive(k) {
+					return false, nil
+				}
+				lim = min(lim, ipos+ilen-S)
+				owner = k
+			} else if d := ipos - S; d > 0 && d < lim {
+				lim = d
+			}
+		}
+		for j := uint64(Align); j < lim; j += Align {
+			if word(c.data, (S+j)&c.mask).Load() != 0 {
+				lim = j
+				break
+			}
+		}
+		end := S + lim
+		size := end - S
+		if !hw.CompareAndSwap(0, makeHeader(uint32(size-HeaderSize), 0, TypePadding)) {
+			return true, nil
+		}
+		c.countLost(owner, size)
+		return true, nil
+	}
+	return true, nil
+}
+
+func (c *Consumer) countLost(slot int, size uint64) {
+	lost := word(c.r.region, offLost)
+	lostBytes := word(c.r.region, offLostBytes)
+	publish(lost, lost.Load()+1)
+	publish(lostBytes, lostBytes.Load()+size)
+	if slot >= 0 {
+		w := word(c.r.region, c.r.SlotOffset(slot)+slotLost)
+		publish(w, w.Load()+1)
+	}
 }

@@ -15,3 +15,57 @@ const (
 	OffVersion     = offVersion
 	OffChecksum    = offChecksum
 )
+
+// Steps of an MPSC reservation, for ReserveDying.
+const (
+	StepIntent  = iota // intent published, no compare-and-swap yet
+	StepCAS            // space taken, nothing written
+	StepPadding        // wrap padding written (if the record wraps)
+	StepPending        // pending header written
+	StepPayload        // payload written, not committed
+)
+
+// ReserveDying runs p's MPSC write protocol for msg up to and including
+// step, then stops as a producer killed there would. It mirrors
+// reserveShared step by step; the real code is exercised by the SIGKILL
+// chaos test in package ipc.
+func ReserveDying(p *Producer, msg []byte, step int) {
+	n := uint64(len(msg))
+	need := recordSize(n)
+	pos := p.prodPos.Load()
+	tail := p.r.capacity - pos&p.mask
+	total := need
+	if need > tail {
+		total = tail + need
+	}
+	publish(p.intentLen, total)
+	publish(p.intentPos, pos)
+	if step == StepIntent {
+		return
+	}
+	if !p.prodPos.CompareAndSwap(pos, pos+total) {
+		panic("ReserveDying: contended")
+	}
+	if step == StepCAS {
+		return
+	}
+	rec := pos
+	if need > tail {
+		publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), p.slot, TypePadding))
+		rec += tail
+	}
+	if step == StepPadding {
+		return
+	}
+	publish(word(p.data, rec&p.mask), makeHeader(uint32(n), p.slot, TypePending))
+	if step == StepPending {
+		return
+	}
+	copy(p.data[rec&p.mask+HeaderSize:], msg)
+}
+
+// RegionOf returns the region a Ring views.
+func RegionOf(r *Ring) []byte { return r.region }
+
+// SetConsumerPos stores the consumer position directly.
+func SetConsumerPos(region []byte, pos uint64) { word(region, offConsumerPos).Store(pos) }

@@ -7,13 +7,15 @@ package ring
 //	 0 ┌──────────────────────────────────────────────┐ line 0: descriptor (immutable)
 //	   │ magic u64 · version u32 · kind u32           │
 //	   │ capacity u64 · maxMessage u64 · dataOff u64   │
-//	   │ flags u64 · crc32c u32 · reserved u32         │
+//	   │ flags u64 · slotsOff u64 · slots u32 · crc32c │
 //	128├──────────────────────────────────────────────┤ line 1: producer position
 //	256├──────────────────────────────────────────────┤ line 2: consumer position
-//	384├──────────────────────────────────────────────┤ line 3: producer counters
+//	384├──────────────────────────────────────────────┤ line 3: producer counters (SPSC)
 //	512├──────────────────────────────────────────────┤ line 4: consumer counters
 //	640├──────────────────────────────────────────────┤ lines 5..31: reserved, zero
-//	4096├─────────────────────────────────────────────┤ data area: capacity bytes
+//	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
+//	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
+//	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
 //	   │ record │ record │ ... │ padding               │
 //	   └──────────────────────────────────────────────┘
 //
@@ -22,9 +24,11 @@ package ring
 //   - descriptor: written once by Format before the region is published
 //     (shm publishes a segment only after it is fully initialised); read by
 //     everyone, validated by Attach (magic, version, kind, checksum, geometry).
-//   - producer position: the producer stores it (release) after writing a
-//     record; the consumer loads it (acquire). The store publishes every
-//     header and payload byte written before it.
+//   - producer position: SPSC: the producer stores it (release) after
+//     writing a record; the consumer loads it (acquire). The store publishes
+//     every header and payload byte written before it. MPSC: producers
+//     advance it with compare-and-swap to reserve space; it publishes
+//     nothing, each record's header commit does.
 //   - consumer position: the consumer stores it (release) after it has read
 //     the records below it; the producer loads it (acquire) before reusing
 //     that space. The store hands the space back to the producer.
@@ -35,7 +39,16 @@ package ring
 //     slow path only (when it reloads the other side's position).
 //   - record headers: stored by the producer (atomic 64-bit store), loaded by
 //     the consumer (atomic 64-bit load) after it has loaded the producer
-//     position that covers them.
+//     position that covers them. MPSC: the producer stores a pending header,
+//     then the payload, then the committed header (the release that
+//     publishes the payload); the consumer zeroes what it consumed, and
+//     replaces the header of a dead producer's reservation with padding by
+//     compare-and-swap.
+//   - producer slot (MPSC): every word stored by the producer that holds
+//     the slot, except lost, stored by the consumer. Intent: the producer
+//     stores intentLen then intentPos (release) before its compare-and-swap
+//     on the producer position, so that a reservation whose owner died before
+//     writing its header can still be sized and skipped (docs/design.md).
 
 const (
 	// LineSize is the unit of separation between words written by different
@@ -78,8 +91,10 @@ const (
 	offMaxMessage = 24
 	offDataOffset = 32
 	offFlags      = 40
-	offChecksum   = 48 // u32, crc32c (Castagnoli) of bytes [0, 48)
-	descSize      = 56
+	offSlotsOff   = 48 // u64: region offset of the slot table, 0 in SPSC
+	offSlotCount  = 56 // u32: number of producer slots, 0 in SPSC
+	offChecksum   = 60 // u32, crc32c (Castagnoli) of bytes [0, 60)
+	descSize      = 64
 )
 
 // Hot words and counters, each group on its own line.
@@ -98,14 +113,41 @@ const (
 	offMsgsOut      = offConsCounters + 0
 	offBytesOut     = offConsCounters + 8
 	offHighWater    = offConsCounters + 16
+	offLost         = offConsCounters + 24 // records of dead producers skipped
+	offLostBytes    = offConsCounters + 32 // bytes those records occupied
+	offZeroEnd      = offConsCounters + 40 // MPSC: end of the batch being zeroed, see Consumer
 
 	endOfDefined = 5 * LineSize
+
+	// SlotsOffset is where the slot table of an MPSC ring starts.
+	SlotsOffset = ControlSize
+	// DefaultSlots is the number of producer slots of an MPSC ring when the
+	// configuration does not say; MaxSlots bounds it (the header's slot field
+	// is 16 bits).
+	DefaultSlots = 64
+	MaxSlots     = 1 << 12
 
 	// ProducerLine and ConsumerLine are the region offsets of the lines
 	// holding the two positions. Package ipc takes its role locks on these
 	// ranges (LineSize bytes each) of the segment file.
 	ProducerLine = offProducerPos
 	ConsumerLine = offConsumerPos
+)
+
+// Producer slot (MPSC), one LineSize line each, at SlotsOffset+i*LineSize.
+const (
+	slotPID        = 0  // u64: process ID of the holder (informational)
+	slotStartTime  = 8  // u64: holder's start time, clock ticks since boot (/proc/PID/stat field 22)
+	slotHeartbeat  = 16 // u64: Unix nanoseconds, refreshed by the holder every second
+	slotIntentPos  = 24 // u64: position the holder is reserving from
+	slotIntentLen  = 32 // u64: bytes of that reservation (padding included)
+	slotMsgsIn     = 40 // u64: messages (counted just before each commit)
+	slotBytesIn    = 48 // u64: payload bytes
+	slotFullEvents = 56
+	slotDrops      = 64
+	slotSpins      = 72
+	slotLost       = 80 // u64: this slot's records skipped as dead; written by the consumer
+	slotEnd        = 88
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.
@@ -135,7 +177,7 @@ type Kind uint32
 const (
 	// SPSC rings have one producer and one consumer.
 	SPSC Kind = 1
-	// MPSC rings have many producers and one consumer (not yet implemented).
+	// MPSC rings have many producers, each in a slot, and one consumer.
 	MPSC Kind = 2
 )
 
@@ -174,6 +216,9 @@ const (
 	_ = uint(ControlSize - endOfDefined)
 	_ = uint(-(ControlSize % LineSize))
 	_ = uint(-(offChecksum % 4))
+	_ = uint(LineSize - (offZeroEnd + 8 - offConsCounters))
+	_ = uint(LineSize - slotEnd)
+	_ = uint(-(SlotsOffset % LineSize))
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned
 	_ = uint(-(offHighWater % 8))
 	_ = uint(-(offSpins % 8))

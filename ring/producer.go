@@ -5,9 +5,10 @@ import (
 	"sync/atomic"
 )
 
-// Producer writes records into an SPSC ring. It is not safe for concurrent
-// use: one goroutine, in one process, holds the producer role of a ring at a
-// time (package ipc enforces that across processes with a file lock).
+// Producer writes records into a ring. It is not safe for concurrent use:
+// one goroutine writes through it. An SPSC ring has one Producer at a time;
+// an MPSC ring has one per slot, in any processes (package ipc enforces
+// both across processes with file locks).
 //
 // Every method is non-blocking; waiting when the ring is full is the policy
 // layer's business (package ipc).
@@ -16,10 +17,15 @@ type Producer struct {
 	data []byte
 	mask uint64
 
-	prodPos *atomic.Uint64 // shared: our published position
+	prodPos *atomic.Uint64 // shared: SPSC our published position; MPSC the reservation frontier
 	consPos *atomic.Uint64 // shared: the consumer's position (untrusted)
 
 	msgsIn, bytesIn, fullEvents, drops, spins *atomic.Uint64
+
+	mpsc                  bool
+	slot                  uint16
+	intentPos, intentLen  *atomic.Uint64 // MPSC: our slot's intent words
+	claimStart, claimSize uint64         // MPSC: the reservation of the outstanding claim
 
 	pos        uint64 // our position, the truth; the shared copy trails it
 	consCached uint64 // last consumer position loaded and validated
@@ -48,6 +54,9 @@ func (r *Ring) NewProducer() (*Producer, error) {
 		spins:      word(r.region, offSpins),
 	}
 	p.pos = p.prodPos.Load()
+	if r.kind != SPSC {
+		return nil, fmt.Errorf("ring: NewProducer is for spsc rings; an mpsc ring takes NewSlotProducer")
+	}
 	if p.pos%Align != 0 {
 		return nil, corruptf(offProducerPos, "producer position %d is not %d-aligned", p.pos, Align)
 	}
@@ -56,6 +65,44 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	}
 	return p, nil
 }
+
+// NewSlotProducer returns a producer of an MPSC ring writing as producer
+// slot i. The caller must hold the slot exclusively (package ipc takes the
+// slot's lock first); the slot's counters continue from their values.
+func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
+	if r.kind != MPSC {
+		return nil, fmt.Errorf("ring: NewSlotProducer is for mpsc rings")
+	}
+	if i < 0 || i >= r.slots {
+		return nil, fmt.Errorf("ring: producer slot %d out of range [0, %d)", i, r.slots)
+	}
+	base := r.SlotOffset(i)
+	w := func(off uint64) *atomic.Uint64 { return word(r.region, base+off) }
+	p := &Producer{
+		r:          r,
+		data:       r.data,
+		mask:       r.capacity - 1,
+		prodPos:    word(r.region, offProducerPos),
+		consPos:    word(r.region, offConsumerPos),
+		msgsIn:     w(slotMsgsIn),
+		bytesIn:    w(slotBytesIn),
+		fullEvents: w(slotFullEvents),
+		drops:      w(slotDrops),
+		spins:      w(slotSpins),
+		mpsc:       true,
+		slot:       uint16(i),
+		intentPos:  w(slotIntentPos),
+		intentLen:  w(slotIntentLen),
+	}
+	p.pos = p.prodPos.Load()
+	if err := p.reloadConsumer(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Slot returns the producer's slot (0 in SPSC rings).
+func (p *Producer) Slot() int { return int(p.slot) }
 
 // Err returns the sticky error that stopped the producer, if any.
 func (p *Producer) Err() error { return p.err }
@@ -86,6 +133,9 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 	if n > p.r.maxMessage {
 		return 0, fmt.Errorf("ring: message of %d bytes exceeds the maximum of %d: %w", n, p.r.maxMessage, ErrTooLarge)
 	}
+	if p.mpsc {
+		return p.reserveShared(n)
+	}
 	need := recordSize(n)
 	pos := p.pos
 	tail := p.r.capacity - pos&p.mask
@@ -110,6 +160,55 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 	return pos, nil
 }
 
+// reserveShared is reserve for MPSC: publish the intent, take the space
+// with compare-and-swap on the producer position, write the padding (if the
+// record wraps) and the pending header. It returns the record's position
+// and leaves p.claimStart/claimSize describing the whole reservation.
+func (p *Producer) reserveShared(n uint64) (uint64, error) {
+	need := recordSize(n)
+	capacity := p.r.capacity
+	for {
+		pos := p.prodPos.Load()
+		tail := capacity - pos&p.mask
+		total := need
+		if need > tail {
+			total = tail + need
+		}
+		if pos-p.consCached > capacity || pos+total-p.consCached > capacity {
+			c := p.consPos.Load()
+			if pos-c > capacity {
+				// Our load of the frontier is older than the consumer's
+				// position, or the positions are damaged: look again.
+				if now := p.prodPos.Load(); now-c > capacity || c%Align != 0 {
+					p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, now, capacity)
+					return 0, p.err
+				}
+				continue
+			}
+			p.consCached = c
+			if pos+total-c > capacity {
+				p.r.raiseHighWater(pos - c)
+				return 0, ErrFull
+			}
+		}
+		// The intent must be visible before the reservation exists: a
+		// consumer that finds the reservation unwritten sizes it from here.
+		publish(p.intentLen, total)
+		publish(p.intentPos, pos)
+		if !p.prodPos.CompareAndSwap(pos, pos+total) {
+			continue
+		}
+		rec := pos
+		if need > tail {
+			publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), p.slot, TypePadding))
+			rec += tail
+		}
+		publish(word(p.data, rec&p.mask), makeHeader(uint32(n), p.slot, TypePending))
+		p.claimStart, p.claimSize = pos, total
+		return rec, nil
+	}
+}
+
 // TryWrite copies msg into the ring as one record and publishes it. It
 // returns ErrFull if there is no room (nothing is written), ErrTooLarge if
 // msg exceeds MaxMessage, or ErrCorrupt if the region is damaged.
@@ -120,6 +219,13 @@ func (p *Producer) TryWrite(msg []byte) error {
 	pos, err := p.reserve(uint64(len(msg)))
 	if err != nil {
 		return err
+	}
+	if p.mpsc {
+		i := pos & p.mask
+		copy(p.data[i+HeaderSize:], msg)
+		p.count(1, uint64(len(msg)))
+		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
+		return nil
 	}
 	p.put(pos, msg)
 	publish(p.prodPos, p.pos)
@@ -147,6 +253,19 @@ func (p *Producer) count(msgs, bytes uint64) {
 func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 	if p.claimed {
 		return 0, ErrClaimPending
+	}
+	if p.mpsc {
+		// Each record is its own reservation: there is no shared
+		// position store to batch.
+		for i, m := range msgs {
+			if err := p.TryWrite(m); err != nil {
+				if i > 0 && err == ErrFull {
+					err = nil
+				}
+				return i, err
+			}
+		}
+		return len(msgs), nil
 	}
 	var n int
 	var bytes uint64
@@ -191,6 +310,14 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	return p.data[i : i+uint64(n) : i+uint64(n)], nil
 }
 
+// Claimed returns the length of the outstanding claim, or -1 if none.
+func (p *Producer) Claimed() int {
+	if !p.claimed {
+		return -1
+	}
+	return int(p.claimLen)
+}
+
 // Commit publishes the claimed record with its full claimed length.
 func (p *Producer) Commit() error { return p.CommitN(int(p.claimLen)) }
 
@@ -204,17 +331,34 @@ func (p *Producer) CommitN(n int) error {
 		return fmt.Errorf("ring: commit of %d bytes, claimed %d", n, p.claimLen)
 	}
 	i := p.claimPos & p.mask
+	p.claimed = false
+	if p.mpsc {
+		// The reservation's size is fixed: pad what the shorter record leaves.
+		if rest := recordSize(p.claimLen) - recordSize(uint64(n)); rest > 0 {
+			publish(word(p.data, i+recordSize(uint64(n))), makeHeader(uint32(rest-HeaderSize), p.slot, TypePadding))
+		}
+		p.count(1, uint64(n))
+		publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
+		return nil
+	}
 	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
 	p.pos = p.claimPos + recordSize(uint64(n))
-	p.claimed = false
 	publish(p.prodPos, p.pos)
 	p.count(1, uint64(n))
 	return nil
 }
 
-// Abort abandons the outstanding claim; nothing becomes visible.
+// Abort abandons the outstanding claim. In an SPSC ring nothing was
+// visible; in an MPSC ring the reservation becomes padding, which the
+// consumer skips.
 func (p *Producer) Abort() {
+	if !p.claimed {
+		return
+	}
 	p.claimed = false
+	if p.mpsc {
+		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(p.claimLen), p.slot, TypePadding))
+	}
 }
 
 // AddFullEvent counts one write that found the ring full (the policy layer
@@ -232,6 +376,9 @@ func (p *Producer) AddSpins(n uint64) { publish(p.spins, p.spins.Load()+n) }
 func (p *Producer) Free() (uint64, error) {
 	if p.err != nil {
 		return 0, p.err
+	}
+	if p.mpsc {
+		p.pos = p.prodPos.Load()
 	}
 	if err := p.reloadConsumer(); err != nil {
 		return 0, err

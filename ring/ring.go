@@ -9,7 +9,7 @@ import (
 
 // Config fixes a ring's geometry at Format time.
 type Config struct {
-	// Kind is SPSC (the only kind implemented so far).
+	// Kind is SPSC (the default) or MPSC.
 	Kind Kind
 	// Capacity is the size of the data area in bytes: a power of two between
 	// MinCapacity and MaxCapacity.
@@ -17,6 +17,10 @@ type Config struct {
 	// MaxMessage is the largest payload a record may carry. Zero means
 	// Capacity/8; it may not exceed Capacity/8 nor MaxMessageLimit.
 	MaxMessage uint64
+	// Slots is the number of producer slots of an MPSC ring, the most
+	// producers that can be attached at once: 1 to MaxSlots, 0 meaning
+	// DefaultSlots. SPSC rings have none and must leave it 0.
+	Slots int
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -24,8 +28,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Kind == 0 {
 		c.Kind = SPSC
 	}
-	if c.Kind != SPSC {
-		return c, fmt.Errorf("ring: kind %v is not supported by this version (supported: spsc): %w", c.Kind, ErrIncompatible)
+	switch c.Kind {
+	case SPSC:
+		if c.Slots != 0 {
+			return c, fmt.Errorf("ring: an spsc ring has no producer slots (asked for %d); use kind mpsc", c.Slots)
+		}
+	case MPSC:
+		if c.Slots == 0 {
+			c.Slots = DefaultSlots
+		}
+		if c.Slots < 1 || c.Slots > MaxSlots {
+			return c, fmt.Errorf("ring: %d producer slots: want 1 to %d", c.Slots, MaxSlots)
+		}
+	default:
+		return c, fmt.Errorf("ring: kind %d is unknown (want spsc or mpsc): %w", uint32(c.Kind), ErrIncompatible)
 	}
 	if c.Capacity < MinCapacity || c.Capacity > MaxCapacity || bits.OnesCount64(c.Capacity) != 1 {
 		return c, fmt.Errorf("ring: capacity %d must be a power of two between %d and %d", c.Capacity, uint64(MinCapacity), uint64(MaxCapacity))
@@ -39,13 +55,19 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// dataOffset is where the data area starts: after the control block and,
+// in MPSC rings, the slot table, on a 4096-byte boundary.
+func (c Config) dataOffset() uint64 {
+	return (SlotsOffset + uint64(c.Slots)*LineSize + ControlSize - 1) &^ (ControlSize - 1)
+}
+
 // Size returns the region size a ring with this configuration needs.
 func Size(c Config) (uint64, error) {
 	c, err := c.withDefaults()
 	if err != nil {
 		return 0, err
 	}
-	return ControlSize + c.Capacity, nil
+	return c.dataOffset() + c.Capacity, nil
 }
 
 // Format writes an empty ring into region, which must be at least Size(c)
@@ -66,24 +88,30 @@ func formatAt(region []byte, c Config, start uint64) error {
 	if !aligned(region) {
 		return fmt.Errorf("ring: region is not 8-byte aligned")
 	}
-	if uint64(len(region)) < ControlSize+c.Capacity {
-		return fmt.Errorf("ring: region of %d bytes is smaller than the %d a ring of capacity %d needs", len(region), ControlSize+c.Capacity, c.Capacity)
+	dataOff := c.dataOffset()
+	if uint64(len(region)) < dataOff+c.Capacity {
+		return fmt.Errorf("ring: region of %d bytes is smaller than the %d a ring of capacity %d needs", len(region), dataOff+c.Capacity, c.Capacity)
 	}
 	if start%Align != 0 {
 		return fmt.Errorf("ring: start position %d is not %d-aligned", start, Align)
 	}
-	clear(region[:ControlSize+c.Capacity])
+	clear(region[:dataOff+c.Capacity])
 	d := region[:descSize]
 	binary.LittleEndian.PutUint64(d[offMagic:], Magic)
 	binary.LittleEndian.PutUint32(d[offVersion:], Version)
 	binary.LittleEndian.PutUint32(d[offKind:], uint32(c.Kind))
 	binary.LittleEndian.PutUint64(d[offCapacity:], c.Capacity)
 	binary.LittleEndian.PutUint64(d[offMaxMessage:], c.MaxMessage)
-	binary.LittleEndian.PutUint64(d[offDataOffset:], ControlSize)
+	binary.LittleEndian.PutUint64(d[offDataOffset:], dataOff)
 	binary.LittleEndian.PutUint64(d[offFlags:], 0)
+	if c.Kind == MPSC {
+		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
+		binary.LittleEndian.PutUint32(d[offSlotCount:], uint32(c.Slots))
+	}
 	binary.LittleEndian.PutUint32(d[offChecksum:], crc32.Checksum(d[:offChecksum], castagnoli))
 	word(region, offProducerPos).Store(start)
 	word(region, offConsumerPos).Store(start)
+	word(region, offZeroEnd).Store(start)
 	return nil
 }
 
@@ -97,6 +125,8 @@ type Ring struct {
 	kind       Kind
 	capacity   uint64
 	maxMessage uint64
+	dataOff    uint64
+	slots      int
 }
 
 // Attach validates the descriptor of the ring in region, most specific check
@@ -118,8 +148,8 @@ func Attach(region []byte) (*Ring, error) {
 		return nil, fmt.Errorf("ring: layout version at offset %d is %d, this build reads %d; use a shmring release that reads version %d: %w", offVersion, v, Version, v, ErrIncompatible)
 	}
 	kind := Kind(binary.LittleEndian.Uint32(d[offKind:]))
-	if kind != SPSC {
-		return nil, fmt.Errorf("ring: kind at offset %d is %d (%v), this build supports spsc: %w", offKind, uint32(kind), kind, ErrIncompatible)
+	if kind != SPSC && kind != MPSC {
+		return nil, fmt.Errorf("ring: kind at offset %d is %d, this build knows spsc (1) and mpsc (2): %w", offKind, uint32(kind), ErrIncompatible)
 	}
 	if got, want := binary.LittleEndian.Uint32(d[offChecksum:]), crc32.Checksum(d[:offChecksum], castagnoli); got != want {
 		return nil, fmt.Errorf("ring: descriptor checksum at offset %d is %#08x, computed %#08x: %w", offChecksum, got, want, ErrCorrupt)
@@ -132,21 +162,33 @@ func Attach(region []byte) (*Ring, error) {
 	if maxMsg > capacity/8 || maxMsg > MaxMessageLimit {
 		return nil, fmt.Errorf("ring: max message at offset %d is %d, above capacity/8 = %d: %w", offMaxMessage, maxMsg, capacity/8, ErrCorrupt)
 	}
-	if off := binary.LittleEndian.Uint64(d[offDataOffset:]); off != ControlSize {
-		return nil, fmt.Errorf("ring: data offset at offset %d is %d, want %d: %w", offDataOffset, off, ControlSize, ErrCorrupt)
-	}
 	if f := binary.LittleEndian.Uint64(d[offFlags:]); f != 0 {
 		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows none: %w", offFlags, f, ErrIncompatible)
 	}
-	if uint64(len(region)) < ControlSize+capacity {
-		return nil, fmt.Errorf("ring: region of %d bytes is too small for capacity %d (needs %d): %w", len(region), capacity, ControlSize+capacity, ErrCorrupt)
+	slotsOff := binary.LittleEndian.Uint64(d[offSlotsOff:])
+	slots := binary.LittleEndian.Uint32(d[offSlotCount:])
+	cfg := Config{Kind: kind, Capacity: capacity, Slots: int(slots)}
+	switch {
+	case kind == SPSC && (slotsOff != 0 || slots != 0):
+		return nil, fmt.Errorf("ring: an spsc ring has slot table offset %d (offset %d) and %d slots (offset %d), want 0 and 0: %w", slotsOff, offSlotsOff, slots, offSlotCount, ErrCorrupt)
+	case kind == MPSC && (slotsOff != SlotsOffset || slots < 1 || slots > MaxSlots):
+		return nil, fmt.Errorf("ring: an mpsc ring has slot table offset %d (offset %d) and %d slots (offset %d), want %d and 1 to %d: %w", slotsOff, offSlotsOff, slots, offSlotCount, SlotsOffset, MaxSlots, ErrCorrupt)
+	}
+	dataOff := cfg.dataOffset()
+	if off := binary.LittleEndian.Uint64(d[offDataOffset:]); off != dataOff {
+		return nil, fmt.Errorf("ring: data offset at offset %d is %d, want %d: %w", offDataOffset, off, dataOff, ErrCorrupt)
+	}
+	if uint64(len(region)) < dataOff+capacity {
+		return nil, fmt.Errorf("ring: region of %d bytes is too small for capacity %d (needs %d): %w", len(region), capacity, dataOff+capacity, ErrCorrupt)
 	}
 	return &Ring{
 		region:     region,
-		data:       region[ControlSize : ControlSize+capacity],
+		data:       region[dataOff : dataOff+capacity],
 		kind:       kind,
 		capacity:   capacity,
 		maxMessage: maxMsg,
+		dataOff:    dataOff,
+		slots:      int(slots),
 	}, nil
 }
 
@@ -158,6 +200,16 @@ func (r *Ring) Capacity() uint64 { return r.capacity }
 
 // MaxMessage returns the largest payload a record may carry.
 func (r *Ring) MaxMessage() uint64 { return r.maxMessage }
+
+// Slots returns the number of producer slots (0 for SPSC).
+func (r *Ring) Slots() int { return r.slots }
+
+// SlotOffset returns the region offset of producer slot i's line: package
+// ipc takes the slot's liveness lock on that range (LineSize bytes).
+func (r *Ring) SlotOffset(i int) uint64 { return SlotsOffset + uint64(i)*LineSize }
+
+// DataOffset returns the region offset of the data area.
+func (r *Ring) DataOffset() uint64 { return r.dataOff }
 
 // Stats is a snapshot of a ring's positions and counters. Each field is
 // loaded atomically, but not all at one instant.
@@ -175,6 +227,54 @@ type Stats struct {
 	FullEvents  uint64 // writes that found the ring full (once per write call)
 	Drops       uint64 // messages dropped by a Drop policy
 	Spins       uint64 // wait iterations of a spinning producer
+	Lost        uint64 // MPSC: reservations of dead producers skipped by the consumer
+	LostBytes   uint64 // MPSC: bytes those reservations occupied
+}
+
+// SlotStats is a snapshot of one MPSC producer slot.
+type SlotStats struct {
+	Slot       int
+	PID        uint32 // last holder's process ID; 0 if never used
+	StartTime  uint64 // last holder's start time, clock ticks since boot
+	Heartbeat  int64  // Unix nanoseconds of the holder's last heartbeat
+	IntentPos  uint64
+	IntentLen  uint64
+	MsgsIn     uint64
+	BytesIn    uint64
+	FullEvents uint64
+	Drops      uint64
+	Spins      uint64
+	Lost       uint64
+}
+
+// Slot loads the words of producer slot i (0 <= i < Slots()).
+func (r *Ring) Slot(i int) SlotStats {
+	if i < 0 || i >= r.slots {
+		return SlotStats{Slot: i}
+	}
+	base := r.SlotOffset(i)
+	w := func(off uint64) uint64 { return word(r.region, base+off).Load() }
+	return SlotStats{
+		Slot: i, PID: uint32(w(slotPID)), StartTime: w(slotStartTime), Heartbeat: int64(w(slotHeartbeat)),
+		IntentPos: w(slotIntentPos), IntentLen: w(slotIntentLen),
+		MsgsIn: w(slotMsgsIn), BytesIn: w(slotBytesIn), FullEvents: w(slotFullEvents),
+		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost),
+	}
+}
+
+// SetSlotOwner records the holder of slot i (process ID and start time) and
+// its first heartbeat. Called by the slot's new holder, after it has taken
+// the slot's lock.
+func (r *Ring) SetSlotOwner(i int, pid uint32, startTime uint64, nowNanos int64) {
+	base := r.SlotOffset(i)
+	word(r.region, base+slotPID).Store(uint64(pid))
+	word(r.region, base+slotStartTime).Store(startTime)
+	word(r.region, base+slotHeartbeat).Store(uint64(nowNanos))
+}
+
+// Heartbeat stores the time in slot i's heartbeat word (display only).
+func (r *Ring) Heartbeat(i int, nowNanos int64) {
+	word(r.region, r.SlotOffset(i)+slotHeartbeat).Store(uint64(nowNanos))
 }
 
 // Stats loads the ring's positions and counters. It never fails: damaged
@@ -194,6 +294,16 @@ func (r *Ring) Stats() Stats {
 		FullEvents:  w(offFullEvents),
 		Drops:       w(offDrops),
 		Spins:       w(offSpins),
+		Lost:        w(offLost),
+		LostBytes:   w(offLostBytes),
+	}
+	for i := 0; i < r.slots; i++ {
+		sl := r.Slot(i)
+		s.MsgsIn += sl.MsgsIn
+		s.BytesIn += sl.BytesIn
+		s.FullEvents += sl.FullEvents
+		s.Drops += sl.Drops
+		s.Spins += sl.Spins
 	}
 	// The consumer position was loaded first, so in a healthy ring the
 	// difference cannot be negative; clamp anyway, the region is untrusted.
@@ -217,4 +327,22 @@ func (r *Ring) raiseHighWater(depth uint64) {
 			return
 		}
 	}
+}
+
+// intent loads slot k's intent: the position it reserves from and the
+// reservation's length. The owner stores the length, then the position; a
+// read that straddles an update is retried (a bounded number of times: a
+// live owner rewriting its intent is alive, which is all a torn read could
+// then mislead about).
+func (r *Ring) intent(k int) (pos, n uint64) {
+	base := r.SlotOffset(k)
+	wp, wn := word(r.region, base+slotIntentPos), word(r.region, base+slotIntentLen)
+	for range 100 {
+		p1 := wp.Load()
+		n = wn.Load()
+		if wp.Load() == p1 {
+			return p1, n
+		}
+	}
+	return wp.Load(), n
 }

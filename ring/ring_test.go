@@ -62,7 +62,9 @@ func TestConfigRefusals(t *testing.T) {
 		{"not a power of two", ring.Config{Capacity: 3000}},
 		{"too small", ring.Config{Capacity: 512}},
 		{"max message above capacity/8", ring.Config{Capacity: 1 << 12, MaxMessage: 1<<9 + 1}},
-		{"mpsc not yet", ring.Config{Kind: ring.MPSC, Capacity: 1 << 12}},
+		{"spsc with slots", ring.Config{Capacity: 1 << 12, Slots: 4}},
+		{"mpsc with too many slots", ring.Config{Kind: ring.MPSC, Capacity: 1 << 12, Slots: ring.MaxSlots + 1}},
+		{"unknown kind", ring.Config{Kind: 7, Capacity: 1 << 12}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ring.Size(tc.cfg)

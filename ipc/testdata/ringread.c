@@ -43,13 +43,14 @@ int main(int argc, char **argv) {
 	if (m == MAP_FAILED) return refuse("mmap");
 	uint8_t *r = m + 4096; /* the region */
 	if (u64(r) != 0x00474E49524D4853ull) return refuse("ring magic");
-	if (u32(r + 8) != 1 || u32(r + 12) != 1) return refuse("ring version or kind");
-	if (u32(r + 48) != crc32c(r, 48)) return refuse("ring checksum");
-	uint64_t cap = u64(r + 16), maxmsg = u64(r + 24);
-	if (cap < 1024 || (cap & (cap - 1)) || maxmsg > cap / 8 || u64(r + 32) != 4096 || body < 4096 + cap)
+	if (u32(r + 8) != 1 || u32(r + 12) != 1) return refuse("ring version, or kind not spsc");
+	if (u32(r + 60) != crc32c(r, 60)) return refuse("ring checksum");
+	uint64_t cap = u64(r + 16), maxmsg = u64(r + 24), dataoff = u64(r + 32);
+	if (cap < 1024 || (cap & (cap - 1)) || maxmsg > cap / 8 || dataoff != 4096 || u64(r + 40) != 0 ||
+	    u64(r + 48) != 0 || u32(r + 56) != 0 || body < dataoff + cap)
 		return refuse("ring geometry");
 	uint64_t *prod = (uint64_t *)(r + 128), *cons = (uint64_t *)(r + 256);
-	uint8_t *data = r + 4096;
+	uint8_t *data = r + dataoff;
 	uint64_t p = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
 	uint64_t c = __atomic_load_n(cons, __ATOMIC_RELAXED);
 	if (p - c > cap || (p & 7) || (c & 7)) return refuse("positions");

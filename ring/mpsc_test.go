@@ -1,0 +1,482 @@
+package ring_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/shmring/shmring/ring"
+	"github.com/stretchr/testify/require"
+)
+
+func newMPSC(t testing.TB, capacity, maxMsg uint64, slots int) (*ring.Ring, *ring.Consumer) {
+	t.Helper()
+	cfg := ring.Config{Kind: ring.MPSC, Capacity: capacity, MaxMessage: maxMsg, Slots: slots}
+	size, err := ring.Size(cfg)
+	require.NoError(t, err)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	r, err := ring.Attach(region)
+	require.NoError(t, err)
+	require.Equal(t, slots, r.Slots())
+	c, err := r.NewConsumer()
+	require.NoError(t, err)
+	return r, c
+}
+
+func slotProducer(t testing.TB, r *ring.Ring, i int) *ring.Producer {
+	t.Helper()
+	p, err := r.NewSlotProducer(i)
+	require.NoError(t, err)
+	return p
+}
+
+func drain(t *testing.T, c *ring.Consumer) []string {
+	t.Helper()
+	var got []string
+	for {
+		n, err := c.ReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+		require.NoError(t, err)
+		if n == 0 {
+			return got
+		}
+	}
+}
+
+func TestMPSCBasics(t *testing.T) {
+	r, c := newMPSC(t, 1<<10, 128, 3)
+	_, err := r.NewProducer()
+	require.Error(t, err, "an mpsc ring has slot producers only")
+	_, err = r.NewSlotProducer(3)
+	require.Error(t, err)
+	p0, p1 := slotProducer(t, r, 0), slotProducer(t, r, 1)
+	require.NoError(t, p0.TryWrite([]byte("a0")))
+	require.NoError(t, p1.TryWrite([]byte("b0")))
+	b, err := p0.Claim(100)
+	require.NoError(t, err)
+	n := copy(b, "a1-short")
+	require.NoError(t, p1.TryWrite([]byte("b1")), "a later reservation while a claim is open")
+	require.Equal(t, []string{"a0", "b0"}, drain(t, c), "the consumer stops at the open claim")
+	require.True(t, c.Blocked())
+	require.NoError(t, p0.CommitN(n))
+	require.False(t, c.Blocked())
+	_, err = p0.Claim(10)
+	require.NoError(t, err)
+	p0.Abort()
+	require.NoError(t, p1.TryWrite([]byte("b2")))
+	require.Equal(t, []string{"a1-short", "b1", "b2"}, drain(t, c))
+	st := r.Stats()
+	require.Equal(t, uint64(5), st.MsgsIn)
+	require.Equal(t, uint64(5), st.MsgsOut)
+	require.Equal(t, uint64(2), r.Slot(0).MsgsIn)
+	require.Equal(t, uint64(3), r.Slot(1).MsgsIn)
+	require.Zero(t, st.Lost)
+
+	// Fill to full, then wrap through every size.
+	msg := make([]byte, 128)
+	for p0.TryWrite(msg) == nil {
+	}
+	require.ErrorIs(t, p1.TryWrite(msg), ring.ErrFull)
+	drain(t, c)
+	buf := make([]byte, 128)
+	for k := 0; k < 4; k++ {
+		for size := 0; size <= 128; size++ {
+			p := p0
+			if size%2 == 1 {
+				p = p1
+			}
+			want := fill(buf[:size], uint64(size))
+			require.NoError(t, p.TryWrite(want))
+			require.Equal(t, []string{string(want)}, drain(t, c))
+		}
+	}
+}
+
+// TestMPSCDeadProducer kills a producer, in simulation, after each step of
+// its write protocol and checks that the consumer skips the reservation
+// only when the owner is dead, counts it lost, and delivers everything
+// around it.
+func TestMPSCDeadProducer(t *testing.T) {
+	for _, wrap := range []bool{false, true} {
+		for step := ring.StepIntent; step <= ring.StepPayload; step++ {
+			t.Run(fmt.Sprintf("wrap=%v/step=%d", wrap, step), func(t *testing.T) {
+				r, c := newMPSC(t, 1<<10, 128, 3)
+				dead, live := slotProducer(t, r, 0), slotProducer(t, r, 1)
+				if wrap { // bring the frontier to 992: "before" leaves a 16-byte tail
+					for i := 0; i < 8; i++ {
+						require.NoError(t, live.TryWrite(make([]byte, 100)))
+					}
+					require.NoError(t, live.TryWrite(make([]byte, 88)))
+					require.Len(t, drain(t, c), 9)
+				}
+				require.NoError(t, live.TryWrite([]byte("before")))
+				ring.ReserveDying(dead, []byte("doomed message"), step)
+				require.NoError(t, live.TryWrite([]byte("after")))
+
+				aliveDead := true
+				alive := func(slot int) bool { return slot != 0 || aliveDead }
+				got := drain(t, c)
+				if step == ring.StepIntent {
+					// No space was taken: nothing blocks.
+					require.Equal(t, []string{"before", "after"}, got)
+					require.Zero(t, r.Stats().Lost)
+					return
+				}
+				require.Equal(t, []string{"before"}, got)
+				require.True(t, c.Blocked())
+				ok, err := c.Recover(alive)
+				require.NoError(t, err)
+				require.False(t, ok, "a live owner is never skipped")
+				aliveDead = false
+				got = nil
+				for {
+					got = append(got, drain(t, c)...)
+					if !c.Blocked() {
+						break
+					}
+					ok, err = c.Recover(alive)
+					require.NoError(t, err)
+					require.True(t, ok)
+				}
+				require.Equal(t, []string{"after"}, got)
+				st := r.Stats()
+				require.GreaterOrEqual(t, st.Lost, uint64(1))
+				require.Equal(t, st.ProducerPos, st.ConsumerPos)
+
+				// The ring is whole afterwards: every size still round-trips.
+				for size := 0; size <= 128; size += 7 {
+					require.NoError(t, live.TryWrite(fill(make([]byte, size), 1)))
+					require.Equal(t, []string{string(fill(make([]byte, size), 1))}, drain(t, c))
+				}
+			})
+		}
+	}
+}
+
+// TestMPSCReclaimedSlot: a producer dies with a reservation, and a new
+// producer takes its slot (and so its liveness) before the consumer gets
+// there. The dead reservation is no longer covered by the slot's intent, so
+// it is skipped although the slot is alive again.
+func TestMPSCReclaimedSlot(t *testing.T) {
+	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload} {
+		r, c := newMPSC(t, 1<<12, 128, 2)
+		old := slotProducer(t, r, 0)
+		ring.ReserveDying(old, []byte("lost in the crash"), step)
+		reborn := slotProducer(t, r, 0)
+		require.NoError(t, reborn.TryWrite([]byte("reborn")))
+		require.Empty(t, drain(t, c))
+		ok, err := c.Recover(func(int) bool { return true })
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, []string{"reborn"}, drain(t, c))
+		require.Equal(t, uint64(1), r.Stats().Lost)
+	}
+}
+
+// TestMPSCStaleLoserIntent: a producer that lost the race for a position
+// died before it could retry; its stale intent must not make the consumer
+// skip the winner's live reservation.
+func TestMPSCStaleLoserIntent(t *testing.T) {
+	r, c := newMPSC(t, 1<<12, 128, 3)
+	loser, winner, other := slotProducer(t, r, 0), slotProducer(t, r, 1), slotProducer(t, r, 2)
+	ring.ReserveDying(loser, make([]byte, 100), ring.StepIntent) // intent at P, never reserved
+	ring.ReserveDying(winner, []byte("slow"), ring.StepCAS)      // wins P, alive but slow
+	require.NoError(t, other.TryWrite([]byte("later")))
+	alive := func(slot int) bool { return slot != 0 }
+	ok, err := c.Recover(alive)
+	require.NoError(t, err)
+	require.False(t, ok, "the winner is alive: wait")
+	require.Empty(t, drain(t, c))
+	require.Zero(t, r.Stats().Lost)
+}
+
+// TestMPSCConsumerDiesWhileZeroing: the zeroing mark lets a new consumer
+// finish the release of a batch the previous one delivered, instead of
+// delivering it again or counting it lost.
+func TestMPSCConsumerDiesWhileZeroing(t *testing.T) {
+	r, c := newMPSC(t, 1<<12, 128, 1)
+	p := slotProducer(t, r, 0)
+	for i := 0; i < 5; i++ {
+		require.NoError(t, p.TryWrite([]byte(fmt.Sprint("m", i))))
+	}
+	require.Len(t, drain(t, c), 5)
+	// Simulate: the mark says the batch ends at the producer position, but
+	// the consumer position was never stored.
+	region := ring.RegionOf(r)
+	st := r.Stats()
+	ring.SetConsumerPos(region, 0)
+	require.NotZero(t, st.ConsumerPos)
+	c2, err := r.NewConsumer()
+	require.NoError(t, err)
+	require.Empty(t, drain(t, c2))
+	require.Equal(t, st.ConsumerPos, r.Stats().ConsumerPos)
+	require.Zero(t, r.Stats().Lost)
+}
+
+// TestMPSCStress: many producers, random sizes, claims and aborts, random
+// yields; every message arrives once, each producer's in order, byte-exact.
+func TestMPSCStress(t *testing.T) {
+	const producers = 6
+	per := 60_000
+	if raceEnabled || testing.Short() {
+		per = 8_000
+	}
+	r, c := newMPSC(t, 1<<13, 512, producers)
+	var wg sync.WaitGroup
+	for k := 0; k < producers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			p := slotProducer(t, r, k)
+			rng := rand.New(rand.NewPCG(uint64(k), 99))
+			buf := make([]byte, 512)
+			for seq := 0; seq < per; {
+				msg := fill(buf[:8+rng.IntN(500)], uint64(k)<<32|uint64(seq))
+				var err error
+				if rng.IntN(4) == 0 {
+					var b []byte
+					if b, err = p.Claim(len(msg)); err == nil {
+						copy(b, msg)
+						if rng.IntN(5) == 0 {
+							p.Abort()
+							continue
+						}
+						err = p.Commit()
+					}
+				} else {
+					err = p.TryWrite(msg)
+				}
+				if errors.Is(err, ring.ErrFull) {
+					runtime.Gosched()
+					continue
+				}
+				if err != nil {
+					panic(err)
+				}
+				seq++
+				if rng.IntN(64) == 0 {
+					runtime.Gosched()
+				}
+			}
+		}(k)
+	}
+	next := make([]int, producers)
+	total := 0
+	var bad error
+	for total < producers*per && bad == nil {
+		n, err := c.ReadBatch(64, func(m []byte) {
+			k := 0
+			for ; k < producers; k++ {
+				if bytes.Equal(m, fill(make([]byte, len(m)), uint64(k)<<32|uint64(next[k]))) {
+					break
+				}
+			}
+			if k == producers && bad == nil {
+				bad = fmt.Errorf("message %d matches no producer's next message", total)
+				return
+			}
+			next[k]++
+			total++
+		})
+		require.NoError(t, err)
+		if n == 0 {
+			runtime.Gosched()
+		}
+	}
+	wg.Wait()
+	require.NoError(t, bad)
+	st := r.Stats()
+	require.Equal(t, uint64(producers*per), st.MsgsIn)
+	require.Equal(t, uint64(producers*per), st.MsgsOut)
+	require.Zero(t, st.Lost)
+}
+
+// Linearizability: producers enqueue, the consumer dequeues; porcupine
+// checks the recorded history against a FIFO queue. Only completed
+// operations are recorded: a write refused as full, an aborted claim and an
+// empty read change nothing. (An empty read is not linearizable against a
+// queue in an MPSC ring: a later producer's committed message can wait behind
+// an earlier producer's uncommitted one. Only successful dequeues are
+// recorded, and the drain at the end checks nothing is left.)
+type qInput struct {
+	enq bool
+	v   int
+}
+
+var fifoModel = porcupine.Model{
+	Init: func() any { return []int(nil) },
+	Step: func(state, input, output any) (bool, any) {
+		q := state.([]int)
+		in := input.(qInput)
+		if in.enq {
+			return true, append(append([]int(nil), q...), in.v)
+		}
+		if len(q) == 0 || q[0] != output.(int) {
+			return false, q
+		}
+		return true, q[1:]
+	},
+	Equal: func(a, b any) bool {
+		x, y := a.([]int), b.([]int)
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+		return true
+	},
+	DescribeOperation: func(input, output any) string {
+		in := input.(qInput)
+		if in.enq {
+			return fmt.Sprintf("enq(%d)", in.v)
+		}
+		return fmt.Sprintf("deq() -> %v", output)
+	},
+}
+
+func TestMPSCLinearizable(t *testing.T) {
+	histories := 30
+	if raceEnabled || testing.Short() {
+		histories = 10
+	}
+	for h := 0; h < histories; h++ {
+		procs := []int{1, 2, 4}[h%3]
+		seed := uint64(time.Now().UnixNano())
+		t.Run(fmt.Sprintf("gomaxprocs=%d/seed=%d", procs, seed), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			ops := recordHistory(t, seed, 4, 150)
+			res, info := porcupine.CheckOperationsVerbose(fifoModel, ops, 20*time.Second)
+			if res == porcupine.Illegal {
+				path := fmt.Sprintf("%s/mpsc-history.html", t.TempDir())
+				_ = porcupine.VisualizePath(fifoModel, info, path)
+				t.Fatalf("history of %d operations is not linearizable (visualisation: %s)", len(ops), path)
+			}
+			require.NotEqual(t, porcupine.Unknown, res, "checker timed out")
+		})
+	}
+}
+
+// recordHistory runs producers writing per values each and a consumer
+// reading them all, with random delays, and returns the history.
+func recordHistory(t *testing.T, seed uint64, producers, per int) []porcupine.Operation {
+	r, c := newMPSC(t, 1<<10, 96, producers)
+	var clock atomic.Int64
+	var mu sync.Mutex
+	var ops []porcupine.Operation
+	record := func(id int, in qInput, out any, call, ret int64) {
+		mu.Lock()
+		ops = append(ops, porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+		mu.Unlock()
+	}
+	jitter := func(rng *rand.Rand) {
+		switch rng.IntN(8) {
+		case 0:
+			runtime.Gosched()
+		case 1:
+			for i := rng.IntN(2000); i > 0; i-- {
+				_ = i * i
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < producers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			p := slotProducer(t, r, k)
+			rng := rand.New(rand.NewPCG(seed, uint64(k)))
+			for i := 0; i < per; {
+				v := k*100000 + i
+				msg := []byte(fmt.Sprint(v, ":", string(make([]byte, rng.IntN(80)))))
+				jitter(rng)
+				call := clock.Add(1)
+				var err error
+				if rng.IntN(3) == 0 {
+					var b []byte
+					if b, err = p.Claim(len(msg)); err == nil {
+						copy(b, msg)
+						jitter(rng)
+						if rng.IntN(4) == 0 {
+							p.Abort()
+							continue
+						}
+						err = p.Commit()
+					}
+				} else {
+					err = p.TryWrite(msg)
+				}
+				ret := clock.Add(1)
+				if err != nil {
+					continue // full: no effect, not recorded
+				}
+				record(k, qInput{enq: true, v: v}, nil, call, ret)
+				i++
+			}
+		}(k)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1000))
+	for got := 0; got < producers*per; {
+		jitter(rng)
+		call := clock.Add(1)
+		var v int
+		ok, err := c.TryRead(func(m []byte) { fmt.Sscanf(string(m), "%d:", &v) })
+		ret := clock.Add(1)
+		require.NoError(t, err)
+		if ok {
+			record(producers, qInput{}, v, call, ret)
+			got++
+		}
+	}
+	wg.Wait()
+	return ops
+}
+
+// TestFIFOModelRejects makes sure the linearizability check can fail: a
+// history that delivers out of real-time order is illegal.
+func TestFIFOModelRejects(t *testing.T) {
+	op := func(id int, in qInput, out any, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: id, Input: in, Output: out, Call: call, Return: ret}
+	}
+	bad := []porcupine.Operation{
+		op(0, qInput{enq: true, v: 1}, nil, 1, 2),
+		op(1, qInput{enq: true, v: 2}, nil, 3, 4),
+		op(2, qInput{}, 2, 5, 6),
+		op(2, qInput{}, 1, 7, 8),
+	}
+	require.False(t, porcupine.CheckOperations(fifoModel, bad))
+	concurrent := []porcupine.Operation{
+		op(0, qInput{enq: true, v: 1}, nil, 1, 4),
+		op(1, qInput{enq: true, v: 2}, nil, 2, 3),
+		op(2, qInput{}, 2, 5, 6),
+		op(2, qInput{}, 1, 7, 8),
+	}
+	require.True(t, porcupine.CheckOperations(fifoModel, concurrent), "overlapping enqueues may take either order")
+}
+
+func TestMPSCAttachRefusals(t *testing.T) {
+	cfg := ring.Config{Kind: ring.MPSC, Capacity: 1 << 12, Slots: 40}
+	size, err := ring.Size(cfg)
+	require.NoError(t, err)
+	require.Equal(t, uint64(4096+8192+4096), size, "40 slots of 128 bytes round up to two pages")
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	_, err = ring.Attach(region)
+	require.NoError(t, err)
+	region[56] = 0 // slot count, then reseal the checksum
+	binary.LittleEndian.PutUint32(region[ring.OffChecksum:], crc32.Checksum(region[:ring.OffChecksum], crc32.MakeTable(crc32.Castagnoli)))
+	_, err = ring.Attach(region)
+	require.ErrorIs(t, err, ring.ErrCorrupt)
+	require.Contains(t, err.Error(), "0 slots")
+}
