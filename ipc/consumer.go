@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -14,6 +16,19 @@ type ConsumerOption func(*Consumer)
 
 // WithWait sets how the consumer waits for data: Backoff (default) or Spin.
 func WithWait(p Policy) ConsumerOption { return func(c *Consumer) { c.policy = p } }
+
+// DefaultStallLimit bounds how long a dead producer's reservation can hold
+// up an MPSC consumer.
+const DefaultStallLimit = time.Second
+
+// WithStallLimit sets the longest an MPSC consumer waits at a reservation
+// whose producer has died before it skips it (counted in Stats.Lost).
+// Liveness is checked from the first millisecond on, at growing intervals up
+// to a quarter of d, so a dead producer is usually skipped within a few
+// milliseconds; a live producer is never skipped, however slow.
+func WithStallLimit(d time.Duration) ConsumerOption {
+	return func(c *Consumer) { c.stallLimit = d }
+}
 
 // Consumer reads messages from a ring. It is not safe for concurrent use:
 // one goroutine reads. A ring has at most one Consumer at a time across all
@@ -28,18 +43,30 @@ type Consumer struct {
 	lock   *shm.Lock
 	policy Policy
 	closed bool
+
+	// MPSC recovery: when the consumer is blocked at an uncommitted
+	// reservation, it asks ring.Recover at growing intervals.
+	stallLimit   time.Duration
+	blockedSince time.Time
+	nextCheck    time.Time
+	interval     time.Duration
+	alive        func(slot int) bool
 }
 
 // Consumer takes the consumer role of the ring and resumes at the position
 // the previous consumer released.
 func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
-	c = &Consumer{r: r, policy: Backoff}
+	c = &Consumer{r: r, policy: Backoff, stallLimit: DefaultStallLimit}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.policy != Spin && c.policy != Backoff {
 		return nil, fmt.Errorf("ipc: consumer wait policy %v is not spin or backoff", c.policy)
 	}
+	if c.stallLimit <= 0 {
+		return nil, fmt.Errorf("ipc: stall limit %v must be positive", c.stallLimit)
+	}
+	c.alive = c.slotAlive
 	if c.lock, err = r.lockRole(ring.ConsumerLine, "consumer"); err != nil {
 		return nil, err
 	}
@@ -57,13 +84,55 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	return c, nil
 }
 
+// slotAlive reports whether the holder of MPSC slot i is alive: a process
+// holds the slot's lock, and the process recorded in the slot (PID and start
+// time, so a reused PID does not count) still runs. The second test catches
+// a lock kept alive by a child that inherited the descriptor.
+func (c *Consumer) slotAlive(i int) bool {
+	locked, err := c.r.slotLocked(i)
+	if err != nil {
+		return true // cannot tell: never skip on doubt
+	}
+	if !locked {
+		return false
+	}
+	sl := c.r.r.Slot(i)
+	return proc.Alive(int(sl.PID), sl.StartTime)
+}
+
+// recover is called when a read found nothing: if the consumer is blocked
+// at an uncommitted MPSC reservation, it checks, at growing intervals,
+// whether the owner is dead and skips the reservation if so. It reports
+// whether a read may now succeed.
+func (c *Consumer) recover() (bool, error) {
+	if !c.rc.Blocked() {
+		c.blockedSince = time.Time{}
+		return false, nil
+	}
+	now := time.Now()
+	if c.blockedSince.IsZero() {
+		c.blockedSince, c.interval = now, 100*time.Microsecond
+		c.nextCheck = now.Add(c.interval)
+		return false, nil
+	}
+	if now.Before(c.nextCheck) {
+		return false, nil
+	}
+	ok, err := c.rc.Recover(c.alive)
+	if err != nil || ok {
+		c.blockedSince = time.Time{}
+		return ok, err
+	}
+	c.interval = min(2*c.interval, max(c.stallLimit/4, 100*time.Microsecond))
+	c.nextCheck = now.Add(c.interval)
+	return false, nil
+}
+
 // TryRead delivers at most one message to fn without waiting; it returns
 // false if the ring is empty.
 func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
-	if c.closed {
-		return false, ErrClosed
-	}
-	return c.rc.TryRead(fn)
+	n, err := c.TryReadBatch(1, fn)
+	return n == 1, err
 }
 
 // TryReadBatch delivers up to max messages to fn without waiting and
@@ -72,7 +141,17 @@ func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
-	return c.rc.ReadBatch(max, fn)
+	n, err := c.rc.ReadBatch(max, fn)
+	if n > 0 || err != nil || max <= 0 {
+		return n, err
+	}
+	if ok, err := c.recover(); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return c.rc.ReadBatch(max, fn)
+	}
+	return 0, nil
 }
 
 // Read waits for one message and delivers it to fn. It returns ErrTimeout
@@ -88,7 +167,7 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 	if c.closed {
 		return 0, ErrClosed
 	}
-	n, err := c.rc.ReadBatch(max, fn)
+	n, err := c.TryReadBatch(max, fn)
 	if n > 0 || err != nil || max <= 0 {
 		return n, err
 	}
@@ -97,7 +176,7 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 		if err := w.next(ctx); err != nil {
 			return 0, err
 		}
-		if n, err := c.rc.ReadBatch(max, fn); n > 0 || err != nil {
+		if n, err := c.TryReadBatch(max, fn); n > 0 || err != nil {
 			return n, err
 		}
 	}

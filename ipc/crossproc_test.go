@@ -77,6 +77,12 @@ func (c childConf) env(role string) []string {
 }
 
 func runChild(role string) error {
+	switch role {
+	case "mpsc-producer":
+		return mpscProducerChild()
+	case "mpsc-consumer":
+		return mpscConsumerChild()
+	}
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(os.Getenv(k), 10, 64); return v }
 	c := childConf{path: os.Getenv("SHMRING_T_PATH"), count: u("SHMRING_T_COUNT"), seed: u("SHMRING_T_SEED"), maxSize: u("SHMRING_T_MAX")}
 	r, err := ipc.Open(c.path)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -16,43 +19,143 @@ type ProducerOption func(*Producer)
 // Spin (default), Drop or Backoff.
 func WithPolicy(p Policy) ProducerOption { return func(pr *Producer) { pr.policy = p } }
 
+// WithProducerID asks for MPSC producer slot id (0 to Slots()-1), so that a
+// restarted producer takes back its own slot and its counters. Without it
+// the producer takes the first free slot.
+func WithProducerID(id int) ProducerOption { return func(pr *Producer) { pr.slot = id } }
+
 // Producer writes messages into a ring. It is not safe for concurrent use:
 // one goroutine writes. An SPSC ring has at most one Producer at a time
-// across all processes; a second gets ErrBusy.
+// across all processes (a second gets ErrBusy); an MPSC ring has one per
+// slot, up to Slots() at once, in any number of processes.
 type Producer struct {
 	r      *Ring
 	rp     *ring.Producer
 	lock   *shm.Lock
 	policy Policy
+	slot   int // MPSC: requested, then held slot; -1 for any
 	closed bool
+	stop   chan struct{} // MPSC: ends the heartbeat goroutine
+	done   chan struct{}
 }
 
 // Producer takes the producer role of the ring. The role is held by an
 // open-file-description lock on the segment, which the kernel drops if this
 // process dies, so a restarted producer can take it again.
 func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
-	p = &Producer{r: r, policy: Spin}
+	p = &Producer{r: r, policy: Spin, slot: -1}
 	for _, o := range opts {
 		o(p)
 	}
 	if p.policy != Spin && p.policy != Drop && p.policy != Backoff {
 		return nil, fmt.Errorf("ipc: producer policy %v is not one of spin, drop, backoff", p.policy)
 	}
-	if p.lock, err = r.lockRole(ring.ProducerLine, "producer"); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = p.lock.Unlock()
+	if r.Kind() == MPSC {
+		err = p.takeSlot()
+	} else {
+		if p.slot > 0 {
+			return nil, fmt.Errorf("ipc: %q is an spsc ring: it has no producer slots (asked for %d)", r.Path(), p.slot)
 		}
-	}()
-	if p.rp, err = r.r.NewProducer(); err != nil {
-		return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
+		p.slot = 0
+		if p.lock, err = r.lockRole(ring.ProducerLine, "producer"); err == nil {
+			if p.rp, err = r.r.NewProducer(); err != nil {
+				err = fmt.Errorf("ipc: %q: %w", r.Path(), err)
+			}
+		}
 	}
-	if err = r.register(p); err != nil {
+	if err == nil {
+		err = r.register(p)
+	}
+	if err != nil {
+		_ = p.lock.Unlock()
 		return nil, err
+	}
+	if p.stop != nil {
+		go p.heartbeat()
 	}
 	return p, nil
+}
+
+// takeSlot takes an MPSC producer slot: the one asked for, or the first
+// free one. Holding the slot's lock is holding the slot; the kernel drops it
+// when this process dies, which is how the consumer tells a dead producer
+// from a slow one.
+func (p *Producer) takeSlot() error {
+	r := p.r
+	n := r.r.Slots()
+	if p.slot >= n {
+		return fmt.Errorf("ipc: %q has producer slots 0 to %d; %d is out of range", r.Path(), n-1, p.slot)
+	}
+	try := func(i int) error {
+		l, err := r.seg.Lock(int64(r.r.SlotOffset(i)), ring.LineSize)
+		if err != nil {
+			return err
+		}
+		p.lock, p.slot = l, i
+		return nil
+	}
+	if p.slot >= 0 {
+		if err := try(p.slot); err != nil {
+			if errors.Is(err, shm.ErrBusy) {
+				return fmt.Errorf("ipc: %q producer slot %d is held by a live process: %w", r.Path(), p.slot, ErrBusy)
+			}
+			return err
+		}
+	} else {
+		var err error
+		for i := 0; i < n; i++ {
+			if err = try(i); err == nil || !errors.Is(err, shm.ErrBusy) {
+				break
+			}
+		}
+		if err != nil {
+			if errors.Is(err, shm.ErrBusy) {
+				return fmt.Errorf("ipc: %q has all %d producer slots held by live processes; close a producer or create the ring with more (ringctl create --producers): %w", r.Path(), n, ErrBusy)
+			}
+			return err
+		}
+	}
+	start, err := proc.StartTime(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("ipc: read this process's start time: %w", err)
+	}
+	r.r.SetSlotOwner(p.slot, uint32(os.Getpid()), start, time.Now().UnixNano())
+	if p.rp, err = r.r.NewSlotProducer(p.slot); err != nil {
+		return fmt.Errorf("ipc: %q: %w", r.Path(), err)
+	}
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	return nil
+}
+
+// heartbeatEvery is how often an MPSC producer refreshes its slot's
+// heartbeat (for display: liveness comes from the slot's lock).
+const heartbeatEvery = time.Second
+
+func (p *Producer) heartbeat() {
+	defer close(p.done)
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			p.r.r.Heartbeat(p.slot, now.UnixNano())
+		}
+	}
+}
+
+// Slot returns the producer's MPSC slot (0 for an SPSC ring).
+func (p *Producer) Slot() int { return p.slot }
+
+// Stats returns the counters of this producer's slot (MPSC) or of the
+// ring's producer (SPSC): what this producer ID has written across restarts.
+func (p *Producer) Stats() ring.SlotStats {
+	if p.r.Kind() == MPSC {
+		return p.r.r.Slot(p.slot)
+	}
+	st := p.r.r.Stats()
+	return ring.SlotStats{MsgsIn: st.MsgsIn, BytesIn: st.BytesIn, FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins}
 }
 
 // Policy returns the producer's policy.
@@ -189,6 +292,10 @@ func (p *Producer) Close() error {
 	}
 	p.closed = true
 	p.rp.Abort()
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+	}
 	p.r.unregister(p)
 	return errors.Join(p.lock.Unlock())
 }

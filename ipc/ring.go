@@ -41,6 +41,10 @@ func WithMaxMessage(n uint64) Option { return func(o *options) { o.cfg.MaxMessag
 // WithKind sets the kind of a ring made by Create. Default SPSC.
 func WithKind(k Kind) Option { return func(o *options) { o.cfg.Kind = k } }
 
+// WithProducers sets the number of producer slots of an MPSC ring made by
+// Create: the most producers attached at once (default 64).
+func WithProducers(n int) Option { return func(o *options) { o.cfg.Slots = n } }
+
 // WithMode sets the permission bits of a created segment (default 0600).
 func WithMode(m os.FileMode) Option { return func(o *options) { o.shm = append(o.shm, shm.Mode(m)) } }
 
@@ -128,6 +132,9 @@ func (r *Ring) Header() shm.Header { return r.seg.Header() }
 // Kind returns the ring's kind.
 func (r *Ring) Kind() Kind { return r.r.Kind() }
 
+// Slots returns the number of producer slots (0 for an SPSC ring).
+func (r *Ring) Slots() int { return r.r.Slots() }
+
 // Capacity returns the data area size in bytes.
 func (r *Ring) Capacity() uint64 { return r.r.Capacity() }
 
@@ -139,8 +146,16 @@ func (r *Ring) MaxMessage() uint64 { return r.r.MaxMessage() }
 type Stats struct {
 	ring.Stats
 	Kind             Kind
-	ProducerAttached bool // a live process holds the producer role (SPSC)
+	ProducerAttached bool // SPSC: a live process holds the producer role; MPSC: at least one slot is held
 	ConsumerAttached bool // a live process holds the consumer role
+	// Producers lists the MPSC slots that have ever been used.
+	Producers []ProducerStats
+}
+
+// ProducerStats describes one MPSC producer slot.
+type ProducerStats struct {
+	ring.SlotStats
+	Alive bool // a live process holds the slot
 }
 
 // Stats reads the ring's counters from the segment. It costs the producer
@@ -150,10 +165,34 @@ func (r *Ring) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}
-	var err1, err2 error
-	s.ProducerAttached, err1 = r.seg.Locked(ring.ProducerLine, ring.LineSize)
-	s.ConsumerAttached, err2 = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
-	return s, errors.Join(err1, err2)
+	var errs []error
+	var err error
+	if r.r.Kind() == SPSC {
+		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
+		errs = append(errs, err)
+	}
+	for i := 0; i < r.r.Slots(); i++ {
+		sl := r.r.Slot(i)
+		alive, err := r.slotLocked(i)
+		errs = append(errs, err)
+		if sl.PID == 0 && !alive {
+			continue
+		}
+		s.Producers = append(s.Producers, ProducerStats{SlotStats: sl, Alive: alive})
+		s.ProducerAttached = s.ProducerAttached || alive
+	}
+	s.ConsumerAttached, err = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
+	errs = append(errs, err)
+	return s, errors.Join(errs...)
+}
+
+// ProducerSlot returns the counters and owner of MPSC slot i, without the
+// liveness test Stats makes.
+func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
+
+// slotLocked reports whether a process holds MPSC slot i's lock.
+func (r *Ring) slotLocked(i int) (bool, error) {
+	return r.seg.Locked(int64(r.r.SlotOffset(i)), ring.LineSize)
 }
 
 func (r *Ring) check() error {

@@ -248,7 +248,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 	case TypeNone:
 		// Work in offsets from S: positions may wrap through 2^64.
 		lim := min(P-S, capacity-i)
-		owner := -1
+		owner, ownerLim := -1, uint64(0)
 		for k := 0; k < c.r.slots; k++ {
 			ipos, ilen := c.r.intent(k)
 			if ilen == 0 || ilen > capacity+c.r.maxMessage+2*HeaderSize {
@@ -259,7 +259,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 					return false, nil
 				}
 				lim = min(lim, ipos+ilen-S)
-				owner = k
+				owner, ownerLim = k, ipos+ilen-S
 			} else if d := ipos - S; d > 0 && d < lim {
 				lim = d
 			}
@@ -275,19 +275,29 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		if !hw.CompareAndSwap(0, makeHeader(uint32(size-HeaderSize), 0, TypePadding)) {
 			return true, nil
 		}
-		c.countLost(owner, size)
+		// A wrapping reservation is skipped in two pieces (the tail, then
+		// the record at index 0); count the record once, with its last piece.
+		if owner < 0 || lim == ownerLim {
+			c.countLost(owner, 0)
+		}
+		c.countLostBytes(size)
 		return true, nil
 	}
 	return true, nil
 }
 
+// countLost counts one lost record of size bytes, against slot if known.
 func (c *Consumer) countLost(slot int, size uint64) {
 	lost := word(c.r.region, offLost)
-	lostBytes := word(c.r.region, offLostBytes)
 	publish(lost, lost.Load()+1)
-	publish(lostBytes, lostBytes.Load()+size)
+	c.countLostBytes(size)
 	if slot >= 0 {
 		w := word(c.r.region, c.r.SlotOffset(slot)+slotLost)
 		publish(w, w.Load()+1)
 	}
+}
+
+func (c *Consumer) countLostBytes(size uint64) {
+	w := word(c.r.region, offLostBytes)
+	publish(w, w.Load()+size)
 }

@@ -1,0 +1,38 @@
+package proc
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStartTimeAndAlive(t *testing.T) {
+	st, err := StartTime(os.Getpid())
+	require.NoError(t, err)
+	require.NotZero(t, st)
+	require.True(t, Alive(os.Getpid(), st))
+	require.False(t, Alive(os.Getpid(), st+1), "same PID, other start time: another process")
+	require.False(t, Alive(0, 0))
+
+	cmd := exec.Command("sleep", "10")
+	require.NoError(t, cmd.Start())
+	cst, err := StartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	require.True(t, Alive(cmd.Process.Pid, cst))
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.False(t, Alive(cmd.Process.Pid, cst))
+}
+
+func TestParseStartTime(t *testing.T) {
+	line := "1234 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21"
+	st, err := parseStartTime([]byte(line))
+	require.NoError(t, err)
+	require.Equal(t, uint64(987654), st)
+	_, err = parseStartTime([]byte("1234 (x) S 1 2"))
+	require.Error(t, err)
+	_, err = parseStartTime([]byte("garbage"))
+	require.Error(t, err)
+}

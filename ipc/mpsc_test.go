@@ -1,0 +1,409 @@
+package ipc_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMPSCSlots(t *testing.T) {
+	r := newRing(t, ipc.WithKind(ipc.MPSC), ipc.WithProducers(3), ipc.WithCapacity(1<<12))
+	require.Equal(t, 3, r.Slots())
+	p0, err := r.Producer()
+	require.NoError(t, err)
+	require.Equal(t, 0, p0.Slot())
+	p2, err := r.Producer(ipc.WithProducerID(2))
+	require.NoError(t, err)
+	require.Equal(t, 2, p2.Slot())
+	_, err = r.Producer(ipc.WithProducerID(2))
+	require.ErrorIs(t, err, ipc.ErrBusy)
+	_, err = r.Producer(ipc.WithProducerID(3))
+	require.Error(t, err)
+	p1, err := r.Producer()
+	require.NoError(t, err)
+	require.Equal(t, 1, p1.Slot())
+	_, err = r.Producer()
+	require.ErrorIs(t, err, ipc.ErrBusy)
+	require.Contains(t, err.Error(), "all 3 producer slots")
+
+	for i, p := range []*ipc.Producer{p0, p1, p2} {
+		for k := 0; k <= i; k++ {
+			require.NoError(t, p.Write([]byte(fmt.Sprintf("p%d-%d", i, k))))
+		}
+	}
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Len(t, st.Producers, 3)
+	for i, ps := range st.Producers {
+		require.True(t, ps.Alive)
+		require.Equal(t, uint32(os.Getpid()), ps.PID)
+		require.Equal(t, uint64(i+1), ps.MsgsIn)
+		require.NotZero(t, ps.Heartbeat)
+	}
+	require.Equal(t, uint64(6), st.MsgsIn)
+
+	// A closed producer's slot is free again, and keeps its counters.
+	require.NoError(t, p1.Close())
+	p1b, err := r.Producer(ipc.WithProducerID(1))
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), p1b.Stats().MsgsIn)
+	require.NoError(t, p1b.Write([]byte("p1-again")))
+
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	var got []string
+	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+	require.NoError(t, err)
+	require.Equal(t, []string{"p0-0", "p1-0", "p1-1", "p2-0", "p2-1", "p2-2", "p1-again"}, got)
+	for _, p := range []*ipc.Producer{p0, p1b, p2} {
+		require.NoError(t, p.Close())
+	}
+	require.NoError(t, c.Close())
+	st, err = r.Stats()
+	require.NoError(t, err)
+	require.False(t, st.ProducerAttached)
+}
+
+// mpscProducerChild writes "id:seq:padding" messages forever, resuming at
+// the sequence its slot's counter says (so a restarted producer continues
+// where its predecessor was killed).
+func mpscProducerChild() error {
+	id, _ := strconv.Atoi(os.Getenv("SHMRING_T_ID"))
+	count, _ := strconv.ParseUint(os.Getenv("SHMRING_T_COUNT"), 10, 64)
+	r, err := ipc.Open(os.Getenv("SHMRING_T_PATH"))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(ipc.Spin))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(id)))
+	pad := strings.Repeat("x", 200)
+	for seq := p.Stats().MsgsIn; count == 0 || seq < count; seq++ {
+		msg := fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])
+		if rng.IntN(4) == 0 {
+			b, err := p.Claim(len(msg))
+			if err != nil {
+				return err
+			}
+			copy(b, msg)
+			if err := p.Commit(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.Write([]byte(msg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func startMPSCProducer(t *testing.T, path string, id int, count uint64) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=mpsc-producer", "SHMRING_T_PATH="+path,
+		"SHMRING_T_ID="+strconv.Itoa(id), "SHMRING_T_COUNT="+strconv.FormatUint(count, 10))
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+// seqChecker checks per-producer order: each producer's sequence numbers
+// arrive in order, each once, with a gap of one allowed per kill of that
+// producer.
+type seqChecker struct {
+	next  map[int]uint64
+	gaps  map[int]int
+	count int
+}
+
+func (s *seqChecker) check(m []byte) error {
+	parts := strings.SplitN(string(m), ":", 3)
+	if len(parts) != 3 {
+		return fmt.Errorf("malformed message %q", m)
+	}
+	id, err1 := strconv.Atoi(parts[0])
+	seq, err2 := strconv.ParseUint(parts[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("malformed message %q", m)
+	}
+	want := s.next[id]
+	switch {
+	case seq == want:
+	case seq == want+1:
+		s.gaps[id]++
+	default:
+		return fmt.Errorf("producer %d: got seq %d, want %d (or %d after a kill)", id, seq, want, want+1)
+	}
+	s.next[id] = seq + 1
+	s.count++
+	return nil
+}
+
+// TestMPSCChaos runs 4 producer processes and SIGKILLs random ones at
+// random moments, restarting each under its own ID, for at least 200 kills,
+// while this process consumes. The consumer never stalls longer than the
+// bound; every message arrives once, each producer's in order, with at most
+// one gap per kill (the record in flight), and the gaps show up in lost.
+func TestMPSCChaos(t *testing.T) {
+	kills := 200
+	if testing.Short() {
+		kills = 40
+	}
+	if os.Getenv("SHMRING_SOAK_KILLS") != "" {
+		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
+	}
+	const producers = 4
+	const stallLimit = time.Second
+	name := testutil.Name(t)
+	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<14), ipc.WithMaxMessage(512))
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Consumer(ipc.WithStallLimit(stallLimit))
+	require.NoError(t, err)
+	defer c.Close()
+
+	var mu sync.Mutex
+	procs := make([]*exec.Cmd, producers)
+	for i := range procs {
+		procs[i] = startMPSCProducer(t, r.Path(), i, 0)
+	}
+	killed := make([]int, producers)
+	done := make(chan struct{})
+	go func() { // the killer
+		defer close(done)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+		for k := 0; k < kills; k++ {
+			i := rng.IntN(producers)
+			// Kill it while it writes: wait until this incarnation has
+			// written something (bounded), then a random moment more.
+			before := r.ProducerSlot(i).MsgsIn
+			for wait := 0; wait < 200 && r.ProducerSlot(i).MsgsIn == before; wait++ {
+				time.Sleep(500 * time.Microsecond)
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			mu.Lock()
+			_ = procs[i].Process.Kill()
+			_ = procs[i].Wait()
+			killed[i]++
+			procs[i] = startMPSCProducer(t, r.Path(), i, 0)
+			mu.Unlock()
+		}
+		mu.Lock()
+		for i, p := range procs { // the last kill of each
+			_ = p.Process.Kill()
+			_ = p.Wait()
+			killed[i]++
+		}
+		mu.Unlock()
+	}()
+
+	chk := &seqChecker{next: map[int]uint64{}, gaps: map[int]int{}}
+	var bad error
+	last := time.Now()
+	var maxStall time.Duration
+	fn := func(m []byte) {
+		if bad == nil {
+			bad = chk.check(m)
+		}
+	}
+	finished := false
+	for {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		n, err := c.ReadBatch(ctx, 64, fn)
+		cancel()
+		if errors.Is(err, ipc.ErrTimeout) {
+			if finished {
+				break // all producers dead and nothing more for 100 ms
+			}
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, bad)
+		if n > 0 {
+			if d := time.Since(last); d > maxStall && !finished {
+				maxStall = d
+			}
+			last = time.Now()
+		}
+	}
+	require.NoError(t, bad)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	totalKills, totalGaps := 0, 0
+	for i := 0; i < producers; i++ {
+		totalKills += killed[i]
+		totalGaps += chk.gaps[i]
+		require.LessOrEqual(t, chk.gaps[i], killed[i], "producer %d", i)
+		require.Equal(t, st.Producers[i].MsgsIn, chk.next[i]+uint64(boolInt(st.Producers[i].MsgsIn > chk.next[i])),
+			"producer %d: its counter is the next sequence number, or one past it if its last message was lost", i)
+	}
+	require.GreaterOrEqual(t, totalKills, kills)
+	require.GreaterOrEqual(t, st.Lost, uint64(totalGaps), "every gap is a lost record")
+	require.LessOrEqual(t, st.Lost, uint64(totalKills), "at most one lost record per kill")
+	require.Less(t, maxStall, stallLimit, "the consumer never stalled longer than the bound")
+	require.Zero(t, st.Depth)
+	t.Logf("%d kills, %d messages, %d lost, %d gaps, longest stall %v", totalKills, chk.count, st.Lost, totalGaps, maxStall)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// mpscConsumerChild prints each message it reads as a line, one write per
+// message, so that whatever it printed was delivered.
+func mpscConsumerChild() error {
+	r, err := ipc.Open(os.Getenv("SHMRING_T_PATH"))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := r.Consumer()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	for {
+		_, err := c.ReadBatch(context.Background(), consumerBatch, func(m []byte) {
+			_, _ = os.Stdout.Write(append(append([]byte{}, m...), '\n'))
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+const consumerBatch = 16
+
+// TestMPSCConsumerKilled SIGKILLs the consumer process at random moments and
+// starts a new one, while producers write. Nothing committed is lost, and
+// the only messages seen twice are, at each restart, a suffix of at most
+// one batch of what the killed consumer had printed: the batch it had
+// delivered but not yet released (docs/design.md).
+func TestMPSCConsumerKilled(t *testing.T) {
+	const producers, per = 2, 30_000
+	kills := 20
+	name := testutil.Name(t)
+	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
+	require.NoError(t, err)
+	defer r.Close()
+
+	var wg sync.WaitGroup
+	for i := 0; i < producers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p, err := r.Producer(ipc.WithProducerID(i))
+			if err != nil {
+				panic(err)
+			}
+			defer p.Close()
+			for seq := 0; seq < per; seq++ {
+				if err := p.Write([]byte(fmt.Sprintf("%d:%d:", i, seq))); err != nil {
+					panic(err)
+				}
+				if seq%500 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}(i)
+	}
+
+	var streams [][]string // what each consumer incarnation printed
+	run := func(killAfter time.Duration) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=mpsc-consumer", "SHMRING_T_PATH="+r.Path())
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		br := bufio.NewReader(out)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", line)
+		var got []string
+		lines := make(chan struct{})
+		go func() {
+			defer close(lines)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil { // a partial last line was never delivered in full
+					return
+				}
+				got = append(got, strings.TrimSuffix(l, "\n"))
+			}
+		}()
+		time.Sleep(killAfter)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-lines
+		_ = cmd.Wait()
+		streams = append(streams, got)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	for k := 0; k < kills; k++ {
+		run(time.Duration(5+rng.IntN(40)) * time.Millisecond)
+	}
+	wg.Wait()
+	run(500 * time.Millisecond) // a last one drains what is left
+
+	chk := &seqChecker{next: map[int]uint64{}, gaps: map[int]int{}}
+	var prev []string
+	dups := 0
+	for k, s := range streams {
+		// The new stream may start by repeating a suffix of the previous one.
+		skip := 0
+		if len(s) > 0 && len(prev) > 0 {
+			for j := max(0, len(prev)-consumerBatch); j < len(prev); j++ {
+				if prev[j] == s[0] {
+					skip = len(prev) - j
+					break
+				}
+			}
+			for i := 0; i < skip && i < len(s); i++ {
+				require.Equal(t, prev[len(prev)-skip+i], s[i], "restart %d: repeated messages are the killed consumer's last ones, in order", k)
+			}
+		}
+		dups += min(skip, len(s))
+		for _, m := range s[min(skip, len(s)):] {
+			require.NoError(t, chk.check([]byte(m)), "restart %d", k)
+		}
+		if len(s) > 0 {
+			prev = s
+		}
+	}
+	for i := 0; i < producers; i++ {
+		require.Equal(t, uint64(per), chk.next[i], "producer %d: everything arrived", i)
+		require.Zero(t, chk.gaps[i], "producer %d: nothing lost", i)
+	}
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Zero(t, st.Lost)
+	require.Zero(t, st.Depth)
+	t.Logf("%d consumer kills, %d messages, %d seen twice", kills, chk.count, dups)
+}
