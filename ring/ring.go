@@ -314,6 +314,9 @@ func (r *Ring) Stats() Stats {
 	} else {
 		s.Depth = r.capacity
 	}
+	// The watermark is raised on slow paths only; never show it below the
+	// depth seen right now.
+	s.HighWater = max(s.HighWater, s.Depth)
 	return s
 }
 

@@ -16,7 +16,8 @@ func runCreate(io stdio, args []string) error {
 	var size, maxMsg sizeFlag
 	fs.Var(&size, "size", "capacity of the data area: a power of two, e.g. 64KiB, 1MiB (required)")
 	fs.Var(&maxMsg, "max-msg", "largest message, at most size/8 (default size/8)")
-	kind := fs.String("kind", "spsc", "ring kind: spsc")
+	kind := fs.String("kind", "spsc", "ring kind: spsc (one producer) or mpsc (many)")
+	producers := fs.Int("producers", 0, "mpsc: producer slots, the most producers at once (default 64)")
 	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
@@ -29,16 +30,22 @@ func runCreate(io stdio, args []string) error {
 	switch *kind {
 	case "spsc":
 		k = ipc.SPSC
+		if *producers != 0 {
+			return usagef("--producers is for --kind mpsc; an spsc ring has one producer")
+		}
 	case "mpsc":
-		return fmt.Errorf("--kind mpsc is not supported by this version yet; use spsc")
+		k = ipc.MPSC
+		if *producers < 0 || *producers > ring.MaxSlots {
+			return usagef("--producers %d: want 1 to %d", *producers, ring.MaxSlots)
+		}
 	default:
-		return usagef("--kind %q: want spsc", *kind)
+		return usagef("--kind %q: want spsc or mpsc", *kind)
 	}
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
 		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
 	}
-	opts := append(loc.options(), ipc.WithCapacity(size.v), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)))
+	opts := append(loc.options(), ipc.WithCapacity(size.v), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
 	if maxMsg.set {
 		if maxMsg.v == 0 {
 			return usagef("--max-msg must be at least 1 byte")
@@ -53,7 +60,11 @@ func runCreate(io stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
-	fmt.Fprintf(io.out, "created %s: %s, capacity %s, max message %s, mode %04o\n",
-		r.Path(), r.Kind(), formatSize(r.Capacity()), formatSize(r.MaxMessage()), m)
+	slots := ""
+	if r.Kind() == ipc.MPSC {
+		slots = fmt.Sprintf(", %d producer slots", r.Slots())
+	}
+	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
+		r.Path(), r.Kind(), slots, formatSize(r.Capacity()), formatSize(r.MaxMessage()), m)
 	return nil
 }

@@ -1,9 +1,9 @@
 // Command ringctl creates, inspects, feeds, drains and removes shmring rings.
 //
-//	ringctl create NAME --size SIZE [--kind spsc] [--max-msg SIZE] [--mode 0600] [--dir DIR]
+//	ringctl create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]
 //	ringctl rm NAME [--dir DIR]
 //	ringctl stat NAME [--json] [--dir DIR]
-//	ringctl send NAME [--policy drop|spin|backoff] [--dir DIR]
+//	ringctl send NAME [--policy drop|spin|backoff] [--id N] [--dir DIR]
 //	ringctl recv NAME [-n N] [--timeout DUR] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
 //
@@ -42,10 +42,10 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"create": {"create NAME --size SIZE [--kind spsc] [--max-msg SIZE] [--mode 0600] [--dir DIR]", "create a ring", runCreate, false},
+		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
-		"send":   {"send NAME [--policy drop|spin|backoff] [--dir DIR]", "write each line of stdin as one message", runSend, false},
+		"send":   {"send NAME [--policy drop|spin|backoff] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
 		"recv":   {"recv NAME [-n N] [--timeout DUR] [--dir DIR]", "print messages as lines, in order", runRecv, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}

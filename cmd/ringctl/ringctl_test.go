@@ -232,3 +232,45 @@ func TestParseDuration(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestMPSCCommands(t *testing.T) {
+	name := newRingName(t)
+	r := ringctl(t, "", "create", name, "--kind", "mpsc", "--producers", "3", "--size", "64KiB")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "mpsc, 3 producer slots")
+	require.Zero(t, ringctl(t, "one\ntwo\n", "send", name, "--id", "2").code)
+	require.Zero(t, ringctl(t, "three\n", "send", name).code)
+	r = ringctl(t, "", "send", name, "--id", "3")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "slots 0 to 2")
+
+	r = ringctl(t, "", "stat", name, "--json")
+	require.Zero(t, r.code, r.stderr)
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.Equal(t, "mpsc", rep.Kind)
+	require.Equal(t, 3, rep.Slots)
+	require.Len(t, rep.Producers, 2)
+	require.Equal(t, 0, rep.Producers[0].Slot)
+	require.Equal(t, uint64(1), rep.Producers[0].Produced)
+	require.Equal(t, 2, rep.Producers[1].Slot)
+	require.Equal(t, uint64(2), rep.Producers[1].Produced)
+	require.False(t, rep.Producers[1].Alive)
+	require.Equal(t, uint64(3), rep.Pending)
+
+	r = ringctl(t, "", "stat", name)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "0 of 3 slots held")
+	require.Contains(t, r.stdout, "slot  pid")
+
+	r = ringctl(t, "", "recv", name, "-n", "3")
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, "one\ntwo\nthree\n", r.stdout)
+
+	for _, args := range [][]string{
+		{"create", newRingName(t), "--size", "64KiB", "--producers", "2"},
+		{"create", newRingName(t), "--size", "64KiB", "--kind", "mpsc", "--producers", "99999"},
+	} {
+		require.Equal(t, 2, ringctl(t, "", args...).code, "%v", args)
+	}
+}

@@ -15,6 +15,7 @@ func runSend(sio stdio, args []string) error {
 	var loc location
 	loc.register(fs)
 	policy := fs.String("policy", "spin", "when the ring is full: drop (count it and go on), spin or backoff (wait)")
+	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -28,7 +29,11 @@ func runSend(sio stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithPolicy(pol))
+	popts := []ipc.ProducerOption{ipc.WithPolicy(pol)}
+	if *id >= 0 {
+		popts = append(popts, ipc.WithProducerID(*id))
+	}
+	p, err := r.Producer(popts...)
 	if err != nil {
 		return err
 	}

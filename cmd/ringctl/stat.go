@@ -38,9 +38,26 @@ type statReport struct {
 	FullEvents uint64 `json:"full_events"`
 	Drops      uint64 `json:"drops"`
 	Spins      uint64 `json:"spins"`
+	Lost       uint64 `json:"lost"`
+	LostBytes  uint64 `json:"lost_bytes"`
+
+	Slots     int            `json:"producer_slots"`
+	Producers []producerInfo `json:"producers"`
 
 	ProducerAttached bool `json:"producer_attached"`
 	ConsumerAttached bool `json:"consumer_attached"`
+}
+
+// producerInfo is one MPSC producer slot in stat's report.
+type producerInfo struct {
+	Slot         int     `json:"slot"`
+	PID          uint32  `json:"pid"`
+	Alive        bool    `json:"alive"`
+	Produced     uint64  `json:"messages_in"`
+	Bytes        uint64  `json:"bytes_in"`
+	Drops        uint64  `json:"drops"`
+	Lost         uint64  `json:"lost"`
+	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 }
 
 func runStat(io stdio, args []string) error {
@@ -86,8 +103,16 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		DepthPct:  100 * float64(st.Depth) / float64(st.Capacity),
 		HighWater: st.HighWater,
 		MsgsIn:    st.MsgsIn, BytesIn: st.BytesIn, MsgsOut: st.MsgsOut, BytesOut: st.BytesOut,
-		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins,
+		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins, Lost: st.Lost, LostBytes: st.LostBytes,
+		Slots: r.Slots(), Producers: []producerInfo{},
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
+	}
+	now := time.Now()
+	for _, p := range st.Producers {
+		rep.Producers = append(rep.Producers, producerInfo{
+			Slot: p.Slot, PID: p.PID, Alive: p.Alive, Produced: p.MsgsIn, Bytes: p.BytesIn, Drops: p.Drops, Lost: p.Lost,
+			HeartbeatAge: now.Sub(time.Unix(0, p.Heartbeat)).Seconds(),
+		})
 	}
 	if st.MsgsIn > st.MsgsOut {
 		rep.Pending = st.MsgsIn - st.MsgsOut
@@ -129,8 +154,31 @@ func printStat(io stdio, r statReport) {
 	p("full events", "%d", r.FullEvents)
 	p("drops", "%d", r.Drops)
 	p("spins", "%d", r.Spins)
+	if r.Kind == "mpsc" {
+		p("lost", "%d records of dead producers, %s", r.Lost, formatSize(r.LostBytes))
+	}
 	fmt.Fprintln(tw, "attached")
-	p("producer", "%s", yesNo(r.ProducerAttached))
+	if r.Kind == "mpsc" {
+		alive := 0
+		for _, pr := range r.Producers {
+			if pr.Alive {
+				alive++
+			}
+		}
+		p("producers", "%d of %d slots held", alive, r.Slots)
+	} else {
+		p("producer", "%s", yesNo(r.ProducerAttached))
+	}
 	p("consumer", "%s", yesNo(r.ConsumerAttached))
 	_ = tw.Flush()
+	if len(r.Producers) > 0 {
+		fmt.Fprintln(io.out, "producers")
+		tw = tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  slot\tpid\talive\tproduced\tbytes\tdrops\tlost\theartbeat")
+		for _, pr := range r.Producers {
+			fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%s\t%d\t%d\t%s ago\n", pr.Slot, pr.PID, yesNo(pr.Alive), pr.Produced,
+				formatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
+		}
+		_ = tw.Flush()
+	}
 }
