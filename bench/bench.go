@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shmring/shmring/ipc"
@@ -37,6 +39,25 @@ func Cases() []Case {
 		{"shmring-spsc", 2, runShmring},
 		{"go-chan", 1, runChan},
 		{"unix-stream", 2, runUnix},
+		{"shmring-mpsc-1p", 2, mpscCase(1)},
+		{"shmring-mpsc-2p", 3, mpscCase(2)},
+		{"shmring-mpsc-4p", 5, mpscCase(4)},
+		{"go-chan-2g", 1, chanCase(2)},
+		{"go-chan-4g", 1, chanCase(4)},
+	}
+}
+
+// Ratio names two cases whose rates are compared round by round.
+type Ratio struct{ Case, Peer string }
+
+// Ratios are the comparisons the harness reports.
+func Ratios() []Ratio {
+	return []Ratio{
+		{"shmring-spsc", "go-chan"},
+		{"shmring-spsc", "unix-stream"},
+		{"shmring-mpsc-1p", "go-chan"},
+		{"shmring-mpsc-2p", "go-chan-2g"},
+		{"shmring-mpsc-4p", "go-chan-4g"},
 	}
 }
 
@@ -51,32 +72,47 @@ func (c Case) Run(exe string, n, size uint64) (float64, error) {
 
 // runChan moves n messages through a buffered channel between two
 // goroutines; each message is copied in and out, as with a ring.
-func runChan(_ string, n, size uint64) (time.Duration, error) {
-	if size != 64 {
-		return 0, fmt.Errorf("the channel case is built for 64-byte messages")
-	}
-	ch := make(chan [64]byte, 16384)
-	done := make(chan uint64)
-	go func() {
-		var sum uint64
-		for m := range ch {
-			sum += binary.LittleEndian.Uint64(m[:])
+func runChan(exe string, n, size uint64) (time.Duration, error) { return chanCase(1)(exe, n, size) }
+
+// chanCase returns the channel peer of an MPSC case: senders goroutines
+// share n messages and send them into one buffered channel.
+func chanCase(senders int) func(string, uint64, uint64) (time.Duration, error) {
+	return func(_ string, n, size uint64) (time.Duration, error) {
+		if size != 64 {
+			return 0, fmt.Errorf("the channel case is built for 64-byte messages")
 		}
-		done <- sum
-	}()
-	start := time.Now()
-	var m [64]byte
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(m[:], i)
-		ch <- m
+		ch := make(chan [64]byte, 16384)
+		done := make(chan uint64)
+		go func() {
+			var count uint64
+			for range ch {
+				count++
+			}
+			done <- count
+		}()
+		per := n / uint64(senders)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := 0; g < senders; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				var m [64]byte
+				for i := uint64(0); i < per; i++ {
+					binary.LittleEndian.PutUint64(m[:], uint64(g)<<48|i)
+					ch <- m
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(ch)
+		count := <-done
+		d := time.Since(start)
+		if count != per*uint64(senders) {
+			return 0, fmt.Errorf("channel lost messages")
+		}
+		return d, nil
 	}
-	close(ch)
-	sum := <-done
-	d := time.Since(start)
-	if sum != n*(n-1)/2 {
-		return 0, fmt.Errorf("channel lost messages")
-	}
-	return d, nil
 }
 
 // Child roles: the harness binary runs these when re-executed.
@@ -85,15 +121,23 @@ const (
 	RoleShmConsumer  = "shm-consumer"
 	RoleUnixProducer = "unix-producer"
 	RoleUnixConsumer = "unix-consumer"
+	RoleMPSCProducer = "mpsc-producer"
+	RoleMPSCConsumer = "mpsc-consumer"
 )
 
 // ChildArg is the first argument that marks a re-executed child.
 const ChildArg = "-bench-child"
 
-// pair starts a consumer child, waits for its "ready", starts a producer
-// child, and returns the time from the producer's first write to the
-// consumer's last read (wall clock, reported by each).
+// pair runs one producer child and one consumer child; see group.
 func pair(exe, consRole, prodRole string, args ...string) (time.Duration, error) {
+	return group(exe, consRole, prodRole, 1, args...)
+}
+
+// group starts a consumer child, waits for its "ready", starts producers
+// producer children (each given its index as a last argument), and returns
+// the time from the first producer's first write to the consumer's last
+// read (wall clock, reported by each).
+func group(exe, consRole, prodRole string, producers int, args ...string) (time.Duration, error) {
 	cons := exec.Command(exe, append([]string{ChildArg, consRole}, args...)...)
 	cons.Stderr = os.Stderr
 	cout, err := cons.StdoutPipe()
@@ -108,11 +152,34 @@ func pair(exe, consRole, prodRole string, args ...string) (time.Duration, error)
 	if !cs.Scan() || cs.Text() != "ready" {
 		return 0, fmt.Errorf("consumer did not start: %v", cons.Wait())
 	}
-	prod := exec.Command(exe, append([]string{ChildArg, prodRole}, args...)...)
-	prod.Stderr = os.Stderr
-	pout, err := prod.Output()
-	if err != nil {
-		return 0, fmt.Errorf("producer: %w", err)
+	type result struct {
+		out []byte
+		err error
+	}
+	results := make(chan result, producers)
+	for i := 0; i < producers; i++ {
+		a := args
+		if producers > 1 || prodRole == RoleMPSCProducer {
+			a = append(append([]string{}, args...), strconv.Itoa(i))
+		}
+		prod := exec.Command(exe, append([]string{ChildArg, prodRole}, a...)...)
+		prod.Stderr = os.Stderr
+		go func() {
+			out, err := prod.Output()
+			results <- result{out, err}
+		}()
+	}
+	pStart := int64(math.MaxInt64)
+	for i := 0; i < producers; i++ {
+		res := <-results
+		if res.err != nil {
+			return 0, fmt.Errorf("producer: %w", res.err)
+		}
+		var start, end int64
+		if _, err := fmt.Sscan(string(res.out), &start, &end); err != nil {
+			return 0, fmt.Errorf("producer said %q", res.out)
+		}
+		pStart = min(pStart, start)
 	}
 	if !cs.Scan() {
 		return 0, fmt.Errorf("consumer: %v", cons.Wait())
@@ -120,23 +187,46 @@ func pair(exe, consRole, prodRole string, args ...string) (time.Duration, error)
 	if err := cons.Wait(); err != nil {
 		return 0, fmt.Errorf("consumer: %w", err)
 	}
-	var pStart, pEnd, cEnd int64
-	if _, err := fmt.Sscan(string(pout), &pStart, &pEnd); err != nil {
-		return 0, fmt.Errorf("producer said %q", pout)
-	}
+	var cEnd int64
 	if _, err := fmt.Sscan(cs.Text(), &cEnd); err != nil {
 		return 0, fmt.Errorf("consumer said %q", cs.Text())
 	}
 	return time.Duration(cEnd - pStart), nil
 }
 
-func runShmring(exe string, n, size uint64) (time.Duration, error) {
-	dir, err := os.MkdirTemp("/dev/shm", "shmbench-")
-	if err != nil {
-		dir, err = os.MkdirTemp("", "shmbench-")
+// mpscCase returns the MPSC case with producers producer processes
+// sharing n messages.
+func mpscCase(producers int) func(string, uint64, uint64) (time.Duration, error) {
+	return func(exe string, n, size uint64) (time.Duration, error) {
+		dir, err := shmDir()
 		if err != nil {
 			return 0, err
 		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "ring")
+		r, err := ipc.Create(path, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<20), ipc.WithMaxMessage(max(size, 64)))
+		if err != nil {
+			return 0, err
+		}
+		defer r.Close()
+		per := n / uint64(producers)
+		return group(exe, RoleMPSCConsumer, RoleMPSCProducer, producers, path, strconv.FormatUint(per, 10), strconv.FormatUint(size, 10), strconv.Itoa(producers))
+	}
+}
+
+// shmDir makes a private directory in /dev/shm (or the temporary
+// directory where there is none) for a case's ring.
+func shmDir() (string, error) {
+	if dir, err := os.MkdirTemp("/dev/shm", "shmbench-"); err == nil {
+		return dir, nil
+	}
+	return os.MkdirTemp("", "shmbench-")
+}
+
+func runShmring(exe string, n, size uint64) (time.Duration, error) {
+	dir, err := shmDir()
+	if err != nil {
+		return 0, err
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "ring")
@@ -169,9 +259,11 @@ func runUnix(exe string, n, size uint64) (time.Duration, error) {
 	return pair(exe, RoleUnixConsumer, RoleUnixProducer, filepath.Join(dir, "sock"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 }
 
-// RunChild runs a re-executed child role with its arguments: PATH N SIZE.
+// RunChild runs a re-executed child role with its arguments: PATH N SIZE,
+// then, for the MPSC roles, the producer count (consumer) or PRODUCERS ID
+// (producer).
 func RunChild(role string, args []string) error {
-	if len(args) != 3 {
+	if len(args) < 3 {
 		return fmt.Errorf("child %s: want PATH N SIZE", role)
 	}
 	path := args[0]
@@ -180,17 +272,93 @@ func RunChild(role string, args []string) error {
 	if err := errors.Join(err1, err2); err != nil || size < 8 {
 		return fmt.Errorf("child %s: bad N or SIZE", role)
 	}
-	switch role {
-	case RoleShmProducer:
-		return shmProducer(path, n, size)
-	case RoleShmConsumer:
-		return shmConsumer(path, n, size)
-	case RoleUnixProducer:
-		return unixProducer(path, n, size)
-	case RoleUnixConsumer:
-		return unixConsumer(path, n, size)
+	extra := make([]int, len(args)-3)
+	for i, a := range args[3:] {
+		v, err := strconv.Atoi(a)
+		if err != nil {
+			return fmt.Errorf("child %s: bad argument %q", role, a)
+		}
+		extra[i] = v
 	}
-	return fmt.Errorf("unknown child role %q", role)
+	switch {
+	case role == RoleShmProducer:
+		return shmProducer(path, n, size)
+	case role == RoleShmConsumer:
+		return shmConsumer(path, n, size)
+	case role == RoleUnixProducer:
+		return unixProducer(path, n, size)
+	case role == RoleUnixConsumer:
+		return unixConsumer(path, n, size)
+	case role == RoleMPSCProducer && len(extra) == 2:
+		return mpscProducer(path, n, size, extra[1])
+	case role == RoleMPSCConsumer && len(extra) == 1:
+		return mpscConsumer(path, n, size, extra[0])
+	}
+	return fmt.Errorf("unknown child role %q or wrong arguments %q", role, args)
+}
+
+func mpscProducer(path string, n, size uint64, id int) error {
+	r, err := ipc.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(ipc.Spin))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	msg := make([]byte, size)
+	start := time.Now()
+	for i := uint64(0); i < n; i++ {
+		binary.LittleEndian.PutUint64(msg, uint64(id)<<48|i)
+		if err := p.Write(msg); err != nil {
+			return err
+		}
+	}
+	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	return nil
+}
+
+// mpscConsumer reads n messages from each of producers producers and
+// checks that each producer's arrive in order.
+func mpscConsumer(path string, n, size uint64, producers int) error {
+	r, err := ipc.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := r.Consumer(ipc.WithWait(ipc.Spin))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	next := make([]uint64, producers)
+	var got uint64
+	var bad error
+	fn := func(m []byte) {
+		v := binary.LittleEndian.Uint64(m)
+		id, seq := v>>48, v&(1<<48-1)
+		if id >= uint64(producers) || next[id] != seq {
+			if bad == nil {
+				bad = fmt.Errorf("message %d: producer %d seq %d out of order", got, id, seq)
+			}
+			return
+		}
+		next[id]++
+		got++
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	total := n * uint64(producers)
+	for got < total && bad == nil {
+		if _, err := c.ReadBatch(ctx, 256, fn); err != nil {
+			return err
+		}
+	}
+	fmt.Println(time.Now().UnixNano())
+	return bad
 }
 
 func shmProducer(path string, n, size uint64) error {

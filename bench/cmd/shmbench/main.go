@@ -34,7 +34,7 @@ type report struct {
 	Size     uint64             `json:"message_bytes"`
 	Rounds   []roundResult      `json:"rounds"`
 	Median   map[string]float64 `json:"median_msgs_per_sec"`
-	Ratios   map[string]float64 `json:"median_ratio_shmring_over"`
+	Ratios   map[string]float64 `json:"median_ratios"` // "case/peer": median of per-round ratios
 }
 
 func main() {
@@ -89,15 +89,18 @@ func main() {
 	}
 	progress("")
 	for _, c := range cases {
-		var v, ratio []float64
+		var v []float64
 		for _, r := range rep.Rounds {
 			v = append(v, r.Rates[c.Name])
-			ratio = append(ratio, r.Rates["shmring-spsc"]/r.Rates[c.Name])
 		}
 		rep.Median[c.Name] = median(v)
-		if c.Name != "shmring-spsc" {
-			rep.Ratios[c.Name] = median(ratio)
+	}
+	for _, q := range bench.Ratios() {
+		var v []float64
+		for _, r := range rep.Rounds {
+			v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
 		}
+		rep.Ratios[q.Case+"/"+q.Peer] = median(v)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -123,24 +126,29 @@ func median(v []float64) float64 {
 func printTable(rep report, cases []bench.Case) {
 	fmt.Printf("%d messages of %d B per case per round; %s, %d CPUs, %s\n\n", rep.Messages, rep.Size, rep.Machine, rep.CPUs, rep.Go)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "round\t")
-	for _, c := range cases {
-		fmt.Fprintf(tw, "%s (%dp)\t", c.Name, c.Procs)
-	}
-	fmt.Fprint(tw, "shm/chan\tshm/unix\t\n")
-	row := func(label string, rates map[string]float64) {
-		fmt.Fprintf(tw, "%s\t", label)
-		for _, c := range cases {
-			fmt.Fprintf(tw, "%.2f M/s\t", rates[c.Name]/1e6)
-		}
-		fmt.Fprintf(tw, "%.2fx\t%.1fx\t\n", rates["shmring-spsc"]/rates["go-chan"], rates["shmring-spsc"]/rates["unix-stream"])
-	}
+	fmt.Fprint(tw, "case (processes)\t")
 	for _, r := range rep.Rounds {
-		row(fmt.Sprint(r.Round), r.Rates)
+		fmt.Fprintf(tw, "round %d\t", r.Round)
+	}
+	fmt.Fprint(tw, "median\t\n")
+	for _, c := range cases {
+		fmt.Fprintf(tw, "%s (%d)\t", c.Name, c.Procs)
+		for _, r := range rep.Rounds {
+			fmt.Fprintf(tw, "%.2f M/s\t", r.Rates[c.Name]/1e6)
+		}
+		fmt.Fprintf(tw, "%.2f M/s\t\n", rep.Median[c.Name]/1e6)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nmedian of per-round ratios: shmring/go-chan %.2fx, shmring/unix-stream %.1fx\n",
-		rep.Ratios["go-chan"], rep.Ratios["unix-stream"])
+	fmt.Println("\nratios, round by round, then the median:")
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, q := range bench.Ratios() {
+		fmt.Fprintf(tw, "%s / %s\t", q.Case, q.Peer)
+		for _, r := range rep.Rounds {
+			fmt.Fprintf(tw, "%.2fx\t", r.Rates[q.Case]/r.Rates[q.Peer])
+		}
+		fmt.Fprintf(tw, "%.2fx\t\n", rep.Ratios[q.Case+"/"+q.Peer])
+	}
+	_ = tw.Flush()
 }
 
 func cpuModel() string {
