@@ -16,6 +16,12 @@
 // and header they load before using it, returning [ErrCorrupt] (and staying
 // failed) rather than reading out of bounds.
 //
+// Kinds: an SPSC ring has one Producer; an MPSC ring has producer slots,
+// each written by one Producer (NewSlotProducer), which reserve space with
+// compare-and-swap and commit each record with one header store. The MPSC
+// consumer zeroes what it consumes, and Consumer.Recover skips a
+// reservation whose owner died (given a liveness test from the caller).
+//
 // A Producer and a Consumer are each used by one goroutine. All waiting is
 // left to the caller (package ipc adds the policies).
 package ring
