@@ -22,8 +22,8 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 10m ./...
-echo "== cross-process, full size (10M messages), no race detector"
-go test -count=1 -timeout 5m -run '^TestCrossProcess$' ./ipc
+echo "== cross-process, full size (10M messages) and MPSC chaos, no race detector"
+go test -count=1 -timeout 5m -run '^(TestCrossProcess|TestMPSCChaos)$' ./ipc
 if [[ -d bench/cmd/shmbench ]]; then
   echo "== benchmark harness, --quick"
   go run ./bench/cmd/shmbench --quick --json > /tmp/shmbench-quick.json
