@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -14,8 +13,21 @@ import (
 // ConsumerOption configures a Consumer.
 type ConsumerOption func(*Consumer)
 
-// WithWait sets how the consumer waits for data: Backoff (default) or Spin.
+// WithWait sets how the consumer waits for data: Hybrid (default), Spin,
+// Yield, Park, Block (Park bounded by the context's deadline) or Backoff.
 func WithWait(p Policy) ConsumerOption { return func(c *Consumer) { c.policy = p } }
+
+// WithConsumerHybrid sets the consumer's Hybrid phases: spins busy-wait
+// iterations, then yields, then park (defaults 2000 and 50).
+func WithConsumerHybrid(spins, yields int) ConsumerOption {
+	return func(c *Consumer) { c.side.hybridSpins, c.side.hybridYield = spins, yields }
+}
+
+// WithConsumerPeerTimeout sets how long the consumer waits for data while
+// no producer is attached before it returns ErrPeerDead (default 1 s).
+func WithConsumerPeerTimeout(d time.Duration) ConsumerOption {
+	return func(c *Consumer) { c.side.peerTimeout = d }
+}
 
 // DefaultStallLimit bounds how long a dead producer's reservation can hold
 // up an MPSC consumer.
@@ -51,22 +63,31 @@ type Consumer struct {
 	nextCheck    time.Time
 	interval     time.Duration
 	alive        func(slot int) bool
+
+	side waitSide       // waiting for data
+	pw   ring.WaitPoint // the producers' wait words, to wake them
 }
 
 // Consumer takes the consumer role of the ring and resumes at the position
 // the previous consumer released.
 func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
-	c = &Consumer{r: r, policy: Backoff, stallLimit: DefaultStallLimit}
+	c = &Consumer{r: r, policy: Hybrid, stallLimit: DefaultStallLimit,
+		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout, consumer: true}}
 	for _, o := range opts {
 		o(c)
 	}
-	if c.policy != Spin && c.policy != Backoff {
-		return nil, fmt.Errorf("ipc: consumer wait policy %v is not spin or backoff", c.policy)
+	if !c.policy.waits() {
+		return nil, fmt.Errorf("ipc: consumer wait policy %v: want spin, yield, park, block, hybrid or backoff", c.policy)
 	}
-	if c.stallLimit <= 0 {
-		return nil, fmt.Errorf("ipc: stall limit %v must be positive", c.stallLimit)
+	if c.stallLimit <= 0 || c.side.peerTimeout <= 0 || c.side.hybridSpins < 0 || c.side.hybridYield < 0 {
+		return nil, fmt.Errorf("ipc: consumer stall limit and peer timeout must be positive, hybrid phases not negative")
 	}
-	c.alive = c.slotAlive
+	c.alive = r.slotAlive
+	c.side.wp = r.r.ConsumerWait()
+	_, c.side.mode = r.r.Modes()
+	c.side.peerAlive = r.producersAlive
+	c.side.sliceCap = c.recoverIn
+	c.pw = r.r.ProducerWait()
 	if c.lock, err = r.lockRole(ring.ConsumerLine, "consumer"); err != nil {
 		return nil, err
 	}
@@ -82,22 +103,6 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// slotAlive reports whether the holder of MPSC slot i is alive: a process
-// holds the slot's lock, and the process recorded in the slot (PID and start
-// time, so a reused PID does not count) still runs. The second test catches
-// a lock kept alive by a child that inherited the descriptor.
-func (c *Consumer) slotAlive(i int) bool {
-	locked, err := c.r.slotLocked(i)
-	if err != nil {
-		return true // cannot tell: never skip on doubt
-	}
-	if !locked {
-		return false
-	}
-	sl := c.r.r.Slot(i)
-	return proc.Alive(int(sl.PID), sl.StartTime)
 }
 
 // recover is called when a read found nothing: if the consumer is blocked
@@ -128,6 +133,15 @@ func (c *Consumer) recover() (bool, error) {
 	return false, nil
 }
 
+// recoverIn bounds a park while the consumer is blocked at an uncommitted
+// reservation: it must wake for its next liveness check.
+func (c *Consumer) recoverIn() time.Duration {
+	if c.blockedSince.IsZero() {
+		return 0
+	}
+	return max(time.Until(c.nextCheck), 50*time.Microsecond)
+}
+
 // TryRead delivers at most one message to fn without waiting; it returns
 // false if the ring is empty.
 func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
@@ -142,16 +156,16 @@ func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
 		return 0, ErrClosed
 	}
 	n, err := c.rc.ReadBatch(max, fn)
-	if n > 0 || err != nil || max <= 0 {
-		return n, err
-	}
-	if ok, err := c.recover(); ok || err != nil {
-		if err != nil {
-			return 0, err
+	if n == 0 && err == nil && max > 0 {
+		var ok bool
+		if ok, err = c.recover(); ok && err == nil {
+			n, err = c.rc.ReadBatch(max, fn)
 		}
-		return c.rc.ReadBatch(max, fn)
 	}
-	return 0, nil
+	if n > 0 && c.pw.Parked.Load() != 0 {
+		wake(c.pw) // room was released and a producer sleeps
+	}
+	return n, err
 }
 
 // Read waits for one message and delivers it to fn. It returns ErrTimeout
@@ -171,15 +185,15 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 	if n > 0 || err != nil || max <= 0 {
 		return n, err
 	}
-	w := waiter{policy: c.policy}
-	for {
-		if err := w.next(ctx); err != nil {
-			return 0, err
-		}
-		if n, err := c.TryReadBatch(max, fn); n > 0 || err != nil {
-			return n, err
-		}
+	var deadline time.Time
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
 	}
+	_, err = c.side.wait(ctx, c.policy, deadline, func() (bool, error) {
+		n, err = c.TryReadBatch(max, fn)
+		return n > 0, err
+	})
+	return n, err
 }
 
 // Close releases the consumer role; the next consumer resumes where this

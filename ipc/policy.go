@@ -2,109 +2,277 @@ package ipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/internal/spin"
+	"github.com/shmring/shmring/ring"
 )
 
 // Policy says what a producer does when a message does not fit, and how a
-// consumer waits for data.
+// consumer waits for data. The values are stored in the segment's control
+// words (ringctl policy), so they never change.
 type Policy uint8
 
 const (
 	// Spin busy-waits with a CPU pause instruction, yielding the processor
-	// to other processes every spinsPerYield pauses so that a peer sharing
-	// the core still runs. Lowest latency, one core per waiter.
-	Spin Policy = iota + 1
+	// every 256 pauses so that a peer sharing the core still runs. Lowest
+	// latency; one core per waiter.
+	Spin Policy = 1
 	// Drop returns ErrFull at once and counts the message in the ring's
 	// drops counter (producers only).
-	Drop
-	// Backoff spins briefly, then yields, then sleeps with exponential
-	// backoff up to maxSleep: near-zero CPU when idle at the cost of up to
-	// maxSleep of added latency after a quiet spell. The consumer default.
-	Backoff
+	Drop Policy = 2
+	// Backoff spins briefly, then yields, then sleeps from 20 µs doubling to
+	// 1 ms. No futex: a sleeper is not woken early.
+	Backoff Policy = 3
+	// Yield gives the processor up (sched_yield) between attempts: less
+	// CPU than Spin when the machine is busy, still a core when it is idle.
+	Yield Policy = 4
+	// Park sleeps on a futex in the segment until the other side wakes it.
+	// The other side's fast path makes no system call unless a waiter has
+	// said it is asleep, and then one wake per sleep, not per message.
+	Park Policy = 5
+	// Block is Park with a deadline: the producer's WithTimeout (default 1 s)
+	// or the context's, whichever comes first; ErrTimeout when it passes.
+	Block Policy = 6
+	// Hybrid spins, then yields, then parks (WithHybrid sets how long each
+	// phase lasts). The default for producers and consumers.
+	Hybrid Policy = 7
 )
 
+var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid"}
+
 func (p Policy) String() string {
-	switch p {
-	case Spin:
-		return "spin"
-	case Drop:
-		return "drop"
-	case Backoff:
-		return "backoff"
+	if s, ok := policyNames[p]; ok {
+		return s
 	}
 	return fmt.Sprintf("Policy(%d)", uint8(p))
 }
 
-// ParsePolicy returns the policy called s ("spin", "drop", "backoff").
+// ParsePolicy returns the policy called s.
 func ParsePolicy(s string) (Policy, error) {
-	for _, p := range []Policy{Spin, Drop, Backoff} {
-		if p.String() == s {
+	for p, n := range policyNames {
+		if n == s {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, drop or backoff)", s)
+	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, yield, park, block, hybrid, backoff or drop)", s)
 }
+
+func (p Policy) waits() bool { return p != Drop && policyNames[p] != "" }
+
+// ErrPeerDead is returned by a wait when the other side has been gone (no
+// live consumer, or no live producer) for the peer timeout: nobody is left
+// to make room or to write. Retry once a peer is back.
+var ErrPeerDead = errors.New("peer gone")
 
 const (
-	spinsPerYield = 256
-	backoffSpins  = 1024
-	backoffYields = 64
-	minSleep      = 20 * time.Microsecond
-	maxSleep      = time.Millisecond
+	spinsPerYield      = 256
+	defaultHybridSpins = 2000
+	defaultHybridYield = 50
+	backoffSpins       = 1024
+	backoffYields      = 64
+	minSleep           = 20 * time.Microsecond
+	maxSleep           = time.Millisecond
+	// parkSlice bounds one futex sleep, so that a waiter re-checks its peer's
+	// liveness at least this often; without membarrier it is the bound on a
+	// missed wake-up and is much shorter.
+	parkSlice         = 100 * time.Millisecond
+	parkSliceFallback = time.Millisecond
+	// DefaultPeerTimeout is how long a waiter tolerates its peer's absence
+	// before it returns ErrPeerDead.
+	DefaultPeerTimeout = time.Second
 )
 
-// waiter runs one wait of a policy: call next until the condition holds. It
-// lives on the caller's stack; no allocation.
-type waiter struct {
-	policy Policy
-	n      uint64 // iterations so far
-	sleep  time.Duration
+// waitSide is one side's view of a wait: the words it sleeps on, the
+// override it follows, how it tests its peer.
+type waitSide struct {
+	wp          ring.WaitPoint
+	mode        *atomic.Uint32 // the control word: a policy that overrides ours
+	peerAlive   func() bool
+	peerTimeout time.Duration
+	hybridSpins int
+	hybridYield int
+	consumer    bool // the consumer clears its parked flag when done
+	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
+	// blocked MPSC reservation's owner even if nobody wakes it.
+	sliceCap func() time.Duration
 }
 
-// next waits one step. It returns the context's error, if done, checking it
-// only every few iterations of a spin so the fast path stays a pause.
-func (w *waiter) next(ctx context.Context) error {
-	w.n++
-	switch w.policy {
-	case Spin:
-		if w.n%spinsPerYield == 0 {
-			spin.Yield()
-			return ctxErr(ctx)
-		}
-		spin.Pause()
-		return nil
-	default: // Backoff
-		switch {
-		case w.n < backoffSpins:
-			spin.Pause()
-			if w.n%spinsPerYield == 0 {
-				return ctxErr(ctx)
-			}
-			return nil
-		case w.n < backoffSpins+backoffYields:
-			spin.Yield()
-		default:
-			if w.sleep == 0 {
-				w.sleep = minSleep
-			}
-			if ctx.Done() != nil {
-				t := time.NewTimer(w.sleep)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctxErr(ctx)
-				case <-t.C:
-				}
-			} else {
-				time.Sleep(w.sleep)
-			}
-			w.sleep = min(2*w.sleep, maxSleep)
-		}
-		return ctxErr(ctx)
+// effective returns the policy to wait with: the segment's override, if an
+// operator set one that applies to this side, else p.
+func (s *waitSide) effective(p Policy) Policy {
+	o := Policy(s.mode.Load())
+	if _, ok := policyNames[o]; !ok || (o == Drop && s.consumer) {
+		return p
 	}
+	return o
+}
+
+// wait runs policy until try reports done, ctx ends, or the peer is gone.
+// try is the non-blocking operation (a write or a read); it is called
+// between waiting steps and, when parking, after the waiter has announced
+// itself, so no wake-up is missed.
+//
+// It returns the number of waiting steps taken, and ErrFull if an operator
+// switched a waiting producer to Drop meanwhile.
+func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, try func() (bool, error)) (spins uint64, err error) {
+	defer func() {
+		if s.consumer {
+			s.wp.Parked.Store(0)
+		}
+	}()
+	start := time.Now()
+	var absentSince time.Time
+	var sleep time.Duration
+	var stopWake func() bool
+	defer func() {
+		if stopWake != nil {
+			stopWake()
+		}
+	}()
+	// checkPeer is called every few milliseconds of waiting at most.
+	checkPeer := func(now time.Time) error {
+		if err := ctxErr(ctx); err != nil {
+			return err
+		}
+		if !deadline.IsZero() && !now.Before(deadline) {
+			return fmt.Errorf("ipc: %w", ErrTimeout)
+		}
+		if now.Sub(start) < 10*time.Millisecond {
+			return nil
+		}
+		if s.peerAlive() {
+			absentSince = time.Time{}
+		} else if absentSince.IsZero() {
+			absentSince = now
+		} else if now.Sub(absentSince) >= s.peerTimeout {
+			return ErrPeerDead
+		}
+		return nil
+	}
+	for n := 1; ; n++ {
+		policy := s.effective(policy)
+		phase := policy
+		if policy == Hybrid {
+			switch {
+			case n <= s.hybridSpins:
+				phase = Spin
+			case n <= s.hybridSpins+s.hybridYield:
+				phase = Yield
+			default:
+				phase = Park
+			}
+		}
+		switch phase {
+		case Drop:
+			return spins, ErrFull
+		case Spin:
+			spins++
+			spin.Pause()
+			if n%spinsPerYield == 0 {
+				spin.Yield()
+				if err := checkPeer(time.Now()); err != nil {
+					return spins, err
+				}
+			}
+		case Yield:
+			spins++
+			spin.Yield()
+			if n%16 == 0 {
+				if err := checkPeer(time.Now()); err != nil {
+					return spins, err
+				}
+			}
+		case Backoff:
+			spins++
+			switch {
+			case n < backoffSpins:
+				spin.Pause()
+			case n < backoffSpins+backoffYields:
+				spin.Yield()
+			default:
+				sleep = min(max(2*sleep, minSleep), maxSleep)
+				time.Sleep(sleep)
+			}
+			if n%spinsPerYield == 0 || n >= backoffSpins {
+				if err := checkPeer(time.Now()); err != nil {
+					return spins, err
+				}
+			}
+		default: // Park, Block
+			if stopWake == nil && ctx.Done() != nil {
+				// Cancellation must reach a sleeper: bump and wake.
+				stopWake = context.AfterFunc(ctx, func() {
+					s.wp.Seq.Add(1)
+					_, _ = futex.Wake(s.wp.Seq, math.MaxInt32)
+				})
+			}
+			done, err := s.park(deadline, try)
+			if done || err != nil {
+				return spins, err
+			}
+			if err := checkPeer(time.Now()); err != nil {
+				return spins, err
+			}
+		}
+		if done, err := try(); done || err != nil {
+			return spins, err
+		}
+	}
+}
+
+// park is one sleep of the waiting protocol. The waiter reads the futex
+// word, announces itself (a sequentially consistent store of parked), makes
+// every other process's recent stores visible and its later loads see the
+// announcement (membarrier), re-tries, and only then sleeps on the word. A
+// waker publishes its progress with a plain store, loads parked, and if set
+// clears it, bumps the word and wakes. Either the waiter's re-try sees the
+// progress, or the waker sees the announcement: no wake-up is lost, and
+// the waker's fast path needs no fence and no system call.
+func (s *waitSide) park(deadline time.Time, try func() (bool, error)) (bool, error) {
+	seq := s.wp.Seq.Load()
+	s.wp.Parked.Store(1)
+	slice := parkSlice
+	if !futex.Barrier() {
+		slice = parkSliceFallback // no membarrier: bound a missed wake-up instead
+	}
+	if done, err := try(); done || err != nil {
+		return done, err
+	}
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		slice = min(slice, left)
+	}
+	if s.sliceCap != nil {
+		if c := s.sliceCap(); c > 0 {
+			slice = min(slice, c)
+		}
+	}
+	s.wp.Parks.Add(1)
+	if err := futex.Wait(s.wp.Seq, seq, slice); err != nil && err != futex.ErrTimeout {
+		return false, fmt.Errorf("ipc: futex wait: %w", err)
+	}
+	return false, nil
+}
+
+// wake is the waker's half of the protocol, called after progress was
+// published: one load on the fast path; when a waiter announced itself, one
+// wake for however many messages were published since.
+func wake(wp ring.WaitPoint) {
+	if wp.Parked.Load() == 0 || !wp.Parked.CompareAndSwap(1, 0) {
+		return
+	}
+	wp.Seq.Add(1)
+	_, _ = futex.Wake(wp.Seq, math.MaxInt32)
+	wp.Wakeups.Add(1)
 }
 
 // ctxErr returns ErrTimeout (wrapping the context's error) when the

@@ -19,6 +19,21 @@ type ProducerOption func(*Producer)
 // Spin (default), Drop or Backoff.
 func WithPolicy(p Policy) ProducerOption { return func(pr *Producer) { pr.policy = p } }
 
+// WithTimeout sets how long a Block producer waits for room (default 1 s).
+func WithTimeout(d time.Duration) ProducerOption { return func(pr *Producer) { pr.timeout = d } }
+
+// WithHybrid sets the phases of the Hybrid policy: spins busy-wait
+// iterations, then yields sched_yield calls, then park (defaults 2000 and 50).
+func WithHybrid(spins, yields int) ProducerOption {
+	return func(pr *Producer) { pr.side.hybridSpins, pr.side.hybridYield = spins, yields }
+}
+
+// WithPeerTimeout sets how long the producer waits for room while no
+// consumer is attached before it returns ErrPeerDead (default 1 s).
+func WithPeerTimeout(d time.Duration) ProducerOption {
+	return func(pr *Producer) { pr.side.peerTimeout = d }
+}
+
 // WithProducerID asks for MPSC producer slot id (0 to Slots()-1), so that a
 // restarted producer takes back its own slot and its counters. Without it
 // the producer takes the first free slot.
@@ -35,6 +50,10 @@ type Producer struct {
 	policy Policy
 	slot   int // MPSC: requested, then held slot; -1 for any
 	closed bool
+
+	timeout time.Duration  // Block's deadline
+	side    waitSide       // waiting for room
+	cw      ring.WaitPoint // the consumer's wait words, to wake it
 	stop   chan struct{} // MPSC: ends the heartbeat goroutine
 	done   chan struct{}
 }
@@ -43,13 +62,22 @@ type Producer struct {
 // open-file-description lock on the segment, which the kernel drops if this
 // process dies, so a restarted producer can take it again.
 func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
-	p = &Producer{r: r, policy: Spin, slot: -1}
+	p = &Producer{r: r, policy: Hybrid, slot: -1, timeout: time.Second,
+		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout}}
 	for _, o := range opts {
 		o(p)
 	}
-	if p.policy != Spin && p.policy != Drop && p.policy != Backoff {
-		return nil, fmt.Errorf("ipc: producer policy %v is not one of spin, drop, backoff", p.policy)
+	if _, ok := policyNames[p.policy]; !ok {
+		return nil, fmt.Errorf("ipc: unknown producer policy %v", p.policy)
 	}
+	if p.timeout <= 0 || p.side.peerTimeout <= 0 || p.side.hybridSpins < 0 || p.side.hybridYield < 0 {
+		return nil, fmt.Errorf("ipc: producer timeouts must be positive and hybrid phases not negative")
+	}
+	registerBarrier()
+	p.side.wp = r.r.ProducerWait()
+	p.side.mode, _ = r.r.Modes()
+	p.side.peerAlive = r.consumerAlive
+	p.cw = r.r.ConsumerWait()
 	if r.Kind() == MPSC {
 		err = p.takeSlot()
 	} else {
@@ -162,46 +190,73 @@ func (p *Producer) Stats() ring.SlotStats {
 func (p *Producer) Policy() Policy { return p.policy }
 
 // Write writes msg as one message, applying the producer's policy when the
-// ring is full: Spin and Backoff wait for room, Drop returns ErrFull and
-// counts the drop. It returns ErrTooLarge for a message above MaxMessage.
+// ring is full: Spin, Yield, Backoff, Park and Hybrid wait for room (or
+// return ErrPeerDead once no consumer has been attached for the peer
+// timeout), Block waits up to its timeout (ErrTimeout), Drop returns ErrFull
+// at once. A message that is not written counts as dropped. It returns
+// ErrTooLarge for a message above MaxMessage.
 func (p *Producer) Write(msg []byte) error {
 	return p.WriteContext(context.Background(), msg)
 }
 
-// WriteContext is Write that stops waiting when ctx is done, returning
-// ErrTimeout for a passed deadline or the context's error. The message is
-// then not written, and counts as dropped.
+// WriteContext is Write that also stops waiting when ctx is done, returning
+// ErrTimeout for a passed deadline or the context's error.
 func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 	if p.closed {
 		return ErrClosed
 	}
 	err := p.rp.TryWrite(msg)
+	if err == nil {
+		p.published()
+		return nil
+	}
 	if err != ring.ErrFull {
 		return err
 	}
-	return p.waitFor(ctx, func() error { return p.rp.TryWrite(msg) })
+	return p.waitFor(ctx, 1, func() (bool, error) { return notFull(p.rp.TryWrite(msg)) })
 }
 
-// waitFor applies the policy after a first attempt found the ring full.
-func (p *Producer) waitFor(ctx context.Context, try func() error) error {
+// notFull turns the result of a non-blocking attempt into a wait's
+// (done, error): ErrFull means "not yet", anything else ends the wait.
+func notFull(err error) (bool, error) {
+	if err == ring.ErrFull {
+		return false, nil
+	}
+	return true, err
+}
+
+// published is called after every successful write: one load of the
+// consumer's parked flag, and a wake only if it sleeps.
+func (p *Producer) published() {
+	if p.cw.Parked.Load() != 0 {
+		wake(p.cw)
+	}
+}
+
+// waitFor applies the policy after a first attempt found the ring full;
+// pending is how many messages are dropped if it gives up.
+func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error)) error {
 	p.rp.AddFullEvent()
-	if p.policy == Drop {
-		p.rp.AddDrops(1)
+	policy := p.side.effective(p.policy)
+	if policy == Drop {
+		p.rp.AddDrops(uint64(pending))
 		return ErrFull
 	}
-	w := waiter{policy: p.policy}
-	for {
-		if err := w.next(ctx); err != nil {
-			p.rp.AddSpins(w.n)
-			p.rp.AddDrops(1)
-			return err
-		}
-		err := try()
-		if err != ring.ErrFull {
-			p.rp.AddSpins(w.n)
-			return err
-		}
+	var deadline time.Time
+	if policy == Block {
+		deadline = time.Now().Add(p.timeout)
 	}
+	spins, err := p.side.wait(ctx, policy, deadline, try)
+	p.rp.AddSpins(spins)
+	if err != nil {
+		if errors.Is(err, ring.ErrCorrupt) || errors.Is(err, ErrTooLarge) {
+			return err
+		}
+		p.rp.AddDrops(uint64(pending))
+		return err
+	}
+	p.published()
+	return nil
 }
 
 // TryWrite writes msg if it fits and returns ErrFull otherwise, whatever the
@@ -212,16 +267,19 @@ func (p *Producer) TryWrite(msg []byte) error {
 		return ErrClosed
 	}
 	err := p.rp.TryWrite(msg)
-	if err == ring.ErrFull {
+	switch err {
+	case nil:
+		p.published()
+	case ring.ErrFull:
 		p.rp.AddFullEvent()
 	}
 	return err
 }
 
 // WriteBatch writes msgs in order, publishing each run that fits with one
-// position store. Under Spin and Backoff it waits for room until all are
-// written (or ctx-free: forever); under Drop it writes what fits, counts
-// the rest as drops, and returns ErrFull with the number written.
+// position store (SPSC). When the ring fills, the policy applies to the
+// rest: waiting policies wait and go on; Drop writes what fits, counts the
+// rest as drops, and returns ErrFull with the number written.
 func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 	if p.closed {
 		return 0, ErrClosed
@@ -230,22 +288,20 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 	for done < len(msgs) {
 		n, err := p.rp.WriteBatch(msgs[done:])
 		done += n
+		if n > 0 {
+			p.published()
+		}
 		if err == nil {
 			continue
 		}
 		if err != ring.ErrFull {
 			return done, err
 		}
-		if p.policy == Drop {
-			p.rp.AddFullEvent()
-			p.rp.AddDrops(uint64(len(msgs) - done))
-			return done, ErrFull
-		}
 		var k int
-		err = p.waitFor(context.Background(), func() error {
+		err = p.waitFor(context.Background(), len(msgs)-done, func() (bool, error) {
 			var e error
 			k, e = p.rp.WriteBatch(msgs[done:])
-			return e
+			return notFull(e)
 		})
 		done += k
 		if err != nil {
@@ -267,22 +323,40 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	if err != ring.ErrFull {
 		return b, err
 	}
-	err = p.waitFor(context.Background(), func() error {
+	err = p.waitFor(context.Background(), 1, func() (bool, error) {
 		var e error
 		b, e = p.rp.Claim(n)
-		return e
+		return notFull(e)
 	})
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Commit publishes the claimed message.
-func (p *Producer) Commit() error { return p.rp.Commit() }
+func (p *Producer) Commit() error {
+	err := p.rp.Commit()
+	if err == nil {
+		p.published()
+	}
+	return err
+}
 
 // CommitN publishes the first n bytes of the claimed message.
-func (p *Producer) CommitN(n int) error { return p.rp.CommitN(n) }
+func (p *Producer) CommitN(n int) error {
+	err := p.rp.CommitN(n)
+	if err == nil {
+		p.published()
+	}
+	return err
+}
 
 // Abort abandons the claimed message.
-func (p *Producer) Abort() { p.rp.Abort() }
+func (p *Producer) Abort() {
+	p.rp.Abort()
+	p.published() // an MPSC abort may unblock the consumer
+}
 
 // Close releases the producer role. A claim still outstanding is abandoned.
 // Close is idempotent.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -114,6 +116,7 @@ func attach(seg *shm.Segment) (*Ring, error) {
 		_ = seg.Close()
 		return nil, fmt.Errorf("ipc: %q: %w", seg.Path(), err)
 	}
+	registerBarrier()
 	return &Ring{seg: seg, r: r, endpoints: map[closer]struct{}{}}, nil
 }
 
@@ -189,6 +192,47 @@ func (r *Ring) Stats() (Stats, error) {
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
 // liveness test Stats makes.
 func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
+
+// consumerAlive reports whether a live process holds the consumer role.
+func (r *Ring) consumerAlive() bool {
+	ok, err := r.seg.Locked(ring.ConsumerLine, ring.LineSize)
+	return ok || err != nil // never declare a peer dead on doubt
+}
+
+// producersAlive reports whether any producer is attached: the SPSC
+// producer's lock, or any MPSC slot whose holder is alive.
+func (r *Ring) producersAlive() bool {
+	if r.r.Kind() == SPSC {
+		ok, err := r.seg.Locked(ring.ProducerLine, ring.LineSize)
+		return ok || err != nil
+	}
+	for i := 0; i < r.r.Slots(); i++ {
+		if r.slotAlive(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// slotAlive reports whether the holder of MPSC slot i is alive: a process
+// holds the slot's lock, and the process recorded in the slot (PID and start
+// time, so a reused PID does not count) still runs. The second test catches
+// a lock kept alive by a child that inherited the descriptor.
+func (r *Ring) slotAlive(i int) bool {
+	locked, err := r.slotLocked(i)
+	if err != nil {
+		return true // cannot tell: never skip on doubt
+	}
+	if !locked {
+		return false
+	}
+	sl := r.r.Slot(i)
+	return proc.Alive(int(sl.PID), sl.StartTime)
+}
+
+// registerBarrier makes this process a target of the membarrier the
+// waiting protocol issues (once per process).
+func registerBarrier() { futex.Register() }
 
 // slotLocked reports whether a process holds MPSC slot i's lock.
 func (r *Ring) slotLocked(i int) (bool, error) {

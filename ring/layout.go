@@ -12,7 +12,10 @@ package ring
 //	256├──────────────────────────────────────────────┤ line 2: consumer position
 //	384├──────────────────────────────────────────────┤ line 3: producer counters (SPSC)
 //	512├──────────────────────────────────────────────┤ line 4: consumer counters
-//	640├──────────────────────────────────────────────┤ lines 5..31: reserved, zero
+//	640├──────────────────────────────────────────────┤ line 5: consumer waiting (futex)
+//	768├──────────────────────────────────────────────┤ line 6: producers waiting (futex)
+//	896├──────────────────────────────────────────────┤ line 7: control (wait modes)
+//	1024├─────────────────────────────────────────────┤ lines 8..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -35,6 +38,15 @@ package ring
 //   - producer counters: stored by the producer only (single writer, release
 //     store of load+n); loaded by inspectors.
 //   - consumer counters: stored by the consumer only; loaded by inspectors.
+//   - waiting lines: see the package ipc waiting protocol (docs/design.md).
+//     Consumer line: seq (futex word) bumped by a producer that wakes the
+//     consumer; parked set by the consumer (seq-cst) before it sleeps and
+//     cleared by whoever wakes it (compare-and-swap); parks counted by the
+//     consumer; wake-ups counted by producers (atomic add). Producer line:
+//     the same with the roles swapped, parked being a flag any parking
+//     producer sets and the consumer clears; parks added by producers.
+//   - control: wait-mode overrides, stored by an operator (ringctl
+//     policy), loaded by producers and the consumer when a wait begins.
 //   - high watermark: raised with compare-and-swap by either side, on the
 //     slow path only (when it reloads the other side's position).
 //   - record headers: stored by the producer (atomic 64-bit store), loaded by
@@ -117,7 +129,19 @@ const (
 	offLostBytes    = offConsCounters + 32 // bytes those records occupied
 	offZeroEnd      = offConsCounters + 40 // MPSC: end of the batch being zeroed, see Consumer
 
-	endOfDefined = 5 * LineSize
+	// Line 5: the consumer's waiting, line 6: the producers' waiting.
+	offConsWait   = 5 * LineSize
+	offProdWait   = 6 * LineSize
+	waitSeq       = 0  // u32 futex word
+	waitParked    = 4  // u32: a waiter may be asleep; wake it
+	waitParks     = 8  // u64: times a waiter went to sleep
+	waitWakeups   = 16 // u64: wake system calls made for it
+	waitEnd       = 24
+	offControl    = 7 * LineSize
+	offProdMode   = offControl + 0 // u32: producers' wait mode override, 0 = as configured
+	offConsMode   = offControl + 4 // u32: the consumer's
+	offControlEnd = offControl + 8
+	endOfDefined  = 8 * LineSize
 
 	// SlotsOffset is where the slot table of an MPSC ring starts.
 	SlotsOffset = ControlSize
@@ -214,6 +238,11 @@ const (
 	_ = uint(LineSize - (offSpins + 8 - offProdCounters))
 	_ = uint(LineSize - (offHighWater + 8 - offConsCounters))
 	_ = uint(ControlSize - endOfDefined)
+	_ = uint(-(offConsWait % LineSize))
+	_ = uint(-(offProdWait % LineSize))
+	_ = uint(LineSize - waitEnd)
+	_ = uint(-(waitParks % 8))
+	_ = uint(LineSize - (offControlEnd - offControl))
 	_ = uint(-(ControlSize % LineSize))
 	_ = uint(-(offChecksum % 4))
 	_ = uint(LineSize - (offZeroEnd + 8 - offConsCounters))

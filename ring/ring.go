@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/bits"
+	"sync/atomic"
 )
 
 // Config fixes a ring's geometry at Format time.
@@ -229,6 +230,13 @@ type Stats struct {
 	Spins       uint64 // wait iterations of a spinning producer
 	Lost        uint64 // MPSC: reservations of dead producers skipped by the consumer
 	LostBytes   uint64 // MPSC: bytes those reservations occupied
+
+	ConsumerParks   uint64 // times the consumer went to sleep waiting for data
+	ConsumerWakeups uint64 // wake system calls producers made for it
+	ProducerParks   uint64 // times a producer went to sleep waiting for room
+	ProducerWakeups uint64 // wake system calls the consumer made for producers
+	ProducerMode    uint32 // wait-mode override for producers (0: none)
+	ConsumerMode    uint32 // wait-mode override for the consumer (0: none)
 }
 
 // SlotStats is a snapshot of one MPSC producer slot.
@@ -296,6 +304,13 @@ func (r *Ring) Stats() Stats {
 		Spins:       w(offSpins),
 		Lost:        w(offLost),
 		LostBytes:   w(offLostBytes),
+
+		ConsumerParks:   w(offConsWait + waitParks),
+		ConsumerWakeups: w(offConsWait + waitWakeups),
+		ProducerParks:   w(offProdWait + waitParks),
+		ProducerWakeups: w(offProdWait + waitWakeups),
+		ProducerMode:    word32(r.region, offProdMode).Load(),
+		ConsumerMode:    word32(r.region, offConsMode).Load(),
 	}
 	for i := 0; i < r.slots; i++ {
 		sl := r.Slot(i)
@@ -348,4 +363,39 @@ func (r *Ring) intent(k int) (pos, n uint64) {
 		}
 	}
 	return wp.Load(), n
+}
+
+// WaitPoint is one side's waiting words: the consumer's (waiting for data)
+// or the producers' (waiting for room). Package ipc runs the protocol; this
+// package only places the words.
+type WaitPoint struct {
+	// Seq is the futex word: a waker bumps it, then wakes.
+	Seq *atomic.Uint32
+	// Parked is non-zero while a waiter may be asleep (or about to be).
+	Parked *atomic.Uint32
+	// Parks counts the times a waiter went to sleep.
+	Parks *atomic.Uint64
+	// Wakeups counts the wake system calls made.
+	Wakeups *atomic.Uint64
+}
+
+func (r *Ring) waitPoint(line uint64) WaitPoint {
+	return WaitPoint{
+		Seq:     word32(r.region, line+waitSeq),
+		Parked:  word32(r.region, line+waitParked),
+		Parks:   word(r.region, line+waitParks),
+		Wakeups: word(r.region, line+waitWakeups),
+	}
+}
+
+// ConsumerWait returns the words the consumer sleeps on when the ring is empty.
+func (r *Ring) ConsumerWait() WaitPoint { return r.waitPoint(offConsWait) }
+
+// ProducerWait returns the words producers sleep on when the ring is full.
+func (r *Ring) ProducerWait() WaitPoint { return r.waitPoint(offProdWait) }
+
+// Modes returns the control words that override the producers' and the
+// consumer's wait mode (0: as each was configured).
+func (r *Ring) Modes() (producers, consumer *atomic.Uint32) {
+	return word32(r.region, offProdMode), word32(r.region, offConsMode)
 }

@@ -36,3 +36,12 @@ func word(region []byte, off uint64) *atomic.Uint64 {
 func aligned(region []byte) bool {
 	return len(region) > 0 && uintptr(unsafe.Pointer(&region[0]))%8 == 0
 }
+
+// word32 returns the 32-bit word at off (4-aligned): the futex words, which
+// the kernel reads as 32 bits. No location is ever accessed with both widths.
+func word32(region []byte, off uint64) *atomic.Uint32 {
+	if off%4 != 0 || off+4 > uint64(len(region)) {
+		panic("ring: word32 offset out of range")
+	}
+	return (*atomic.Uint32)(unsafe.Pointer(&region[off]))
+}
