@@ -54,8 +54,8 @@ type Producer struct {
 	timeout time.Duration  // Block's deadline
 	side    waitSide       // waiting for room
 	cw      ring.WaitPoint // the consumer's wait words, to wake it
-	stop   chan struct{} // MPSC: ends the heartbeat goroutine
-	done   chan struct{}
+	stop    chan struct{}  // MPSC: ends the heartbeat goroutine
+	done    chan struct{}
 }
 
 // Producer takes the producer role of the ring. The role is held by an

@@ -98,4 +98,3 @@ func Barrier() bool {
 	_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierGlobalExpedited, 0, 0)
 	return e == 0
 }
-
