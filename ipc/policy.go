@@ -236,13 +236,22 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 // the waker's fast path needs no fence and no system call.
 func (s *waitSide) park(deadline time.Time, try func() (bool, error)) (bool, error) {
 	seq := s.wp.Seq.Load()
+	if testSkipRecheck {
+		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
+	}
 	s.wp.Parked.Store(1)
 	slice := parkSlice
-	if !futex.Barrier() {
+	if testParkSlice > 0 {
+		slice = testParkSlice
+	}
+	exact := futex.Barrier()
+	if !exact {
 		slice = parkSliceFallback // no membarrier: bound a missed wake-up instead
 	}
-	if done, err := try(); done || err != nil {
-		return done, err
+	if !testSkipRecheck {
+		if done, err := try(); done || err != nil {
+			return done, err
+		}
 	}
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
@@ -252,16 +261,39 @@ func (s *waitSide) park(deadline time.Time, try func() (bool, error)) (bool, err
 		slice = min(slice, left)
 	}
 	if s.sliceCap != nil {
-		if c := s.sliceCap(); c > 0 {
-			slice = min(slice, c)
+		if c := s.sliceCap(); c > 0 && c < slice {
+			slice, exact = c, false
 		}
 	}
 	s.wp.Parks.Add(1)
-	if err := futex.Wait(s.wp.Seq, seq, slice); err != nil && err != futex.ErrTimeout {
+	err := futex.Wait(s.wp.Seq, seq, slice)
+	if err == futex.ErrTimeout {
+		// Slept the whole slice: if the condition already holds, a wake-up
+		// was missed. That must never happen; count it so tests can tell.
+		if done, err := try(); done || err != nil {
+			if exact && done {
+				lateWakes.Add(1)
+			}
+			return done, err
+		}
+		return false, nil
+	}
+	if err != nil {
 		return false, fmt.Errorf("ipc: futex wait: %w", err)
 	}
 	return false, nil
 }
+
+// Test hooks (export_test.go): lateWakes counts sleeps that ran out although
+// their condition held (a missed wake-up); testSkipRecheck breaks the
+// protocol (and widens the window it leaves open) so a test can show it
+// would catch that; testParkSlice shortens
+// sleeps so a broken protocol shows as late wakes rather than slowness.
+var (
+	lateWakes       atomic.Uint64
+	testSkipRecheck bool
+	testParkSlice   time.Duration
+)
 
 // wake is the waker's half of the protocol, called after progress was
 // published: one load on the fast path; when a waiter announced itself, one

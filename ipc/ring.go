@@ -3,6 +3,7 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 
@@ -192,6 +193,35 @@ func (r *Ring) Stats() (Stats, error) {
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
 // liveness test Stats makes.
 func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
+
+// ErrInvalidPolicy is returned by SetPolicy for a policy that does not
+// exist or does not apply to that side (a consumer cannot drop).
+var ErrInvalidPolicy = errors.New("invalid policy for this side")
+
+// SetPolicy overrides, in the segment, the wait policy of every producer and
+// of the consumer of the ring, in whatever process they run; they follow it
+// from their next wait (parked ones are woken to see it). 0 removes an
+// override, so each goes back to its own configuration.
+func (r *Ring) SetPolicy(producers, consumer Policy) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if r.seg.ReadOnly() {
+		return fmt.Errorf("ipc: %q is open read-only", r.Path())
+	}
+	valid := func(p Policy) bool { _, ok := policyNames[p]; return p == 0 || ok }
+	if !valid(producers) || !valid(consumer) || consumer == Drop {
+		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, ErrInvalidPolicy)
+	}
+	pm, cm := r.r.Modes()
+	pm.Store(uint32(producers))
+	cm.Store(uint32(consumer))
+	for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
+		wp.Seq.Add(1)
+		_, _ = futex.Wake(wp.Seq, math.MaxInt32)
+	}
+	return nil
+}
 
 // consumerAlive reports whether a live process holds the consumer role.
 func (r *Ring) consumerAlive() bool {

@@ -1,0 +1,15 @@
+package ipc
+
+import "time"
+
+// LateWakes returns the number of sleeps that ran out although their
+// condition held: missed wake-ups.
+func LateWakes() uint64 { return lateWakes.Load() }
+
+// BreakParkProtocol makes a parking waiter skip its re-check after it
+// announces itself (the ordering that prevents lost wake-ups), and sets the
+// sleep slice; Restore undoes it. Tests only, not concurrently with others.
+func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
+	testSkipRecheck, testParkSlice = skipRecheck, slice
+	return func() { testSkipRecheck, testParkSlice = false, 0 }
+}
