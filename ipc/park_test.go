@@ -2,7 +2,6 @@ package ipc_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -88,10 +87,10 @@ func TestBlockTimeoutAndCancel(t *testing.T) {
 	// Cancelling the context wakes a parked producer at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	_, err = r.Producer(ipc.WithPolicy(ipc.Park))
 	require.Error(t, err, "spsc: one producer")
 	require.NoError(t, p.Close())
-	pp, err = r.Producer(ipc.WithPolicy(ipc.Park))
+	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
 	require.NoError(t, err)
 	defer pp.Close()
 	go func() { done <- pp.WriteContext(ctx, msg) }()
@@ -340,5 +339,4 @@ func TestControlWordSwitchesPolicy(t *testing.T) {
 	require.NoError(t, other.SetPolicy(0, 0))
 	require.ErrorIs(t, other.SetPolicy(ipc.Policy(99), 0), ipc.ErrInvalidPolicy)
 	require.ErrorIs(t, other.SetPolicy(0, ipc.Drop), ipc.ErrInvalidPolicy, "a consumer cannot drop")
-	_ = errors.Is
 }
