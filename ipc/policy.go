@@ -141,7 +141,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			return err
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
-			return fmt.Errorf("ipc: %w", ErrTimeout)
+			return fmt.Errorf("ipc: deadline passed while waiting: %w", ErrTimeout)
 		}
 		if now.Sub(start) < 10*time.Millisecond {
 			return nil

@@ -3,8 +3,9 @@
 //	ringctl create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]
 //	ringctl rm NAME [--dir DIR]
 //	ringctl stat NAME [--json] [--dir DIR]
-//	ringctl send NAME [--policy drop|spin|backoff] [--id N] [--dir DIR]
-//	ringctl recv NAME [-n N] [--timeout DUR] [--dir DIR]
+//	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
+//	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]
+//	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
 //
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
@@ -45,8 +46,9 @@ func init() {
 		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
-		"send":   {"send NAME [--policy drop|spin|backoff] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
-		"recv":   {"recv NAME [-n N] [--timeout DUR] [--dir DIR]", "print messages as lines, in order", runRecv, false},
+		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
+		"recv":   {"recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]", "print messages as lines, in order", runRecv, false},
+		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/shmring/shmring/ipc"
 )
@@ -18,16 +19,21 @@ func runRecv(sio stdio, args []string) error {
 	limit := fs.Uint64("n", 0, "stop after N messages (default: no limit)")
 	var timeout durationFlag
 	fs.Var(&timeout, "timeout", "stop once DUR passes with no message, e.g. 500ms, 2s (default: wait forever)")
+	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park or backoff")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	pol, err := ipc.ParsePolicy(*wait)
+	if err != nil || pol == ipc.Drop {
+		return usagef("--wait %q: want hybrid, spin, yield, park or backoff", *wait)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(ipc.WithWait(pol))
 	if err != nil {
 		return err
 	}
@@ -40,6 +46,7 @@ func runRecv(sio stdio, args []string) error {
 	out := bufio.NewWriterSize(sio.out, 64<<10)
 	defer out.Flush()
 	var got uint64
+	lastMessage := time.Now()
 	emit := func(m []byte) {
 		out.Write(m)
 		out.WriteByte('\n')
@@ -55,6 +62,7 @@ func runRecv(sio stdio, args []string) error {
 			return err
 		}
 		if n > 0 {
+			lastMessage = time.Now()
 			continue
 		}
 		// Nothing pending: show what we have before waiting.
@@ -63,12 +71,17 @@ func runRecv(sio stdio, args []string) error {
 		}
 		wctx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout.set {
-			wctx, cancel = context.WithTimeout(ctx, timeout.v)
+			wctx, cancel = context.WithDeadline(ctx, lastMessage.Add(timeout.v))
 		}
-		_, err = c.ReadBatch(wctx, 1, emit)
+		n, err = c.ReadBatch(wctx, 1, emit)
 		cancel()
 		switch {
 		case err == nil:
+			if n > 0 {
+				lastMessage = time.Now()
+			}
+		case errors.Is(err, ipc.ErrPeerDead):
+			// No producer right now: keep waiting for one to come.
 		case errors.Is(err, ipc.ErrTimeout), errors.Is(err, context.Canceled):
 			return nil
 		default:

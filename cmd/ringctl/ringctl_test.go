@@ -108,7 +108,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"create", "a", "b", "--size", "1MiB"}, 2, "want 1 argument"},
 		{[]string{"create", "../x", "--size", "1MiB"}, 1, "invalid segment name"},
 		{[]string{"stat", name, "--bogus"}, 2, "-bogus"},
-		{[]string{"send", name, "--policy", "maybe"}, 2, "want drop, spin or backoff"},
+		{[]string{"send", name, "--policy", "maybe"}, 2, "want hybrid, spin, yield, park, block, backoff or drop"},
+		{[]string{"recv", name, "--wait", "drop"}, 2, "--wait"},
+		{[]string{"policy", name, "--consumer", "drop"}, 2, "--consumer"},
 		{[]string{"recv", name, "--timeout", "soon"}, 2, "invalid duration"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 	} {
@@ -273,4 +275,46 @@ func TestMPSCCommands(t *testing.T) {
 	} {
 		require.Equal(t, 2, ringctl(t, "", args...).code, "%v", args)
 	}
+}
+
+func TestPolicyAndWaitingSend(t *testing.T) {
+	name := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", name, "--size", "1KiB", "--max-msg", "100").code)
+	r := ringctl(t, "", "policy", name)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "producers none (each uses its own), consumer none")
+
+	// No consumer reads: a blocking send gives up after its timeout and
+	// says so.
+	line := strings.Repeat("b", 100) + "\n"
+	start := time.Now()
+	r = ringctl(t, strings.Repeat(line, 12), "send", name, "--policy", "block", "--timeout", "50ms")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "sent 9, dropped 3")
+	require.Contains(t, r.stderr, "deadline")
+	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+
+	// The override makes a parking sender drop, without it asking.
+	r = ringctl(t, "", "policy", name, "--producers", "drop")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "producers drop, consumer none")
+	r = ringctl(t, line, "send", name, "--policy", "park")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "dropped 1")
+	r = ringctl(t, "", "stat", name, "--json")
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.Equal(t, "drop", rep.ProducerPolicy)
+	require.Equal(t, uint64(4), rep.Drops)
+	require.Zero(t, ringctl(t, "", "policy", name, "--producers", "none", "--consumer", "park").code)
+
+	// A parked receiver is woken by a sender.
+	done := make(chan result)
+	go func() { done <- ringctl(t, "", "recv", name, "-n", "10", "--wait", "park") }()
+	time.Sleep(50 * time.Millisecond)
+	require.Zero(t, ringctl(t, "last\n", "send", name, "--policy", "park").code)
+	r = <-done
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, 10, strings.Count(r.stdout, "\n"))
+	require.True(t, strings.HasSuffix(r.stdout, "last\n"))
 }

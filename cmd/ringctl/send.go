@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,9 @@ func runSend(sio stdio, args []string) error {
 	fs := newFlags(sio, "send")
 	var loc location
 	loc.register(fs)
-	policy := fs.String("policy", "spin", "when the ring is full: drop (count it and go on), spin or backoff (wait)")
+	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
+	var timeout durationFlag
+	fs.Var(&timeout, "timeout", "give up on a message after DUR of waiting (block: default 1s; others: no limit)")
 	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
@@ -22,7 +25,7 @@ func runSend(sio stdio, args []string) error {
 	}
 	pol, err := ipc.ParsePolicy(*policy)
 	if err != nil {
-		return usagef("--policy %q: want drop, spin or backoff", *policy)
+		return usagef("--policy %q: want hybrid, spin, yield, park, block, backoff or drop", *policy)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
@@ -30,6 +33,12 @@ func runSend(sio stdio, args []string) error {
 	}
 	defer r.Close()
 	popts := []ipc.ProducerOption{ipc.WithPolicy(pol)}
+	if timeout.set {
+		if timeout.v <= 0 {
+			return usagef("--timeout must be positive")
+		}
+		popts = append(popts, ipc.WithTimeout(timeout.v))
+	}
 	if *id >= 0 {
 		popts = append(popts, ipc.WithProducerID(*id))
 	}
@@ -42,6 +51,7 @@ func runSend(sio stdio, args []string) error {
 	in := bufio.NewReaderSize(sio.in, 64<<10)
 	var line []byte
 	var sent, dropped, tooLarge uint64
+	var lastReason error
 	for {
 		chunk, err := in.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -60,11 +70,18 @@ func runSend(sio stdio, args []string) error {
 			msg = line
 		}
 		msg = bytes.TrimSuffix(msg, []byte{'\n'})
-		switch werr := p.Write(msg); {
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if timeout.set {
+			ctx, cancel = context.WithTimeout(ctx, timeout.v)
+		}
+		werr := p.WriteContext(ctx, msg)
+		cancel()
+		switch {
 		case werr == nil:
 			sent++
-		case errors.Is(werr, ipc.ErrFull):
+		case errors.Is(werr, ipc.ErrFull), errors.Is(werr, ipc.ErrTimeout), errors.Is(werr, ipc.ErrPeerDead):
 			dropped++
+			lastReason = werr
 		case errors.Is(werr, ipc.ErrTooLarge):
 			tooLarge++
 		default:
@@ -78,6 +95,9 @@ func runSend(sio stdio, args []string) error {
 	if dropped+tooLarge > 0 {
 		fmt.Fprintf(sio.err, "ringctl send: sent %d, dropped %d (%d ring full, %d larger than the %s maximum)\n",
 			sent, dropped+tooLarge, dropped, tooLarge, formatSize(r.MaxMessage()))
+		if lastReason != nil && !errors.Is(lastReason, ipc.ErrFull) {
+			fmt.Fprintf(sio.err, "ringctl send: last drop: %v\n", lastReason)
+		}
 		return errSilentFailure
 	}
 	return nil

@@ -41,6 +41,13 @@ type statReport struct {
 	Lost       uint64 `json:"lost"`
 	LostBytes  uint64 `json:"lost_bytes"`
 
+	ConsumerParks   uint64 `json:"consumer_parks"`
+	ConsumerWakeups uint64 `json:"consumer_wakeups"`
+	ProducerParks   uint64 `json:"producer_parks"`
+	ProducerWakeups uint64 `json:"producer_wakeups"`
+	ProducerPolicy  string `json:"producer_policy_override"`
+	ConsumerPolicy  string `json:"consumer_policy_override"`
+
 	Slots     int            `json:"producer_slots"`
 	Producers []producerInfo `json:"producers"`
 
@@ -105,6 +112,9 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		MsgsIn:    st.MsgsIn, BytesIn: st.BytesIn, MsgsOut: st.MsgsOut, BytesOut: st.BytesOut,
 		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins, Lost: st.Lost, LostBytes: st.LostBytes,
 		Slots: r.Slots(), Producers: []producerInfo{},
+		ConsumerParks: st.ConsumerParks, ConsumerWakeups: st.ConsumerWakeups,
+		ProducerParks: st.ProducerParks, ProducerWakeups: st.ProducerWakeups,
+		ProducerPolicy: override(st.ProducerMode), ConsumerPolicy: override(st.ConsumerMode),
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 	}
 	now := time.Now()
@@ -124,6 +134,21 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
 	rep.CreatorPID = h.CreatorPID
 	return rep, nil
+}
+
+// override names a wait-policy override word ("" for none).
+func override(w uint32) string {
+	if w == 0 {
+		return ""
+	}
+	return ipc.Policy(w).String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func yesNo(b bool) string {
@@ -154,6 +179,11 @@ func printStat(io stdio, r statReport) {
 	p("full events", "%d", r.FullEvents)
 	p("drops", "%d", r.Drops)
 	p("spins", "%d", r.Spins)
+	p("parks", "producers %d, consumer %d", r.ProducerParks, r.ConsumerParks)
+	p("wake-ups", "of producers %d, of the consumer %d", r.ProducerWakeups, r.ConsumerWakeups)
+	if r.ProducerPolicy != "" || r.ConsumerPolicy != "" {
+		p("policy override", "producers %s, consumer %s", orNone(r.ProducerPolicy), orNone(r.ConsumerPolicy))
+	}
 	if r.Kind == "mpsc" {
 		p("lost", "%d records of dead producers, %s", r.Lost, formatSize(r.LostBytes))
 	}
