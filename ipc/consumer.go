@@ -23,6 +23,13 @@ func WithConsumerHybrid(spins, yields int) ConsumerOption {
 	return func(c *Consumer) { c.side.hybridSpins, c.side.hybridYield = spins, yields }
 }
 
+// WithConsumerWaitHook installs a hook a waiting consumer consults every few
+// milliseconds at most: it may keep waiting, give up (ErrTimeout) or fail
+// (ErrWaitAborted). It runs on the reading goroutine and must not block.
+func WithConsumerWaitHook(hook func(WaitInfo) WaitDecision) ConsumerOption {
+	return func(c *Consumer) { c.side.hook = hook }
+}
+
 // WithConsumerPeerTimeout sets how long the consumer waits for data while
 // no producer is attached before it returns ErrPeerDead (default 1 s).
 func WithConsumerPeerTimeout(d time.Duration) ConsumerOption {
@@ -87,6 +94,7 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	_, c.side.mode = r.r.Modes()
 	c.side.peerAlive = r.producersAlive
 	c.side.sliceCap = c.recoverIn
+	c.side.depth = r.depth
 	c.pw = r.r.ProducerWait()
 	if c.lock, err = r.lockRole(ring.ConsumerLine, "consumer"); err != nil {
 		return nil, err
@@ -194,6 +202,18 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 		return n > 0, err
 	})
 	return n, err
+}
+
+// SetWindow narrows the bytes producers may fill to window (credit, as
+// reactive streams' request(n)), or widens it again; 0 gives them the whole
+// capacity. Producers treat the window as the capacity from their next
+// write; parked producers are woken to see a wider one.
+func (c *Consumer) SetWindow(window uint64) {
+	c.r.r.SetWindow(window)
+	c.pw.Seq.Add(1)
+	if c.pw.Parked.Load() != 0 {
+		wake(c.pw)
+	}
 }
 
 // Close releases the consumer role; the next consumer resumes where this

@@ -199,9 +199,10 @@ func idleChild(role string) error {
 }
 
 // pingPong sends count messages one at a time to a consumer that parks
-// (Park policy only: no spinning to hide a missed wake-up), pausing
-// randomly so the consumer goes to sleep between most of them. It returns
-// the number of late wakes observed.
+// (Park policy only: no spinning to hide a missed wake-up). Each message
+// waits for the previous one to be received, then for a random pause, so
+// that it lands at every point of the consumer's way to sleep and no later
+// message can rescue a missed wake-up. It returns the consumer's parks.
 func pingPong(t *testing.T, count int) (parks uint64) {
 	r := newRing(t, ipc.WithCapacity(1<<12))
 	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
@@ -210,18 +211,18 @@ func pingPong(t *testing.T, count int) (parks uint64) {
 	c, err := r.Consumer(ipc.WithWait(ipc.Park), ipc.WithConsumerPeerTimeout(time.Minute))
 	require.NoError(t, err)
 	defer c.Close()
+	ack := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < count; i++ {
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
 			if err := p.Write([]byte(fmt.Sprint(i))); err != nil {
 				panic(err)
 			}
-			if d := rng.IntN(100); d < 50 {
-				time.Sleep(time.Duration(d) * time.Microsecond)
-			}
+			<-ack
 		}
 	}()
 	for i := 0; i < count; {
@@ -229,6 +230,9 @@ func pingPong(t *testing.T, count int) (parks uint64) {
 		n, err := c.ReadBatch(ctx, 16, func([]byte) {})
 		cancel()
 		require.NoError(t, err, "message %d", i)
+		for range n {
+			ack <- struct{}{}
+		}
 		i += n
 	}
 	wg.Wait()
@@ -242,9 +246,9 @@ func pingPong(t *testing.T, count int) (parks uint64) {
 // re-check removed (the ordering that prevents lost wake-ups) does see
 // them, so the test can fail.
 func TestNoLostWakeup(t *testing.T) {
-	count := 5000
+	count := 3000
 	if raceEnabled {
-		count = 2000
+		count = 1000
 	}
 	before := ipc.LateWakes()
 	parks := pingPong(t, count)

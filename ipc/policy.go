@@ -42,9 +42,13 @@ const (
 	// Hybrid spins, then yields, then parks (WithHybrid sets how long each
 	// phase lasts). The default for producers and consumers.
 	Hybrid Policy = 7
+	// Overflow hands a message that does not fit to the producer's overflow
+	// route (WithOverflow: another ring, a file, a caller's function)
+	// instead of waiting or dropping; counted in Stats.Overflowed.
+	Overflow Policy = 8
 )
 
-var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid"}
+var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid", Overflow: "overflow"}
 
 func (p Policy) String() string {
 	if s, ok := policyNames[p]; ok {
@@ -63,7 +67,36 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, yield, park, block, hybrid, backoff or drop)", s)
 }
 
-func (p Policy) waits() bool { return p != Drop && policyNames[p] != "" }
+func (p Policy) waits() bool { return p != Drop && p != Overflow && policyNames[p] != "" }
+
+// WaitInfo is what a wait hook sees at each check of a wait.
+type WaitInfo struct {
+	Attempt int           // waiting steps so far
+	Waited  time.Duration // since the wait began
+	Depth   uint64        // bytes in the ring now
+}
+
+// WaitDecision is a wait hook's answer.
+type WaitDecision uint8
+
+const (
+	// KeepWaiting lets the policy go on.
+	KeepWaiting WaitDecision = iota
+	// GiveUp drops the message (producers: ErrFull, counted as a drop) or
+	// ends the read (consumers: ErrTimeout).
+	GiveUp
+	// Fail ends the wait with ErrWaitAborted; a producer's message is not
+	// counted as dropped: the caller still has it.
+	Fail
+)
+
+// ErrWaitAborted is returned when a wait hook answered Fail.
+var ErrWaitAborted = errors.New("ipc: wait aborted by the wait hook")
+
+// errDeadline is a wait's own deadline passing (Block's timeout, a read's
+// context deadline as seen at a check); one value, so a Block producer
+// dropping messages at a high rate allocates nothing.
+var errDeadline = fmt.Errorf("ipc: deadline passed while waiting: %w", ErrTimeout)
 
 // ErrPeerDead is returned by a wait when the other side has been gone (no
 // live consumer, or no live producer) for the peer timeout: nobody is left
@@ -98,6 +131,9 @@ type waitSide struct {
 	hybridSpins int
 	hybridYield int
 	consumer    bool // the consumer clears its parked flag when done
+	// hook, if set, is asked at each check whether to go on.
+	hook  func(WaitInfo) WaitDecision
+	depth func() uint64
 	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
 	// blocked MPSC reservation's owner even if nobody wakes it.
 	sliceCap func() time.Duration
@@ -130,6 +166,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 	var absentSince time.Time
 	var sleep time.Duration
 	var stopWake func() bool
+	hookAttempt := 0
 	defer func() {
 		if stopWake != nil {
 			stopWake()
@@ -141,7 +178,18 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			return err
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
-			return fmt.Errorf("ipc: deadline passed while waiting: %w", ErrTimeout)
+			return errDeadline
+		}
+		if s.hook != nil {
+			switch s.hook(WaitInfo{Attempt: hookAttempt, Waited: now.Sub(start), Depth: s.depth()}) {
+			case GiveUp:
+				if s.consumer {
+					return fmt.Errorf("ipc: the wait hook gave up: %w", ErrTimeout)
+				}
+				return ErrFull
+			case Fail:
+				return ErrWaitAborted
+			}
 		}
 		if now.Sub(start) < 10*time.Millisecond {
 			return nil
@@ -156,6 +204,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 		return nil
 	}
 	for n := 1; ; n++ {
+		hookAttempt = n
 		policy := s.effective(policy)
 		phase := policy
 		if policy == Hybrid {
@@ -169,7 +218,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			}
 		}
 		switch phase {
-		case Drop:
+		case Drop, Overflow:
 			return spins, ErrFull
 		case Spin:
 			spins++

@@ -22,6 +22,29 @@ func WithPolicy(p Policy) ProducerOption { return func(pr *Producer) { pr.policy
 // WithTimeout sets how long a Block producer waits for room (default 1 s).
 func WithTimeout(d time.Duration) ProducerOption { return func(pr *Producer) { pr.timeout = d } }
 
+// WithOverflow selects the Overflow policy: a message that does not fit is
+// handed to route (which may write it to another ring, a file, anywhere),
+// on the calling goroutine, and route's error is Write's. The message is
+// counted in Stats.Overflowed. route must not keep msg after it returns.
+func WithOverflow(route func(msg []byte) error) ProducerOption {
+	return func(pr *Producer) { pr.policy, pr.overflow = Overflow, route }
+}
+
+// WithThrottle makes the producer pause for d after each write while the
+// ring's pressure is raised (the depth reached the high level and has not
+// fallen to the low one): the soft level of layered backpressure, below the
+// hard level where the policy applies.
+func WithThrottle(d time.Duration) ProducerOption { return func(pr *Producer) { pr.throttle = d } }
+
+// WithWaitHook installs a hook that a waiting producer consults every few
+// milliseconds at most (and at every park): it sees the attempt, the time
+// waited and the ring's depth, and may keep waiting, give up (the message
+// is dropped, ErrFull) or fail (ErrWaitAborted, not counted as a drop).
+// It runs on the writing goroutine and must not block.
+func WithWaitHook(hook func(WaitInfo) WaitDecision) ProducerOption {
+	return func(pr *Producer) { pr.side.hook = hook }
+}
+
 // WithHybrid sets the phases of the Hybrid policy: spins busy-wait
 // iterations, then yields sched_yield calls, then park (defaults 2000 and 50).
 func WithHybrid(spins, yields int) ProducerOption {
@@ -51,11 +74,13 @@ type Producer struct {
 	slot   int // MPSC: requested, then held slot; -1 for any
 	closed bool
 
-	timeout time.Duration  // Block's deadline
-	side    waitSide       // waiting for room
-	cw      ring.WaitPoint // the consumer's wait words, to wake it
-	stop    chan struct{}  // MPSC: ends the heartbeat goroutine
-	done    chan struct{}
+	timeout  time.Duration          // Block's deadline
+	overflow func(msg []byte) error // the Overflow policy's route
+	throttle time.Duration          // pause after a write under pressure
+	side     waitSide               // waiting for room
+	cw       ring.WaitPoint         // the consumer's wait words, to wake it
+	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
+	done     chan struct{}
 }
 
 // Producer takes the producer role of the ring. The role is held by an
@@ -70,6 +95,9 @@ func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
 	if _, ok := policyNames[p.policy]; !ok {
 		return nil, fmt.Errorf("ipc: unknown producer policy %v", p.policy)
 	}
+	if p.policy == Overflow && p.overflow == nil {
+		return nil, fmt.Errorf("ipc: the overflow policy needs a route: use WithOverflow")
+	}
 	if p.timeout <= 0 || p.side.peerTimeout <= 0 || p.side.hybridSpins < 0 || p.side.hybridYield < 0 {
 		return nil, fmt.Errorf("ipc: producer timeouts must be positive and hybrid phases not negative")
 	}
@@ -77,6 +105,7 @@ func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
 	p.side.wp = r.r.ProducerWait()
 	p.side.mode, _ = r.r.Modes()
 	p.side.peerAlive = r.consumerAlive
+	p.side.depth = r.depth
 	p.cw = r.r.ConsumerWait()
 	if r.Kind() == MPSC {
 		err = p.takeSlot()
@@ -213,7 +242,8 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 	if err != ring.ErrFull {
 		return err
 	}
-	return p.waitFor(ctx, 1, func() (bool, error) { return notFull(p.rp.TryWrite(msg)) })
+	return p.waitFor(ctx, 1, func() (bool, error) { return notFull(p.rp.TryWrite(msg)) },
+		func() error { return p.overflow(msg) })
 }
 
 // notFull turns the result of a non-blocking attempt into a wait's
@@ -226,37 +256,54 @@ func notFull(err error) (bool, error) {
 }
 
 // published is called after every successful write: one load of the
-// consumer's parked flag, and a wake only if it sleeps.
+// consumer's parked flag, and a wake only if it sleeps; then the soft level.
 func (p *Producer) published() {
 	if p.cw.Parked.Load() != 0 {
 		wake(p.cw)
 	}
+	if p.throttle > 0 && p.rp.Pressure() != 0 {
+		time.Sleep(p.throttle)
+	}
 }
 
+// Pressure returns the ring's pressure level: 0 none, 1 soft (the depth
+// reached the high level set by SetPressureLevels or WithPressureLevels,
+// and has not fallen back to the low level). Producers may slow down while
+// it is raised (see WithThrottle); the hard level, a full ring, is where
+// the policy applies.
+func (p *Producer) Pressure() uint32 { return p.rp.Pressure() }
+
 // waitFor applies the policy after a first attempt found the ring full;
-// pending is how many messages are dropped if it gives up.
-func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error)) error {
+// pending is how many messages are dropped if it gives up, route hands them
+// to the overflow route (nil where there is no message yet: a claim).
+func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error), route func() error) error {
 	p.rp.AddFullEvent()
 	policy := p.side.effective(p.policy)
-	if policy == Drop {
-		p.rp.AddDrops(uint64(pending))
-		return ErrFull
-	}
-	var deadline time.Time
-	if policy == Block {
-		deadline = time.Now().Add(p.timeout)
-	}
-	spins, err := p.side.wait(ctx, policy, deadline, try)
-	p.rp.AddSpins(spins)
-	if err != nil {
-		if errors.Is(err, ring.ErrCorrupt) || errors.Is(err, ErrTooLarge) {
-			return err
+	var spins uint64
+	var err error
+	switch policy {
+	case Drop, Overflow:
+		err = ErrFull
+	default:
+		var deadline time.Time
+		if policy == Block {
+			deadline = time.Now().Add(p.timeout)
 		}
-		p.rp.AddDrops(uint64(pending))
+		spins, err = p.side.wait(ctx, policy, deadline, try)
+		p.rp.AddSpins(spins)
+	}
+	switch {
+	case err == nil:
+		p.published()
+		return nil
+	case err == ErrFull && route != nil && p.overflow != nil && p.side.effective(p.policy) == Overflow:
+		p.rp.AddOverflowed(uint64(pending))
+		return route()
+	case errors.Is(err, ring.ErrCorrupt), errors.Is(err, ErrTooLarge), errors.Is(err, ErrWaitAborted):
 		return err
 	}
-	p.published()
-	return nil
+	p.rp.AddDrops(uint64(pending))
+	return err
 }
 
 // TryWrite writes msg if it fits and returns ErrFull otherwise, whatever the
@@ -302,6 +349,14 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 			var e error
 			k, e = p.rp.WriteBatch(msgs[done:])
 			return notFull(e)
+		}, func() error {
+			for _, m := range msgs[done:] {
+				if err := p.overflow(m); err != nil {
+					return err
+				}
+			}
+			k = len(msgs) - done
+			return nil
 		})
 		done += k
 		if err != nil {
@@ -327,7 +382,7 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 		var e error
 		b, e = p.rp.Claim(n)
 		return notFull(e)
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,9 @@ const (
 const DefaultCapacity = 1 << 20
 
 type options struct {
-	cfg ring.Config
-	shm []shm.Option
+	cfg       ring.Config
+	shm       []shm.Option
+	high, low uint64
 }
 
 // Option configures Create and Open.
@@ -47,6 +48,13 @@ func WithKind(k Kind) Option { return func(o *options) { o.cfg.Kind = k } }
 // WithProducers sets the number of producer slots of an MPSC ring made by
 // Create: the most producers attached at once (default 64).
 func WithProducers(n int) Option { return func(o *options) { o.cfg.Slots = n } }
+
+// WithPressureLevels sets, at creation, the depths in bytes at which the
+// ring's pressure rises (high) and falls again (low <= high); see
+// Ring.SetPressureLevels.
+func WithPressureLevels(high, low uint64) Option {
+	return func(o *options) { o.high, o.low = high, low }
+}
 
 // WithMode sets the permission bits of a created segment (default 0600).
 func WithMode(m os.FileMode) Option { return func(o *options) { o.shm = append(o.shm, shm.Mode(m)) } }
@@ -93,7 +101,19 @@ func Create(name string, opts ...Option) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipc: create %q: %w", name, err)
 	}
-	seg, err := shm.Create(name, size, func(body []byte) error { return ring.Format(body, o.cfg) }, o.shm...)
+	seg, err := shm.Create(name, size, func(body []byte) error {
+		if err := ring.Format(body, o.cfg); err != nil {
+			return err
+		}
+		if o.high == 0 && o.low == 0 {
+			return nil
+		}
+		r, err := ring.Attach(body)
+		if err != nil {
+			return err
+		}
+		return r.SetPressureLevels(o.high, o.low)
+	}, o.shm...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +213,20 @@ func (r *Ring) Stats() (Stats, error) {
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
 // liveness test Stats makes.
 func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
+
+// SetPressureLevels sets the depths, in bytes, at which the ring's pressure
+// rises (high) and falls again (low <= high <= capacity): hysteresis, so
+// producers that slow down at the high level do not flap. high 0 turns
+// pressure off. Any process may call it; producers follow at once.
+func (r *Ring) SetPressureLevels(high, low uint64) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	return r.r.SetPressureLevels(high, low)
+}
+
+// depth is the ring's depth in bytes now.
+func (r *Ring) depth() uint64 { return r.r.Stats().Depth }
 
 // ErrInvalidPolicy is returned by SetPolicy for a policy that does not
 // exist or does not apply to that side (a consumer cannot drop).

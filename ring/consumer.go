@@ -98,6 +98,7 @@ func (c *Consumer) reloadProducer() (bool, error) {
 		c.prodCached = p
 		c.r.raiseHighWater(depth)
 	}
+	c.r.lowerPressure(depth)
 	return depth != 0, nil
 }
 

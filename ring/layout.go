@@ -15,7 +15,8 @@ package ring
 //	640├──────────────────────────────────────────────┤ line 5: consumer waiting (futex)
 //	768├──────────────────────────────────────────────┤ line 6: producers waiting (futex)
 //	896├──────────────────────────────────────────────┤ line 7: control (wait modes)
-//	1024├─────────────────────────────────────────────┤ lines 8..31: reserved, zero
+//	1024├─────────────────────────────────────────────┤ line 8: flow (window, pressure)
+//	1152├─────────────────────────────────────────────┤ lines 9..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -45,6 +46,11 @@ package ring
 //     consumer; wake-ups counted by producers (atomic add). Producer line:
 //     the same with the roles swapped, parked being a flag any parking
 //     producer sets and the consumer clears; parks added by producers.
+//   - flow (line 8): window and pressure levels stored by the consumer or
+//     an operator, loaded by producers on every reservation; the pressure
+//     level raised by producers (CAS 0->1) when the depth they see reaches
+//     the high level, lowered by the consumer (CAS 1->0) at or below the
+//     low level; changes counted with atomic add.
 //   - control: wait-mode overrides, stored by an operator (ringctl
 //     policy), loaded by producers and the consumer when a wait begins.
 //   - high watermark: raised with compare-and-swap by either side, on the
@@ -120,6 +126,7 @@ const (
 	offFullEvents   = offProdCounters + 16
 	offDrops        = offProdCounters + 24
 	offSpins        = offProdCounters + 32
+	offOverflowed   = offProdCounters + 40 // messages handed to an overflow route
 
 	offConsCounters = 4 * LineSize
 	offMsgsOut      = offConsCounters + 0
@@ -141,7 +148,18 @@ const (
 	offProdMode   = offControl + 0 // u32: producers' wait mode override, 0 = as configured
 	offConsMode   = offControl + 4 // u32: the consumer's
 	offControlEnd = offControl + 8
-	endOfDefined  = 8 * LineSize
+
+	// Line 8: flow control. Window and the pressure levels are set by the
+	// consumer or an operator; the pressure level is raised by producers
+	// and lowered by the consumer, both by compare-and-swap.
+	offFlow            = 8 * LineSize
+	offWindow          = offFlow + 0  // u64: bytes producers may fill, 0 = capacity
+	offPressureHigh    = offFlow + 8  // u64: depth at which pressure rises, 0 = off
+	offPressureLow     = offFlow + 16 // u64: depth at or below which it falls
+	offPressure        = offFlow + 24 // u32: 0 none, 1 soft (above the high level)
+	offPressureChanges = offFlow + 32 // u64: times the level changed (atomic add)
+	offFlowEnd         = offFlow + 40
+	endOfDefined       = 9 * LineSize
 
 	// SlotsOffset is where the slot table of an MPSC ring starts.
 	SlotsOffset = ControlSize
@@ -171,7 +189,8 @@ const (
 	slotDrops      = 64
 	slotSpins      = 72
 	slotLost       = 80 // u64: this slot's records skipped as dead; written by the consumer
-	slotEnd        = 88
+	slotOverflowed = 88 // u64: messages handed to an overflow route
+	slotEnd        = 96
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.
@@ -235,7 +254,9 @@ const (
 	_ = uint(-(offProdCounters % LineSize))
 	_ = uint(-(offConsCounters % LineSize))
 	_ = uint(LineSize - descSize) // descriptor fits line 0
-	_ = uint(LineSize - (offSpins + 8 - offProdCounters))
+	_ = uint(LineSize - (offOverflowed + 8 - offProdCounters))
+	_ = uint(LineSize - (offFlowEnd - offFlow))
+	_ = uint(-(offFlow % LineSize))
 	_ = uint(LineSize - (offHighWater + 8 - offConsCounters))
 	_ = uint(ControlSize - endOfDefined)
 	_ = uint(-(offConsWait % LineSize))

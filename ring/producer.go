@@ -22,6 +22,11 @@ type Producer struct {
 
 	msgsIn, bytesIn, fullEvents, drops, spins *atomic.Uint64
 
+	window, pHigh   *atomic.Uint64 // flow control words (line 8)
+	pressure        *atomic.Uint32
+	pressureChanges *atomic.Uint64
+	overflowed      *atomic.Uint64
+
 	mpsc                  bool
 	slot                  uint16
 	intentPos, intentLen  *atomic.Uint64 // MPSC: our slot's intent words
@@ -54,6 +59,7 @@ func (r *Ring) NewProducer() (*Producer, error) {
 		spins:      word(r.region, offSpins),
 	}
 	p.pos = p.prodPos.Load()
+	p.initFlow(word(r.region, offOverflowed))
 	if r.kind != SPSC {
 		return nil, fmt.Errorf("ring: NewProducer is for spsc rings; an mpsc ring takes NewSlotProducer")
 	}
@@ -95,11 +101,56 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 		intentLen:  w(slotIntentLen),
 	}
 	p.pos = p.prodPos.Load()
+	p.initFlow(w(slotOverflowed))
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
+
+func (p *Producer) initFlow(overflowed *atomic.Uint64) {
+	p.window = word(p.r.region, offWindow)
+	p.pHigh = word(p.r.region, offPressureHigh)
+	p.pressure = word32(p.r.region, offPressure)
+	p.pressureChanges = word(p.r.region, offPressureChanges)
+	p.overflowed = overflowed
+}
+
+// limit is the most bytes the ring may hold now: the capacity, or the
+// consumer's window if narrower.
+func (p *Producer) limit() uint64 {
+	if w := p.window.Load(); w != 0 && w < p.r.capacity {
+		return w
+	}
+	return p.r.capacity
+}
+
+// fastFits reports whether a reservation leaving est bytes in the ring
+// (by the cached consumer position, an over-estimate) fits without looking
+// at the consumer position: it fits the limit, and does not reach the
+// pressure level while pressure is off (crossing it needs an exact depth).
+func (p *Producer) fastFits(est uint64) bool {
+	if est > p.limit() {
+		return false
+	}
+	high := p.pHigh.Load()
+	return high == 0 || est < high || p.pressure.Load() != 0
+}
+
+// raisePressure sets the soft pressure level when depth reaches the high
+// level; the consumer lowers it (Consumer.reloadProducer).
+func (p *Producer) raisePressure(depth uint64) {
+	if high := p.pHigh.Load(); high != 0 && depth >= high && p.pressure.CompareAndSwap(0, 1) {
+		p.pressureChanges.Add(1)
+	}
+}
+
+// Pressure returns the ring's pressure level: 0 none, 1 soft (the depth
+// reached the high level and has not yet fallen to the low level).
+func (p *Producer) Pressure() uint32 { return p.pressure.Load() }
+
+// AddOverflowed counts n messages handed to an overflow route.
+func (p *Producer) AddOverflowed(n uint64) { publish(p.overflowed, p.overflowed.Load()+n) }
 
 // Slot returns the producer's slot (0 in SPSC rings).
 func (p *Producer) Slot() int { return int(p.slot) }
@@ -143,11 +194,13 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 	if need > tail {
 		total = tail + need
 	}
-	if pos+total-p.consCached > p.r.capacity {
+	if !p.fastFits(pos + total - p.consCached) {
 		if err := p.reloadConsumer(); err != nil {
 			return 0, err
 		}
-		if pos+total-p.consCached > p.r.capacity {
+		depth := pos + total - p.consCached
+		p.raisePressure(depth)
+		if depth > p.limit() {
 			return 0, ErrFull
 		}
 	}
@@ -174,7 +227,7 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 		if need > tail {
 			total = tail + need
 		}
-		if pos-p.consCached > capacity || pos+total-p.consCached > capacity {
+		if pos-p.consCached > capacity || !p.fastFits(pos+total-p.consCached) {
 			c := p.consPos.Load()
 			if pos-c > capacity {
 				// Our load of the frontier is older than the consumer's
@@ -186,7 +239,8 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 				continue
 			}
 			p.consCached = c
-			if pos+total-c > capacity {
+			p.raisePressure(pos + total - c)
+			if pos+total-c > p.limit() {
 				p.r.raiseHighWater(pos - c)
 				return 0, ErrFull
 			}

@@ -237,6 +237,13 @@ type Stats struct {
 	ProducerWakeups uint64 // wake system calls the consumer made for producers
 	ProducerMode    uint32 // wait-mode override for producers (0: none)
 	ConsumerMode    uint32 // wait-mode override for the consumer (0: none)
+
+	Window          uint64 // bytes producers may fill (0: the capacity)
+	PressureHigh    uint64 // depth at which pressure rises (0: off)
+	PressureLow     uint64 // depth at or below which it falls
+	Pressure        uint32 // 0 none, 1 soft
+	PressureChanges uint64 // times the pressure level changed
+	Overflowed      uint64 // messages handed to an overflow route
 }
 
 // SlotStats is a snapshot of one MPSC producer slot.
@@ -253,6 +260,7 @@ type SlotStats struct {
 	Drops      uint64
 	Spins      uint64
 	Lost       uint64
+	Overflowed uint64
 }
 
 // Slot loads the words of producer slot i (0 <= i < Slots()).
@@ -266,7 +274,7 @@ func (r *Ring) Slot(i int) SlotStats {
 		Slot: i, PID: uint32(w(slotPID)), StartTime: w(slotStartTime), Heartbeat: int64(w(slotHeartbeat)),
 		IntentPos: w(slotIntentPos), IntentLen: w(slotIntentLen),
 		MsgsIn: w(slotMsgsIn), BytesIn: w(slotBytesIn), FullEvents: w(slotFullEvents),
-		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost),
+		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost), Overflowed: w(slotOverflowed),
 	}
 }
 
@@ -311,6 +319,13 @@ func (r *Ring) Stats() Stats {
 		ProducerWakeups: w(offProdWait + waitWakeups),
 		ProducerMode:    word32(r.region, offProdMode).Load(),
 		ConsumerMode:    word32(r.region, offConsMode).Load(),
+
+		Window:          w(offWindow),
+		PressureHigh:    w(offPressureHigh),
+		PressureLow:     w(offPressureLow),
+		Pressure:        word32(r.region, offPressure).Load(),
+		PressureChanges: w(offPressureChanges),
+		Overflowed:      w(offOverflowed),
 	}
 	for i := 0; i < r.slots; i++ {
 		sl := r.Slot(i)
@@ -319,6 +334,7 @@ func (r *Ring) Stats() Stats {
 		s.FullEvents += sl.FullEvents
 		s.Drops += sl.Drops
 		s.Spins += sl.Spins
+		s.Overflowed += sl.Overflowed
 	}
 	// The consumer position was loaded first, so in a healthy ring the
 	// difference cannot be negative; clamp anyway, the region is untrusted.
@@ -398,4 +414,35 @@ func (r *Ring) ProducerWait() WaitPoint { return r.waitPoint(offProdWait) }
 // consumer's wait mode (0: as each was configured).
 func (r *Ring) Modes() (producers, consumer *atomic.Uint32) {
 	return word32(r.region, offProdMode), word32(r.region, offConsMode)
+}
+
+// lowerPressure clears the soft pressure level when depth has fallen to the
+// low level (or the levels were switched off). Called by the consumer when
+// it loads the producer position, the moment it knows the depth exactly.
+func (r *Ring) lowerPressure(depth uint64) {
+	pw := word32(r.region, offPressure)
+	if pw.Load() == 0 {
+		return
+	}
+	high, low := word(r.region, offPressureHigh).Load(), word(r.region, offPressureLow).Load()
+	if (high == 0 || depth <= low) && pw.CompareAndSwap(1, 0) {
+		word(r.region, offPressureChanges).Add(1)
+	}
+}
+
+// SetWindow narrows (or, with 0, removes) the number of bytes producers
+// may fill: they treat min(window, capacity) as the capacity from their
+// next reservation on. A window smaller than a record stops that record.
+func (r *Ring) SetWindow(bytes uint64) { word(r.region, offWindow).Store(bytes) }
+
+// SetPressureLevels sets the depths, in bytes, at which pressure rises
+// (high) and falls again (low, at most high): hysteresis. high 0 turns
+// pressure off.
+func (r *Ring) SetPressureLevels(high, low uint64) error {
+	if high > r.capacity || low > high {
+		return fmt.Errorf("ring: pressure levels high %d, low %d: want low <= high <= capacity %d", high, low, r.capacity)
+	}
+	word(r.region, offPressureLow).Store(low)
+	word(r.region, offPressureHigh).Store(high)
+	return nil
 }

@@ -502,3 +502,77 @@ func TestHotPathAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestPressureHysteresis: pressure rises when the depth reaches the high
+// level and falls only at or below the low one.
+func TestPressureHysteresis(t *testing.T) {
+	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
+		cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 120}
+		size, _ := ring.Size(cfg)
+		region := make([]byte, size)
+		require.NoError(t, ring.Format(region, cfg))
+		r, err := ring.Attach(region)
+		require.NoError(t, err)
+		require.Error(t, r.SetPressureLevels(1024, 2048), "low above high")
+		require.NoError(t, r.SetPressureLevels(2048, 1024))
+		var p *ring.Producer
+		if kind == ring.SPSC {
+			p, err = r.NewProducer()
+		} else {
+			p, err = r.NewSlotProducer(0)
+		}
+		require.NoError(t, err)
+		c, err := r.NewConsumer()
+		require.NoError(t, err)
+		msg := make([]byte, 120) // 128-byte records
+		for i := 0; i < 15; i++ {
+			require.NoError(t, p.TryWrite(msg))
+			require.Zero(t, p.Pressure(), "depth %d below the high level", (i+1)*128)
+		}
+		require.NoError(t, p.TryWrite(msg)) // depth 2048
+		require.Equal(t, uint32(1), p.Pressure(), "%v: rises at the high level", kind)
+		for i := 0; i < 8; i++ {
+			require.NoError(t, p.TryWrite(msg))
+		}
+		// Drain to 1152 bytes: above the low level, pressure holds.
+		_, err = c.ReadBatch(24-9, func([]byte) {})
+		require.NoError(t, err)
+		c, err = r.NewConsumer() // a consumer that loads the producer position now: depth 1152, exactly
+		require.NoError(t, err)
+		require.Equal(t, uint32(1), p.Pressure(), "%v: holds above the low level", kind)
+		_, err = c.ReadBatch(100, func([]byte) {}) // drains and reloads: depth 0
+		require.NoError(t, err)
+		require.Zero(t, p.Pressure(), "%v: falls at the low level", kind)
+		st := r.Stats()
+		require.Equal(t, uint64(2), st.PressureChanges)
+		require.Equal(t, uint64(2048), st.PressureHigh)
+	}
+}
+
+// TestWindow: producers treat the consumer's window as the capacity.
+func TestWindow(t *testing.T) {
+	p, c, region := newRing(t, 1<<12, 120)
+	r, err := ring.Attach(region)
+	require.NoError(t, err)
+	r.SetWindow(512)
+	msg := make([]byte, 120)
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.TryWrite(msg))
+	}
+	require.ErrorIs(t, p.TryWrite(msg), ring.ErrFull, "the window of 512 bytes is full")
+	require.Equal(t, uint64(512), r.Stats().Depth)
+	r.SetWindow(1024)
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.TryWrite(msg))
+	}
+	require.ErrorIs(t, p.TryWrite(msg), ring.ErrFull)
+	r.SetWindow(256) // narrower than the depth: nothing more until it drains
+	_, err = c.ReadBatch(5, func([]byte) {})
+	require.NoError(t, err)
+	require.ErrorIs(t, p.TryWrite(msg), ring.ErrFull, "depth 384 > window 256")
+	_, err = c.ReadBatch(2, func([]byte) {})
+	require.NoError(t, err)
+	require.NoError(t, p.TryWrite(msg), "depth 128 + 128 fits 256")
+	r.SetWindow(0)
+	require.Equal(t, uint64(0), r.Stats().Window)
+}

@@ -1,0 +1,296 @@
+package ipc_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLayeredPressure: pressure rises at the high level, a throttled
+// producer slows down there, and it falls only at the low level.
+func TestLayeredPressure(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithMaxMessage(120), ipc.WithPressureLevels(2048, 512))
+	p, err := r.Producer(ipc.WithPolicy(ipc.Drop), ipc.WithThrottle(2*time.Millisecond))
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	msg := make([]byte, 120) // 128-byte records
+	for i := 0; i < 15; i++ {
+		require.NoError(t, p.Write(msg))
+	}
+	require.Zero(t, p.Pressure())
+	start := time.Now()
+	require.NoError(t, p.Write(msg)) // depth 2048: the soft level
+	require.Equal(t, uint32(1), p.Pressure())
+	require.GreaterOrEqual(t, time.Since(start), 2*time.Millisecond, "throttled at the soft level")
+	// Drain to 1024 (above low): still raised; then to empty: lowered.
+	_, err = c.TryReadBatch(8, func([]byte) {})
+	require.NoError(t, err)
+	c.Close()
+	c, err = r.Consumer()
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), p.Pressure(), "hysteresis: holds above the low level")
+	_, err = c.TryReadBatch(100, func([]byte) {})
+	require.NoError(t, err)
+	_, err = c.TryReadBatch(100, func([]byte) {})
+	require.NoError(t, err)
+	require.Zero(t, p.Pressure())
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), st.PressureChanges)
+	require.NoError(t, r.SetPressureLevels(0, 0))
+	require.Error(t, r.SetPressureLevels(100, 200))
+}
+
+// TestOverflowRoute: a full ring hands messages to the route, counted.
+func TestOverflowRoute(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
+	spill := newRing(t, ipc.WithCapacity(1<<16))
+	sp, err := spill.Producer(ipc.WithPolicy(ipc.Drop))
+	require.NoError(t, err)
+	defer sp.Close()
+	var routed [][]byte
+	p, err := r.Producer(ipc.WithOverflow(func(m []byte) error {
+		routed = append(routed, bytes.Clone(m))
+		return sp.Write(m) // another ring
+	}))
+	require.NoError(t, err)
+	defer p.Close()
+	_, err = r.Producer(ipc.WithPolicy(ipc.Overflow))
+	require.Error(t, err)
+	for i := 0; i < 10; i++ {
+		require.NoError(t, p.Write([]byte(fmt.Sprintf("%03d", i)+strings.Repeat(".", 117))))
+	}
+	require.Len(t, routed, 2)
+	require.Equal(t, "008", string(routed[0][:3]))
+	n, err := p.WriteBatch([][]byte{[]byte("a"), []byte("b")})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), st.Overflowed)
+	require.Zero(t, st.Drops)
+	ss, err := spill.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), ss.MsgsIn)
+	_, err = p.Claim(100)
+	require.ErrorIs(t, err, ipc.ErrFull, "a claim has no message to route")
+}
+
+// TestWindowAndWaitHook: a parked producer is held by a narrow window and
+// released when the consumer widens it; a wait hook can give up or fail.
+func TestWindowAndWaitHook(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithMaxMessage(120))
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetWindow(512)
+	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	require.NoError(t, err)
+	msg := make([]byte, 120)
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Write(msg))
+	}
+	done := make(chan error)
+	go func() { done <- p.Write(msg) }()
+	time.Sleep(30 * time.Millisecond)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(512), st.Depth, "the window holds the producer")
+	c.SetWindow(0)
+	require.NoError(t, <-done)
+	require.NoError(t, p.Close())
+
+	var calls int
+	p, err = r.Producer(ipc.WithPolicy(ipc.Park), ipc.WithWaitHook(func(wi ipc.WaitInfo) ipc.WaitDecision {
+		calls++
+		if wi.Depth == 0 {
+			return ipc.Fail
+		}
+		if wi.Waited > 20*time.Millisecond {
+			return ipc.GiveUp
+		}
+		return ipc.KeepWaiting
+	}))
+	require.NoError(t, err)
+	defer p.Close()
+	for p.TryWrite(msg) == nil {
+	}
+	require.ErrorIs(t, p.Write(msg), ipc.ErrFull, "the hook gave up")
+	require.GreaterOrEqual(t, calls, 1)
+	st, err = r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.Drops)
+}
+
+// memChild writes as fast as it can for SHMRING_T_SECONDS into a ring
+// whose consumer never reads, under the policy named in SHMRING_T_POLICY,
+// and prints its heap and RSS growth after a one-second warm-up.
+func memChild() error {
+	r, err := ipc.Open(os.Getenv("SHMRING_T_PATH"))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	opts := []ipc.ProducerOption{ipc.WithTimeout(time.Millisecond)}
+	spill := 0
+	switch pol := os.Getenv("SHMRING_T_POLICY"); pol {
+	case "overflow":
+		opts = append(opts, ipc.WithOverflow(func(m []byte) error { spill += len(m); return nil }))
+	default:
+		pp, err := ipc.ParsePolicy(pol)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, ipc.WithPolicy(pp))
+	}
+	p, err := r.Producer(opts...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	secs, _ := strconv.Atoi(os.Getenv("SHMRING_T_SECONDS"))
+	msg := make([]byte, 100)
+	// Retained memory, measured after a collection that also returns free
+	// pages to the OS, at the end of the warm-up and at the end: what a
+	// bounded producer must not grow. (Garbage between collections is the
+	// collector's business, not a leak.)
+	retained := func() (heap, rss uint64) {
+		debug.FreeOSMemory()
+		return heapBytes(), rssBytes()
+	}
+	var baseHeap, baseRSS uint64
+	start := time.Now()
+	for time.Since(start) < time.Duration(secs)*time.Second {
+		err := p.Write(msg)
+		if err != nil && !errors.Is(err, ipc.ErrFull) && !errors.Is(err, ipc.ErrTimeout) {
+			return err
+		}
+		if baseHeap == 0 && time.Since(start) > warmup(secs) {
+			baseHeap, baseRSS = retained()
+		}
+	}
+	endHeap, endRSS := retained()
+	fmt.Println(int64(endHeap)-int64(baseHeap), int64(endRSS)-int64(baseRSS), endHeap)
+	return nil
+}
+
+// warmup is how long a memory-measuring child runs before its baseline: a
+// fifth of the run, at least one second.
+func warmup(secs int) time.Duration { return max(time.Second, time.Duration(secs)*time.Second/5) }
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// rssBytes is the process's anonymous resident memory (RssAnon): its own
+// memory, without the shared segment's pages or the mapped binary.
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// TestBoundedMemory: producer processes send for 10 seconds into rings
+// whose consumer is stalled, under Drop, Block with a deadline, and an
+// overflow route; their heap and anonymous RSS stay flat (growth under 1 MiB
+// after a warm-up; RSS is not asserted under -race, whose shadow memory
+// grows with activity), and each ring's depth never exceeds its capacity or
+// window.
+func TestBoundedMemory(t *testing.T) {
+	secs := 10
+	if testing.Short() {
+		secs = 2
+	}
+	type run struct {
+		policy string
+		r      *ipc.Ring
+		out    bytes.Buffer
+		cmd    *exec.Cmd
+	}
+	var runs []*run
+	for _, pol := range []string{"drop", "block", "overflow"} {
+		r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<16))
+		require.NoError(t, err)
+		defer r.Close()
+		c, err := r.Consumer() // attached, never reads
+		require.NoError(t, err)
+		defer c.Close()
+		if pol == "block" {
+			c.SetWindow(1 << 14)
+		}
+		x := &run{policy: pol, r: r}
+		x.cmd = exec.Command(os.Args[0], "-test.run=^$")
+		x.cmd.Env = append(os.Environ(), childEnv+"=mem", "SHMRING_T_PATH="+r.Path(), "SHMRING_T_POLICY="+pol, "SHMRING_T_SECONDS="+strconv.Itoa(secs))
+		x.cmd.Stdout, x.cmd.Stderr = &x.out, os.Stderr
+		require.NoError(t, x.cmd.Start())
+		runs = append(runs, x)
+	}
+	var wg sync.WaitGroup
+	var maxDepth [3]uint64
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() { // watch the depths while they run
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			for i, x := range runs {
+				if st, err := x.r.Stats(); err == nil {
+					maxDepth[i] = max(maxDepth[i], st.Depth)
+				}
+			}
+		}
+	}()
+	for _, x := range runs {
+		require.NoError(t, x.cmd.Wait(), x.policy)
+	}
+	close(stop)
+	wg.Wait()
+	for i, x := range runs {
+		var heapGrowth, rssGrowth, endHeap int64
+		_, err := fmt.Sscan(x.out.String(), &heapGrowth, &rssGrowth, &endHeap)
+		require.NoError(t, err, "%s said %q", x.policy, x.out.String())
+		t.Logf("%s: retained heap %+d B (%d B live), anonymous RSS %+d B between the end of the warm-up and the end; max depth %d", x.policy, heapGrowth, endHeap, rssGrowth, maxDepth[i])
+		require.Less(t, heapGrowth, int64(1<<20), x.policy)
+		if !raceEnabled { // the race detector's own shadow memory grows with activity
+			require.Less(t, rssGrowth, int64(1<<20), x.policy)
+		}
+		st, err := x.r.Stats()
+		require.NoError(t, err)
+		limit := st.Capacity
+		if st.Window != 0 {
+			limit = st.Window
+		}
+		require.LessOrEqual(t, maxDepth[i], limit, x.policy)
+		require.NotZero(t, st.Drops+st.Overflowed, x.policy)
+	}
+}
