@@ -51,6 +51,20 @@ var metrics = []metric{
 	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Depth) }),
 	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Capacity) }),
 	newMetric("high_watermark_bytes", "Largest depth observed since creation.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
+	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Overflowed) }),
+	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Lost) }),
+	newMetric("producer_parks_total", "Times a producer slept waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerParks) }),
+	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),
+	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerWakeups) }),
+	newMetric("consumer_wakeups_total", "Wake system calls made for the sleeping consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerWakeups) }),
+	newMetric("pressure", "Pressure level: 0 none, 1 soft (depth reached the high level).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Pressure) }),
+	newMetric("pressure_changes_total", "Times the pressure level changed.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.PressureChanges) }),
+	newMetric("window_bytes", "Bytes producers may fill (the capacity when no window is set).", prometheus.GaugeValue, func(s Stats) float64 {
+		if s.Window == 0 || s.Window > s.Capacity {
+			return float64(s.Capacity)
+		}
+		return float64(s.Window)
+	}),
 	newMetric("producer_attached", "1 if a live process holds the producer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ProducerAttached) }),
 	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ConsumerAttached) }),
 }

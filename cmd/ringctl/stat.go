@@ -47,6 +47,12 @@ type statReport struct {
 	ProducerWakeups uint64 `json:"producer_wakeups"`
 	ProducerPolicy  string `json:"producer_policy_override"`
 	ConsumerPolicy  string `json:"consumer_policy_override"`
+	Overflowed      uint64 `json:"overflowed"`
+	Window          uint64 `json:"window_bytes"`
+	PressureHigh    uint64 `json:"pressure_high_bytes"`
+	PressureLow     uint64 `json:"pressure_low_bytes"`
+	Pressure        uint32 `json:"pressure"`
+	PressureChanges uint64 `json:"pressure_changes"`
 
 	Slots     int            `json:"producer_slots"`
 	Producers []producerInfo `json:"producers"`
@@ -115,6 +121,8 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		ConsumerParks: st.ConsumerParks, ConsumerWakeups: st.ConsumerWakeups,
 		ProducerParks: st.ProducerParks, ProducerWakeups: st.ProducerWakeups,
 		ProducerPolicy: override(st.ProducerMode), ConsumerPolicy: override(st.ConsumerMode),
+		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
+		Pressure: st.Pressure, PressureChanges: st.PressureChanges,
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 	}
 	now := time.Now()
@@ -179,6 +187,13 @@ func printStat(io stdio, r statReport) {
 	p("full events", "%d", r.FullEvents)
 	p("drops", "%d", r.Drops)
 	p("spins", "%d", r.Spins)
+	p("overflowed", "%d", r.Overflowed)
+	if r.PressureHigh != 0 {
+		p("pressure", "%s (high %s, low %s), %d changes", map[uint32]string{0: "none", 1: "soft"}[r.Pressure], formatSize(r.PressureHigh), formatSize(r.PressureLow), r.PressureChanges)
+	}
+	if r.Window != 0 {
+		p("window", "%s", formatSize(r.Window))
+	}
 	p("parks", "producers %d, consumer %d", r.ProducerParks, r.ConsumerParks)
 	p("wake-ups", "of producers %d, of the consumer %d", r.ProducerWakeups, r.ConsumerWakeups)
 	if r.ProducerPolicy != "" || r.ConsumerPolicy != "" {
