@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"): vet, staticcheck,
 # every test under the race detector, the full-size cross-process run
-# without it, and the benchmark harness in --quick mode (that it runs and
-# its output parses; never a timing assertion).
+# without it, every fuzz target for a short time, and the benchmark harness
+# in --quick mode (that it runs and its output parses; never a timing
+# assertion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH:$(go env GOPATH)/bin"
@@ -24,6 +25,8 @@ echo "== go test -race"
 go test -race -count=1 -timeout 10m ./...
 echo "== cross-process, full size (10M messages) and MPSC chaos, no race detector"
 go test -count=1 -timeout 5m -run '^(TestCrossProcess|TestMPSCChaos)$' ./ipc
+echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer)"
+FUZZTIME=10s ./scripts/fuzz.sh
 if [[ -d bench/cmd/shmbench ]]; then
   echo "== benchmark harness, --quick"
   go run ./bench/cmd/shmbench --quick --json > /tmp/shmbench-quick.json

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/shmring/shmring/internal/units"
 	"os"
 	"strconv"
 
@@ -13,7 +14,7 @@ func runCreate(io stdio, args []string) error {
 	fs := newFlags(io, "create")
 	var loc location
 	loc.register(fs)
-	var size, maxMsg sizeFlag
+	var size, maxMsg units.SizeFlag
 	fs.Var(&size, "size", "capacity of the data area: a power of two, e.g. 64KiB, 1MiB (required)")
 	fs.Var(&maxMsg, "max-msg", "largest message, at most size/8 (default size/8)")
 	kind := fs.String("kind", "spsc", "ring kind: spsc (one producer) or mpsc (many)")
@@ -23,7 +24,7 @@ func runCreate(io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !size.set {
+	if !size.Given {
 		return usagef("--size is required, e.g. --size 1MiB")
 	}
 	var k ipc.Kind
@@ -45,15 +46,15 @@ func runCreate(io stdio, args []string) error {
 	if err != nil || m > 0o777 {
 		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
 	}
-	opts := append(loc.options(), ipc.WithCapacity(size.v), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
-	if maxMsg.set {
-		if maxMsg.v == 0 {
+	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
+	if maxMsg.Given {
+		if maxMsg.Value == 0 {
 			return usagef("--max-msg must be at least 1 byte")
 		}
-		opts = append(opts, ipc.WithMaxMessage(maxMsg.v))
+		opts = append(opts, ipc.WithMaxMessage(maxMsg.Value))
 	}
-	if size.v < ring.MinCapacity || size.v&(size.v-1) != 0 {
-		return usagef("--size %s: the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB", formatSize(size.v))
+	if size.Value < ring.MinCapacity || size.Value&(size.Value-1) != 0 {
+		return usagef("--size %s: the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB", units.FormatSize(size.Value))
 	}
 	r, err := ipc.Create(pos[0], opts...)
 	if err != nil {
@@ -65,6 +66,6 @@ func runCreate(io stdio, args []string) error {
 		slots = fmt.Sprintf(", %d producer slots", r.Slots())
 	}
 	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
-		r.Path(), r.Kind(), slots, formatSize(r.Capacity()), formatSize(r.MaxMessage()), m)
+		r.Path(), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/shmring/shmring/internal/units"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,15 +18,15 @@ import (
 func runDemo(sio stdio, args []string) error {
 	fs := newFlags(sio, "demo")
 	count := fs.Uint64("messages", 5_000_000, "number of messages to move")
-	msgSize := sizeFlag{v: 64}
+	msgSize := units.SizeFlag{Value: 64}
 	fs.Var(&msgSize, "msg-size", "message size, at least 8 bytes (default 64 B)")
-	capacity := sizeFlag{v: 1 << 20}
+	capacity := units.SizeFlag{Value: 1 << 20}
 	fs.Var(&capacity, "size", "ring capacity (default 1 MiB)")
 	dir := fs.String("dir", "", "directory for the ring (default $SHMRING_DIR or /dev/shm)")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if msgSize.v < 8 {
+	if msgSize.Value < 8 {
 		return usagef("--msg-size must be at least 8 bytes (the sequence number)")
 	}
 	if *count == 0 {
@@ -35,7 +36,7 @@ func runDemo(sio stdio, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find this executable to start the demo processes: %w", err)
 	}
-	opts := []ipc.Option{ipc.WithCapacity(capacity.v), ipc.WithMaxMessage(min(capacity.v/8, max(msgSize.v, 8)))}
+	opts := []ipc.Option{ipc.WithCapacity(capacity.Value), ipc.WithMaxMessage(min(capacity.Value/8, max(msgSize.Value, 8)))}
 	if *dir != "" {
 		opts = append(opts, ipc.WithDir(*dir))
 	}
@@ -49,7 +50,7 @@ func runDemo(sio stdio, args []string) error {
 		_ = os.Remove(r.Path())
 	}()
 	fmt.Fprintf(sio.out, "shmring demo: %d messages of %s through a %s %s ring at %s\n",
-		*count, formatSize(msgSize.v), formatSize(r.Capacity()), r.Kind(), r.Path())
+		*count, units.FormatSize(msgSize.Value), units.FormatSize(r.Capacity()), r.Kind(), r.Path())
 
 	// On Ctrl-C, remove the ring before exiting; the children die with
 	// their stdout pipe or finish on their own.
@@ -64,7 +65,7 @@ func runDemo(sio stdio, args []string) error {
 		}
 	}()
 	fmt.Fprintln(sio.out, "  a producer and a consumer process, both spinning when they must wait")
-	elapsed, err := bench.ShmringPair(exe, r.Path(), *count, msgSize.v)
+	elapsed, err := bench.ShmringPair(exe, r.Path(), *count, msgSize.Value)
 	if err != nil {
 		return err
 	}
@@ -78,13 +79,13 @@ func runDemo(sio stdio, args []string) error {
 	secs := elapsed.Seconds()
 	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  elapsed\t%.3f s (first write to last read)\n", secs)
-	fmt.Fprintf(tw, "  throughput\t%.2f M msgs/s, %.1f MiB/s\n", float64(*count)/secs/1e6, float64(*count*msgSize.v)/secs/(1<<20))
+	fmt.Fprintf(tw, "  throughput\t%.2f M msgs/s, %.1f MiB/s\n", float64(*count)/secs/1e6, float64(*count*msgSize.Value)/secs/(1<<20))
 	fmt.Fprintf(tw, "  verified\t%d messages, every sequence number in order\n", st.MsgsOut)
 	fmt.Fprintln(tw, "counters (read from the segment)")
 	fmt.Fprintf(tw, "  messages in / out\t%d / %d\n", st.MsgsIn, st.MsgsOut)
-	fmt.Fprintf(tw, "  bytes in / out\t%s / %s\n", formatSize(st.BytesIn), formatSize(st.BytesOut))
-	fmt.Fprintf(tw, "  depth now\t%s\n", formatSize(st.Depth))
-	fmt.Fprintf(tw, "  high watermark\t%s of %s (%.0f%%)\n", formatSize(st.HighWater), formatSize(st.Capacity), 100*float64(st.HighWater)/float64(st.Capacity))
+	fmt.Fprintf(tw, "  bytes in / out\t%s / %s\n", units.FormatSize(st.BytesIn), units.FormatSize(st.BytesOut))
+	fmt.Fprintf(tw, "  depth now\t%s\n", units.FormatSize(st.Depth))
+	fmt.Fprintf(tw, "  high watermark\t%s of %s (%.0f%%)\n", units.FormatSize(st.HighWater), units.FormatSize(st.Capacity), 100*float64(st.HighWater)/float64(st.Capacity))
 	fmt.Fprintf(tw, "  full events\t%d\n", st.FullEvents)
 	fmt.Fprintf(tw, "  producer spins\t%d\n", st.Spins)
 	fmt.Fprintf(tw, "  drops\t%d\n", st.Drops)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/shmring/shmring/internal/units"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +18,7 @@ func runRecv(sio stdio, args []string) error {
 	var loc location
 	loc.register(fs)
 	limit := fs.Uint64("n", 0, "stop after N messages (default: no limit)")
-	var timeout durationFlag
+	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "stop once DUR passes with no message, e.g. 500ms, 2s (default: wait forever)")
 	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park or backoff")
 	pos, err := parse(fs, args, 1)
@@ -70,8 +71,8 @@ func runRecv(sio stdio, args []string) error {
 			return err
 		}
 		wctx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout.set {
-			wctx, cancel = context.WithDeadline(ctx, lastMessage.Add(timeout.v))
+		if timeout.Given {
+			wctx, cancel = context.WithDeadline(ctx, lastMessage.Add(timeout.Value))
 		}
 		n, err = c.ReadBatch(wctx, 1, emit)
 		cancel()

@@ -205,36 +205,6 @@ func TestDemo(t *testing.T) {
 	require.Empty(t, ents, "the demo removes its ring")
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]uint64{
-		"0": 0, "4096": 4096, "64KiB": 64 << 10, "64kib": 64 << 10, "1MiB": 1 << 20, "1M": 1 << 20,
-		"2GiB": 2 << 30, "1.5KiB": 1536, "10MB": 10_000_000, "1kB": 1000, "7B": 7, "1TiB": 1 << 40,
-	} {
-		got, err := parseSize(in)
-		require.NoError(t, err, in)
-		require.Equal(t, want, got, in)
-	}
-	for _, bad := range []string{"", "KiB", "1.2.3MiB", "1 parsec", "-1", "0.3B", "99999999999999999999", "20000000TiB"} {
-		_, err := parseSize(bad)
-		require.Error(t, err, bad)
-	}
-	require.Equal(t, "64 KiB", formatSize(64<<10))
-	require.Equal(t, "1.5 MiB", formatSize(3<<19))
-	require.Equal(t, "100 B", formatSize(100))
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"500ms": 500 * time.Millisecond, "2s": 2 * time.Second, "1.5": 1500 * time.Millisecond, "0": 0} {
-		got, err := parseDuration(in)
-		require.NoError(t, err, in)
-		require.Equal(t, want, got)
-	}
-	for _, bad := range []string{"soon", "-1s", "-3"} {
-		_, err := parseDuration(bad)
-		require.Error(t, err, bad)
-	}
-}
-
 func TestMPSCCommands(t *testing.T) {
 	name := newRingName(t)
 	r := ringctl(t, "", "create", name, "--kind", "mpsc", "--producers", "3", "--size", "64KiB")

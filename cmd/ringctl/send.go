@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shmring/shmring/internal/units"
 	"io"
 
 	"github.com/shmring/shmring/ipc"
@@ -16,7 +17,7 @@ func runSend(sio stdio, args []string) error {
 	var loc location
 	loc.register(fs)
 	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
-	var timeout durationFlag
+	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "give up on a message after DUR of waiting (block: default 1s; others: no limit)")
 	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
 	pos, err := parse(fs, args, 1)
@@ -33,11 +34,11 @@ func runSend(sio stdio, args []string) error {
 	}
 	defer r.Close()
 	popts := []ipc.ProducerOption{ipc.WithPolicy(pol)}
-	if timeout.set {
-		if timeout.v <= 0 {
+	if timeout.Given {
+		if timeout.Value <= 0 {
 			return usagef("--timeout must be positive")
 		}
-		popts = append(popts, ipc.WithTimeout(timeout.v))
+		popts = append(popts, ipc.WithTimeout(timeout.Value))
 	}
 	if *id >= 0 {
 		popts = append(popts, ipc.WithProducerID(*id))
@@ -71,8 +72,8 @@ func runSend(sio stdio, args []string) error {
 		}
 		msg = bytes.TrimSuffix(msg, []byte{'\n'})
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if timeout.set {
-			ctx, cancel = context.WithTimeout(ctx, timeout.v)
+		if timeout.Given {
+			ctx, cancel = context.WithTimeout(ctx, timeout.Value)
 		}
 		werr := p.WriteContext(ctx, msg)
 		cancel()
@@ -94,7 +95,7 @@ func runSend(sio stdio, args []string) error {
 	}
 	if dropped+tooLarge > 0 {
 		fmt.Fprintf(sio.err, "ringctl send: sent %d, dropped %d (%d ring full, %d larger than the %s maximum)\n",
-			sent, dropped+tooLarge, dropped, tooLarge, formatSize(r.MaxMessage()))
+			sent, dropped+tooLarge, dropped, tooLarge, units.FormatSize(r.MaxMessage()))
 		if lastReason != nil && !errors.Is(lastReason, ipc.ErrFull) {
 			fmt.Fprintf(sio.err, "ringctl send: last drop: %v\n", lastReason)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shmring/shmring/internal/units"
 	"os"
 	"syscall"
 	"text/tabwriter"
@@ -172,27 +173,27 @@ func printStat(io stdio, r statReport) {
 	fmt.Fprintf(tw, "%s\n", r.Path)
 	fmt.Fprintln(tw, "segment")
 	p("kind", "%s", r.Kind)
-	p("capacity", "%s", formatSize(r.Capacity))
-	p("max message", "%s", formatSize(r.MaxMsg))
-	p("file", "%s, mode %s, uid %d", formatSize(uint64(r.FileSize)), r.Mode, r.OwnerUID)
+	p("capacity", "%s", units.FormatSize(r.Capacity))
+	p("max message", "%s", units.FormatSize(r.MaxMsg))
+	p("file", "%s, mode %s, uid %d", units.FormatSize(uint64(r.FileSize)), r.Mode, r.OwnerUID)
 	p("created", "%s by pid %d", r.Created.Format(time.RFC3339), r.CreatorPID)
 	fmt.Fprintln(tw, "occupancy")
-	p("depth", "%s (%.1f%%), %d messages", formatSize(r.Depth), r.DepthPct, r.Pending)
-	p("high watermark", "%s (%.1f%%)", formatSize(r.HighWater), 100*float64(r.HighWater)/float64(r.Capacity))
+	p("depth", "%s (%.1f%%), %d messages", units.FormatSize(r.Depth), r.DepthPct, r.Pending)
+	p("high watermark", "%s (%.1f%%)", units.FormatSize(r.HighWater), 100*float64(r.HighWater)/float64(r.Capacity))
 	p("positions", "producer %d, consumer %d", r.ProducerPos, r.ConsumerPos)
 	fmt.Fprintln(tw, "traffic")
-	p("in", "%d messages, %s", r.MsgsIn, formatSize(r.BytesIn))
-	p("out", "%d messages, %s", r.MsgsOut, formatSize(r.BytesOut))
+	p("in", "%d messages, %s", r.MsgsIn, units.FormatSize(r.BytesIn))
+	p("out", "%d messages, %s", r.MsgsOut, units.FormatSize(r.BytesOut))
 	fmt.Fprintln(tw, "backpressure")
 	p("full events", "%d", r.FullEvents)
 	p("drops", "%d", r.Drops)
 	p("spins", "%d", r.Spins)
 	p("overflowed", "%d", r.Overflowed)
 	if r.PressureHigh != 0 {
-		p("pressure", "%s (high %s, low %s), %d changes", map[uint32]string{0: "none", 1: "soft"}[r.Pressure], formatSize(r.PressureHigh), formatSize(r.PressureLow), r.PressureChanges)
+		p("pressure", "%s (high %s, low %s), %d changes", map[uint32]string{0: "none", 1: "soft"}[r.Pressure], units.FormatSize(r.PressureHigh), units.FormatSize(r.PressureLow), r.PressureChanges)
 	}
 	if r.Window != 0 {
-		p("window", "%s", formatSize(r.Window))
+		p("window", "%s", units.FormatSize(r.Window))
 	}
 	p("parks", "producers %d, consumer %d", r.ProducerParks, r.ConsumerParks)
 	p("wake-ups", "of producers %d, of the consumer %d", r.ProducerWakeups, r.ConsumerWakeups)
@@ -200,7 +201,7 @@ func printStat(io stdio, r statReport) {
 		p("policy override", "producers %s, consumer %s", orNone(r.ProducerPolicy), orNone(r.ConsumerPolicy))
 	}
 	if r.Kind == "mpsc" {
-		p("lost", "%d records of dead producers, %s", r.Lost, formatSize(r.LostBytes))
+		p("lost", "%d records of dead producers, %s", r.Lost, units.FormatSize(r.LostBytes))
 	}
 	fmt.Fprintln(tw, "attached")
 	if r.Kind == "mpsc" {
@@ -222,7 +223,7 @@ func printStat(io stdio, r statReport) {
 		fmt.Fprintln(tw, "  slot\tpid\talive\tproduced\tbytes\tdrops\tlost\theartbeat")
 		for _, pr := range r.Producers {
 			fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%s\t%d\t%d\t%s ago\n", pr.Slot, pr.PID, yesNo(pr.Alive), pr.Produced,
-				formatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
+				units.FormatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
 		}
 		_ = tw.Flush()
 	}

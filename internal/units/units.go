@@ -1,4 +1,7 @@
-package main
+// Package units parses and prints the sizes and durations that ringctl
+// reads from users: plain bytes or a unit (64KiB, 1MiB, 64K, 10MB), and Go
+// durations or plain seconds.
+package units
 
 import (
 	"fmt"
@@ -15,10 +18,13 @@ var sizeUnits = map[string]uint64{
 	"m": 1 << 20, "mib": 1 << 20, "mb": 1000 * 1000,
 	"g": 1 << 30, "gib": 1 << 30, "gb": 1000 * 1000 * 1000,
 	"t": 1 << 40, "tib": 1 << 40, "tb": 1000 * 1000 * 1000 * 1000,
+	"p": 1 << 50, "pib": 1 << 50, "pb": 1000 * 1000 * 1000 * 1000 * 1000,
 }
 
-// parseSize reads "4096", "64KiB", "1MiB", "1.5GiB", "64K", "10MB".
-func parseSize(s string) (uint64, error) {
+// ParseSize reads "4096", "64KiB", "1MiB", "1.5GiB", "64K", "10MB". A
+// fraction of a unit is rounded to the nearest byte; plain bytes must be
+// whole.
+func ParseSize(s string) (uint64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
@@ -41,15 +47,21 @@ func parseSize(s string) (uint64, error) {
 		return 0, fmt.Errorf("invalid size %q: %v", s, err)
 	}
 	v := f * float64(mult)
-	if v >= math.MaxUint64 || v != math.Trunc(v) {
+	if v >= math.MaxUint64 {
+		return 0, fmt.Errorf("invalid size %q: out of range", s)
+	}
+	if mult == 1 && v != math.Trunc(v) {
 		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
 	}
+	// A fraction of a unit (as FormatSize prints, "1.1 KiB") is rounded to
+	// the nearest byte.
+	v = math.Round(v)
 	return uint64(v), nil
 }
 
-// formatSize prints n in the largest binary unit that keeps it readable:
+// FormatSize prints n in the largest binary unit that keeps it readable:
 // "512 B", "64 KiB", "1.5 MiB".
-func formatSize(n uint64) string {
+func FormatSize(n uint64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	v := float64(n)
 	u := 0
@@ -66,9 +78,9 @@ func formatSize(n uint64) string {
 	return fmt.Sprintf("%.1f %s", v, units[u])
 }
 
-// parseDuration reads a Go duration ("500ms", "2s", "1m30s") or a plain
+// ParseDuration reads a Go duration ("500ms", "2s", "1m30s") or a plain
 // number of seconds ("5", "0.5").
-func parseDuration(s string) (time.Duration, error) {
+func ParseDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if f < 0 || f > 1e9 {
 			return 0, fmt.Errorf("invalid duration %q: out of range", s)
@@ -82,46 +94,46 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// sizeFlag is a flag.Value holding a size.
-type sizeFlag struct {
-	v   uint64
-	set bool
+// SizeFlag is a flag.Value holding a size.
+type SizeFlag struct {
+	Value uint64 // the size in bytes
+	Given bool   // whether the flag was given
 }
 
-func (f *sizeFlag) String() string {
-	if f == nil || !f.set {
+func (f *SizeFlag) String() string {
+	if f == nil || !f.Given {
 		return ""
 	}
-	return formatSize(f.v)
+	return FormatSize(f.Value)
 }
 
-func (f *sizeFlag) Set(s string) error {
-	v, err := parseSize(s)
+func (f *SizeFlag) Set(s string) error {
+	v, err := ParseSize(s)
 	if err != nil {
 		return err
 	}
-	f.v, f.set = v, true
+	f.Value, f.Given = v, true
 	return nil
 }
 
-// durationFlag is a flag.Value holding a duration.
-type durationFlag struct {
-	v   time.Duration
-	set bool
+// DurationFlag is a flag.Value holding a duration.
+type DurationFlag struct {
+	Value time.Duration
+	Given bool // whether the flag was given
 }
 
-func (f *durationFlag) String() string {
-	if f == nil || !f.set {
+func (f *DurationFlag) String() string {
+	if f == nil || !f.Given {
 		return ""
 	}
-	return f.v.String()
+	return f.Value.String()
 }
 
-func (f *durationFlag) Set(s string) error {
-	v, err := parseDuration(s)
+func (f *DurationFlag) Set(s string) error {
+	v, err := ParseDuration(s)
 	if err != nil {
 		return err
 	}
-	f.v, f.set = v, true
+	f.Value, f.Given = v, true
 	return nil
 }
