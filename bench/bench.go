@@ -263,6 +263,9 @@ func runUnix(exe string, n, size uint64) (time.Duration, error) {
 // then, for the MPSC roles, the producer count (consumer) or PRODUCERS ID
 // (producer).
 func RunChild(role string, args []string) error {
+	if ok, err := runLatencyChild(role, args); ok {
+		return err
+	}
 	if len(args) < 3 {
 		return fmt.Errorf("child %s: want PATH N SIZE", role)
 	}

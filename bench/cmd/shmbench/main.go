@@ -35,6 +35,20 @@ type report struct {
 	Rounds   []roundResult      `json:"rounds"`
 	Median   map[string]float64 `json:"median_msgs_per_sec"`
 	Ratios   map[string]float64 `json:"median_ratios"` // "case/peer": median of per-round ratios
+
+	RoundTrips int                      `json:"latency_round_trips"`
+	Latency    map[string][]latencyJSON `json:"latency"`        // per case, one per round
+	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
+	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
+}
+
+// latencyJSON is one latency measurement, in nanoseconds.
+type latencyJSON struct {
+	P50  int64 `json:"p50_ns"`
+	P99  int64 `json:"p99_ns"`
+	P999 int64 `json:"p999_ns"`
+	Max  int64 `json:"max_ns"`
+	CPU  int64 `json:"cpu_ns_per_round_trip"`
 }
 
 func main() {
@@ -49,6 +63,7 @@ func main() {
 	messages := flag.Uint64("messages", 4_000_000, "messages per case per round")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	quick := flag.Bool("quick", false, "one short round (CI: that it runs, not how fast)")
+	roundTrips := flag.Int("round-trips", 20000, "round trips per latency case per round")
 	check := flag.String("check-json", "", "validate a JSON report written by --json and exit")
 	flag.Parse()
 	if *check != "" {
@@ -60,7 +75,7 @@ func main() {
 		return
 	}
 	if *quick {
-		*rounds, *messages = 1, 100_000
+		*rounds, *messages, *roundTrips = 1, 100_000, 2000
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -68,7 +83,8 @@ func main() {
 		os.Exit(1)
 	}
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
-		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{}}
+		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
+		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{}}
 	cases := bench.Cases()
 	progress := func(format string, a ...any) {}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
@@ -86,6 +102,33 @@ func main() {
 			rr.Rates[c.Name] = rate
 		}
 		rep.Rounds = append(rep.Rounds, rr)
+		for _, c := range bench.LatencyCases() {
+			progress("shmbench: round %d/%d, latency %s", i, *rounds, c.Name)
+			l, err := c.Run(exe, *roundTrips)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "\nshmbench:", err)
+				os.Exit(1)
+			}
+			rep.Latency[c.Name] = append(rep.Latency[c.Name], latencyJSON{int64(l.P50), int64(l.P99), int64(l.P999), int64(l.Max), int64(l.CPUPerRoundTrip)})
+		}
+	}
+	for name, ls := range rep.Latency {
+		med := func(f func(latencyJSON) int64) int64 {
+			var v []float64
+			for _, l := range ls {
+				v = append(v, float64(f(l)))
+			}
+			return int64(median(v))
+		}
+		rep.LatMedian[name] = latencyJSON{med(func(l latencyJSON) int64 { return l.P50 }), med(func(l latencyJSON) int64 { return l.P99 }),
+			med(func(l latencyJSON) int64 { return l.P999 }), med(func(l latencyJSON) int64 { return l.Max }), med(func(l latencyJSON) int64 { return l.CPU })}
+	}
+	for _, q := range [][2]string{{"shmring-spin", "futex"}, {"shmring-hybrid", "futex"}, {"shmring-park", "futex"}, {"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}} {
+		var v []float64
+		for i := range rep.Latency[q[0]] {
+			v = append(v, float64(rep.Latency[q[0]][i].P50)/float64(rep.Latency[q[1]][i].P50))
+		}
+		rep.LatRatios[q[0]+"/"+q[1]] = median(v)
 	}
 	progress("")
 	for _, c := range cases {
@@ -149,6 +192,18 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Fprintf(tw, "%.2fx\t\n", rep.Ratios[q.Case+"/"+q.Peer])
 	}
 	_ = tw.Flush()
+	fmt.Printf("\nround trips between two processes, 64 B, %d per case per round; medians over rounds:\n", rep.RoundTrips)
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "case\tp50\tp99\tp99.9\tmax\tCPU per round trip\t\n")
+	for _, c := range bench.LatencyCases() {
+		l := rep.LatMedian[c.Name]
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
+	}
+	_ = tw.Flush()
+	fmt.Println("\np50 ratios, median over rounds:")
+	for _, k := range []string{"shmring-spin/futex", "shmring-hybrid/futex", "shmring-park/futex", "shmring-park/unix-stream", "shmring-spin/unix-stream"} {
+		fmt.Printf("  %-26s %.2fx\n", k, rep.LatRatios[k])
+	}
 }
 
 func cpuModel() string {
@@ -179,6 +234,11 @@ func checkJSON(path string) error {
 	for _, c := range bench.Cases() {
 		if !(rep.Median[c.Name] > 0) {
 			return fmt.Errorf("%s: no positive rate for %s", path, c.Name)
+		}
+	}
+	for _, c := range bench.LatencyCases() {
+		if l := rep.LatMedian[c.Name]; l.P50 <= 0 || l.Max < l.P50 {
+			return fmt.Errorf("%s: no latency for %s", path, c.Name)
 		}
 	}
 	return nil
