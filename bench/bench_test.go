@@ -30,5 +30,12 @@ func TestCasesRun(t *testing.T) {
 		require.NoError(t, err, c.Name)
 		require.Greater(t, rate, 0.0, c.Name)
 	}
+	for _, c := range bench.LatencyCases() {
+		l, err := c.Run(os.Args[0], 300)
+		require.NoError(t, err, c.Name)
+		require.Equal(t, 300, l.N, c.Name)
+		require.Positive(t, l.P50, c.Name)
+		require.GreaterOrEqual(t, l.Max, l.P999, c.Name)
+	}
 	require.Error(t, bench.RunChild("no-such-role", []string{"x", "1", "64"}))
 }
