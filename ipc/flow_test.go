@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
 
@@ -293,4 +295,73 @@ func TestBoundedMemory(t *testing.T) {
 		require.LessOrEqual(t, maxDepth[i], limit, x.policy)
 		require.NotZero(t, st.Drops+st.Overflowed, x.policy)
 	}
+}
+
+// TestAdaptiveLevel: a consumer that slows from fast to 10x slower raises
+// pressure (by queueing delay) long before the ring fills; when it speeds
+// up again, pressure falls.
+func TestAdaptiveLevel(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<20), ipc.WithMaxMessage(64), ipc.WithTargetDelay(2*time.Millisecond, 20*time.Millisecond))
+	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+
+	var slow atomic.Bool
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a steady producer: one message every 50 µs
+		defer close(done)
+		next := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if time.Now().Before(next) {
+				continue
+			}
+			next = next.Add(50 * time.Microsecond)
+			_ = p.Write(make([]byte, 64))
+		}
+	}()
+	read := func(d time.Duration) {
+		deadline := time.Now().Add(d)
+		for time.Now().Before(deadline) {
+			n, err := c.TryReadBatch(1, func([]byte) {})
+			require.NoError(t, err)
+			if n > 0 && slow.Load() {
+				time.Sleep(500 * time.Microsecond) // 10x the producer's interval
+			}
+		}
+	}
+	read(300 * time.Millisecond) // fast: keeps up
+	require.Zero(t, p.Pressure(), "a consumer that keeps up makes no pressure")
+	slow.Store(true)
+	var raisedAt uint64
+	for start := time.Now(); time.Since(start) < 5*time.Second && raisedAt == 0; {
+		read(10 * time.Millisecond)
+		if p.Pressure()&ring.PressureDelay != 0 {
+			st, err := r.Stats()
+			require.NoError(t, err)
+			raisedAt = st.Depth
+		}
+	}
+	require.NotZero(t, raisedAt, "delay above target raised pressure")
+	require.Less(t, raisedAt, r.Capacity()/4, "long before the ring was full")
+	slow.Store(false)
+	for start := time.Now(); time.Since(start) < 5*time.Second && p.Pressure() != 0; {
+		read(10 * time.Millisecond)
+	}
+	require.Zero(t, p.Pressure(), "a consumer that catches up lowers it")
+	close(stop)
+	<-done
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, st.PressureChanges, uint64(2))
+	require.NotZero(t, st.DelayCount)
+	t.Logf("pressure rose at depth %d of %d; %d delays measured", raisedAt, r.Capacity(), st.DelayCount)
 }

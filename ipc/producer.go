@@ -266,11 +266,12 @@ func (p *Producer) published() {
 	}
 }
 
-// Pressure returns the ring's pressure level: 0 none, 1 soft (the depth
-// reached the high level set by SetPressureLevels or WithPressureLevels,
-// and has not fallen back to the low level). Producers may slow down while
-// it is raised (see WithThrottle); the hard level, a full ring, is where
-// the policy applies.
+// Pressure returns the ring's pressure word: 0 none; bit ring.PressureDepth
+// while the depth is past the high level of SetPressureLevels (until it
+// falls to the low level); bit ring.PressureDelay while queueing delay is
+// above the target of WithTargetDelay. Producers may slow down while it is
+// raised (see WithThrottle); the hard level, a full ring, is where the
+// policy applies.
 func (p *Producer) Pressure() uint32 { return p.rp.Pressure() }
 
 // waitFor applies the policy after a first attempt found the ring full;

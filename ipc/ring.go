@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/internal/proc"
@@ -26,9 +27,10 @@ const (
 const DefaultCapacity = 1 << 20
 
 type options struct {
-	cfg       ring.Config
-	shm       []shm.Option
-	high, low uint64
+	cfg              ring.Config
+	shm              []shm.Option
+	high, low        uint64
+	target, interval time.Duration
 }
 
 // Option configures Create and Open.
@@ -54,6 +56,21 @@ func WithProducers(n int) Option { return func(o *options) { o.cfg.Slots = n } }
 // Ring.SetPressureLevels.
 func WithPressureLevels(high, low uint64) Option {
 	return func(o *options) { o.high, o.low = high, low }
+}
+
+// WithTimestamps makes every record of a ring made by Create carry its
+// commit time (8 bytes, one clock read per record), so that the consumer
+// measures queueing delay: Stats' histogram, the Prometheus histogram and
+// the adaptive pressure level (WithTargetDelay).
+func WithTimestamps() Option { return func(o *options) { o.cfg.Timestamps = true } }
+
+// WithTargetDelay turns on, at creation, the adaptive pressure level of a
+// ring with timestamps (WithTimestamps is implied): when every record's
+// queueing delay stays above target for interval, pressure rises before the
+// ring is full; the first record under target lowers it (in the spirit of
+// CoDel).
+func WithTargetDelay(target, interval time.Duration) Option {
+	return func(o *options) { o.cfg.Timestamps, o.target, o.interval = true, target, interval }
 }
 
 // WithMode sets the permission bits of a created segment (default 0600).
@@ -105,11 +122,14 @@ func Create(name string, opts ...Option) (*Ring, error) {
 		if err := ring.Format(body, o.cfg); err != nil {
 			return err
 		}
-		if o.high == 0 && o.low == 0 {
+		if o.high == 0 && o.low == 0 && o.target == 0 {
 			return nil
 		}
 		r, err := ring.Attach(body)
 		if err != nil {
+			return err
+		}
+		if err := r.SetTargetDelay(o.target, o.interval); err != nil {
 			return err
 		}
 		return r.SetPressureLevels(o.high, o.low)
@@ -223,6 +243,15 @@ func (r *Ring) SetPressureLevels(high, low uint64) error {
 		return err
 	}
 	return r.r.SetPressureLevels(high, low)
+}
+
+// SetTargetDelay sets the adaptive pressure level of a ring created with
+// timestamps; target 0 turns it off. Any process may call it.
+func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	return r.r.SetTargetDelay(target, interval)
 }
 
 // depth is the ring's depth in bytes now.

@@ -1,6 +1,10 @@
 package ring
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"math/bits"
+	"sync/atomic"
+)
 
 // Consumer reads records from a ring. It is not safe for concurrent use: one
 // goroutine, in one process, holds the consumer role at a time.
@@ -26,6 +30,8 @@ type Consumer struct {
 	prodCached uint64 // last producer position loaded and validated
 
 	err error // sticky: set on corruption
+
+	aboveSince int64 // adaptive level: when the delay went above target, 0 if below
 }
 
 // NewConsumer returns the consumer side of r, resuming at the released
@@ -131,6 +137,7 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	}
 	var n int
 	var bytes uint64
+	var now int64 // the clock, read once per batch when records carry time
 	start := c.pos
 	for n < max {
 		if c.pos == c.prodCached {
@@ -149,6 +156,9 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		}
 		length := headerLength(h)
 		size := recordSize(length)
+		if headerType(h) == TypeData {
+			size = c.r.dataSize(length)
+		}
 		if headerReserved(h) || size > avail || i+size > c.r.capacity {
 			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
 			break
@@ -158,7 +168,11 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 			if length > c.r.maxMessage {
 				c.err = corruptf(c.r.dataOff+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
 			} else {
-				fn(c.data[i+HeaderSize : i+HeaderSize+length : i+HeaderSize+length])
+				j := i + HeaderSize + c.r.extra
+				if c.r.extra != 0 {
+					c.observe(i, &now)
+				}
+				fn(c.data[j : j+length : j+length])
 				n++
 				bytes += length
 			}
@@ -233,7 +247,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 	switch headerType(h) {
 	case TypePending:
 		slot, length := int(h>>32&0xffff), headerLength(h)
-		size := recordSize(length)
+		size := c.r.dataSize(length)
 		if headerReserved(h) || slot >= c.r.slots || length > c.r.maxMessage || size > P-S || i+size > capacity {
 			c.err = corruptf(c.r.dataOff+i, "pending record header %#016x is out of range", h)
 			return false, c.err
@@ -241,7 +255,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		if covers(slot) && alive(slot) {
 			return false, nil
 		}
-		if !hw.CompareAndSwap(h, makeHeader(uint32(length), uint16(slot), TypePadding)) {
+		if !hw.CompareAndSwap(h, makeHeader(uint32(size-HeaderSize), uint16(slot), TypePadding)) {
 			return true, nil
 		}
 		c.countLost(slot, size)
@@ -301,4 +315,57 @@ func (c *Consumer) countLost(slot int, size uint64) {
 func (c *Consumer) countLostBytes(size uint64) {
 	w := word(c.r.region, offLostBytes)
 	publish(w, w.Load()+size)
+}
+
+// observe records the queueing delay of the data record at index i (its
+// commit time is the word after its header): the histogram, the totals,
+// and the adaptive pressure level. now caches the clock for the batch.
+func (c *Consumer) observe(i uint64, now *int64) {
+	if *now == 0 {
+		*now = nanotime()
+	}
+	ts := int64(binary.LittleEndian.Uint64(c.data[i+HeaderSize:]))
+	d := *now - ts
+	if d < 0 || ts == 0 {
+		d = 0 // a clock from another boot, or a damaged stamp: count, do not trust
+	}
+	b := 0
+	if d > 0 {
+		b = min(bits.Len64(uint64(d))-1, DelayBuckets-1)
+	}
+	hb := word(c.r.region, offDelayHist+uint64(b)*8)
+	publish(hb, hb.Load()+1)
+	cnt, sum := word(c.r.region, offDelayCount), word(c.r.region, offDelaySum)
+	publish(cnt, cnt.Load()+1)
+	publish(sum, sum.Load()+uint64(d))
+	c.adapt(d, *now)
+}
+
+// adapt is the adaptive level, in the spirit of CoDel: when every record's
+// delay has stayed above the target for a whole interval, the delay bit of
+// the pressure word is raised; the first record below the target lowers it.
+func (c *Consumer) adapt(d, now int64) {
+	target := int64(word(c.r.region, offTargetDelay).Load())
+	pw := word32(c.r.region, offPressure)
+	if target <= 0 {
+		c.aboveSince = 0
+		return
+	}
+	if d < target {
+		c.aboveSince = 0
+		if old := pw.Load(); old&PressureDelay != 0 && pw.CompareAndSwap(old, old&^PressureDelay) {
+			word(c.r.region, offPressureChanges).Add(1)
+		}
+		return
+	}
+	if c.aboveSince == 0 {
+		c.aboveSince = now
+		return
+	}
+	interval := int64(word(c.r.region, offDelayInterval).Load())
+	if now-c.aboveSince >= interval {
+		if old := pw.Load(); old&PressureDelay == 0 && pw.CompareAndSwap(old, old|PressureDelay) {
+			word(c.r.region, offPressureChanges).Add(1)
+		}
+	}
 }

@@ -16,7 +16,9 @@ package ring
 //	768├──────────────────────────────────────────────┤ line 6: producers waiting (futex)
 //	896├──────────────────────────────────────────────┤ line 7: control (wait modes)
 //	1024├─────────────────────────────────────────────┤ line 8: flow (window, pressure)
-//	1152├─────────────────────────────────────────────┤ lines 9..31: reserved, zero
+//	1152├─────────────────────────────────────────────┤ lines 9-10: queueing-delay histogram
+//	1408├─────────────────────────────────────────────┤ line 11: delay totals, adaptive settings
+//	1536├─────────────────────────────────────────────┤ lines 12..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -159,7 +161,19 @@ const (
 	offPressure        = offFlow + 24 // u32: 0 none, 1 soft (above the high level)
 	offPressureChanges = offFlow + 32 // u64: times the level changed (atomic add)
 	offFlowEnd         = offFlow + 40
-	endOfDefined       = 9 * LineSize
+
+	// Lines 9 and 10: the queueing-delay histogram (rings created with
+	// timestamps), 32 power-of-two buckets, written by the consumer.
+	offDelayHist = 9 * LineSize
+	DelayBuckets = 32
+	// Line 11: the delay totals and the adaptive level's settings.
+	offDelay         = 11 * LineSize
+	offDelayCount    = offDelay + 0  // u64: records measured
+	offDelaySum      = offDelay + 8  // u64: their delays, nanoseconds
+	offTargetDelay   = offDelay + 16 // u64: target delay, ns (0: adaptive level off)
+	offDelayInterval = offDelay + 24 // u64: how long the delay must stay above target, ns
+	offDelayEnd      = offDelay + 32
+	endOfDefined     = 12 * LineSize
 
 	// SlotsOffset is where the slot table of an MPSC ring starts.
 	SlotsOffset = ControlSize
@@ -191,6 +205,15 @@ const (
 	slotLost       = 80 // u64: this slot's records skipped as dead; written by the consumer
 	slotOverflowed = 88 // u64: messages handed to an overflow route
 	slotEnd        = 96
+)
+
+// Descriptor flags.
+const (
+	// FlagTimestamps: every data record carries, between its header and
+	// its payload, the 8-byte CLOCK_MONOTONIC time (ns) of its commit, and
+	// the consumer measures each record's queueing delay.
+	FlagTimestamps = 1 << 0
+	knownFlags     = FlagTimestamps
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.
@@ -256,6 +279,8 @@ const (
 	_ = uint(LineSize - descSize) // descriptor fits line 0
 	_ = uint(LineSize - (offOverflowed + 8 - offProdCounters))
 	_ = uint(LineSize - (offFlowEnd - offFlow))
+	_ = uint(2*LineSize - DelayBuckets*8)
+	_ = uint(LineSize - (offDelayEnd - offDelay))
 	_ = uint(-(offFlow % LineSize))
 	_ = uint(LineSize - (offHighWater + 8 - offConsCounters))
 	_ = uint(ControlSize - endOfDefined)

@@ -481,3 +481,102 @@ func TestMPSCAttachRefusals(t *testing.T) {
 	require.ErrorIs(t, err, ring.ErrCorrupt)
 	require.Contains(t, err.Error(), "0 slots")
 }
+
+// TestTimestamps: records of a ring created with timestamps carry their
+// commit time, invisibly; every size goes through the wrap, claims shrink
+// and abort, and every delivered record's delay lands in the histogram.
+func TestTimestamps(t *testing.T) {
+	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
+		cfg := ring.Config{Kind: kind, Capacity: 1 << 11, MaxMessage: 200, Timestamps: true}
+		size, err := ring.Size(cfg)
+		require.NoError(t, err)
+		region := make([]byte, size)
+		require.NoError(t, ring.Format(region, cfg))
+		r, err := ring.Attach(region)
+		require.NoError(t, err)
+		require.True(t, r.Timestamps())
+		var p *ring.Producer
+		if kind == ring.SPSC {
+			p, err = r.NewProducer()
+		} else {
+			p, err = r.NewSlotProducer(1)
+		}
+		require.NoError(t, err)
+		c, err := r.NewConsumer()
+		require.NoError(t, err)
+		var want []string
+		buf := make([]byte, 200)
+		for round := 0; round < 3; round++ {
+			for n := 0; n <= 200; n++ {
+				m := fill(buf[:n], uint64(n+round))
+				switch n % 3 {
+				case 0:
+					require.NoError(t, p.TryWrite(m))
+					want = append(want, string(m))
+				case 1:
+					b, err := p.Claim(n + 7)
+					if errors.Is(err, ring.ErrTooLarge) {
+						continue
+					}
+					require.NoError(t, err)
+					copy(b, m)
+					require.NoError(t, p.CommitN(n))
+					want = append(want, string(m))
+				case 2:
+					_, err := p.Claim(n)
+					require.NoError(t, err)
+					p.Abort()
+				}
+				got := drain(t, c)
+				if len(want) == 0 {
+					require.Empty(t, got, "%v size %d", kind, n)
+				} else {
+					require.Equal(t, want, got, "%v size %d", kind, n)
+				}
+				want = want[:0]
+			}
+		}
+		st := r.Stats()
+		require.Equal(t, st.MsgsOut, st.DelayCount)
+		var inBuckets uint64
+		for _, b := range st.DelayBuckets {
+			inBuckets += b
+		}
+		require.Equal(t, st.DelayCount, inBuckets)
+		require.NoError(t, r.SetTargetDelay(time.Millisecond, 10*time.Millisecond))
+		require.Equal(t, time.Millisecond, r.Stats().TargetDelay)
+	}
+	// A ring without timestamps refuses a target delay.
+	_, c := newMPSC(t, 1<<10, 64, 1)
+	require.Error(t, c.Ring().SetTargetDelay(time.Millisecond, time.Millisecond))
+}
+
+// TestAdaptivePressure: delay above the target for a whole interval raises
+// the delay bit; the first record under the target lowers it.
+func TestAdaptivePressure(t *testing.T) {
+	cfg := ring.Config{Capacity: 1 << 16, MaxMessage: 64, Timestamps: true}
+	size, _ := ring.Size(cfg)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	r, err := ring.Attach(region)
+	require.NoError(t, err)
+	require.NoError(t, r.SetTargetDelay(2*time.Millisecond, 5*time.Millisecond))
+	p, _ := r.NewProducer()
+	c, _ := r.NewConsumer()
+	// Records that waited 10 ms each, read over more than the interval.
+	for i := 0; i < 20; i++ {
+		require.NoError(t, p.TryWrite([]byte("old")))
+	}
+	time.Sleep(10 * time.Millisecond)
+	for i := 0; i < 20; i++ {
+		_, err := c.TryRead(func([]byte) {})
+		require.NoError(t, err)
+		time.Sleep(500 * time.Microsecond)
+	}
+	require.NotZero(t, p.Pressure()&ring.PressureDelay, "sustained delay above target raises pressure")
+	require.NoError(t, p.TryWrite([]byte("fresh")))
+	_, err = c.TryRead(func([]byte) {})
+	require.NoError(t, err)
+	require.Zero(t, p.Pressure()&ring.PressureDelay, "a record under target lowers it")
+	require.Equal(t, uint64(2), r.Stats().PressureChanges)
+}

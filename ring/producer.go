@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 )
@@ -134,19 +135,32 @@ func (p *Producer) fastFits(est uint64) bool {
 		return false
 	}
 	high := p.pHigh.Load()
-	return high == 0 || est < high || p.pressure.Load() != 0
+	return high == 0 || est < high || p.pressure.Load()&PressureDepth != 0
 }
 
 // raisePressure sets the soft pressure level when depth reaches the high
 // level; the consumer lowers it (Consumer.reloadProducer).
 func (p *Producer) raisePressure(depth uint64) {
-	if high := p.pHigh.Load(); high != 0 && depth >= high && p.pressure.CompareAndSwap(0, 1) {
-		p.pressureChanges.Add(1)
+	high := p.pHigh.Load()
+	if high == 0 || depth < high {
+		return
+	}
+	for {
+		old := p.pressure.Load()
+		if old&PressureDepth != 0 {
+			return
+		}
+		if p.pressure.CompareAndSwap(old, old|PressureDepth) {
+			p.pressureChanges.Add(1)
+			return
+		}
 	}
 }
 
-// Pressure returns the ring's pressure level: 0 none, 1 soft (the depth
-// reached the high level and has not yet fallen to the low level).
+// Pressure returns the ring's pressure word: 0 none; PressureDepth set when
+// the depth reached the high level and has not yet fallen to the low level;
+// PressureDelay set when queueing delay has stayed above the target for an
+// interval (rings with timestamps).
 func (p *Producer) Pressure() uint32 { return p.pressure.Load() }
 
 // AddOverflowed counts n messages handed to an overflow route.
@@ -187,7 +201,7 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 	if p.mpsc {
 		return p.reserveShared(n)
 	}
-	need := recordSize(n)
+	need := p.r.dataSize(n)
 	pos := p.pos
 	tail := p.r.capacity - pos&p.mask
 	total := need
@@ -218,7 +232,7 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 // record wraps) and the pending header. It returns the record's position
 // and leaves p.claimStart/claimSize describing the whole reservation.
 func (p *Producer) reserveShared(n uint64) (uint64, error) {
-	need := recordSize(n)
+	need := p.r.dataSize(n)
 	capacity := p.r.capacity
 	for {
 		pos := p.prodPos.Load()
@@ -276,7 +290,8 @@ func (p *Producer) TryWrite(msg []byte) error {
 	}
 	if p.mpsc {
 		i := pos & p.mask
-		copy(p.data[i+HeaderSize:], msg)
+		copy(p.data[i+HeaderSize+p.r.extra:], msg)
+		p.stamp(i)
 		p.count(1, uint64(len(msg)))
 		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
 		return nil
@@ -290,9 +305,10 @@ func (p *Producer) TryWrite(msg []byte) error {
 // put writes one record at pos (returned by reserve) and advances p.pos.
 func (p *Producer) put(pos uint64, msg []byte) {
 	i := pos & p.mask
-	copy(p.data[i+HeaderSize:], msg)
+	copy(p.data[i+HeaderSize+p.r.extra:], msg)
+	p.stamp(i)
 	publish(word(p.data, i), makeHeader(uint32(len(msg)), 0, TypeData))
-	p.pos = pos + recordSize(uint64(len(msg)))
+	p.pos = pos + p.r.dataSize(uint64(len(msg)))
 }
 
 func (p *Producer) count(msgs, bytes uint64) {
@@ -360,8 +376,16 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 		return nil, err
 	}
 	p.claimed, p.claimPos, p.claimLen = true, pos, uint64(n)
-	i := pos&p.mask + HeaderSize
+	i := pos&p.mask + HeaderSize + p.r.extra
 	return p.data[i : i+uint64(n) : i+uint64(n)], nil
+}
+
+// stamp writes the commit time of the record at index i, if the ring's
+// records carry one. A plain store: the header store after it publishes it.
+func (p *Producer) stamp(i uint64) {
+	if p.r.extra != 0 {
+		binary.LittleEndian.PutUint64(p.data[i+HeaderSize:], uint64(nanotime()))
+	}
 }
 
 // Claimed returns the length of the outstanding claim, or -1 if none.
@@ -386,17 +410,18 @@ func (p *Producer) CommitN(n int) error {
 	}
 	i := p.claimPos & p.mask
 	p.claimed = false
+	p.stamp(i)
 	if p.mpsc {
 		// The reservation's size is fixed: pad what the shorter record leaves.
-		if rest := recordSize(p.claimLen) - recordSize(uint64(n)); rest > 0 {
-			publish(word(p.data, i+recordSize(uint64(n))), makeHeader(uint32(rest-HeaderSize), p.slot, TypePadding))
+		if rest := p.r.dataSize(p.claimLen) - p.r.dataSize(uint64(n)); rest > 0 {
+			publish(word(p.data, i+p.r.dataSize(uint64(n))), makeHeader(uint32(rest-HeaderSize), p.slot, TypePadding))
 		}
 		p.count(1, uint64(n))
 		publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
 		return nil
 	}
 	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
-	p.pos = p.claimPos + recordSize(uint64(n))
+	p.pos = p.claimPos + p.r.dataSize(uint64(n))
 	publish(p.prodPos, p.pos)
 	p.count(1, uint64(n))
 	return nil
@@ -411,7 +436,8 @@ func (p *Producer) Abort() {
 	}
 	p.claimed = false
 	if p.mpsc {
-		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(p.claimLen), p.slot, TypePadding))
+		size := p.r.dataSize(p.claimLen)
+		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(size-HeaderSize), p.slot, TypePadding))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"math/bits"
 	"sync/atomic"
+	"time"
 )
 
 // Config fixes a ring's geometry at Format time.
@@ -22,6 +23,10 @@ type Config struct {
 	// producers that can be attached at once: 1 to MaxSlots, 0 meaning
 	// DefaultSlots. SPSC rings have none and must leave it 0.
 	Slots int
+	// Timestamps makes every record carry its commit time, so that the
+	// consumer measures queueing delay (the histogram, the adaptive level).
+	// It costs 8 bytes and a clock read per record.
+	Timestamps bool
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -104,7 +109,11 @@ func formatAt(region []byte, c Config, start uint64) error {
 	binary.LittleEndian.PutUint64(d[offCapacity:], c.Capacity)
 	binary.LittleEndian.PutUint64(d[offMaxMessage:], c.MaxMessage)
 	binary.LittleEndian.PutUint64(d[offDataOffset:], dataOff)
-	binary.LittleEndian.PutUint64(d[offFlags:], 0)
+	var flags uint64
+	if c.Timestamps {
+		flags |= FlagTimestamps
+	}
+	binary.LittleEndian.PutUint64(d[offFlags:], flags)
 	if c.Kind == MPSC {
 		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
 		binary.LittleEndian.PutUint32(d[offSlotCount:], uint32(c.Slots))
@@ -128,6 +137,7 @@ type Ring struct {
 	maxMessage uint64
 	dataOff    uint64
 	slots      int
+	extra      uint64 // bytes between a data record's header and payload: 8 with timestamps
 }
 
 // Attach validates the descriptor of the ring in region, most specific check
@@ -163,8 +173,9 @@ func Attach(region []byte) (*Ring, error) {
 	if maxMsg > capacity/8 || maxMsg > MaxMessageLimit {
 		return nil, fmt.Errorf("ring: max message at offset %d is %d, above capacity/8 = %d: %w", offMaxMessage, maxMsg, capacity/8, ErrCorrupt)
 	}
-	if f := binary.LittleEndian.Uint64(d[offFlags:]); f != 0 {
-		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows none: %w", offFlags, f, ErrIncompatible)
+	flags := binary.LittleEndian.Uint64(d[offFlags:])
+	if flags&^knownFlags != 0 {
+		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows %#x: %w", offFlags, flags, uint64(knownFlags), ErrIncompatible)
 	}
 	slotsOff := binary.LittleEndian.Uint64(d[offSlotsOff:])
 	slots := binary.LittleEndian.Uint32(d[offSlotCount:])
@@ -190,6 +201,7 @@ func Attach(region []byte) (*Ring, error) {
 		maxMessage: maxMsg,
 		dataOff:    dataOff,
 		slots:      int(slots),
+		extra:      8 * (flags & FlagTimestamps),
 	}, nil
 }
 
@@ -201,6 +213,15 @@ func (r *Ring) Capacity() uint64 { return r.capacity }
 
 // MaxMessage returns the largest payload a record may carry.
 func (r *Ring) MaxMessage() uint64 { return r.maxMessage }
+
+// dataSize is the space a data record with an n-byte payload occupies
+// (padding records have no timestamp: recordSize).
+func (r *Ring) dataSize(n uint64) uint64 {
+	return (HeaderSize + r.extra + n + Align - 1) &^ (Align - 1)
+}
+
+// Timestamps reports whether records carry their commit time.
+func (r *Ring) Timestamps() bool { return r.extra != 0 }
 
 // Slots returns the number of producer slots (0 for SPSC).
 func (r *Ring) Slots() int { return r.slots }
@@ -241,9 +262,16 @@ type Stats struct {
 	Window          uint64 // bytes producers may fill (0: the capacity)
 	PressureHigh    uint64 // depth at which pressure rises (0: off)
 	PressureLow     uint64 // depth at or below which it falls
-	Pressure        uint32 // 0 none, 1 soft
+	Pressure        uint32 // 0 none; bits PressureDepth, PressureDelay
 	PressureChanges uint64 // times the pressure level changed
 	Overflowed      uint64 // messages handed to an overflow route
+
+	Timestamps    bool                 // records carry their commit time
+	DelayCount    uint64               // records whose queueing delay was measured
+	DelaySum      uint64               // their delays, nanoseconds
+	DelayBuckets  [DelayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
+	TargetDelay   time.Duration        // adaptive level's target (0: off)
+	DelayInterval time.Duration
 }
 
 // SlotStats is a snapshot of one MPSC producer slot.
@@ -326,6 +354,15 @@ func (r *Ring) Stats() Stats {
 		Pressure:        word32(r.region, offPressure).Load(),
 		PressureChanges: w(offPressureChanges),
 		Overflowed:      w(offOverflowed),
+
+		Timestamps:    r.extra != 0,
+		DelayCount:    w(offDelayCount),
+		DelaySum:      w(offDelaySum),
+		TargetDelay:   time.Duration(w(offTargetDelay)),
+		DelayInterval: time.Duration(w(offDelayInterval)),
+	}
+	for k := range s.DelayBuckets {
+		s.DelayBuckets[k] = w(offDelayHist + uint64(k)*8)
 	}
 	for i := 0; i < r.slots; i++ {
 		sl := r.Slot(i)
@@ -421,13 +458,39 @@ func (r *Ring) Modes() (producers, consumer *atomic.Uint32) {
 // it loads the producer position, the moment it knows the depth exactly.
 func (r *Ring) lowerPressure(depth uint64) {
 	pw := word32(r.region, offPressure)
-	if pw.Load() == 0 {
+	old := pw.Load()
+	if old&PressureDepth == 0 {
 		return
 	}
 	high, low := word(r.region, offPressureHigh).Load(), word(r.region, offPressureLow).Load()
-	if (high == 0 || depth <= low) && pw.CompareAndSwap(1, 0) {
+	if (high == 0 || depth <= low) && pw.CompareAndSwap(old, old&^PressureDepth) {
 		word(r.region, offPressureChanges).Add(1)
 	}
+}
+
+// Pressure word bits.
+const (
+	// PressureDepth: the depth reached the high level (and has not fallen
+	// to the low level since).
+	PressureDepth = 1 << 0
+	// PressureDelay: queueing delay stayed above the target for an interval.
+	PressureDelay = 1 << 1
+)
+
+// SetTargetDelay sets the adaptive level of a ring created with
+// timestamps: pressure rises when every record's queueing delay stays above
+// target for interval, and falls at the first record below target. target
+// 0 turns it off.
+func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
+	if r.extra == 0 && target != 0 {
+		return fmt.Errorf("ring: a target delay needs a ring created with timestamps")
+	}
+	if target < 0 || interval < 0 {
+		return fmt.Errorf("ring: target delay %v and interval %v must not be negative", target, interval)
+	}
+	word(r.region, offDelayInterval).Store(uint64(interval))
+	word(r.region, offTargetDelay).Store(uint64(target))
+	return nil
 }
 
 // SetWindow narrows (or, with 0, removes) the number of bytes producers

@@ -45,3 +45,11 @@ func word32(region []byte, off uint64) *atomic.Uint32 {
 	}
 	return (*atomic.Uint32)(unsafe.Pointer(&region[off]))
 }
+
+// nanotime is the runtime's CLOCK_MONOTONIC reading in nanoseconds (a vDSO
+// call, no system call): the same clock in every process on the machine,
+// unlike the monotonic part of time.Now, which counts from process start.
+// Records of a ring created with FlagTimestamps carry it.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
