@@ -57,7 +57,7 @@ var metrics = []metric{
 	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),
 	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerWakeups) }),
 	newMetric("consumer_wakeups_total", "Wake system calls made for the sleeping consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerWakeups) }),
-	newMetric("pressure", "Pressure level: 0 none, 1 soft (depth reached the high level).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Pressure) }),
+	newMetric("pressure", "Pressure bits: 1 depth past the high level, 2 queueing delay above target; 0 none.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Pressure) }),
 	newMetric("pressure_changes_total", "Times the pressure level changed.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.PressureChanges) }),
 	newMetric("window_bytes", "Bytes producers may fill (the capacity when no window is set).", prometheus.GaugeValue, func(s Stats) float64 {
 		if s.Window == 0 || s.Window > s.Capacity {
@@ -69,11 +69,27 @@ var metrics = []metric{
 	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ConsumerAttached) }),
 }
 
+var delayDesc = prometheus.NewDesc("shmring_queue_delay_seconds",
+	"Time records waited in the ring between commit and delivery (rings created with timestamps).", []string{"ring"}, nil)
+
 // Describe sends the descriptors of every metric.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range metrics {
 		ch <- m.desc
 	}
+	ch <- delayDesc
+}
+
+// delayHistogram turns the segment's power-of-two buckets into a
+// Prometheus histogram: bucket k holds delays below 2^(k+1) ns.
+func delayHistogram(st Stats, name string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(st.DelayBuckets))
+	var cum uint64
+	for k, n := range st.DelayBuckets[:len(st.DelayBuckets)-1] {
+		cum += n
+		buckets[float64(uint64(1)<<(k+1))/1e9] = cum
+	}
+	return prometheus.MustNewConstHistogram(delayDesc, st.DelayCount, float64(st.DelaySum)/1e9, buckets, name)
 }
 
 // Collect reads each ring's counters and sends them. A ring that can no
@@ -86,6 +102,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, m := range metrics {
 			ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
+		}
+		if st.Timestamps {
+			ch <- delayHistogram(st, name)
 		}
 	}
 }

@@ -55,3 +55,37 @@ shmring_producer_attached{ring="orders"} 1
 	require.Contains(t, string(body), `shmring_full_events_total{ring="orders"} 1`)
 	require.Contains(t, string(body), `shmring_capacity_bytes{ring="orders"} 1024`)
 }
+
+func TestCollectorDelayHistogram(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithTimestamps())
+	p, err := r.Producer()
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 5; i++ {
+		require.NoError(t, p.Write([]byte("x")))
+	}
+	n, err := c.TryReadBatch(10, func([]byte) {})
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(ipc.NewCollector(map[string]*ipc.Ring{"d": r})))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var found bool
+	for _, mf := range mfs {
+		if mf.GetName() == "shmring_queue_delay_seconds" {
+			h := mf.GetMetric()[0].GetHistogram()
+			require.Equal(t, uint64(5), h.GetSampleCount())
+			b := h.GetBucket()
+			require.Equal(t, uint64(5), b[len(b)-1].GetCumulativeCount(), "every delay is under 2^31 ns")
+			found = true
+		}
+	}
+	require.True(t, found)
+	problems, err := testutil.CollectAndLint(ipc.NewCollector(map[string]*ipc.Ring{"d": r}))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}

@@ -5,6 +5,7 @@ import (
 	"github.com/shmring/shmring/internal/units"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
@@ -20,6 +21,13 @@ func runCreate(io stdio, args []string) error {
 	kind := fs.String("kind", "spsc", "ring kind: spsc (one producer) or mpsc (many)")
 	producers := fs.Int("producers", 0, "mpsc: producer slots, the most producers at once (default 64)")
 	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
+	stamps := fs.Bool("timestamps", false, "records carry their commit time: queueing delay is measured (8 bytes per record)")
+	var target, interval units.DurationFlag
+	fs.Var(&target, "target-delay", "adaptive pressure: raise it when queueing delay stays above DUR (implies --timestamps)")
+	fs.Var(&interval, "delay-interval", "how long the delay must stay above the target (default 100ms)")
+	var high, low units.SizeFlag
+	fs.Var(&high, "pressure-high", "raise pressure when the depth reaches SIZE")
+	fs.Var(&low, "pressure-low", "lower it again at SIZE or less (default half of --pressure-high)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -47,6 +55,30 @@ func runCreate(io stdio, args []string) error {
 		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
 	}
 	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
+	if *stamps {
+		opts = append(opts, ipc.WithTimestamps())
+	}
+	if target.Given {
+		iv := 100 * time.Millisecond
+		if interval.Given {
+			iv = interval.Value
+		}
+		opts = append(opts, ipc.WithTargetDelay(target.Value, iv))
+	} else if interval.Given {
+		return usagef("--delay-interval goes with --target-delay")
+	}
+	if high.Given {
+		lo := high.Value / 2
+		if low.Given {
+			lo = low.Value
+		}
+		if lo > high.Value || high.Value > size.Value {
+			return usagef("want --pressure-low <= --pressure-high <= --size")
+		}
+		opts = append(opts, ipc.WithPressureLevels(high.Value, lo))
+	} else if low.Given {
+		return usagef("--pressure-low goes with --pressure-high")
+	}
 	if maxMsg.Given {
 		if maxMsg.Value == 0 {
 			return usagef("--max-msg must be at least 1 byte")

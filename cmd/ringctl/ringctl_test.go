@@ -288,3 +288,29 @@ func TestPolicyAndWaitingSend(t *testing.T) {
 	require.Equal(t, 10, strings.Count(r.stdout, "\n"))
 	require.True(t, strings.HasSuffix(r.stdout, "last\n"))
 }
+
+func TestCreateWithDelayAndPressure(t *testing.T) {
+	name := newRingName(t)
+	r := ringctl(t, "", "create", name, "--size", "64KiB", "--target-delay", "5ms", "--pressure-high", "32KiB")
+	require.Zero(t, r.code, r.stderr)
+	require.Zero(t, ringctl(t, "a\nb\nc\n", "send", name).code)
+	require.Zero(t, ringctl(t, "", "recv", name, "-n", "3").code)
+	r = ringctl(t, "", "stat", name, "--json")
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.True(t, rep.Timestamps)
+	require.Equal(t, uint64(3), rep.DelayCount)
+	require.Equal(t, int64(5*time.Millisecond), rep.TargetDelayNs)
+	require.Equal(t, uint64(32<<10), rep.PressureHigh)
+	require.Equal(t, uint64(16<<10), rep.PressureLow)
+	require.NotZero(t, rep.DelayP99Ns)
+	r = ringctl(t, "", "stat", name)
+	require.Contains(t, r.stdout, "queueing delay  3 measured")
+	for _, args := range [][]string{
+		{"create", newRingName(t), "--size", "64KiB", "--delay-interval", "1s"},
+		{"create", newRingName(t), "--size", "64KiB", "--pressure-low", "1KiB"},
+		{"create", newRingName(t), "--size", "64KiB", "--pressure-high", "1MiB"},
+	} {
+		require.Equal(t, 2, ringctl(t, "", args...).code, "%v", args)
+	}
+}

@@ -49,6 +49,12 @@ type statReport struct {
 	ProducerPolicy  string `json:"producer_policy_override"`
 	ConsumerPolicy  string `json:"consumer_policy_override"`
 	Overflowed      uint64 `json:"overflowed"`
+	Timestamps      bool   `json:"timestamps"`
+	DelayCount      uint64 `json:"delay_count"`
+	DelayMeanNs     uint64 `json:"delay_mean_ns"`
+	DelayP50Ns      uint64 `json:"delay_p50_ns"`
+	DelayP99Ns      uint64 `json:"delay_p99_ns"`
+	TargetDelayNs   int64  `json:"target_delay_ns"`
 	Window          uint64 `json:"window_bytes"`
 	PressureHigh    uint64 `json:"pressure_high_bytes"`
 	PressureLow     uint64 `json:"pressure_low_bytes"`
@@ -124,7 +130,13 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		ProducerPolicy: override(st.ProducerMode), ConsumerPolicy: override(st.ConsumerMode),
 		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
 		Pressure: st.Pressure, PressureChanges: st.PressureChanges,
+		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
+	}
+	if st.DelayCount > 0 {
+		rep.DelayMeanNs = st.DelaySum / st.DelayCount
+		rep.DelayP50Ns = bucketQuantile(st.DelayBuckets[:], st.DelayCount, 0.5)
+		rep.DelayP99Ns = bucketQuantile(st.DelayBuckets[:], st.DelayCount, 0.99)
 	}
 	now := time.Now()
 	for _, p := range st.Producers {
@@ -145,12 +157,38 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	return rep, nil
 }
 
+// bucketQuantile estimates a quantile from power-of-two buckets: the upper
+// bound of the bucket it falls in (bucket k holds [2^k, 2^(k+1)) ns).
+func bucketQuantile(b []uint64, total uint64, q float64) uint64 {
+	want := uint64(q*float64(total) + 0.5)
+	var cum uint64
+	for k, n := range b {
+		cum += n
+		if cum >= max(want, 1) {
+			return uint64(1) << (k + 1)
+		}
+	}
+	return uint64(1) << len(b)
+}
+
 // override names a wait-policy override word ("" for none).
 func override(w uint32) string {
 	if w == 0 {
 		return ""
 	}
 	return ipc.Policy(w).String()
+}
+
+func pressureName(p uint32) string {
+	switch p {
+	case 0:
+		return "none"
+	case 1:
+		return "raised (depth)"
+	case 2:
+		return "raised (delay)"
+	}
+	return "raised (depth and delay)"
 }
 
 func orNone(s string) string {
@@ -189,8 +227,14 @@ func printStat(io stdio, r statReport) {
 	p("drops", "%d", r.Drops)
 	p("spins", "%d", r.Spins)
 	p("overflowed", "%d", r.Overflowed)
-	if r.PressureHigh != 0 {
-		p("pressure", "%s (high %s, low %s), %d changes", map[uint32]string{0: "none", 1: "soft"}[r.Pressure], units.FormatSize(r.PressureHigh), units.FormatSize(r.PressureLow), r.PressureChanges)
+	if r.Timestamps {
+		p("queueing delay", "%d measured, mean %v, p50 < %v, p99 < %v", r.DelayCount, time.Duration(r.DelayMeanNs), time.Duration(r.DelayP50Ns), time.Duration(r.DelayP99Ns))
+		if r.TargetDelayNs != 0 {
+			p("target delay", "%v", time.Duration(r.TargetDelayNs))
+		}
+	}
+	if r.PressureHigh != 0 || r.TargetDelayNs != 0 {
+		p("pressure", "%s (high %s, low %s), %d changes", pressureName(r.Pressure), units.FormatSize(r.PressureHigh), units.FormatSize(r.PressureLow), r.PressureChanges)
 	}
 	if r.Window != 0 {
 		p("window", "%s", units.FormatSize(r.Window))
