@@ -93,3 +93,26 @@ func ExampleNewCollector() {
 	}
 	// Output: shmring_produced_messages_total 1
 }
+
+// A producer that may resend a message after a crash gives it its sequence
+// number; the consumer delivers it once.
+func ExampleRetry() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "orders"), ipc.WithCapacity(4096), ipc.WithSequences())
+	defer r.Close()
+	p, _ := r.Producer(ipc.WithPolicy(ipc.Drop))
+	c, _ := r.Consumer()
+
+	seq := p.NextSeq()
+	send := func() error { return p.WriteSeq(context.Background(), seq, []byte("buy 10")) }
+	_ = ipc.Retry(context.Background(), ipc.RetryOptions{Attempts: 10}, send)
+	_ = ipc.Retry(context.Background(), ipc.RetryOptions{Attempts: 10}, send) // a resend after a doubt
+
+	_, _ = c.TryReadBatch(10, func(m []byte) { fmt.Println(string(m)) })
+	st, _ := r.Stats()
+	fmt.Println("duplicates discarded:", st.Duplicates)
+	// Output:
+	// buy 10
+	// duplicates discarded: 1
+}

@@ -52,6 +52,7 @@ var metrics = []metric{
 	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Capacity) }),
 	newMetric("high_watermark_bytes", "Largest depth observed since creation.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
 	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Overflowed) }),
+	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Duplicates) }),
 	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Lost) }),
 	newMetric("producer_parks_total", "Times a producer slept waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerParks) }),
 	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),

@@ -246,6 +246,34 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 		func() error { return p.overflow(msg) })
 }
 
+// WriteSeq is WriteContext with the message's sequence number given, in a
+// ring created WithSequences: send a message you may already have sent
+// (before a crash) with its original sequence, and the consumer discards it
+// if it was delivered. A producer's sequences must increase.
+func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
+	if p.closed {
+		return ErrClosed
+	}
+	if !p.r.r.Sequences() {
+		return fmt.Errorf("ipc: %q was created without sequences (WithSequences)", p.r.Path())
+	}
+	err := p.rp.TryWriteSeq(seq, msg)
+	if err == nil {
+		p.published()
+		return nil
+	}
+	if err != ring.ErrFull {
+		return err
+	}
+	return p.waitFor(ctx, 1, func() (bool, error) { return notFull(p.rp.TryWriteSeq(seq, msg)) },
+		func() error { return p.overflow(msg) })
+}
+
+// NextSeq returns the sequence number the next message gets, in a ring
+// created WithSequences: one past the last this producer ID committed,
+// across restarts.
+func (p *Producer) NextSeq() uint64 { return p.rp.NextSeq() }
+
 // notFull turns the result of a non-blocking attempt into a wait's
 // (done, error): ErrFull means "not yet", anything else ends the wait.
 func notFull(err error) (bool, error) {

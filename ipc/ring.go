@@ -64,6 +64,16 @@ func WithPressureLevels(high, low uint64) Option {
 // the adaptive pressure level (WithTargetDelay).
 func WithTimestamps() Option { return func(o *options) { o.cfg.Timestamps = true } }
 
+// WithSequences makes every record of a ring made by Create carry its
+// producer's sequence number (8 bytes per record). The consumer discards a
+// record whose sequence is at or below the last it delivered from that
+// producer (Stats.Duplicates), remembering it in the segment across
+// consumer restarts; a producer that restarts under the same ID resumes
+// after its slot's last committed sequence (Producer.NextSeq). So a message
+// retried after a crash, with its original sequence (WriteSeq), is
+// delivered once.
+func WithSequences() Option { return func(o *options) { o.cfg.Sequences = true } }
+
 // WithTargetDelay turns on, at creation, the adaptive pressure level of a
 // ring with timestamps (WithTimestamps is implied): when every record's
 // queueing delay stays above target for interval, pressure rises before the

@@ -169,8 +169,11 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 				c.err = corruptf(c.r.dataOff+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
 			} else {
 				j := i + HeaderSize + c.r.extra
-				if c.r.extra != 0 {
+				if c.r.ts {
 					c.observe(i, &now)
+				}
+				if c.r.seqs && c.duplicate(i, h) {
+					break // already delivered: skip it
 				}
 				fn(c.data[j : j+length : j+length])
 				n++
@@ -324,7 +327,7 @@ func (c *Consumer) observe(i uint64, now *int64) {
 	if *now == 0 {
 		*now = nanotime()
 	}
-	ts := int64(binary.LittleEndian.Uint64(c.data[i+HeaderSize:]))
+	ts := int64(binary.LittleEndian.Uint64(c.data[i+c.r.tsOff:]))
 	d := *now - ts
 	if d < 0 || ts == 0 {
 		d = 0 // a clock from another boot, or a damaged stamp: count, do not trust
@@ -368,4 +371,28 @@ func (c *Consumer) adapt(d, now int64) {
 			word(c.r.region, offPressureChanges).Add(1)
 		}
 	}
+}
+
+// duplicate reports whether the data record at index i (header h) carries
+// a sequence at or below the last one delivered from its producer, and if
+// not, records it as delivered. The last delivered sequence lives in the
+// segment (the slot's word, or line 4 in SPSC), so a restarted consumer
+// keeps discarding what its predecessor delivered.
+func (c *Consumer) duplicate(i, h uint64) bool {
+	seq := binary.LittleEndian.Uint64(c.data[i+c.r.seqOff:])
+	w := word(c.r.region, offDelivSeq)
+	if c.mpsc {
+		slot := int(h >> 32 & 0xffff)
+		if slot >= c.r.slots {
+			return false // damage; the record is delivered, nothing remembered
+		}
+		w = word(c.r.region, c.r.SlotOffset(slot)+slotDelivSeq)
+	}
+	if seq <= w.Load() {
+		d := word(c.r.region, offDuplicates)
+		publish(d, d.Load()+1)
+		return true
+	}
+	publish(w, seq)
+	return false
 }

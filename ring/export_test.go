@@ -69,3 +69,13 @@ func RegionOf(r *Ring) []byte { return r.region }
 
 // SetConsumerPos stores the consumer position directly.
 func SetConsumerPos(region []byte, pos uint64) { word(region, offConsumerPos).Store(pos) }
+
+// SetLastSeq stores a slot's (or the SPSC producer's) last committed
+// sequence directly: a producer killed between its commit and this store.
+func SetLastSeq(r *Ring, slot int, seq uint64) {
+	off := uint64(offLastSeq)
+	if r.kind == MPSC {
+		off = r.SlotOffset(slot) + slotLastSeq
+	}
+	word(r.region, off).Store(seq)
+}

@@ -129,6 +129,7 @@ const (
 	offDrops        = offProdCounters + 24
 	offSpins        = offProdCounters + 32
 	offOverflowed   = offProdCounters + 40 // messages handed to an overflow route
+	offLastSeq      = offProdCounters + 48 // sequences: the last one committed
 
 	offConsCounters = 4 * LineSize
 	offMsgsOut      = offConsCounters + 0
@@ -137,6 +138,8 @@ const (
 	offLost         = offConsCounters + 24 // records of dead producers skipped
 	offLostBytes    = offConsCounters + 32 // bytes those records occupied
 	offZeroEnd      = offConsCounters + 40 // MPSC: end of the batch being zeroed, see Consumer
+	offDelivSeq     = offConsCounters + 48 // SPSC sequences: the last one delivered
+	offDuplicates   = offConsCounters + 56 // records discarded as already delivered
 
 	// Line 5: the consumer's waiting, line 6: the producers' waiting.
 	offConsWait   = 5 * LineSize
@@ -203,8 +206,10 @@ const (
 	slotDrops      = 64
 	slotSpins      = 72
 	slotLost       = 80 // u64: this slot's records skipped as dead; written by the consumer
-	slotOverflowed = 88 // u64: messages handed to an overflow route
-	slotEnd        = 96
+	slotOverflowed = 88  // u64: messages handed to an overflow route
+	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
+	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
+	slotEnd        = 112
 )
 
 // Descriptor flags.
@@ -213,7 +218,12 @@ const (
 	// its payload, the 8-byte CLOCK_MONOTONIC time (ns) of its commit, and
 	// the consumer measures each record's queueing delay.
 	FlagTimestamps = 1 << 0
-	knownFlags     = FlagTimestamps
+	// FlagSequences: every data record carries, after the timestamp if
+	// any, an 8-byte sequence number of its producer; the consumer discards
+	// a record whose sequence is at or below the last it delivered from
+	// that producer (retries after a crash are delivered once).
+	FlagSequences = 1 << 1
+	knownFlags    = FlagTimestamps | FlagSequences
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.
@@ -291,7 +301,8 @@ const (
 	_ = uint(LineSize - (offControlEnd - offControl))
 	_ = uint(-(ControlSize % LineSize))
 	_ = uint(-(offChecksum % 4))
-	_ = uint(LineSize - (offZeroEnd + 8 - offConsCounters))
+	_ = uint(LineSize - (offDuplicates + 8 - offConsCounters))
+	_ = uint(LineSize - (offLastSeq + 8 - offProdCounters))
 	_ = uint(LineSize - slotEnd)
 	_ = uint(-(SlotsOffset % LineSize))
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned

@@ -580,3 +580,61 @@ func TestAdaptivePressure(t *testing.T) {
 	require.Zero(t, p.Pressure()&ring.PressureDelay, "a record under target lowers it")
 	require.Equal(t, uint64(2), r.Stats().PressureChanges)
 }
+
+// TestSequencesDiscardDuplicates: a producer that restarts resumes from its
+// slot's last committed sequence; a retried message, even one committed
+// just before a crash that kept the slot from recording it, is delivered once.
+func TestSequencesDiscardDuplicates(t *testing.T) {
+	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
+		cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true, Timestamps: kind == ring.MPSC}
+		size, _ := ring.Size(cfg)
+		region := make([]byte, size)
+		require.NoError(t, ring.Format(region, cfg))
+		r, err := ring.Attach(region)
+		require.NoError(t, err)
+		newP := func() *ring.Producer {
+			if kind == ring.SPSC {
+				p, err := r.NewProducer()
+				require.NoError(t, err)
+				return p
+			}
+			p, err := r.NewSlotProducer(1)
+			require.NoError(t, err)
+			return p
+		}
+		p := newP()
+		require.Equal(t, uint64(1), p.NextSeq())
+		for i := 1; i <= 5; i++ {
+			require.NoError(t, p.TryWrite([]byte(fmt.Sprint("m", i))))
+		}
+		n, err := p.WriteBatch([][]byte{[]byte("m6"), []byte("m7")})
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		b, err := p.Claim(10)
+		require.NoError(t, err)
+		require.NoError(t, p.CommitN(copy(b, "m8")))
+		require.Equal(t, uint64(9), p.NextSeq())
+		// The crash: m8 committed, the slot still says 7.
+		ring.SetLastSeq(r, 1, 7)
+		p = newP()
+		require.Equal(t, uint64(8), p.NextSeq(), "resumes after the last recorded commit")
+		require.NoError(t, p.TryWrite([]byte("m8"))) // the retry, sequence 8 again
+		require.NoError(t, p.TryWrite([]byte("m9")))
+		require.NoError(t, p.TryWriteSeq(3, []byte("m3 again")))
+		c, err := r.NewConsumer()
+		require.NoError(t, err)
+		got := drain(t, c)
+		require.Equal(t, []string{"m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"}, got, "%v", kind)
+		st := r.Stats()
+		require.Equal(t, uint64(2), st.Duplicates)
+		// A restarted consumer still knows what was delivered.
+		require.NoError(t, p.TryWriteSeq(9, []byte("m9 again")))
+		c, err = r.NewConsumer()
+		require.NoError(t, err)
+		require.Empty(t, drain(t, c))
+		require.Equal(t, uint64(3), r.Stats().Duplicates)
+	}
+	_, c := newMPSC(t, 1<<10, 64, 1)
+	p := slotProducer(t, c.Ring(), 0)
+	require.Error(t, p.TryWriteSeq(1, nil), "a ring without sequences")
+}

@@ -23,6 +23,9 @@ type Producer struct {
 
 	msgsIn, bytesIn, fullEvents, drops, spins *atomic.Uint64
 
+	lastSeq *atomic.Uint64 // sequences: the last committed (our slot's, or line 3)
+	seq     uint64         // sequences: the number the next record gets
+
 	window, pHigh   *atomic.Uint64 // flow control words (line 8)
 	pressure        *atomic.Uint32
 	pressureChanges *atomic.Uint64
@@ -60,7 +63,7 @@ func (r *Ring) NewProducer() (*Producer, error) {
 		spins:      word(r.region, offSpins),
 	}
 	p.pos = p.prodPos.Load()
-	p.initFlow(word(r.region, offOverflowed))
+	p.initFlow(word(r.region, offOverflowed), word(r.region, offLastSeq))
 	if r.kind != SPSC {
 		return nil, fmt.Errorf("ring: NewProducer is for spsc rings; an mpsc ring takes NewSlotProducer")
 	}
@@ -102,14 +105,16 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 		intentLen:  w(slotIntentLen),
 	}
 	p.pos = p.prodPos.Load()
-	p.initFlow(w(slotOverflowed))
+	p.initFlow(w(slotOverflowed), w(slotLastSeq))
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Producer) initFlow(overflowed *atomic.Uint64) {
+func (p *Producer) initFlow(overflowed, lastSeq *atomic.Uint64) {
+	p.lastSeq = lastSeq
+	p.seq = lastSeq.Load() + 1
 	p.window = word(p.r.region, offWindow)
 	p.pHigh = word(p.r.region, offPressureHigh)
 	p.pressure = word32(p.r.region, offPressure)
@@ -294,11 +299,13 @@ func (p *Producer) TryWrite(msg []byte) error {
 		p.stamp(i)
 		p.count(1, uint64(len(msg)))
 		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
+		p.committed()
 		return nil
 	}
 	p.put(pos, msg)
 	publish(p.prodPos, p.pos)
 	p.count(1, uint64(len(msg)))
+	p.committed()
 	return nil
 }
 
@@ -347,12 +354,18 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 			break
 		}
 		p.put(pos, m)
+		if p.r.seqs {
+			p.seq++
+		}
 		n++
 		bytes += uint64(len(m))
 	}
 	if n > 0 {
 		publish(p.prodPos, p.pos)
 		p.count(uint64(n), bytes)
+		if p.r.seqs {
+			publish(p.lastSeq, p.seq-1)
+		}
 		if err == ErrFull {
 			err = nil
 		}
@@ -380,12 +393,47 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	return p.data[i : i+uint64(n) : i+uint64(n)], nil
 }
 
-// stamp writes the commit time of the record at index i, if the ring's
-// records carry one. A plain store: the header store after it publishes it.
+// stamp writes the commit time and the sequence of the record at index i,
+// if the ring's records carry them. Plain stores: the header store after
+// them publishes them.
 func (p *Producer) stamp(i uint64) {
-	if p.r.extra != 0 {
-		binary.LittleEndian.PutUint64(p.data[i+HeaderSize:], uint64(nanotime()))
+	if p.r.ts {
+		binary.LittleEndian.PutUint64(p.data[i+p.r.tsOff:], uint64(nanotime()))
 	}
+	if p.r.seqs {
+		binary.LittleEndian.PutUint64(p.data[i+p.r.seqOff:], p.seq)
+	}
+}
+
+// committed records the sequence of a record just committed.
+func (p *Producer) committed() {
+	if p.r.seqs {
+		publish(p.lastSeq, p.seq)
+		p.seq++
+	}
+}
+
+// NextSeq returns the sequence number the next record gets: one past the
+// last this producer (or its slot, across restarts) committed.
+func (p *Producer) NextSeq() uint64 { return p.seq }
+
+// TryWriteSeq is TryWrite with the record's sequence number given: a
+// producer retrying a message it may already have committed (after a crash,
+// say) sends it with its original sequence, and the consumer discards it if
+// it was delivered. Sequences of one producer must increase.
+func (p *Producer) TryWriteSeq(seq uint64, msg []byte) error {
+	if !p.r.seqs {
+		return fmt.Errorf("ring: TryWriteSeq on a ring created without sequences")
+	}
+	saved := p.seq
+	p.seq = seq
+	err := p.TryWrite(msg)
+	if err != nil {
+		p.seq = saved
+	} else {
+		p.seq = max(p.seq, saved)
+	}
+	return err
 }
 
 // Claimed returns the length of the outstanding claim, or -1 if none.
@@ -418,12 +466,14 @@ func (p *Producer) CommitN(n int) error {
 		}
 		p.count(1, uint64(n))
 		publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
+		p.committed()
 		return nil
 	}
 	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
 	p.pos = p.claimPos + p.r.dataSize(uint64(n))
 	publish(p.prodPos, p.pos)
 	p.count(1, uint64(n))
+	p.committed()
 	return nil
 }
 

@@ -27,6 +27,9 @@ type Config struct {
 	// consumer measures queueing delay (the histogram, the adaptive level).
 	// It costs 8 bytes and a clock read per record.
 	Timestamps bool
+	// Sequences makes every record carry its producer's sequence number,
+	// so that the consumer discards duplicates (8 bytes per record).
+	Sequences bool
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -113,6 +116,9 @@ func formatAt(region []byte, c Config, start uint64) error {
 	if c.Timestamps {
 		flags |= FlagTimestamps
 	}
+	if c.Sequences {
+		flags |= FlagSequences
+	}
 	binary.LittleEndian.PutUint64(d[offFlags:], flags)
 	if c.Kind == MPSC {
 		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
@@ -137,7 +143,10 @@ type Ring struct {
 	maxMessage uint64
 	dataOff    uint64
 	slots      int
-	extra      uint64 // bytes between a data record's header and payload: 8 with timestamps
+	extra      uint64 // bytes between a data record's header and payload: 8 each for a timestamp and a sequence
+	tsOff      uint64 // offset of the timestamp after the header, if any
+	seqOff     uint64 // offset of the sequence after the header, if any
+	ts, seqs   bool
 }
 
 // Attach validates the descriptor of the ring in region, most specific check
@@ -193,7 +202,7 @@ func Attach(region []byte) (*Ring, error) {
 	if uint64(len(region)) < dataOff+capacity {
 		return nil, fmt.Errorf("ring: region of %d bytes is too small for capacity %d (needs %d): %w", len(region), capacity, dataOff+capacity, ErrCorrupt)
 	}
-	return &Ring{
+	return (&Ring{
 		region:     region,
 		data:       region[dataOff : dataOff+capacity],
 		kind:       kind,
@@ -201,8 +210,9 @@ func Attach(region []byte) (*Ring, error) {
 		maxMessage: maxMsg,
 		dataOff:    dataOff,
 		slots:      int(slots),
-		extra:      8 * (flags & FlagTimestamps),
-	}, nil
+		ts:         flags&FlagTimestamps != 0,
+		seqs:       flags&FlagSequences != 0,
+	}).withExtras(), nil
 }
 
 // Kind returns the ring's kind.
@@ -214,6 +224,21 @@ func (r *Ring) Capacity() uint64 { return r.capacity }
 // MaxMessage returns the largest payload a record may carry.
 func (r *Ring) MaxMessage() uint64 { return r.maxMessage }
 
+// withExtras places the optional words between a data record's header and
+// its payload: the timestamp, then the sequence.
+func (r *Ring) withExtras() *Ring {
+	if r.ts {
+		r.tsOff, r.extra = HeaderSize, 8
+	}
+	if r.seqs {
+		r.seqOff, r.extra = HeaderSize+r.extra, r.extra+8
+	}
+	return r
+}
+
+// Sequences reports whether records carry sequence numbers.
+func (r *Ring) Sequences() bool { return r.seqs }
+
 // dataSize is the space a data record with an n-byte payload occupies
 // (padding records have no timestamp: recordSize).
 func (r *Ring) dataSize(n uint64) uint64 {
@@ -221,7 +246,7 @@ func (r *Ring) dataSize(n uint64) uint64 {
 }
 
 // Timestamps reports whether records carry their commit time.
-func (r *Ring) Timestamps() bool { return r.extra != 0 }
+func (r *Ring) Timestamps() bool { return r.ts }
 
 // Slots returns the number of producer slots (0 for SPSC).
 func (r *Ring) Slots() int { return r.slots }
@@ -267,6 +292,7 @@ type Stats struct {
 	Overflowed      uint64 // messages handed to an overflow route
 
 	Timestamps    bool                 // records carry their commit time
+	Duplicates    uint64               // records discarded as already delivered (sequences)
 	DelayCount    uint64               // records whose queueing delay was measured
 	DelaySum      uint64               // their delays, nanoseconds
 	DelayBuckets  [DelayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
@@ -289,6 +315,8 @@ type SlotStats struct {
 	Spins      uint64
 	Lost       uint64
 	Overflowed uint64
+	LastSeq    uint64 // sequences: the last one this slot committed
+	DelivSeq   uint64 // sequences: the last one of this slot delivered
 }
 
 // Slot loads the words of producer slot i (0 <= i < Slots()).
@@ -303,6 +331,7 @@ func (r *Ring) Slot(i int) SlotStats {
 		IntentPos: w(slotIntentPos), IntentLen: w(slotIntentLen),
 		MsgsIn: w(slotMsgsIn), BytesIn: w(slotBytesIn), FullEvents: w(slotFullEvents),
 		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost), Overflowed: w(slotOverflowed),
+		LastSeq: w(slotLastSeq), DelivSeq: w(slotDelivSeq),
 	}
 }
 
@@ -355,7 +384,8 @@ func (r *Ring) Stats() Stats {
 		PressureChanges: w(offPressureChanges),
 		Overflowed:      w(offOverflowed),
 
-		Timestamps:    r.extra != 0,
+		Timestamps:    r.ts,
+		Duplicates:    w(offDuplicates),
 		DelayCount:    w(offDelayCount),
 		DelaySum:      w(offDelaySum),
 		TargetDelay:   time.Duration(w(offTargetDelay)),
@@ -482,7 +512,7 @@ const (
 // target for interval, and falls at the first record below target. target
 // 0 turns it off.
 func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
-	if r.extra == 0 && target != 0 {
+	if !r.ts && target != 0 {
 		return fmt.Errorf("ring: a target delay needs a ring created with timestamps")
 	}
 	if target < 0 || interval < 0 {
