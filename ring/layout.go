@@ -205,7 +205,7 @@ const (
 	slotFullEvents = 56
 	slotDrops      = 64
 	slotSpins      = 72
-	slotLost       = 80 // u64: this slot's records skipped as dead; written by the consumer
+	slotLost       = 80  // u64: this slot's records skipped as dead; written by the consumer
 	slotOverflowed = 88  // u64: messages handed to an overflow route
 	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
 	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
