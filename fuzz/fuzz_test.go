@@ -54,9 +54,13 @@ func goodHeader(tb testing.TB) []byte {
 	return b
 }
 
-// region makes a formatted ring region of the given kind.
-func region(tb testing.TB, kind ring.Kind) []byte {
+// region makes a formatted ring region of the given kind; extras selects
+// timestamps (bit 0) and sequences (bit 1).
+func region(tb testing.TB, kind ring.Kind, extras ...byte) []byte {
 	cfg := ring.Config{Kind: kind, Capacity: 1 << 10, MaxMessage: 96}
+	if len(extras) > 0 {
+		cfg.Timestamps, cfg.Sequences = extras[0]&1 != 0, extras[0]&2 != 0
+	}
 	if kind == ring.MPSC {
 		cfg.Slots = 2
 	}
@@ -78,19 +82,19 @@ func region(tb testing.TB, kind ring.Kind) []byte {
 // recovering and inspecting must return data or ErrCorrupt, never panic,
 // hang or deliver a record longer than the maximum.
 func FuzzConsumer(f *testing.F) {
-	f.Add(false, []byte{})
-	f.Add(true, []byte{})
-	f.Add(false, patch(128, 1<<40))                      // producer position far ahead
-	f.Add(false, patch(256, 4096))                       // consumer position ahead
-	f.Add(false, patch(4096, 0x0001_0000_0000_0100))     // header with a huge length
-	f.Add(true, patch(4096+4096, 0x0003_0005_0000_0010)) // a pending header naming slot 5
-	f.Add(true, patch(4096+24, 8))                       // a slot intent
-	f.Fuzz(func(t *testing.T, mpsc bool, patches []byte) {
+	f.Add(false, byte(0), []byte{})
+	f.Add(true, byte(3), []byte{})
+	f.Add(false, byte(0), patch(128, 1<<40))                      // producer position far ahead
+	f.Add(false, byte(0), patch(256, 4096))                       // consumer position ahead
+	f.Add(false, byte(1), patch(4096, 0x0001_0000_0000_0100))     // header with a huge length
+	f.Add(true, byte(2), patch(4096+4096, 0x0003_0005_0000_0010)) // a pending header naming slot 5
+	f.Add(true, byte(3), patch(4096+24, 8))                       // a slot intent
+	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, patches []byte) {
 		kind := ring.SPSC
 		if mpsc {
 			kind = ring.MPSC
 		}
-		reg := region(t, kind)
+		reg := region(t, kind, extras)
 		r, err := ring.Attach(reg)
 		if err != nil {
 			t.Fatal(err)
@@ -166,14 +170,14 @@ func patch(off uint16, v uint64) []byte {
 // reads through SPSC and MPSC rings, checked against a plain queue: every
 // write accepted is read back once, in order, byte-exact.
 func FuzzOps(f *testing.F) {
-	f.Add(false, []byte{1, 2, 3, 200, 17, 5, 90, 91, 92})
-	f.Add(true, []byte{0, 255, 128, 64, 32, 16, 8, 4, 2, 1})
-	f.Fuzz(func(t *testing.T, mpsc bool, ops []byte) {
+	f.Add(false, byte(0), []byte{1, 2, 3, 200, 17, 5, 90, 91, 92})
+	f.Add(true, byte(3), []byte{0, 255, 128, 64, 32, 16, 8, 4, 2, 1})
+	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, ops []byte) {
 		kind := ring.SPSC
 		if mpsc {
 			kind = ring.MPSC
 		}
-		r, err := ring.Attach(region(t, kind))
+		r, err := ring.Attach(region(t, kind, extras))
 		if err != nil {
 			t.Fatal(err)
 		}
