@@ -365,3 +365,34 @@ func TestAdaptiveLevel(t *testing.T) {
 	require.NotZero(t, st.DelayCount)
 	t.Logf("pressure rose at depth %d of %d; %d delays measured", raisedAt, r.Capacity(), st.DelayCount)
 }
+
+// TestDropOldest: newest wins; the consumer gets the latest messages whole.
+func TestDropOldest(t *testing.T) {
+	plain := newRing(t, ipc.WithCapacity(1<<10))
+	_, err := plain.Producer(ipc.WithPolicy(ipc.DropOldest))
+	require.Error(t, err, "needs a ring created for it")
+	_, err = ipc.Create(testutil.Name(t), ipc.WithKind(ipc.MPSC), ipc.WithDropOldest())
+	require.Error(t, err, "spsc only")
+
+	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(100), ipc.WithDropOldest())
+	p, err := r.Producer(ipc.WithPolicy(ipc.DropOldest))
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 100; i++ {
+		require.NoError(t, p.Write([]byte(fmt.Sprintf("%03d%s", i, strings.Repeat(".", 97)))))
+	}
+	n, err := p.WriteBatch([][]byte{[]byte("100"), []byte("101")})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	var got []string
+	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m[:3])) })
+	require.NoError(t, err)
+	require.Equal(t, "101", got[len(got)-1], "the newest survived")
+	require.Less(t, len(got), 20, "the oldest were reclaimed")
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(102), st.Drops+uint64(len(got)), "every message was either delivered or reclaimed")
+}

@@ -46,9 +46,16 @@ const (
 	// route (WithOverflow: another ring, a file, a caller's function)
 	// instead of waiting or dropping; counted in Stats.Overflowed.
 	Overflow Policy = 8
+	// DropOldest makes room by reclaiming the oldest messages (newest wins),
+	// counted as drops, in an SPSC ring created WithDropOldest: for
+	// telemetry-like data where the latest value matters most. Its consumer
+	// copies each message out and discards a read the producer reclaimed
+	// meanwhile (Stats.Lapped), never delivering it torn. Claim is not
+	// covered: a full ring refuses a claim with ErrFull.
+	DropOldest Policy = 9
 )
 
-var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid", Overflow: "overflow"}
+var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid", Overflow: "overflow", DropOldest: "drop-oldest"}
 
 func (p Policy) String() string {
 	if s, ok := policyNames[p]; ok {
@@ -67,7 +74,9 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, yield, park, block, hybrid, backoff or drop)", s)
 }
 
-func (p Policy) waits() bool { return p != Drop && p != Overflow && policyNames[p] != "" }
+func (p Policy) waits() bool {
+	return p != Drop && p != Overflow && p != DropOldest && policyNames[p] != ""
+}
 
 // WaitInfo is what a wait hook sees at each check of a wait.
 type WaitInfo struct {
@@ -143,7 +152,7 @@ type waitSide struct {
 // operator set one that applies to this side, else p.
 func (s *waitSide) effective(p Policy) Policy {
 	o := Policy(s.mode.Load())
-	if _, ok := policyNames[o]; !ok || (o == Drop && s.consumer) {
+	if _, ok := policyNames[o]; !ok || (!o.waits() && s.consumer) {
 		return p
 	}
 	return o
@@ -218,7 +227,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			}
 		}
 		switch phase {
-		case Drop, Overflow:
+		case Drop, Overflow, DropOldest:
 			return spins, ErrFull
 		case Spin:
 			spins++

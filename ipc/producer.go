@@ -98,6 +98,9 @@ func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
 	if p.policy == Overflow && p.overflow == nil {
 		return nil, fmt.Errorf("ipc: the overflow policy needs a route: use WithOverflow")
 	}
+	if p.policy == DropOldest && !r.r.Overwrite() {
+		return nil, fmt.Errorf("ipc: %q was not created for drop-oldest (WithDropOldest, ringctl create --drop-oldest)", r.Path())
+	}
 	if p.timeout <= 0 || p.side.peerTimeout <= 0 || p.side.hybridSpins < 0 || p.side.hybridYield < 0 {
 		return nil, fmt.Errorf("ipc: producer timeouts must be positive and hybrid phases not negative")
 	}
@@ -243,7 +246,8 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 		return err
 	}
 	return p.waitFor(ctx, 1, func() (bool, error) { return notFull(p.rp.TryWrite(msg)) },
-		func() error { return p.overflow(msg) })
+		func() error { return p.overflow(msg) },
+		func() error { _, err := p.rp.TryWriteOverwrite(msg); return err })
 }
 
 // WriteSeq is WriteContext with the message's sequence number given, in a
@@ -305,12 +309,25 @@ func (p *Producer) Pressure() uint32 { return p.rp.Pressure() }
 // waitFor applies the policy after a first attempt found the ring full;
 // pending is how many messages are dropped if it gives up, route hands them
 // to the overflow route (nil where there is no message yet: a claim).
-func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error), route func() error) error {
+func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error), route func() error, overwrite ...func() error) error {
 	p.rp.AddFullEvent()
+	var overwriteFn func() error
+	if len(overwrite) > 0 {
+		overwriteFn = overwrite[0]
+	}
 	policy := p.side.effective(p.policy)
 	var spins uint64
 	var err error
 	switch policy {
+	case DropOldest:
+		if overwriteFn != nil && p.r.r.Overwrite() {
+			if err = overwriteFn(); err == nil {
+				p.published()
+			}
+			return err
+		}
+		p.rp.AddDrops(uint64(pending))
+		return ErrFull
 	case Drop, Overflow:
 		err = ErrFull
 	default:
@@ -385,6 +402,14 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 				}
 			}
 			k = len(msgs) - done
+			return nil
+		}, func() error {
+			for _, m := range msgs[done:] {
+				if _, err := p.rp.TryWriteOverwrite(m); err != nil {
+					return err
+				}
+				k++
+			}
 			return nil
 		})
 		done += k

@@ -64,6 +64,12 @@ func WithPressureLevels(high, low uint64) Option {
 // the adaptive pressure level (WithTargetDelay).
 func WithTimestamps() Option { return func(o *options) { o.cfg.Timestamps = true } }
 
+// WithDropOldest creates an SPSC ring whose producers may use the
+// DropOldest policy (newest wins). Its consumer pays a copy and a
+// compare-and-swap per message to stay safe from a producer reclaiming what
+// it reads.
+func WithDropOldest() Option { return func(o *options) { o.cfg.Overwrite = true } }
+
 // WithSequences makes every record of a ring made by Create carry its
 // producer's sequence number (8 bytes per record). The consumer discards a
 // record whose sequence is at or below the last it delivered from that
@@ -283,7 +289,8 @@ func (r *Ring) SetPolicy(producers, consumer Policy) error {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
 	valid := func(p Policy) bool { _, ok := policyNames[p]; return p == 0 || ok }
-	if !valid(producers) || !valid(consumer) || consumer == Drop {
+	if !valid(producers) || !valid(consumer) || (consumer != 0 && !consumer.waits()) ||
+		(producers == DropOldest && !r.r.Overwrite()) {
 		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, ErrInvalidPolicy)
 	}
 	pm, cm := r.r.Modes()

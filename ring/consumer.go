@@ -32,6 +32,9 @@ type Consumer struct {
 	err error // sticky: set on corruption
 
 	aboveSince int64 // adaptive level: when the delay went above target, 0 if below
+
+	buf   []byte        // overwrite rings: the copy a record is delivered from
+	fence atomic.Uint64 // overwrite rings: a private word whose update orders the copy before the check
 }
 
 // NewConsumer returns the consumer side of r, resuming at the released
@@ -94,6 +97,12 @@ func (c *Consumer) Ring() *Ring { return c.r }
 // reloadProducer loads and validates the producer position and reports
 // whether there is anything to read.
 func (c *Consumer) reloadProducer() (bool, error) {
+	if c.r.overwrite {
+		// The producer may have moved our position past reclaimed records.
+		if cp := c.consPos.Load(); cp != c.pos && c.prodPos.Load()-cp <= c.r.capacity {
+			c.pos = cp
+		}
+	}
 	p := c.prodPos.Load()
 	depth := p - c.pos
 	if depth > c.r.capacity || p%Align != 0 {
@@ -134,6 +143,9 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if c.r.overwrite {
+		return c.readOverwrite(max, fn)
 	}
 	var n int
 	var bytes uint64
@@ -324,10 +336,14 @@ func (c *Consumer) countLostBytes(size uint64) {
 // commit time is the word after its header): the histogram, the totals,
 // and the adaptive pressure level. now caches the clock for the batch.
 func (c *Consumer) observe(i uint64, now *int64) {
+	c.observeStamp(int64(binary.LittleEndian.Uint64(c.data[i+c.r.tsOff:])), now)
+}
+
+// observeStamp records the delay of a record committed at ts.
+func (c *Consumer) observeStamp(ts int64, now *int64) {
 	if *now == 0 {
 		*now = nanotime()
 	}
-	ts := int64(binary.LittleEndian.Uint64(c.data[i+c.r.tsOff:]))
 	d := *now - ts
 	if d < 0 || ts == 0 {
 		d = 0 // a clock from another boot, or a damaged stamp: count, do not trust
@@ -379,7 +395,11 @@ func (c *Consumer) adapt(d, now int64) {
 // segment (the slot's word, or line 4 in SPSC), so a restarted consumer
 // keeps discarding what its predecessor delivered.
 func (c *Consumer) duplicate(i, h uint64) bool {
-	seq := binary.LittleEndian.Uint64(c.data[i+c.r.seqOff:])
+	return c.duplicateSeq(binary.LittleEndian.Uint64(c.data[i+c.r.seqOff:]), h)
+}
+
+// duplicateSeq is duplicate for a record of sequence seq and header h.
+func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	w := word(c.r.region, offDelivSeq)
 	if c.mpsc {
 		slot := int(h >> 32 & 0xffff)
@@ -395,4 +415,97 @@ func (c *Consumer) duplicate(i, h uint64) bool {
 	}
 	publish(w, seq)
 	return false
+}
+
+// readOverwrite is ReadBatch for rings whose producer may reclaim the oldest
+// records (Overwrite). The producer moves the consumer position past records
+// the consumer may be reading, then overwrites them; so the consumer copies
+// each record out, delivers the copy only if the consumer position has not
+// moved meanwhile (a seqlock-style check), and releases each record with
+// compare-and-swap. A reclaimed read is discarded and counted in lapped,
+// never delivered torn. Damage is reported only when the position has not
+// moved, so that garbage read from a record being overwritten is not
+// mistaken for corruption.
+func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
+	var n int
+	var bytes uint64
+	var now int64
+	lapped := word(c.r.region, offLapped)
+	if c.buf == nil {
+		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
+	}
+	for n < max {
+		if cp := c.consPos.Load(); cp != c.pos {
+			// The producer reclaimed records, perhaps many laps' worth: the
+			// new position must lie within a capacity of the producer's.
+			if p := c.prodPos.Load(); p-cp > c.r.capacity || cp%Align != 0 {
+				if c.consPos.Load() != cp {
+					continue // still moving: look again
+				}
+				c.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", cp, p)
+				break
+			}
+			publish(lapped, lapped.Load()+1)
+			c.pos = cp
+		}
+		p := c.prodPos.Load()
+		if p == c.pos {
+			break
+		}
+		avail := p - c.pos
+		if avail > c.r.capacity || p%Align != 0 {
+			if c.consPos.Load() != c.pos {
+				continue // reclaimed meanwhile: resynchronise
+			}
+			c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d", p, c.pos)
+			break
+		}
+		pos, i := c.pos, c.pos&c.mask
+		h := word(c.data, i).Load()
+		length := headerLength(h)
+		size := recordSize(length)
+		if headerType(h) == TypeData {
+			size = c.r.dataSize(length)
+		}
+		bad := headerReserved(h) || size > avail || i+size > c.r.capacity ||
+			(headerType(h) == TypeData && length > c.r.maxMessage) ||
+			(headerType(h) != TypeData && headerType(h) != TypePadding)
+		var msg []byte
+		if !bad && headerType(h) == TypeData {
+			msg = c.buf[:c.r.extra+length]
+			copy(msg, c.data[i+HeaderSize:i+HeaderSize+c.r.extra+length])
+		}
+		// Order the copy before the check: a read-modify-write has release
+		// semantics on every architecture (a plain load could otherwise be
+		// satisfied after the check's acquire load on arm64).
+		c.fence.Add(1)
+		if c.consPos.Load() != pos {
+			continue // reclaimed while we read it: discard (counted at the top)
+		}
+		if bad {
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
+			break
+		}
+		if msg != nil {
+			// The extras come from the copy too: the ring may change now.
+			if c.r.ts {
+				c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
+			}
+			if !c.r.seqs || !c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
+				fn(msg[c.r.extra:])
+				n++
+				bytes += length
+			}
+		}
+		if c.consPos.CompareAndSwap(pos, pos+size) {
+			c.pos = pos + size
+		}
+		// else: reclaimed after the check; the copy delivered was whole,
+		// the next round resynchronises.
+	}
+	if n > 0 {
+		publish(c.msgsOut, c.msgsOut.Load()+uint64(n))
+		publish(c.bytesOut, c.bytesOut.Load()+bytes)
+	}
+	return n, c.err
 }

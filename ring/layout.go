@@ -140,6 +140,7 @@ const (
 	offZeroEnd      = offConsCounters + 40 // MPSC: end of the batch being zeroed, see Consumer
 	offDelivSeq     = offConsCounters + 48 // SPSC sequences: the last one delivered
 	offDuplicates   = offConsCounters + 56 // records discarded as already delivered
+	offLapped       = offConsCounters + 64 // overwrite rings: reads discarded because the producer reclaimed the record
 
 	// Line 5: the consumer's waiting, line 6: the producers' waiting.
 	offConsWait   = 5 * LineSize
@@ -223,7 +224,13 @@ const (
 	// a record whose sequence is at or below the last it delivered from
 	// that producer (retries after a crash are delivered once).
 	FlagSequences = 1 << 1
-	knownFlags    = FlagTimestamps | FlagSequences
+	// FlagOverwrite (SPSC only): the producer may reclaim the oldest records
+	// when the ring is full (DropOldest) by advancing the consumer position
+	// with compare-and-swap; the consumer then copies each record out,
+	// checks it was not reclaimed meanwhile, and releases with
+	// compare-and-swap.
+	FlagOverwrite = 1 << 2
+	knownFlags    = FlagTimestamps | FlagSequences | FlagOverwrite
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.
@@ -301,7 +308,7 @@ const (
 	_ = uint(LineSize - (offControlEnd - offControl))
 	_ = uint(-(ControlSize % LineSize))
 	_ = uint(-(offChecksum % 4))
-	_ = uint(LineSize - (offDuplicates + 8 - offConsCounters))
+	_ = uint(LineSize - (offLapped + 8 - offConsCounters))
 	_ = uint(LineSize - (offLastSeq + 8 - offProdCounters))
 	_ = uint(LineSize - slotEnd)
 	_ = uint(-(SlotsOffset % LineSize))

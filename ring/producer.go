@@ -413,6 +413,73 @@ func (p *Producer) committed() {
 	}
 }
 
+// TryWriteOverwrite is TryWrite for a ring created with Overwrite: when the
+// record does not fit, the oldest records are reclaimed (newest wins) by
+// moving the consumer position past them with compare-and-swap, and counted
+// as drops. It returns how many messages were reclaimed. It still returns
+// ErrFull when the record cannot fit even in an empty ring (a window
+// smaller than the record).
+func (p *Producer) TryWriteOverwrite(msg []byte) (int, error) {
+	if !p.r.overwrite {
+		return 0, fmt.Errorf("ring: TryWriteOverwrite on a ring created without Overwrite")
+	}
+	if p.claimed {
+		return 0, ErrClaimPending
+	}
+	err := p.TryWrite(msg)
+	if err != ErrFull {
+		return 0, err
+	}
+	dropped, err := p.reclaim(uint64(len(msg)))
+	if err != nil {
+		return dropped, err
+	}
+	return dropped, p.TryWrite(msg)
+}
+
+// reclaim moves the consumer position past the oldest records until a
+// record with an n-byte payload fits.
+func (p *Producer) reclaim(n uint64) (int, error) {
+	need := p.r.dataSize(n)
+	pos := p.pos
+	tail := p.r.capacity - pos&p.mask
+	total := need
+	if need > tail {
+		total = tail + need
+	}
+	limit := p.limit()
+	for {
+		c := p.consPos.Load()
+		if pos-c > p.r.capacity || c%Align != 0 {
+			p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", c, pos)
+			return 0, p.err
+		}
+		target, dropped := c, 0
+		for pos+total-target > limit && target != pos {
+			i := target & p.mask
+			h := word(p.data, i).Load()
+			size := recordSize(headerLength(h))
+			if headerType(h) == TypeData {
+				size = p.r.dataSize(headerLength(h))
+				dropped++
+			}
+			if size == 0 || size > pos-target || i+size > p.r.capacity {
+				p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit what the producer wrote", h)
+				return 0, p.err
+			}
+			target += size
+		}
+		if pos+total-target > limit {
+			return 0, ErrFull
+		}
+		if p.consPos.CompareAndSwap(c, target) {
+			p.consCached = target
+			p.AddDrops(uint64(dropped))
+			return dropped, nil
+		}
+	}
+}
+
 // NextSeq returns the sequence number the next record gets: one past the
 // last this producer (or its slot, across restarts) committed.
 func (p *Producer) NextSeq() uint64 { return p.seq }

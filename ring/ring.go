@@ -30,6 +30,10 @@ type Config struct {
 	// Sequences makes every record carry its producer's sequence number,
 	// so that the consumer discards duplicates (8 bytes per record).
 	Sequences bool
+	// Overwrite lets an SPSC producer reclaim the oldest records when the
+	// ring is full (TryWriteOverwrite: newest wins). The consumer then pays
+	// a copy and a compare-and-swap per record.
+	Overwrite bool
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -43,6 +47,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("ring: an spsc ring has no producer slots (asked for %d); use kind mpsc", c.Slots)
 		}
 	case MPSC:
+		if c.Overwrite {
+			return c, fmt.Errorf("ring: overwrite (drop oldest) is for spsc rings only")
+		}
 		if c.Slots == 0 {
 			c.Slots = DefaultSlots
 		}
@@ -119,6 +126,9 @@ func formatAt(region []byte, c Config, start uint64) error {
 	if c.Sequences {
 		flags |= FlagSequences
 	}
+	if c.Overwrite {
+		flags |= FlagOverwrite
+	}
 	binary.LittleEndian.PutUint64(d[offFlags:], flags)
 	if c.Kind == MPSC {
 		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
@@ -147,6 +157,7 @@ type Ring struct {
 	tsOff      uint64 // offset of the timestamp after the header, if any
 	seqOff     uint64 // offset of the sequence after the header, if any
 	ts, seqs   bool
+	overwrite  bool
 }
 
 // Attach validates the descriptor of the ring in region, most specific check
@@ -186,6 +197,9 @@ func Attach(region []byte) (*Ring, error) {
 	if flags&^knownFlags != 0 {
 		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows %#x: %w", offFlags, flags, uint64(knownFlags), ErrIncompatible)
 	}
+	if flags&FlagOverwrite != 0 && kind != SPSC {
+		return nil, fmt.Errorf("ring: flags at offset %d ask for overwrite in an mpsc ring: %w", offFlags, ErrCorrupt)
+	}
 	slotsOff := binary.LittleEndian.Uint64(d[offSlotsOff:])
 	slots := binary.LittleEndian.Uint32(d[offSlotCount:])
 	cfg := Config{Kind: kind, Capacity: capacity, Slots: int(slots)}
@@ -212,6 +226,7 @@ func Attach(region []byte) (*Ring, error) {
 		slots:      int(slots),
 		ts:         flags&FlagTimestamps != 0,
 		seqs:       flags&FlagSequences != 0,
+		overwrite:  flags&FlagOverwrite != 0 && kind == SPSC,
 	}).withExtras(), nil
 }
 
@@ -235,6 +250,9 @@ func (r *Ring) withExtras() *Ring {
 	}
 	return r
 }
+
+// Overwrite reports whether the producer may reclaim the oldest records.
+func (r *Ring) Overwrite() bool { return r.overwrite }
 
 // Sequences reports whether records carry sequence numbers.
 func (r *Ring) Sequences() bool { return r.seqs }
@@ -293,6 +311,7 @@ type Stats struct {
 
 	Timestamps    bool                 // records carry their commit time
 	Duplicates    uint64               // records discarded as already delivered (sequences)
+	Lapped        uint64               // reads discarded because the producer reclaimed the record (overwrite rings)
 	DelayCount    uint64               // records whose queueing delay was measured
 	DelaySum      uint64               // their delays, nanoseconds
 	DelayBuckets  [DelayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
@@ -386,6 +405,7 @@ func (r *Ring) Stats() Stats {
 
 		Timestamps:    r.ts,
 		Duplicates:    w(offDuplicates),
+		Lapped:        w(offLapped),
 		DelayCount:    w(offDelayCount),
 		DelaySum:      w(offDelaySum),
 		TargetDelay:   time.Duration(w(offTargetDelay)),

@@ -23,8 +23,9 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 10m ./...
-echo "== cross-process, full size (10M messages) and MPSC chaos, no race detector"
+echo "== cross-process, full size (10M messages), MPSC chaos and the overwrite race, no race detector"
 go test -count=1 -timeout 5m -run '^(TestCrossProcess|TestMPSCChaos)$' ./ipc
+go test -count=1 -timeout 5m -run '^TestOverwrite$' ./ring
 echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer)"
 FUZZTIME=10s ./scripts/fuzz.sh
 if [[ -d bench/cmd/shmbench ]]; then

@@ -43,10 +43,10 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--target-delay DUR] [--pressure-high SIZE] [--dir DIR]", "create a ring", runCreate, false},
+		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
-		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
+		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
 		"recv":   {"recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]", "print messages as lines, in order", runRecv, false},
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},

@@ -108,7 +108,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"create", "a", "b", "--size", "1MiB"}, 2, "want 1 argument"},
 		{[]string{"create", "../x", "--size", "1MiB"}, 1, "invalid segment name"},
 		{[]string{"stat", name, "--bogus"}, 2, "-bogus"},
-		{[]string{"send", name, "--policy", "maybe"}, 2, "want hybrid, spin, yield, park, block, backoff or drop"},
+		{[]string{"send", name, "--policy", "maybe"}, 2, "want hybrid, spin, yield, park, block, backoff, drop or drop-oldest"},
 		{[]string{"recv", name, "--wait", "drop"}, 2, "--wait"},
 		{[]string{"policy", name, "--consumer", "drop"}, 2, "--consumer"},
 		{[]string{"recv", name, "--timeout", "soon"}, 2, "invalid duration"},
@@ -313,4 +313,25 @@ func TestCreateWithDelayAndPressure(t *testing.T) {
 	} {
 		require.Equal(t, 2, ringctl(t, "", args...).code, "%v", args)
 	}
+}
+
+func TestDropOldestCommands(t *testing.T) {
+	name := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", name, "--size", "1KiB", "--max-msg", "64", "--drop-oldest").code)
+	var in strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&in, "%02d%s\n", i, strings.Repeat("x", 60))
+	}
+	r := ringctl(t, in.String(), "send", name, "--policy", "drop-oldest")
+	require.Zero(t, r.code, r.stderr)
+	r = ringctl(t, "", "recv", name, "--timeout", "50ms")
+	require.Zero(t, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Equal(t, "49", lines[len(lines)-1][:2], "newest wins")
+	require.Less(t, len(lines), 20)
+	plain := newRingName(t)
+	require.Zero(t, ringctl(t, "", "create", plain, "--size", "1KiB").code)
+	r = ringctl(t, "x\n", "send", plain, "--policy", "drop-oldest")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "--drop-oldest")
 }

@@ -16,7 +16,7 @@ func runSend(sio stdio, args []string) error {
 	fs := newFlags(sio, "send")
 	var loc location
 	loc.register(fs)
-	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
+	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), drop-oldest (rings created --drop-oldest), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
 	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "give up on a message after DUR of waiting (block: default 1s; others: no limit)")
 	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
@@ -26,7 +26,7 @@ func runSend(sio stdio, args []string) error {
 	}
 	pol, err := ipc.ParsePolicy(*policy)
 	if err != nil {
-		return usagef("--policy %q: want hybrid, spin, yield, park, block, backoff or drop", *policy)
+		return usagef("--policy %q: want hybrid, spin, yield, park, block, backoff, drop or drop-oldest", *policy)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
