@@ -103,7 +103,7 @@ func runChild(role string) error {
 		if err != nil {
 			return err
 		}
-		p, err := r.Producer(ipc.WithPolicy(pol))
+		p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(time.Minute))
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,11 @@ func runChild(role string) error {
 		fmt.Printf("producer %d %d %x\n", c.count, bytes, sum.Sum64())
 		return p.Close()
 	case "consumer":
-		cons, err := r.Consumer()
+		var copts []ipc.ConsumerOption
+		if pol, err := ipc.ParsePolicy(os.Getenv("SHMRING_T_POLICY")); err == nil && pol != ipc.Drop && pol != ipc.Backoff && pol != ipc.Spin {
+			copts = append(copts, ipc.WithWait(pol))
+		}
+		cons, err := r.Consumer(copts...)
 		if err != nil {
 			return err
 		}
@@ -194,11 +198,20 @@ func TestCrossProcess(t *testing.T) {
 		{"spin", 1 << 16, 256, "spin", false},
 		{"backoff-small-ring", 1 << 12, 512, "backoff", false},
 		{"positions-through-2^64", 1 << 12, 256, "spin", true},
+		// Every waiting policy across processes (the consumer waits with
+		// the same policy), on a small ring so that both sides wait.
+		{"policy-yield", 1 << 12, 256, "yield", false},
+		{"policy-park", 1 << 12, 256, "park", false},
+		{"policy-block", 1 << 12, 256, "block", false},
+		{"policy-hybrid", 1 << 12, 256, "hybrid", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := count
 			if tc.name != "spin" {
 				n = count / 10
+			}
+			if strings.HasPrefix(tc.name, "policy-") {
+				n = count / 50
 			}
 			name := testutil.Name(t)
 			r, err := ipc.Create(name, ipc.WithCapacity(tc.capacity), ipc.WithMaxMessage(tc.maxSize))

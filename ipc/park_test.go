@@ -344,3 +344,34 @@ func TestControlWordSwitchesPolicy(t *testing.T) {
 	require.ErrorIs(t, other.SetPolicy(ipc.Policy(99), 0), ipc.ErrInvalidPolicy)
 	require.ErrorIs(t, other.SetPolicy(0, ipc.Drop), ipc.ErrInvalidPolicy, "a consumer cannot drop")
 }
+
+// TestLongPark: a consumer parked for longer than the peer timeout (its
+// producer is attached, so that is fine) is woken by the producer's write:
+// the wake-up counter moves.
+func TestLongPark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sleeps 1.5 s")
+	}
+	r := newRing(t, ipc.WithCapacity(1<<12))
+	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	require.NoError(t, err)
+	defer c.Close()
+	got := make(chan error)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got <- c.Read(ctx, func([]byte) {})
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	before, err := r.Stats()
+	require.NoError(t, err)
+	require.NoError(t, p.Write([]byte("wake up")))
+	require.NoError(t, <-got)
+	after, err := r.Stats()
+	require.NoError(t, err)
+	require.Greater(t, before.ConsumerParks, uint64(10), "it slept, slice after slice")
+	require.Equal(t, before.ConsumerWakeups+1, after.ConsumerWakeups, "and the write woke it")
+}
