@@ -101,11 +101,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			continue
 		}
-		for _, m := range metrics {
-			ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
-		}
-		if st.Timestamps {
-			ch <- delayHistogram(st, name)
-		}
+		emit(ch, name, st)
+	}
+}
+
+// emit sends one ring's metrics.
+func emit(ch chan<- prometheus.Metric, name string, st Stats) {
+	for _, m := range metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
+	}
+	if st.Timestamps {
+		ch <- delayHistogram(st, name)
 	}
 }

@@ -509,3 +509,32 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	}
 	return n, c.err
 }
+
+// SkipPadding releases padding records at the consumer position without
+// delivering anything, and reports whether it stopped at a blocked
+// reservation (Doctor's repair: it must not consume committed messages).
+func (c *Consumer) SkipPadding() bool {
+	start := c.pos
+	for {
+		if c.pos == c.prodCached {
+			if ok, err := c.reloadProducer(); !ok || err != nil {
+				break
+			}
+		}
+		h := word(c.data, c.pos&c.mask).Load()
+		if headerType(h) != TypePadding {
+			break
+		}
+		size := recordSize(headerLength(h))
+		if size > c.prodCached-c.pos || c.pos&c.mask+size > c.r.capacity {
+			break
+		}
+		c.pos += size
+	}
+	if c.pos != start {
+		end := c.pos
+		c.pos = start
+		c.release(start, end)
+	}
+	return c.Blocked()
+}

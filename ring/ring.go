@@ -559,3 +559,67 @@ func (r *Ring) SetPressureLevels(high, low uint64) error {
 	word(r.region, offPressureHigh).Store(high)
 	return nil
 }
+
+// Record is one record found by Peek.
+type Record struct {
+	Pos     uint64 // its position
+	Type    uint8  // TypeData, TypePadding, TypePending or TypeNone
+	Slot    int    // the producer slot in its header (MPSC)
+	Payload []byte // a copy of a data record's payload
+}
+
+// Peek walks up to max records from the consumer position without
+// consuming anything, copying each data record's payload: a read-only
+// inspection, safe on a read-only mapping and against live producers (a
+// record being overwritten may show stale bytes; a position that moves
+// while it walks ends the walk). It stops at the producer position, at an
+// uncommitted MPSC reservation (which it reports), or at damage, which it
+// returns as ErrCorrupt along with the records before it.
+func (r *Ring) Peek(max int) ([]Record, error) {
+	c := word(r.region, offConsumerPos).Load()
+	p := word(r.region, offProducerPos).Load()
+	if p-c > r.capacity || c%Align != 0 || p%Align != 0 {
+		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
+	}
+	var out []Record
+	for pos := c; pos != p && len(out) < max; {
+		i := pos & (r.capacity - 1)
+		h := word(r.data, i).Load()
+		t := headerType(h)
+		rec := Record{Pos: pos, Type: t, Slot: int(h >> 32 & 0xffff)}
+		if t == TypeNone || t == TypePending {
+			if r.kind == SPSC {
+				return out, corruptf(r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
+			}
+			return append(out, rec), nil
+		}
+		length := headerLength(h)
+		size := recordSize(length)
+		if t == TypeData {
+			size = r.dataSize(length)
+		}
+		if headerReserved(h) || size > p-pos || i+size > r.capacity || (t != TypeData && t != TypePadding) ||
+			(t == TypeData && length > r.maxMessage) {
+			return out, corruptf(r.dataOff+i, "record header %#016x (length %d) is invalid", h, length)
+		}
+		if t == TypeData {
+			j := i + HeaderSize + r.extra
+			rec.Payload = append([]byte(nil), r.data[j:j+length]...)
+			out = append(out, rec)
+		}
+		pos += size
+	}
+	return out, nil
+}
+
+// ResetHighWater sets the high watermark to the current depth, starting a
+// new observation period (ringctl reset).
+func (r *Ring) ResetHighWater() {
+	c := word(r.region, offConsumerPos).Load()
+	p := word(r.region, offProducerPos).Load()
+	d := p - c
+	if d > r.capacity {
+		d = 0
+	}
+	word(r.region, offHighWater).Store(d)
+}

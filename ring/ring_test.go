@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
 	"sync"
@@ -575,4 +576,32 @@ func TestWindow(t *testing.T) {
 	require.NoError(t, p.TryWrite(msg), "depth 128 + 128 fits 256")
 	r.SetWindow(0)
 	require.Equal(t, uint64(0), r.Stats().Window)
+}
+
+func TestPeekAndResetHighWater(t *testing.T) {
+	p, c, region := newRing(t, 1<<12, 100)
+	r, err := ring.Attach(region)
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		require.NoError(t, p.TryWrite([]byte(fmt.Sprint("m", i))))
+	}
+	recs, err := r.Peek(3)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	require.Equal(t, "m0", string(recs[0].Payload))
+	recs, err = r.Peek(100)
+	require.NoError(t, err)
+	require.Len(t, recs, 5, "peeking consumed nothing")
+	_, err = c.ReadBatch(4, func([]byte) {})
+	require.NoError(t, err)
+	recs, err = r.Peek(100)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "m4", string(recs[0].Payload))
+	require.Equal(t, uint64(80), r.Stats().HighWater)
+	r.ResetHighWater()
+	require.Equal(t, uint64(16), r.Stats().HighWater)
+	binary.LittleEndian.PutUint64(region[ring.ControlSize+4*16:], 1<<48|9999) // damage m4's header
+	_, err = r.Peek(100)
+	require.ErrorIs(t, err, ring.ErrCorrupt)
 }

@@ -48,6 +48,12 @@ func init() {
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
 		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
 		"recv":   {"recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]", "print messages as lines, in order", runRecv, false},
+		"ls":     {"ls [--dir DIR] [--json]", "list the rings in a directory: kind, size, depth, producers, consumer, drops", runLs, false},
+		"peek":   {"peek NAME [-n N] [--json] [--dir DIR]", "show pending messages without consuming them", runPeek, false},
+		"doctor": {"doctor NAME [--repair] [--json] [--dir DIR]", "validate a ring; report dead producers and stuck reservations; repair", runDoctor, false},
+		"reset":  {"reset NAME [--dir DIR]", "start a new high-watermark period", runReset, false},
+		"serve":  {"serve [--listen ADDR] [--dir DIR]", "serve Prometheus metrics for every ring in a directory", runServe, false},
+		"watch":  {"watch NAME... [--interval DUR] [--once] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/shmring/shmring/internal/units"
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
+)
+
+type lsEntry struct {
+	Name             string  `json:"name"`
+	Kind             string  `json:"kind,omitempty"`
+	Capacity         uint64  `json:"capacity_bytes,omitempty"`
+	DepthPercent     float64 `json:"depth_percent"`
+	Producers        int     `json:"producers_attached"`
+	ConsumerAttached bool    `json:"consumer_attached"`
+	Drops            uint64  `json:"drops"`
+	Error            string  `json:"error,omitempty"`
+}
+
+func runLs(sio stdio, args []string) error {
+	fs := newFlags(sio, "ls")
+	dir := fs.String("dir", "", "directory to list (default $SHMRING_DIR or /dev/shm)")
+	trust := fs.Bool("trust-owner", false, "read rings owned by other users")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	d := *dir
+	if d == "" {
+		d = os.Getenv(shm.DirEnv)
+	}
+	if d == "" {
+		d = shm.DefaultDir
+	}
+	var opts []ipc.Option
+	if *trust {
+		opts = append(opts, ipc.WithTrustOwner())
+	}
+	rings, err := ipc.List(d, opts...)
+	if err != nil {
+		return err
+	}
+	out := []lsEntry{}
+	for _, ri := range rings {
+		e := lsEntry{Name: ri.Name}
+		if ri.Err != nil {
+			e.Error = ri.Err.Error()
+		} else {
+			st := ri.Stats
+			e.Kind, e.Capacity, e.Drops, e.ConsumerAttached = st.Kind.String(), st.Capacity, st.Drops, st.ConsumerAttached
+			e.DepthPercent = 100 * float64(st.Depth) / float64(st.Capacity)
+			if st.Kind == ipc.SPSC {
+				if st.ProducerAttached {
+					e.Producers = 1
+				}
+			} else {
+				for _, p := range st.Producers {
+					if p.Alive {
+						e.Producers++
+					}
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(sio.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tDEPTH\tPRODUCERS\tCONSUMER\tDROPS")
+	for _, e := range out {
+		if e.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(unreadable: %s)\n", e.Name, e.Error)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%d\n", e.Name, e.Kind, units.FormatSize(e.Capacity), e.DepthPercent, e.Producers, yesNo(e.ConsumerAttached), e.Drops)
+	}
+	return tw.Flush()
+}

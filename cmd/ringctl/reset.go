@@ -1,0 +1,28 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/shmring/shmring/ipc"
+)
+
+// runReset starts a new high-watermark period.
+func runReset(sio stdio, args []string) error {
+	fs := newFlags(sio, "reset")
+	var loc location
+	loc.register(fs)
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	r, err := ipc.Open(pos[0], loc.options()...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.ResetHighWater(); err != nil {
+		return err
+	}
+	fmt.Fprintf(sio.out, "%s: high watermark reset to the current depth\n", r.Path())
+	return nil
+}

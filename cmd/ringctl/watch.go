@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shmring/shmring/internal/units"
+	"github.com/shmring/shmring/ipc"
+)
+
+// runWatch refreshes a view of one or more rings in place until Ctrl-C:
+// depth bar, rates per second, pressure, drops. --once prints one frame
+// (rates over one interval) and exits, for scripts and tests.
+func runWatch(sio stdio, args []string) error {
+	fs := newFlags(sio, "watch")
+	var loc location
+	loc.register(fs)
+	interval := units.DurationFlag{Value: time.Second}
+	fs.Var(&interval, "interval", "refresh every DUR (default 1s)")
+	once := fs.Bool("once", false, "print one frame and exit")
+	count := fs.Int("count", 0, "stop after N frames (default: until Ctrl-C)")
+	// NAME... : parse with a sentinel count, then take every positional.
+	var names []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usagef("%v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		names = append(names, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(names) == 0 {
+		return usagef("missing ring NAME")
+	}
+	if interval.Value <= 0 {
+		return usagef("--interval must be positive")
+	}
+	var rings []*ipc.Ring
+	for _, n := range names {
+		r, err := ipc.Open(n, append(loc.options(), ipc.WithReadOnly())...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		rings = append(rings, r)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	prev, err := sample(rings)
+	if err != nil {
+		return err
+	}
+	for frame := 1; ; frame++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval.Value):
+		}
+		cur, err := sample(rings)
+		if err != nil {
+			return err
+		}
+		if !*once {
+			fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
+		}
+		render(sio, rings, prev, cur, interval.Value)
+		prev = cur
+		if *once || (*count > 0 && frame >= *count) {
+			return nil
+		}
+	}
+}
+
+func sample(rings []*ipc.Ring) ([]ipc.Stats, error) {
+	out := make([]ipc.Stats, len(rings))
+	for i, r := range rings {
+		st, err := r.Stats()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration) {
+	fmt.Fprintf(sio.out, "shmring watch, every %v (Ctrl-C to stop)   %s\n\n", dt, time.Now().Format("15:04:05"))
+	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RING\tDEPTH\t\tIN/s\tOUT/s\tPRESSURE\tDROPS\tDROPS/s\tLOST")
+	secs := dt.Seconds()
+	for i, r := range rings {
+		p, c := prev[i], cur[i]
+		frac := float64(c.Depth) / float64(c.Capacity)
+		bar := strings.Repeat("#", int(frac*20+0.5)) + strings.Repeat(".", 20-int(frac*20+0.5))
+		fmt.Fprintf(tw, "%s\t[%s]\t%5.1f%%\t%.0f\t%.0f\t%s\t%d\t%.0f\t%d\n", r.Path(), bar, 100*frac,
+			float64(c.MsgsIn-p.MsgsIn)/secs, float64(c.MsgsOut-p.MsgsOut)/secs, pressureName(c.Pressure),
+			c.Drops, float64(c.Drops-p.Drops)/secs, c.Lost)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,119 @@
+package ipc
+
+import (
+	"fmt"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// Peek returns up to max pending messages, copied, without consuming them
+// (see ring.Ring.Peek). Safe on a ring opened read-only.
+func (r *Ring) Peek(max int) ([]ring.Record, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	return r.r.Peek(max)
+}
+
+// ResetHighWater starts a new high-watermark period at the current depth.
+func (r *Ring) ResetHighWater() error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if r.seg.ReadOnly() {
+		return fmt.Errorf("ipc: %q is open read-only", r.Path())
+	}
+	r.r.ResetHighWater()
+	return nil
+}
+
+// Diagnosis is what Doctor found.
+type Diagnosis struct {
+	Problems      []string // what is wrong, each a sentence
+	DeadProducers []int    // MPSC slots whose recorded holder is gone
+	Stuck         bool     // the consumer position is at an uncommitted reservation of a dead producer
+	Pending       int      // committed messages waiting, as far as the walk got
+	Repaired      int      // dead reservations skipped by Repair
+}
+
+// Healthy reports whether Doctor found nothing wrong.
+func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
+
+// Doctor checks the ring without changing it: the header and descriptor
+// (already validated by Open), the positions, every pending record, and
+// the producer slots. With repair, it also takes the consumer role (if no
+// live consumer holds it) and skips reservations of dead producers that
+// block the ring, as a consumer would, counting them in lost.
+func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
+	var d Diagnosis
+	if err := r.check(); err != nil {
+		return d, err
+	}
+	recs, err := r.r.Peek(1 << 30)
+	if err != nil {
+		d.Problems = append(d.Problems, fmt.Sprintf("the records are damaged: %v", err))
+	}
+	for _, rec := range recs {
+		if rec.Type == ring.TypeData {
+			d.Pending++
+		}
+	}
+	if n := len(recs); n > 0 && (recs[n-1].Type == ring.TypeNone || recs[n-1].Type == ring.TypePending) {
+		// A reservation not yet committed: stuck only if its owner is dead.
+		last := recs[n-1]
+		if last.Type == ring.TypeNone || !r.slotAlive(last.Slot) {
+			if !r.anyCoveringAlive(last.Pos) {
+				d.Stuck = true
+				d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
+			}
+		}
+	}
+	for i := 0; i < r.r.Slots(); i++ {
+		sl := r.r.Slot(i)
+		if sl.PID != 0 && !r.slotAlive(i) {
+			locked, _ := r.slotLocked(i)
+			if locked {
+				d.Problems = append(d.Problems, fmt.Sprintf("producer slot %d is locked but its recorded process %d is gone (a child kept the descriptor?)", i, sl.PID))
+			}
+			d.DeadProducers = append(d.DeadProducers, i)
+		}
+	}
+	if !repair || !d.Stuck {
+		return d, nil
+	}
+	if r.seg.ReadOnly() {
+		return d, fmt.Errorf("ipc: repair %q: open it read-write", r.Path())
+	}
+	c, err := r.Consumer(WithWait(Spin))
+	if err != nil {
+		return d, fmt.Errorf("ipc: repair %q needs the consumer role (a live consumer skips dead reservations itself): %w", r.Path(), err)
+	}
+	defer c.Close()
+	for c.rc.Blocked() {
+		ok, err := c.rc.Recover(r.slotAlive)
+		if err != nil {
+			return d, err
+		}
+		if !ok {
+			break // a live producer owns it after all
+		}
+		d.Repaired++
+		// Skip the padding it became, so the next reservation is examined;
+		// committed records stay for the real consumer.
+		if !c.rc.SkipPadding() {
+			break
+		}
+	}
+	return d, nil
+}
+
+// anyCoveringAlive reports whether a live producer's intent covers pos.
+func (r *Ring) anyCoveringAlive(pos uint64) bool {
+	for i := 0; i < r.r.Slots(); i++ {
+		sl := r.r.Slot(i)
+		if pos-sl.IntentPos < sl.IntentLen && r.slotAlive(i) {
+			return true
+		}
+	}
+	return false
+}
