@@ -14,3 +14,11 @@ import "sync/atomic"
 //
 //go:noescape
 func publish(w *atomic.Uint64, v uint64)
+
+// add2 adds da to a and db to b, for counters with a single writer: an
+// unlocked read-modify-write of each aligned word, whose store readers see
+// whole (they load atomically). One call instead of two loads and two
+// publishes: the counters' share of the hot path (BenchmarkCounters).
+//
+//go:noescape
+func add2(a *atomic.Uint64, da uint64, b *atomic.Uint64, db uint64)
