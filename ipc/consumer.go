@@ -73,6 +73,8 @@ type Consumer struct {
 
 	side waitSide       // waiting for data
 	pw   ring.WaitPoint // the producers' wait words, to wake them
+
+	stop, done chan struct{} // the heartbeat goroutine
 }
 
 // Consumer takes the consumer role of the ring and resumes at the position
@@ -110,7 +112,28 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	if err = r.register(c); err != nil {
 		return nil, err
 	}
+	if !r.seg.ReadOnly() {
+		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		r.r.ConsumerHeartbeat(time.Now().UnixNano())
+		go c.heartbeat()
+	}
 	return c, nil
+}
+
+// heartbeat refreshes the consumer's heartbeat word every second (for
+// display: liveness comes from the consumer's lock).
+func (c *Consumer) heartbeat() {
+	defer close(c.done)
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			c.r.r.ConsumerHeartbeat(now.UnixNano())
+		}
+	}
 }
 
 // recover is called when a read found nothing: if the consumer is blocked
@@ -197,10 +220,13 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
 	}
-	_, err = c.side.wait(ctx, c.policy, deadline, func() (bool, error) {
+	spins, yields, err := c.side.wait(ctx, c.policy, deadline, func() (bool, error) {
 		n, err = c.TryReadBatch(max, fn)
 		return n > 0, err
 	})
+	if spins+yields > 0 {
+		c.rc.AddWaits(spins, yields)
+	}
 	return n, err
 }
 
@@ -223,6 +249,10 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+	}
 	c.r.unregister(c)
 	return errors.Join(c.lock.Unlock())
 }

@@ -1,6 +1,9 @@
 package ipc
 
 import (
+	"math"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -54,6 +57,15 @@ var metrics = []metric{
 	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Overflowed) }),
 	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Duplicates) }),
 	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Lost) }),
+	newMetric("producer_yields_total", "sched_yield calls of producers waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Yields) }),
+	newMetric("consumer_spins_total", "Busy-wait iterations of the consumer waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerSpins) }),
+	newMetric("consumer_yields_total", "sched_yield calls of the consumer waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerYields) }),
+	newMetric("consumer_heartbeat_age_seconds", "Seconds since the consumer's last heartbeat (it beats every second while attached).", prometheus.GaugeValue, func(s Stats) float64 {
+		if s.ConsumerHeartbeat == 0 {
+			return math.Inf(1)
+		}
+		return time.Since(time.Unix(0, s.ConsumerHeartbeat)).Seconds()
+	}),
 	newMetric("producer_parks_total", "Times a producer slept waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerParks) }),
 	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),
 	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerWakeups) }),

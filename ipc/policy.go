@@ -163,9 +163,9 @@ func (s *waitSide) effective(p Policy) Policy {
 // between waiting steps and, when parking, after the waiter has announced
 // itself, so no wake-up is missed.
 //
-// It returns the number of waiting steps taken, and ErrFull if an operator
-// switched a waiting producer to Drop meanwhile.
-func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, try func() (bool, error)) (spins uint64, err error) {
+// It returns the busy-wait iterations and sched_yield calls it made, and
+// ErrFull if an operator switched a waiting producer to Drop meanwhile.
+func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, try func() (bool, error)) (spins, yields uint64, err error) {
 	defer func() {
 		if s.consumer {
 			s.wp.Parked.Store(0)
@@ -228,30 +228,32 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 		}
 		switch phase {
 		case Drop, Overflow, DropOldest:
-			return spins, ErrFull
+			return spins, yields, ErrFull
 		case Spin:
 			spins++
 			spin.Pause()
 			if n%spinsPerYield == 0 {
+				yields++
 				spin.Yield()
 				if err := checkPeer(time.Now()); err != nil {
-					return spins, err
+					return spins, yields, err
 				}
 			}
 		case Yield:
-			spins++
+			yields++
 			spin.Yield()
 			if n%16 == 0 {
 				if err := checkPeer(time.Now()); err != nil {
-					return spins, err
+					return spins, yields, err
 				}
 			}
 		case Backoff:
-			spins++
 			switch {
 			case n < backoffSpins:
+				spins++
 				spin.Pause()
 			case n < backoffSpins+backoffYields:
+				yields++
 				spin.Yield()
 			default:
 				sleep = min(max(2*sleep, minSleep), maxSleep)
@@ -259,7 +261,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			}
 			if n%spinsPerYield == 0 || n >= backoffSpins {
 				if err := checkPeer(time.Now()); err != nil {
-					return spins, err
+					return spins, yields, err
 				}
 			}
 		default: // Park, Block
@@ -272,14 +274,14 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			}
 			done, err := s.park(deadline, try)
 			if done || err != nil {
-				return spins, err
+				return spins, yields, err
 			}
 			if err := checkPeer(time.Now()); err != nil {
-				return spins, err
+				return spins, yields, err
 			}
 		}
 		if done, err := try(); done || err != nil {
-			return spins, err
+			return spins, yields, err
 		}
 	}
 }

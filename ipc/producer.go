@@ -316,7 +316,7 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 		overwriteFn = overwrite[0]
 	}
 	policy := p.side.effective(p.policy)
-	var spins uint64
+	var spins, yields uint64
 	var err error
 	switch policy {
 	case DropOldest:
@@ -335,8 +335,8 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 		if policy == Block {
 			deadline = time.Now().Add(p.timeout)
 		}
-		spins, err = p.side.wait(ctx, policy, deadline, try)
-		p.rp.AddSpins(spins)
+		spins, yields, err = p.side.wait(ctx, policy, deadline, try)
+		p.rp.AddSpins(spins, yields)
 	}
 	switch {
 	case err == nil:

@@ -183,11 +183,11 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 				c.err = corruptf(c.r.dataOff+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
 			} else {
 				j := i + HeaderSize + c.r.extra
-				if c.r.ts {
-					c.observe(i, &now)
-				}
 				if c.r.seqs && c.duplicate(i, h) {
 					break // already delivered: skip it
+				}
+				if c.r.ts {
+					c.observe(i, &now)
 				}
 				fn(c.data[j : j+length : j+length])
 				n++
@@ -489,10 +489,10 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 		}
 		if msg != nil {
 			// The extras come from the copy too: the ring may change now.
-			if c.r.ts {
-				c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
-			}
 			if !c.r.seqs || !c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
+				if c.r.ts {
+					c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
+				}
 				fn(msg[c.r.extra:])
 				n++
 				bytes += length
@@ -538,4 +538,10 @@ func (c *Consumer) SkipPadding() bool {
 		c.release(start, end)
 	}
 	return c.Blocked()
+}
+
+// AddWaits counts n busy-wait iterations and y sched_yield calls of the
+// consumer waiting for data.
+func (c *Consumer) AddWaits(n, y uint64) {
+	add2(word(c.r.region, offConsSpins), n, word(c.r.region, offConsYields), y)
 }

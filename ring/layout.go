@@ -130,6 +130,7 @@ const (
 	offSpins        = offProdCounters + 32
 	offOverflowed   = offProdCounters + 40 // messages handed to an overflow route
 	offLastSeq      = offProdCounters + 48 // sequences: the last one committed
+	offYields       = offProdCounters + 56 // sched_yield calls of a producer waiting for room
 
 	offConsCounters = 4 * LineSize
 	offMsgsOut      = offConsCounters + 0
@@ -141,6 +142,9 @@ const (
 	offDelivSeq     = offConsCounters + 48 // SPSC sequences: the last one delivered
 	offDuplicates   = offConsCounters + 56 // records discarded as already delivered
 	offLapped       = offConsCounters + 64 // overwrite rings: reads discarded because the producer reclaimed the record
+	offConsSpins    = offConsCounters + 72 // busy-wait iterations of the consumer waiting for data
+	offConsYields   = offConsCounters + 80 // its sched_yield calls
+	offConsBeat     = offConsCounters + 88 // its heartbeat, Unix ns, every second while attached (display)
 
 	// Line 5: the consumer's waiting, line 6: the producers' waiting.
 	offConsWait   = 5 * LineSize
@@ -210,7 +214,8 @@ const (
 	slotOverflowed = 88  // u64: messages handed to an overflow route
 	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
 	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
-	slotEnd        = 112
+	slotYields     = 112 // u64: sched_yield calls while waiting for room
+	slotEnd        = 120
 )
 
 // Descriptor flags.
@@ -308,8 +313,8 @@ const (
 	_ = uint(LineSize - (offControlEnd - offControl))
 	_ = uint(-(ControlSize % LineSize))
 	_ = uint(-(offChecksum % 4))
-	_ = uint(LineSize - (offLapped + 8 - offConsCounters))
-	_ = uint(LineSize - (offLastSeq + 8 - offProdCounters))
+	_ = uint(LineSize - (offConsBeat + 8 - offConsCounters))
+	_ = uint(LineSize - (offYields + 8 - offProdCounters))
 	_ = uint(LineSize - slotEnd)
 	_ = uint(-(SlotsOffset % LineSize))
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned

@@ -22,6 +22,7 @@ type Producer struct {
 	consPos *atomic.Uint64 // shared: the consumer's position (untrusted)
 
 	msgsIn, bytesIn, fullEvents, drops, spins *atomic.Uint64
+	yields                                    *atomic.Uint64
 
 	lastSeq *atomic.Uint64 // sequences: the last committed (our slot's, or line 3)
 	seq     uint64         // sequences: the number the next record gets
@@ -66,6 +67,7 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	}
 	p.pos = p.prodPos.Load()
 	p.initFlow(word(r.region, offOverflowed), word(r.region, offLastSeq))
+	p.yields = word(r.region, offYields)
 	if r.kind != SPSC {
 		return nil, fmt.Errorf("ring: NewProducer is for spsc rings; an mpsc ring takes NewSlotProducer")
 	}
@@ -108,6 +110,7 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 	}
 	p.pos = p.prodPos.Load()
 	p.initFlow(w(slotOverflowed), w(slotLastSeq))
+	p.yields = w(slotYields)
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
@@ -569,8 +572,8 @@ func (p *Producer) AddFullEvent() { publish(p.fullEvents, p.fullEvents.Load()+1)
 // AddDrops counts n messages dropped by policy.
 func (p *Producer) AddDrops(n uint64) { publish(p.drops, p.drops.Load()+n) }
 
-// AddSpins counts n wait iterations.
-func (p *Producer) AddSpins(n uint64) { publish(p.spins, p.spins.Load()+n) }
+// AddSpins counts n busy-wait iterations and y sched_yield calls.
+func (p *Producer) AddSpins(n, y uint64) { add2(p.spins, n, p.yields, y) }
 
 // Free returns the free space as last seen by the producer, refreshing its
 // view of the consumer position.

@@ -309,14 +309,18 @@ type Stats struct {
 	PressureChanges uint64 // times the pressure level changed
 	Overflowed      uint64 // messages handed to an overflow route
 
-	Timestamps    bool                 // records carry their commit time
-	Duplicates    uint64               // records discarded as already delivered (sequences)
-	Lapped        uint64               // reads discarded because the producer reclaimed the record (overwrite rings)
-	DelayCount    uint64               // records whose queueing delay was measured
-	DelaySum      uint64               // their delays, nanoseconds
-	DelayBuckets  [DelayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
-	TargetDelay   time.Duration        // adaptive level's target (0: off)
-	DelayInterval time.Duration
+	Timestamps        bool                 // records carry their commit time
+	Duplicates        uint64               // records discarded as already delivered (sequences)
+	Lapped            uint64               // reads discarded because the producer reclaimed the record (overwrite rings)
+	Yields            uint64               // sched_yield calls of producers waiting for room
+	ConsumerSpins     uint64               // busy-wait iterations of the consumer waiting for data
+	ConsumerYields    uint64               // its sched_yield calls
+	ConsumerHeartbeat int64                // Unix ns of the consumer's last heartbeat (0: never)
+	DelayCount        uint64               // records whose queueing delay was measured
+	DelaySum          uint64               // their delays, nanoseconds
+	DelayBuckets      [DelayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
+	TargetDelay       time.Duration        // adaptive level's target (0: off)
+	DelayInterval     time.Duration
 }
 
 // SlotStats is a snapshot of one MPSC producer slot.
@@ -334,6 +338,7 @@ type SlotStats struct {
 	Spins      uint64
 	Lost       uint64
 	Overflowed uint64
+	Yields     uint64
 	LastSeq    uint64 // sequences: the last one this slot committed
 	DelivSeq   uint64 // sequences: the last one of this slot delivered
 }
@@ -350,7 +355,7 @@ func (r *Ring) Slot(i int) SlotStats {
 		IntentPos: w(slotIntentPos), IntentLen: w(slotIntentLen),
 		MsgsIn: w(slotMsgsIn), BytesIn: w(slotBytesIn), FullEvents: w(slotFullEvents),
 		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost), Overflowed: w(slotOverflowed),
-		LastSeq: w(slotLastSeq), DelivSeq: w(slotDelivSeq),
+		LastSeq: w(slotLastSeq), DelivSeq: w(slotDelivSeq), Yields: w(slotYields),
 	}
 }
 
@@ -403,13 +408,17 @@ func (r *Ring) Stats() Stats {
 		PressureChanges: w(offPressureChanges),
 		Overflowed:      w(offOverflowed),
 
-		Timestamps:    r.ts,
-		Duplicates:    w(offDuplicates),
-		Lapped:        w(offLapped),
-		DelayCount:    w(offDelayCount),
-		DelaySum:      w(offDelaySum),
-		TargetDelay:   time.Duration(w(offTargetDelay)),
-		DelayInterval: time.Duration(w(offDelayInterval)),
+		Timestamps:        r.ts,
+		Duplicates:        w(offDuplicates),
+		Lapped:            w(offLapped),
+		Yields:            w(offYields),
+		ConsumerSpins:     w(offConsSpins),
+		ConsumerYields:    w(offConsYields),
+		ConsumerHeartbeat: int64(w(offConsBeat)),
+		DelayCount:        w(offDelayCount),
+		DelaySum:          w(offDelaySum),
+		TargetDelay:       time.Duration(w(offTargetDelay)),
+		DelayInterval:     time.Duration(w(offDelayInterval)),
 	}
 	for k := range s.DelayBuckets {
 		s.DelayBuckets[k] = w(offDelayHist + uint64(k)*8)
@@ -422,6 +431,7 @@ func (r *Ring) Stats() Stats {
 		s.Drops += sl.Drops
 		s.Spins += sl.Spins
 		s.Overflowed += sl.Overflowed
+		s.Yields += sl.Yields
 	}
 	// The consumer position was loaded first, so in a healthy ring the
 	// difference cannot be negative; clamp anyway, the region is untrusted.
@@ -623,3 +633,6 @@ func (r *Ring) ResetHighWater() {
 	}
 	word(r.region, offHighWater).Store(d)
 }
+
+// ConsumerHeartbeat stores the time in the consumer's heartbeat word.
+func (r *Ring) ConsumerHeartbeat(nowNanos int64) { word(r.region, offConsBeat).Store(uint64(nowNanos)) }

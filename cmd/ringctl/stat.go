@@ -42,24 +42,28 @@ type statReport struct {
 	Lost       uint64 `json:"lost"`
 	LostBytes  uint64 `json:"lost_bytes"`
 
-	ConsumerParks   uint64 `json:"consumer_parks"`
-	ConsumerWakeups uint64 `json:"consumer_wakeups"`
-	ProducerParks   uint64 `json:"producer_parks"`
-	ProducerWakeups uint64 `json:"producer_wakeups"`
-	ProducerPolicy  string `json:"producer_policy_override"`
-	ConsumerPolicy  string `json:"consumer_policy_override"`
-	Overflowed      uint64 `json:"overflowed"`
-	Timestamps      bool   `json:"timestamps"`
-	DelayCount      uint64 `json:"delay_count"`
-	DelayMeanNs     uint64 `json:"delay_mean_ns"`
-	DelayP50Ns      uint64 `json:"delay_p50_ns"`
-	DelayP99Ns      uint64 `json:"delay_p99_ns"`
-	TargetDelayNs   int64  `json:"target_delay_ns"`
-	Window          uint64 `json:"window_bytes"`
-	PressureHigh    uint64 `json:"pressure_high_bytes"`
-	PressureLow     uint64 `json:"pressure_low_bytes"`
-	Pressure        uint32 `json:"pressure"`
-	PressureChanges uint64 `json:"pressure_changes"`
+	Yields          uint64  `json:"yields"`
+	ConsumerSpins   uint64  `json:"consumer_spins"`
+	ConsumerYields  uint64  `json:"consumer_yields"`
+	ConsumerBeatAge float64 `json:"consumer_heartbeat_age_seconds"`
+	ConsumerParks   uint64  `json:"consumer_parks"`
+	ConsumerWakeups uint64  `json:"consumer_wakeups"`
+	ProducerParks   uint64  `json:"producer_parks"`
+	ProducerWakeups uint64  `json:"producer_wakeups"`
+	ProducerPolicy  string  `json:"producer_policy_override"`
+	ConsumerPolicy  string  `json:"consumer_policy_override"`
+	Overflowed      uint64  `json:"overflowed"`
+	Timestamps      bool    `json:"timestamps"`
+	DelayCount      uint64  `json:"delay_count"`
+	DelayMeanNs     uint64  `json:"delay_mean_ns"`
+	DelayP50Ns      uint64  `json:"delay_p50_ns"`
+	DelayP99Ns      uint64  `json:"delay_p99_ns"`
+	TargetDelayNs   int64   `json:"target_delay_ns"`
+	Window          uint64  `json:"window_bytes"`
+	PressureHigh    uint64  `json:"pressure_high_bytes"`
+	PressureLow     uint64  `json:"pressure_low_bytes"`
+	Pressure        uint32  `json:"pressure"`
+	PressureChanges uint64  `json:"pressure_changes"`
 
 	Slots     int            `json:"producer_slots"`
 	Producers []producerInfo `json:"producers"`
@@ -126,6 +130,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins, Lost: st.Lost, LostBytes: st.LostBytes,
 		Slots: r.Slots(), Producers: []producerInfo{},
 		ConsumerParks: st.ConsumerParks, ConsumerWakeups: st.ConsumerWakeups,
+		Yields: st.Yields, ConsumerSpins: st.ConsumerSpins, ConsumerYields: st.ConsumerYields, ConsumerBeatAge: -1,
 		ProducerParks: st.ProducerParks, ProducerWakeups: st.ProducerWakeups,
 		ProducerPolicy: override(st.ProducerMode), ConsumerPolicy: override(st.ConsumerMode),
 		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
@@ -139,6 +144,9 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		rep.DelayP99Ns = bucketQuantile(st.DelayBuckets[:], st.DelayCount, 0.99)
 	}
 	now := time.Now()
+	if st.ConsumerHeartbeat != 0 {
+		rep.ConsumerBeatAge = now.Sub(time.Unix(0, st.ConsumerHeartbeat)).Seconds()
+	}
 	for _, p := range st.Producers {
 		rep.Producers = append(rep.Producers, producerInfo{
 			Slot: p.Slot, PID: p.PID, Alive: p.Alive, Produced: p.MsgsIn, Bytes: p.BytesIn, Drops: p.Drops, Lost: p.Lost,
@@ -225,7 +233,7 @@ func printStat(io stdio, r statReport) {
 	fmt.Fprintln(tw, "backpressure")
 	p("full events", "%d", r.FullEvents)
 	p("drops", "%d", r.Drops)
-	p("spins", "%d", r.Spins)
+	p("spins, yields", "producers %d, %d; consumer %d, %d", r.Spins, r.Yields, r.ConsumerSpins, r.ConsumerYields)
 	p("overflowed", "%d", r.Overflowed)
 	if r.Timestamps {
 		p("queueing delay", "%d measured, mean %v, p50 < %v, p99 < %v", r.DelayCount, time.Duration(r.DelayMeanNs), time.Duration(r.DelayP50Ns), time.Duration(r.DelayP99Ns))
@@ -259,7 +267,11 @@ func printStat(io stdio, r statReport) {
 	} else {
 		p("producer", "%s", yesNo(r.ProducerAttached))
 	}
-	p("consumer", "%s", yesNo(r.ConsumerAttached))
+	if r.ConsumerBeatAge >= 0 {
+		p("consumer", "%s, last heartbeat %v ago", yesNo(r.ConsumerAttached), time.Duration(r.ConsumerBeatAge*float64(time.Second)).Round(time.Millisecond))
+	} else {
+		p("consumer", "%s", yesNo(r.ConsumerAttached))
+	}
 	_ = tw.Flush()
 	if len(r.Producers) > 0 {
 		fmt.Fprintln(io.out, "producers")

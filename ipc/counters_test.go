@@ -1,0 +1,171 @@
+package ipc_test
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+// counters returns every event counter of a ring by name (the gauges,
+// positions and settings are left out: they are not events).
+func counters(t *testing.T, r *ipc.Ring) map[string]uint64 {
+	t.Helper()
+	st, err := r.Stats()
+	require.NoError(t, err)
+	skip := map[string]bool{"Capacity": true, "MaxMessage": true, "ProducerPos": true, "ConsumerPos": true, "Depth": true,
+		"HighWater": true, "ProducerMode": true, "ConsumerMode": true, "Window": true, "PressureHigh": true, "PressureLow": true,
+		"Pressure": true, "TargetDelay": true, "DelayInterval": true, "ConsumerHeartbeat": true}
+	out := map[string]uint64{}
+	v := reflect.ValueOf(st.Stats)
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		if skip[f.Name] {
+			continue
+		}
+		switch x := v.Field(i); x.Kind() {
+		case reflect.Uint64, reflect.Uint32:
+			out[f.Name] = x.Uint()
+		case reflect.Array:
+			for k := 0; k < x.Len(); k++ {
+				out[f.Name] += x.Index(k).Uint()
+			}
+		}
+	}
+	return out
+}
+
+func changed(before, after map[string]uint64) []string {
+	var out []string
+	for k, v := range after {
+		if before[k] != v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestEachCounterMovesOnItsEvent: each event moves exactly its counters
+// and no other (waits, whose length is the scheduler's, may also count
+// spins and yields; those are listed as allowed).
+func TestEachCounterMovesOnItsEvent(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120), ipc.WithTimestamps(), ipc.WithSequences(),
+		ipc.WithPressureLevels(512, 256))
+	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	require.NoError(t, err)
+	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	require.NoError(t, err)
+	defer c.Close()
+	msg := make([]byte, 120)
+	read := func(n int) {
+		got, err := c.TryReadBatch(n, func([]byte) {})
+		require.NoError(t, err)
+		require.Equal(t, n, got)
+	}
+	step := func(name string, want []string, allowed []string, event func()) {
+		t.Helper()
+		before := counters(t, r)
+		event()
+		got := changed(before, counters(t, r))
+		var must []string
+		for _, g := range got {
+			ok := false
+			for _, a := range allowed {
+				ok = ok || a == g
+			}
+			if !ok {
+				must = append(must, g)
+			}
+		}
+		sort.Strings(want)
+		if len(must) == 0 {
+			must = nil
+		}
+		require.Equal(t, want, must, "%s changed %v", name, got)
+	}
+	step("write", []string{"MsgsIn", "BytesIn"}, nil, func() { require.NoError(t, p.Write([]byte("hello"))) })
+	step("read", []string{"MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, nil, func() { read(1) })
+	step("fill to the high level", []string{"MsgsIn", "BytesIn", "PressureChanges"}, nil, func() {
+		for i := 0; i < 4; i++ {
+			require.NoError(t, p.Write(msg))
+		}
+	})
+	step("fill up", []string{"MsgsIn", "BytesIn"}, nil, func() {
+		for i := 0; i < 2; i++ { // 144-byte records: 6 from position 32, the 7th needs padding
+			require.NoError(t, p.Write(msg))
+		}
+	})
+	step("drop", []string{"FullEvents", "Drops"}, nil, func() { require.ErrorIs(t, p.Write(msg), ipc.ErrFull) })
+	step("try-write refused", []string{"FullEvents"}, nil, func() { require.ErrorIs(t, p.TryWrite(msg), ipc.ErrFull) })
+	step("drain below the low level", []string{"MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets", "PressureChanges"}, nil, func() {
+		read(6)
+		_, err := c.TryReadBatch(1, func([]byte) {}) // loads the producer position: the exact depth
+		require.NoError(t, err)
+	})
+	step("duplicate", []string{"MsgsIn", "BytesIn", "Duplicates"}, nil, func() {
+		seq := p.NextSeq() - 1
+		require.NoError(t, p.WriteSeq(context.Background(), seq, []byte("again")))
+		_, err := c.TryReadBatch(1, func([]byte) { t.Fatal("a duplicate was delivered") })
+		require.NoError(t, err)
+	})
+	require.NoError(t, p.Close())
+
+	// Waiting: a parked consumer woken by a write; a parked producer woken
+	// by a read.
+	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	require.NoError(t, err)
+	defer pp.Close()
+	waitOK := []string{"Spins", "Yields", "ConsumerSpins", "ConsumerYields"}
+	step("consumer parks and is woken", []string{"ConsumerParks", "ConsumerWakeups", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, waitOK, func() {
+		done := make(chan error)
+		go func() { done <- c.Read(context.Background(), func([]byte) {}) }()
+		time.Sleep(150 * time.Millisecond)
+		require.NoError(t, pp.Write([]byte("wake")))
+		require.NoError(t, <-done)
+	})
+	for pp.TryWrite(msg) == nil {
+	}
+	step("producer parks and is woken", []string{"ProducerParks", "ProducerWakeups", "FullEvents", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, append(waitOK, "PressureChanges"), func() {
+		done := make(chan error)
+		go func() { done <- pp.Write(msg) }()
+		time.Sleep(150 * time.Millisecond)
+		read(1)
+		require.NoError(t, <-done)
+	})
+}
+
+// TestOverflowAndSpinCounters: the overflow route and a spinning producer.
+func TestOverflowAndSpinCounters(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
+	p, err := r.Producer(ipc.WithOverflow(func([]byte) error { return nil }))
+	require.NoError(t, err)
+	msg := make([]byte, 120)
+	for p.TryWrite(msg) == nil {
+	}
+	before := counters(t, r)
+	require.NoError(t, p.Write(msg))
+	require.Equal(t, []string{"FullEvents", "Overflowed"}, changed(before, counters(t, r)))
+	require.NoError(t, p.Close())
+
+	sp, err := r.Producer(ipc.WithPolicy(ipc.Spin))
+	require.NoError(t, err)
+	defer sp.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	before = counters(t, r)
+	done := make(chan error)
+	go func() { done <- sp.Write(msg) }()
+	time.Sleep(20 * time.Millisecond)
+	_, err = c.TryReadBatch(1, func([]byte) {})
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	got := changed(before, counters(t, r))
+	require.Subset(t, got, []string{"FullEvents", "Spins", "Yields", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut"})
+	require.NotContains(t, got, "Drops")
+}
