@@ -53,8 +53,8 @@ func init() {
 		"doctor": {"doctor NAME [--repair] [--json] [--dir DIR]", "validate a ring; report dead producers and stuck reservations; repair", runDoctor, false},
 		"reset":  {"reset NAME [--dir DIR]", "start a new high-watermark period", runReset, false},
 		"serve":  {"serve [--listen ADDR] [--dir DIR]", "serve Prometheus metrics for every ring in a directory", runServe, false},
-		"watch":  {"watch NAME... [--interval DUR] [--once] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
-		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
+		"watch":  {"watch NAME... [--interval DUR] [--once] [--count N] [--json] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
+		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--json] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}
 }

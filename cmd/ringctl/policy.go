@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/shmring/shmring/ipc"
@@ -14,6 +15,7 @@ func runPolicy(sio stdio, args []string) error {
 	loc.register(fs)
 	prod := fs.String("producers", "", "override for every producer: hybrid, spin, yield, park, block, backoff, drop, or none")
 	cons := fs.String("consumer", "", "override for the consumer: hybrid, spin, yield, park, block, backoff, or none")
+	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -51,6 +53,9 @@ func runPolicy(sio stdio, args []string) error {
 			return "none (each uses its own)"
 		}
 		return p.String()
+	}
+	if *asJSON {
+		return json.NewEncoder(sio.out).Encode(map[string]string{"path": r.Path(), "producers": override(uint32(pm)), "consumer": override(uint32(cm))})
 	}
 	fmt.Fprintf(sio.out, "%s: producers %s, consumer %s\n", r.Path(), show(pm), show(cm))
 	return nil

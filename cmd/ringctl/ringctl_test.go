@@ -390,6 +390,19 @@ func TestOperatorCommands(t *testing.T) {
 	require.Contains(t, r.stdout, "DEPTH")
 	require.Contains(t, r.stdout, filepath.Join(dir, "b"))
 
+	r = ringctl(t, "", "watch", "a", "--count", "2", "--interval", "20ms", "--json", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	frames := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, frames, 2)
+	var frame []watchJSON
+	require.NoError(t, json.Unmarshal([]byte(frames[1]), &frame))
+	require.Equal(t, filepath.Join(dir, "a"), frame[0].Path)
+	r = ringctl(t, "", "policy", "a", "--json", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	var pol map[string]string
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &pol))
+	require.Equal(t, "", pol["producers"])
+
 	r = ringctl(t, "", "reset", "a", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	r = ringctl(t, "", "stat", "a", "--json", "--dir", dir)

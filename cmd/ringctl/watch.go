@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ func runWatch(sio stdio, args []string) error {
 	fs.Var(&interval, "interval", "refresh every DUR (default 1s)")
 	once := fs.Bool("once", false, "print one frame and exit")
 	count := fs.Int("count", 0, "stop after N frames (default: until Ctrl-C)")
+	asJSON := fs.Bool("json", false, "print each frame as a JSON line (rates per second over the interval)")
 	// NAME... : parse with a sentinel count, then take every positional.
 	var names []string
 	for rest := args; ; {
@@ -73,10 +75,17 @@ func runWatch(sio stdio, args []string) error {
 		if err != nil {
 			return err
 		}
-		if !*once {
-			fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
+		switch {
+		case *asJSON:
+			if err := renderJSON(sio, rings, prev, cur, interval.Value); err != nil {
+				return err
+			}
+		default:
+			if !*once {
+				fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
+			}
+			render(sio, rings, prev, cur, interval.Value)
 		}
-		render(sio, rings, prev, cur, interval.Value)
 		prev = cur
 		if *once || (*count > 0 && frame >= *count) {
 			return nil
@@ -110,4 +119,28 @@ func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duratio
 			c.Drops, float64(c.Drops-p.Drops)/secs, c.Lost)
 	}
 	_ = tw.Flush()
+}
+
+// watchJSON is one ring in a --json frame.
+type watchJSON struct {
+	Path         string  `json:"path"`
+	DepthPercent float64 `json:"depth_percent"`
+	InPerSec     float64 `json:"messages_in_per_second"`
+	OutPerSec    float64 `json:"messages_out_per_second"`
+	Pressure     uint32  `json:"pressure"`
+	Drops        uint64  `json:"drops"`
+	DropsPerSec  float64 `json:"drops_per_second"`
+	Lost         uint64  `json:"lost"`
+}
+
+func renderJSON(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration) error {
+	secs := dt.Seconds()
+	frame := make([]watchJSON, len(rings))
+	for i, r := range rings {
+		p, c := prev[i], cur[i]
+		frame[i] = watchJSON{Path: r.Path(), DepthPercent: 100 * float64(c.Depth) / float64(c.Capacity),
+			InPerSec: float64(c.MsgsIn-p.MsgsIn) / secs, OutPerSec: float64(c.MsgsOut-p.MsgsOut) / secs,
+			Pressure: c.Pressure, Drops: c.Drops, DropsPerSec: float64(c.Drops-p.Drops) / secs, Lost: c.Lost}
+	}
+	return json.NewEncoder(sio.out).Encode(frame)
 }
