@@ -1,7 +1,9 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shmring/shmring/ring"
 )
@@ -12,7 +14,13 @@ func (r *Ring) Peek(max int) ([]ring.Record, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	return r.r.Peek(max)
+	var recs []ring.Record
+	err := guard(r.Path(), func() error {
+		var err error
+		recs, err = r.r.Peek(max)
+		return err
+	})
+	return recs, err
 }
 
 // ResetHighWater starts a new high-watermark period at the current depth.
@@ -23,8 +31,7 @@ func (r *Ring) ResetHighWater() error {
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
-	r.r.ResetHighWater()
-	return nil
+	return guard(r.Path(), func() error { r.r.ResetHighWater(); return nil })
 }
 
 // Diagnosis is what Doctor found.
@@ -49,7 +56,10 @@ func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
 	if err := r.check(); err != nil {
 		return d, err
 	}
-	recs, err := r.r.Peek(1 << 30)
+	recs, err := r.Peek(1 << 30)
+	if errors.Is(err, ErrCorrupt) && len(recs) == 0 && strings.Contains(err.Error(), "faulted") {
+		return d, err
+	}
 	if err != nil {
 		d.Problems = append(d.Problems, fmt.Sprintf("the records are damaged: %v", err))
 	}

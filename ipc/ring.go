@@ -224,9 +224,12 @@ func (r *Ring) Stats() (Stats, error) {
 	if err := r.check(); err != nil {
 		return Stats{}, err
 	}
-	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}
+	var s Stats
+	err := guard(r.Path(), func() error { s = Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}; return nil })
+	if err != nil {
+		return s, err
+	}
 	var errs []error
-	var err error
 	if r.r.Kind() == SPSC {
 		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
 		errs = append(errs, err)
