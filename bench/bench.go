@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/ipc"
+	"golang.org/x/sys/unix"
 )
 
 // Case is one thing the harness measures.
@@ -39,6 +40,8 @@ func Cases() []Case {
 		{"shmring-spsc", 2, runShmring},
 		{"go-chan", 1, runChan},
 		{"unix-stream", 2, runUnix},
+		{"unix-seqpacket", 2, runSeqpacket},
+		{"pipe", 2, runPipe},
 		{"shmring-mpsc-1p", 2, mpscCase(1)},
 		{"shmring-mpsc-2p", 3, mpscCase(2)},
 		{"shmring-mpsc-4p", 5, mpscCase(4)},
@@ -55,6 +58,8 @@ func Ratios() []Ratio {
 	return []Ratio{
 		{"shmring-spsc", "go-chan"},
 		{"shmring-spsc", "unix-stream"},
+		{"shmring-spsc", "unix-seqpacket"},
+		{"shmring-spsc", "pipe"},
 		{"shmring-mpsc-1p", "go-chan"},
 		{"shmring-mpsc-2p", "go-chan-2g"},
 		{"shmring-mpsc-4p", "go-chan-4g"},
@@ -121,6 +126,10 @@ const (
 	RoleShmConsumer  = "shm-consumer"
 	RoleUnixProducer = "unix-producer"
 	RoleUnixConsumer = "unix-consumer"
+	RoleSeqProducer  = "seqpacket-producer"
+	RoleSeqConsumer  = "seqpacket-consumer"
+	RolePipeProducer = "pipe-producer"
+	RolePipeConsumer = "pipe-consumer"
 	RoleMPSCProducer = "mpsc-producer"
 	RoleMPSCConsumer = "mpsc-consumer"
 )
@@ -250,6 +259,27 @@ func ShmringPair(exe, path string, n, size uint64) (time.Duration, error) {
 	return pair(exe, RoleShmConsumer, RoleShmProducer, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 }
 
+// runSeqpacket is runUnix over a SOCK_SEQPACKET socket: message boundaries
+// kept, one message per read.
+func runSeqpacket(exe string, n, size uint64) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "shmbench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	return pair(exe, RoleSeqConsumer, RoleSeqProducer, filepath.Join(dir, "sock"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+}
+
+// runPipe moves the messages through a named pipe, one write per message.
+func runPipe(exe string, n, size uint64) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "shmbench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	return pair(exe, RolePipeConsumer, RolePipeProducer, filepath.Join(dir, "fifo"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+}
+
 func runUnix(exe string, n, size uint64) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "shmbench-")
 	if err != nil {
@@ -289,9 +319,17 @@ func RunChild(role string, args []string) error {
 	case role == RoleShmConsumer:
 		return shmConsumer(path, n, size)
 	case role == RoleUnixProducer:
-		return unixProducer(path, n, size)
+		return unixProducer("unix", path, n, size)
 	case role == RoleUnixConsumer:
-		return unixConsumer(path, n, size)
+		return unixConsumer("unix", path, n, size)
+	case role == RoleSeqProducer:
+		return unixProducer("unixpacket", path, n, size)
+	case role == RoleSeqConsumer:
+		return unixConsumer("unixpacket", path, n, size)
+	case role == RolePipeProducer:
+		return pipeProducer(path, n, size)
+	case role == RolePipeConsumer:
+		return pipeConsumer(path, n, size)
 	case role == RoleMPSCProducer && len(extra) == 2:
 		return mpscProducer(path, n, size, extra[1])
 	case role == RoleMPSCConsumer && len(extra) == 1:
@@ -418,8 +456,8 @@ func shmConsumer(path string, n, size uint64) error {
 	return bad
 }
 
-func unixProducer(path string, n, size uint64) error {
-	conn, err := net.Dial("unix", path)
+func unixProducer(network, path string, n, size uint64) error {
+	conn, err := net.Dial(network, path)
 	if err != nil {
 		return err
 	}
@@ -436,8 +474,8 @@ func unixProducer(path string, n, size uint64) error {
 	return nil
 }
 
-func unixConsumer(path string, n, size uint64) error {
-	ln, err := net.Listen("unix", path)
+func unixConsumer(network, path string, n, size uint64) error {
+	ln, err := net.Listen(network, path)
 	if err != nil {
 		return err
 	}
@@ -452,6 +490,53 @@ func unixConsumer(path string, n, size uint64) error {
 	var got uint64
 	for got < n*size {
 		k, err := conn.Read(buf)
+		got += uint64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if got != n*size {
+		return fmt.Errorf("received %d bytes, want %d", got, n*size)
+	}
+	fmt.Println(time.Now().UnixNano())
+	return nil
+}
+
+func pipeProducer(path string, n, size uint64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	msg := make([]byte, size)
+	start := time.Now()
+	for i := uint64(0); i < n; i++ {
+		binary.LittleEndian.PutUint64(msg, i)
+		if _, err := f.Write(msg); err != nil {
+			return err
+		}
+	}
+	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	return nil
+}
+
+func pipeConsumer(path string, n, size uint64) error {
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	f, err := os.Open(path) // blocks until the producer opens it
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var got uint64
+	for got < n*size {
+		k, err := f.Read(buf)
 		got += uint64(k)
 		if err == io.EOF {
 			break
