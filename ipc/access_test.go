@@ -1,15 +1,19 @@
 package ipc_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/ipc"
 	"github.com/stretchr/testify/require"
@@ -123,3 +127,71 @@ func TestTruncatedUnderMapping(t *testing.T) {
 	_, err = ipc.Open(r.Path())
 	require.ErrorIs(t, err, ipc.ErrCorrupt, "a new opener refuses the short file before mapping it")
 }
+
+// memfdChild receives a ring over the socket on descriptor 3 and consumes
+// SHMRING_T_COUNT messages, printing how many it got.
+func memfdChild() error {
+	conn, err := net.FileConn(os.NewFile(3, "socket"))
+	if err != nil {
+		return err
+	}
+	r, err := ipc.Receive(conn.(*net.UnixConn))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := r.Consumer()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	n, _ := strconv.Atoi(os.Getenv("SHMRING_T_COUNT"))
+	got := 0
+	for got < n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		k, err := c.ReadBatch(ctx, 64, func([]byte) {})
+		cancel()
+		if err != nil {
+			return err
+		}
+		got += k
+	}
+	fmt.Print(got)
+	return nil
+}
+
+// TestMemfdShared: a ring in a sealed memfd, passed to a consumer process
+// over a Unix socket; nobody can shrink it.
+func TestMemfdShared(t *testing.T) {
+	r, err := ipc.CreateMemfd("orders", ipc.WithCapacity(1<<14))
+	require.NoError(t, err)
+	defer r.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	mine, theirs := os.NewFile(uintptr(fds[0]), "mine"), os.NewFile(uintptr(fds[1]), "theirs")
+	defer mine.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=memfd", "SHMRING_T_COUNT=10000")
+	cmd.ExtraFiles = []*os.File{theirs}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	require.NoError(t, cmd.Start())
+	theirs.Close()
+	conn, err := net.FileConn(mine)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, r.Share(conn.(*net.UnixConn)))
+	p, err := r.Producer()
+	require.NoError(t, err)
+	defer p.Close()
+	for i := 0; i < 10000; i++ {
+		require.NoError(t, p.Write([]byte("m")))
+	}
+	require.NoError(t, cmd.Wait())
+	require.Equal(t, "10000", out.String())
+
+	// Sealed: the segment cannot shrink, so no mapping of it can fault.
+	require.ErrorIs(t, syscall.Ftruncate(fdOf(t, r), 4096), syscall.EPERM)
+}
+
+func fdOf(t *testing.T, r *ipc.Ring) int { return r.FD() }

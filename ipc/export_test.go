@@ -13,3 +13,6 @@ func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 	testSkipRecheck, testParkSlice = skipRecheck, slice
 	return func() { testSkipRecheck, testParkSlice = false, 0 }
 }
+
+// FD returns the segment's descriptor (tests of sealed memfd segments).
+func (r *Ring) FD() int { return int(r.seg.FD()) }

@@ -134,26 +134,29 @@ func Create(name string, opts ...Option) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipc: create %q: %w", name, err)
 	}
-	seg, err := shm.Create(name, size, func(body []byte) error {
-		if err := ring.Format(body, o.cfg); err != nil {
-			return err
-		}
-		if o.high == 0 && o.low == 0 && o.target == 0 {
-			return nil
-		}
-		r, err := ring.Attach(body)
-		if err != nil {
-			return err
-		}
-		if err := r.SetTargetDelay(o.target, o.interval); err != nil {
-			return err
-		}
-		return r.SetPressureLevels(o.high, o.low)
-	}, o.shm...)
+	seg, err := shm.Create(name, size, func(body []byte) error { return initBody(body, o) }, o.shm...)
 	if err != nil {
 		return nil, err
 	}
 	return attach(seg)
+}
+
+// initBody formats a ring in a new segment's body with the options' levels.
+func initBody(body []byte, o options) error {
+	if err := ring.Format(body, o.cfg); err != nil {
+		return err
+	}
+	if o.high == 0 && o.low == 0 && o.target == 0 {
+		return nil
+	}
+	r, err := ring.Attach(body)
+	if err != nil {
+		return err
+	}
+	if err := r.SetTargetDelay(o.target, o.interval); err != nil {
+		return err
+	}
+	return r.SetPressureLevels(o.high, o.low)
 }
 
 // Open opens an existing ring segment, validating its header and ring

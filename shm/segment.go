@@ -318,6 +318,9 @@ func Open(name string, opts ...Option) (seg *Segment, err error) {
 	return &Segment{path: path, f: f, mem: mem, header: h, ro: o.readOnly}, nil
 }
 
+// FD returns the segment's file descriptor, valid until Close.
+func (s *Segment) FD() uintptr { return s.f.Fd() }
+
 // Path returns the segment's file path.
 func (s *Segment) Path() string { return s.path }
 

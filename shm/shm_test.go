@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,4 +269,39 @@ func TestLocks(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, locked)
 	require.NoError(t, l2.Unlock())
+}
+
+func TestMemfd(t *testing.T) {
+	seg, err := shm.CreateMemfd("t", 8192, func(b []byte) error { copy(b, "memfd!"); return nil })
+	require.NoError(t, err)
+	defer seg.Close()
+	require.Equal(t, "memfd!", string(seg.Body()[:6]))
+	require.ErrorIs(t, unix.Ftruncate(int(seg.FD()), 4096), unix.EPERM, "sealed against shrinking")
+	require.ErrorIs(t, unix.Ftruncate(int(seg.FD()), 1<<20), unix.EPERM, "and growing")
+
+	// Passed over a socket, it maps the same memory.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := net.FileConn(os.NewFile(uintptr(fds[1]), "b"))
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, seg.SendFD(a.(*net.UnixConn)))
+	other, err := shm.ReceiveFD(b.(*net.UnixConn))
+	require.NoError(t, err)
+	defer other.Close()
+	other.Body()[0] = 'M'
+	require.Equal(t, byte('M'), seg.Body()[0])
+	l, err := other.Lock(128, 8)
+	require.NoError(t, err, "role locks work on a memfd")
+	require.NoError(t, l.Unlock())
+
+	// An unsealed memfd is refused: it could shrink under the mapping.
+	fd, err := unix.MemfdCreate("unsealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	require.NoError(t, err)
+	_, err = shm.FromFile(os.NewFile(uintptr(fd), "unsealed"))
+	require.ErrorIs(t, err, shm.ErrNotSealed)
+	require.ErrorIs(t, err, shm.ErrPermission)
 }

@@ -1,0 +1,47 @@
+package ipc
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
+)
+
+// CreateMemfd makes a ring in an anonymous, sealed segment (memfd_create,
+// sealed against shrinking and growing): no file name, no owner or mode to
+// get wrong, and nobody can truncate it, so no reader can meet SIGBUS.
+// Processes share it by passing the descriptor over a Unix socket: Share on
+// one side, Receive on the other. name only labels the memfd (in
+// /proc/PID/fd). The options are Create's (WithDir, WithMode do not apply).
+func CreateMemfd(name string, opts ...Option) (*Ring, error) {
+	o := collect(opts)
+	size, err := ring.Size(o.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: create %q: %w", name, err)
+	}
+	seg, err := shm.CreateMemfd(name, size, func(body []byte) error { return initBody(body, o) })
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg)
+}
+
+// Share sends the ring's segment over a Unix socket to a process that calls
+// Receive.
+func (r *Ring) Share(conn *net.UnixConn) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	return r.seg.SendFD(conn)
+}
+
+// Receive maps a ring whose segment another process sent with Share. A
+// memfd segment must be sealed against shrinking (shm.ErrNotSealed).
+func Receive(conn *net.UnixConn) (*Ring, error) {
+	seg, err := shm.ReceiveFD(conn)
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg)
+}
