@@ -38,6 +38,8 @@ type Case struct {
 func Cases() []Case {
 	return []Case{
 		{"shmring-spsc", 2, runShmring},
+		{"c-ring", 2, cringCase(1)},
+		{"c-ring-batch64", 2, cringCase(64)},
 		{"go-chan", 1, runChan},
 		{"unix-stream", 2, runUnix},
 		{"unix-seqpacket", 2, runSeqpacket},
@@ -56,6 +58,7 @@ type Ratio struct{ Case, Peer string }
 // Ratios are the comparisons the harness reports.
 func Ratios() []Ratio {
 	return []Ratio{
+		{"shmring-spsc", "c-ring"},
 		{"shmring-spsc", "go-chan"},
 		{"shmring-spsc", "unix-stream"},
 		{"shmring-spsc", "unix-seqpacket"},

@@ -41,6 +41,7 @@ type LatencyResult struct {
 func LatencyCases() []LatencyCase {
 	return []LatencyCase{
 		{"shmring-spin", shmLatency("spin")},
+		{"c-spin", cringLatency},
 		{"shmring-hybrid", shmLatency("hybrid")},
 		{"shmring-park", shmLatency("park")},
 		{"futex", futexLatency},

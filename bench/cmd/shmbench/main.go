@@ -8,6 +8,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,6 +41,7 @@ type report struct {
 	Latency    map[string][]latencyJSON `json:"latency"`        // per case, one per round
 	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
 	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
+	Skipped    map[string]string        `json:"skipped,omitempty"` // case: why
 }
 
 // latencyJSON is one latency measurement, in nanoseconds.
@@ -84,8 +86,10 @@ func main() {
 	}
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
-		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{}}
+		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{},
+		Skipped: map[string]string{}}
 	cases := bench.Cases()
+	skipped := rep.Skipped
 	progress := func(format string, a ...any) {}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 		progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "\r\033[K"+format, a...) }
@@ -95,6 +99,10 @@ func main() {
 		for _, c := range cases {
 			progress("shmbench: round %d/%d, %s", i, *rounds, c.Name)
 			rate, err := c.Run(exe, *messages, 64)
+			if errors.Is(err, bench.ErrSkipped) {
+				skipped[c.Name] = err.Error()
+				continue
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "\nshmbench:", err)
 				os.Exit(1)
@@ -105,6 +113,10 @@ func main() {
 		for _, c := range bench.LatencyCases() {
 			progress("shmbench: round %d/%d, latency %s", i, *rounds, c.Name)
 			l, err := c.Run(exe, *roundTrips)
+			if errors.Is(err, bench.ErrSkipped) {
+				skipped[c.Name] = err.Error()
+				continue
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "\nshmbench:", err)
 				os.Exit(1)
@@ -123,12 +135,16 @@ func main() {
 		rep.LatMedian[name] = latencyJSON{med(func(l latencyJSON) int64 { return l.P50 }), med(func(l latencyJSON) int64 { return l.P99 }),
 			med(func(l latencyJSON) int64 { return l.P999 }), med(func(l latencyJSON) int64 { return l.Max }), med(func(l latencyJSON) int64 { return l.CPU })}
 	}
-	for _, q := range [][2]string{{"shmring-spin", "futex"}, {"shmring-hybrid", "futex"}, {"shmring-park", "futex"}, {"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}} {
+	for _, q := range latencyRatios {
 		var v []float64
 		for i := range rep.Latency[q[0]] {
-			v = append(v, float64(rep.Latency[q[0]][i].P50)/float64(rep.Latency[q[1]][i].P50))
+			if i < len(rep.Latency[q[1]]) {
+				v = append(v, float64(rep.Latency[q[0]][i].P50)/float64(rep.Latency[q[1]][i].P50))
+			}
 		}
-		rep.LatRatios[q[0]+"/"+q[1]] = median(v)
+		if len(v) > 0 {
+			rep.LatRatios[q[0]+"/"+q[1]] = median(v)
+		}
 	}
 	progress("")
 	for _, c := range cases {
@@ -141,9 +157,13 @@ func main() {
 	for _, q := range bench.Ratios() {
 		var v []float64
 		for _, r := range rep.Rounds {
-			v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
+			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
+				v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
+			}
 		}
-		rep.Ratios[q.Case+"/"+q.Peer] = median(v)
+		if len(v) > 0 {
+			rep.Ratios[q.Case+"/"+q.Peer] = median(v)
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -153,6 +173,9 @@ func main() {
 	}
 	printTable(rep, cases)
 }
+
+var latencyRatios = [][2]string{{"shmring-spin", "c-spin"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
+	{"shmring-park", "futex"}, {"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
@@ -175,6 +198,9 @@ func printTable(rep report, cases []bench.Case) {
 	}
 	fmt.Fprint(tw, "median\t\n")
 	for _, c := range cases {
+		if _, skip := rep.Skipped[c.Name]; skip {
+			continue
+		}
 		fmt.Fprintf(tw, "%s (%d)\t", c.Name, c.Procs)
 		for _, r := range rep.Rounds {
 			fmt.Fprintf(tw, "%.2f M/s\t", r.Rates[c.Name]/1e6)
@@ -185,6 +211,9 @@ func printTable(rep report, cases []bench.Case) {
 	fmt.Println("\nratios, round by round, then the median:")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, q := range bench.Ratios() {
+		if _, ok := rep.Ratios[q.Case+"/"+q.Peer]; !ok {
+			continue
+		}
 		fmt.Fprintf(tw, "%s / %s\t", q.Case, q.Peer)
 		for _, r := range rep.Rounds {
 			fmt.Fprintf(tw, "%.2fx\t", r.Rates[q.Case]/r.Rates[q.Peer])
@@ -196,13 +225,21 @@ func printTable(rep report, cases []bench.Case) {
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "case\tp50\tp99\tp99.9\tmax\tCPU per round trip\t\n")
 	for _, c := range bench.LatencyCases() {
-		l := rep.LatMedian[c.Name]
+		l, ok := rep.LatMedian[c.Name]
+		if !ok {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
 	}
 	_ = tw.Flush()
 	fmt.Println("\np50 ratios, median over rounds:")
-	for _, k := range []string{"shmring-spin/futex", "shmring-hybrid/futex", "shmring-park/futex", "shmring-park/unix-stream", "shmring-spin/unix-stream"} {
-		fmt.Printf("  %-26s %.2fx\n", k, rep.LatRatios[k])
+	for _, q := range latencyRatios {
+		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
+			fmt.Printf("  %-26s %.2fx\n", q[0]+"/"+q[1], v)
+		}
+	}
+	for name, why := range rep.Skipped {
+		fmt.Printf("skipped %s: %s\n", name, why)
 	}
 }
 
@@ -232,11 +269,17 @@ func checkJSON(path string) error {
 		return fmt.Errorf("%s: no rounds", path)
 	}
 	for _, c := range bench.Cases() {
+		if _, skip := rep.Skipped[c.Name]; skip {
+			continue
+		}
 		if !(rep.Median[c.Name] > 0) {
 			return fmt.Errorf("%s: no positive rate for %s", path, c.Name)
 		}
 	}
 	for _, c := range bench.LatencyCases() {
+		if _, skip := rep.Skipped[c.Name]; skip {
+			continue
+		}
 		if l := rep.LatMedian[c.Name]; l.P50 <= 0 || l.Max < l.P50 {
 			return fmt.Errorf("%s: no latency for %s", path, c.Name)
 		}

@@ -1,0 +1,96 @@
+package bench
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed cring/cring.c
+var cringSource []byte
+
+// ErrSkipped is returned by a case that cannot run on this machine (the C
+// reference without a C compiler); the harness reports it and goes on.
+var ErrSkipped = errors.New("skipped")
+
+var (
+	cringOnce sync.Once
+	cringBin  string
+	cringErr  error
+)
+
+// cring compiles the C reference ring once per run with the machine's cc.
+func cring() (string, error) {
+	cringOnce.Do(func() {
+		cc, err := exec.LookPath("cc")
+		if err != nil {
+			cringErr = fmt.Errorf("no C compiler (cc) on PATH: %w", ErrSkipped)
+			return
+		}
+		dir, err := os.MkdirTemp("", "shmbench-cring-")
+		if err != nil {
+			cringErr = err
+			return
+		}
+		src := filepath.Join(dir, "cring.c")
+		if err := os.WriteFile(src, cringSource, 0o600); err != nil {
+			cringErr = err
+			return
+		}
+		bin := filepath.Join(dir, "cring")
+		if out, err := exec.Command(cc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+			cringErr = fmt.Errorf("cc: %v: %s: %w", err, out, ErrSkipped)
+			return
+		}
+		cringBin = bin
+	})
+	return cringBin, cringErr
+}
+
+// cringCase is the C reference SPSC ring, publishing every batch messages.
+func cringCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
+	return func(_ string, n, size uint64) (time.Duration, error) {
+		if size != 64 {
+			return 0, fmt.Errorf("the C ring has 64-byte slots: %w", ErrSkipped)
+		}
+		bin, err := cring()
+		if err != nil {
+			return 0, err
+		}
+		out, err := exec.Command(bin, strconv.FormatUint(n, 10), strconv.Itoa(batch)).Output()
+		if err != nil {
+			return 0, fmt.Errorf("cring: %w", err)
+		}
+		rate, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		if err != nil || rate <= 0 {
+			return 0, fmt.Errorf("cring said %q", out)
+		}
+		return time.Duration(float64(n) / rate * 1e9), nil
+	}
+}
+
+// cringLatency is the C spin round trip: two forked processes ping-pong a
+// word; the p50 is the only figure it reports.
+func cringLatency(_ string, n int) (LatencyResult, error) {
+	bin, err := cring()
+	if err != nil {
+		return LatencyResult{}, err
+	}
+	out, err := exec.Command(bin, "-rt", strconv.Itoa(n)).Output()
+	if err != nil {
+		return LatencyResult{}, fmt.Errorf("cring: %w", err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return LatencyResult{}, fmt.Errorf("cring said %q", out)
+	}
+	d := time.Duration(ns)
+	return LatencyResult{N: n, P50: d, P99: d, P999: d, Max: d}, nil
+}
