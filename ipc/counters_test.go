@@ -123,8 +123,9 @@ func TestEachCounterMovesOnItsEvent(t *testing.T) {
 	waitOK := []string{"Spins", "Yields", "ConsumerSpins", "ConsumerYields"}
 	step("consumer parks and is woken", []string{"ConsumerParks", "ConsumerWakeups", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, waitOK, func() {
 		done := make(chan error)
+		parks := counters(t, r)["ConsumerParks"]
 		go func() { done <- c.Read(context.Background(), func([]byte) {}) }()
-		time.Sleep(150 * time.Millisecond)
+		waitUntil(t, func() bool { return counters(t, r)["ConsumerParks"] > parks }, true)
 		require.NoError(t, pp.Write([]byte("wake")))
 		require.NoError(t, <-done)
 	})
@@ -132,8 +133,9 @@ func TestEachCounterMovesOnItsEvent(t *testing.T) {
 	}
 	step("producer parks and is woken", []string{"ProducerParks", "ProducerWakeups", "FullEvents", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, append(waitOK, "PressureChanges"), func() {
 		done := make(chan error)
+		parks := counters(t, r)["ProducerParks"]
 		go func() { done <- pp.Write(msg) }()
-		time.Sleep(150 * time.Millisecond)
+		waitUntil(t, func() bool { return counters(t, r)["ProducerParks"] > parks }, true)
 		read(1)
 		require.NoError(t, <-done)
 	})
@@ -161,7 +163,8 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	before = counters(t, r)
 	done := make(chan error)
 	go func() { done <- sp.Write(msg) }()
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, func() bool { return counters(t, r)["FullEvents"] > before["FullEvents"] }, true)
+	time.Sleep(20 * time.Millisecond) // spinning: thousands of pauses, some yields
 	_, err = c.TryReadBatch(1, func([]byte) {})
 	require.NoError(t, err)
 	require.NoError(t, <-done)

@@ -122,7 +122,7 @@ func TestSpinWaitsForRoom(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- p.Write(msg) }() // spins until the read below frees room
-	time.Sleep(5 * time.Millisecond)
+	waitUntil(t, func() bool { st, _ := r.Stats(); return st.FullEvents == 2 }, true)
 	ok, err := c.TryRead(func([]byte) {})
 	require.NoError(t, err)
 	require.True(t, ok)

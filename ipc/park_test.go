@@ -40,7 +40,11 @@ func TestPoliciesEachSide(t *testing.T) {
 				}
 				got <- s
 			}()
-			time.Sleep(30 * time.Millisecond) // long enough to reach the park phase
+			parks := pol == ipc.Park || pol == ipc.Block || pol == ipc.Hybrid
+			waitUntil(t, func() bool { // until it sleeps (or a while, for the others)
+				st, _ := r.Stats()
+				return parks && st.ConsumerParks > 0
+			}, parks)
 			require.NoError(t, p.Write([]byte("hello")))
 			require.Equal(t, "hello", <-got)
 
@@ -50,7 +54,10 @@ func TestPoliciesEachSide(t *testing.T) {
 			}
 			wrote := make(chan error)
 			go func() { wrote <- p.Write(msg) }()
-			time.Sleep(30 * time.Millisecond)
+			waitUntil(t, func() bool {
+				st, _ := r.Stats()
+				return parks && st.ProducerParks > 0
+			}, parks)
 			n, err := c.TryReadBatch(1, func([]byte) {})
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
@@ -58,7 +65,7 @@ func TestPoliciesEachSide(t *testing.T) {
 
 			st, err := r.Stats()
 			require.NoError(t, err)
-			if pol == ipc.Park || pol == ipc.Block || pol == ipc.Hybrid {
+			if parks {
 				require.NotZero(t, st.ConsumerParks, "the consumer slept")
 				require.NotZero(t, st.ConsumerWakeups, "and was woken")
 				require.NotZero(t, st.ProducerParks)
@@ -93,12 +100,17 @@ func TestBlockTimeoutAndCancel(t *testing.T) {
 	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
 	require.NoError(t, err)
 	defer pp.Close()
+	restore := ipc.BreakParkProtocol(false, time.Minute) // only a wake can end a sleep now
+	defer restore()
 	go func() { done <- pp.WriteContext(ctx, msg) }()
-	time.Sleep(50 * time.Millisecond)
-	start = time.Now()
+	waitUntil(t, func() bool { st, _ := r.Stats(); return st.ProducerParks > 0 }, true)
 	cancel()
-	require.ErrorIs(t, <-done, context.Canceled)
-	require.Less(t, time.Since(start), 50*time.Millisecond, "woken by the cancellation, not by a timeout slice")
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cancellation did not wake the parked producer")
+	}
 
 	st, err := r.Stats()
 	require.NoError(t, err)
@@ -374,4 +386,20 @@ func TestLongPark(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, before.ConsumerParks, uint64(10), "it slept, slice after slice")
 	require.Equal(t, before.ConsumerWakeups+1, after.ConsumerWakeups, "and the write woke it")
+}
+
+// waitUntil polls cond for up to 10 s when must is set (failing if it never
+// holds), or just waits 30 ms when it is not.
+func waitUntil(t *testing.T, cond func() bool, must bool) {
+	t.Helper()
+	if !must {
+		time.Sleep(30 * time.Millisecond)
+		return
+	}
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("the condition never held")
 }
