@@ -94,3 +94,12 @@ func cringLatency(_ string, n int) (LatencyResult, error) {
 	d := time.Duration(ns)
 	return LatencyResult{N: n, P50: d, P99: d, P999: d, Max: d}, nil
 }
+
+// Probe measures the machine's cross-core state: the median round trip of
+// a cache line between two processes (the C spin ping-pong, 2000 round
+// trips, about a millisecond). The harness runs it before every case, so
+// that a result can be read against the state it ran in.
+func Probe() (time.Duration, error) {
+	l, err := cringLatency("", 2000)
+	return l.P50, err
+}

@@ -24,6 +24,9 @@ import (
 type roundResult struct {
 	Round int                `json:"round"`
 	Rates map[string]float64 `json:"msgs_per_sec"`
+	// Probe is the cache-line round trip (ns) measured just before each
+	// case: the machine's fast or slow state when it ran.
+	Probe map[string]int64 `json:"probe_ns,omitempty"`
 }
 
 type report struct {
@@ -95,8 +98,11 @@ func main() {
 		progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "\r\033[K"+format, a...) }
 	}
 	for i := 1; i <= *rounds; i++ {
-		rr := roundResult{Round: i, Rates: map[string]float64{}}
+		rr := roundResult{Round: i, Rates: map[string]float64{}, Probe: map[string]int64{}}
 		for _, c := range cases {
+			if d, err := bench.Probe(); err == nil {
+				rr.Probe[c.Name] = int64(d)
+			}
 			progress("shmbench: round %d/%d, %s", i, *rounds, c.Name)
 			rate, err := c.Run(exe, *messages, 64)
 			if errors.Is(err, bench.ErrSkipped) {
@@ -208,6 +214,21 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Fprintf(tw, "%.2f M/s\t\n", rep.Median[c.Name]/1e6)
 	}
 	_ = tw.Flush()
+	if len(rep.Rounds) > 0 && len(rep.Rounds[0].Probe) > 0 {
+		fmt.Println("\ncache-line round trip measured just before each case (the machine's state):")
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		for _, c := range cases {
+			if _, skip := rep.Skipped[c.Name]; skip {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t", c.Name)
+			for _, r := range rep.Rounds {
+				fmt.Fprintf(tw, "%v\t", time.Duration(r.Probe[c.Name]))
+			}
+			fmt.Fprint(tw, "\n")
+		}
+		_ = tw.Flush()
+	}
 	fmt.Println("\nratios, round by round, then the median:")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, q := range bench.Ratios() {
