@@ -3,8 +3,10 @@ package ipc_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
@@ -115,4 +117,34 @@ func ExampleRetry() {
 	// Output:
 	// buy 10
 	// duplicates discarded: 1
+}
+
+// A ring in a sealed memfd, handed to another process over a Unix socket
+// (here, for brevity, to this same process).
+func ExampleCreateMemfd() {
+	r, err := ipc.CreateMemfd("telemetry", ipc.WithCapacity(4096))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	fds, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	a, _ := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+	b, _ := net.FileConn(os.NewFile(uintptr(fds[1]), "b"))
+	defer a.Close()
+	defer b.Close()
+
+	_ = r.Share(a.(*net.UnixConn))               // in the creating process
+	other, err := ipc.Receive(b.(*net.UnixConn)) // in the other process
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer other.Close()
+
+	p, _ := r.Producer()
+	c, _ := other.Consumer()
+	_ = p.Write([]byte("cpu=42%"))
+	_, _ = c.TryRead(func(m []byte) { fmt.Println(string(m)) })
+	// Output: cpu=42%
 }
