@@ -52,6 +52,15 @@ func Cases() []Case {
 	}
 }
 
+// SweepCases are the cases of the message-size sweep.
+func SweepCases() []Case {
+	return []Case{
+		{"shmring-spsc", 2, runShmring},
+		{"unix-stream", 2, runUnix},
+		{"pipe", 2, runPipe},
+	}
+}
+
 // Ratio names two cases whose rates are compared round by round.
 type Ratio struct{ Case, Peer string }
 

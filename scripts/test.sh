@@ -30,7 +30,7 @@ echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer)"
 FUZZTIME=10s ./scripts/fuzz.sh
 if [[ -d bench/cmd/shmbench ]]; then
   echo "== benchmark harness, --quick"
-  go run ./bench/cmd/shmbench --quick --json > /tmp/shmbench-quick.json
+  go run ./bench/cmd/shmbench --quick --json --plot /tmp/shmbench-quick.svg > /tmp/shmbench-quick.json
   go run ./bench/cmd/shmbench --check-json /tmp/shmbench-quick.json
 fi
 echo "== ok"

@@ -14,11 +14,13 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/units"
 )
 
 type roundResult struct {
@@ -45,6 +47,11 @@ type report struct {
 	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
 	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
 	Skipped    map[string]string        `json:"skipped,omitempty"` // case: why
+
+	// Sizes: bytes per second of the size sweep, per size, case and round.
+	Sizes      []uint64                        `json:"sweep_sizes"`
+	SizeRates  map[string]map[string][]float64 `json:"sweep_bytes_per_sec"` // size -> case -> rounds
+	SizeMedian map[string]map[string]float64   `json:"sweep_median_bytes_per_sec"`
 }
 
 // latencyJSON is one latency measurement, in nanoseconds.
@@ -69,6 +76,8 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	quick := flag.Bool("quick", false, "one short round (CI: that it runs, not how fast)")
 	roundTrips := flag.Int("round-trips", 20000, "round trips per latency case per round")
+	sizesFlag := flag.String("sizes", "8,64,512,4KiB,64KiB", "message sizes of the throughput sweep (shmring, Unix socket, pipe)")
+	plotPath := flag.String("plot", "", "write an SVG plot of the sweep and the latencies to this file")
 	check := flag.String("check-json", "", "validate a JSON report written by --json and exit")
 	flag.Parse()
 	if *check != "" {
@@ -81,6 +90,18 @@ func main() {
 	}
 	if *quick {
 		*rounds, *messages, *roundTrips = 1, 100_000, 2000
+		if *sizesFlag == "8,64,512,4KiB,64KiB" {
+			*sizesFlag = "64,4KiB"
+		}
+	}
+	var sizes []uint64
+	for _, f := range strings.Split(*sizesFlag, ",") {
+		v, err := units.ParseSize(strings.TrimSpace(f))
+		if err != nil || v < 8 || v > 64<<10 {
+			fmt.Fprintf(os.Stderr, "shmbench: --sizes %q: want sizes from 8 B to 64 KiB\n", f)
+			os.Exit(2)
+		}
+		sizes = append(sizes, v)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -90,7 +111,7 @@ func main() {
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
 		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{},
-		Skipped: map[string]string{}}
+		Skipped: map[string]string{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
 	cases := bench.Cases()
 	skipped := rep.Skipped
 	progress := func(format string, a ...any) {}
@@ -116,6 +137,22 @@ func main() {
 			rr.Rates[c.Name] = rate
 		}
 		rep.Rounds = append(rep.Rounds, rr)
+		for _, size := range sizes {
+			key := strconv.FormatUint(size, 10)
+			if rep.SizeRates[key] == nil {
+				rep.SizeRates[key] = map[string][]float64{}
+			}
+			n := max(1000, min(*messages, (256<<20)/size)) // at most 256 MiB a case
+			for _, c := range bench.SweepCases() {
+				progress("shmbench: round %d/%d, %s at %s", i, *rounds, c.Name, units.FormatSize(size))
+				rate, err := c.Run(exe, n, size)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "\nshmbench:", err)
+					os.Exit(1)
+				}
+				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], rate*float64(size))
+			}
+		}
 		for _, c := range bench.LatencyCases() {
 			progress("shmbench: round %d/%d, latency %s", i, *rounds, c.Name)
 			l, err := c.Run(exe, *roundTrips)
@@ -128,6 +165,12 @@ func main() {
 				os.Exit(1)
 			}
 			rep.Latency[c.Name] = append(rep.Latency[c.Name], latencyJSON{int64(l.P50), int64(l.P99), int64(l.P999), int64(l.Max), int64(l.CPUPerRoundTrip)})
+		}
+	}
+	for size, byCase := range rep.SizeRates {
+		rep.SizeMedian[size] = map[string]float64{}
+		for name, v := range byCase {
+			rep.SizeMedian[size][name] = median(v)
 		}
 	}
 	for name, ls := range rep.Latency {
@@ -169,6 +212,12 @@ func main() {
 		}
 		if len(v) > 0 {
 			rep.Ratios[q.Case+"/"+q.Peer] = median(v)
+		}
+	}
+	if *plotPath != "" {
+		if err := writePlot(*plotPath, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
+			os.Exit(1)
 		}
 	}
 	if *asJSON {
@@ -253,6 +302,23 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
 	}
 	_ = tw.Flush()
+	if len(rep.Sizes) > 0 {
+		fmt.Println("\nthroughput by message size, MiB/s, median over rounds:")
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "size\t")
+		for _, c := range bench.SweepCases() {
+			fmt.Fprintf(tw, "%s\t", c.Name)
+		}
+		fmt.Fprint(tw, "\n")
+		for _, size := range rep.Sizes {
+			fmt.Fprintf(tw, "%s\t", units.FormatSize(size))
+			for _, c := range bench.SweepCases() {
+				fmt.Fprintf(tw, "%.0f\t", rep.SizeMedian[strconv.FormatUint(size, 10)][c.Name]/(1<<20))
+			}
+			fmt.Fprint(tw, "\n")
+		}
+		_ = tw.Flush()
+	}
 	fmt.Println("\np50 ratios, median over rounds:")
 	for _, q := range latencyRatios {
 		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
