@@ -33,6 +33,10 @@ type Case struct {
 	run   func(exe string, n, size uint64) (time.Duration, error)
 }
 
+// cpuUsed is the user+system time of the processes of the last case run by
+// group (or of this process, for in-process cases): CPU per message.
+var cpuUsed time.Duration
+
 // Cases returns the cases of the 64-byte one-message-per-operation
 // comparison, in the order a round runs them.
 func Cases() []Case {
@@ -80,11 +84,28 @@ func Ratios() []Ratio {
 
 // Run measures c moving n messages of size bytes and returns messages/s.
 func (c Case) Run(exe string, n, size uint64) (float64, error) {
+	r, err := c.RunCPU(exe, n, size)
+	return r.Rate, err
+}
+
+// Result is a throughput measurement.
+type Result struct {
+	Rate      float64       // messages per second
+	CPUPerMsg time.Duration // user+system time of every process involved, per message (0 if unknown)
+}
+
+// RunCPU measures c moving n messages of size bytes: rate and CPU.
+func (c Case) RunCPU(exe string, n, size uint64) (Result, error) {
+	cpuUsed = 0
+	self := cpuTime()
 	d, err := c.run(exe, n, size)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", c.Name, err)
+		return Result{}, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	return float64(n) / d.Seconds(), nil
+	if c.Procs == 1 {
+		cpuUsed = cpuTime() - self
+	}
+	return Result{Rate: float64(n) / d.Seconds(), CPUPerMsg: cpuUsed / time.Duration(max(n, 1))}, nil
 }
 
 // runChan moves n messages through a buffered channel between two
@@ -196,11 +217,12 @@ func group(exe, consRole, prodRole string, producers int, args ...string) (time.
 		if res.err != nil {
 			return 0, fmt.Errorf("producer: %w", res.err)
 		}
-		var start, end int64
-		if _, err := fmt.Sscan(string(res.out), &start, &end); err != nil {
+		var start, end, cpu int64
+		if _, err := fmt.Sscan(string(res.out), &start, &end, &cpu); err != nil {
 			return 0, fmt.Errorf("producer said %q", res.out)
 		}
 		pStart = min(pStart, start)
+		cpuUsed += time.Duration(cpu)
 	}
 	if !cs.Scan() {
 		return 0, fmt.Errorf("consumer: %v", cons.Wait())
@@ -208,10 +230,11 @@ func group(exe, consRole, prodRole string, producers int, args ...string) (time.
 	if err := cons.Wait(); err != nil {
 		return 0, fmt.Errorf("consumer: %w", err)
 	}
-	var cEnd int64
-	if _, err := fmt.Sscan(cs.Text(), &cEnd); err != nil {
+	var cEnd, cpu int64
+	if _, err := fmt.Sscan(cs.Text(), &cEnd, &cpu); err != nil {
 		return 0, fmt.Errorf("consumer said %q", cs.Text())
 	}
+	cpuUsed += time.Duration(cpu)
 	return time.Duration(cEnd - pStart), nil
 }
 
@@ -369,7 +392,7 @@ func mpscProducer(path string, n, size uint64, id int) error {
 			return err
 		}
 	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }
 
@@ -410,7 +433,7 @@ func mpscConsumer(path string, n, size uint64, producers int) error {
 			return err
 		}
 	}
-	fmt.Println(time.Now().UnixNano())
+	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
 	return bad
 }
 
@@ -433,7 +456,7 @@ func shmProducer(path string, n, size uint64) error {
 			return err
 		}
 	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }
 
@@ -464,7 +487,7 @@ func shmConsumer(path string, n, size uint64) error {
 			return err
 		}
 	}
-	fmt.Println(time.Now().UnixNano())
+	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
 	return bad
 }
 
@@ -482,7 +505,7 @@ func unixProducer(network, path string, n, size uint64) error {
 			return err
 		}
 	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }
 
@@ -513,7 +536,7 @@ func unixConsumer(network, path string, n, size uint64) error {
 	if got != n*size {
 		return fmt.Errorf("received %d bytes, want %d", got, n*size)
 	}
-	fmt.Println(time.Now().UnixNano())
+	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }
 
@@ -531,7 +554,7 @@ func pipeProducer(path string, n, size uint64) error {
 			return err
 		}
 	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano())
+	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }
 
@@ -560,6 +583,6 @@ func pipeConsumer(path string, n, size uint64) error {
 	if got != n*size {
 		return fmt.Errorf("received %d bytes, want %d", got, n*size)
 	}
-	fmt.Println(time.Now().UnixNano())
+	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
 	return nil
 }

@@ -29,6 +29,9 @@ type roundResult struct {
 	// Probe is the cache-line round trip (ns) measured just before each
 	// case: the machine's fast or slow state when it ran.
 	Probe map[string]int64 `json:"probe_ns,omitempty"`
+	// CPU is the user+system time of every process of the case, in
+	// seconds per million messages (0: not measured, the C ring).
+	CPU map[string]float64 `json:"cpu_seconds_per_million_messages,omitempty"`
 }
 
 type report struct {
@@ -119,13 +122,14 @@ func main() {
 		progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "\r\033[K"+format, a...) }
 	}
 	for i := 1; i <= *rounds; i++ {
-		rr := roundResult{Round: i, Rates: map[string]float64{}, Probe: map[string]int64{}}
+		rr := roundResult{Round: i, Rates: map[string]float64{}, Probe: map[string]int64{}, CPU: map[string]float64{}}
 		for _, c := range cases {
 			if d, err := bench.Probe(); err == nil {
 				rr.Probe[c.Name] = int64(d)
 			}
 			progress("shmbench: round %d/%d, %s", i, *rounds, c.Name)
-			rate, err := c.Run(exe, *messages, 64)
+			res, err := c.RunCPU(exe, *messages, 64)
+			rate := res.Rate
 			if errors.Is(err, bench.ErrSkipped) {
 				skipped[c.Name] = err.Error()
 				continue
@@ -135,6 +139,7 @@ func main() {
 				os.Exit(1)
 			}
 			rr.Rates[c.Name] = rate
+			rr.CPU[c.Name] = res.CPUPerMsg.Seconds() * 1e6
 		}
 		rep.Rounds = append(rep.Rounds, rr)
 		for _, size := range sizes {
@@ -261,6 +266,20 @@ func printTable(rep report, cases []bench.Case) {
 			fmt.Fprintf(tw, "%.2f M/s\t", r.Rates[c.Name]/1e6)
 		}
 		fmt.Fprintf(tw, "%.2f M/s\t\n", rep.Median[c.Name]/1e6)
+	}
+	_ = tw.Flush()
+	fmt.Println("\nCPU seconds per million messages (all processes of the case, start-up included), median over rounds:")
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, c := range cases {
+		var v []float64
+		for _, r := range rep.Rounds {
+			if x := r.CPU[c.Name]; x > 0 {
+				v = append(v, x)
+			}
+		}
+		if len(v) > 0 {
+			fmt.Fprintf(tw, "%s\t%.3f\t\n", c.Name, median(v))
+		}
 	}
 	_ = tw.Flush()
 	if len(rep.Rounds) > 0 && len(rep.Rounds[0].Probe) > 0 {
