@@ -42,6 +42,8 @@ var cpuUsed time.Duration
 func Cases() []Case {
 	return []Case{
 		{"shmring-spsc", 2, runShmring},
+		{"shmring-spsc-claim", 2, shmVariant(RoleShmProducerClaim)},
+		{"shmring-spsc-batch64", 2, shmVariant(RoleShmProducerBatch)},
 		{"c-ring", 2, cringCase(1)},
 		{"c-ring-batch64", 2, cringCase(64)},
 		{"go-chan", 1, runChan},
@@ -72,6 +74,8 @@ type Ratio struct{ Case, Peer string }
 func Ratios() []Ratio {
 	return []Ratio{
 		{"shmring-spsc", "c-ring"},
+		{"shmring-spsc-batch64", "c-ring-batch64"},
+		{"shmring-spsc-batch64", "pipe"},
 		{"shmring-spsc", "go-chan"},
 		{"shmring-spsc", "unix-stream"},
 		{"shmring-spsc", "unix-seqpacket"},
@@ -155,16 +159,18 @@ func chanCase(senders int) func(string, uint64, uint64) (time.Duration, error) {
 
 // Child roles: the harness binary runs these when re-executed.
 const (
-	RoleShmProducer  = "shm-producer"
-	RoleShmConsumer  = "shm-consumer"
-	RoleUnixProducer = "unix-producer"
-	RoleUnixConsumer = "unix-consumer"
-	RoleSeqProducer  = "seqpacket-producer"
-	RoleSeqConsumer  = "seqpacket-consumer"
-	RolePipeProducer = "pipe-producer"
-	RolePipeConsumer = "pipe-consumer"
-	RoleMPSCProducer = "mpsc-producer"
-	RoleMPSCConsumer = "mpsc-consumer"
+	RoleShmProducer      = "shm-producer"
+	RoleShmConsumer      = "shm-consumer"
+	RoleUnixProducer     = "unix-producer"
+	RoleUnixConsumer     = "unix-consumer"
+	RoleShmProducerClaim = "shm-producer-claim"
+	RoleShmProducerBatch = "shm-producer-batch"
+	RoleSeqProducer      = "seqpacket-producer"
+	RoleSeqConsumer      = "seqpacket-consumer"
+	RolePipeProducer     = "pipe-producer"
+	RolePipeConsumer     = "pipe-consumer"
+	RoleMPSCProducer     = "mpsc-producer"
+	RoleMPSCConsumer     = "mpsc-consumer"
 )
 
 // ChildArg is the first argument that marks a re-executed child.
@@ -267,6 +273,25 @@ func shmDir() (string, error) {
 	return os.MkdirTemp("", "shmbench-")
 }
 
+// shmVariant is the SPSC case with another producer: zero-copy claims, or
+// batches of 64 messages published with one position store.
+func shmVariant(producerRole string) func(string, uint64, uint64) (time.Duration, error) {
+	return func(exe string, n, size uint64) (time.Duration, error) {
+		dir, err := shmDir()
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "ring")
+		r, err := ipc.Create(path, ipc.WithCapacity(1<<20), ipc.WithMaxMessage(max(size, 64)))
+		if err != nil {
+			return 0, err
+		}
+		defer r.Close()
+		return pair(exe, RoleShmConsumer, producerRole, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+	}
+}
+
 func runShmring(exe string, n, size uint64) (time.Duration, error) {
 	dir, err := shmDir()
 	if err != nil {
@@ -349,8 +374,8 @@ func RunChild(role string, args []string) error {
 		extra[i] = v
 	}
 	switch {
-	case role == RoleShmProducer:
-		return shmProducer(path, n, size)
+	case role == RoleShmProducer, role == RoleShmProducerClaim, role == RoleShmProducerBatch:
+		return shmProducer(role, path, n, size)
 	case role == RoleShmConsumer:
 		return shmConsumer(path, n, size)
 	case role == RoleUnixProducer:
@@ -437,7 +462,7 @@ func mpscConsumer(path string, n, size uint64, producers int) error {
 	return bad
 }
 
-func shmProducer(path string, n, size uint64) error {
+func shmProducer(role, path string, n, size uint64) error {
 	r, err := ipc.Open(path)
 	if err != nil {
 		return err
@@ -450,10 +475,39 @@ func shmProducer(path string, n, size uint64) error {
 	defer p.Close()
 	msg := make([]byte, size)
 	start := time.Now()
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(msg, i)
-		if err := p.Write(msg); err != nil {
-			return err
+	switch role {
+	case RoleShmProducerClaim: // zero-copy: write the message in place
+		for i := uint64(0); i < n; i++ {
+			b, err := p.Claim(int(size))
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(b, i)
+			if err := p.Commit(); err != nil {
+				return err
+			}
+		}
+	case RoleShmProducerBatch: // 64 messages, one position store
+		batch := make([][]byte, 64)
+		for k := range batch {
+			batch[k] = make([]byte, size)
+		}
+		for i := uint64(0); i < n; {
+			k := min(uint64(len(batch)), n-i)
+			for j := uint64(0); j < k; j++ {
+				binary.LittleEndian.PutUint64(batch[j], i+j)
+			}
+			if _, err := p.WriteBatch(batch[:k]); err != nil {
+				return err
+			}
+			i += k
+		}
+	default:
+		for i := uint64(0); i < n; i++ {
+			binary.LittleEndian.PutUint64(msg, i)
+			if err := p.Write(msg); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
