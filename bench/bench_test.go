@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/bench"
 	"github.com/shmring/shmring/internal/testutil"
@@ -45,5 +46,8 @@ func TestCasesRun(t *testing.T) {
 		require.Positive(t, l.P50, c.Name)
 		require.GreaterOrEqual(t, l.Max, l.P999, c.Name)
 	}
+	f, err := bench.IdleCPU(os.Args[0], "park", 100*time.Millisecond)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, f, 0.0)
 	require.Error(t, bench.RunChild("no-such-role", []string{"x", "1", "64"}))
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shmring/shmring/internal/futex"
@@ -333,6 +335,13 @@ func unixLatencyChild(role, path string, n int) error {
 
 // runLatencyChild dispatches the latency roles: ARG N POLICY.
 func runLatencyChild(role string, args []string) (bool, error) {
+	if role == RoleIdle && len(args) == 3 {
+		d, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil {
+			return true, err
+		}
+		return true, idleChild(args[0], time.Duration(d), args[2])
+	}
 	switch role {
 	case RoleShmPing, RoleShmEcho, RoleFutexPing, RoleFutexEcho, RoleUnixPing, RoleUnixEcho:
 	default:
@@ -353,4 +362,64 @@ func runLatencyChild(role string, args []string) (bool, error) {
 	default:
 		return true, unixLatencyChild(role, args[0], n)
 	}
+}
+
+// IdleCPU measures what a parked consumer with nothing to do costs: a
+// consumer process waits (policy park, or hybrid) on an empty ring for d,
+// and reports its CPU time as a fraction of one core.
+func IdleCPU(exe string, policy string, d time.Duration) (float64, error) {
+	dir, err := shmDir()
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "idle")
+	r, err := ipc.Create(path, ipc.WithCapacity(1<<12))
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	p, err := r.Producer() // attached, silent: the consumer must not give up
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	out, err := exec.Command(exe, ChildArg, RoleIdle, path, strconv.FormatInt(int64(d), 10), policy).Output()
+	if err != nil {
+		return 0, fmt.Errorf("idle consumer: %w", err)
+	}
+	cpu, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("idle consumer said %q", out)
+	}
+	return float64(cpu) / float64(d), nil
+}
+
+// RoleIdle is the idle consumer of IdleCPU.
+const RoleIdle = "idle-consumer"
+
+func idleChild(path string, d time.Duration, policy string) error {
+	pol, err := ipc.ParsePolicy(policy)
+	if err != nil {
+		return err
+	}
+	r, err := ipc.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := r.Consumer(ipc.WithWait(pol))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cpu0 := cpuTime()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, err = c.ReadBatch(ctx, 1, func([]byte) {})
+	if !errors.Is(err, ipc.ErrTimeout) {
+		return fmt.Errorf("idle consumer: %v", err)
+	}
+	fmt.Println(int64(cpuTime() - cpu0))
+	return nil
 }

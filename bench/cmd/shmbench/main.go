@@ -49,7 +49,8 @@ type report struct {
 	Latency    map[string][]latencyJSON `json:"latency"`        // per case, one per round
 	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
 	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
-	Skipped    map[string]string        `json:"skipped,omitempty"` // case: why
+	Skipped    map[string]string        `json:"skipped,omitempty"`          // case: why
+	IdleCPU    map[string]float64       `json:"idle_consumer_cpu_fraction"` // wait policy: fraction of a core
 
 	// Sizes: bytes per second of the size sweep, per size, case and round.
 	Sizes      []uint64                        `json:"sweep_sizes"`
@@ -114,7 +115,7 @@ func main() {
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
 		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{},
-		Skipped: map[string]string{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
+		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
 	cases := bench.Cases()
 	skipped := rep.Skipped
 	progress := func(format string, a ...any) {}
@@ -171,6 +172,19 @@ func main() {
 			}
 			rep.Latency[c.Name] = append(rep.Latency[c.Name], latencyJSON{int64(l.P50), int64(l.P99), int64(l.P999), int64(l.Max), int64(l.CPUPerRoundTrip)})
 		}
+	}
+	idleFor := 2 * time.Second
+	if *quick {
+		idleFor = 300 * time.Millisecond
+	}
+	for _, pol := range []string{"park", "hybrid"} {
+		progress("shmbench: an idle %s consumer for %v", pol, idleFor)
+		f, err := bench.IdleCPU(exe, pol, idleFor)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "\nshmbench:", err)
+			os.Exit(1)
+		}
+		rep.IdleCPU[pol] = f
 	}
 	for size, byCase := range rep.SizeRates {
 		rep.SizeMedian[size] = map[string]float64{}
@@ -338,6 +352,7 @@ func printTable(rep report, cases []bench.Case) {
 		}
 		_ = tw.Flush()
 	}
+	fmt.Printf("\nan idle consumer with nothing to read uses %.3f%% of a core parked, %.3f%% with hybrid\n", 100*rep.IdleCPU["park"], 100*rep.IdleCPU["hybrid"])
 	fmt.Println("\np50 ratios, median over rounds:")
 	for _, q := range latencyRatios {
 		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
