@@ -82,8 +82,8 @@ func FormatSize(n uint64) string {
 // number of seconds ("5", "0.5").
 func ParseDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f < 0 || f > 1e9 {
-			return 0, fmt.Errorf("invalid duration %q: out of range", s)
+		if !(f >= 0 && f <= 1e9) { // also refuses NaN, which ParseFloat accepts
+			return 0, fmt.Errorf("invalid duration %q: want 0 to 1e9 seconds", s)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}

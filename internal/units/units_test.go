@@ -31,7 +31,7 @@ func TestParseDuration(t *testing.T) {
 		require.NoError(t, err, in)
 		require.Equal(t, want, got)
 	}
-	for _, bad := range []string{"soon", "-1s", "-3"} {
+	for _, bad := range []string{"soon", "-1s", "-3", "NaN", "nan", "Inf", "-Inf"} {
 		_, err := ParseDuration(bad)
 		require.Error(t, err, bad)
 	}
