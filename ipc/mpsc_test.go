@@ -301,8 +301,8 @@ func mpscConsumerChild() error {
 
 const consumerBatch = 16
 
-// TestMPSCConsumerKilled SIGKILLs the consumer process at random moments and
-// starts a new one, while producers write. Nothing committed is lost, and
+// TestMPSCConsumerKilled SIGSTOPs, then SIGKILLs, the consumer process at
+// random moments and starts a new one, while producers write. Nothing committed is lost, and
 // the only messages seen twice are, at each restart, a suffix of at most
 // one batch of what the killed consumer had printed: the batch it had
 // delivered but not yet released (docs/design.md).
@@ -359,7 +359,13 @@ func TestMPSCConsumerKilled(t *testing.T) {
 				got = append(got, strings.TrimSuffix(l, "\n"))
 			}
 		}()
-		time.Sleep(killAfter)
+		time.Sleep(killAfter / 2)
+		// A stopped consumer first: the producers wait for it (nothing may
+		// be lost or reordered), then the kill.
+		_ = cmd.Process.Signal(syscall.SIGSTOP)
+		time.Sleep(killAfter / 2)
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		time.Sleep(killAfter / 4)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-lines
 		_ = cmd.Wait()
