@@ -428,7 +428,13 @@ func recordHistory(t *testing.T, seed uint64, producers, per int) []porcupine.Op
 		}(k)
 	}
 	rng := rand.New(rand.NewPCG(seed, 1000))
+	deadline := time.Now().Add(60 * time.Second)
 	for got := 0; got < producers*per; {
+		if time.Now().After(deadline) {
+			wg.Wait()
+			recs, perr := r.Peek(10)
+			t.Fatalf("consumer stuck after %d of %d messages: stats %+v; blocked %v; next records %+v (%v)", got, producers*per, r.Stats(), c.Blocked(), recs, perr)
+		}
 		jitter(rng)
 		call := clock.Add(1)
 		var v int
