@@ -551,16 +551,7 @@ func unixProducer(network, path string, n, size uint64) error {
 		return err
 	}
 	defer conn.Close()
-	msg := make([]byte, size)
-	start := time.Now()
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(msg, i)
-		if _, err := conn.Write(msg); err != nil {
-			return err
-		}
-	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
-	return nil
+	return feed(conn, n, size)
 }
 
 func unixConsumer(network, path string, n, size uint64) error {
@@ -575,23 +566,7 @@ func unixConsumer(network, path string, n, size uint64) error {
 		return err
 	}
 	defer conn.Close()
-	buf := make([]byte, 64<<10)
-	var got uint64
-	for got < n*size {
-		k, err := conn.Read(buf)
-		got += uint64(k)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if got != n*size {
-		return fmt.Errorf("received %d bytes, want %d", got, n*size)
-	}
-	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
-	return nil
+	return drain(conn, n*size)
 }
 
 func pipeProducer(path string, n, size uint64) error {
@@ -600,16 +575,7 @@ func pipeProducer(path string, n, size uint64) error {
 		return err
 	}
 	defer f.Close()
-	msg := make([]byte, size)
-	start := time.Now()
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(msg, i)
-		if _, err := f.Write(msg); err != nil {
-			return err
-		}
-	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
-	return nil
+	return feed(f, n, size)
 }
 
 func pipeConsumer(path string, n, size uint64) error {
@@ -622,10 +588,31 @@ func pipeConsumer(path string, n, size uint64) error {
 		return err
 	}
 	defer f.Close()
+	return drain(f, n*size)
+}
+
+// feed writes n messages of size bytes to w, one write each, and reports
+// the producer's start, end and CPU time.
+func feed(w io.Writer, n, size uint64) error {
+	msg := make([]byte, size)
+	start := time.Now()
+	for i := uint64(0); i < n; i++ {
+		binary.LittleEndian.PutUint64(msg, i)
+		if _, err := w.Write(msg); err != nil {
+			return err
+		}
+	}
+	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
+	return nil
+}
+
+// drain reads total bytes from r in large reads and reports the consumer's
+// end and CPU time.
+func drain(r io.Reader, total uint64) error {
 	buf := make([]byte, 64<<10)
 	var got uint64
-	for got < n*size {
-		k, err := f.Read(buf)
+	for got < total {
+		k, err := r.Read(buf)
 		got += uint64(k)
 		if err == io.EOF {
 			break
@@ -634,8 +621,8 @@ func pipeConsumer(path string, n, size uint64) error {
 			return err
 		}
 	}
-	if got != n*size {
-		return fmt.Errorf("received %d bytes, want %d", got, n*size)
+	if got != total {
+		return fmt.Errorf("received %d bytes, want %d", got, total)
 	}
 	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
 	return nil

@@ -2,8 +2,10 @@ package main
 
 import (
 	"flag"
+	"os"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
 )
 
 // location holds the flags that say where a ring is and whom to trust.
@@ -26,4 +28,20 @@ func (l *location) options() []ipc.Option {
 		o = append(o, ipc.WithTrustOwner())
 	}
 	return o
+}
+
+// dirAndTrust resolves the directory of ls and serve (--dir, then
+// $SHMRING_DIR, then /dev/shm) and the options that trust other owners.
+func dirAndTrust(dir string, trust bool) (string, []ipc.Option) {
+	if dir == "" {
+		dir = os.Getenv(shm.DirEnv)
+	}
+	if dir == "" {
+		dir = shm.DefaultDir
+	}
+	var opts []ipc.Option
+	if trust {
+		opts = append(opts, ipc.WithTrustOwner())
+	}
+	return dir, opts
 }

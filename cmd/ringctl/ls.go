@@ -3,12 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/shm"
 )
 
 type lsEntry struct {
@@ -30,17 +28,7 @@ func runLs(sio stdio, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	d := *dir
-	if d == "" {
-		d = os.Getenv(shm.DirEnv)
-	}
-	if d == "" {
-		d = shm.DefaultDir
-	}
-	var opts []ipc.Option
-	if *trust {
-		opts = append(opts, ipc.WithTrustOwner())
-	}
+	d, opts := dirAndTrust(*dir, *trust)
 	rings, err := ipc.List(d, opts...)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/shm"
 )
 
 // runServe serves /metrics for every ring in a directory, found afresh at
@@ -27,17 +26,7 @@ func runServe(sio stdio, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	d := *dir
-	if d == "" {
-		d = os.Getenv(shm.DirEnv)
-	}
-	if d == "" {
-		d = shm.DefaultDir
-	}
-	var opts []ipc.Option
-	if *trust {
-		opts = append(opts, ipc.WithTrustOwner())
-	}
+	d, opts := dirAndTrust(*dir, *trust)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(ipc.NewDirCollector(d, opts...))
 	mux := http.NewServeMux()
