@@ -322,31 +322,27 @@ func ShmringPair(exe, path string, n, size uint64) (time.Duration, error) {
 // runSeqpacket is runUnix over a SOCK_SEQPACKET socket: message boundaries
 // kept, one message per read.
 func runSeqpacket(exe string, n, size uint64) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "shmbench-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	return pair(exe, RoleSeqConsumer, RoleSeqProducer, filepath.Join(dir, "sock"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+	return throughFile(exe, RoleSeqConsumer, RoleSeqProducer, "sock", n, size)
 }
 
 // runPipe moves the messages through a named pipe, one write per message.
 func runPipe(exe string, n, size uint64) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "shmbench-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	return pair(exe, RolePipeConsumer, RolePipeProducer, filepath.Join(dir, "fifo"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+	return throughFile(exe, RolePipeConsumer, RolePipeProducer, "fifo", n, size)
 }
 
 func runUnix(exe string, n, size uint64) (time.Duration, error) {
+	return throughFile(exe, RoleUnixConsumer, RoleUnixProducer, "sock", n, size)
+}
+
+// throughFile runs a producer and a consumer child that meet at a file
+// (a socket or a named pipe) in a private temporary directory.
+func throughFile(exe, consRole, prodRole, file string, n, size uint64) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "shmbench-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	return pair(exe, RoleUnixConsumer, RoleUnixProducer, filepath.Join(dir, "sock"), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+	return pair(exe, consRole, prodRole, filepath.Join(dir, file), strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 }
 
 // RunChild runs a re-executed child role with its arguments: PATH N SIZE,

@@ -9,9 +9,11 @@
 // if the process dies, so a restarted process takes its role back and
 // resumes at the last published position.
 //
-// When the ring is full the producer's [Policy] applies: [Spin] waits
-// busily, [Backoff] waits politely, [Drop] returns [ErrFull] at once and
-// counts the drop. Memory never grows: the ring's capacity is fixed at
+// When the ring is full the producer's [Policy] applies: [Hybrid] (the
+// default) spins, yields, then sleeps on a futex in the segment; [Spin],
+// [Yield], [Park] and [Block] wait their own way; [Drop] returns [ErrFull] at
+// once and counts the drop; [DropOldest] and [Overflow] make room or route the
+// message elsewhere. Memory never grows: the ring's capacity is fixed at
 // creation. Counters (messages and bytes in and out, full events, drops,
 // the high watermark) live in the segment, where any process reads them
 // with [Ring.Stats] or ringctl stat.

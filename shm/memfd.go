@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,27 +39,15 @@ func CreateMemfd(name string, bodySize uint64, init func(body []byte) error) (se
 			_ = f.Close()
 		}
 	}()
-	total := HeaderSize + bodySize
-	if err = allocate(fd, int64(total)); err != nil {
-		return nil, wrap(err)
-	}
-	mem, err := unix.Mmap(fd, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, h, err := build(fd, bodySize, init)
 	if err != nil {
-		return nil, wrap(fmt.Errorf("mmap %d bytes: %w", total, err))
+		return nil, wrap(err)
 	}
 	defer func() {
 		if err != nil {
 			_ = unix.Munmap(mem)
 		}
 	}()
-	h := Header{Version: Version, BodySize: bodySize, TotalSize: total, CreatedNanos: time.Now().UnixNano(),
-		CreatorPID: uint32(os.Getpid()), CreatorUID: uint32(os.Geteuid())}
-	encodeHeader(mem, h)
-	if init != nil {
-		if err = init(mem[HeaderSize:]); err != nil {
-			return nil, wrap(err)
-		}
-	}
 	if _, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, memfdSeals); err != nil {
 		return nil, wrap(fmt.Errorf("seal: %w", err))
 	}

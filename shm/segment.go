@@ -165,33 +165,15 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	if err = unix.Fchmod(fd, uint32(o.mode)); err != nil {
 		return nil, wrap(fmt.Errorf("fchmod %#o: %w", o.mode, err))
 	}
-	total := HeaderSize + bodySize
-	if err = allocate(fd, int64(total)); err != nil {
-		return nil, wrap(err)
-	}
-	mem, err := unix.Mmap(fd, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, h, err := build(fd, bodySize, init)
 	if err != nil {
-		return nil, wrap(fmt.Errorf("mmap %d bytes: %w", total, err))
+		return nil, wrap(err)
 	}
 	defer func() {
 		if err != nil {
 			_ = unix.Munmap(mem)
 		}
 	}()
-	h := Header{
-		Version:      Version,
-		BodySize:     bodySize,
-		TotalSize:    total,
-		CreatedNanos: time.Now().UnixNano(),
-		CreatorPID:   uint32(os.Getpid()),
-		CreatorUID:   uint32(os.Geteuid()),
-	}
-	encodeHeader(mem, h)
-	if init != nil {
-		if err = init(mem[HeaderSize:]); err != nil {
-			return nil, wrap(err)
-		}
-	}
 	if err = unix.Linkat(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, 0); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("the name is taken; remove it first (ringctl rm) or choose another: %w", ErrExist)
@@ -205,6 +187,36 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 		return nil, wrap(fmt.Errorf("remove temporary name: %w", err))
 	}
 	return &Segment{path: path, f: f, mem: mem, header: h}, nil
+}
+
+// build gives a new segment file fd its size, with every page allocated,
+// maps it, writes the header page and lets init fill the body. On error
+// nothing stays mapped; the caller owns fd either way.
+func build(fd int, bodySize uint64, init func(body []byte) error) ([]byte, Header, error) {
+	total := HeaderSize + bodySize
+	if err := allocate(fd, int64(total)); err != nil {
+		return nil, Header{}, err
+	}
+	mem, err := unix.Mmap(fd, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, Header{}, fmt.Errorf("mmap %d bytes: %w", total, err)
+	}
+	h := Header{
+		Version:      Version,
+		BodySize:     bodySize,
+		TotalSize:    total,
+		CreatedNanos: time.Now().UnixNano(),
+		CreatorPID:   uint32(os.Getpid()),
+		CreatorUID:   uint32(os.Geteuid()),
+	}
+	encodeHeader(mem, h)
+	if init != nil {
+		if err := init(mem[HeaderSize:]); err != nil {
+			_ = unix.Munmap(mem)
+			return nil, Header{}, err
+		}
+	}
+	return mem, h, nil
 }
 
 // allocate gives the file its size with every page allocated, so that a full
