@@ -3,9 +3,9 @@
 // process and read by a [Consumer] in another (or the same) process.
 //
 // A ring is a file, by default in /dev/shm, made by [Create] and opened by
-// [Open]. Its layout (docs/layout.md) is a public contract. One producer and
-// one consumer hold the ring at a time (SPSC); each role is an
-// open-file-description lock on the segment file, which the kernel releases
+// [Open]. Its layout (docs/layout.md) is a public contract. One consumer
+// holds the ring at a time, with one producer (SPSC) or a producer per slot
+// (MPSC, [WithKind]); each role is an open-file-description lock on the segment file, which the kernel releases
 // if the process dies, so a restarted process takes its role back and
 // resumes at the last published position.
 //
