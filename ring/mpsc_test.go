@@ -348,17 +348,22 @@ var fifoModel = porcupine.Model{
 }
 
 func TestMPSCLinearizable(t *testing.T) {
-	histories := 30
+	// The checker's search grows fast with the operations that overlap in
+	// time, and the race detector slows both the run and the checker:
+	// shorter histories there keep the check in seconds.
+	histories, per := 30, 150
 	if raceEnabled || testing.Short() {
-		histories = 10
+		histories, per = 10, 100
 	}
 	for h := 0; h < histories; h++ {
 		procs := []int{1, 2, 4}[h%3]
 		seed := uint64(time.Now().UnixNano())
 		t.Run(fmt.Sprintf("gomaxprocs=%d/seed=%d", procs, seed), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			ops := recordHistory(t, seed, 4, 150)
-			res, info := porcupine.CheckOperationsVerbose(fifoModel, ops, 20*time.Second)
+			ops := recordHistory(t, seed, 4, per)
+			start := time.Now()
+			res, info := porcupine.CheckOperationsVerbose(fifoModel, ops, 60*time.Second)
+			t.Logf("checked %d operations in %v", len(ops), time.Since(start).Round(time.Millisecond))
 			if res == porcupine.Illegal {
 				path := fmt.Sprintf("%s/mpsc-history.html", t.TempDir())
 				_ = porcupine.VisualizePath(fifoModel, info, path)
@@ -393,10 +398,10 @@ func recordHistory(t *testing.T, seed uint64, producers, per int) []porcupine.Op
 	}
 	var wg sync.WaitGroup
 	for k := 0; k < producers; k++ {
+		p := slotProducer(t, r, k) // here: require must not run off the test goroutine
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
-			p := slotProducer(t, r, k)
 			rng := rand.New(rand.NewPCG(seed, uint64(k)))
 			for i := 0; i < per; {
 				v := k*100000 + i
@@ -448,6 +453,51 @@ func recordHistory(t *testing.T, seed uint64, producers, per int) []porcupine.Op
 	}
 	wg.Wait()
 	return ops
+}
+
+// TestMPSCJoinWhileBusy attaches producers to a ring that other producers
+// and the consumer are moving: the frontier loaded first can be overtaken by
+// the consumer position loaded second, which once made NewSlotProducer (and
+// Free) report a healthy ring as corrupt.
+func TestMPSCJoinWhileBusy(t *testing.T) {
+	const writers = 2
+	r, c := newMPSC(t, 1<<10, 64, writers+1)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for k := 0; k < writers; k++ {
+		p := slotProducer(t, r, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, 8)
+			for !stop.Load() {
+				if p.TryWrite(msg) != nil {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if n, _ := c.ReadBatch(4, func([]byte) {}); n == 0 {
+				runtime.Gosched()
+			}
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	joins := 200_000
+	if raceEnabled {
+		joins = 20_000
+	}
+	for i := 0; i < joins; i++ {
+		p, err := r.NewSlotProducer(writers)
+		require.NoError(t, err, "join %d", i)
+		free, err := p.Free()
+		require.NoError(t, err, "free after join %d", i)
+		require.LessOrEqual(t, free, uint64(1<<10))
+	}
 }
 
 // TestFIFOModelRejects makes sure the linearizability check can fail: a

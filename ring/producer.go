@@ -108,13 +108,52 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 		intentPos:  w(slotIntentPos),
 		intentLen:  w(slotIntentLen),
 	}
-	p.pos = p.prodPos.Load()
 	p.initFlow(w(slotOverflowed), w(slotLastSeq))
 	p.yields = w(slotYields)
-	if err := p.reloadConsumer(); err != nil {
+	if _, err := p.sharedPositions(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// sharedPositions loads the frontier of an MPSC ring into p.pos and the
+// consumer position into p.consCached as a consistent pair and returns the
+// depth between them. Other producers move the frontier and the consumer its
+// position meanwhile, so a frontier loaded first can be behind a consumer
+// position loaded second. Both only grow: if the consumer position reads the
+// same before and after the frontier load, it held at that load, and the pair
+// is one the ring was in. A ring so busy that no attempt is stable gets the
+// last pair with the depth clamped to [0, capacity]: the callers use it as
+// an estimate (reserveShared checks again against the live positions).
+func (p *Producer) sharedPositions() (uint64, error) {
+	capacity := p.r.capacity
+	var pos, c uint64
+	for range 100 {
+		c = p.consPos.Load()
+		pos = p.prodPos.Load()
+		if p.consPos.Load() != c {
+			continue
+		}
+		if pos-c > capacity || c%Align != 0 || pos%Align != 0 {
+			p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, capacity)
+			return 0, p.err
+		}
+		p.pos, p.consCached = pos, c
+		return pos - c, nil
+	}
+	if c%Align != 0 || pos%Align != 0 {
+		p.err = corruptf(offConsumerPos, "positions %d and %d are not %d-aligned", c, pos, Align)
+		return 0, p.err
+	}
+	p.pos, p.consCached = pos, c
+	switch {
+	case int64(pos-c) < 0:
+		p.pos = c
+		return 0, nil
+	case pos-c > capacity:
+		return capacity, nil
+	}
+	return pos - c, nil
 }
 
 func (p *Producer) initFlow(overflowed, lastSeq *atomic.Uint64) {
@@ -582,7 +621,11 @@ func (p *Producer) Free() (uint64, error) {
 		return 0, p.err
 	}
 	if p.mpsc {
-		p.pos = p.prodPos.Load()
+		depth, err := p.sharedPositions()
+		if err != nil {
+			return 0, err
+		}
+		return p.r.capacity - depth, nil
 	}
 	if err := p.reloadConsumer(); err != nil {
 		return 0, err
