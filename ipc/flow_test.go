@@ -371,8 +371,6 @@ func TestDropOldest(t *testing.T) {
 	plain := newRing(t, ipc.WithCapacity(1<<10))
 	_, err := plain.Producer(ipc.WithPolicy(ipc.DropOldest))
 	require.Error(t, err, "needs a ring created for it")
-	_, err = ipc.Create(testutil.Name(t), ipc.WithKind(ipc.MPSC), ipc.WithDropOldest())
-	require.Error(t, err, "spsc only")
 
 	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(100), ipc.WithDropOldest())
 	p, err := r.Producer(ipc.WithPolicy(ipc.DropOldest))

@@ -89,13 +89,29 @@ func mpscProducerChild() error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(ipc.Spin))
+	policy := ipc.Spin
+	if os.Getenv("SHMRING_T_POLICY") == "drop-oldest" {
+		policy = ipc.DropOldest
+	}
+	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(policy))
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(id)))
 	pad := strings.Repeat("x", 200)
+	if policy == ipc.DropOldest {
+		// Newest wins: a message given up (ErrFull, counted) is retried
+		// with the same sequence, which is the slot's committed count, so
+		// that a restarted producer never repeats a delivered one.
+		for {
+			seq := p.Stats().MsgsIn
+			err := p.Write([]byte(fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])))
+			if err != nil && !errors.Is(err, ipc.ErrFull) {
+				return err
+			}
+		}
+	}
 	for seq := p.Stats().MsgsIn; count == 0 || seq < count; seq++ {
 		msg := fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])
 		if rng.IntN(4) == 0 {
@@ -116,10 +132,11 @@ func mpscProducerChild() error {
 	return nil
 }
 
-func startMPSCProducer(t *testing.T, path string, id int, count uint64) *exec.Cmd {
+func startMPSCProducer(t *testing.T, path string, id int, count uint64, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=mpsc-producer", "SHMRING_T_PATH="+path,
 		"SHMRING_T_ID="+strconv.Itoa(id), "SHMRING_T_COUNT="+strconv.FormatUint(count, 10))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	return cmd
@@ -268,6 +285,120 @@ func TestMPSCChaos(t *testing.T) {
 	t.Logf("%d kills, %d messages, %d lost, %d gaps, longest stall %v", totalKills, chk.count, st.Lost, totalGaps, maxStall)
 }
 
+// TestMPSCDropOldestChaos: producer processes writing with DropOldest into
+// an MPSC ring whose consumer is slow, so that they reclaim all the time,
+// are SIGKILLed at random moments (some while they hold the release lock,
+// half-way through zeroing) and restarted. Nobody stalls: every incarnation
+// makes progress and the consumer keeps reading; every message delivered is
+// whole, each producer's in increasing order; the ring drains to empty.
+func TestMPSCDropOldestChaos(t *testing.T) {
+	kills := 60
+	if testing.Short() {
+		kills = 15
+	}
+	const producers = 3
+	name := testutil.Name(t)
+	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<13), ipc.WithMaxMessage(512), ipc.WithDropOldest())
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Consumer(ipc.WithStallLimit(time.Second))
+	require.NoError(t, err)
+	defer c.Close()
+
+	start := func(i int) *exec.Cmd { return startMPSCProducer(t, r.Path(), i, 0, "SHMRING_T_POLICY=drop-oldest") }
+	procs := make([]*exec.Cmd, producers)
+	for i := range procs {
+		procs[i] = start(i)
+	}
+	var stalled error
+	done := make(chan struct{})
+	go func() { // the killer
+		defer close(done)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+		for k := 0; k < kills; k++ {
+			i := rng.IntN(producers)
+			// Each incarnation must make progress, whatever its
+			// predecessors left behind.
+			before := r.ProducerSlot(i).MsgsIn
+			deadline := time.Now().Add(10 * time.Second)
+			for r.ProducerSlot(i).MsgsIn == before {
+				if time.Now().After(deadline) {
+					stalled = fmt.Errorf("producer %d wrote nothing for 10 s after kill %d", i, k)
+					break
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
+			_ = procs[i].Process.Kill()
+			_ = procs[i].Wait()
+			if stalled != nil {
+				break
+			}
+			procs[i] = start(i)
+		}
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}()
+
+	last := map[int]int64{}
+	got := 0
+	var bad error
+	fn := func(m []byte) {
+		got++
+		parts := strings.SplitN(string(m), ":", 3)
+		id, err1 := strconv.Atoi(parts[0])
+		var seq int64
+		var err2 error
+		if len(parts) == 3 {
+			seq, err2 = strconv.ParseInt(parts[1], 10, 64)
+		}
+		switch {
+		case bad != nil:
+		case len(parts) != 3 || err1 != nil || err2 != nil || strings.Trim(parts[2], "x") != "":
+			bad = fmt.Errorf("message %q is torn", m)
+		case seq <= last[id] && got > 1 && last[id] != 0:
+			bad = fmt.Errorf("producer %d: seq %d after %d", id, seq, last[id])
+		}
+		last[id] = seq
+	}
+	finished := false
+	for !finished || got == 0 {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err := c.ReadBatch(ctx, 4, fn)
+		cancel()
+		if !errors.Is(err, ipc.ErrTimeout) && !errors.Is(err, ipc.ErrPeerDead) { // between a kill and the restart
+			require.NoError(t, err)
+		}
+		time.Sleep(20 * time.Microsecond) // slow: keep the ring full
+	}
+	for { // drain what the last incarnations left, dead reservations included
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		n, err := c.ReadBatch(ctx, 64, fn)
+		cancel()
+		if errors.Is(err, ipc.ErrTimeout) || (errors.Is(err, ipc.ErrPeerDead) && n == 0) {
+			break
+		}
+		if !errors.Is(err, ipc.ErrPeerDead) {
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, stalled)
+	require.NoError(t, bad)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	t.Logf("%d kills, %d delivered, %d dropped, %d lapped, %d lost", kills, got, st.Drops, st.Lapped, st.Lost)
+	require.Zero(t, st.Depth, "drained")
+	require.Positive(t, st.Drops, "the producers reclaimed")
+	require.Positive(t, got)
+}
+
 func boolInt(b bool) int {
 	if b {
 		return 1
@@ -319,7 +450,10 @@ func TestMPSCConsumerKilled(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			p, err := r.Producer(ipc.WithProducerID(i))
+			// Between a kill and the next consumer's start (a re-executed
+			// test binary, slow under -race on a loaded machine) no
+			// consumer is attached: wait for the next one, never give up.
+			p, err := r.Producer(ipc.WithProducerID(i), ipc.WithPeerTimeout(time.Minute))
 			if err != nil {
 				panic(err)
 			}

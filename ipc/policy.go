@@ -47,11 +47,14 @@ const (
 	// instead of waiting or dropping; counted in Stats.Overflowed.
 	Overflow Policy = 8
 	// DropOldest makes room by reclaiming the oldest messages (newest wins),
-	// counted as drops, in an SPSC ring created WithDropOldest: for
-	// telemetry-like data where the latest value matters most. Its consumer
-	// copies each message out and discards a read the producer reclaimed
-	// meanwhile (Stats.Lapped), never delivering it torn. Claim is not
-	// covered: a full ring refuses a claim with ErrFull.
+	// counted as drops, in a ring created WithDropOldest: for telemetry-like
+	// data where the latest value matters most. Its consumer copies each
+	// message out and discards a read a producer reclaimed meanwhile
+	// (Stats.Lapped), never delivering it torn; a message is delivered or
+	// counted dropped, never both. In an MPSC ring a producer gives up with
+	// ErrFull (counted) when the oldest message is still being written or
+	// another live producer keeps reclaiming. Claim is not covered: a full
+	// ring refuses a claim with ErrFull.
 	DropOldest Policy = 9
 )
 

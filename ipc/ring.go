@@ -64,10 +64,12 @@ func WithPressureLevels(high, low uint64) Option {
 // the adaptive pressure level (WithTargetDelay).
 func WithTimestamps() Option { return func(o *options) { o.cfg.Timestamps = true } }
 
-// WithDropOldest creates an SPSC ring whose producers may use the
-// DropOldest policy (newest wins). Its consumer pays a copy and a
-// compare-and-swap per message to stay safe from a producer reclaiming what
-// it reads.
+// WithDropOldest creates a ring whose producers may use the DropOldest
+// policy (newest wins). Its consumer copies each message out and releases it
+// with a compare-and-swap (SPSC) or under a release lock it shares with
+// reclaiming producers (MPSC) before delivering it, to stay safe from a
+// producer reclaiming what it reads. An MPSC one is ring layout version 2:
+// builds that read only version 1 refuse it with a version error.
 func WithDropOldest() Option { return func(o *options) { o.cfg.Overwrite = true } }
 
 // WithSequences makes every record of a ring made by Create carry its
@@ -177,7 +179,18 @@ func attach(seg *shm.Segment) (*Ring, error) {
 		return nil, fmt.Errorf("ipc: %q: %w", seg.Path(), err)
 	}
 	registerBarrier()
-	return &Ring{seg: seg, r: r, endpoints: map[closer]struct{}{}}, nil
+	ir := &Ring{seg: seg, r: r, endpoints: map[closer]struct{}{}}
+	if r.Kind() == MPSC && r.Overwrite() {
+		// Producers reclaiming the oldest records and the consumer take
+		// turns at a release lock; one that died holding it is displaced.
+		r.SetHolderLiveness(func(h int) bool {
+			if h == ring.HolderConsumer {
+				return ir.consumerAlive()
+			}
+			return ir.slotAlive(h)
+		})
+	}
+	return ir, nil
 }
 
 // Remove unlinks a ring segment. Processes that have it open keep using it
@@ -203,6 +216,15 @@ func (r *Ring) Capacity() uint64 { return r.r.Capacity() }
 
 // MaxMessage returns the largest payload a message may have.
 func (r *Ring) MaxMessage() uint64 { return r.r.MaxMessage() }
+
+// DropOldest reports whether the ring was created WithDropOldest.
+func (r *Ring) DropOldest() bool { return r.r.Overwrite() }
+
+// Sequences reports whether records carry their producer's sequence number.
+func (r *Ring) Sequences() bool { return r.r.Sequences() }
+
+// Timestamps reports whether records carry their commit time.
+func (r *Ring) Timestamps() bool { return r.r.Timestamps() }
 
 // Stats is a snapshot of a ring's counters and attachment, read from the
 // segment (so it covers every process using the ring).

@@ -62,7 +62,15 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 	if _, err := c.reloadProducer(); err != nil {
 		return nil, err
 	}
-	if c.mpsc {
+	if c.mpsc && c.r.overwrite {
+		// Finish a release a dead predecessor left, under the lock.
+		if ok, err := r.lockRelease(releaseByConsumer); err != nil {
+			return nil, err
+		} else if ok {
+			r.unlockRelease()
+		}
+		c.pos = c.consPos.Load()
+	} else if c.mpsc {
 		// A previous consumer that died while zeroing a delivered batch
 		// left its end here: finish its release rather than deliver the
 		// batch again or mistake the zeroed records for lost ones.
@@ -78,6 +86,10 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 // its end recorded so that a consumer dying mid-way can be finished by the
 // next one.
 func (c *Consumer) release(from, to uint64) {
+	if c.mpsc && c.r.overwrite {
+		c.releaseShared(from, to)
+		return
+	}
 	if c.mpsc {
 		publish(c.zeroEnd, to)
 		i, n := from&c.mask, to-from
@@ -99,13 +111,12 @@ func (c *Consumer) Ring() *Ring { return c.r }
 // reloadProducer loads and validates the producer position and reports
 // whether there is anything to read.
 func (c *Consumer) reloadProducer() (bool, error) {
+	var p uint64
 	if c.r.overwrite {
-		// The producer may have moved our position past reclaimed records.
-		if cp := c.consPos.Load(); cp != c.pos && c.prodPos.Load()-cp <= c.r.capacity {
-			c.pos = cp
-		}
+		p = c.resync()
+	} else {
+		p = c.prodPos.Load()
 	}
-	p := c.prodPos.Load()
 	depth := p - c.pos
 	if depth > c.r.capacity || p%Align != 0 {
 		c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d (capacity %d)", p, c.pos, c.r.capacity)
@@ -117,6 +128,24 @@ func (c *Consumer) reloadProducer() (bool, error) {
 	}
 	c.r.lowerPressure(depth)
 	return depth != 0, nil
+}
+
+// resync moves the consumer of an overwrite ring to the released position,
+// which producers move past the records they reclaim, and returns the
+// producer position loaded with it: a consistent pair, the released
+// position having read the same before and after (both move meanwhile, so
+// a pair loaded once can look inconsistent on a healthy ring).
+func (c *Consumer) resync() uint64 {
+	for {
+		cp := c.consPos.Load()
+		p := c.prodPos.Load()
+		if c.consPos.Load() == cp {
+			if cp%Align == 0 && p-cp <= c.r.capacity {
+				c.pos = cp
+			}
+			return p // the caller reports damage
+		}
+	}
 }
 
 // Pending reports whether there are published records not yet read, loading
@@ -147,6 +176,9 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		return 0, c.err
 	}
 	if c.r.overwrite {
+		if c.mpsc {
+			return c.readSharedOverwrite(max, fn)
+		}
 		return c.readOverwrite(max, fn)
 	}
 	var n int
@@ -220,7 +252,7 @@ func (c *Consumer) Blocked() bool {
 	if !c.mpsc || c.err != nil {
 		return false
 	}
-	if c.pos == c.prodCached {
+	if c.pos == c.prodCached || c.r.overwrite {
 		if ok, _ := c.reloadProducer(); !ok {
 			return false
 		}
@@ -249,6 +281,20 @@ func (c *Consumer) Blocked() bool {
 //     intent, the first non-zero word, the producer position and the end of
 //     the data area is unwritten space of dead reservations: skip it.
 func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
+	if c.mpsc && c.r.overwrite && c.err == nil {
+		// Producers move the position too: hold it still, so that the
+		// header examined is at the position and not in space a producer
+		// reclaimed (and zeroed) a moment ago.
+		ok, err := c.r.lockRelease(releaseByConsumer)
+		if err != nil {
+			c.err = err
+			return false, err
+		}
+		if !ok {
+			return false, nil
+		}
+		defer c.r.unlockRelease()
+	}
 	if !c.Blocked() {
 		return c.err == nil, c.err
 	}
@@ -418,15 +464,18 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	return false
 }
 
-// readOverwrite is ReadBatch for rings whose producer may reclaim the oldest
-// records (Overwrite). The producer moves the consumer position past records
-// the consumer may be reading, then overwrites them; so the consumer copies
-// each record out, delivers the copy only if the consumer position has not
-// moved meanwhile (a seqlock-style check), and releases each record with
-// compare-and-swap. A reclaimed read is discarded and counted in lapped,
-// never delivered torn. Damage is reported only when the position has not
-// moved, so that garbage read from a record being overwritten is not
-// mistaken for corruption.
+// readOverwrite is ReadBatch for SPSC rings whose producer may reclaim the
+// oldest records (Overwrite). The producer moves the consumer position past
+// records the consumer may be reading, then overwrites them; so the consumer
+// copies each record out and releases it with a compare-and-swap of the
+// position from the record to its end before it delivers the copy. If the
+// swap succeeds, the position never left the record while it was copied, so
+// the producer cannot have reused its bytes: the copy is whole, and the
+// record is the consumer's (the producer cannot also count it dropped). If
+// it fails, the producer reclaimed the record: the copy is discarded and
+// counted in lapped, never delivered torn. Damage is reported only when the
+// position has not moved, so that garbage read from a record being
+// overwritten is not mistaken for corruption.
 func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	var n int
 	var bytes uint64
@@ -446,7 +495,6 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 				c.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", cp, p)
 				break
 			}
-			publish(lapped, lapped.Load()+1)
 			c.pos = cp
 		}
 		p := c.prodPos.Load()
@@ -476,17 +524,25 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 			msg = c.buf[:c.r.extra+length]
 			copy(msg, c.data[i+HeaderSize:i+HeaderSize+c.r.extra+length])
 		}
-		// Order the copy before the check: a read-modify-write has release
-		// semantics on every architecture (a plain load could otherwise be
-		// satisfied after the check's acquire load on arm64).
-		c.fence.Add(1)
-		if c.consPos.Load() != pos {
-			continue // reclaimed while we read it: discard (counted at the top)
-		}
 		if bad {
+			// Order the copy before the check: a read-modify-write has
+			// release semantics on every architecture (a plain load could
+			// otherwise be satisfied after the check's acquire load on arm64).
+			c.fence.Add(1)
+			if c.consPos.Load() != pos {
+				continue // garbage from a record being overwritten
+			}
 			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
 			break
 		}
+		// The compare-and-swap orders the copy before it.
+		if !c.consPos.CompareAndSwap(pos, pos+size) {
+			if msg != nil {
+				publish(lapped, lapped.Load()+1)
+			}
+			continue // reclaimed while we read it: discard
+		}
+		c.pos = pos + size
 		if msg != nil {
 			// The extras come from the copy too: the ring may change now.
 			if !c.r.seqs || !c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
@@ -498,11 +554,6 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 				bytes += length
 			}
 		}
-		if c.consPos.CompareAndSwap(pos, pos+size) {
-			c.pos = pos + size
-		}
-		// else: reclaimed after the check; the copy delivered was whole,
-		// the next round resynchronises.
 	}
 	if n > 0 {
 		publish(c.msgsOut, c.msgsOut.Load()+uint64(n))

@@ -83,3 +83,26 @@ func SetLastSeq(r *Ring, slot int, seq uint64) {
 // DisableCounters stops p and c from updating the message and byte
 // counters, to measure what they cost.
 func DisableCounters(p *Producer, c *Consumer) { p.noCounters, c.noCounters = true, true }
+
+// OffReleaseLock and OffZeroEnd: the release lock and zeroing mark of an
+// MPSC drop-oldest ring.
+const (
+	OffReleaseLock = offReleaseLock
+	OffZeroEnd     = offZeroEnd
+)
+
+// ReclaimDying runs p's drop-oldest reclaim in an MPSC ring as a producer
+// killed mid-zeroing would: it takes the release lock, marks the oldest
+// committed record for release, zeroes half of it and stops, holding the
+// lock. It mirrors reclaimShared.
+func ReclaimDying(p *Producer) {
+	if ok, err := p.r.lockRelease(uint64(p.slot) + 1); !ok || err != nil {
+		panic("ReclaimDying: lock not taken")
+	}
+	c := p.consPos.Load()
+	i := c & p.mask
+	h := word(p.data, i).Load()
+	size := p.r.dataSize(headerLength(h))
+	publish(word(p.r.region, offZeroEnd), c+size)
+	clear(p.data[i : i+size/2])
+}

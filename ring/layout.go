@@ -81,8 +81,17 @@ const (
 	// a ring before it trusts any other field.
 	Magic uint64 = 0x00474e49524d4853
 
-	// Version is the ring layout version this package reads and writes.
+	// Version is the ring layout version this package writes for rings that
+	// need no newer reader: every ring except an MPSC ring with
+	// FlagOverwrite, which is written as VersionSharedOverwrite. This
+	// package reads both. A version names the oldest layout a reader must
+	// understand, so a release that reads only version 1 refuses an MPSC
+	// drop-oldest ring with a version error instead of misreading it.
 	Version uint32 = 1
+	// VersionSharedOverwrite marks an MPSC ring with FlagOverwrite: its
+	// consumer position is moved under the release lock (offReleaseLock)
+	// by the consumer and by producers reclaiming the oldest records.
+	VersionSharedOverwrite uint32 = 2
 
 	// HeaderSize is the size of a record header; records start on Align.
 	HeaderSize = 8
@@ -147,17 +156,20 @@ const (
 	offConsBeat     = offConsCounters + 88 // its heartbeat, Unix ns, every second while attached (display)
 
 	// Line 5: the consumer's waiting, line 6: the producers' waiting.
-	offConsWait   = 5 * LineSize
-	offProdWait   = 6 * LineSize
-	waitSeq       = 0  // u32 futex word
-	waitParked    = 4  // u32: a waiter may be asleep; wake it
-	waitParks     = 8  // u64: times a waiter went to sleep
-	waitWakeups   = 16 // u64: wake system calls made for it
-	waitEnd       = 24
-	offControl    = 7 * LineSize
-	offProdMode   = offControl + 0 // u32: producers' wait mode override, 0 = as configured
-	offConsMode   = offControl + 4 // u32: the consumer's
-	offControlEnd = offControl + 8
+	offConsWait = 5 * LineSize
+	offProdWait = 6 * LineSize
+	waitSeq     = 0  // u32 futex word
+	waitParked  = 4  // u32: a waiter may be asleep; wake it
+	waitParks   = 8  // u64: times a waiter went to sleep
+	waitWakeups = 16 // u64: wake system calls made for it
+	waitEnd     = 24
+	offControl  = 7 * LineSize
+	offProdMode = offControl + 0 // u32: producers' wait mode override, 0 = as configured
+	offConsMode = offControl + 4 // u32: the consumer's
+	// u64, MPSC drop-oldest rings (version 2): who may move the consumer
+	// position now: 0 nobody, releaseByConsumer, or producer slot k as k+1.
+	offReleaseLock = offControl + 8
+	offControlEnd  = offControl + 16
 
 	// Line 8: flow control. Window and the pressure levels are set by the
 	// consumer or an operator; the pressure level is raised by producers
@@ -229,7 +241,7 @@ const (
 	// a record whose sequence is at or below the last it delivered from
 	// that producer (retries after a crash are delivered once).
 	FlagSequences = 1 << 1
-	// FlagOverwrite (SPSC only): the producer may reclaim the oldest records
+	// FlagOverwrite: producers may reclaim the oldest records
 	// when the ring is full (DropOldest) by advancing the consumer position
 	// with compare-and-swap; the consumer then copies each record out,
 	// checks it was not reclaimed meanwhile, and releases with

@@ -294,8 +294,13 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 			c := p.consPos.Load()
 			if pos-c > capacity {
 				// Our load of the frontier is older than the consumer's
-				// position, or the positions are damaged: look again.
-				if now := p.prodPos.Load(); now-c > capacity || c%Align != 0 {
+				// position, or the positions are damaged: look again. The
+				// pair is evidence of damage only if the consumer position
+				// held still while the frontier was loaded (others move
+				// both meanwhile: the consumer, and in a drop-oldest ring
+				// the producers reclaiming).
+				now := p.prodPos.Load()
+				if p.consPos.Load() == c && (now-c > capacity || c%Align != 0) {
 					p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, now, capacity)
 					return 0, p.err
 				}
@@ -471,6 +476,9 @@ func (p *Producer) TryWriteOverwrite(msg []byte) (int, error) {
 	}
 	if p.claimed {
 		return 0, ErrClaimPending
+	}
+	if p.mpsc {
+		return p.tryWriteOverwriteShared(msg)
 	}
 	err := p.TryWrite(msg)
 	if err != ErrFull {

@@ -30,9 +30,11 @@ type Config struct {
 	// Sequences makes every record carry its producer's sequence number,
 	// so that the consumer discards duplicates (8 bytes per record).
 	Sequences bool
-	// Overwrite lets an SPSC producer reclaim the oldest records when the
-	// ring is full (TryWriteOverwrite: newest wins). The consumer then pays
-	// a copy and a compare-and-swap per record.
+	// Overwrite lets producers reclaim the oldest records when the ring is
+	// full (TryWriteOverwrite: newest wins). The consumer then pays a copy
+	// and a compare-and-swap per record (MPSC: a lock taken and released
+	// per record, see TryWriteOverwrite). An MPSC ring with Overwrite is
+	// layout version 2.
 	Overwrite bool
 }
 
@@ -47,9 +49,6 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("ring: an spsc ring has no producer slots (asked for %d); use kind mpsc", c.Slots)
 		}
 	case MPSC:
-		if c.Overwrite {
-			return c, fmt.Errorf("ring: overwrite (drop oldest) is for spsc rings only")
-		}
 		if c.Slots == 0 {
 			c.Slots = DefaultSlots
 		}
@@ -114,7 +113,7 @@ func formatAt(region []byte, c Config, start uint64) error {
 	clear(region[:dataOff+c.Capacity])
 	d := region[:descSize]
 	binary.LittleEndian.PutUint64(d[offMagic:], Magic)
-	binary.LittleEndian.PutUint32(d[offVersion:], Version)
+	binary.LittleEndian.PutUint32(d[offVersion:], c.version())
 	binary.LittleEndian.PutUint32(d[offKind:], uint32(c.Kind))
 	binary.LittleEndian.PutUint64(d[offCapacity:], c.Capacity)
 	binary.LittleEndian.PutUint64(d[offMaxMessage:], c.MaxMessage)
@@ -158,6 +157,16 @@ type Ring struct {
 	seqOff     uint64 // offset of the sequence after the header, if any
 	ts, seqs   bool
 	overwrite  bool
+	alive      func(holder int) bool // MPSC drop-oldest: is the release lock's holder alive
+}
+
+// version is the layout version a ring of this configuration is written
+// with: the oldest a reader must understand.
+func (c Config) version() uint32 {
+	if c.Kind == MPSC && c.Overwrite {
+		return VersionSharedOverwrite
+	}
+	return Version
 }
 
 // Attach validates the descriptor of the ring in region, most specific check
@@ -175,8 +184,9 @@ func Attach(region []byte) (*Ring, error) {
 	if m := binary.LittleEndian.Uint64(d[offMagic:]); m != Magic {
 		return nil, fmt.Errorf("ring: magic at offset %d is %#016x, want %#016x (not a shmring ring): %w", offMagic, m, Magic, ErrCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(d[offVersion:]); v != Version {
-		return nil, fmt.Errorf("ring: layout version at offset %d is %d, this build reads %d; use a shmring release that reads version %d: %w", offVersion, v, Version, v, ErrIncompatible)
+	v := binary.LittleEndian.Uint32(d[offVersion:])
+	if v != Version && v != VersionSharedOverwrite {
+		return nil, fmt.Errorf("ring: layout version at offset %d is %d, this build reads %d and %d; use a shmring release that reads version %d: %w", offVersion, v, Version, VersionSharedOverwrite, v, ErrIncompatible)
 	}
 	kind := Kind(binary.LittleEndian.Uint32(d[offKind:]))
 	if kind != SPSC && kind != MPSC {
@@ -197,8 +207,8 @@ func Attach(region []byte) (*Ring, error) {
 	if flags&^knownFlags != 0 {
 		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows %#x: %w", offFlags, flags, uint64(knownFlags), ErrIncompatible)
 	}
-	if flags&FlagOverwrite != 0 && kind != SPSC {
-		return nil, fmt.Errorf("ring: flags at offset %d ask for overwrite in an mpsc ring: %w", offFlags, ErrCorrupt)
+	if want := (Config{Kind: kind, Overwrite: flags&FlagOverwrite != 0}).version(); v != want {
+		return nil, fmt.Errorf("ring: layout version at offset %d is %d, but a %v ring with flags %#x is version %d: %w", offVersion, v, kind, flags, want, ErrCorrupt)
 	}
 	slotsOff := binary.LittleEndian.Uint64(d[offSlotsOff:])
 	slots := binary.LittleEndian.Uint32(d[offSlotCount:])
@@ -226,7 +236,7 @@ func Attach(region []byte) (*Ring, error) {
 		slots:      int(slots),
 		ts:         flags&FlagTimestamps != 0,
 		seqs:       flags&FlagSequences != 0,
-		overwrite:  flags&FlagOverwrite != 0 && kind == SPSC,
+		overwrite:  flags&FlagOverwrite != 0,
 	}).withExtras(), nil
 }
 

@@ -415,7 +415,12 @@ func TestAttachRefusals(t *testing.T) {
 	}{
 		{"short region", func(r []byte) []byte { return r[:100] }, ring.ErrCorrupt},
 		{"magic", func(r []byte) []byte { r[0] ^= 1; return r }, ring.ErrCorrupt},
-		{"version", func(r []byte) []byte { r[ring.OffVersion]++; return r }, ring.ErrIncompatible},
+		{"version", func(r []byte) []byte { r[ring.OffVersion] += 10; return r }, ring.ErrIncompatible},
+		{"version of another configuration", func(r []byte) []byte {
+			binary.LittleEndian.PutUint32(r[ring.OffVersion:], ring.VersionSharedOverwrite)
+			rechecksum(r)
+			return r
+		}, ring.ErrCorrupt},
 		{"checksum", func(r []byte) []byte { r[ring.OffCapacity] ^= 0x40; return r }, ring.ErrCorrupt},
 		{"capacity", func(r []byte) []byte {
 			binary.LittleEndian.PutUint64(r[ring.OffCapacity:], 1<<20)

@@ -25,7 +25,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 10m ./...
 echo "== cross-process, full size (10M messages), MPSC chaos and the overwrite race, no race detector"
 go test -count=1 -timeout 5m -run '^(TestCrossProcess|TestMPSCChaos)$' ./ipc
-go test -count=1 -timeout 5m -run '^TestOverwrite$' ./ring
+go test -count=1 -timeout 5m -run '^(TestOverwrite|TestSharedOverwriteRace)$' ./ring
 echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer)"
 FUZZTIME=10s ./scripts/fuzz.sh
 if [[ -d bench/cmd/shmbench ]]; then

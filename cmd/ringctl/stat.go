@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/shmring/shmring/internal/units"
 	"os"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -54,6 +55,9 @@ type statReport struct {
 	ConsumerPolicy  string  `json:"consumer_policy_override"`
 	Overflowed      uint64  `json:"overflowed"`
 	Timestamps      bool    `json:"timestamps"`
+	Sequences       bool    `json:"sequences"`
+	DropOldest      bool    `json:"drop_oldest"`
+	Lapped          uint64  `json:"lapped"`
 	DelayCount      uint64  `json:"delay_count"`
 	DelayMeanNs     uint64  `json:"delay_mean_ns"`
 	DelayP50Ns      uint64  `json:"delay_p50_ns"`
@@ -136,6 +140,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
 		Pressure: st.Pressure, PressureChanges: st.PressureChanges,
 		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
+		Sequences: r.Sequences(), DropOldest: r.DropOldest(), Lapped: st.Lapped,
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 	}
 	if st.DelayCount > 0 {
@@ -221,6 +226,7 @@ func printStat(io stdio, r statReport) {
 	p("kind", "%s", r.Kind)
 	p("capacity", "%s", units.FormatSize(r.Capacity))
 	p("max message", "%s", units.FormatSize(r.MaxMsg))
+	p("records", "%s", recordOptions(r))
 	p("file", "%s, mode %s, uid %d", units.FormatSize(uint64(r.FileSize)), r.Mode, r.OwnerUID)
 	p("created", "%s by pid %d", r.Created.Format(time.RFC3339), r.CreatorPID)
 	fmt.Fprintln(tw, "occupancy")
@@ -235,6 +241,9 @@ func printStat(io stdio, r statReport) {
 	p("drops", "%d", r.Drops)
 	p("spins, yields", "producers %d, %d; consumer %d, %d", r.Spins, r.Yields, r.ConsumerSpins, r.ConsumerYields)
 	p("overflowed", "%d", r.Overflowed)
+	if r.DropOldest {
+		p("lapped", "%d reads discarded: reclaimed by a producer first", r.Lapped)
+	}
 	if r.Timestamps {
 		p("queueing delay", "%d measured, mean %v, p50 < %v, p99 < %v", r.DelayCount, time.Duration(r.DelayMeanNs), time.Duration(r.DelayP50Ns), time.Duration(r.DelayP99Ns))
 		if r.TargetDelayNs != 0 {
@@ -283,4 +292,22 @@ func printStat(io stdio, r statReport) {
 		}
 		_ = tw.Flush()
 	}
+}
+
+// recordOptions names what the ring's records carry and allow, as created.
+func recordOptions(r statReport) string {
+	var o []string
+	if r.Timestamps {
+		o = append(o, "timestamps")
+	}
+	if r.Sequences {
+		o = append(o, "sequences")
+	}
+	if r.DropOldest {
+		o = append(o, "drop-oldest")
+	}
+	if len(o) == 0 {
+		return "plain"
+	}
+	return strings.Join(o, ", ")
 }

@@ -1,0 +1,325 @@
+package ring
+
+import (
+	"encoding/binary"
+	"runtime"
+)
+
+// Drop-oldest in an MPSC ring (layout version 2).
+//
+// In an MPSC ring the consumer releases space by zeroing it and then
+// publishing its position: producers detect an unwritten reservation by its
+// zero header, so space must be zero before a producer can reserve it. A
+// producer that reclaims the oldest records must do the same, and two
+// parties zeroing and moving one position would race: a slow zeroer could
+// clear bytes a producer has already reserved past the other's release. So
+// in these rings every move of the consumer position, by the consumer or by
+// a reclaiming producer, happens under the release lock:
+//
+//  1. take the lock: compare-and-swap offReleaseLock from 0 to your ID
+//     (releaseByConsumer, or slot+1);
+//  2. the consumer position c is now stable; choose the end t of the range
+//     to release (the consumer: the record it read; a producer: past the
+//     oldest committed records until its record fits);
+//  3. store t in offZeroEnd, zero [c, t), store t in offConsumerPos;
+//  4. store 0 in offReleaseLock.
+//
+// Whoever takes the lock first finishes a release a dead holder left: if the
+// zeroing mark is ahead of the consumer position, [c, zero end) is zeroed
+// and the position moved there (zeroing is idempotent, and the holder being
+// dead, nobody else writes there). A holder is displaced only when the
+// ring's liveness function (SetHolderLiveness) says it is dead; without one
+// every holder counts as alive and a waiter gives up instead.
+//
+// The consumer copies a record out before it takes the lock, and delivers
+// the copy only if, holding the lock, it finds the consumer position still
+// at the record: then nobody has zeroed or reused the record's bytes (that
+// needs the position past them), and the copy is whole. Otherwise a
+// producer reclaimed the record (and counted it dropped); the read is
+// discarded and counted in lapped. The lock is held only for a bounded
+// zeroing, never across a wait or a callback.
+
+// Holders of the release lock other than producer slots (slot k is k+1).
+const releaseByConsumer = 1 << 32
+
+// releaseSpins is how many times a party polls a held release lock, yielding
+// the processor between polls, before it asks whether the holder is alive
+// (a producer then gives up on this attempt; the consumer reads later).
+const releaseSpins = 256
+
+// HolderConsumer is the holder passed to the function set by
+// SetHolderLiveness for the consumer; producers are their slot numbers.
+const HolderConsumer = -1
+
+// SetHolderLiveness sets the function that tells whether the holder of an
+// MPSC drop-oldest ring's release lock is alive: HolderConsumer or a
+// producer slot. Package ipc sets it from the role and slot locks. It must
+// answer true when in doubt; set it before producers and the consumer run.
+func (r *Ring) SetHolderLiveness(alive func(holder int) bool) { r.alive = alive }
+
+// lockRelease takes the release lock for id, finishing the release of a dead
+// holder. It returns false if a live holder kept the lock through the
+// polling budget, or an error if the region is damaged.
+func (r *Ring) lockRelease(id uint64) (bool, error) {
+	lock := word(r.region, offReleaseLock)
+	for i := 0; ; i++ {
+		h := lock.Load()
+		if h == 0 {
+			if lock.CompareAndSwap(0, id) {
+				return true, r.finishRelease()
+			}
+			continue
+		}
+		if h == id {
+			// Our own ID: a predecessor in our role (a consumer, or a
+			// producer of our slot) died holding it; we hold the role now.
+			return true, r.finishRelease()
+		}
+		if i < releaseSpins {
+			runtime.Gosched()
+			continue
+		}
+		holder, known := HolderConsumer, h == releaseByConsumer
+		if !known && h-1 < uint64(r.slots) {
+			holder, known = int(h-1), true
+		}
+		if known && (r.alive == nil || r.alive(holder)) {
+			return false, nil
+		}
+		// Dead, or a value no holder writes (damage): take it over.
+		if lock.CompareAndSwap(h, id) {
+			return true, r.finishRelease()
+		}
+	}
+}
+
+// unlockRelease hands the release lock back.
+func (r *Ring) unlockRelease() { publish(word(r.region, offReleaseLock), 0) }
+
+// finishRelease completes a release the previous holder began: its zeroing
+// mark ahead of the consumer position.
+func (r *Ring) finishRelease() error {
+	c := word(r.region, offConsumerPos).Load()
+	ze := word(r.region, offZeroEnd).Load()
+	if ze == c {
+		return nil
+	}
+	if p := word(r.region, offProducerPos).Load(); ze-c > p-c || p-c > r.capacity || ze%Align != 0 || c%Align != 0 {
+		return corruptf(offZeroEnd, "zeroing mark %d is inconsistent with consumer position %d and producer position %d (capacity %d)", ze, c, p, r.capacity)
+	}
+	r.releaseRange(c, ze)
+	return nil
+}
+
+// releaseRange zeroes [from, to) and moves the consumer position to its end.
+// The caller holds the release lock and from is the consumer position.
+func (r *Ring) releaseRange(from, to uint64) {
+	publish(word(r.region, offZeroEnd), to)
+	mask := r.capacity - 1
+	i, n := from&mask, to-from
+	if first := min(n, r.capacity-i); first > 0 {
+		clear(r.data[i : i+first])
+		clear(r.data[:n-first])
+	}
+	publish(word(r.region, offConsumerPos), to)
+}
+
+// tryWriteOverwriteShared is TryWriteOverwrite for an MPSC ring: it writes
+// if there is room, else reclaims the oldest committed records under the
+// release lock and tries again. Other producers may take the room first, so
+// it tries a few times; it gives up with ErrFull (and counts the message
+// dropped) if the oldest record is still being written by a live producer,
+// if another live party keeps the lock, or if the message cannot fit at all.
+func (p *Producer) tryWriteOverwriteShared(msg []byte) (int, error) {
+	dropped := 0
+	for attempt := 0; attempt < 8; attempt++ {
+		err := p.TryWrite(msg)
+		if err != ErrFull {
+			return dropped, err
+		}
+		k, err := p.reclaimShared(uint64(len(msg)))
+		dropped += k
+		if err != nil {
+			return dropped, err
+		}
+		if k == 0 {
+			runtime.Gosched()
+		}
+	}
+	p.AddDrops(1)
+	return dropped, ErrFull
+}
+
+// reclaimShared releases the oldest committed records, under the release
+// lock, until a record with an n-byte payload would fit at the frontier as
+// it is now. It returns how many messages it dropped (0 if it could not
+// take the lock or the oldest record is not committed).
+func (p *Producer) reclaimShared(n uint64) (int, error) {
+	ok, err := p.r.lockRelease(uint64(p.slot) + 1)
+	if err != nil {
+		p.err = err
+		return 0, err
+	}
+	if !ok {
+		return 0, nil
+	}
+	defer p.r.unlockRelease()
+	capacity := p.r.capacity
+	c := p.consPos.Load() // stable: only the lock's holder moves it
+	pos := p.prodPos.Load()
+	if pos-c > capacity || c%Align != 0 {
+		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, capacity)
+		return 0, p.err
+	}
+	need := p.r.dataSize(n)
+	total := need
+	if tail := capacity - pos&p.mask; need > tail {
+		total = tail + need
+	}
+	limit := p.limit()
+	target, dropped := c, 0
+	for pos+total-target > limit && target != pos {
+		i := target & p.mask
+		h := word(p.data, i).Load()
+		t := headerType(h)
+		if t != TypeData && t != TypePadding {
+			break // being written (or abandoned: the consumer's recovery skips it)
+		}
+		size := recordSize(headerLength(h))
+		if t == TypeData {
+			size = p.r.dataSize(headerLength(h))
+			dropped++
+		}
+		if headerReserved(h) || size > pos-target || i+size > capacity {
+			p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit the reserved space", h)
+			return 0, p.err
+		}
+		target += size
+	}
+	if target == c {
+		return 0, nil
+	}
+	p.r.releaseRange(c, target)
+	p.consCached = target
+	p.AddDrops(uint64(dropped))
+	return dropped, nil
+}
+
+// readSharedOverwrite is ReadBatch for an MPSC drop-oldest ring: each record
+// is copied out, then released under the release lock if the consumer
+// position is still at it, and only then delivered (see the comment at the
+// top of this file).
+func (c *Consumer) readSharedOverwrite(max int, fn func(msg []byte)) (int, error) {
+	var n int
+	var bytes uint64
+	var now int64
+	lapped := word(c.r.region, offLapped)
+	if c.buf == nil {
+		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
+	}
+	for n < max {
+		if cp := c.consPos.Load(); cp != c.pos {
+			// Producers reclaimed records: resynchronise.
+			if p := c.prodPos.Load(); p-cp > c.r.capacity || cp%Align != 0 {
+				if c.consPos.Load() != cp {
+					continue
+				}
+				c.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", cp, p)
+				break
+			}
+			c.pos = cp
+		}
+		p := c.prodPos.Load()
+		if p == c.pos {
+			break
+		}
+		avail := p - c.pos
+		if avail > c.r.capacity || p%Align != 0 {
+			if c.consPos.Load() != c.pos {
+				continue
+			}
+			c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d", p, c.pos)
+			break
+		}
+		c.prodCached = p
+		pos, i := c.pos, c.pos&c.mask
+		h := word(c.data, i).Load()
+		t := headerType(h)
+		if t == TypeNone || t == TypePending {
+			break // a reservation not yet committed: Blocked and Recover deal with it
+		}
+		length := headerLength(h)
+		size := recordSize(length)
+		if t == TypeData {
+			size = c.r.dataSize(length)
+		}
+		bad := headerReserved(h) || size > avail || i+size > c.r.capacity ||
+			(t == TypeData && length > c.r.maxMessage) || (t != TypeData && t != TypePadding)
+		var msg []byte
+		if !bad && t == TypeData {
+			msg = c.buf[:c.r.extra+length]
+			copy(msg, c.data[i+HeaderSize:i+HeaderSize+c.r.extra+length])
+		}
+		// The lock's compare-and-swap orders the copy before the check.
+		ok, err := c.r.lockRelease(releaseByConsumer)
+		if err != nil {
+			c.err = err
+			break
+		}
+		if !ok {
+			break // a live producer is reclaiming: read again later
+		}
+		if c.consPos.Load() != pos {
+			c.r.unlockRelease()
+			if msg != nil {
+				publish(lapped, lapped.Load()+1)
+			}
+			continue // reclaimed while we read it: discard
+		}
+		if bad {
+			c.r.unlockRelease()
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
+			break
+		}
+		c.r.releaseRange(pos, pos+size)
+		c.r.unlockRelease()
+		c.pos = pos + size
+		if msg == nil {
+			continue
+		}
+		if c.r.seqs && c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
+			continue
+		}
+		if c.r.ts {
+			c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
+		}
+		fn(msg[c.r.extra:])
+		n++
+		bytes += length
+	}
+	if n > 0 && !c.noCounters {
+		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
+	}
+	return n, c.err
+}
+
+// releaseShared is release for an MPSC drop-oldest ring (padding skipped by
+// SkipPadding): under the release lock, and only if no producer moved the
+// position meanwhile. It reports whether it released.
+func (c *Consumer) releaseShared(from, to uint64) bool {
+	ok, err := c.r.lockRelease(releaseByConsumer)
+	if err != nil {
+		c.err = err
+		return false
+	}
+	if !ok {
+		return false
+	}
+	defer c.r.unlockRelease()
+	if c.consPos.Load() != from {
+		return false
+	}
+	c.r.releaseRange(from, to)
+	c.pos = to
+	return true
+}
