@@ -55,11 +55,12 @@ func goodHeader(tb testing.TB) []byte {
 }
 
 // region makes a formatted ring region of the given kind; extras selects
-// timestamps (bit 0) and sequences (bit 1).
+// timestamps (bit 0), sequences (bit 1) and overwrite (bit 2: drop-oldest,
+// whose consumer reads by copy and release, under the release lock in MPSC).
 func region(tb testing.TB, kind ring.Kind, extras ...byte) []byte {
 	cfg := ring.Config{Kind: kind, Capacity: 1 << 10, MaxMessage: 96}
 	if len(extras) > 0 {
-		cfg.Timestamps, cfg.Sequences = extras[0]&1 != 0, extras[0]&2 != 0
+		cfg.Timestamps, cfg.Sequences, cfg.Overwrite = extras[0]&1 != 0, extras[0]&2 != 0, extras[0]&4 != 0
 	}
 	if kind == ring.MPSC {
 		cfg.Slots = 2
@@ -89,6 +90,9 @@ func FuzzConsumer(f *testing.F) {
 	f.Add(false, byte(1), patch(4096, 0x0001_0000_0000_0100))     // header with a huge length
 	f.Add(true, byte(2), patch(4096+4096, 0x0003_0005_0000_0010)) // a pending header naming slot 5
 	f.Add(true, byte(3), patch(4096+24, 8))                       // a slot intent
+	f.Add(true, byte(4), patch(904, 2))                           // drop-oldest: release lock held by slot 1
+	f.Add(true, byte(4), patch(552, 4096))                        // drop-oldest: zeroing mark ahead
+	f.Add(false, byte(4), patch(256, 64))                         // drop-oldest spsc: position moved
 	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, patches []byte) {
 		kind := ring.SPSC
 		if mpsc {
@@ -172,6 +176,7 @@ func patch(off uint16, v uint64) []byte {
 func FuzzOps(f *testing.F) {
 	f.Add(false, byte(0), []byte{1, 2, 3, 200, 17, 5, 90, 91, 92})
 	f.Add(true, byte(3), []byte{0, 255, 128, 64, 32, 16, 8, 4, 2, 1})
+	f.Add(true, byte(4), []byte{9, 200, 3, 77, 1, 2, 250, 251, 5, 6, 7})
 	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, ops []byte) {
 		kind := ring.SPSC
 		if mpsc {
