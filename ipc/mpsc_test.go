@@ -285,20 +285,29 @@ func TestMPSCChaos(t *testing.T) {
 	t.Logf("%d kills, %d messages, %d lost, %d gaps, longest stall %v", totalKills, chk.count, st.Lost, totalGaps, maxStall)
 }
 
-// TestMPSCDropOldestChaos: producer processes writing with DropOldest into
-// an MPSC ring whose consumer is slow, so that they reclaim all the time,
-// are SIGKILLed at random moments (some while they hold the release lock,
-// half-way through zeroing) and restarted. Nobody stalls: every incarnation
-// makes progress and the consumer keeps reading; every message delivered is
-// whole, each producer's in increasing order; the ring drains to empty.
-func TestMPSCDropOldestChaos(t *testing.T) {
-	kills := 60
+// TestDropOldestChaos: producer processes writing with DropOldest into a
+// ring whose consumer is slow, so that they reclaim all the time, are
+// SIGKILLed at random moments (in MPSC some while they hold the release
+// lock, half-way through zeroing) and restarted. Nobody stalls: every
+// incarnation makes progress and the consumer keeps reading; every message
+// delivered is whole, each producer's in increasing order; the ring drains
+// to empty.
+func TestDropOldestChaos(t *testing.T) {
+	t.Run("mpsc-3p", func(t *testing.T) { dropOldestChaos(t, ipc.MPSC, 3) })
+	t.Run("spsc", func(t *testing.T) { dropOldestChaos(t, ipc.SPSC, 1) })
+}
+
+func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
+	kills := 60 / producers * producers
 	if testing.Short() {
 		kills = 15
 	}
-	const producers = 3
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<13), ipc.WithMaxMessage(512), ipc.WithDropOldest())
+	opts := []ipc.Option{ipc.WithKind(kind), ipc.WithCapacity(1 << 13), ipc.WithMaxMessage(512), ipc.WithDropOldest()}
+	if kind == ipc.MPSC {
+		opts = append(opts, ipc.WithProducers(producers))
+	}
+	r, err := ipc.Create(name, opts...)
 	require.NoError(t, err)
 	defer r.Close()
 	c, err := r.Consumer(ipc.WithStallLimit(time.Second))
@@ -319,9 +328,16 @@ func TestMPSCDropOldestChaos(t *testing.T) {
 			i := rng.IntN(producers)
 			// Each incarnation must make progress, whatever its
 			// predecessors left behind.
-			before := r.ProducerSlot(i).MsgsIn
+			written := func() uint64 {
+				if kind == ipc.SPSC {
+					st, _ := r.Stats()
+					return st.MsgsIn
+				}
+				return r.ProducerSlot(i).MsgsIn
+			}
+			before := written()
 			deadline := time.Now().Add(10 * time.Second)
-			for r.ProducerSlot(i).MsgsIn == before {
+			for written() == before {
 				if time.Now().After(deadline) {
 					stalled = fmt.Errorf("producer %d wrote nothing for 10 s after kill %d", i, k)
 					break
