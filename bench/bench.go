@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -349,6 +350,7 @@ func throughFile(exe, consRole, prodRole, file string, n, size uint64) (time.Dur
 // then, for the MPSC roles, the producer count (consumer) or PRODUCERS ID
 // (producer).
 func RunChild(role string, args []string) error {
+	proc.DieWithParent() // never outlive a harness that was interrupted
 	if ok, err := runLatencyChild(role, args); ok {
 		return err
 	}

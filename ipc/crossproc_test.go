@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
@@ -26,6 +27,7 @@ const childEnv = "SHMRING_IPC_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
+		proc.DieWithParent()
 		if err := runChild(role); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(2)

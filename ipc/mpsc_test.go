@@ -203,11 +203,13 @@ func TestMPSCChaos(t *testing.T) {
 		procs[i] = startMPSCProducer(t, r.Path(), i, 0)
 	}
 	killed := make([]int, producers)
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
+	// A failing test ends the killer too, which then kills every producer.
+	t.Cleanup(func() { close(stop); <-done })
 	go func() { // the killer
 		defer close(done)
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-		for k := 0; k < kills; k++ {
+		for k := 0; k < kills && !stopped(stop); k++ {
 			i := rng.IntN(producers)
 			// Kill it while it writes: wait until this incarnation has
 			// written something (bounded), then a random moment more.
@@ -320,11 +322,13 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 		procs[i] = start(i)
 	}
 	var stalled error
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
+	// A failing test ends the killer too, which then kills every producer.
+	t.Cleanup(func() { close(stop); <-done })
 	go func() { // the killer
 		defer close(done)
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-		for k := 0; k < kills; k++ {
+		for k := 0; k < kills && !stopped(stop); k++ {
 			i := rng.IntN(producers)
 			// Each incarnation must make progress, whatever its
 			// predecessors left behind.
@@ -417,6 +421,16 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 	require.Zero(t, st.Depth, "drained")
 	require.Positive(t, st.Drops, "the producers reclaimed")
 	require.Positive(t, got)
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func boolInt(b bool) int {

@@ -16,11 +16,15 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("RINGCTL_TEST_CLAIM") != "" || os.Getenv("RINGCTL_TEST_ARGS") != "" || (len(os.Args) > 2 && os.Args[1] == bench.ChildArg) {
+		proc.DieWithParent()
+	}
 	if path := os.Getenv("RINGCTL_TEST_CLAIM"); path != "" {
 		claimChild(path)
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // StartTime returns the start time of process pid in clock ticks since
@@ -54,4 +56,18 @@ func Alive(pid int, start uint64) bool {
 		return false
 	}
 	return true
+}
+
+// DieWithParent makes the calling process receive SIGKILL when its parent
+// exits, and exits at once if the parent is already gone: a re-executed
+// child (a test's or a benchmark's producer that loops until killed) must
+// not outlive a parent that failed or was killed before it could reap it.
+// The kernel ties the signal to the thread that forked the child; the Go
+// runtime does not end its threads while the process runs, so that is the
+// parent's lifetime.
+func DieWithParent() {
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	if os.Getppid() == 1 {
+		os.Exit(3)
+	}
 }
