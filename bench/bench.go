@@ -51,6 +51,7 @@ func Cases() []Case {
 		{"unix-stream", 2, runUnix},
 		{"unix-seqpacket", 2, runSeqpacket},
 		{"pipe", 2, runPipe},
+		{"pipe-batch64", 2, runPipeBatch},
 		{"shmring-mpsc-1p", 2, mpscCase(1)},
 		{"shmring-mpsc-2p", 3, mpscCase(2)},
 		{"shmring-mpsc-4p", 5, mpscCase(4)},
@@ -76,7 +77,7 @@ func Ratios() []Ratio {
 	return []Ratio{
 		{"shmring-spsc", "c-ring"},
 		{"shmring-spsc-batch64", "c-ring-batch64"},
-		{"shmring-spsc-batch64", "pipe"},
+		{"shmring-spsc-batch64", "pipe-batch64"},
 		{"shmring-spsc", "go-chan"},
 		{"shmring-spsc", "unix-stream"},
 		{"shmring-spsc", "unix-seqpacket"},
@@ -169,6 +170,7 @@ const (
 	RoleSeqProducer      = "seqpacket-producer"
 	RoleSeqConsumer      = "seqpacket-consumer"
 	RolePipeProducer     = "pipe-producer"
+	RolePipeBatch        = "pipe-producer-batch"
 	RolePipeConsumer     = "pipe-consumer"
 	RoleMPSCProducer     = "mpsc-producer"
 	RoleMPSCConsumer     = "mpsc-consumer"
@@ -331,6 +333,12 @@ func runPipe(exe string, n, size uint64) (time.Duration, error) {
 	return throughFile(exe, RolePipeConsumer, RolePipeProducer, "fifo", n, size)
 }
 
+// runPipeBatch is runPipe with 64 messages per write: the pipe's answer to
+// shmring's WriteBatch.
+func runPipeBatch(exe string, n, size uint64) (time.Duration, error) {
+	return throughFile(exe, RolePipeConsumer, RolePipeBatch, "fifo", n, size)
+}
+
 func runUnix(exe string, n, size uint64) (time.Duration, error) {
 	return throughFile(exe, RoleUnixConsumer, RoleUnixProducer, "sock", n, size)
 }
@@ -385,7 +393,9 @@ func RunChild(role string, args []string) error {
 	case role == RoleSeqConsumer:
 		return unixConsumer("unixpacket", path, n, size)
 	case role == RolePipeProducer:
-		return pipeProducer(path, n, size)
+		return pipeProducer(path, n, size, 1)
+	case role == RolePipeBatch:
+		return pipeProducer(path, n, size, 64)
 	case role == RolePipeConsumer:
 		return pipeConsumer(path, n, size)
 	case role == RoleMPSCProducer && len(extra) == 2:
@@ -567,13 +577,13 @@ func unixConsumer(network, path string, n, size uint64) error {
 	return drain(conn, n*size)
 }
 
-func pipeProducer(path string, n, size uint64) error {
+func pipeProducer(path string, n, size uint64, per int) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return feed(f, n, size)
+	return feedBatch(f, n, size, per)
 }
 
 func pipeConsumer(path string, n, size uint64) error {
@@ -591,14 +601,21 @@ func pipeConsumer(path string, n, size uint64) error {
 
 // feed writes n messages of size bytes to w, one write each, and reports
 // the producer's start, end and CPU time.
-func feed(w io.Writer, n, size uint64) error {
-	msg := make([]byte, size)
+func feed(w io.Writer, n, size uint64) error { return feedBatch(w, n, size, 1) }
+
+// feedBatch is feed writing per messages with each write.
+func feedBatch(w io.Writer, n, size uint64, per int) error {
+	buf := make([]byte, uint64(per)*size)
 	start := time.Now()
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(msg, i)
-		if _, err := w.Write(msg); err != nil {
+	for i := uint64(0); i < n; {
+		k := min(uint64(per), n-i)
+		for j := uint64(0); j < k; j++ {
+			binary.LittleEndian.PutUint64(buf[j*size:], i+j)
+		}
+		if _, err := w.Write(buf[:k*size]); err != nil {
 			return err
 		}
+		i += k
 	}
 	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
 	return nil

@@ -76,23 +76,30 @@ func cringCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
 	}
 }
 
-// cringLatency is the C spin round trip: two forked processes ping-pong a
-// word; the p50 is the only figure it reports.
-func cringLatency(_ string, n int) (LatencyResult, error) {
-	bin, err := cring()
-	if err != nil {
-		return LatencyResult{}, err
+// cringLatency is a C round trip between two forked processes ping-ponging
+// a word: spinning (spins < 0), or spinning that many pauses and then
+// sleeping on a futex (0: sleep at once).
+func cringLatency(spins int) func(string, int) (LatencyResult, error) {
+	return func(_ string, n int) (LatencyResult, error) {
+		bin, err := cring()
+		if err != nil {
+			return LatencyResult{}, err
+		}
+		args := []string{"-rt", strconv.Itoa(n)}
+		if spins >= 0 {
+			args = []string{"-hrt", strconv.Itoa(n), strconv.Itoa(spins)}
+		}
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil {
+			return LatencyResult{}, fmt.Errorf("cring: %w", err)
+		}
+		var p50, p99, p999, mx, cpu int64
+		if _, err := fmt.Sscan(string(out), &p50, &p99, &p999, &mx, &cpu); err != nil {
+			return LatencyResult{}, fmt.Errorf("cring said %q", out)
+		}
+		return LatencyResult{N: n, P50: time.Duration(p50), P99: time.Duration(p99), P999: time.Duration(p999),
+			Max: time.Duration(mx), CPUPerRoundTrip: time.Duration(cpu / int64(max(n, 1)))}, nil
 	}
-	out, err := exec.Command(bin, "-rt", strconv.Itoa(n)).Output()
-	if err != nil {
-		return LatencyResult{}, fmt.Errorf("cring: %w", err)
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return LatencyResult{}, fmt.Errorf("cring said %q", out)
-	}
-	d := time.Duration(ns)
-	return LatencyResult{N: n, P50: d, P99: d, P999: d, Max: d}, nil
 }
 
 // Probe measures the machine's cross-core state: the median round trip of
@@ -100,6 +107,6 @@ func cringLatency(_ string, n int) (LatencyResult, error) {
 // trips, about a millisecond). The harness runs it before every case, so
 // that a result can be read against the state it ran in.
 func Probe() (time.Duration, error) {
-	l, err := cringLatency("", 2000)
+	l, err := cringLatency(-1)("", 2000)
 	return l.P50, err
 }

@@ -38,18 +38,26 @@ type LatencyResult struct {
 }
 
 // LatencyCases returns the round-trip cases: shmring with both sides
-// spinning, parking and hybrid, against a raw futex ping-pong and a Unix
-// domain socket.
+// spinning, parking and hybrid, against the C references (a word
+// ping-ponged spinning; spinning 2000 pauses, as shmring's hybrid does
+// before it yields, then sleeping on a futex; sleeping at once), a raw
+// futex ping-pong between two Go processes and a Unix domain socket.
 func LatencyCases() []LatencyCase {
 	return []LatencyCase{
 		{"shmring-spin", shmLatency("spin")},
-		{"c-spin", cringLatency},
+		{"c-spin", cringLatency(-1)},
 		{"shmring-hybrid", shmLatency("hybrid")},
+		{"c-hybrid", cringLatency(hybridSpins)},
 		{"shmring-park", shmLatency("park")},
 		{"futex", futexLatency},
+		{"c-park", cringLatency(0)},
 		{"unix-stream", unixLatency},
 	}
 }
+
+// hybridSpins is the spin phase of the C spin-then-park reference: the
+// pauses shmring's default hybrid policy spins before it yields.
+const hybridSpins = 2000
 
 // Run measures n round trips.
 func (c LatencyCase) Run(exe string, n int) (LatencyResult, error) {

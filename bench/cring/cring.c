@@ -2,15 +2,22 @@
  * ring of fixed 64-byte slots in a shared anonymous mapping, between a
  * forked producer and consumer, each side caching the other's position.
  * The producer publishes its position every BATCH messages (1: every one).
- * Usage: cring N BATCH      prints "msgs_per_sec"
- *        cring -rt N        prints the round-trip median in ns (spin) */
+ * Usage: cring N BATCH        prints "msgs_per_sec"
+ *        cring -rt N          two processes ping-pong a word, spinning
+ *        cring -hrt N SPINS   the same, each side spinning SPINS pauses and
+ *                             then sleeping on a futex (spin then park)
+ * The round-trip modes print "p50 p99 p99.9 max cpu" in nanoseconds, cpu
+ * being the user and system time of both processes. */
 #define _GNU_SOURCE
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,33 +42,89 @@ static int cmp(const void *a, const void *b) {
 	return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv) {
-	if (argc == 3 && strcmp(argv[1], "-rt") == 0) {
-		long n = atol(argv[2]);
-		_Atomic uint64_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		_Atomic uint64_t *ping = w, *pong = w + 16;
-		pid_t pid = fork();
-		if (pid == 0) {
-			for (uint64_t i = 1; i <= (uint64_t)n; i++) {
+/* A futex shared between processes (no FUTEX_PRIVATE_FLAG). */
+static void futex(_Atomic uint32_t *w, int op, uint32_t v) {
+	syscall(SYS_futex, w, op, v, NULL, NULL, 0);
+}
+
+/* hwait waits until *w == want: spins pauses first, then sleeps, having
+ * announced itself in *sleeping. Dekker with hpost: each side stores, then
+ * loads the other's word, both sequentially consistent, so either the
+ * poster sees the sleeper or the sleeper sees the value. */
+static void hwait(_Atomic uint32_t *w, _Atomic uint32_t *sleeping, uint32_t want, long spins) {
+	for (long k = 0; k < spins; k++) {
+		if (atomic_load_explicit(w, memory_order_acquire) == want) return;
+		__builtin_ia32_pause();
+	}
+	for (;;) {
+		atomic_store(sleeping, 1);
+		uint32_t v = atomic_load(w);
+		if (v == want) break;
+		futex(w, FUTEX_WAIT, v);
+	}
+	atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+}
+
+static void hpost(_Atomic uint32_t *w, _Atomic uint32_t *sleeping, uint32_t v) {
+	atomic_store(w, v);
+	if (atomic_load(sleeping)) futex(w, FUTEX_WAKE, 1);
+}
+
+static uint64_t cpu_ns(int who) {
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/* roundtrips runs n round trips between this process and a forked echoer
+ * and prints the percentiles and the CPU of both; spins < 0: spin only. */
+static int roundtrips(long n, long spins) {
+	/* ping, pong and the two sleeping flags, each on its own 128-byte pair of lines */
+	char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) return 1;
+	_Atomic uint32_t *ping = (void *)m, *pong = (void *)(m + 128);
+	_Atomic uint32_t *ping_sl = (void *)(m + 256), *pong_sl = (void *)(m + 384);
+	uint64_t cpu0 = cpu_ns(RUSAGE_SELF);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (uint32_t i = 1; i <= (uint32_t)n; i++) {
+			if (spins < 0) {
 				while (atomic_load_explicit(ping, memory_order_acquire) != i) __builtin_ia32_pause();
 				atomic_store_explicit(pong, i, memory_order_release);
+			} else {
+				hwait(ping, ping_sl, i, spins);
+				hpost(pong, pong_sl, i);
 			}
-			_exit(0);
 		}
-		uint64_t *s = malloc(n * sizeof *s);
-		for (uint64_t i = 1; i <= (uint64_t)n; i++) {
-			uint64_t t = now_ns();
+		_exit(0);
+	}
+	uint64_t *s = malloc(n * sizeof *s);
+	for (uint32_t i = 1; i <= (uint32_t)n; i++) {
+		uint64_t t = now_ns();
+		if (spins < 0) {
 			atomic_store_explicit(ping, i, memory_order_release);
 			while (atomic_load_explicit(pong, memory_order_acquire) != i) __builtin_ia32_pause();
-			s[i - 1] = now_ns() - t;
+		} else {
+			hpost(ping, ping_sl, i);
+			hwait(pong, pong_sl, i, spins);
 		}
-		waitpid(pid, NULL, 0);
-		qsort(s, n, sizeof *s, cmp);
-		printf("%llu\n", (unsigned long long)s[n / 2]);
-		return 0;
+		s[i - 1] = now_ns() - t;
 	}
+	int st;
+	waitpid(pid, &st, 0);
+	uint64_t cpu = cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN);
+	qsort(s, n, sizeof *s, cmp);
+	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)s[n / 2], (unsigned long long)s[n * 99 / 100],
+	       (unsigned long long)s[n * 999 / 1000], (unsigned long long)s[n - 1], (unsigned long long)cpu);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
+}
+
+int main(int argc, char **argv) {
+	if (argc == 3 && strcmp(argv[1], "-rt") == 0) return roundtrips(atol(argv[2]), -1);
+	if (argc == 4 && strcmp(argv[1], "-hrt") == 0) return roundtrips(atol(argv[2]), atol(argv[3]));
 	if (argc != 3) {
-		fprintf(stderr, "usage: cring N BATCH | cring -rt N\n");
+		fprintf(stderr, "usage: cring N BATCH | cring -rt N | cring -hrt N SPINS\n");
 		return 2;
 	}
 	uint64_t n = strtoull(argv[1], 0, 10), batch = strtoull(argv[2], 0, 10);

@@ -248,8 +248,9 @@ func main() {
 	printTable(rep, cases)
 }
 
-var latencyRatios = [][2]string{{"shmring-spin", "c-spin"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
-	{"shmring-park", "futex"}, {"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
+var latencyRatios = [][2]string{{"shmring-spin", "c-spin"}, {"shmring-hybrid", "c-hybrid"}, {"shmring-park", "futex"},
+	{"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
+	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
