@@ -43,8 +43,9 @@ var cpuUsed time.Duration
 func Cases() []Case {
 	return []Case{
 		{"shmring-spsc", 2, runShmring},
-		{"shmring-spsc-claim", 2, shmVariant(RoleShmProducerClaim)},
-		{"shmring-spsc-batch64", 2, shmVariant(RoleShmProducerBatch)},
+		{"shmring-spsc-claim", 2, shmVariant(RoleShmConsumer, RoleShmProducerClaim)},
+		{"shmring-spsc-batch64", 2, shmVariant(RoleShmConsumer, RoleShmProducerBatch)},
+		{"shmring-spsc-coalesce", 2, shmVariant(RoleShmConsumerCoalesce, RoleShmProducer)},
 		{"c-ring", 2, cringCase(1)},
 		{"c-ring-batch64", 2, cringCase(64)},
 		{"go-chan", 1, runChan},
@@ -79,6 +80,8 @@ func Ratios() []Ratio {
 		{"shmring-spsc-batch64", "c-ring-batch64"},
 		{"shmring-spsc-batch64", "pipe-batch64"},
 		{"shmring-spsc", "go-chan"},
+		{"shmring-spsc-coalesce", "go-chan"},
+		{"shmring-spsc-coalesce", "c-ring"},
 		{"shmring-spsc", "unix-stream"},
 		{"shmring-spsc", "unix-seqpacket"},
 		{"shmring-spsc", "pipe"},
@@ -161,19 +164,21 @@ func chanCase(senders int) func(string, uint64, uint64) (time.Duration, error) {
 
 // Child roles: the harness binary runs these when re-executed.
 const (
-	RoleShmProducer      = "shm-producer"
-	RoleShmConsumer      = "shm-consumer"
-	RoleUnixProducer     = "unix-producer"
-	RoleUnixConsumer     = "unix-consumer"
-	RoleShmProducerClaim = "shm-producer-claim"
-	RoleShmProducerBatch = "shm-producer-batch"
-	RoleSeqProducer      = "seqpacket-producer"
-	RoleSeqConsumer      = "seqpacket-consumer"
-	RolePipeProducer     = "pipe-producer"
-	RolePipeBatch        = "pipe-producer-batch"
-	RolePipeConsumer     = "pipe-consumer"
-	RoleMPSCProducer     = "mpsc-producer"
-	RoleMPSCConsumer     = "mpsc-consumer"
+	RoleShmProducer = "shm-producer"
+	RoleShmConsumer = "shm-consumer"
+	// RoleShmConsumerCoalesce reads WithCoalesce(CoalesceDelay).
+	RoleShmConsumerCoalesce = "shm-consumer-coalesce"
+	RoleUnixProducer        = "unix-producer"
+	RoleUnixConsumer        = "unix-consumer"
+	RoleShmProducerClaim    = "shm-producer-claim"
+	RoleShmProducerBatch    = "shm-producer-batch"
+	RoleSeqProducer         = "seqpacket-producer"
+	RoleSeqConsumer         = "seqpacket-consumer"
+	RolePipeProducer        = "pipe-producer"
+	RolePipeBatch           = "pipe-producer-batch"
+	RolePipeConsumer        = "pipe-consumer"
+	RoleMPSCProducer        = "mpsc-producer"
+	RoleMPSCConsumer        = "mpsc-consumer"
 )
 
 // ChildArg is the first argument that marks a re-executed child.
@@ -278,7 +283,7 @@ func shmDir() (string, error) {
 
 // shmVariant is the SPSC case with another producer: zero-copy claims, or
 // batches of 64 messages published with one position store.
-func shmVariant(producerRole string) func(string, uint64, uint64) (time.Duration, error) {
+func shmVariant(consumerRole, producerRole string) func(string, uint64, uint64) (time.Duration, error) {
 	return func(exe string, n, size uint64) (time.Duration, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -291,7 +296,7 @@ func shmVariant(producerRole string) func(string, uint64, uint64) (time.Duration
 			return 0, err
 		}
 		defer r.Close()
-		return pair(exe, RoleShmConsumer, producerRole, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+		return pair(exe, consumerRole, producerRole, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 	}
 }
 
@@ -383,7 +388,9 @@ func RunChild(role string, args []string) error {
 	case role == RoleShmProducer, role == RoleShmProducerClaim, role == RoleShmProducerBatch:
 		return shmProducer(role, path, n, size)
 	case role == RoleShmConsumer:
-		return shmConsumer(path, n, size)
+		return shmConsumer(path, n, size, 0)
+	case role == RoleShmConsumerCoalesce:
+		return shmConsumer(path, n, size, CoalesceDelay)
 	case role == RoleUnixProducer:
 		return unixProducer("unix", path, n, size)
 	case role == RoleUnixConsumer:
@@ -522,13 +529,19 @@ func shmProducer(role, path string, n, size uint64) error {
 	return nil
 }
 
-func shmConsumer(path string, n, size uint64) error {
+// CoalesceDelay is the hold of the shmring-spsc-coalesce case's consumer.
+var CoalesceDelay = 5 * time.Microsecond
+
+func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 	r, err := ipc.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Spin))
+	if d, err := time.ParseDuration(os.Getenv("SHMBENCH_COALESCE")); err == nil && coalesce > 0 {
+		coalesce = d // tuning experiments only
+	}
+	c, err := r.Consumer(ipc.WithWait(ipc.Spin), ipc.WithCoalesce(coalesce))
 	if err != nil {
 		return err
 	}

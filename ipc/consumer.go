@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -29,6 +30,17 @@ func WithConsumerHybrid(spins, yields int) ConsumerOption {
 func WithConsumerWaitHook(hook func(WaitInfo) WaitDecision) ConsumerOption {
 	return func(c *Consumer) { c.side.hook = hook }
 }
+
+// WithCoalesce makes ReadBatch, after a batch smaller than its max (the
+// consumer has caught up with the producers), hold off for d before it
+// looks at the ring again, without touching the ring's memory meanwhile.
+// A consumer that catches up after every few messages and polls at once
+// takes the producers' cache lines away from them at every poll; holding
+// off lets them write many messages per transfer. It trades latency (a
+// message may wait up to d longer) for throughput: the harness measures
+// the trade (docs/benchmarks.md). A full batch is never held; 0 turns it
+// off (the default).
+func WithCoalesce(d time.Duration) ConsumerOption { return func(c *Consumer) { c.coalesce = d } }
 
 // WithConsumerPeerTimeout sets how long the consumer waits for data while
 // no producer is attached before it returns ErrPeerDead (default 1 s).
@@ -73,6 +85,9 @@ type Consumer struct {
 
 	side waitSide       // waiting for data
 	pw   ring.WaitPoint // the producers' wait words, to wake them
+
+	coalesce  time.Duration // WithCoalesce
+	holdUntil time.Time     // after a short batch: when the next may start
 
 	stop, done chan struct{} // the heartbeat goroutine
 }
@@ -208,11 +223,23 @@ func (c *Consumer) Read(ctx context.Context, fn func(msg []byte)) error {
 
 // ReadBatch waits until at least one message is available, then delivers up
 // to max to fn and releases them with one position store.
-func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
+func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
-	n, err := c.TryReadBatch(max, fn)
+	if c.coalesce > 0 {
+		defer c.hold(max, &n)
+		if !c.holdUntil.IsZero() {
+			// Bounded by the coalescing delay; the ring is not touched.
+			for time.Now().Before(c.holdUntil) {
+				for range 16 {
+					spin.Pause()
+				}
+			}
+			c.holdUntil = time.Time{}
+		}
+	}
+	n, err = c.TryReadBatch(max, fn)
 	if n > 0 || err != nil || max <= 0 {
 		return n, err
 	}
@@ -228,6 +255,13 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 		c.rc.AddWaits(spins, yields)
 	}
 	return n, err
+}
+
+// hold starts a coalescing hold after a batch of n smaller than max.
+func (c *Consumer) hold(max int, n *int) {
+	if *n < max {
+		c.holdUntil = time.Now().Add(c.coalesce)
+	}
 }
 
 // SetWindow narrows the bytes producers may fill to window (credit, as

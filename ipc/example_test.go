@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
@@ -73,6 +74,51 @@ func ExampleDrop() {
 	st, _ := r.Stats()
 	fmt.Println(err, "- written", st.MsgsIn, "dropped", st.Drops)
 	// Output: ring full - written 8 dropped 1
+}
+
+// DropOldest on an MPSC ring: two producers keep writing into a ring
+// nobody reads; the oldest messages make room for the newest, and each one
+// is either delivered or counted dropped.
+func ExampleDropOldest() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "latest"), ipc.WithKind(ipc.MPSC), ipc.WithProducers(2),
+		ipc.WithCapacity(1024), ipc.WithMaxMessage(100), ipc.WithDropOldest())
+	defer r.Close()
+	a, _ := r.Producer(ipc.WithPolicy(ipc.DropOldest))
+	b, _ := r.Producer(ipc.WithPolicy(ipc.DropOldest))
+	for i := range 50 {
+		_ = a.Write([]byte(fmt.Sprintf("a%02d%s", i, make([]byte, 90))))
+		_ = b.Write([]byte(fmt.Sprintf("b%02d%s", i, make([]byte, 90))))
+	}
+	c, _ := r.Consumer()
+	var got []string
+	_, _ = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m[:3])) })
+	st, _ := r.Stats()
+	fmt.Println("newest:", got[len(got)-2:], "delivered + dropped:", uint64(len(got))+st.Drops)
+	// Output: newest: [a49 b49] delivered + dropped: 100
+}
+
+// A consumer that favours throughput: after catching up it holds off for a
+// few microseconds, so that a producer writing message by message is not
+// robbed of its cache lines at every message (docs/benchmarks.md).
+func ExampleWithCoalesce() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "bulk"), ipc.WithCapacity(64<<10))
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer(ipc.WithCoalesce(5 * time.Microsecond))
+	for i := range 1000 {
+		_ = p.Write([]byte{byte(i)})
+	}
+	total := 0
+	for total < 1000 {
+		n, _ := c.ReadBatch(context.Background(), 256, func([]byte) {})
+		total += n
+	}
+	fmt.Println(total)
+	// Output: 1000
 }
 
 // Export a ring's counters to Prometheus; they are read at scrape time.

@@ -3,6 +3,7 @@ package ipc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -225,6 +226,57 @@ func TestHotPathAllocs(t *testing.T) {
 		_ = p.Commit()
 		_ = c.Read(ctx, fn)
 		_, _ = c.ReadBatch(ctx, 16, fn)
+	})
+	require.Zero(t, allocs)
+}
+
+// TestCoalesce: a coalescing consumer delivers everything in order, holds
+// off for its delay after a short batch (the next read starts no earlier),
+// not after a full one, and allocates nothing.
+func TestCoalesce(t *testing.T) {
+	const d = 2 * time.Millisecond
+	r := newRing(t, ipc.WithCapacity(1<<16))
+	p, err := r.Producer()
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer(ipc.WithCoalesce(d))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	var got []string
+	fn := func(m []byte) { got = append(got, string(m)) }
+	for i := 0; i < 20; i++ {
+		require.NoError(t, p.Write([]byte(fmt.Sprint(i))))
+	}
+	n, err := c.ReadBatch(ctx, 8, fn) // full: no hold after it
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+	n, err = c.ReadBatch(ctx, 8, fn)
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+	start := time.Now()
+	n, err = c.ReadBatch(ctx, 8, fn) // the last 4: short, so a hold follows
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.NoError(t, p.Write([]byte("20")))
+	n, err = c.ReadBatch(ctx, 8, fn)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.GreaterOrEqual(t, time.Since(start), d, "the read after a short batch waited out the hold")
+	for i, m := range got {
+		require.Equal(t, fmt.Sprint(i), m)
+	}
+	if raceEnabled {
+		return
+	}
+	msg := make([]byte, 64)
+	c2fn := func([]byte) {}
+	require.NoError(t, c.Close())
+	c, err = r.Consumer(ipc.WithCoalesce(time.Microsecond))
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = p.Write(msg)
+		_, _ = c.ReadBatch(ctx, 16, c2fn)
 	})
 	require.Zero(t, allocs)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -50,6 +51,7 @@ type report struct {
 	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
 	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
 	Skipped    map[string]string        `json:"skipped,omitempty"`          // case: why
+	Only       []string                 `json:"only,omitempty"`             // --cases: the cases run, if not all
 	IdleCPU    map[string]float64       `json:"idle_consumer_cpu_fraction"` // wait policy: fraction of a core
 
 	// Sizes: bytes per second of the size sweep, per size, case and round.
@@ -83,7 +85,14 @@ func main() {
 	sizesFlag := flag.String("sizes", "8,64,512,4KiB,64KiB", "message sizes of the throughput sweep (shmring, Unix socket, pipe)")
 	plotPath := flag.String("plot", "", "write an SVG plot of the sweep and the latencies to this file")
 	check := flag.String("check-json", "", "validate a JSON report written by --json and exit")
+	casesFlag := flag.String("cases", "", "run only these cases (comma-separated names, as in the tables; \"idle\" for the idle consumer)")
 	flag.Parse()
+	if *casesFlag != "" {
+		only = map[string]bool{}
+		for _, c := range strings.Split(*casesFlag, ",") {
+			only[strings.TrimSpace(c)] = true
+		}
+	}
 	if *check != "" {
 		if err := checkJSON(*check); err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench:", err)
@@ -116,7 +125,8 @@ func main() {
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
 		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{},
 		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
-	cases := bench.Cases()
+	cases := pick(bench.Cases())
+	rep.Only = slices.Sorted(maps.Keys(only))
 	skipped := rep.Skipped
 	progress := func(format string, a ...any) {}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
@@ -149,7 +159,7 @@ func main() {
 				rep.SizeRates[key] = map[string][]float64{}
 			}
 			n := max(1000, min(*messages, (256<<20)/size)) // at most 256 MiB a case
-			for _, c := range bench.SweepCases() {
+			for _, c := range pick(bench.SweepCases()) {
 				progress("shmbench: round %d/%d, %s at %s", i, *rounds, c.Name, units.FormatSize(size))
 				rate, err := c.Run(exe, n, size)
 				if err != nil {
@@ -159,7 +169,7 @@ func main() {
 				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], rate*float64(size))
 			}
 		}
-		for _, c := range bench.LatencyCases() {
+		for _, c := range pickLatency(bench.LatencyCases()) {
 			progress("shmbench: round %d/%d, latency %s", i, *rounds, c.Name)
 			l, err := c.Run(exe, *roundTrips)
 			if errors.Is(err, bench.ErrSkipped) {
@@ -178,6 +188,9 @@ func main() {
 		idleFor = 300 * time.Millisecond
 	}
 	for _, pol := range []string{"park", "hybrid"} {
+		if only != nil && !only["idle"] {
+			break
+		}
 		progress("shmbench: an idle %s consumer for %v", pol, idleFor)
 		f, err := bench.IdleCPU(exe, pol, idleFor)
 		if err != nil {
@@ -246,6 +259,17 @@ func main() {
 		return
 	}
 	printTable(rep, cases)
+}
+
+// only is the set of cases --cases asked for; nil: every case.
+var only map[string]bool
+
+func pick(cs []bench.Case) []bench.Case {
+	return slices.DeleteFunc(cs, func(c bench.Case) bool { return only != nil && !only[c.Name] })
+}
+
+func pickLatency(cs []bench.LatencyCase) []bench.LatencyCase {
+	return slices.DeleteFunc(cs, func(c bench.LatencyCase) bool { return only != nil && !only[c.Name] })
 }
 
 var latencyRatios = [][2]string{{"shmring-spin", "c-spin"}, {"shmring-hybrid", "c-hybrid"}, {"shmring-park", "futex"},
@@ -390,8 +414,12 @@ func checkJSON(path string) error {
 	if len(rep.Rounds) == 0 || rep.Messages == 0 {
 		return fmt.Errorf("%s: no rounds", path)
 	}
+	ran := func(name string) bool {
+		_, skip := rep.Skipped[name]
+		return !skip && (len(rep.Only) == 0 || slices.Contains(rep.Only, name))
+	}
 	for _, c := range bench.Cases() {
-		if _, skip := rep.Skipped[c.Name]; skip {
+		if !ran(c.Name) {
 			continue
 		}
 		if !(rep.Median[c.Name] > 0) {
@@ -399,7 +427,7 @@ func checkJSON(path string) error {
 		}
 	}
 	for _, c := range bench.LatencyCases() {
-		if _, skip := rep.Skipped[c.Name]; skip {
+		if !ran(c.Name) {
 			continue
 		}
 		if l := rep.LatMedian[c.Name]; l.P50 <= 0 || l.Max < l.P50 {
