@@ -84,7 +84,7 @@ func main() {
 	roundTrips := flag.Int("round-trips", 20000, "round trips per latency case per round")
 	sizesFlag := flag.String("sizes", "8,64,512,4KiB,64KiB", "message sizes of the throughput sweep (shmring, Unix socket, pipe)")
 	plotPath := flag.String("plot", "", "write an SVG plot of the sweep and the latencies to this file")
-	check := flag.String("check-json", "", "validate a JSON report written by --json and exit")
+	check := flag.String("check-json", "", "validate a JSON report written by --json and exit (with --plot: draw its plot)")
 	casesFlag := flag.String("cases", "", "run only these cases (comma-separated names, as in the tables; \"idle\" for the idle consumer)")
 	flag.Parse()
 	if *casesFlag != "" {
@@ -97,6 +97,16 @@ func main() {
 		if err := checkJSON(*check); err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench:", err)
 			os.Exit(1)
+		}
+		if *plotPath != "" {
+			// Redraw the plot of a saved report.
+			b, _ := os.ReadFile(*check)
+			var rep report
+			_ = json.Unmarshal(b, &rep)
+			if err := writePlot(*plotPath, rep); err != nil {
+				fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
+				os.Exit(1)
+			}
 		}
 		fmt.Println("shmbench: report ok:", *check)
 		return

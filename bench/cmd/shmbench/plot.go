@@ -116,6 +116,7 @@ func latencyPlot(rep report) (*plot.Plot, error) {
 		p.Legend.Add(q.name, sc)
 	}
 	p.Legend.Top = true
+	p.Legend.Left = true // the slowest cases sit at the right
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	logRange(p, lo, hi)
