@@ -76,18 +76,19 @@ func cringCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
 	}
 }
 
-// cringLatency is a C round trip between two forked processes ping-ponging
-// a word: spinning (spins < 0), or spinning that many pauses and then
-// sleeping on a futex (0: sleep at once).
-func cringLatency(spins int) func(string, int) (LatencyResult, error) {
+// cringLatency is a C round trip between two forked processes: mode "-rt"
+// ping-pongs a word spinning; "-hrt" a word, spinning spins pauses and then
+// sleeping on a futex (0: sleeping at once); "-rrt" a 64-byte message
+// through two rings, spinning (spins < 0) or spinning then sleeping.
+func cringLatency(mode string, spins int) func(string, int) (LatencyResult, error) {
 	return func(_ string, n int) (LatencyResult, error) {
 		bin, err := cring()
 		if err != nil {
 			return LatencyResult{}, err
 		}
-		args := []string{"-rt", strconv.Itoa(n)}
-		if spins >= 0 {
-			args = []string{"-hrt", strconv.Itoa(n), strconv.Itoa(spins)}
+		args := []string{mode, strconv.Itoa(n)}
+		if mode != "-rt" {
+			args = append(args, strconv.Itoa(spins))
 		}
 		out, err := exec.Command(bin, args...).Output()
 		if err != nil {
@@ -107,6 +108,6 @@ func cringLatency(spins int) func(string, int) (LatencyResult, error) {
 // trips, about a millisecond). The harness runs it before every case, so
 // that a result can be read against the state it ran in.
 func Probe() (time.Duration, error) {
-	l, err := cringLatency(-1)("", 2000)
+	l, err := cringLatency("-rt", 0)("", 2000)
 	return l.P50, err
 }

@@ -38,19 +38,22 @@ type LatencyResult struct {
 }
 
 // LatencyCases returns the round-trip cases: shmring with both sides
-// spinning, parking and hybrid, against the C references (a word
-// ping-ponged spinning; spinning 2000 pauses, as shmring's hybrid does
-// before it yields, then sleeping on a futex; sleeping at once), a raw
-// futex ping-pong between two Go processes and a Unix domain socket.
+// spinning, parking and hybrid, against the C references (a 64-byte message
+// through two C rings of 64-byte slots, spinning, or spinning 2000 pauses,
+// as shmring's hybrid does before it yields, then sleeping on a futex; a
+// bare word ping-ponged spinning, the cache-line floor; a word with each
+// side sleeping at once), a raw futex ping-pong between two Go processes
+// and a Unix domain socket.
 func LatencyCases() []LatencyCase {
 	return []LatencyCase{
 		{"shmring-spin", shmLatency("spin")},
-		{"c-spin", cringLatency(-1)},
+		{"c-ring-spin", cringLatency("-rrt", -1)},
+		{"c-spin", cringLatency("-rt", 0)},
 		{"shmring-hybrid", shmLatency("hybrid")},
-		{"c-hybrid", cringLatency(hybridSpins)},
+		{"c-ring-hybrid", cringLatency("-rrt", hybridSpins)},
 		{"shmring-park", shmLatency("park")},
 		{"futex", futexLatency},
-		{"c-park", cringLatency(0)},
+		{"c-park", cringLatency("-hrt", 0)},
 		{"unix-stream", unixLatency},
 	}
 }

@@ -6,6 +6,9 @@
  *        cring -rt N          two processes ping-pong a word, spinning
  *        cring -hrt N SPINS   the same, each side spinning SPINS pauses and
  *                             then sleeping on a futex (spin then park)
+ *        cring -rrt N SPINS   a 64-byte message ping-ponged through two
+ *                             rings of 64-byte slots, each side spinning
+ *                             (SPINS < 0) or spinning then sleeping
  * The round-trip modes print "p50 p99 p99.9 max cpu" in nanoseconds, cpu
  * being the user and system time of both processes. */
 #define _GNU_SOURCE
@@ -120,11 +123,73 @@ static int roundtrips(long n, long spins) {
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
 }
 
+/* A one-way ring for round trips: 64-byte slots as in the throughput ring;
+ * its position (also the futex word) and the reader's sleeping flag on
+ * lines of their own. The pinger never has two messages in flight, so the
+ * consumer position a full ring would need is never consulted. */
+struct rtring {
+	_Alignas(128) _Atomic uint32_t prod;
+	_Alignas(128) _Atomic uint32_t sleeping;
+	_Alignas(128) unsigned char data[64][SIZE];
+};
+
+static void rsend(struct rtring *r, uint32_t i, const unsigned char *msg, long spins) {
+	memcpy(r->data[i % 64], msg, SIZE);
+	if (spins < 0)
+		atomic_store_explicit(&r->prod, i, memory_order_release);
+	else
+		hpost(&r->prod, &r->sleeping, i);
+}
+
+static void rrecv(struct rtring *r, uint32_t i, unsigned char *buf, long spins) {
+	if (spins < 0)
+		while (atomic_load_explicit(&r->prod, memory_order_acquire) != i) __builtin_ia32_pause();
+	else
+		hwait(&r->prod, &r->sleeping, i, spins);
+	memcpy(buf, r->data[i % 64], SIZE);
+}
+
+/* ringtrips is roundtrips through two rings carrying 64-byte messages. */
+static int ringtrips(long n, long spins) {
+	struct rtring *a = mmap(NULL, 2 * sizeof *a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED) return 1;
+	struct rtring *b = a + 1;
+	uint64_t cpu0 = cpu_ns(RUSAGE_SELF);
+	pid_t pid = fork();
+	unsigned char msg[SIZE] = {0}, buf[SIZE];
+	if (pid == 0) {
+		for (uint32_t i = 1; i <= (uint32_t)n; i++) {
+			rrecv(a, i, buf, spins);
+			rsend(b, i, buf, spins);
+		}
+		_exit(0);
+	}
+	uint64_t *s = malloc(n * sizeof *s), check = 0;
+	for (uint32_t i = 1; i <= (uint32_t)n; i++) {
+		uint64_t t = now_ns();
+		memcpy(msg, &i, sizeof i);
+		rsend(a, i, msg, spins);
+		rrecv(b, i, buf, spins);
+		s[i - 1] = now_ns() - t;
+		uint32_t got;
+		memcpy(&got, buf, sizeof got);
+		check |= got != i;
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	uint64_t cpu = cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN);
+	qsort(s, n, sizeof *s, cmp);
+	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)s[n / 2], (unsigned long long)s[n * 99 / 100],
+	       (unsigned long long)s[n * 999 / 1000], (unsigned long long)s[n - 1], (unsigned long long)cpu);
+	return !check && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
+}
+
 int main(int argc, char **argv) {
 	if (argc == 3 && strcmp(argv[1], "-rt") == 0) return roundtrips(atol(argv[2]), -1);
 	if (argc == 4 && strcmp(argv[1], "-hrt") == 0) return roundtrips(atol(argv[2]), atol(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "-rrt") == 0) return ringtrips(atol(argv[2]), atol(argv[3]));
 	if (argc != 3) {
-		fprintf(stderr, "usage: cring N BATCH | cring -rt N | cring -hrt N SPINS\n");
+		fprintf(stderr, "usage: cring N BATCH | cring -rt N | cring -hrt N SPINS | cring -rrt N SPINS\n");
 		return 2;
 	}
 	uint64_t n = strtoull(argv[1], 0, 10), batch = strtoull(argv[2], 0, 10);

@@ -282,8 +282,8 @@ func pickLatency(cs []bench.LatencyCase) []bench.LatencyCase {
 	return slices.DeleteFunc(cs, func(c bench.LatencyCase) bool { return only != nil && !only[c.Name] })
 }
 
-var latencyRatios = [][2]string{{"shmring-spin", "c-spin"}, {"shmring-hybrid", "c-hybrid"}, {"shmring-park", "futex"},
-	{"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
+var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin", "c-spin"}, {"shmring-hybrid", "c-ring-hybrid"},
+	{"shmring-park", "futex"}, {"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
 	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
 
 func median(v []float64) float64 {
@@ -370,28 +370,30 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
 	}
 	_ = tw.Flush()
-	if len(rep.Sizes) > 0 {
+	if len(rep.Sizes) > 0 && len(pick(bench.SweepCases())) > 0 {
 		fmt.Println("\nthroughput by message size, MiB/s, median over rounds:")
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "size\t")
-		for _, c := range bench.SweepCases() {
+		for _, c := range pick(bench.SweepCases()) {
 			fmt.Fprintf(tw, "%s\t", c.Name)
 		}
 		fmt.Fprint(tw, "\n")
 		for _, size := range rep.Sizes {
 			fmt.Fprintf(tw, "%s\t", units.FormatSize(size))
-			for _, c := range bench.SweepCases() {
+			for _, c := range pick(bench.SweepCases()) {
 				fmt.Fprintf(tw, "%.0f\t", rep.SizeMedian[strconv.FormatUint(size, 10)][c.Name]/(1<<20))
 			}
 			fmt.Fprint(tw, "\n")
 		}
 		_ = tw.Flush()
 	}
-	fmt.Printf("\nan idle consumer with nothing to read uses %.3f%% of a core parked, %.3f%% with hybrid\n", 100*rep.IdleCPU["park"], 100*rep.IdleCPU["hybrid"])
+	if len(rep.IdleCPU) > 0 {
+		fmt.Printf("\nan idle consumer with nothing to read uses %.3f%% of a core parked, %.3f%% with hybrid\n", 100*rep.IdleCPU["park"], 100*rep.IdleCPU["hybrid"])
+	}
 	fmt.Println("\np50 ratios, median over rounds:")
 	for _, q := range latencyRatios {
 		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
-			fmt.Printf("  %-26s %.2fx\n", q[0]+"/"+q[1], v)
+			fmt.Printf("  %-30s %.2fx\n", q[0]+"/"+q[1], v)
 		}
 	}
 	for name, why := range rep.Skipped {
