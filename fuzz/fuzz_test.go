@@ -55,12 +55,15 @@ func goodHeader(tb testing.TB) []byte {
 }
 
 // region makes a formatted ring region of the given kind; extras selects
-// timestamps (bit 0), sequences (bit 1) and overwrite (bit 2: drop-oldest,
-// whose consumer reads by copy and release, under the release lock in MPSC).
+// timestamps (bit 0), sequences (bit 1), overwrite (bit 2: drop-oldest,
+// whose consumer reads by copy and release, under the release lock in MPSC)
+// and header commit (bit 3: an SPSC consumer that polls headers).
 func region(tb testing.TB, kind ring.Kind, extras ...byte) []byte {
 	cfg := ring.Config{Kind: kind, Capacity: 1 << 10, MaxMessage: 96}
 	if len(extras) > 0 {
 		cfg.Timestamps, cfg.Sequences, cfg.Overwrite = extras[0]&1 != 0, extras[0]&2 != 0, extras[0]&4 != 0
+		// bit 3: header commit (SPSC without overwrite only)
+		cfg.HeaderCommit = extras[0]&8 != 0 && kind == ring.SPSC && !cfg.Overwrite
 	}
 	if kind == ring.MPSC {
 		cfg.Slots = 2
@@ -93,6 +96,8 @@ func FuzzConsumer(f *testing.F) {
 	f.Add(true, byte(4), patch(904, 2))                           // drop-oldest: release lock held by slot 1
 	f.Add(true, byte(4), patch(552, 4096))                        // drop-oldest: zeroing mark ahead
 	f.Add(false, byte(4), patch(256, 64))                         // drop-oldest spsc: position moved
+	f.Add(false, byte(8), patch(4096+200, 0x0001_0000_0000_0040)) // header commit: a stray header past the records
+	f.Add(false, byte(9), patch(128, 8))                          // header commit: producer position behind
 	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, patches []byte) {
 		kind := ring.SPSC
 		if mpsc {
@@ -177,6 +182,7 @@ func FuzzOps(f *testing.F) {
 	f.Add(false, byte(0), []byte{1, 2, 3, 200, 17, 5, 90, 91, 92})
 	f.Add(true, byte(3), []byte{0, 255, 128, 64, 32, 16, 8, 4, 2, 1})
 	f.Add(true, byte(4), []byte{9, 200, 3, 77, 1, 2, 250, 251, 5, 6, 7})
+	f.Add(false, byte(8), []byte{4, 90, 180, 3, 3, 250, 40, 41, 42, 7, 9, 200})
 	f.Fuzz(func(t *testing.T, mpsc bool, extras byte, ops []byte) {
 		kind := ring.SPSC
 		if mpsc {

@@ -70,7 +70,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 			r.unlockRelease()
 		}
 		c.pos = c.consPos.Load()
-	} else if c.mpsc {
+	} else if c.mpsc || c.r.polled {
 		// A previous consumer that died while zeroing a delivered batch
 		// left its end here: finish its release rather than deliver the
 		// batch again or mistake the zeroed records for lost ones.
@@ -90,7 +90,7 @@ func (c *Consumer) release(from, to uint64) {
 		c.releaseShared(from, to)
 		return
 	}
-	if c.mpsc {
+	if c.mpsc || c.r.polled {
 		publish(c.zeroEnd, to)
 		i, n := from&c.mask, to-from
 		if first := min(n, c.r.capacity-i); first > 0 {
@@ -154,6 +154,9 @@ func (c *Consumer) Pending() (bool, error) {
 	if c.err != nil {
 		return false, c.err
 	}
+	if c.r.polled {
+		return headerType(word(c.data, c.pos&c.mask).Load()) != TypeNone, nil
+	}
 	if c.pos != c.prodCached {
 		return true, nil
 	}
@@ -185,20 +188,32 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	var bytes uint64
 	var now int64 // the clock, read once per batch when records carry time
 	start := c.pos
+	polled := c.r.polled
 	for n < max {
-		if c.pos == c.prodCached {
-			if ok, err := c.reloadProducer(); !ok || err != nil {
-				break
+		// Header commit: nothing the producer may have written lies a
+		// capacity or more past the released position (start); there lie
+		// this batch's own records, read but not yet released and zeroed.
+		avail := c.r.capacity - (c.pos - start)
+		if polled && avail == 0 {
+			break
+		}
+		if !polled {
+			if c.pos == c.prodCached {
+				if ok, err := c.reloadProducer(); !ok || err != nil {
+					break
+				}
 			}
+			avail = c.prodCached - c.pos
 		}
 		i := c.pos & c.mask
-		avail := c.prodCached - c.pos
 		h := word(c.data, i).Load()
 		if t := headerType(h); t == TypeNone || t == TypePending {
-			if !c.mpsc {
+			if !c.mpsc && (!polled || t == TypePending) {
 				c.err = corruptf(c.r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
 			}
-			break // MPSC: a reservation not yet committed; Blocked and Recover deal with it
+			// MPSC: a reservation not yet committed; Blocked and Recover
+			// deal with it. Header commit: nothing more is committed.
+			break
 		}
 		length := headerLength(h)
 		size := recordSize(length)
@@ -238,11 +253,35 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		end := c.pos
 		c.pos = start
 		c.release(start, end)
+		if polled {
+			c.observeDepth(start, end, n == max)
+		}
 	}
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
 	return n, c.err
+}
+
+// observeDepth keeps the high watermark and the pressure level of a
+// header-commit ring, whose consumer does not load the producer position
+// to read: the ring held at least the batch [start, end); the producer
+// position is loaded (taking its line from the producer) only when the
+// batch was full, so the consumer is behind anyway, or when pressure is
+// raised and may need lowering.
+func (c *Consumer) observeDepth(start, end uint64, full bool) {
+	c.prodCached = end
+	if !full && word32(c.r.region, offPressure).Load() == 0 {
+		c.r.raiseHighWater(end - start)
+		return
+	}
+	p := c.prodPos.Load()
+	if p-end > c.r.capacity || p%Align != 0 {
+		return // moving or damaged: the next read finds out
+	}
+	c.prodCached = p
+	c.r.raiseHighWater(p - start)
+	c.r.lowerPressure(p - end)
 }
 
 // Blocked reports whether the consumer is stopped, in an MPSC ring, at a

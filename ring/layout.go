@@ -88,9 +88,10 @@ const (
 	// understand, so a release that reads only version 1 refuses an MPSC
 	// drop-oldest ring with a version error instead of misreading it.
 	Version uint32 = 1
-	// VersionSharedOverwrite marks an MPSC ring with FlagOverwrite: its
-	// consumer position is moved under the release lock (offReleaseLock)
-	// by the consumer and by producers reclaiming the oldest records.
+	// VersionSharedOverwrite marks an MPSC ring with FlagOverwrite (its
+	// consumer position is moved under the release lock, offReleaseLock, by
+	// the consumer and by producers reclaiming the oldest records) and an
+	// SPSC ring with FlagHeaderCommit.
 	VersionSharedOverwrite uint32 = 2
 
 	// HeaderSize is the size of a record header; records start on Align.
@@ -247,7 +248,13 @@ const (
 	// checks it was not reclaimed meanwhile, and releases with
 	// compare-and-swap.
 	FlagOverwrite = 1 << 2
-	knownFlags    = FlagTimestamps | FlagSequences | FlagOverwrite
+	// FlagHeaderCommit (SPSC, layout version 2): the consumer finds
+	// committed records by their headers, not by the producer position,
+	// and zeroes the space it releases, as an MPSC consumer does; the
+	// producer writes a wrap's padding after the record that follows it.
+	// The producer position is still published, for everyone else.
+	FlagHeaderCommit = 1 << 3
+	knownFlags       = FlagTimestamps | FlagSequences | FlagOverwrite | FlagHeaderCommit
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.

@@ -44,6 +44,8 @@ type Producer struct {
 	claimPos uint64 // position of the claimed record's header
 	claimLen uint64 // payload length claimed
 
+	padPos, padSize uint64 // header-commit rings: wrap padding not yet written
+
 	err error // sticky: set on corruption
 
 	noCounters bool // test only: measure what the counters cost
@@ -268,12 +270,28 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 		}
 	}
 	if need > tail {
-		// Padding to the end of the data area. It lies in free space, so
-		// the consumer cannot see it before the next publish.
-		publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), 0, TypePadding))
+		if p.r.polled {
+			// The consumer would see the padding as soon as it is
+			// written: write it after the record at index 0 (flushPad).
+			p.padPos, p.padSize = pos, tail
+		} else {
+			// Padding to the end of the data area. It lies in free
+			// space, so the consumer cannot see it before the next
+			// publish.
+			publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), 0, TypePadding))
+		}
 		pos += tail
 	}
 	return pos, nil
+}
+
+// flushPad writes the wrap padding reserve deferred (header-commit rings),
+// once the record after it is committed.
+func (p *Producer) flushPad() {
+	if p.padSize != 0 {
+		publish(word(p.data, p.padPos&p.mask), makeHeader(uint32(p.padSize-HeaderSize), 0, TypePadding))
+		p.padSize = 0
+	}
 }
 
 // reserveShared is reserve for MPSC: publish the intent, take the space
@@ -364,6 +382,7 @@ func (p *Producer) put(pos uint64, msg []byte) {
 	copy(p.data[i+HeaderSize+p.r.extra:], msg)
 	p.stamp(i)
 	publish(word(p.data, i), makeHeader(uint32(len(msg)), 0, TypeData))
+	p.flushPad()
 	p.pos = pos + p.r.dataSize(uint64(len(msg)))
 }
 
@@ -590,7 +609,14 @@ func (p *Producer) CommitN(n int) error {
 		p.committed()
 		return nil
 	}
+	if p.r.polled {
+		// The consumer reads the header after this record next: clear
+		// what the caller may have written past the n bytes committed.
+		end := i + p.r.dataSize(p.claimLen)
+		clear(p.data[i+p.r.dataSize(uint64(n)) : end])
+	}
 	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
+	p.flushPad()
 	p.pos = p.claimPos + p.r.dataSize(uint64(n))
 	publish(p.prodPos, p.pos)
 	p.count(1, uint64(n))
@@ -609,6 +635,12 @@ func (p *Producer) Abort() {
 	if p.mpsc {
 		size := p.r.dataSize(p.claimLen)
 		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(size-HeaderSize), p.slot, TypePadding))
+	}
+	if p.r.polled {
+		// Free space must read as zero to a header-polling consumer.
+		i := p.claimPos & p.mask
+		clear(p.data[i : i+p.r.dataSize(p.claimLen)])
+		p.padSize = 0
 	}
 }
 

@@ -36,6 +36,11 @@ type Config struct {
 	// per record, see TryWriteOverwrite). An MPSC ring with Overwrite is
 	// layout version 2.
 	Overwrite bool
+	// HeaderCommit (SPSC) makes the consumer find committed records by
+	// their headers instead of the producer position, and zero what it
+	// releases: one cache line less to move per message between the two
+	// processes. Not with Overwrite. Layout version 2.
+	HeaderCommit bool
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -48,7 +53,13 @@ func (c Config) withDefaults() (Config, error) {
 		if c.Slots != 0 {
 			return c, fmt.Errorf("ring: an spsc ring has no producer slots (asked for %d); use kind mpsc", c.Slots)
 		}
+		if c.HeaderCommit && c.Overwrite {
+			return c, fmt.Errorf("ring: header commit and overwrite (drop oldest) do not go together")
+		}
 	case MPSC:
+		if c.HeaderCommit {
+			return c, fmt.Errorf("ring: header commit is how an mpsc ring always works; it is an option of spsc rings")
+		}
 		if c.Slots == 0 {
 			c.Slots = DefaultSlots
 		}
@@ -128,6 +139,9 @@ func formatAt(region []byte, c Config, start uint64) error {
 	if c.Overwrite {
 		flags |= FlagOverwrite
 	}
+	if c.HeaderCommit {
+		flags |= FlagHeaderCommit
+	}
 	binary.LittleEndian.PutUint64(d[offFlags:], flags)
 	if c.Kind == MPSC {
 		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
@@ -157,13 +171,14 @@ type Ring struct {
 	seqOff     uint64 // offset of the sequence after the header, if any
 	ts, seqs   bool
 	overwrite  bool
+	polled     bool                  // FlagHeaderCommit: the consumer polls headers and zeroes
 	alive      func(holder int) bool // MPSC drop-oldest: is the release lock's holder alive
 }
 
 // version is the layout version a ring of this configuration is written
 // with: the oldest a reader must understand.
 func (c Config) version() uint32 {
-	if c.Kind == MPSC && c.Overwrite {
+	if c.Kind == MPSC && c.Overwrite || c.HeaderCommit {
 		return VersionSharedOverwrite
 	}
 	return Version
@@ -207,7 +222,10 @@ func Attach(region []byte) (*Ring, error) {
 	if flags&^knownFlags != 0 {
 		return nil, fmt.Errorf("ring: flags at offset %d are %#x, this build knows %#x: %w", offFlags, flags, uint64(knownFlags), ErrIncompatible)
 	}
-	if want := (Config{Kind: kind, Overwrite: flags&FlagOverwrite != 0}).version(); v != want {
+	if flags&FlagHeaderCommit != 0 && (kind != SPSC || flags&FlagOverwrite != 0) {
+		return nil, fmt.Errorf("ring: flags at offset %d are %#x: header commit is for spsc rings without overwrite: %w", offFlags, flags, ErrCorrupt)
+	}
+	if want := (Config{Kind: kind, Overwrite: flags&FlagOverwrite != 0, HeaderCommit: flags&FlagHeaderCommit != 0}).version(); v != want {
 		return nil, fmt.Errorf("ring: layout version at offset %d is %d, but a %v ring with flags %#x is version %d: %w", offVersion, v, kind, flags, want, ErrCorrupt)
 	}
 	slotsOff := binary.LittleEndian.Uint64(d[offSlotsOff:])
@@ -237,6 +255,7 @@ func Attach(region []byte) (*Ring, error) {
 		ts:         flags&FlagTimestamps != 0,
 		seqs:       flags&FlagSequences != 0,
 		overwrite:  flags&FlagOverwrite != 0,
+		polled:     flags&FlagHeaderCommit != 0,
 	}).withExtras(), nil
 }
 
@@ -260,6 +279,10 @@ func (r *Ring) withExtras() *Ring {
 	}
 	return r
 }
+
+// HeaderCommit reports whether the consumer finds records by their headers
+// (FlagHeaderCommit).
+func (r *Ring) HeaderCommit() bool { return r.polled }
 
 // Overwrite reports whether the producer may reclaim the oldest records.
 func (r *Ring) Overwrite() bool { return r.overwrite }

@@ -14,14 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newRing(t testing.TB, capacity, maxMsg uint64) (*ring.Producer, *ring.Consumer, []byte) {
+func newRing(t testing.TB, capacity, maxMsg uint64, opts ...func(*ring.Config)) (*ring.Producer, *ring.Consumer, []byte) {
 	t.Helper()
-	return newRingAt(t, capacity, maxMsg, 0)
+	return newRingAt(t, capacity, maxMsg, 0, opts...)
 }
 
-func newRingAt(t testing.TB, capacity, maxMsg, start uint64) (*ring.Producer, *ring.Consumer, []byte) {
+func newRingAt(t testing.TB, capacity, maxMsg, start uint64, opts ...func(*ring.Config)) (*ring.Producer, *ring.Consumer, []byte) {
 	t.Helper()
 	cfg := ring.Config{Capacity: capacity, MaxMessage: maxMsg}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	size, err := ring.Size(cfg)
 	require.NoError(t, err)
 	region := make([]byte, size)
@@ -33,6 +36,16 @@ func newRingAt(t testing.TB, capacity, maxMsg, start uint64) (*ring.Producer, *r
 	c, err := r.NewConsumer()
 	require.NoError(t, err)
 	return p, c, region
+}
+
+// headerCommit configures an SPSC ring whose consumer polls headers.
+func headerCommit(c *ring.Config) { c.HeaderCommit = true }
+
+// spscModes runs f on an SPSC ring found by the producer position and on
+// one found by headers (FlagHeaderCommit): the same tests hold for both.
+func spscModes(t *testing.T, f func(t *testing.T, opts ...func(*ring.Config))) {
+	t.Run("position-commit", func(t *testing.T) { f(t) })
+	t.Run("header-commit", func(t *testing.T) { f(t, headerCommit) })
 }
 
 // fill returns a payload of n bytes derived from seq, so a reader can check it.
@@ -214,10 +227,12 @@ func TestBatch(t *testing.T) {
 // TestPositionsWrap2to64 starts positions just below 2^64 and runs through
 // the overflow: index = pos & (capacity-1) and depth = prod - cons hold in
 // modular arithmetic.
-func TestPositionsWrap2to64(t *testing.T) {
+func TestPositionsWrap2to64(t *testing.T) { spscModes(t, positionsWrap2to64) }
+
+func positionsWrap2to64(t *testing.T, opts ...func(*ring.Config)) {
 	const capacity = 1 << 12
 	start := ^uint64(0) - 3*capacity + 1
-	p, c, region := newRingAt(t, capacity, 512, start)
+	p, c, region := newRingAt(t, capacity, 512, start, opts...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	buf := make([]byte, 512)
 	var wseq, rseq uint64
@@ -253,13 +268,15 @@ type queueModel struct {
 // TestModelRandom runs random operations against the ring and a model queue
 // and checks they agree: every write accepted or refused exactly when the
 // model says it fits, every read returning the model's head.
-func TestModelRandom(t *testing.T) {
+func TestModelRandom(t *testing.T) { spscModes(t, modelRandom) }
+
+func modelRandom(t *testing.T, opts ...func(*ring.Config)) {
 	ops := 2_000_000
 	if testing.Short() || raceEnabled {
 		ops = 300_000
 	}
 	for _, geo := range []struct{ capacity, max uint64 }{{1 << 10, 128}, {1 << 13, 1 << 10}, {1 << 16, 1 << 13}} {
-		p, c, _ := newRing(t, geo.capacity, geo.max)
+		p, c, _ := newRing(t, geo.capacity, geo.max, opts...)
 		rng := rand.New(rand.NewPCG(geo.capacity, 7))
 		var m queueModel
 		var pos, cons uint64 // the model's positions
@@ -338,12 +355,14 @@ func TestModelRandom(t *testing.T) {
 
 // TestStressTwoGoroutines moves random-size messages between two goroutines
 // with checksums; run it with -race.
-func TestStressTwoGoroutines(t *testing.T) {
+func TestStressTwoGoroutines(t *testing.T) { spscModes(t, stressTwoGoroutines) }
+
+func stressTwoGoroutines(t *testing.T, opts ...func(*ring.Config)) {
 	count := 2_000_000
 	if testing.Short() || raceEnabled {
 		count = 200_000
 	}
-	p, c, _ := newRing(t, 1<<14, 1<<10)
+	p, c, _ := newRing(t, 1<<14, 1<<10, opts...)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -609,4 +628,36 @@ func TestPeekAndResetHighWater(t *testing.T) {
 	binary.LittleEndian.PutUint64(region[ring.ControlSize+4*16:], 1<<48|9999) // damage m4's header
 	_, err = r.Peek(100)
 	require.ErrorIs(t, err, ring.ErrCorrupt)
+}
+
+// TestHeaderCommitLeftovers: in a header-commit ring, free space must read
+// as zero to the consumer. A claim filled and then aborted, or committed
+// shorter than it was filled, must not leave bytes that the consumer would
+// take for the next record's header; and the version is 2.
+func TestHeaderCommitLeftovers(t *testing.T) {
+	p, c, region := newRing(t, 1<<11, 200, headerCommit)
+	require.Equal(t, ring.VersionSharedOverwrite, binary.LittleEndian.Uint32(region[ring.OffVersion:]))
+	require.True(t, c.Ring().HeaderCommit())
+	junk := bytes.Repeat([]byte{0xff}, 200)
+	for lap := 0; lap < 20; lap++ {
+		b, err := p.Claim(200)
+		require.NoError(t, err)
+		copy(b, junk)
+		p.Abort()
+		b, err = p.Claim(200)
+		require.NoError(t, err)
+		copy(b, junk)
+		copy(b, "short")
+		require.NoError(t, p.CommitN(5))
+		require.NoError(t, p.TryWrite([]byte("next")))
+		var got []string
+		n, err := c.ReadBatch(10, func(m []byte) { got = append(got, string(m)) })
+		require.NoError(t, err)
+		require.Equal(t, 2, n, "lap %d", lap)
+		require.Equal(t, []string{"short", "next"}, got)
+	}
+	_, err := ring.Size(ring.Config{Kind: ring.MPSC, HeaderCommit: true})
+	require.Error(t, err)
+	_, err = ring.Size(ring.Config{HeaderCommit: true, Overwrite: true})
+	require.Error(t, err)
 }
