@@ -50,6 +50,7 @@ func Cases() []Case {
 		{"shmring-spsc-claim", 2, shmVariant(RoleShmConsumer, RoleShmProducerClaim), false},
 		{"shmring-spsc-batch64", 2, shmVariant(RoleShmConsumer, RoleShmProducerBatch), false},
 		{"shmring-spsc-coalesce", 2, shmVariant(RoleShmConsumerCoalesce, RoleShmProducer), false},
+		{"shmring-spsc-hc", 2, shmVariant(RoleShmConsumer, RoleShmProducer, ipc.WithHeaderCommit()), false},
 		{"c-ring", 2, cringCase(1), false},
 		{"c-ring-batch64", 2, cringCase(64), false},
 		{"go-chan", 1, runChan, false},
@@ -81,6 +82,8 @@ type Ratio struct{ Case, Peer string }
 func Ratios() []Ratio {
 	return []Ratio{
 		{"shmring-spsc", "c-ring"},
+		{"shmring-spsc-hc", "c-ring"},
+		{"shmring-spsc-hc", "shmring-spsc"},
 		{"shmring-spsc-batch64", "c-ring-batch64"},
 		{"shmring-spsc-batch64", "pipe-batch64"},
 		{"shmring-spsc", "go-chan"},
@@ -290,7 +293,7 @@ func shmDir() (string, error) {
 
 // shmVariant is the SPSC case with another producer: zero-copy claims, or
 // batches of 64 messages published with one position store.
-func shmVariant(consumerRole, producerRole string) func(string, uint64, uint64) (time.Duration, error) {
+func shmVariant(consumerRole, producerRole string, opts ...ipc.Option) func(string, uint64, uint64) (time.Duration, error) {
 	return func(exe string, n, size uint64) (time.Duration, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -298,7 +301,7 @@ func shmVariant(consumerRole, producerRole string) func(string, uint64, uint64) 
 		}
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "ring")
-		r, err := ipc.Create(path, ipc.WithCapacity(1<<20), ipc.WithMaxMessage(max(size, 64)))
+		r, err := ipc.Create(path, append([]ipc.Option{ipc.WithCapacity(1 << 20), ipc.WithMaxMessage(max(size, 64))}, opts...)...)
 		if err != nil {
 			return 0, err
 		}

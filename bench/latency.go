@@ -47,9 +47,11 @@ type LatencyResult struct {
 func LatencyCases() []LatencyCase {
 	return []LatencyCase{
 		{"shmring-spin", shmLatency("spin")},
+		{"shmring-spin-hc", shmLatency("spin", ipc.WithHeaderCommit())},
 		{"c-ring-spin", cringLatency("-rrt", -1)},
 		{"c-spin", cringLatency("-rt", 0)},
 		{"shmring-hybrid", shmLatency("hybrid")},
+		{"shmring-hybrid-hc", shmLatency("hybrid", ipc.WithHeaderCommit())},
 		{"c-ring-hybrid", cringLatency("-rrt", hybridSpins)},
 		{"shmring-park", shmLatency("park")},
 		{"futex", futexLatency},
@@ -137,7 +139,7 @@ func report(samples []time.Duration, cpu time.Duration) {
 	fmt.Println(len(samples), q(0.5), q(0.99), q(0.999), int64(samples[len(samples)-1]), int64(cpu))
 }
 
-func shmLatency(policy string) func(string, int) (LatencyResult, error) {
+func shmLatency(policy string, opts ...ipc.Option) func(string, int) (LatencyResult, error) {
 	return func(exe string, n int) (LatencyResult, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -145,7 +147,7 @@ func shmLatency(policy string) func(string, int) (LatencyResult, error) {
 		}
 		defer os.RemoveAll(dir)
 		for _, name := range []string{"ping", "pong"} {
-			r, err := ipc.Create(filepath.Join(dir, name), ipc.WithCapacity(1<<16))
+			r, err := ipc.Create(filepath.Join(dir, name), append([]ipc.Option{ipc.WithCapacity(1 << 16)}, opts...)...)
 			if err != nil {
 				return LatencyResult{}, err
 			}

@@ -202,16 +202,20 @@ func TestCrossProcess(t *testing.T) {
 		maxSize   uint64
 		policy    string
 		near2to64 bool
+		opts      []ipc.Option
 	}{
-		{"spin", 1 << 16, 256, "spin", false},
-		{"backoff-small-ring", 1 << 12, 512, "backoff", false},
-		{"positions-through-2^64", 1 << 12, 256, "spin", true},
+		{"spin", 1 << 16, 256, "spin", false, nil},
+		{"backoff-small-ring", 1 << 12, 512, "backoff", false, nil},
+		{"positions-through-2^64", 1 << 12, 256, "spin", true, nil},
+		// The consumer finds records by their headers: small ring, wraps.
+		{"header-commit", 1 << 12, 512, "spin", false, []ipc.Option{ipc.WithHeaderCommit()}},
+		{"header-commit-through-2^64", 1 << 12, 256, "hybrid", true, []ipc.Option{ipc.WithHeaderCommit()}},
 		// Every waiting policy across processes (the consumer waits with
 		// the same policy), on a small ring so that both sides wait.
-		{"policy-yield", 1 << 12, 256, "yield", false},
-		{"policy-park", 1 << 12, 256, "park", false},
-		{"policy-block", 1 << 12, 256, "block", false},
-		{"policy-hybrid", 1 << 12, 256, "hybrid", false},
+		{"policy-yield", 1 << 12, 256, "yield", false, nil},
+		{"policy-park", 1 << 12, 256, "park", false, nil},
+		{"policy-block", 1 << 12, 256, "block", false, nil},
+		{"policy-hybrid", 1 << 12, 256, "hybrid", false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := count
@@ -222,7 +226,7 @@ func TestCrossProcess(t *testing.T) {
 				n = count / 50
 			}
 			name := testutil.Name(t)
-			r, err := ipc.Create(name, ipc.WithCapacity(tc.capacity), ipc.WithMaxMessage(tc.maxSize))
+			r, err := ipc.Create(name, append([]ipc.Option{ipc.WithCapacity(tc.capacity), ipc.WithMaxMessage(tc.maxSize)}, tc.opts...)...)
 			require.NoError(t, err)
 			defer r.Close()
 			if tc.near2to64 {

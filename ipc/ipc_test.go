@@ -293,3 +293,12 @@ func TestRemove(t *testing.T) {
 	require.NoError(t, r.Close())
 	require.True(t, errors.Is(ipc.Remove(name), ipc.ErrNotExist))
 }
+
+// TestPolicyNumbers: known() is a range check, which holds only while the
+// policy numbers are contiguous.
+func TestPolicyNumbers(t *testing.T) {
+	for p := ipc.Policy(0); p < 20; p++ {
+		_, err := ipc.ParsePolicy(p.String())
+		require.Equal(t, err == nil, p >= ipc.Spin && p <= ipc.DropOldest, "policy %d", p)
+	}
+}

@@ -77,8 +77,12 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, yield, park, block, hybrid, backoff or drop)", s)
 }
 
+// known reports whether p is a policy: the numbers are contiguous, and a
+// comparison costs nothing in a wait loop, where a map lookup costs a hash.
+func (p Policy) known() bool { return p >= Spin && p <= DropOldest }
+
 func (p Policy) waits() bool {
-	return p != Drop && p != Overflow && p != DropOldest && policyNames[p] != ""
+	return p.known() && p != Drop && p != Overflow && p != DropOldest
 }
 
 // WaitInfo is what a wait hook sees at each check of a wait.
@@ -155,7 +159,7 @@ type waitSide struct {
 // operator set one that applies to this side, else p.
 func (s *waitSide) effective(p Policy) Policy {
 	o := Policy(s.mode.Load())
-	if _, ok := policyNames[o]; !ok || (!o.waits() && s.consumer) {
+	if !o.known() || (!o.waits() && s.consumer) {
 		return p
 	}
 	return o

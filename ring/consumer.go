@@ -25,6 +25,7 @@ type Consumer struct {
 	msgsOut, bytesOut *atomic.Uint64
 	zeroEnd           *atomic.Uint64 // MPSC: end of the batch being zeroed
 	mpsc              bool
+	fullBatches       uint64 // header commit: full batches read, to sample the depth
 
 	pos        uint64 // our position; the shared copy trails it between releases
 	prodCached uint64 // last producer position loaded and validated
@@ -70,7 +71,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 			r.unlockRelease()
 		}
 		c.pos = c.consPos.Load()
-	} else if c.mpsc || c.r.polled {
+	} else if c.mpsc {
 		// A previous consumer that died while zeroing a delivered batch
 		// left its end here: finish its release rather than deliver the
 		// batch again or mistake the zeroed records for lost ones.
@@ -90,7 +91,7 @@ func (c *Consumer) release(from, to uint64) {
 		c.releaseShared(from, to)
 		return
 	}
-	if c.mpsc || c.r.polled {
+	if c.mpsc {
 		publish(c.zeroEnd, to)
 		i, n := from&c.mask, to-from
 		if first := min(n, c.r.capacity-i); first > 0 {
@@ -265,13 +266,18 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 
 // observeDepth keeps the high watermark and the pressure level of a
 // header-commit ring, whose consumer does not load the producer position
-// to read: the ring held at least the batch [start, end); the producer
-// position is loaded (taking its line from the producer) only when the
-// batch was full, so the consumer is behind anyway, or when pressure is
-// raised and may need lowering.
+// to read: the ring held at least the batch [start, end). The producer
+// position is loaded (taking its line from the producer) only while
+// pressure is raised and may need lowering, and on every 64th full batch
+// (the consumer is behind: a sample of the depth). So the high watermark
+// is a sampled lower bound in these rings; the producer raises it too
+// whenever it loads the consumer position, near full.
 func (c *Consumer) observeDepth(start, end uint64, full bool) {
 	c.prodCached = end
-	if !full && word32(c.r.region, offPressure).Load() == 0 {
+	if full {
+		c.fullBatches++
+	}
+	if (!full || c.fullBatches%64 != 1) && word32(c.r.region, offPressure).Load() == 0 {
 		c.r.raiseHighWater(end - start)
 		return
 	}

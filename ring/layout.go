@@ -249,10 +249,12 @@ const (
 	// compare-and-swap.
 	FlagOverwrite = 1 << 2
 	// FlagHeaderCommit (SPSC, layout version 2): the consumer finds
-	// committed records by their headers, not by the producer position,
-	// and zeroes the space it releases, as an MPSC consumer does; the
-	// producer writes a wrap's padding after the record that follows it.
-	// The producer position is still published, for everyone else.
+	// committed records by their headers, not by the producer position.
+	// Before it commits a record, the producer stores zero in the word
+	// after it (the next header: the consumer reads it next), never fills
+	// the ring's last word (so that word is free space), and writes a
+	// wrap's padding after the record that follows it. The producer
+	// position is still published, for everyone else.
 	FlagHeaderCommit = 1 << 3
 	knownFlags       = FlagTimestamps | FlagSequences | FlagOverwrite | FlagHeaderCommit
 )

@@ -171,10 +171,16 @@ func (p *Producer) initFlow(overflowed, lastSeq *atomic.Uint64) {
 // limit is the most bytes the ring may hold now: the capacity, or the
 // consumer's window if narrower.
 func (p *Producer) limit() uint64 {
-	if w := p.window.Load(); w != 0 && w < p.r.capacity {
+	c := p.r.capacity
+	if p.r.polled {
+		// Header commit: the word at the producer position is kept zero,
+		// so it must lie in free space: never fill the last word.
+		c -= Align
+	}
+	if w := p.window.Load(); w != 0 && w < c {
 		return w
 	}
-	return p.r.capacity
+	return c
 }
 
 // fastFits reports whether a reservation leaving est bytes in the ring
@@ -381,9 +387,22 @@ func (p *Producer) put(pos uint64, msg []byte) {
 	i := pos & p.mask
 	copy(p.data[i+HeaderSize+p.r.extra:], msg)
 	p.stamp(i)
+	next := pos + p.r.dataSize(uint64(len(msg)))
+	p.zeroNext(next)
 	publish(word(p.data, i), makeHeader(uint32(len(msg)), 0, TypeData))
 	p.flushPad()
-	p.pos = pos + p.r.dataSize(uint64(len(msg)))
+	p.pos = next
+}
+
+// zeroNext clears, in a header-commit ring, the word at next, the header of
+// the record after the one about to be committed: the consumer reads it as
+// soon as it has read this one, and free space holds whatever earlier laps,
+// aborted claims or short commits left there. It lies in free space (limit
+// keeps a word of it).
+func (p *Producer) zeroNext(next uint64) {
+	if p.r.polled {
+		publish(word(p.data, next&p.mask), 0)
+	}
 }
 
 func (p *Producer) count(msgs, bytes uint64) {
@@ -609,12 +628,7 @@ func (p *Producer) CommitN(n int) error {
 		p.committed()
 		return nil
 	}
-	if p.r.polled {
-		// The consumer reads the header after this record next: clear
-		// what the caller may have written past the n bytes committed.
-		end := i + p.r.dataSize(p.claimLen)
-		clear(p.data[i+p.r.dataSize(uint64(n)) : end])
-	}
+	p.zeroNext(p.claimPos + p.r.dataSize(uint64(n)))
 	publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
 	p.flushPad()
 	p.pos = p.claimPos + p.r.dataSize(uint64(n))
@@ -636,12 +650,9 @@ func (p *Producer) Abort() {
 		size := p.r.dataSize(p.claimLen)
 		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(size-HeaderSize), p.slot, TypePadding))
 	}
-	if p.r.polled {
-		// Free space must read as zero to a header-polling consumer.
-		i := p.claimPos & p.mask
-		clear(p.data[i : i+p.r.dataSize(p.claimLen)])
-		p.padSize = 0
-	}
+	// Header commit: the claim's header word was never written, so it
+	// still reads zero; the deferred padding is not needed.
+	p.padSize = 0
 }
 
 // AddFullEvent counts one write that found the ring full (the policy layer

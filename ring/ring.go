@@ -37,9 +37,9 @@ type Config struct {
 	// layout version 2.
 	Overwrite bool
 	// HeaderCommit (SPSC) makes the consumer find committed records by
-	// their headers instead of the producer position, and zero what it
-	// releases: one cache line less to move per message between the two
-	// processes. Not with Overwrite. Layout version 2.
+	// their headers instead of the producer position: one cache line less
+	// to move per message between the two processes. The ring holds 8
+	// bytes less. Not with Overwrite. Layout version 2.
 	HeaderCommit bool
 }
 

@@ -282,7 +282,11 @@ func modelRandom(t *testing.T, opts ...func(*ring.Config)) {
 		var pos, cons uint64 // the model's positions
 		buf := make([]byte, geo.max+1)
 		var seq uint64
-		free := func() uint64 { return geo.capacity - (pos - cons) }
+		limit := geo.capacity
+		if c.Ring().HeaderCommit() {
+			limit -= 8 // the word at the producer position stays free
+		}
+		free := func() uint64 { return limit - (pos - cons) }
 		fits := func(n uint64) (bool, uint64) {
 			need := ring.RecordSize(n)
 			tail := geo.capacity - pos%geo.capacity

@@ -22,6 +22,7 @@ func runCreate(io stdio, args []string) error {
 	producers := fs.Int("producers", 0, "mpsc: producer slots, the most producers at once (default 64)")
 	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
 	dropOldest := fs.Bool("drop-oldest", false, "let producers use --policy drop-oldest (newest wins; the consumer copies each message; an mpsc ring needs a reader of layout version 2)")
+	headerCommit := fs.Bool("header-commit", false, "spsc: the consumer finds messages by their headers (one cache line less per message; layout version 2)")
 	stamps := fs.Bool("timestamps", false, "records carry their commit time: queueing delay is measured (8 bytes per record)")
 	var target, interval units.DurationFlag
 	fs.Var(&target, "target-delay", "adaptive pressure: raise it when queueing delay stays above DUR (implies --timestamps)")
@@ -61,6 +62,9 @@ func runCreate(io stdio, args []string) error {
 	}
 	if *dropOldest {
 		opts = append(opts, ipc.WithDropOldest())
+	}
+	if *headerCommit {
+		opts = append(opts, ipc.WithHeaderCommit())
 	}
 	if target.Given {
 		iv := 100 * time.Millisecond

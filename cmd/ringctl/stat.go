@@ -57,6 +57,7 @@ type statReport struct {
 	Timestamps      bool    `json:"timestamps"`
 	Sequences       bool    `json:"sequences"`
 	DropOldest      bool    `json:"drop_oldest"`
+	HeaderCommit    bool    `json:"header_commit"`
 	Lapped          uint64  `json:"lapped"`
 	DelayCount      uint64  `json:"delay_count"`
 	DelayMeanNs     uint64  `json:"delay_mean_ns"`
@@ -140,7 +141,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
 		Pressure: st.Pressure, PressureChanges: st.PressureChanges,
 		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
-		Sequences: r.Sequences(), DropOldest: r.DropOldest(), Lapped: st.Lapped,
+		Sequences: r.Sequences(), DropOldest: r.DropOldest(), Lapped: st.Lapped, HeaderCommit: r.HeaderCommit(),
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 	}
 	if st.DelayCount > 0 {
@@ -305,6 +306,9 @@ func recordOptions(r statReport) string {
 	}
 	if r.DropOldest {
 		o = append(o, "drop-oldest")
+	}
+	if r.HeaderCommit {
+		o = append(o, "header-commit")
 	}
 	if len(o) == 0 {
 		return "plain"

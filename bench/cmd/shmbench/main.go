@@ -282,7 +282,8 @@ func pickLatency(cs []bench.LatencyCase) []bench.LatencyCase {
 	return slices.DeleteFunc(cs, func(c bench.LatencyCase) bool { return only != nil && !only[c.Name] })
 }
 
-var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin", "c-spin"}, {"shmring-hybrid", "c-ring-hybrid"},
+var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin-hc", "c-ring-spin"}, {"shmring-spin", "c-spin"},
+	{"shmring-hybrid", "c-ring-hybrid"}, {"shmring-hybrid-hc", "c-ring-hybrid"},
 	{"shmring-park", "futex"}, {"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
 	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
 
