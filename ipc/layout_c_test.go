@@ -23,7 +23,18 @@ func TestLayoutReadFromC(t *testing.T) {
 	out, err := exec.Command(cc, "-O2", "-Wall", "-Werror", "-o", bin, "testdata/ringread.c").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(100))
+	t.Run("plain", func(t *testing.T) { readFromC(t, bin) })
+	t.Run("header-commit", func(t *testing.T) { readFromC(t, bin, ipc.WithHeaderCommit()) })
+	t.Run("refuses-mpsc", func(t *testing.T) {
+		r := newRing(t, ipc.WithKind(ipc.MPSC))
+		out, err := exec.Command(bin, r.Path()).CombinedOutput()
+		require.Error(t, err)
+		require.Contains(t, string(out), "kind not spsc")
+	})
+}
+
+func readFromC(t *testing.T, bin string, opts ...ipc.Option) {
+	r := newRing(t, append([]ipc.Option{ipc.WithCapacity(1 << 10), ipc.WithMaxMessage(100)}, opts...)...)
 	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
 	require.NoError(t, err)
 	defer p.Close()

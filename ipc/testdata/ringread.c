@@ -1,7 +1,9 @@
 /* ringread: a consumer for a shmring SPSC ring written from docs/layout.md
  * alone, as a check that the document is enough. It validates the segment
  * header and the ring descriptor, prints every pending message on its own
- * line, and releases them by storing the consumer position.
+ * line, and releases them by storing the consumer position. It reads plain
+ * SPSC rings (version 1, no flags) and header-commit ones (version 2, flag
+ * bit 3), and refuses everything else.
  * Usage: ringread PATH.  Exit 0 on success, 1 on a refused segment. */
 #include <fcntl.h>
 #include <stdint.h>
@@ -43,10 +45,14 @@ int main(int argc, char **argv) {
 	if (m == MAP_FAILED) return refuse("mmap");
 	uint8_t *r = m + 4096; /* the region */
 	if (u64(r) != 0x00474E49524D4853ull) return refuse("ring magic");
-	if (u32(r + 8) != 1 || u32(r + 12) != 1) return refuse("ring version, or kind not spsc");
+	uint32_t version = u32(r + 8);
+	uint64_t flags = u64(r + 40);
+	int hc = version == 2 && flags == 8; /* header commit */
+	if (!(version == 1 && flags == 0) && !hc) return refuse("ring version or flags this reader does not know");
+	if (u32(r + 12) != 1) return refuse("kind not spsc");
 	if (u32(r + 60) != crc32c(r, 60)) return refuse("ring checksum");
 	uint64_t cap = u64(r + 16), maxmsg = u64(r + 24), dataoff = u64(r + 32);
-	if (cap < 1024 || (cap & (cap - 1)) || maxmsg > cap / 8 || dataoff != 4096 || u64(r + 40) != 0 ||
+	if (cap < 1024 || (cap & (cap - 1)) || maxmsg > cap / 8 || dataoff != 4096 ||
 	    u64(r + 48) != 0 || u32(r + 56) != 0 || body < dataoff + cap)
 		return refuse("ring geometry");
 	uint64_t *prod = (uint64_t *)(r + 128), *cons = (uint64_t *)(r + 256);
@@ -54,12 +60,17 @@ int main(int argc, char **argv) {
 	uint64_t p = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
 	uint64_t c = __atomic_load_n(cons, __ATOMIC_RELAXED);
 	if (p - c > cap || (p & 7) || (c & 7)) return refuse("positions");
-	while (c != p) {
+	/* Plain: read up to the producer position. Header commit: read while
+	 * the header at the position is non-zero, never a capacity or more
+	 * past the position released last. */
+	uint64_t end = hc ? c + cap : p;
+	while (c != end) {
 		uint64_t i = c & (cap - 1);
 		uint64_t hdr = __atomic_load_n((uint64_t *)(data + i), __ATOMIC_ACQUIRE);
+		if (hc && hdr == 0) break;
 		uint64_t len = hdr & 0xFFFFFFFFu, type = (hdr >> 48) & 0xFF;
 		uint64_t size = (8 + len + 7) & ~7ull;
-		if ((hdr >> 56) || size > p - c || i + size > cap) return refuse("record header");
+		if ((hdr >> 56) || size > end - c || i + size > cap) return refuse("record header");
 		if (type == 1) {
 			if (len > maxmsg) return refuse("record length");
 			fwrite(data + i + 8, 1, len, stdout);
