@@ -173,12 +173,19 @@ func (s *waitSide) effective(p Policy) Policy {
 // It returns the busy-wait iterations and sched_yield calls it made, and
 // ErrFull if an operator switched a waiting producer to Drop meanwhile.
 func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, try func() (bool, error)) (spins, yields uint64, err error) {
+	// A consumer that announced itself (park) takes its announcement back
+	// when the wait ends, if no waker did. Only then: an unconditional store
+	// would fence on every wait and take the line the producers check after
+	// every message away from them.
+	announced := false
 	defer func() {
-		if s.consumer {
+		if announced && s.wp.Parked.Load() != 0 {
 			s.wp.Parked.Store(0)
 		}
 	}()
-	start := time.Now()
+	// When the wait began, for the peer check and the hook: read at the
+	// first check, not on entry, so that a short spin reads no clock.
+	var start time.Time
 	var absentSince time.Time
 	var sleep time.Duration
 	var stopWake func() bool
@@ -190,6 +197,9 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 	}()
 	// checkPeer is called every few milliseconds of waiting at most.
 	checkPeer := func(now time.Time) error {
+		if start.IsZero() {
+			start = now
+		}
 		if err := ctxErr(ctx); err != nil {
 			return err
 		}
@@ -279,6 +289,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 					_, _ = futex.Wake(s.wp.Seq, math.MaxInt32)
 				})
 			}
+			announced = announced || s.consumer
 			done, err := s.park(deadline, try)
 			if done || err != nil {
 				return spins, yields, err
