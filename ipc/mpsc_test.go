@@ -2,6 +2,7 @@ package ipc_test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -304,6 +305,9 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 	if testing.Short() {
 		kills = 15
 	}
+	if os.Getenv("SHMRING_SOAK_KILLS") != "" {
+		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
+	}
 	name := testutil.Name(t)
 	opts := []ipc.Option{ipc.WithKind(kind), ipc.WithCapacity(1 << 13), ipc.WithMaxMessage(512), ipc.WithDropOldest()}
 	if kind == ipc.MPSC {
@@ -343,7 +347,7 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 			deadline := time.Now().Add(10 * time.Second)
 			for written() == before {
 				if time.Now().After(deadline) {
-					stalled = fmt.Errorf("producer %d wrote nothing for 10 s after kill %d", i, k)
+					stalled = fmt.Errorf("producer %d wrote nothing for 10 s after kill %d; %s", i, k, ringWords(r))
 					break
 				}
 				time.Sleep(200 * time.Microsecond)
@@ -421,6 +425,23 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 	require.Zero(t, st.Depth, "drained")
 	require.Positive(t, st.Drops, "the producers reclaimed")
 	require.Positive(t, got)
+}
+
+// ringWords describes a stalled ring for a failure message: its counters,
+// the release lock and zeroing mark, and the oldest record's header, read
+// from the segment file.
+func ringWords(r *ipc.Ring) string {
+	b, err := os.ReadFile(r.Path())
+	if err != nil {
+		return err.Error()
+	}
+	u := func(off int) uint64 { return binary.LittleEndian.Uint64(b[4096+off:]) }
+	st, _ := r.Stats()
+	cons, capacity := u(256), r.Capacity()
+	dataOff := (4096 + r.Slots()*128 + 4095) &^ 4095 // the data area follows the slot table, page-aligned
+	hdr := u(dataOff + int(cons&(capacity-1)))
+	return fmt.Sprintf("producer pos %d, consumer pos %d, zeroing mark %d, release lock %#x, oldest header %#016x, lost %d, drops %d, producers %+v",
+		u(128), cons, u(552), u(904), hdr, st.Lost, st.Drops, st.Producers)
 }
 
 // stopped reports whether stop is closed.

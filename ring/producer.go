@@ -115,6 +115,16 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 	if _, err := p.sharedPositions(); err != nil {
 		return nil, err
 	}
+	// An intent left in the slot is a dead predecessor's (the caller holds
+	// the slot): withdraw it. Otherwise the consumer, finding the dead
+	// record it covers, would ask whether the slot's holder is alive, hear
+	// yes (us), and wait for us to commit a record we never reserved; and
+	// if the ring is full behind that record we never write, so nobody
+	// moves (found by TestDropOldestChaos at 600 kills). Without the intent
+	// the consumer bounds a dead unwritten reservation by the other intents,
+	// the first non-zero word and the producer position.
+	publish(p.intentLen, 0)
+	publish(p.intentPos, 0)
 	return p, nil
 }
 
@@ -342,6 +352,13 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 		publish(p.intentLen, total)
 		publish(p.intentPos, pos)
 		if !p.prodPos.CompareAndSwap(pos, pos+total) {
+			// Lost the race: withdraw the intent, which now covers
+			// another producer's reservation. Left in place by a producer
+			// that then finds the ring full and stops trying, it made the
+			// consumer wait for this (live) producer to commit a record it
+			// never owned, while the record's dead owner held up the ring
+			// (TestDropOldestChaos at 600 kills).
+			publish(p.intentLen, 0)
 			continue
 		}
 		rec := pos

@@ -155,6 +155,17 @@ func (p *Producer) tryWriteOverwriteShared(msg []byte) (int, error) {
 // it is now. It returns how many messages it dropped (0 if it could not
 // take the lock or the oldest record is not committed).
 func (p *Producer) reclaimShared(n uint64) (int, error) {
+	// Nothing to reclaim while the oldest record is not committed (being
+	// written, or a dead producer's, until the consumer's recovery skips
+	// it) and no release is under way (the zeroing mark is at the
+	// position; else a dead holder's release may need finishing): do not
+	// take the lock then. Producers taking it again and again for nothing
+	// keep the consumer from the lock its recovery needs.
+	c := p.consPos.Load()
+	if t := headerType(word(p.data, c&p.mask).Load()); t != TypeData && t != TypePadding &&
+		word(p.r.region, offZeroEnd).Load() == c {
+		return 0, nil
+	}
 	ok, err := p.r.lockRelease(uint64(p.slot) + 1)
 	if err != nil {
 		p.err = err
@@ -165,7 +176,7 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	}
 	defer p.r.unlockRelease()
 	capacity := p.r.capacity
-	c := p.consPos.Load() // stable: only the lock's holder moves it
+	c = p.consPos.Load() // stable: only the lock's holder moves it
 	pos := p.prodPos.Load()
 	if pos-c > capacity || c%Align != 0 {
 		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, capacity)
