@@ -602,3 +602,97 @@ func TestMPSCConsumerKilled(t *testing.T) {
 	require.Zero(t, st.Depth)
 	t.Logf("%d consumer kills, %d messages, %d seen twice", kills, chk.count, dups)
 }
+
+// TestHeaderCommitProducerKilled: the producer of a header-commit SPSC ring
+// (whose consumer reads past the published producer position) is
+// SIGKILLed at random moments, 60 times, and restarted, while this process
+// consumes. Every message arrives whole; sequences never go back and
+// never skip (a producer counts a message after committing it, so one
+// killed in between is resent once by its successor: at most one repeat
+// per kill); the successor never stalls and the ring drains.
+func TestHeaderCommitProducerKilled(t *testing.T) {
+	kills := 60
+	if testing.Short() {
+		kills = 15
+	}
+	if os.Getenv("SHMRING_SOAK_KILLS") != "" {
+		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
+	}
+	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<13), ipc.WithMaxMessage(512), ipc.WithHeaderCommit())
+	require.NoError(t, err)
+	defer r.Close()
+	require.True(t, r.HeaderCommit())
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	proc := startMPSCProducer(t, r.Path(), 0, 0)
+	done, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	var stalled error
+	go func() { // the killer
+		defer close(done)
+		defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+		for k := 0; k < kills && !stopped(stop); k++ {
+			st, _ := r.Stats()
+			before := st.MsgsIn
+			deadline := time.Now().Add(10 * time.Second)
+			for st.MsgsIn == before {
+				if time.Now().After(deadline) {
+					stalled = fmt.Errorf("the producer wrote nothing for 10 s after kill %d; %s", k, ringWords(r))
+					return
+				}
+				time.Sleep(200 * time.Microsecond)
+				st, _ = r.Stats()
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			_ = proc.Process.Kill()
+			_ = proc.Wait()
+			proc = startMPSCProducer(t, r.Path(), 0, 0)
+		}
+	}()
+	var last int64 = -1
+	got, repeats := 0, 0
+	var bad error
+	fn := func(m []byte) {
+		got++
+		parts := strings.SplitN(string(m), ":", 3)
+		if len(parts) != 3 || parts[0] != "0" || strings.Trim(parts[2], "x") != "" {
+			if bad == nil {
+				bad = fmt.Errorf("message %q is torn", m)
+			}
+			return
+		}
+		seq, err := strconv.ParseInt(parts[1], 10, 64)
+		switch {
+		case bad != nil:
+		case err != nil || seq < last || seq > last+1:
+			bad = fmt.Errorf("seq %s after %d", parts[1], last)
+		case seq == last:
+			repeats++
+		}
+		last = seq
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err := c.ReadBatch(ctx, 64, fn)
+		cancel()
+		if !errors.Is(err, ipc.ErrTimeout) && !errors.Is(err, ipc.ErrPeerDead) {
+			require.NoError(t, err)
+		}
+	}
+	_, err = c.TryReadBatch(1<<20, fn)
+	require.NoError(t, err)
+	require.NoError(t, stalled)
+	require.NoError(t, bad)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Zero(t, st.Depth, "drained")
+	require.LessOrEqual(t, repeats, kills+1, "at most one repeat per kill")
+	t.Logf("%d kills, %d messages, %d repeated after a kill", kills, got, repeats)
+}

@@ -84,6 +84,18 @@ func SetLastSeq(r *Ring, slot int, seq uint64) {
 // counters, to measure what they cost.
 func DisableCounters(p *Producer, c *Consumer) { p.noCounters, c.noCounters = true, true }
 
+// CommitDying writes msg as a header-commit ring's producer killed after
+// its commit and before its position store would: the record is readable,
+// the producer position does not include it.
+func CommitDying(p *Producer, msg []byte) error {
+	pos, err := p.reserve(uint64(len(msg)))
+	if err != nil {
+		return err
+	}
+	p.put(pos, msg)
+	return nil
+}
+
 // OffReleaseLock and OffZeroEnd: the release lock and zeroing mark of an
 // MPSC drop-oldest ring.
 const (

@@ -76,10 +76,52 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	if p.pos%Align != 0 {
 		return nil, corruptf(offProducerPos, "producer position %d is not %d-aligned", p.pos, Align)
 	}
+	if r.polled {
+		if err := p.resumeCommitted(); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// resumeCommitted finds where a header-commit ring's records really end.
+// A predecessor killed after committing a record (its header) but before
+// storing the producer position left records the consumer may already
+// have read past the published position: resume after them, or the new
+// producer would overwrite a record not yet read, or find the consumer
+// ahead of it. The records form a chain from the consumer position (or
+// the published one, if later) that ends at a zero header: every commit
+// zeroes the next header word first.
+func (p *Producer) resumeCommitted() error {
+	c := p.consPos.Load()
+	pos := p.pos
+	if pos-c > p.r.capacity { // the consumer is past the published position
+		pos = c
+	}
+	for pos-c < p.r.capacity {
+		i := pos & p.mask
+		h := word(p.data, i).Load()
+		t := headerType(h)
+		if t == TypeNone {
+			break
+		}
+		size := recordSize(headerLength(h))
+		if t == TypeData {
+			size = p.r.dataSize(headerLength(h))
+		}
+		if (t != TypeData && t != TypePadding) || headerReserved(h) || i+size > p.r.capacity || pos+size-c > p.r.capacity {
+			return corruptf(p.r.dataOff+i, "record header %#016x past the producer position does not fit", h)
+		}
+		pos += size
+	}
+	if pos != p.pos {
+		p.pos = pos
+		publish(p.prodPos, pos)
+	}
+	return nil
 }
 
 // NewSlotProducer returns a producer of an MPSC ring writing as producer
