@@ -467,7 +467,9 @@ func (r *Ring) Stats() Stats {
 		s.Yields += sl.Yields
 	}
 	// The consumer position was loaded first, so in a healthy ring the
-	// difference cannot be negative; clamp anyway, the region is untrusted.
+	// difference is negative only in a header-commit ring, whose consumer
+	// may be a few records past the published producer position (depth 0);
+	// clamp anyway, the region is untrusted.
 	if d := s.ProducerPos - s.ConsumerPos; d <= r.capacity {
 		s.Depth = d
 	} else if int64(d) < 0 {
