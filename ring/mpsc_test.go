@@ -1025,3 +1025,46 @@ func TestSharedOverwriteRace(t *testing.T) {
 	require.Positive(t, got)
 	require.Greater(t, st.Drops, uint64(fulls.Load()), "some reclaimed")
 }
+
+// TestSharedOverwriteConsumerDiesHoldingLock: a drop-oldest MPSC consumer
+// killed while it held the release lock (its zeroing mark ahead of the
+// position) stalls nobody: producers displace it once it is known dead and
+// finish its release, and a new consumer, finding its own role's ID in the
+// lock, does the same.
+func TestSharedOverwriteConsumerDiesHoldingLock(t *testing.T) {
+	for _, who := range []string{"producer", "new consumer"} {
+		region, r := newSharedOverwrite(t, 1<<12, 256, 1)
+		consumerAlive := true
+		r.SetHolderLiveness(func(h int) bool { return h != ring.HolderConsumer || consumerAlive })
+		p := slotProducer(t, r, 0)
+		msg := make([]byte, 100)
+		written := 0
+		for ; p.TryWrite(binary.LittleEndian.AppendUint64(msg[:0], uint64(written))[:100]) == nil; written++ {
+		}
+		// The consumer "dies" mid-release of the first record: lock held
+		// by the consumer, the zeroing mark past the first record, half of
+		// it zeroed, the position not moved.
+		size := uint64(112)
+		binary.LittleEndian.PutUint64(region[ring.OffReleaseLock:], 1<<32)
+		binary.LittleEndian.PutUint64(region[ring.OffZeroEnd:], size)
+		data := region[len(region)-(1<<12):]
+		clear(data[:size/2])
+
+		binary.LittleEndian.PutUint64(msg, uint64(written))
+		_, err := p.TryWriteOverwrite(msg)
+		require.ErrorIs(t, err, ring.ErrFull, "%s: the consumer counts as alive: give up", who)
+		consumerAlive = false
+		if who == "producer" {
+			dropped, err := p.TryWriteOverwrite(msg)
+			require.NoError(t, err, who)
+			require.Equal(t, 0, dropped, "%s: the dead consumer's release made the room", who)
+		}
+		c, err := r.NewConsumer()
+		require.NoError(t, err)
+		got := drainSeqs(t, c)
+		require.NotEmpty(t, got)
+		require.Equal(t, uint64(1), got[0], "%s: the record being released is gone, the next is first", who)
+		require.Zero(t, binary.LittleEndian.Uint64(region[ring.OffReleaseLock:]), "%s: the lock is free", who)
+		require.Zero(t, r.Stats().Depth)
+	}
+}
