@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -68,10 +67,12 @@ func cringCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("cring: %w", err)
 		}
-		rate, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-		if err != nil || rate <= 0 {
+		var rate float64
+		var cpu int64
+		if _, err := fmt.Sscan(string(out), &rate, &cpu); err != nil || rate <= 0 {
 			return 0, fmt.Errorf("cring said %q", out)
 		}
+		cpuUsed = time.Duration(cpu)
 		return time.Duration(float64(n) / rate * 1e9), nil
 	}
 }

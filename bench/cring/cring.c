@@ -2,7 +2,7 @@
  * ring of fixed 64-byte slots in a shared anonymous mapping, between a
  * forked producer and consumer, each side caching the other's position.
  * The producer publishes its position every BATCH messages (1: every one).
- * Usage: cring N BATCH        prints "msgs_per_sec"
+ * Usage: cring N BATCH        prints "msgs_per_sec cpu_ns" (both processes)
  *        cring -rt N          two processes ping-pong a word, spinning
  *        cring -hrt N SPINS   the same, each side spinning SPINS pauses and
  *                             then sleeping on a futex (spin then park)
@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
 	struct ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED) return 1;
 	memset(r, 0, sizeof *r);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), cpu0 = cpu_ns(RUSAGE_SELF);
 	pid_t pid = fork();
 	if (pid == 0) { /* consumer */
 		uint64_t pos = 0, cached = 0, sum = 0;
@@ -229,6 +229,6 @@ int main(int argc, char **argv) {
 	waitpid(pid, &st, 0);
 	double secs = (now_ns() - t0) / 1e9;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return 4;
-	printf("%.0f\n", n / secs);
+	printf("%.0f %llu\n", n / secs, (unsigned long long)(cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN)));
 	return 0;
 }
