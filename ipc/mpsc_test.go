@@ -603,14 +603,20 @@ func TestMPSCConsumerKilled(t *testing.T) {
 	t.Logf("%d consumer kills, %d messages, %d seen twice", kills, chk.count, dups)
 }
 
-// TestHeaderCommitProducerKilled: the producer of a header-commit SPSC ring
-// (whose consumer reads past the published producer position) is
-// SIGKILLed at random moments, 60 times, and restarted, while this process
-// consumes. Every message arrives whole; sequences never go back and
-// never skip (a producer counts a message after committing it, so one
-// killed in between is resent once by its successor: at most one repeat
-// per kill); the successor never stalls and the ring drains.
-func TestHeaderCommitProducerKilled(t *testing.T) {
+// TestSPSCProducerKilled: the producer of an SPSC ring is SIGKILLed at
+// random moments, 60 times, and restarted, while this process consumes;
+// in a plain ring and in a header-commit one (whose consumer reads past the
+// published producer position). Every message arrives whole; sequences
+// never go back and never skip (a producer counts a message after
+// committing it, so one killed in between is resent once by its successor:
+// at most one repeat per kill); the successor never stalls and the ring
+// drains.
+func TestSPSCProducerKilled(t *testing.T) {
+	t.Run("position-commit", func(t *testing.T) { spscProducerKilled(t) })
+	t.Run("header-commit", func(t *testing.T) { spscProducerKilled(t, ipc.WithHeaderCommit()) })
+}
+
+func spscProducerKilled(t *testing.T, opts ...ipc.Option) {
 	kills := 60
 	if testing.Short() {
 		kills = 15
@@ -618,10 +624,10 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 	if os.Getenv("SHMRING_SOAK_KILLS") != "" {
 		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
 	}
-	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<13), ipc.WithMaxMessage(512), ipc.WithHeaderCommit())
+	r, err := ipc.Create(testutil.Name(t), append([]ipc.Option{ipc.WithCapacity(1 << 13), ipc.WithMaxMessage(512)}, opts...)...)
 	require.NoError(t, err)
 	defer r.Close()
-	require.True(t, r.HeaderCommit())
+	require.Equal(t, len(opts) > 0, r.HeaderCommit())
 	c, err := r.Consumer()
 	require.NoError(t, err)
 	defer c.Close()
