@@ -180,9 +180,6 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		return 0, c.err
 	}
 	if c.r.overwrite {
-		if c.mpsc {
-			return c.readSharedOverwrite(max, fn)
-		}
 		return c.readOverwrite(max, fn)
 	}
 	var n int
@@ -509,18 +506,17 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	return false
 }
 
-// readOverwrite is ReadBatch for SPSC rings whose producer may reclaim the
-// oldest records (Overwrite). The producer moves the consumer position past
-// records the consumer may be reading, then overwrites them; so the consumer
-// copies each record out and releases it with a compare-and-swap of the
-// position from the record to its end before it delivers the copy. If the
-// swap succeeds, the position never left the record while it was copied, so
-// the producer cannot have reused its bytes: the copy is whole, and the
-// record is the consumer's (the producer cannot also count it dropped). If
-// it fails, the producer reclaimed the record: the copy is discarded and
-// counted in lapped, never delivered torn. Damage is reported only when the
-// position has not moved, so that garbage read from a record being
-// overwritten is not mistaken for corruption.
+// readOverwrite is ReadBatch for rings whose producers may reclaim the
+// oldest records (Overwrite). A producer moves the consumer position past
+// records the consumer may be reading, then reuses them; so the consumer
+// copies each record out and releases it (releaseCopied) before it
+// delivers the copy. The release succeeds only if the position never left
+// the record while it was copied, so no producer can have reused its bytes:
+// the copy is whole, and the record is the consumer's (no producer can
+// also count it dropped). Otherwise a producer reclaimed the record: the
+// copy is discarded and counted in lapped, never delivered torn. Damage is
+// reported only when the position has not moved, so that garbage read from
+// a record being overwritten is not mistaken for corruption.
 func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	var n int
 	var bytes uint64
@@ -529,9 +525,10 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
 	}
+read:
 	for n < max {
 		if cp := c.consPos.Load(); cp != c.pos {
-			// The producer reclaimed records, perhaps many laps' worth: the
+			// Producers reclaimed records, perhaps many laps' worth: the
 			// new position must lie within a capacity of the producer's.
 			if p := c.prodPos.Load(); p-cp > c.r.capacity || cp%Align != 0 {
 				if c.consPos.Load() != cp {
@@ -554,57 +551,108 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 			c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d", p, c.pos)
 			break
 		}
+		c.prodCached = p
 		pos, i := c.pos, c.pos&c.mask
 		h := word(c.data, i).Load()
+		t := headerType(h)
+		if c.mpsc && (t == TypeNone || t == TypePending) {
+			break // a reservation not yet committed: Blocked and Recover deal with it
+		}
 		length := headerLength(h)
 		size := recordSize(length)
-		if headerType(h) == TypeData {
+		if t == TypeData {
 			size = c.r.dataSize(length)
 		}
 		bad := headerReserved(h) || size > avail || i+size > c.r.capacity ||
-			(headerType(h) == TypeData && length > c.r.maxMessage) ||
-			(headerType(h) != TypeData && headerType(h) != TypePadding)
+			(t == TypeData && length > c.r.maxMessage) || (t != TypeData && t != TypePadding)
 		var msg []byte
-		if !bad && headerType(h) == TypeData {
+		if !bad && t == TypeData {
 			msg = c.buf[:c.r.extra+length]
 			copy(msg, c.data[i+HeaderSize:i+HeaderSize+c.r.extra+length])
 		}
-		if bad {
-			// Order the copy before the check: a read-modify-write has
-			// release semantics on every architecture (a plain load could
-			// otherwise be satisfied after the check's acquire load on arm64).
-			c.fence.Add(1)
-			if c.consPos.Load() != pos {
-				continue // garbage from a record being overwritten
-			}
-			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
-			break
-		}
-		// The compare-and-swap orders the copy before it.
-		if !c.consPos.CompareAndSwap(pos, pos+size) {
+		switch c.releaseCopied(pos, size, bad) {
+		case copyReclaimed:
 			if msg != nil {
 				publish(lapped, lapped.Load()+1)
 			}
 			continue // reclaimed while we read it: discard
+		case copyDamaged:
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
+			break read
+		case copyBusy:
+			break read // MPSC: a live producer holds the release lock, or damage: read again later
 		}
-		c.pos = pos + size
-		if msg != nil {
-			// The extras come from the copy too: the ring may change now.
-			if !c.r.seqs || !c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
-				if c.r.ts {
-					c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
-				}
-				fn(msg[c.r.extra:])
-				n++
-				bytes += length
-			}
+		if msg == nil {
+			continue
 		}
+		// The extras come from the copy too: the ring may change now.
+		if c.r.seqs && c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
+			continue
+		}
+		if c.r.ts {
+			c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
+		}
+		fn(msg[c.r.extra:])
+		n++
+		bytes += length
 	}
-	if n > 0 {
-		publish(c.msgsOut, c.msgsOut.Load()+uint64(n))
-		publish(c.bytesOut, c.bytesOut.Load()+bytes)
+	if n > 0 && !c.noCounters {
+		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
 	return n, c.err
+}
+
+// What releaseCopied found.
+const (
+	copyReleased  = iota // released: the copy is whole and the consumer's
+	copyReclaimed        // a producer reclaimed the record first: discard the copy
+	copyDamaged          // the header was bad and the position did not move
+	copyBusy             // MPSC: a live producer holds the release lock (or c.err is set)
+)
+
+// releaseCopied releases the record [pos, pos+size) the consumer has just
+// copied out (bad: its header did not validate), if the consumer position
+// is still at it. SPSC: by compare-and-swap of the position. MPSC: under the
+// release lock, which also zeroes it (shared_overwrite.go).
+func (c *Consumer) releaseCopied(pos, size uint64, bad bool) int {
+	if !c.mpsc {
+		if bad {
+			// Order the copy before the check: a read-modify-write has
+			// release semantics on every architecture (a plain load could
+			// otherwise be satisfied after the check's acquire load on
+			// arm64).
+			c.fence.Add(1)
+			if c.consPos.Load() != pos {
+				return copyReclaimed // garbage from a record being overwritten
+			}
+			return copyDamaged
+		}
+		// The compare-and-swap orders the copy before it.
+		if !c.consPos.CompareAndSwap(pos, pos+size) {
+			return copyReclaimed
+		}
+		c.pos = pos + size
+		return copyReleased
+	}
+	// The lock's compare-and-swap orders the copy before the check.
+	ok, err := c.r.lockRelease(releaseByConsumer)
+	if err != nil {
+		c.err = err
+		return copyBusy
+	}
+	if !ok {
+		return copyBusy
+	}
+	defer c.r.unlockRelease()
+	switch {
+	case c.consPos.Load() != pos:
+		return copyReclaimed
+	case bad:
+		return copyDamaged
+	}
+	c.r.releaseRange(pos, pos+size)
+	c.pos = pos + size
+	return copyReleased
 }
 
 // SkipPadding releases padding records at the consumer position without

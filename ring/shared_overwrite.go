@@ -1,9 +1,6 @@
 package ring
 
-import (
-	"encoding/binary"
-	"runtime"
-)
+import "runtime"
 
 // Drop-oldest in an MPSC ring (layout version 2).
 //
@@ -214,104 +211,6 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	p.consCached = target
 	p.AddDrops(uint64(dropped))
 	return dropped, nil
-}
-
-// readSharedOverwrite is ReadBatch for an MPSC drop-oldest ring: each record
-// is copied out, then released under the release lock if the consumer
-// position is still at it, and only then delivered (see the comment at the
-// top of this file).
-func (c *Consumer) readSharedOverwrite(max int, fn func(msg []byte)) (int, error) {
-	var n int
-	var bytes uint64
-	var now int64
-	lapped := word(c.r.region, offLapped)
-	if c.buf == nil {
-		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
-	}
-	for n < max {
-		if cp := c.consPos.Load(); cp != c.pos {
-			// Producers reclaimed records: resynchronise.
-			if p := c.prodPos.Load(); p-cp > c.r.capacity || cp%Align != 0 {
-				if c.consPos.Load() != cp {
-					continue
-				}
-				c.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", cp, p)
-				break
-			}
-			c.pos = cp
-		}
-		p := c.prodPos.Load()
-		if p == c.pos {
-			break
-		}
-		avail := p - c.pos
-		if avail > c.r.capacity || p%Align != 0 {
-			if c.consPos.Load() != c.pos {
-				continue
-			}
-			c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d", p, c.pos)
-			break
-		}
-		c.prodCached = p
-		pos, i := c.pos, c.pos&c.mask
-		h := word(c.data, i).Load()
-		t := headerType(h)
-		if t == TypeNone || t == TypePending {
-			break // a reservation not yet committed: Blocked and Recover deal with it
-		}
-		length := headerLength(h)
-		size := recordSize(length)
-		if t == TypeData {
-			size = c.r.dataSize(length)
-		}
-		bad := headerReserved(h) || size > avail || i+size > c.r.capacity ||
-			(t == TypeData && length > c.r.maxMessage) || (t != TypeData && t != TypePadding)
-		var msg []byte
-		if !bad && t == TypeData {
-			msg = c.buf[:c.r.extra+length]
-			copy(msg, c.data[i+HeaderSize:i+HeaderSize+c.r.extra+length])
-		}
-		// The lock's compare-and-swap orders the copy before the check.
-		ok, err := c.r.lockRelease(releaseByConsumer)
-		if err != nil {
-			c.err = err
-			break
-		}
-		if !ok {
-			break // a live producer is reclaiming: read again later
-		}
-		if c.consPos.Load() != pos {
-			c.r.unlockRelease()
-			if msg != nil {
-				publish(lapped, lapped.Load()+1)
-			}
-			continue // reclaimed while we read it: discard
-		}
-		if bad {
-			c.r.unlockRelease()
-			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
-			break
-		}
-		c.r.releaseRange(pos, pos+size)
-		c.r.unlockRelease()
-		c.pos = pos + size
-		if msg == nil {
-			continue
-		}
-		if c.r.seqs && c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
-			continue
-		}
-		if c.r.ts {
-			c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
-		}
-		fn(msg[c.r.extra:])
-		n++
-		bytes += length
-	}
-	if n > 0 && !c.noCounters {
-		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
-	}
-	return n, c.err
 }
 
 // releaseShared is release for an MPSC drop-oldest ring (padding skipped by
