@@ -540,7 +540,7 @@ func shmProducer(role, path string, n, size uint64) error {
 }
 
 // CoalesceDelay is the hold of the shmring-spsc-coalesce case's consumer.
-var CoalesceDelay = 5 * time.Microsecond
+const CoalesceDelay = 5 * time.Microsecond
 
 func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 	r, err := ipc.Open(path)
@@ -548,9 +548,6 @@ func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 		return err
 	}
 	defer r.Close()
-	if d, err := time.ParseDuration(os.Getenv("SHMBENCH_COALESCE")); err == nil && coalesce > 0 {
-		coalesce = d // tuning experiments only
-	}
 	c, err := r.Consumer(ipc.WithWait(ipc.Spin), ipc.WithCoalesce(coalesce))
 	if err != nil {
 		return err

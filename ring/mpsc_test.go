@@ -728,14 +728,7 @@ func TestOverwrite(t *testing.T) {
 
 	// Deterministic first: fill, overwrite two, read the survivors.
 	msg := make([]byte, 100) // 120-byte records with the timestamp: 34 fit in 4096
-	written := 0
-	for ; ; written++ {
-		binary.LittleEndian.PutUint64(msg, uint64(written))
-		if err := p.TryWrite(msg); err != nil {
-			require.ErrorIs(t, err, ring.ErrFull)
-			break
-		}
-	}
+	written := fillSeqs(t, p, msg)
 	for k := 0; k < 2; k++ {
 		binary.LittleEndian.PutUint64(msg, uint64(written))
 		dropped, err := p.TryWriteOverwrite(msg)
@@ -838,14 +831,7 @@ func TestSharedOverwriteBasics(t *testing.T) {
 	require.NoError(t, err)
 
 	msg := make([]byte, 100) // 112-byte records: 36 fit in 4096
-	written := 0
-	for ; ; written++ {
-		binary.LittleEndian.PutUint64(msg, uint64(written))
-		if err := p0.TryWrite(msg); err != nil {
-			require.ErrorIs(t, err, ring.ErrFull)
-			break
-		}
-	}
+	written := fillSeqs(t, p0, msg)
 	for k := 0; k < 2; k++ {
 		binary.LittleEndian.PutUint64(msg, uint64(written))
 		dropped, err := p1.TryWriteOverwrite(msg)
@@ -880,6 +866,19 @@ func TestSharedOverwriteBasics(t *testing.T) {
 	require.ErrorIs(t, err, ring.ErrIncompatible)
 }
 
+// fillSeqs writes msg, its first 8 bytes numbering it from 0, until the
+// ring is full, and returns how many it wrote.
+func fillSeqs(t *testing.T, p *ring.Producer, msg []byte) int {
+	t.Helper()
+	for written := 0; ; written++ {
+		binary.LittleEndian.PutUint64(msg, uint64(written))
+		if err := p.TryWrite(msg); err != nil {
+			require.ErrorIs(t, err, ring.ErrFull)
+			return written
+		}
+	}
+}
+
 func drainSeqs(t *testing.T, c *ring.Consumer) []uint64 {
 	t.Helper()
 	var got []uint64
@@ -905,9 +904,7 @@ func TestSharedOverwriteDeadHolder(t *testing.T) {
 	c, err := r.NewConsumer()
 	require.NoError(t, err)
 	msg := make([]byte, 100)
-	written := 0
-	for ; p1.TryWrite(binary.LittleEndian.AppendUint64(msg[:0], uint64(written))[:100]) == nil; written++ {
-	}
+	written := fillSeqs(t, p1, msg)
 	ring.ReclaimDying(p0) // slot 0 "dies" holding the lock, record 0 half zeroed
 
 	binary.LittleEndian.PutUint64(msg, uint64(written))
@@ -1038,9 +1035,7 @@ func TestSharedOverwriteConsumerDiesHoldingLock(t *testing.T) {
 		r.SetHolderLiveness(func(h int) bool { return h != ring.HolderConsumer || consumerAlive })
 		p := slotProducer(t, r, 0)
 		msg := make([]byte, 100)
-		written := 0
-		for ; p.TryWrite(binary.LittleEndian.AppendUint64(msg[:0], uint64(written))[:100]) == nil; written++ {
-		}
+		written := fillSeqs(t, p, msg)
 		// The consumer "dies" mid-release of the first record: lock held
 		// by the consumer, the zeroing mark past the first record, half of
 		// it zeroed, the position not moved.

@@ -54,7 +54,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("ring: an spsc ring has no producer slots (asked for %d); use kind mpsc", c.Slots)
 		}
 		if c.HeaderCommit && c.Overwrite {
-			return c, fmt.Errorf("ring: header commit and overwrite (drop oldest) do not go together")
+			return c, fmt.Errorf("ring: header commit and overwrite (drop oldest) do not go together: create the ring with one or the other")
 		}
 	case MPSC:
 		if c.HeaderCommit {

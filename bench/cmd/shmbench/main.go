@@ -94,15 +94,12 @@ func main() {
 		}
 	}
 	if *check != "" {
-		if err := checkJSON(*check); err != nil {
+		rep, err := checkJSON(*check)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench:", err)
 			os.Exit(1)
 		}
-		if *plotPath != "" {
-			// Redraw the plot of a saved report.
-			b, _ := os.ReadFile(*check)
-			var rep report
-			_ = json.Unmarshal(b, &rep)
+		if *plotPath != "" { // redraw the plot of a saved report
 			if err := writePlot(*plotPath, rep); err != nil {
 				fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
 				os.Exit(1)
@@ -415,17 +412,17 @@ func cpuModel() string {
 	return runtime.GOARCH
 }
 
-func checkJSON(path string) error {
+func checkJSON(path string) (report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return report{}, err
 	}
 	var rep report
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return rep, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(rep.Rounds) == 0 || rep.Messages == 0 {
-		return fmt.Errorf("%s: no rounds", path)
+		return rep, fmt.Errorf("%s: no rounds", path)
 	}
 	ran := func(name string) bool {
 		_, skip := rep.Skipped[name]
@@ -436,7 +433,7 @@ func checkJSON(path string) error {
 			continue
 		}
 		if !(rep.Median[c.Name] > 0) {
-			return fmt.Errorf("%s: no positive rate for %s", path, c.Name)
+			return rep, fmt.Errorf("%s: no positive rate for %s", path, c.Name)
 		}
 	}
 	for _, c := range bench.LatencyCases() {
@@ -444,8 +441,8 @@ func checkJSON(path string) error {
 			continue
 		}
 		if l := rep.LatMedian[c.Name]; l.P50 <= 0 || l.Max < l.P50 {
-			return fmt.Errorf("%s: no latency for %s", path, c.Name)
+			return rep, fmt.Errorf("%s: no latency for %s", path, c.Name)
 		}
 	}
-	return nil
+	return rep, nil
 }
