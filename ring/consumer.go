@@ -88,7 +88,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 // next one.
 func (c *Consumer) release(from, to uint64) {
 	if c.mpsc && c.r.overwrite {
-		c.releaseShared(from, to)
+		c.releaseCopied(from, to-from, false) // under the release lock
 		return
 	}
 	if c.mpsc {
@@ -611,8 +611,8 @@ const (
 )
 
 // releaseCopied releases the record [pos, pos+size) the consumer has just
-// copied out (bad: its header did not validate), if the consumer position
-// is still at it. SPSC: by compare-and-swap of the position. MPSC: under the
+// copied out (bad: its header did not validate), or any range the consumer
+// has read, if the consumer position is still at its start. SPSC: by compare-and-swap of the position. MPSC: under the
 // release lock, which also zeroes it (shared_overwrite.go).
 func (c *Consumer) releaseCopied(pos, size uint64, bad bool) int {
 	if !c.mpsc {

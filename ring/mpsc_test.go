@@ -18,15 +18,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newMPSC(t testing.TB, capacity, maxMsg uint64, slots int) (*ring.Ring, *ring.Consumer) {
+// formatRing formats a region for cfg and attaches to it.
+func formatRing(t testing.TB, cfg ring.Config) ([]byte, *ring.Ring) {
 	t.Helper()
-	cfg := ring.Config{Kind: ring.MPSC, Capacity: capacity, MaxMessage: maxMsg, Slots: slots}
 	size, err := ring.Size(cfg)
 	require.NoError(t, err)
 	region := make([]byte, size)
 	require.NoError(t, ring.Format(region, cfg))
 	r, err := ring.Attach(region)
 	require.NoError(t, err)
+	return region, r
+}
+
+func newMPSC(t testing.TB, capacity, maxMsg uint64, slots int) (*ring.Ring, *ring.Consumer) {
+	t.Helper()
+	_, r := formatRing(t, ring.Config{Kind: ring.MPSC, Capacity: capacity, MaxMessage: maxMsg, Slots: slots})
 	require.Equal(t, slots, r.Slots())
 	c, err := r.NewConsumer()
 	require.NoError(t, err)
@@ -809,13 +815,7 @@ func crc(b []byte, seq uint64) uint64 {
 
 func newSharedOverwrite(t testing.TB, capacity, maxMsg uint64, slots int) ([]byte, *ring.Ring) {
 	t.Helper()
-	cfg := ring.Config{Kind: ring.MPSC, Capacity: capacity, MaxMessage: maxMsg, Slots: slots, Overwrite: true}
-	size, err := ring.Size(cfg)
-	require.NoError(t, err)
-	region := make([]byte, size)
-	require.NoError(t, ring.Format(region, cfg))
-	r, err := ring.Attach(region)
-	require.NoError(t, err)
+	region, r := formatRing(t, ring.Config{Kind: ring.MPSC, Capacity: capacity, MaxMessage: maxMsg, Slots: slots, Overwrite: true})
 	require.True(t, r.Overwrite())
 	return region, r
 }

@@ -212,24 +212,3 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	p.AddDrops(uint64(dropped))
 	return dropped, nil
 }
-
-// releaseShared is release for an MPSC drop-oldest ring (padding skipped by
-// SkipPadding): under the release lock, and only if no producer moved the
-// position meanwhile. It reports whether it released.
-func (c *Consumer) releaseShared(from, to uint64) bool {
-	ok, err := c.r.lockRelease(releaseByConsumer)
-	if err != nil {
-		c.err = err
-		return false
-	}
-	if !ok {
-		return false
-	}
-	defer c.r.unlockRelease()
-	if c.consPos.Load() != from {
-		return false
-	}
-	c.r.releaseRange(from, to)
-	c.pos = to
-	return true
-}

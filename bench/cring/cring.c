@@ -80,6 +80,19 @@ static uint64_t cpu_ns(int who) {
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+/* report reaps the echoer, prints the round trips' percentiles and the CPU
+ * of both processes since cpu0, and returns the exit status (ok: the
+ * round trips carried what they should). */
+static int report(uint64_t *s, long n, uint64_t cpu0, pid_t pid, int ok) {
+	int st;
+	waitpid(pid, &st, 0);
+	uint64_t cpu = cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN);
+	qsort(s, n, sizeof *s, cmp);
+	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)s[n / 2], (unsigned long long)s[n * 99 / 100],
+	       (unsigned long long)s[n * 999 / 1000], (unsigned long long)s[n - 1], (unsigned long long)cpu);
+	return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
+}
+
 /* roundtrips runs n round trips between this process and a forked echoer
  * and prints the percentiles and the CPU of both; spins < 0: spin only. */
 static int roundtrips(long n, long spins) {
@@ -114,13 +127,7 @@ static int roundtrips(long n, long spins) {
 		}
 		s[i - 1] = now_ns() - t;
 	}
-	int st;
-	waitpid(pid, &st, 0);
-	uint64_t cpu = cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN);
-	qsort(s, n, sizeof *s, cmp);
-	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)s[n / 2], (unsigned long long)s[n * 99 / 100],
-	       (unsigned long long)s[n * 999 / 1000], (unsigned long long)s[n - 1], (unsigned long long)cpu);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
+	return report(s, n, cpu0, pid, 1);
 }
 
 /* A one-way ring for round trips: 64-byte slots as in the throughput ring;
@@ -175,13 +182,7 @@ static int ringtrips(long n, long spins) {
 		memcpy(&got, buf, sizeof got);
 		check |= got != i;
 	}
-	int st;
-	waitpid(pid, &st, 0);
-	uint64_t cpu = cpu_ns(RUSAGE_SELF) - cpu0 + cpu_ns(RUSAGE_CHILDREN);
-	qsort(s, n, sizeof *s, cmp);
-	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)s[n / 2], (unsigned long long)s[n * 99 / 100],
-	       (unsigned long long)s[n * 999 / 1000], (unsigned long long)s[n - 1], (unsigned long long)cpu);
-	return !check && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4;
+	return report(s, n, cpu0, pid, !check);
 }
 
 int main(int argc, char **argv) {
