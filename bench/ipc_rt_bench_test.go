@@ -62,3 +62,42 @@ func BenchmarkIPCRoundTrip(b *testing.B) {
 	_ = p1.Write(msg)
 	<-done
 }
+
+// BenchmarkIPCGoroutines64 moves 64-byte messages between two goroutines
+// through the public API (Write with Spin, ReadBatch of up to 256 with a
+// spinning wait): the in-process use of a ring, where the producer's and
+// the consumer's Go structs share one heap.
+func BenchmarkIPCGoroutines64(b *testing.B) {
+	r, err := ipc.Create(filepath.Join(b.TempDir(), "ring"), ipc.WithCapacity(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	p, err1 := r.Producer(ipc.WithPolicy(ipc.Spin))
+	c, err2 := r.Consumer(ipc.WithWait(ipc.Spin))
+	if err1 != nil || err2 != nil {
+		b.Fatal(err1, err2)
+	}
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() { // a message starting with 0xff ends it
+		defer close(done)
+		stop := false
+		for !stop {
+			if _, err := c.ReadBatch(ctx, 256, func(m []byte) { stop = stop || m[0] == 0xff }); err != nil {
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msg[0] = 0xff
+	_ = p.Write(msg)
+	<-done
+}

@@ -69,6 +69,8 @@ func WithStallLimit(d time.Duration) ConsumerOption {
 // until the callback returns. The callback runs on the calling goroutine and
 // must not call the Consumer's methods.
 type Consumer struct {
+	_ heapPad // see heapPad
+
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
@@ -90,6 +92,8 @@ type Consumer struct {
 	holdUntil time.Time     // after a short batch: when the next may start
 
 	stop, done chan struct{} // the heartbeat goroutine
+
+	_ heapPad
 }
 
 // Consumer takes the consumer role of the ring and resumes at the position
@@ -157,7 +161,9 @@ func (c *Consumer) heartbeat() {
 // whether a read may now succeed.
 func (c *Consumer) recover() (bool, error) {
 	if !c.rc.Blocked() {
-		c.blockedSince = time.Time{}
+		if !c.blockedSince.IsZero() { // no store on every poll: see heapPad
+			c.blockedSince = time.Time{}
+		}
 		return false, nil
 	}
 	now := time.Now()

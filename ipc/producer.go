@@ -67,6 +67,8 @@ func WithProducerID(id int) ProducerOption { return func(pr *Producer) { pr.slot
 // across all processes (a second gets ErrBusy); an MPSC ring has one per
 // slot, up to Slots() at once, in any number of processes.
 type Producer struct {
+	_ heapPad // see heapPad
+
 	r      *Ring
 	rp     *ring.Producer
 	lock   *shm.Lock
@@ -81,6 +83,8 @@ type Producer struct {
 	cw       ring.WaitPoint         // the consumer's wait words, to wake it
 	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
 	done     chan struct{}
+
+	_ heapPad
 }
 
 // Producer takes the producer role of the ring. The role is held by an

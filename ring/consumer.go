@@ -15,6 +15,8 @@ import (
 // position, length or record type returns ErrCorrupt and the consumer stays
 // failed, having delivered nothing it could not validate.
 type Consumer struct {
+	_ heapPad // see heapPad
+
 	r    *Ring
 	data []byte
 	mask uint64
@@ -38,6 +40,8 @@ type Consumer struct {
 
 	buf   []byte        // overwrite rings: the copy a record is delivered from
 	fence atomic.Uint64 // overwrite rings: a private word whose update orders the copy before the check
+
+	_ heapPad
 }
 
 // NewConsumer returns the consumer side of r, resuming at the released

@@ -14,6 +14,8 @@ import (
 // Every method is non-blocking; waiting when the ring is full is the policy
 // layer's business (package ipc).
 type Producer struct {
+	_ heapPad // see heapPad
+
 	r    *Ring
 	data []byte
 	mask uint64
@@ -49,6 +51,8 @@ type Producer struct {
 	err error // sticky: set on corruption
 
 	noCounters bool // test only: measure what the counters cost
+
+	_ heapPad
 }
 
 // NewProducer returns the producer side of r, resuming at the published
