@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,9 +59,11 @@ func Cases() []Case {
 		{"unix-seqpacket", 2, runSeqpacket, true},
 		{"pipe", 2, runPipe, true},
 		{"pipe-batch64", 2, runPipeBatch, false},
-		{"shmring-mpsc-1p", 2, mpscCase(1), false},
-		{"shmring-mpsc-2p", 3, mpscCase(2), false},
-		{"shmring-mpsc-4p", 5, mpscCase(4), false},
+		{"shmring-mpsc-1p", 2, mpscCase(1, RoleMPSCProducer), false},
+		{"shmring-mpsc-2p", 3, mpscCase(2, RoleMPSCProducer), false},
+		{"shmring-mpsc-4p", 5, mpscCase(4, RoleMPSCProducer), false},
+		{"shmring-mpsc-4p-claim", 5, mpscCase(4, RoleMPSCProducerClaim), false},
+		{"shmring-mpsc-4p-batch64", 5, mpscCase(4, RoleMPSCProducerBatch), false},
 		{"go-chan-2g", 1, chanCase(2), false},
 		{"go-chan-4g", 1, chanCase(4), false},
 	}
@@ -95,6 +98,9 @@ func Ratios() []Ratio {
 		{"shmring-mpsc-1p", "go-chan"},
 		{"shmring-mpsc-2p", "go-chan-2g"},
 		{"shmring-mpsc-4p", "go-chan-4g"},
+		{"shmring-mpsc-4p-claim", "go-chan-4g"},
+		{"shmring-mpsc-4p-batch64", "go-chan-4g"},
+		{"shmring-mpsc-4p-batch64", "shmring-mpsc-4p"},
 	}
 }
 
@@ -188,6 +194,8 @@ const (
 	RolePipeBatch           = "pipe-producer-batch"
 	RolePipeConsumer        = "pipe-consumer"
 	RoleMPSCProducer        = "mpsc-producer"
+	RoleMPSCProducerClaim   = "mpsc-producer-claim"
+	RoleMPSCProducerBatch   = "mpsc-producer-batch"
 	RoleMPSCConsumer        = "mpsc-consumer"
 )
 
@@ -225,7 +233,7 @@ func group(exe, consRole, prodRole string, producers int, args ...string) (time.
 	results := make(chan result, producers)
 	for i := 0; i < producers; i++ {
 		a := args
-		if producers > 1 || prodRole == RoleMPSCProducer {
+		if producers > 1 || strings.HasPrefix(prodRole, RoleMPSCProducer) {
 			a = append(append([]string{}, args...), strconv.Itoa(i))
 		}
 		prod := exec.Command(exe, append([]string{ChildArg, prodRole}, a...)...)
@@ -263,8 +271,8 @@ func group(exe, consRole, prodRole string, producers int, args ...string) (time.
 }
 
 // mpscCase returns the MPSC case with producers producer processes
-// sharing n messages.
-func mpscCase(producers int) func(string, uint64, uint64) (time.Duration, error) {
+// sharing n messages, each writing as prodRole says.
+func mpscCase(producers int, prodRole string) func(string, uint64, uint64) (time.Duration, error) {
 	return func(exe string, n, size uint64) (time.Duration, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -278,7 +286,7 @@ func mpscCase(producers int) func(string, uint64, uint64) (time.Duration, error)
 		}
 		defer r.Close()
 		per := n / uint64(producers)
-		return group(exe, RoleMPSCConsumer, RoleMPSCProducer, producers, path, strconv.FormatUint(per, 10), strconv.FormatUint(size, 10), strconv.Itoa(producers))
+		return group(exe, RoleMPSCConsumer, prodRole, producers, path, strconv.FormatUint(per, 10), strconv.FormatUint(size, 10), strconv.Itoa(producers))
 	}
 }
 
@@ -415,15 +423,15 @@ func RunChild(role string, args []string) error {
 		return pipeProducer(path, n, size, 64)
 	case role == RolePipeConsumer:
 		return pipeConsumer(path, n, size)
-	case role == RoleMPSCProducer && len(extra) == 2:
-		return mpscProducer(path, n, size, extra[1])
+	case (role == RoleMPSCProducer || role == RoleMPSCProducerClaim || role == RoleMPSCProducerBatch) && len(extra) == 2:
+		return mpscProducer(role, path, n, size, extra[1])
 	case role == RoleMPSCConsumer && len(extra) == 1:
 		return mpscConsumer(path, n, size, extra[0])
 	}
 	return fmt.Errorf("unknown child role %q or wrong arguments %q", role, args)
 }
 
-func mpscProducer(path string, n, size uint64, id int) error {
+func mpscProducer(role, path string, n, size uint64, id int) error {
 	r, err := ipc.Open(path)
 	if err != nil {
 		return err
@@ -434,16 +442,7 @@ func mpscProducer(path string, n, size uint64, id int) error {
 		return err
 	}
 	defer p.Close()
-	msg := make([]byte, size)
-	start := time.Now()
-	for i := uint64(0); i < n; i++ {
-		binary.LittleEndian.PutUint64(msg, uint64(id)<<48|i)
-		if err := p.Write(msg); err != nil {
-			return err
-		}
-	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
-	return nil
+	return produce(p, role, n, size, uint64(id)<<48)
 }
 
 // mpscConsumer reads n messages from each of producers producers and
@@ -498,21 +497,29 @@ func shmProducer(role, path string, n, size uint64) error {
 		return err
 	}
 	defer p.Close()
+	return produce(p, role, n, size, 0)
+}
+
+// produce writes n messages of size bytes, each starting with tag|i (i
+// from 0), one per Write, or per claim (RoleShmProducerClaim,
+// RoleMPSCProducerClaim), or 64 per WriteBatch (RoleShmProducerBatch,
+// RoleMPSCProducerBatch), and prints its start and end times and CPU.
+func produce(p *ipc.Producer, role string, n, size, tag uint64) error {
 	msg := make([]byte, size)
 	start := time.Now()
 	switch role {
-	case RoleShmProducerClaim: // zero-copy: write the message in place
+	case RoleShmProducerClaim, RoleMPSCProducerClaim: // zero-copy: write the message in place
 		for i := uint64(0); i < n; i++ {
 			b, err := p.Claim(int(size))
 			if err != nil {
 				return err
 			}
-			binary.LittleEndian.PutUint64(b, i)
+			binary.LittleEndian.PutUint64(b, tag|i)
 			if err := p.Commit(); err != nil {
 				return err
 			}
 		}
-	case RoleShmProducerBatch: // 64 messages, one position store
+	case RoleShmProducerBatch, RoleMPSCProducerBatch: // 64 messages: one position store (SPSC), one reservation (MPSC)
 		batch := make([][]byte, 64)
 		for k := range batch {
 			batch[k] = make([]byte, size)
@@ -520,7 +527,7 @@ func shmProducer(role, path string, n, size uint64) error {
 		for i := uint64(0); i < n; {
 			k := min(uint64(len(batch)), n-i)
 			for j := uint64(0); j < k; j++ {
-				binary.LittleEndian.PutUint64(batch[j], i+j)
+				binary.LittleEndian.PutUint64(batch[j], tag|(i+j))
 			}
 			if _, err := p.WriteBatch(batch[:k]); err != nil {
 				return err
@@ -529,7 +536,7 @@ func shmProducer(role, path string, n, size uint64) error {
 		}
 	default:
 		for i := uint64(0); i < n; i++ {
-			binary.LittleEndian.PutUint64(msg, i)
+			binary.LittleEndian.PutUint64(msg, tag|i)
 			if err := p.Write(msg); err != nil {
 				return err
 			}

@@ -89,6 +89,58 @@ func BenchmarkWriteBatch64(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
 }
 
+// BenchmarkMPSC64 is BenchmarkWrite64 and BenchmarkWriteBatch64 on an MPSC
+// ring (one producer slot): a reservation (intent and compare-and-swap) per
+// write, or per run of a batch, and the consumer's zeroing.
+func BenchmarkMPSC64(b *testing.B) {
+	cfg := ring.Config{Kind: ring.MPSC, Capacity: 1 << 16, Slots: 4}
+	size, err := ring.Size(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	region := make([]byte, size)
+	if err := ring.Format(region, cfg); err != nil {
+		b.Fatal(err)
+	}
+	r, err := ring.Attach(region)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err1 := r.NewSlotProducer(0)
+	c, err2 := r.NewConsumer()
+	if err1 != nil || err2 != nil {
+		b.Fatal(err1, err2)
+	}
+	msgs := make([][]byte, batch)
+	for i := range msgs {
+		msgs[i] = make([]byte, 64)
+	}
+	drain := func([]byte) {}
+	for _, mode := range []string{"write", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(64 * batch)
+			b.ReportAllocs()
+			for b.Loop() {
+				if mode == "batch" {
+					if n, err := p.WriteBatch(msgs); err != nil || n != batch {
+						b.Fatal(n, err)
+					}
+				} else {
+					for _, m := range msgs {
+						if err := p.TryWrite(m); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if n, err := c.ReadBatch(batch, drain); err != nil || n != batch {
+					b.Fatal(n, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
+		})
+	}
+}
+
 // BenchmarkSPSCGoroutines64 moves 64-byte messages between two goroutines
 // (two cores when GOMAXPROCS allows): the producer runs the benchmark loop,
 // the consumer drains in batches of 256.

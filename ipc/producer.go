@@ -374,7 +374,9 @@ func (p *Producer) TryWrite(msg []byte) error {
 }
 
 // WriteBatch writes msgs in order, publishing each run that fits with one
-// position store (SPSC). When the ring fills, the policy applies to the
+// position store (SPSC), or reserving it with one compare-and-swap (MPSC:
+// 1.5x the messages per second of single writes with 4 producers,
+// docs/benchmarks.md). When the ring fills, the policy applies to the
 // rest: waiting policies wait and go on; Drop writes what fits, counts the
 // rest as drops, and returns ErrFull with the number written.
 func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {

@@ -118,3 +118,36 @@ func ReclaimDying(p *Producer) {
 	publish(word(p.r.region, offZeroEnd), c+size)
 	clear(p.data[i : i+size/2])
 }
+
+// BatchDying runs p's MPSC WriteBatch for msgs as a producer killed part of
+// the way would: one reservation for the run (the real reserveRun), the
+// first commit records written and committed (the real putShared), then
+// for the next record step (StepCAS: nothing, StepPending: its pending
+// header, StepPayload: that and its payload), and it stops. It returns the
+// run's length in records.
+func BatchDying(p *Producer, msgs [][]byte, commit, step int) int {
+	pos, k := p.reserveRun(msgs)
+	if k <= commit {
+		panic("BatchDying: run too short")
+	}
+	for _, m := range msgs[:commit] {
+		publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
+		p.putShared(pos, m)
+		pos += p.r.dataSize(uint64(len(m)))
+	}
+	m := msgs[commit]
+	if step >= StepPending {
+		publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
+	}
+	if step >= StepPayload {
+		copy(p.data[pos&p.mask+HeaderSize:], m)
+	}
+	return k
+}
+
+// SetAfterRun installs fn, called after each piece of p's MPSC WriteBatch
+// (a run of records, or a record written alone) with its length.
+func SetAfterRun(p *Producer, fn func(n int)) { p.afterRun = fn }
+
+// Intent returns slot k's intent (position, length).
+func Intent(r *Ring, k int) (uint64, uint64) { return r.intent(k) }

@@ -261,6 +261,20 @@ func TestMPSCStress(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(k), 99))
 			buf := make([]byte, 512)
 			for seq := 0; seq < per; {
+				if rng.IntN(4) == 1 { // a batch: one reservation per run
+					msgs := make([][]byte, 1+rng.IntN(min(12, per-seq)))
+					for i := range msgs {
+						msgs[i] = fill(make([]byte, 8+rng.IntN(200)), uint64(k)<<32|uint64(seq+i))
+					}
+					n, err := p.WriteBatch(msgs)
+					if err != nil && !errors.Is(err, ring.ErrFull) {
+						panic(err)
+					}
+					if seq += n; n == 0 {
+						runtime.Gosched()
+					}
+					continue
+				}
 				msg := fill(buf[:8+rng.IntN(500)], uint64(k)<<32|uint64(seq))
 				var err error
 				if rng.IntN(4) == 0 {
@@ -331,6 +345,7 @@ func TestMPSCStress(t *testing.T) {
 type qInput struct {
 	enq bool
 	v   int
+	vs  []int // a batch written as one run: enqueues all of vs at once
 }
 
 var fifoModel = porcupine.Model{
@@ -338,6 +353,9 @@ var fifoModel = porcupine.Model{
 	Step: func(state, input, output any) (bool, any) {
 		q := state.([]int)
 		in := input.(qInput)
+		if in.enq && in.vs != nil {
+			return true, append(append([]int(nil), q...), in.vs...)
+		}
 		if in.enq {
 			return true, append(append([]int(nil), q...), in.v)
 		}
@@ -360,6 +378,9 @@ var fifoModel = porcupine.Model{
 	},
 	DescribeOperation: func(input, output any) string {
 		in := input.(qInput)
+		if in.enq && in.vs != nil {
+			return fmt.Sprintf("enq%v", in.vs)
+		}
 		if in.enq {
 			return fmt.Sprintf("enq(%d)", in.v)
 		}
@@ -427,6 +448,36 @@ func recordHistory(t *testing.T, seed uint64, producers, per int) []porcupine.Op
 			rng := rand.New(rand.NewPCG(seed, uint64(k)))
 			for i := 0; i < per; {
 				v := k*100000 + i
+				if rng.IntN(4) == 0 {
+					// A batch of up to 4. Each piece (a run of records in
+					// one reservation, or a record written alone: a run
+					// ends at the end of the data area or of the room,
+					// and others' messages may come between pieces) is one
+					// atomic enqueue of its messages, between the clock
+					// ticks taken before and after it (the hook).
+					var msgs [][]byte
+					for j := range 1 + rng.IntN(min(4, per-i)) {
+						msgs = append(msgs, []byte(fmt.Sprint(v+j, ":", string(make([]byte, rng.IntN(80))))))
+					}
+					jitter(rng)
+					call, done := clock.Add(1), 0
+					ring.SetAfterRun(p, func(n int) {
+						ret := clock.Add(1)
+						vs := make([]int, n)
+						for j := range vs {
+							vs[j] = v + done + j
+						}
+						record(k, qInput{enq: true, vs: vs}, nil, call, ret)
+						call, done = ret, done+n
+					})
+					n, _ := p.WriteBatch(msgs)
+					ring.SetAfterRun(p, nil)
+					if n != done {
+						panic(fmt.Sprintf("WriteBatch wrote %d, its pieces %d", n, done))
+					}
+					i += n
+					continue
+				}
 				msg := []byte(fmt.Sprint(v, ":", string(make([]byte, rng.IntN(80)))))
 				jitter(rng)
 				call := clock.Add(1)
@@ -1061,5 +1112,150 @@ func TestSharedOverwriteConsumerDiesHoldingLock(t *testing.T) {
 		require.Equal(t, uint64(1), got[0], "%s: the record being released is gone, the next is first", who)
 		require.Zero(t, binary.LittleEndian.Uint64(region[ring.OffReleaseLock:]), "%s: the lock is free", who)
 		require.Zero(t, r.Stats().Depth)
+	}
+}
+
+// TestMPSCWriteBatch: an MPSC WriteBatch takes one reservation per run of
+// records (the intent covers the run), never wraps a run (the record that
+// must wrap goes alone, after its padding), stops at a message too large
+// or at a full ring as single writes do, and keeps sequences and counters
+// as single writes keep them.
+func TestMPSCWriteBatch(t *testing.T) {
+	for _, seqs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sequences=%v", seqs), func(t *testing.T) {
+			_, r := formatRing(t, ring.Config{Kind: ring.MPSC, Capacity: 1 << 10, MaxMessage: 128, Slots: 2, Sequences: seqs, Timestamps: seqs})
+			c, err := r.NewConsumer()
+			require.NoError(t, err)
+			p := slotProducer(t, r, 0)
+			var want []string
+			batch := func(sizes ...int) [][]byte {
+				var msgs [][]byte
+				for _, n := range sizes {
+					msgs = append(msgs, fill(make([]byte, n), uint64(len(want)+len(msgs))))
+				}
+				return msgs
+			}
+			take := func(msgs [][]byte, n int) {
+				for _, m := range msgs[:n] {
+					want = append(want, string(m))
+				}
+			}
+
+			before := r.Stats().ProducerPos
+			msgs := batch(10, 20, 30, 40, 50)
+			n, err := p.WriteBatch(msgs)
+			require.NoError(t, err)
+			require.Equal(t, 5, n)
+			take(msgs, n)
+			ipos, ilen := ring.Intent(r, 0)
+			require.Equal(t, before, ipos, "one reservation")
+			require.Equal(t, r.Stats().ProducerPos-before, ilen, "covering the whole run")
+			read := drain(t, c)
+			require.Equal(t, want, read)
+
+			// Runs across the end of the data area: 40 messages, read as
+			// they go; every one arrives, in order.
+			for round := 0; round < 6; round++ {
+				msgs = batch(40, 1, 100, 60, 0, 8, 127, 33)
+				for done := 0; done < len(msgs); {
+					n, err := p.WriteBatch(msgs[done:])
+					require.NoError(t, err)
+					require.Positive(t, n)
+					take(msgs[done:], n)
+					done += n
+					read = append(read, drain(t, c)...)
+				}
+			}
+
+			// A message too large stops the batch at its index; the ones
+			// before it are written.
+			msgs = batch(5, 6, 129, 7)
+			n, err = p.WriteBatch(msgs)
+			require.ErrorIs(t, err, ring.ErrTooLarge)
+			require.Equal(t, 2, n)
+			take(msgs, n)
+
+			// A full ring: what fits is written, then ErrFull.
+			var total int
+			for {
+				msgs = batch(100, 100, 100, 100)
+				n, err := p.WriteBatch(msgs)
+				take(msgs, n)
+				total += n
+				if err != nil {
+					require.ErrorIs(t, err, ring.ErrFull)
+					require.Zero(t, n)
+					break
+				}
+			}
+			require.Positive(t, total)
+
+			read = append(read, drain(t, c)...)
+			require.Equal(t, want, read)
+			st := r.Stats()
+			require.Equal(t, uint64(len(want)), st.MsgsIn)
+			require.Equal(t, uint64(len(want)), st.MsgsOut)
+			if seqs {
+				require.Equal(t, uint64(len(want)+1), p.NextSeq(), "every record took a sequence")
+			}
+		})
+	}
+}
+
+// TestMPSCBatchDeadProducer: a producer dies part of the way through a
+// batch's run, after some records are committed, with the next one not
+// begun, pending, or half written. The committed ones are delivered, the
+// rest of the run is skipped (in at most two pieces, each counted lost)
+// once the producer is dead and never while it lives, and the ring goes on.
+func TestMPSCBatchDeadProducer(t *testing.T) {
+	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload} {
+		t.Run(fmt.Sprintf("step=%d", step), func(t *testing.T) {
+			r, c := newMPSC(t, 1<<12, 128, 3)
+			dead, live := slotProducer(t, r, 0), slotProducer(t, r, 1)
+			require.NoError(t, live.TryWrite([]byte("before")))
+			var msgs [][]byte
+			for i := range 6 {
+				msgs = append(msgs, []byte(fmt.Sprintf("batch %d %s", i, bytes.Repeat([]byte("x"), 20*i))))
+			}
+			require.Equal(t, 6, ring.BatchDying(dead, msgs, 2, step))
+			require.NoError(t, live.TryWrite([]byte("after")))
+
+			aliveDead := true
+			alive := func(slot int) bool { return slot != 0 || aliveDead }
+			require.Equal(t, []string{"before", string(msgs[0]), string(msgs[1])}, drain(t, c))
+			require.True(t, c.Blocked())
+			ok, err := c.Recover(alive)
+			require.NoError(t, err)
+			require.False(t, ok, "a live owner is never skipped")
+			aliveDead = false
+			var got []string
+			for {
+				got = append(got, drain(t, c)...)
+				if !c.Blocked() {
+					break
+				}
+				ok, err = c.Recover(alive)
+				require.NoError(t, err)
+				require.True(t, ok)
+			}
+			require.Equal(t, []string{"after"}, got)
+			st := r.Stats()
+			wantLost := uint64(1)
+			if step >= ring.StepPending {
+				wantLost = 2 // the record in flight, then the run's unwritten rest
+			}
+			require.Equal(t, wantLost, st.Lost)
+			require.Equal(t, st.ProducerPos, st.ConsumerPos)
+			require.Equal(t, uint64(2), r.Slot(0).MsgsIn, "the committed records were counted, the rest not")
+
+			// The ring is whole afterwards, for batches too.
+			for size := 0; size <= 128; size += 7 {
+				m := fill(make([]byte, size), 1)
+				n, err := live.WriteBatch([][]byte{m, m, m})
+				require.NoError(t, err)
+				require.Equal(t, 3, n)
+				require.Equal(t, []string{string(m), string(m), string(m)}, drain(t, c))
+			}
+		})
 	}
 }

@@ -52,6 +52,8 @@ type Producer struct {
 
 	noCounters bool // test only: measure what the counters cost
 
+	afterRun func(n int) // test only: called after each piece of an MPSC WriteBatch
+
 	_ heapPad
 }
 
@@ -370,41 +372,9 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 		if need > tail {
 			total = tail + need
 		}
-		if pos-p.consCached > capacity || !p.fastFits(pos+total-p.consCached) {
-			c := p.consPos.Load()
-			if pos-c > capacity {
-				// Our load of the frontier is older than the consumer's
-				// position, or the positions are damaged: look again. The
-				// pair is evidence of damage only if the consumer position
-				// held still while the frontier was loaded (others move
-				// both meanwhile: the consumer, and in a drop-oldest ring
-				// the producers reclaiming).
-				now := p.prodPos.Load()
-				if p.consPos.Load() == c && (now-c > capacity || c%Align != 0) {
-					p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, now, capacity)
-					return 0, p.err
-				}
-				continue
-			}
-			p.consCached = c
-			p.raisePressure(pos + total - c)
-			if pos+total-c > p.limit() {
-				p.r.raiseHighWater(pos - c)
-				return 0, ErrFull
-			}
-		}
-		// The intent must be visible before the reservation exists: a
-		// consumer that finds the reservation unwritten sizes it from here.
-		publish(p.intentLen, total)
-		publish(p.intentPos, pos)
-		if !p.prodPos.CompareAndSwap(pos, pos+total) {
-			// Lost the race: withdraw the intent, which now covers
-			// another producer's reservation. Left in place by a producer
-			// that then finds the ring full and stops trying, it made the
-			// consumer wait for this (live) producer to commit a record it
-			// never owned, while the record's dead owner held up the ring
-			// (TestDropOldestChaos at 600 kills).
-			publish(p.intentLen, 0)
+		if ok, err := p.takeShared(pos, total); err != nil {
+			return 0, err
+		} else if !ok {
 			continue
 		}
 		rec := pos
@@ -416,6 +386,140 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 		p.claimStart, p.claimSize = pos, total
 		return rec, nil
 	}
+}
+
+// takeShared tries to reserve [pos, pos+total) in an MPSC ring, pos being
+// the frontier as loaded: it checks the room (loading the consumer
+// position if the cached one does not show enough), publishes the intent
+// and advances the frontier by compare-and-swap. It reports false with no
+// error when the frontier moved (load it again), ErrFull when there is no
+// room, ErrCorrupt when the positions are damaged.
+func (p *Producer) takeShared(pos, total uint64) (bool, error) {
+	capacity := p.r.capacity
+	if pos-p.consCached > capacity || !p.fastFits(pos+total-p.consCached) {
+		c := p.consPos.Load()
+		if pos-c > capacity {
+			// Our load of the frontier is older than the consumer's
+			// position, or the positions are damaged: look again. The
+			// pair is evidence of damage only if the consumer position
+			// held still while the frontier was loaded (others move
+			// both meanwhile: the consumer, and in a drop-oldest ring
+			// the producers reclaiming).
+			now := p.prodPos.Load()
+			if p.consPos.Load() == c && (now-c > capacity || c%Align != 0) {
+				p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, now, capacity)
+				return false, p.err
+			}
+			return false, nil
+		}
+		p.consCached = c
+		p.raisePressure(pos + total - c)
+		if pos+total-c > p.limit() {
+			p.r.raiseHighWater(pos - c)
+			return false, ErrFull
+		}
+	}
+	// The intent must be visible before the reservation exists: a
+	// consumer that finds the reservation unwritten sizes it from here.
+	publish(p.intentLen, total)
+	publish(p.intentPos, pos)
+	if !p.prodPos.CompareAndSwap(pos, pos+total) {
+		// Lost the race: withdraw the intent, which now covers another
+		// producer's reservation. Left in place by a producer that then
+		// finds the ring full and stops trying, it made the consumer wait
+		// for this (live) producer to commit a record it never owned,
+		// while the record's dead owner held up the ring
+		// (TestDropOldestChaos at 600 kills).
+		publish(p.intentLen, 0)
+		return false, nil
+	}
+	return true, nil
+}
+
+// reserveRun is WriteBatch's reservation in an MPSC ring: one intent and
+// one compare-and-swap for the longest prefix of msgs whose records fit
+// before the end of the data area (a run never wraps) and in the room the
+// cached consumer position shows (loaded again once if it shows too
+// little). It returns the run's position and length in records; fewer
+// than two (a record that must wrap, is too large, or finds no room, or a
+// damaged ring) leave the next message to TryWrite, which decides.
+func (p *Producer) reserveRun(msgs [][]byte) (uint64, int) {
+	capacity := p.r.capacity
+	reloaded := false
+	for {
+		pos := p.prodPos.Load()
+		tail := capacity - pos&p.mask
+		k, total, forRoom := 0, uint64(0), false
+		for _, m := range msgs {
+			n := uint64(len(m))
+			if n > p.r.maxMessage {
+				break
+			}
+			need := p.r.dataSize(n)
+			if total+need > tail {
+				break
+			}
+			if pos-p.consCached > capacity || !p.fastFits(pos+total+need-p.consCached) {
+				forRoom = true
+				break
+			}
+			total += need
+			k++
+		}
+		if forRoom && !reloaded {
+			reloaded = true
+			c := p.consPos.Load()
+			if pos-c <= capacity && c%Align == 0 {
+				p.consCached = c
+			}
+			continue
+		}
+		if k < 2 {
+			return 0, 0
+		}
+		if ok, err := p.takeShared(pos, total); err != nil {
+			return 0, 0
+		} else if ok {
+			return pos, k
+		}
+	}
+}
+
+// writeBatchShared is WriteBatch for MPSC: a run of records per
+// reservation (reserveRun), each record written, counted and committed as
+// TryWrite writes one (pending header, payload, counters, committed
+// header, in that order), so that a consumer, its recovery after the
+// producer's death, and a restarted producer resuming from the counters
+// meet in a run cut short what they meet after single writes
+// (docs/layout.md, "Writing").
+func (p *Producer) writeBatchShared(msgs [][]byte) (int, error) {
+	var n int
+	for n < len(msgs) {
+		pos, k := p.reserveRun(msgs[n:])
+		if k == 0 {
+			if err := p.TryWrite(msgs[n]); err != nil {
+				if n > 0 && err == ErrFull {
+					err = nil
+				}
+				return n, err
+			}
+			n++
+			if p.afterRun != nil {
+				p.afterRun(1)
+			}
+			continue
+		}
+		for _, m := range msgs[n : n+k] {
+			publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
+			p.putShared(pos, m)
+			pos += p.r.dataSize(uint64(len(m)))
+		}
+		n += k
+		if p.afterRun != nil {
+			p.afterRun(k)
+		}
+	}
+	return n, nil
 }
 
 // TryWrite copies msg into the ring as one record and publishes it. It
@@ -430,12 +534,7 @@ func (p *Producer) TryWrite(msg []byte) error {
 		return err
 	}
 	if p.mpsc {
-		i := pos & p.mask
-		copy(p.data[i+HeaderSize+p.r.extra:], msg)
-		p.stamp(i)
-		p.count(1, uint64(len(msg)))
-		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
-		p.committed()
+		p.putShared(pos, msg)
 		return nil
 	}
 	p.put(pos, msg)
@@ -443,6 +542,17 @@ func (p *Producer) TryWrite(msg []byte) error {
 	p.count(1, uint64(len(msg)))
 	p.committed()
 	return nil
+}
+
+// putShared writes, counts and commits the MPSC record at pos, whose
+// pending header is in place.
+func (p *Producer) putShared(pos uint64, msg []byte) {
+	i := pos & p.mask
+	copy(p.data[i+HeaderSize+p.r.extra:], msg)
+	p.stamp(i)
+	p.count(1, uint64(len(msg)))
+	publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
+	p.committed()
 }
 
 // put writes one record at pos (returned by reserve) and advances p.pos.
@@ -476,7 +586,11 @@ func (p *Producer) count(msgs, bytes uint64) {
 }
 
 // WriteBatch copies as many of msgs as fit, in order, and publishes them
-// with one position store. It returns how many were written. If none fit it
+// with one position store (SPSC), or reserves them with one
+// compare-and-swap per run that fits before the end of the data area
+// (MPSC; each record is committed as it is written, so a consumer may read
+// the first before the last is written, and other producers' records may
+// come between runs). It returns how many were written. If none fit it
 // returns 0, ErrFull; if msgs[n] is too large it returns n, ErrTooLarge
 // (the first n are written).
 func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
@@ -484,17 +598,7 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 		return 0, ErrClaimPending
 	}
 	if p.mpsc {
-		// Each record is its own reservation: there is no shared
-		// position store to batch.
-		for i, m := range msgs {
-			if err := p.TryWrite(m); err != nil {
-				if i > 0 && err == ErrFull {
-					err = nil
-				}
-				return i, err
-			}
-		}
-		return len(msgs), nil
+		return p.writeBatchShared(msgs)
 	}
 	var n int
 	var bytes uint64

@@ -515,21 +515,29 @@ func TestHotPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	p, c, _ := newRing(t, 1<<16, 1<<10)
-	msg := make([]byte, 64)
-	var sink int
-	fn := func(m []byte) { sink += len(m) }
-	batch := [][]byte{msg, msg, msg, msg}
-	allocs := testing.AllocsPerRun(1000, func() {
-		_ = p.TryWrite(msg)
-		b, _ := p.Claim(64)
-		copy(b, msg)
-		_ = p.Commit()
-		_, _ = p.WriteBatch(batch)
-		_, _ = c.TryRead(fn)
-		_, _ = c.ReadBatch(16, fn)
-	})
-	require.Zero(t, allocs)
+	spscP, spscC, _ := newRing(t, 1<<16, 1<<10)
+	r, mpscC := newMPSC(t, 1<<16, 1<<10, 2)
+	for _, pc := range []struct {
+		p *ring.Producer
+		c *ring.Consumer
+	}{{spscP, spscC}, {slotProducer(t, r, 1), mpscC}} {
+		p, c := pc.p, pc.c
+		msg := make([]byte, 64)
+		var sink int
+		fn := func(m []byte) { sink += len(m) }
+		batch := [][]byte{msg, msg, msg, msg}
+		allocs := testing.AllocsPerRun(1000, func() {
+			_ = p.TryWrite(msg)
+			b, _ := p.Claim(64)
+			copy(b, msg)
+			_ = p.Commit()
+			_, _ = p.WriteBatch(batch)
+			_, _ = c.TryRead(fn)
+			_, _ = c.ReadBatch(16, fn)
+		})
+		require.Zero(t, allocs)
+		require.Positive(t, sink)
+	}
 }
 
 // TestPressureHysteresis: pressure rises when the depth reaches the high

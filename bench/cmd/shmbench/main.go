@@ -357,17 +357,19 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Fprintf(tw, "%.2fx\t\n", rep.Ratios[q.Case+"/"+q.Peer])
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nround trips between two processes, 64 B, %d per case per round; medians over rounds:\n", rep.RoundTrips)
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "case\tp50\tp99\tp99.9\tmax\tCPU per round trip\t\n")
-	for _, c := range bench.LatencyCases() {
-		l, ok := rep.LatMedian[c.Name]
-		if !ok {
-			continue
+	if len(rep.LatMedian) > 0 {
+		fmt.Printf("\nround trips between two processes, 64 B, %d per case per round; medians over rounds:\n", rep.RoundTrips)
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "case\tp50\tp99\tp99.9\tmax\tCPU per round trip\t\n")
+		for _, c := range bench.LatencyCases() {
+			l, ok := rep.LatMedian[c.Name]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t\n", c.Name, time.Duration(l.P50), time.Duration(l.P99), time.Duration(l.P999), time.Duration(l.Max), time.Duration(l.CPU))
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
 	if len(rep.Sizes) > 0 && len(pick(bench.SweepCases())) > 0 {
 		fmt.Println("\nthroughput by message size, MiB/s, median over rounds:")
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -388,7 +390,9 @@ func printTable(rep report, cases []bench.Case) {
 	if len(rep.IdleCPU) > 0 {
 		fmt.Printf("\nan idle consumer with nothing to read uses %.3f%% of a core parked, %.3f%% with hybrid\n", 100*rep.IdleCPU["park"], 100*rep.IdleCPU["hybrid"])
 	}
-	fmt.Println("\np50 ratios, median over rounds:")
+	if len(rep.LatRatios) > 0 {
+		fmt.Println("\np50 ratios, median over rounds:")
+	}
 	for _, q := range latencyRatios {
 		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
 			fmt.Printf("  %-30s %.2fx\n", q[0]+"/"+q[1], v)
