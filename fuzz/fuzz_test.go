@@ -175,8 +175,8 @@ func patch(off uint16, v uint64) []byte {
 	return b
 }
 
-// FuzzOps: a random sequence of writes, claims, commits, aborts and batch
-// reads through SPSC and MPSC rings, checked against a plain queue: every
+// FuzzOps: a random sequence of writes, batch writes, claims, commits,
+// aborts and batch reads through SPSC and MPSC rings, checked against a plain queue: every
 // write accepted is read back once, in order, byte-exact.
 func FuzzOps(f *testing.F) {
 	f.Add(false, byte(0), []byte{1, 2, 3, 200, 17, 5, 90, 91, 92})
@@ -275,6 +275,23 @@ func FuzzOps(f *testing.F) {
 				} else if !errors.Is(err, ring.ErrFull) {
 					t.Fatal(err)
 				}
+			case op >= 140 && op < 170:
+				if p == claimer {
+					continue
+				}
+				// A batch: MPSC reserves it in runs.
+				msgs := make([][]byte, int(op)%6+1)
+				for i := range msgs {
+					msgs[i] = bytes.Repeat([]byte{seq + byte(i)}, (size+37*i)%100)
+				}
+				n, err := p.WriteBatch(msgs)
+				if err != nil && !errors.Is(err, ring.ErrFull) && !errors.Is(err, ring.ErrTooLarge) {
+					t.Fatal(err)
+				}
+				for i := range msgs[:n] {
+					model = append(model, &msgs[i])
+				}
+				seq += byte(len(msgs))
 			default:
 				read(int(op)%7 + 1)
 			}
