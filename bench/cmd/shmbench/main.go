@@ -1,6 +1,10 @@
-// Command shmbench compares shmring with a Go buffered channel and a Unix
-// domain socket, interleaved in rounds so that machine drift hits every case
-// alike, and reports each round and the per-round ratios.
+// Command shmbench compares shmring with its peers (Go channels, Unix
+// domain sockets, pipes and a C ring in shared memory) between real
+// processes, interleaved in rounds so that machine drift hits every case
+// alike, and reports each round and the per-round ratios. A cache-line
+// probe just before and after each case tells the machine's fast or slow
+// state; a ratio's median is over the rounds that ran the case and its peer
+// in the same state.
 //
 //	go run ./bench/cmd/shmbench [--rounds 5] [--messages 4000000] [--json] [--quick]
 //	go run ./bench/cmd/shmbench --check-json FILE
@@ -27,9 +31,11 @@ import (
 type roundResult struct {
 	Round int                `json:"round"`
 	Rates map[string]float64 `json:"msgs_per_sec"`
-	// Probe is the cache-line round trip (ns) measured just before each
-	// case: the machine's fast or slow state when it ran.
-	Probe map[string]int64 `json:"probe_ns,omitempty"`
+	// Probe and ProbeAfter are the cache-line round trip (ns) measured
+	// just before and just after each case: the machine's fast or slow
+	// state when it ran (see stateOf).
+	Probe      map[string]int64 `json:"probe_ns,omitempty"`
+	ProbeAfter map[string]int64 `json:"probe_after_ns,omitempty"`
 	// CPU is the user+system time of every process of the case, in
 	// seconds per million messages (0: not measured, the C ring).
 	CPU map[string]float64 `json:"cpu_seconds_per_million_messages,omitempty"`
@@ -44,12 +50,19 @@ type report struct {
 	Size     uint64             `json:"message_bytes"`
 	Rounds   []roundResult      `json:"rounds"`
 	Median   map[string]float64 `json:"median_msgs_per_sec"`
-	Ratios   map[string]float64 `json:"median_ratios"` // "case/peer": median of per-round ratios
+	Ratios   map[string]float64 `json:"median_ratios"` // "case/peer": median of per-round ratios, same-state rounds only
+	// RatioRounds: for each ratio, how many rounds ran the case and its
+	// peer in the same machine state (the rounds the median is over).
+	RatioRounds map[string]int `json:"ratio_rounds"`
+	// ProbeFloor is the fastest cache-line probe of the run (ns): a probe
+	// over twice it marks the slow state.
+	ProbeFloor int64 `json:"probe_floor_ns,omitempty"`
 
 	RoundTrips int                      `json:"latency_round_trips"`
 	Latency    map[string][]latencyJSON `json:"latency"`        // per case, one per round
 	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
-	LatRatios  map[string]float64       `json:"latency_p50_ratios"`
+	LatRatios  map[string]float64       `json:"latency_p50_ratios"` // same-state rounds only
+	LatRatioRounds map[string]int       `json:"latency_ratio_rounds"`
 	Skipped    map[string]string        `json:"skipped,omitempty"`          // case: why
 	Only       []string                 `json:"only,omitempty"`             // --cases: the cases run, if not all
 	IdleCPU    map[string]float64       `json:"idle_consumer_cpu_fraction"` // wait policy: fraction of a core
@@ -67,6 +80,9 @@ type latencyJSON struct {
 	P999 int64 `json:"p999_ns"`
 	Max  int64 `json:"max_ns"`
 	CPU  int64 `json:"cpu_ns_per_round_trip"`
+	// Probe and ProbeAfter: the cache-line probes around the case (ns).
+	Probe      int64 `json:"probe_ns,omitempty"`
+	ProbeAfter int64 `json:"probe_after_ns,omitempty"`
 }
 
 func main() {
@@ -129,8 +145,8 @@ func main() {
 		os.Exit(1)
 	}
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
-		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{},
-		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{},
+		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{}, RatioRounds: map[string]int{},
+		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{}, LatRatioRounds: map[string]int{},
 		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
 	cases := pick(bench.Cases())
 	rep.Only = slices.Sorted(maps.Keys(only))
@@ -140,13 +156,12 @@ func main() {
 		progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "\r\033[K"+format, a...) }
 	}
 	for i := 1; i <= *rounds; i++ {
-		rr := roundResult{Round: i, Rates: map[string]float64{}, Probe: map[string]int64{}, CPU: map[string]float64{}}
+		rr := roundResult{Round: i, Rates: map[string]float64{}, Probe: map[string]int64{}, ProbeAfter: map[string]int64{}, CPU: map[string]float64{}}
 		for _, c := range cases {
-			if d, err := bench.Probe(); err == nil {
-				rr.Probe[c.Name] = int64(d)
-			}
 			progress("shmbench: round %d/%d, %s", i, *rounds, c.Name)
+			before := probe()
 			res, err := c.RunCPU(exe, *messages, 64)
+			rr.Probe[c.Name], rr.ProbeAfter[c.Name] = before, probe()
 			rate := res.Rate
 			if errors.Is(err, bench.ErrSkipped) {
 				skipped[c.Name] = err.Error()
@@ -178,7 +193,9 @@ func main() {
 		}
 		for _, c := range pickLatency(bench.LatencyCases()) {
 			progress("shmbench: round %d/%d, latency %s", i, *rounds, c.Name)
+			before := probe()
 			l, err := c.Run(exe, *roundTrips)
+			after := probe()
 			if errors.Is(err, bench.ErrSkipped) {
 				skipped[c.Name] = err.Error()
 				continue
@@ -187,7 +204,7 @@ func main() {
 				fmt.Fprintln(os.Stderr, "\nshmbench:", err)
 				os.Exit(1)
 			}
-			rep.Latency[c.Name] = append(rep.Latency[c.Name], latencyJSON{int64(l.P50), int64(l.P99), int64(l.P999), int64(l.Max), int64(l.CPUPerRoundTrip)})
+			rep.Latency[c.Name] = append(rep.Latency[c.Name], latencyJSON{int64(l.P50), int64(l.P99), int64(l.P999), int64(l.Max), int64(l.CPUPerRoundTrip), before, after})
 		}
 	}
 	idleFor := 2 * time.Second
@@ -220,16 +237,22 @@ func main() {
 			}
 			return int64(median(v))
 		}
-		rep.LatMedian[name] = latencyJSON{med(func(l latencyJSON) int64 { return l.P50 }), med(func(l latencyJSON) int64 { return l.P99 }),
-			med(func(l latencyJSON) int64 { return l.P999 }), med(func(l latencyJSON) int64 { return l.Max }), med(func(l latencyJSON) int64 { return l.CPU })}
+		rep.LatMedian[name] = latencyJSON{P50: med(func(l latencyJSON) int64 { return l.P50 }), P99: med(func(l latencyJSON) int64 { return l.P99 }),
+			P999: med(func(l latencyJSON) int64 { return l.P999 }), Max: med(func(l latencyJSON) int64 { return l.Max }), CPU: med(func(l latencyJSON) int64 { return l.CPU })}
 	}
+	rep.ProbeFloor = probeFloor(rep)
 	for _, q := range latencyRatios {
+		a, b := rep.Latency[q[0]], rep.Latency[q[1]]
+		if len(a) == 0 || len(b) == 0 {
+			continue
+		}
 		var v []float64
-		for i := range rep.Latency[q[0]] {
-			if i < len(rep.Latency[q[1]]) {
-				v = append(v, float64(rep.Latency[q[0]][i].P50)/float64(rep.Latency[q[1]][i].P50))
+		for i := range min(len(a), len(b)) {
+			if sameState(a[i].state(rep.ProbeFloor), b[i].state(rep.ProbeFloor)) {
+				v = append(v, float64(a[i].P50)/float64(b[i].P50))
 			}
 		}
+		rep.LatRatioRounds[q[0]+"/"+q[1]] = len(v)
 		if len(v) > 0 {
 			rep.LatRatios[q[0]+"/"+q[1]] = median(v)
 		}
@@ -242,17 +265,7 @@ func main() {
 		}
 		rep.Median[c.Name] = median(v)
 	}
-	for _, q := range bench.Ratios() {
-		var v []float64
-		for _, r := range rep.Rounds {
-			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
-				v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
-			}
-		}
-		if len(v) > 0 {
-			rep.Ratios[q.Case+"/"+q.Peer] = median(v)
-		}
-	}
+	rep.Ratios, rep.RatioRounds = sameStateRatios(rep)
 	if *plotPath != "" {
 		if err := writePlot(*plotPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
@@ -283,6 +296,95 @@ var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin-
 	{"shmring-hybrid", "c-ring-hybrid"}, {"shmring-hybrid-hc", "c-ring-hybrid"},
 	{"shmring-park", "futex"}, {"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
 	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
+
+// sameStateRatios computes, for each of bench.Ratios that ran, the median
+// of its per-round ratios over the rounds that ran the case and its peer in
+// the same machine state, and how many rounds those were.
+func sameStateRatios(rep report) (map[string]float64, map[string]int) {
+	ratios, rounds := map[string]float64{}, map[string]int{}
+	for _, q := range bench.Ratios() {
+		var v []float64
+		ran := false
+		for _, r := range rep.Rounds {
+			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
+				ran = true
+				if sameState(r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)) {
+					v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
+				}
+			}
+		}
+		if ran {
+			rounds[q.Case+"/"+q.Peer] = len(v)
+		}
+		if len(v) > 0 {
+			ratios[q.Case+"/"+q.Peer] = median(v)
+		}
+	}
+	return ratios, rounds
+}
+
+// probe measures the cache-line round trip now, in ns; 0 if it cannot
+// (no C compiler).
+func probe() int64 {
+	d, err := bench.Probe()
+	if err != nil {
+		return 0
+	}
+	return int64(d)
+}
+
+// probeFloor is the fastest probe of the run, 0 if none was measured.
+func probeFloor(rep report) int64 {
+	var floor int64
+	low := func(p int64) {
+		if p > 0 && (floor == 0 || p < floor) {
+			floor = p
+		}
+	}
+	for _, r := range rep.Rounds {
+		for _, m := range []map[string]int64{r.Probe, r.ProbeAfter} {
+			for _, p := range m {
+				low(p)
+			}
+		}
+	}
+	for _, ls := range rep.Latency {
+		for _, l := range ls {
+			low(l.Probe)
+			low(l.ProbeAfter)
+		}
+	}
+	return floor
+}
+
+// stateOf names the machine state a case ran in, from the cache-line
+// probes just before and after it: "fast" or "slow" when both fall on the
+// same side of twice the run's fastest probe (this VM's two states are
+// 3x to 5x apart), "mixed" when the state changed during the case, ""
+// when the case was not probed (then every round compares).
+func stateOf(before, after, floor int64) string {
+	if before == 0 || after == 0 || floor == 0 {
+		return ""
+	}
+	slow := func(p int64) bool { return p > 2*floor }
+	switch {
+	case slow(before) != slow(after):
+		return "mixed"
+	case slow(before):
+		return "slow"
+	}
+	return "fast"
+}
+
+// sameState reports whether a case and its peer that ran in these states
+// may be compared: the same state, and not one that changed mid-case.
+func sameState(a, b string) bool { return a == b && a != "mixed" }
+
+func (r roundResult) state(name string, floor int64) string {
+	return stateOf(r.Probe[name], r.ProbeAfter[name], floor)
+}
+
+func (l latencyJSON) state(floor int64) string { return stateOf(l.Probe, l.ProbeAfter, floor) }
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
@@ -330,7 +432,7 @@ func printTable(rep report, cases []bench.Case) {
 	}
 	_ = tw.Flush()
 	if len(rep.Rounds) > 0 && len(rep.Rounds[0].Probe) > 0 {
-		fmt.Println("\ncache-line round trip measured just before each case (the machine's state):")
+		fmt.Printf("\ncache-line round trip just before and after each case, and the machine's state (slow: over twice the run's fastest probe, %v):\n", time.Duration(rep.ProbeFloor))
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		for _, c := range cases {
 			if _, skip := rep.Skipped[c.Name]; skip {
@@ -338,23 +440,34 @@ func printTable(rep report, cases []bench.Case) {
 			}
 			fmt.Fprintf(tw, "%s\t", c.Name)
 			for _, r := range rep.Rounds {
-				fmt.Fprintf(tw, "%v\t", time.Duration(r.Probe[c.Name]))
+				fmt.Fprintf(tw, "%v %v %s\t", time.Duration(r.Probe[c.Name]), time.Duration(r.ProbeAfter[c.Name]), r.state(c.Name, rep.ProbeFloor))
 			}
 			fmt.Fprint(tw, "\n")
 		}
 		_ = tw.Flush()
 	}
-	fmt.Println("\nratios, round by round, then the median:")
+	fmt.Println("\nratios, round by round (in brackets: the two ran in different machine states, left out), then the median of the rest:")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, q := range bench.Ratios() {
-		if _, ok := rep.Ratios[q.Case+"/"+q.Peer]; !ok {
+		key := q.Case + "/" + q.Peer
+		n, ran := rep.RatioRounds[key]
+		if !ran {
 			continue
 		}
 		fmt.Fprintf(tw, "%s / %s\t", q.Case, q.Peer)
 		for _, r := range rep.Rounds {
-			fmt.Fprintf(tw, "%.2fx\t", r.Rates[q.Case]/r.Rates[q.Peer])
+			x := r.Rates[q.Case] / r.Rates[q.Peer]
+			if sameState(r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)) {
+				fmt.Fprintf(tw, "%.2fx\t", x)
+			} else {
+				fmt.Fprintf(tw, "[%.2fx]\t", x)
+			}
 		}
-		fmt.Fprintf(tw, "%.2fx\t\n", rep.Ratios[q.Case+"/"+q.Peer])
+		if n == 0 {
+			fmt.Fprint(tw, "no round in the same state\t\n")
+			continue
+		}
+		fmt.Fprintf(tw, "%.2fx\t\n", rep.Ratios[key])
 	}
 	_ = tw.Flush()
 	if len(rep.LatMedian) > 0 {
@@ -394,8 +507,11 @@ func printTable(rep report, cases []bench.Case) {
 		fmt.Println("\np50 ratios, median over rounds:")
 	}
 	for _, q := range latencyRatios {
-		if v, ok := rep.LatRatios[q[0]+"/"+q[1]]; ok {
-			fmt.Printf("  %-30s %.2fx\n", q[0]+"/"+q[1], v)
+		key := q[0] + "/" + q[1]
+		if v, ok := rep.LatRatios[key]; ok {
+			fmt.Printf("  %-30s %.2fx  (%d rounds in the same state)\n", key, v, rep.LatRatioRounds[key])
+		} else if _, ran := rep.LatRatioRounds[key]; ran {
+			fmt.Printf("  %-30s no round in the same state\n", key)
 		}
 	}
 	for name, why := range rep.Skipped {
@@ -446,6 +562,11 @@ func checkJSON(path string) (report, error) {
 		}
 		if l := rep.LatMedian[c.Name]; l.P50 <= 0 || l.Max < l.P50 {
 			return rep, fmt.Errorf("%s: no latency for %s", path, c.Name)
+		}
+	}
+	for key, n := range rep.RatioRounds {
+		if _, ok := rep.Ratios[key]; n < 0 || n > len(rep.Rounds) || ok != (n > 0) {
+			return rep, fmt.Errorf("%s: ratio %s over %d same-state rounds of %d", path, key, n, len(rep.Rounds))
 		}
 	}
 	return rep, nil
