@@ -58,14 +58,14 @@ type report struct {
 	// over twice it marks the slow state.
 	ProbeFloor int64 `json:"probe_floor_ns,omitempty"`
 
-	RoundTrips int                      `json:"latency_round_trips"`
-	Latency    map[string][]latencyJSON `json:"latency"`        // per case, one per round
-	LatMedian  map[string]latencyJSON   `json:"latency_median"` // per case, medians over rounds
-	LatRatios  map[string]float64       `json:"latency_p50_ratios"` // same-state rounds only
-	LatRatioRounds map[string]int       `json:"latency_ratio_rounds"`
-	Skipped    map[string]string        `json:"skipped,omitempty"`          // case: why
-	Only       []string                 `json:"only,omitempty"`             // --cases: the cases run, if not all
-	IdleCPU    map[string]float64       `json:"idle_consumer_cpu_fraction"` // wait policy: fraction of a core
+	RoundTrips     int                      `json:"latency_round_trips"`
+	Latency        map[string][]latencyJSON `json:"latency"`            // per case, one per round
+	LatMedian      map[string]latencyJSON   `json:"latency_median"`     // per case, medians over rounds
+	LatRatios      map[string]float64       `json:"latency_p50_ratios"` // same-state rounds only
+	LatRatioRounds map[string]int           `json:"latency_ratio_rounds"`
+	Skipped        map[string]string        `json:"skipped,omitempty"`          // case: why
+	Only           []string                 `json:"only,omitempty"`             // --cases: the cases run, if not all
+	IdleCPU        map[string]float64       `json:"idle_consumer_cpu_fraction"` // wait policy: fraction of a core
 
 	// Sizes: bytes per second of the size sweep, per size, case and round.
 	Sizes      []uint64                        `json:"sweep_sizes"`
