@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shmring/shmring/internal/pad"
 	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
@@ -69,8 +70,6 @@ func WithStallLimit(d time.Duration) ConsumerOption {
 // until the callback returns. The callback runs on the calling goroutine and
 // must not call the Consumer's methods.
 type Consumer struct {
-	_ heapPad // see heapPad
-
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
@@ -93,13 +92,13 @@ type Consumer struct {
 
 	stop, done chan struct{} // the heartbeat goroutine
 
-	_ heapPad
 }
 
 // Consumer takes the consumer role of the ring and resumes at the position
 // the previous consumer released.
 func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
-	c = &Consumer{r: r, policy: Hybrid, stallLimit: DefaultStallLimit,
+	c = pad.New[Consumer]()
+	*c = Consumer{r: r, policy: Hybrid, stallLimit: DefaultStallLimit,
 		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout, consumer: true}}
 	for _, o := range opts {
 		o(c)
@@ -161,7 +160,7 @@ func (c *Consumer) heartbeat() {
 // whether a read may now succeed.
 func (c *Consumer) recover() (bool, error) {
 	if !c.rc.Blocked() {
-		if !c.blockedSince.IsZero() { // no store on every poll: see heapPad
+		if !c.blockedSince.IsZero() { // no store on every poll
 			c.blockedSince = time.Time{}
 		}
 		return false, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/shmring/shmring/internal/pad"
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
@@ -67,8 +68,6 @@ func WithProducerID(id int) ProducerOption { return func(pr *Producer) { pr.slot
 // across all processes (a second gets ErrBusy); an MPSC ring has one per
 // slot, up to Slots() at once, in any number of processes.
 type Producer struct {
-	_ heapPad // see heapPad
-
 	r      *Ring
 	rp     *ring.Producer
 	lock   *shm.Lock
@@ -83,15 +82,14 @@ type Producer struct {
 	cw       ring.WaitPoint         // the consumer's wait words, to wake it
 	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
 	done     chan struct{}
-
-	_ heapPad
 }
 
 // Producer takes the producer role of the ring. The role is held by an
 // open-file-description lock on the segment, which the kernel drops if this
 // process dies, so a restarted producer can take it again.
 func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
-	p = &Producer{r: r, policy: Hybrid, slot: -1, timeout: time.Second,
+	p = pad.New[Producer]()
+	*p = Producer{r: r, policy: Hybrid, slot: -1, timeout: time.Second,
 		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout}}
 	for _, o := range opts {
 		o(p)

@@ -23,12 +23,6 @@ const (
 	MPSC = ring.MPSC
 )
 
-// heapPad opens and closes the Producer and Consumer structs, keeping their
-// fields off the LineSize blocks of neighbouring heap objects: in one
-// process the other side's structs are often allocated right next to them
-// (see ring's heapPad and docs/benchmarks.md, "False sharing").
-type heapPad [ring.LineSize]byte
-
 // DefaultCapacity is the data area of a ring created without WithCapacity.
 const DefaultCapacity = 1 << 20
 

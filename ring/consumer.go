@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync/atomic"
+
+	"github.com/shmring/shmring/internal/pad"
 )
 
 // Consumer reads records from a ring. It is not safe for concurrent use: one
@@ -15,8 +17,6 @@ import (
 // position, length or record type returns ErrCorrupt and the consumer stays
 // failed, having delivered nothing it could not validate.
 type Consumer struct {
-	_ heapPad // see heapPad
-
 	r    *Ring
 	data []byte
 	mask uint64
@@ -41,14 +41,14 @@ type Consumer struct {
 	buf   []byte        // overwrite rings: the copy a record is delivered from
 	fence atomic.Uint64 // overwrite rings: a private word whose update orders the copy before the check
 
-	_ heapPad
 }
 
 // NewConsumer returns the consumer side of r, resuming at the released
 // consumer position. It fails with ErrCorrupt if the positions in the region
 // are inconsistent.
 func (r *Ring) NewConsumer() (*Consumer, error) {
-	c := &Consumer{
+	c := pad.New[Consumer]()
+	*c = Consumer{
 		r:        r,
 		data:     r.data,
 		mask:     r.capacity - 1,

@@ -1,5 +1,7 @@
 package ring
 
+import "github.com/shmring/shmring/internal/pad"
+
 // The ring's region: a control block of LineSize-byte lines, then the data
 // area. Every offset below is relative to the start of the region handed to
 // [Format] or [Attach]; docs/layout.md is written from this file.
@@ -308,18 +310,6 @@ func headerLength(h uint64) uint64 { return h & 0xffffffff }
 func headerType(h uint64) uint8    { return uint8(h >> 48) }
 func headerReserved(h uint64) bool { return h>>56 != 0 }
 
-// heapPad opens and closes the Producer and Consumer structs so that no
-// other heap object shares a LineSize block with their fields. Inside one
-// process (goroutines, or a ring over a plain byte slice) the producer's
-// and the consumer's structs come from the same heap, often next to each
-// other (a ring.Producer and an ipc.Consumer fall in the same size class
-// and were allocated side by side): then one side's per-message stores
-// evict the lines the other side reads on every message, the false sharing
-// the segment's layout avoids with its 128-byte lines. LineSize rather than
-// 64 bytes for the same reason as there: adjacent-line prefetch moves lines
-// in pairs. docs/benchmarks.md, "False sharing", has the measurement.
-type heapPad [LineSize]byte
-
 // recordSize is the space a record with an n-byte payload occupies.
 func recordSize(n uint64) uint64 { return (HeaderSize + n + Align - 1) &^ (Align - 1) }
 
@@ -353,4 +343,5 @@ const (
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned
 	_ = uint(-(offHighWater % 8))
 	_ = uint(-(offSpins % 8))
+	_ = uint(-(LineSize - pad.Size)) // Go structs padded as the segment's lines
 )
