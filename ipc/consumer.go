@@ -160,9 +160,7 @@ func (c *Consumer) heartbeat() {
 // whether a read may now succeed.
 func (c *Consumer) recover() (bool, error) {
 	if !c.rc.Blocked() {
-		if !c.blockedSince.IsZero() { // no store on every poll
-			c.blockedSince = time.Time{}
-		}
+		c.blockedSince = time.Time{}
 		return false, nil
 	}
 	now := time.Now()
