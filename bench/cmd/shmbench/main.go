@@ -55,7 +55,7 @@ type report struct {
 	// peer in the same machine state (the rounds the median is over).
 	RatioRounds map[string]int `json:"ratio_rounds"`
 	// ProbeFloor is the fastest cache-line probe of the run (ns): a probe
-	// over twice it marks the slow state.
+	// over three times it marks the slow state.
 	ProbeFloor int64 `json:"probe_floor_ns,omitempty"`
 
 	RoundTrips     int                      `json:"latency_round_trips"`
@@ -359,14 +359,15 @@ func probeFloor(rep report) int64 {
 
 // stateOf names the machine state a case ran in, from the cache-line
 // probes just before and after it: "fast" or "slow" when both fall on the
-// same side of twice the run's fastest probe (this VM's two states are
-// 3x to 5x apart), "mixed" when the state changed during the case, ""
+// same side of three times the run's fastest probe (on this VM the fast
+// state's probes spread up to 2x above the fastest, the slow state's sit
+// 4x to 6x above it), "mixed" when the state changed during the case, ""
 // when the case was not probed (then every round compares).
 func stateOf(before, after, floor int64) string {
 	if before == 0 || after == 0 || floor == 0 {
 		return ""
 	}
-	slow := func(p int64) bool { return p > 2*floor }
+	slow := func(p int64) bool { return p > 3*floor }
 	switch {
 	case slow(before) != slow(after):
 		return "mixed"
@@ -432,7 +433,7 @@ func printTable(rep report, cases []bench.Case) {
 	}
 	_ = tw.Flush()
 	if len(rep.Rounds) > 0 && len(rep.Rounds[0].Probe) > 0 {
-		fmt.Printf("\ncache-line round trip just before and after each case, and the machine's state (slow: over twice the run's fastest probe, %v):\n", time.Duration(rep.ProbeFloor))
+		fmt.Printf("\ncache-line round trip just before and after each case, and the machine's state (slow: over three times the run's fastest probe, %v):\n", time.Duration(rep.ProbeFloor))
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		for _, c := range cases {
 			if _, skip := rep.Skipped[c.Name]; skip {

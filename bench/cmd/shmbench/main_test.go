@@ -9,7 +9,7 @@ func TestStateOf(t *testing.T) {
 		want          string
 	}{
 		{120, 130, "fast"},
-		{220, 110, "fast"}, // twice the floor is still fast
+		{330, 110, "fast"}, // three times the floor is still fast
 		{470, 480, "slow"},
 		{120, 470, "mixed"},
 		{480, 111, "mixed"},

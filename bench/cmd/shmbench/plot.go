@@ -118,6 +118,10 @@ func latencyPlot(rep report) (*plot.Plot, error) {
 	p.Legend.Top = true
 	p.Legend.Left = true // the slowest cases sit at the right
 	p.NominalX(names...)
+	// Eleven names side by side overlap: slant them.
+	p.X.Tick.Label.Rotation = math.Pi / 6
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.YAlign = draw.YTop
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	logRange(p, lo, hi)
 	return p, nil
