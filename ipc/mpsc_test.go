@@ -107,7 +107,18 @@ func mpscProducerChild() error {
 		// that a restarted producer never repeats a delivered one.
 		for {
 			seq := p.Stats().MsgsIn
-			err := p.Write([]byte(fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])))
+			var err error
+			if r.Kind() == ipc.MPSC && rng.IntN(4) == 0 {
+				// A batch: runs while there is room, then reclaiming
+				// writes one by one.
+				msgs := make([][]byte, 1+rng.IntN(8))
+				for j := range msgs {
+					msgs[j] = []byte(fmt.Sprintf("%d:%d:%s", id, seq+uint64(j), pad[:rng.IntN(len(pad))]))
+				}
+				_, err = p.WriteBatch(msgs)
+			} else {
+				err = p.Write([]byte(fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])))
+			}
 			if err != nil && !errors.Is(err, ipc.ErrFull) {
 				return err
 			}
@@ -307,7 +318,8 @@ func TestMPSCChaos(t *testing.T) {
 }
 
 // TestDropOldestChaos: producer processes writing with DropOldest into a
-// ring whose consumer is slow, so that they reclaim all the time, are
+// ring whose consumer is slow (in MPSC a quarter of the writes batches), so
+// that they reclaim all the time, are
 // SIGKILLed at random moments (in MPSC some while they hold the release
 // lock, half-way through zeroing) and restarted. Nobody stalls: every
 // incarnation makes progress and the consumer keeps reading; every message
