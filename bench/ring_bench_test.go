@@ -11,7 +11,15 @@ import (
 
 func newRing(b *testing.B, capacity uint64) (*ring.Producer, *ring.Consumer) {
 	b.Helper()
-	cfg := ring.Config{Capacity: capacity}
+	r := attachNew(b, ring.Config{Capacity: capacity})
+	p, _ := r.NewProducer()
+	c, _ := r.NewConsumer()
+	return p, c
+}
+
+// attachNew formats a region in memory for cfg and attaches to it.
+func attachNew(b *testing.B, cfg ring.Config) *ring.Ring {
+	b.Helper()
 	size, err := ring.Size(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -24,9 +32,7 @@ func newRing(b *testing.B, capacity uint64) (*ring.Producer, *ring.Consumer) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, _ := r.NewProducer()
-	c, _ := r.NewConsumer()
-	return p, c
+	return r
 }
 
 // The single-goroutine benchmarks measure the cost of each operation with
@@ -93,19 +99,7 @@ func BenchmarkWriteBatch64(b *testing.B) {
 // ring (one producer slot): a reservation (intent and compare-and-swap) per
 // write, or per run of a batch, and the consumer's zeroing.
 func BenchmarkMPSC64(b *testing.B) {
-	cfg := ring.Config{Kind: ring.MPSC, Capacity: 1 << 16, Slots: 4}
-	size, err := ring.Size(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	region := make([]byte, size)
-	if err := ring.Format(region, cfg); err != nil {
-		b.Fatal(err)
-	}
-	r, err := ring.Attach(region)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := attachNew(b, ring.Config{Kind: ring.MPSC, Capacity: 1 << 16, Slots: 4})
 	p, err1 := r.NewSlotProducer(0)
 	c, err2 := r.NewConsumer()
 	if err1 != nil || err2 != nil {

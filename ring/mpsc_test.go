@@ -128,8 +128,6 @@ func TestMPSCDeadProducer(t *testing.T) {
 				ring.ReserveDying(dead, []byte("doomed message"), step)
 				require.NoError(t, live.TryWrite([]byte("after")))
 
-				aliveDead := true
-				alive := func(slot int) bool { return slot != 0 || aliveDead }
 				got := drain(t, c)
 				if step == ring.StepIntent {
 					// No space was taken: nothing blocks.
@@ -138,22 +136,7 @@ func TestMPSCDeadProducer(t *testing.T) {
 					return
 				}
 				require.Equal(t, []string{"before"}, got)
-				require.True(t, c.Blocked())
-				ok, err := c.Recover(alive)
-				require.NoError(t, err)
-				require.False(t, ok, "a live owner is never skipped")
-				aliveDead = false
-				got = nil
-				for {
-					got = append(got, drain(t, c)...)
-					if !c.Blocked() {
-						break
-					}
-					ok, err = c.Recover(alive)
-					require.NoError(t, err)
-					require.True(t, ok)
-				}
-				require.Equal(t, []string{"after"}, got)
+				require.Equal(t, []string{"after"}, recoverDeadSlot0(t, c))
 				st := r.Stats()
 				require.Equal(t, uint64(1), st.Lost, "one record lost, even when skipped in two pieces")
 				require.Equal(t, uint64(1), r.Slot(0).Lost)
@@ -166,6 +149,30 @@ func TestMPSCDeadProducer(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// recoverDeadSlot0 takes a consumer blocked at slot 0's reservation:
+// Recover must not skip it while slot 0 lives; then slot 0 is dead, and it
+// drains the ring, recovering wherever it blocks, and returns what it read.
+func recoverDeadSlot0(t *testing.T, c *ring.Consumer) []string {
+	t.Helper()
+	dead := false
+	alive := func(slot int) bool { return slot != 0 || !dead }
+	require.True(t, c.Blocked())
+	ok, err := c.Recover(alive)
+	require.NoError(t, err)
+	require.False(t, ok, "a live owner is never skipped")
+	dead = true
+	var got []string
+	for {
+		got = append(got, drain(t, c)...)
+		if !c.Blocked() {
+			return got
+		}
+		ok, err = c.Recover(alive)
+		require.NoError(t, err)
+		require.True(t, ok)
 	}
 }
 
@@ -1220,25 +1227,8 @@ func TestMPSCBatchDeadProducer(t *testing.T) {
 			require.Equal(t, 6, ring.BatchDying(dead, msgs, 2, step))
 			require.NoError(t, live.TryWrite([]byte("after")))
 
-			aliveDead := true
-			alive := func(slot int) bool { return slot != 0 || aliveDead }
 			require.Equal(t, []string{"before", string(msgs[0]), string(msgs[1])}, drain(t, c))
-			require.True(t, c.Blocked())
-			ok, err := c.Recover(alive)
-			require.NoError(t, err)
-			require.False(t, ok, "a live owner is never skipped")
-			aliveDead = false
-			var got []string
-			for {
-				got = append(got, drain(t, c)...)
-				if !c.Blocked() {
-					break
-				}
-				ok, err = c.Recover(alive)
-				require.NoError(t, err)
-				require.True(t, ok)
-			}
-			require.Equal(t, []string{"after"}, got)
+			require.Equal(t, []string{"after"}, recoverDeadSlot0(t, c))
 			st := r.Stats()
 			wantLost := uint64(1)
 			if step >= ring.StepPending {
