@@ -43,7 +43,8 @@ import "github.com/shmring/shmring/internal/pad"
 //   - producer counters: stored by the producer only (single writer, release
 //     store of load+n); loaded by inspectors.
 //   - consumer counters: stored by the consumer only; loaded by inspectors.
-//   - waiting lines: see the package ipc waiting protocol (docs/design.md).
+//   - waiting lines: the waiting protocol of package ipc (docs/layout.md,
+//     "Lines 5 and 6").
 //     Consumer line: seq (futex word) bumped by a producer that wakes the
 //     consumer; parked set by the consumer (seq-cst) before it sleeps and
 //     cleared by whoever wakes it (compare-and-swap); parks counted by the
@@ -70,7 +71,8 @@ import "github.com/shmring/shmring/internal/pad"
 //     the slot, except lost, stored by the consumer. Intent: the producer
 //     stores intentLen then intentPos (release) before its compare-and-swap
 //     on the producer position, so that a reservation whose owner died before
-//     writing its header can still be sized and skipped (docs/design.md).
+//     writing its header can still be sized and skipped (docs/layout.md,
+//     "Skipping a dead producer's reservation").
 
 const (
 	// LineSize is the unit of separation between words written by different
