@@ -12,7 +12,7 @@ import (
 //
 //	off size field
 //	  0    8 magic         "SHMSEG\x00\x01"
-//	  8    4 byteOrder     0x01020304 as written by the creator
+//	  8    4 byteOrder     0x01020304 (the bytes 04 03 02 01)
 //	 12    4 version       layout version of this header (Version)
 //	 16    8 headerSize    HeaderSize
 //	 24    8 bodyOffset    offset of the body (HeaderSize)
@@ -31,7 +31,11 @@ const (
 	Version uint32 = 1
 	// Magic is the first 8 bytes of every segment.
 	Magic = "SHMSEG\x00\x01"
-	// byteOrderMark reads as 0x01020304 only in the creator's byte order.
+	// byteOrderMark is written little-endian like every field, so it reads
+	// as 0x01020304 to a little-endian reader. This package encodes and
+	// decodes it explicitly little-endian, so it catches damage, not a
+	// big-endian host: shmring runs on little-endian hosts only
+	// (docs/layout.md).
 	byteOrderMark uint32 = 0x01020304
 
 	offMagic        = 0
