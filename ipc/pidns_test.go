@@ -451,3 +451,28 @@ func TestPIDNamespaceReleaseLockHolder(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, st2.ConsumerPos, st.ConsumerPos, "nothing was reclaimed")
 }
+
+// TestPIDNamespaceProducerAttached: a consumer whose only producer lives in
+// another PID namespace knows it is attached: waiting for data, it never
+// gives up with ErrPeerDead (here after a 20 ms peer timeout) while that
+// producer holds its slot.
+func TestPIDNamespaceProducerAttached(t *testing.T) {
+	name := testutil.Name(t)
+	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12))
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Consumer(ipc.WithConsumerPeerTimeout(20 * time.Millisecond))
+	require.NoError(t, err)
+	defer c.Close()
+	ns := startNSClaimer(t, r.Path())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = c.Read(ctx, func([]byte) { t.Fatal("a claim was delivered before its commit") })
+	require.ErrorIs(t, err, ipc.ErrTimeout, "the consumer thinks no producer is attached")
+	ns.commit(t)
+	var got []byte
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, c.Read(ctx, func(m []byte) { got = append(got, m...) }))
+	require.Equal(t, nsMessage(), got)
+}
