@@ -193,6 +193,9 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 			if bad == nil {
 				bad = errors.Join(chk.check(m), checkPad(m))
 			}
+			if bad == nil && strings.HasPrefix(string(m), "0:") && string(m) != string(nsMessage()) {
+				bad = fmt.Errorf("the namespaced producer's message arrived altered: %q", m)
+			}
 		})
 		cancel()
 		if !errors.Is(err, ipc.ErrTimeout) {
