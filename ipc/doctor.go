@@ -37,7 +37,7 @@ func (r *Ring) ResetHighWater() error {
 // Diagnosis is what Doctor found.
 type Diagnosis struct {
 	Problems      []string // what is wrong, each a sentence
-	DeadProducers []int    // MPSC slots whose recorded holder is gone
+	DeadProducers []int    // MPSC slots that have had a holder and are not held by a live one (see Stats' Alive)
 	Stuck         bool     // the consumer position is at an uncommitted reservation of a dead producer
 	Pending       int      // committed messages waiting, as far as the walk got
 	Repaired      int      // dead reservations skipped by Repair
@@ -83,7 +83,9 @@ func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
 		if sl.PID != 0 && !r.slotAlive(i) {
 			locked, _ := r.slotLocked(i)
 			if locked {
-				d.Problems = append(d.Problems, fmt.Sprintf("producer slot %d is locked but its recorded process %d is gone (a child kept the descriptor?)", i, sl.PID))
+				// Said only of a holder recorded in our own PID namespace:
+				// elsewhere the PID means nothing and the lock decides.
+				d.Problems = append(d.Problems, fmt.Sprintf("producer slot %d is locked but its recorded process %d (in this PID namespace) is gone: a child that inherited the descriptor keeps the lock; stop that process", i, sl.PID))
 			}
 			d.DeadProducers = append(d.DeadProducers, i)
 		}

@@ -16,3 +16,14 @@ func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 
 // FD returns the segment's descriptor (tests of sealed memfd segments).
 func (r *Ring) FD() int { return int(r.seg.FD()) }
+
+// WatchLiveness makes the consumer call seen with each slot it asks about
+// and the answer, after asking (MPSC recovery). Tests only, before reading.
+func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) {
+	alive := c.alive
+	c.alive = func(slot int) bool {
+		a := alive(slot)
+		seen(slot, a)
+		return a
+	}
+}

@@ -177,11 +177,13 @@ func (p *Producer) takeSlot() error {
 			return err
 		}
 	}
-	start, err := proc.StartTime(os.Getpid())
+	start, err := proc.SelfStartTime()
 	if err != nil {
-		return fmt.Errorf("ipc: read this process's start time: %w", err)
+		return fmt.Errorf("ipc: read this process's start time from /proc/self/stat (is /proc mounted?): %w", err)
 	}
-	r.r.SetSlotOwner(p.slot, uint32(os.Getpid()), start, time.Now().UnixNano())
+	// The PID namespace tells observers whether the PID means anything to
+	// them (Ring.slotAlive); 0 if unreadable, which they treat as unknown.
+	r.r.SetSlotOwner(p.slot, uint32(os.Getpid()), start, proc.PIDNamespace(), time.Now().UnixNano())
 	if p.rp, err = r.r.NewSlotProducer(p.slot); err != nil {
 		return fmt.Errorf("ipc: %q: %w", r.Path(), err)
 	}

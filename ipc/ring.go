@@ -250,7 +250,11 @@ type Stats struct {
 // ProducerStats describes one MPSC producer slot.
 type ProducerStats struct {
 	ring.SlotStats
-	Alive bool // a live process holds the slot
+	// Alive: a process holds the slot's lock, and the recorded holder is
+	// not known to be gone (see the consumer's rule in docs/design.md,
+	// "Liveness"): what a consumer would decide. A holder in another PID
+	// namespace is alive while it holds the lock.
+	Alive bool
 }
 
 // Stats reads the ring's counters from the segment. It costs the producer
@@ -271,7 +275,7 @@ func (r *Ring) Stats() (Stats, error) {
 	}
 	for i := 0; i < r.r.Slots(); i++ {
 		sl := r.r.Slot(i)
-		alive, err := r.slotLocked(i)
+		alive, err := r.slotLiveness(i, sl)
 		errs = append(errs, err)
 		if sl.PID == 0 && !alive {
 			continue
@@ -362,20 +366,42 @@ func (r *Ring) producersAlive() bool {
 	return false
 }
 
-// slotAlive reports whether the holder of MPSC slot i is alive: a process
-// holds the slot's lock, and the process recorded in the slot (PID and start
-// time, so a reused PID does not count) still runs. The second test catches
-// a lock kept alive by a child that inherited the descriptor.
+// slotAlive reports whether the holder of MPSC slot i is alive; see
+// slotLiveness. It answers true when it cannot tell: never skip on doubt.
+// Every decision that a slot's holder is dead goes through here: the MPSC
+// consumer's recovery, the drop-oldest release lock, Doctor and its repair,
+// and (through slotLiveness) Stats.
 func (r *Ring) slotAlive(i int) bool {
+	alive, err := r.slotLiveness(i, r.r.Slot(i))
+	return alive || err != nil
+}
+
+// slotLiveness decides whether the holder of MPSC slot i (whose words sl
+// the caller loaded from the slot) is alive. The kernel decides, across
+// PID namespaces: the slot's open-file-description lock is released when
+// its holder dies, however it dies, wherever it runs. The PID and start time
+// recorded in the slot are only a hint that can prove a holder dead, and
+// only to an observer in the PID namespace the slot records (sl.PIDNamespace
+// equal to ours): in a container sharing /dev/shm the PID is another
+// process's, or none. The hint exists for one case: a lock kept alive after
+// its holder died by a child that inherited the descriptor (descriptors
+// are O_CLOEXEC, so only a fork without exec can do that; a Go program
+// cannot).
+//
+// A slot recording namespace 0 (unknown: written by a producer that
+// predates the field, or that could not read /proc/self/ns/pid) is judged
+// by its lock alone. Asking its PID instead would bring back, for every such
+// producer in a container, the silent corruption this rule exists to
+// prevent (a live reservation skipped, its late commit landing in reused
+// space); trusting the lock costs, at worst, a ring stalled behind a
+// forked child that keeps a dead holder's lock, which is visible (Stats,
+// doctor) and ends when that child exits.
+func (r *Ring) slotLiveness(i int, sl ring.SlotStats) (bool, error) {
 	locked, err := r.slotLocked(i)
-	if err != nil {
-		return true // cannot tell: never skip on doubt
+	if err != nil || !locked {
+		return locked, err
 	}
-	if !locked {
-		return false
-	}
-	sl := r.r.Slot(i)
-	return proc.Alive(int(sl.PID), sl.StartTime)
+	return !proc.Gone(int(sl.PID), sl.StartTime, sl.PIDNamespace), nil
 }
 
 // registerBarrier makes this process a target of the membarrier the

@@ -217,7 +217,7 @@ const (
 
 // Producer slot (MPSC), one LineSize line each, at SlotsOffset+i*LineSize.
 const (
-	slotPID        = 0  // u64: process ID of the holder (informational)
+	slotPID        = 0  // u64: process ID of the holder, in its own PID namespace (a hint, see slotPIDNS)
 	slotStartTime  = 8  // u64: holder's start time, clock ticks since boot (/proc/PID/stat field 22)
 	slotHeartbeat  = 16 // u64: Unix nanoseconds, refreshed by the holder every second
 	slotIntentPos  = 24 // u64: position the holder is reserving from
@@ -232,7 +232,12 @@ const (
 	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
 	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
 	slotYields     = 112 // u64: sched_yield calls while waiting for room
-	slotEnd        = 120
+	// u64: the holder's PID namespace, the inode number of its
+	// /proc/self/ns/pid; 0 unknown (a holder that predates the field, or
+	// could not read it). PID and start time name a process only to an
+	// observer in this same namespace; to any other they mean nothing.
+	slotPIDNS = 120
+	slotEnd   = 128
 )
 
 // Descriptor flags.

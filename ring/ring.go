@@ -359,7 +359,7 @@ type Stats struct {
 // SlotStats is a snapshot of one MPSC producer slot.
 type SlotStats struct {
 	Slot       int
-	PID        uint32 // last holder's process ID; 0 if never used
+	PID        uint32 // last holder's process ID, in its PID namespace; 0 if never used
 	StartTime  uint64 // last holder's start time, clock ticks since boot
 	Heartbeat  int64  // Unix nanoseconds of the holder's last heartbeat
 	IntentPos  uint64
@@ -374,6 +374,11 @@ type SlotStats struct {
 	Yields     uint64
 	LastSeq    uint64 // sequences: the last one this slot committed
 	DelivSeq   uint64 // sequences: the last one of this slot delivered
+
+	// PIDNamespace is the inode number of the last holder's PID namespace
+	// (0: unknown). PID and StartTime name a process only to an observer
+	// in that namespace; to any other they mean nothing.
+	PIDNamespace uint64
 }
 
 // Slot loads the words of producer slot i (0 <= i < Slots()).
@@ -389,16 +394,21 @@ func (r *Ring) Slot(i int) SlotStats {
 		MsgsIn: w(slotMsgsIn), BytesIn: w(slotBytesIn), FullEvents: w(slotFullEvents),
 		Drops: w(slotDrops), Spins: w(slotSpins), Lost: w(slotLost), Overflowed: w(slotOverflowed),
 		LastSeq: w(slotLastSeq), DelivSeq: w(slotDelivSeq), Yields: w(slotYields),
+		PIDNamespace: w(slotPIDNS),
 	}
 }
 
-// SetSlotOwner records the holder of slot i (process ID and start time) and
-// its first heartbeat. Called by the slot's new holder, after it has taken
-// the slot's lock.
-func (r *Ring) SetSlotOwner(i int, pid uint32, startTime uint64, nowNanos int64) {
+// SetSlotOwner records the holder of slot i (process ID, start time and PID
+// namespace, 0 if unknown) and its first heartbeat. Called by the slot's new
+// holder, after it has taken the slot's lock and before it reserves
+// anything. An observer may meanwhile load a mix of the previous holder's
+// words and these; whatever it judges from them applies only to what the
+// slot records at that moment, which is all the dead predecessor's.
+func (r *Ring) SetSlotOwner(i int, pid uint32, startTime, pidNS uint64, nowNanos int64) {
 	base := r.SlotOffset(i)
 	word(r.region, base+slotPID).Store(uint64(pid))
 	word(r.region, base+slotStartTime).Store(startTime)
+	word(r.region, base+slotPIDNS).Store(pidNS)
 	word(r.region, base+slotHeartbeat).Store(uint64(nowNanos))
 }
 

@@ -3,13 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/shmring/shmring/internal/proc"
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -81,6 +83,7 @@ type statReport struct {
 type producerInfo struct {
 	Slot         int     `json:"slot"`
 	PID          uint32  `json:"pid"`
+	PIDNamespace uint64  `json:"pid_namespace"` // inode of the holder's PID namespace; 0 unknown
 	Alive        bool    `json:"alive"`
 	Produced     uint64  `json:"messages_in"`
 	Bytes        uint64  `json:"bytes_in"`
@@ -155,7 +158,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	}
 	for _, p := range st.Producers {
 		rep.Producers = append(rep.Producers, producerInfo{
-			Slot: p.Slot, PID: p.PID, Alive: p.Alive, Produced: p.MsgsIn, Bytes: p.BytesIn, Drops: p.Drops, Lost: p.Lost,
+			Slot: p.Slot, PID: p.PID, PIDNamespace: p.PIDNamespace, Alive: p.Alive, Produced: p.MsgsIn, Bytes: p.BytesIn, Drops: p.Drops, Lost: p.Lost,
 			HeartbeatAge: now.Sub(time.Unix(0, p.Heartbeat)).Seconds(),
 		})
 	}
@@ -286,13 +289,27 @@ func printStat(io stdio, r statReport) {
 	if len(r.Producers) > 0 {
 		fmt.Fprintln(io.out, "producers")
 		tw = tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  slot\tpid\talive\tproduced\tbytes\tdrops\tlost\theartbeat")
+		fmt.Fprintln(tw, "  slot\tpid\tpid ns\talive\tproduced\tbytes\tdrops\tlost\theartbeat")
 		for _, pr := range r.Producers {
-			fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%s\t%d\t%d\t%s ago\n", pr.Slot, pr.PID, yesNo(pr.Alive), pr.Produced,
+			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s ago\n", pr.Slot, pr.PID, pidNamespace(pr.PIDNamespace), yesNo(pr.Alive), pr.Produced,
 				units.FormatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
 		}
 		_ = tw.Flush()
 	}
+}
+
+// pidNamespace describes a producer's PID namespace for stat's table:
+// "this" (ringctl's own: the PID is one ringctl's /proc shows), "unknown",
+// or the namespace's inode number (a container's: the PID is not a host
+// PID).
+func pidNamespace(ns uint64) string {
+	switch ns {
+	case 0:
+		return "unknown"
+	case proc.PIDNamespace():
+		return "this"
+	}
+	return strconv.FormatUint(ns, 10)
 }
 
 // recordOptions names what the ring's records carry and allow, as created.

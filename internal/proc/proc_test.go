@@ -36,3 +36,29 @@ func TestParseStartTime(t *testing.T) {
 	_, err = parseStartTime([]byte("garbage"))
 	require.Error(t, err)
 }
+
+func TestGoneOnlyInOurNamespace(t *testing.T) {
+	ns := PIDNamespace()
+	require.NotZero(t, ns, "/proc/self/ns/pid unreadable")
+	st, err := SelfStartTime()
+	require.NoError(t, err)
+	self, err := StartTime(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, self, st)
+
+	require.False(t, Gone(os.Getpid(), st, ns), "we live")
+	require.True(t, Gone(os.Getpid(), st+1, ns), "same PID, other start time: the recorded process is gone")
+	// Another namespace, or an unknown one: the PID means nothing here.
+	require.False(t, Gone(os.Getpid(), st+1, ns+1))
+	require.False(t, Gone(os.Getpid(), st+1, 0))
+
+	cmd := exec.Command("sleep", "10")
+	require.NoError(t, cmd.Start())
+	cst, err := StartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	require.False(t, Gone(cmd.Process.Pid, cst, ns))
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.True(t, Gone(cmd.Process.Pid, cst, ns), "killed and reaped")
+	require.False(t, Gone(cmd.Process.Pid, cst, ns+1), "in another namespace nothing is known")
+}

@@ -1,15 +1,21 @@
 // Package testutil holds helpers shared by the tests of several packages:
-// unique segment names that are always cleaned up, and a TestMain wrapper
-// that fails the run if a test left anything in /dev/shm.
+// unique segment names that are always cleaned up, a TestMain wrapper that
+// fails the run if a test left anything in /dev/shm, and processes started
+// in a PID namespace of their own.
 package testutil
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var seq atomic.Uint64
@@ -54,4 +60,53 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+var unshareOK = sync.OnceValue(func() error {
+	out, err := exec.Command("unshare", "-p", "-f", "--mount-proc", "true").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+})
+
+// InPIDNamespace returns a command that runs this test binary (os.Args[0])
+// with args in a new PID namespace, with its own /proc, as a container
+// sharing /dev/shm would: `unshare -p -f --mount-proc`. The command's
+// process is unshare's; use NamespacedPID for the test binary's. t is
+// skipped, saying why, only where unshare is missing or refused (it needs
+// root, or CAP_SYS_ADMIN).
+func InPIDNamespace(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	if err := unshareOK(); err != nil {
+		t.Skipf("cannot start a process in a new PID namespace (`unshare -p -f --mount-proc` needs root): %v", err)
+	}
+	return exec.Command("unshare", append([]string{"-p", "-f", "--mount-proc", os.Args[0]}, args...)...)
+}
+
+// NamespacedPID returns the PID, in this namespace, of the process that
+// `unshare -f` (process unsharePID) started in the new namespace: its
+// child. It fails t if there is none within a generous deadline.
+func NamespacedPID(t testing.TB, unsharePID int) int {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// Field 4, the parent's PID, counted after the command's ')'.
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			if len(f) > 1 && f[1] == strconv.Itoa(unsharePID) {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("unshare (PID %d) has no child process", unsharePID)
+	return 0
 }
