@@ -173,3 +173,7 @@ func SetAfterRun(p *Producer, fn func(n int)) { p.afterRun = fn }
 
 // Intent returns slot k's intent (position, length).
 func Intent(r *Ring, k int) (uint64, uint64) { return r.intent(k) }
+
+// SetHook installs fn, called at each step of p's MPSC writes (the Step
+// constants).
+func SetHook(p *Producer, fn func(step int)) { p.hook = fn }

@@ -1261,3 +1261,106 @@ func TestMPSCBatchDeadProducer(t *testing.T) {
 		})
 	}
 }
+
+// TestMPSCLoserWithdrawsIntent: a producer loses the reservation's
+// compare-and-swap to another, which dies with the space reserved and
+// nothing written; the loser then finds the ring full. Its intent, which
+// covers the dead winner's reservation, must be withdrawn: left in place,
+// it made the consumer wait for the live loser to commit a record it never
+// owned, while the dead winner's record held up the ring.
+func TestMPSCLoserWithdrawsIntent(t *testing.T) {
+	r, c := newMPSC(t, 1<<10, 128, 3)
+	loser, winner, other := slotProducer(t, r, 0), slotProducer(t, r, 1), slotProducer(t, r, 2)
+	for range 6 {
+		require.NoError(t, other.TryWrite(make([]byte, 120))) // 128 bytes each
+	}
+	require.NoError(t, other.TryWrite(make([]byte, 100))) // 112: 144 bytes left
+	msg := make([]byte, 128)                               // 136 bytes: one fits, not two
+	won := false
+	ring.SetHook(loser, func(step int) {
+		if step != ring.StepIntent || won {
+			return
+		}
+		// The loser has published its intent; the winner takes the
+		// space first and dies there.
+		won = true
+		ring.DieAt(winner, ring.StepCAS, 1)
+		require.True(t, ring.RunDying(func() { _ = winner.TryWrite(msg) }), "the winner reserved")
+	})
+	require.ErrorIs(t, loser.TryWrite(msg), ring.ErrFull, "the loser retried and found the ring full")
+	require.True(t, won)
+	_, ilen := ring.Intent(r, 0)
+	require.Zero(t, ilen, "the loser withdrew its intent")
+
+	require.Len(t, drain(t, c), 7)
+	require.True(t, c.Blocked(), "at the dead winner's reservation")
+	alive := func(slot int) bool { return slot != 1 } // the loser lives
+	ok, err := c.Recover(alive)
+	require.NoError(t, err)
+	require.True(t, ok, "the dead winner's record is skipped while the loser lives")
+	require.Equal(t, uint64(1), r.Slot(1).Lost)
+	require.Zero(t, r.Slot(0).Lost)
+	require.Empty(t, drain(t, c))
+	require.NoError(t, loser.TryWrite([]byte("loser")))
+	require.Equal(t, []string{"loser"}, drain(t, c))
+}
+
+// TestMPSCCountedBeforeCommit: an MPSC producer counts a message in its
+// slot before it commits it (a restarted producer resumes its sequence
+// from the count, and a consumer must never see a message the count does
+// not include). Producer and consumer run in goroutines on a one-slot
+// ring; each message carries its sequence, and when it is delivered the
+// slot's messages-in is at least that sequence + 1.
+func TestMPSCCountedBeforeCommit(t *testing.T) {
+	n := 200000
+	if testing.Short() || raceEnabled {
+		n = 20000
+	}
+	r, c := newMPSC(t, 1<<10, 8, 1)
+	p := slotProducer(t, r, 0)
+	done := make(chan error, 1)
+	var stop atomic.Bool
+	go func() {
+		msg := make([]byte, 8)
+		for seq := uint64(0); seq < uint64(n) && !stop.Load(); {
+			binary.LittleEndian.PutUint64(msg, seq)
+			switch err := p.TryWrite(msg); {
+			case err == nil:
+				seq++
+			case errors.Is(err, ring.ErrFull):
+				runtime.Gosched()
+			default:
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	defer stop.Store(true) // a failing consumer ends the producer too
+	var bad error
+	next := uint64(0)
+	for next < uint64(n) && bad == nil {
+		got, err := c.ReadBatch(16, func(m []byte) {
+			seq := binary.LittleEndian.Uint64(m)
+			if in := r.Slot(0).MsgsIn; in < seq+1 && bad == nil {
+				bad = fmt.Errorf("message %d delivered while the slot's messages-in was %d", seq, in)
+			}
+			if seq != next && bad == nil {
+				bad = fmt.Errorf("got message %d, want %d", seq, next)
+			}
+			next++
+		})
+		require.NoError(t, err)
+		if got == 0 {
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+				done <- nil // ended: read what is left
+			default:
+			}
+			runtime.Gosched()
+		}
+	}
+	require.NoError(t, bad)
+	require.NoError(t, <-done)
+}
