@@ -1308,11 +1308,43 @@ func TestMPSCLoserWithdrawsIntent(t *testing.T) {
 // TestMPSCCountedBeforeCommit: an MPSC producer counts a message in its
 // slot before it commits it (a restarted producer resumes its sequence
 // from the count, and a consumer must never see a message the count does
-// not include). Producer and consumer run in goroutines on a one-slot
-// ring; each message carries its sequence, and when it is delivered the
-// slot's messages-in is at least that sequence + 1.
+// not include).
 func TestMPSCCountedBeforeCommit(t *testing.T) {
-	n := 200000
+	t.Run("at-the-commit", mpscCountedAtCommit)
+	t.Run("concurrent", mpscCountedConcurrent)
+}
+
+// mpscCountedAtCommit stops each write at its last step before the commit
+// (a test hook): the record is still pending there, and already counted.
+// Unlike the concurrent test, this needs no lucky interleaving.
+func mpscCountedAtCommit(t *testing.T) {
+	r, c := newMPSC(t, 1<<10, 64, 1)
+	p := slotProducer(t, r, 0)
+	stops := 0
+	ring.SetHook(p, func(step int) {
+		if step != ring.StepCounted {
+			return
+		}
+		stops++
+		recs, err := r.Peek(64)
+		require.NoError(t, err)
+		require.NotEmpty(t, recs)
+		require.Equal(t, uint8(ring.TypePending), recs[len(recs)-1].Type, "the record is not committed yet")
+		require.Equal(t, uint64(stops), r.Slot(0).MsgsIn, "and already counted")
+	})
+	require.NoError(t, p.TryWrite([]byte("single")))
+	n, err := p.WriteBatch([][]byte{[]byte("batch 0"), []byte("batch 1"), []byte("batch 2")})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, 4, stops)
+	require.Equal(t, []string{"single", "batch 0", "batch 1", "batch 2"}, drain(t, c))
+}
+
+// mpscCountedConcurrent: producer and consumer in goroutines; each message
+// carries its sequence, and when it is delivered the slot's messages-in is
+// at least that sequence + 1.
+func mpscCountedConcurrent(t *testing.T) {
+	n := 1000000
 	if testing.Short() || raceEnabled {
 		n = 20000
 	}
