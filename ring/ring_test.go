@@ -134,7 +134,17 @@ func TestFullAndPadding(t *testing.T) {
 	_, ok = readOne(t, c)
 	require.True(t, ok)
 	require.NoError(t, p.TryWrite(fill(msg, 99)), "now 240 free from index 0")
+	// Where each record went: the 16-byte one fills the tail exactly (no
+	// padding before it), and the next starts at index 0 (position 1024).
+	recs, err := c.Ring().Peek(16)
+	require.NoError(t, err)
+	var at []uint64
+	for _, rec := range recs {
+		at = append(at, rec.Pos)
+	}
+	require.Equal(t, []uint64{240, 368, 496, 624, 752, 880, 1008, 1024}, at)
 	st := c.Ring().Stats()
+	require.Equal(t, uint64(1024+128), st.ProducerPos)
 	require.GreaterOrEqual(t, st.HighWater, uint64(7*128))
 	for i := 1; i < 7; i++ {
 		got, ok := readOne(t, c)
