@@ -1275,7 +1275,7 @@ func TestMPSCLoserWithdrawsIntent(t *testing.T) {
 		require.NoError(t, other.TryWrite(make([]byte, 120))) // 128 bytes each
 	}
 	require.NoError(t, other.TryWrite(make([]byte, 100))) // 112: 144 bytes left
-	msg := make([]byte, 128)                               // 136 bytes: one fits, not two
+	msg := make([]byte, 128)                              // 136 bytes: one fits, not two
 	won := false
 	ring.SetHook(loser, func(step int) {
 		if step != ring.StepIntent || won {
