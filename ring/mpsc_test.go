@@ -950,7 +950,8 @@ func drainSeqs(t *testing.T, c *ring.Consumer) []uint64 {
 }
 
 // TestSharedOverwriteDeadHolder: a producer killed while it held the
-// release lock, half-way through zeroing, stalls nobody once it is known
+// release lock, its zeroing mark published and nothing zeroed (the real
+// reclaim stopped there by a test hook), stalls nobody once it is known
 // dead: the next party finishes its release. While it counts as alive,
 // producers give up (counted) and the consumer reads nothing, without
 // error.
