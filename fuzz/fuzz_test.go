@@ -84,7 +84,9 @@ func region(tb testing.TB, kind ring.Kind, extras ...byte) []byte {
 // 8 bytes) applied to a ring holding a few records; the descriptor checksum
 // is then recomputed so that the damage reaches the reading paths. Reading,
 // recovering and inspecting must return data or ErrCorrupt, never panic,
-// hang or deliver a record longer than the maximum.
+// hang or deliver a record longer than the maximum; and while no patch
+// touches the descriptor or the data area, every message delivered is one
+// that was written, byte for byte, in order and at most once.
 func FuzzConsumer(f *testing.F) {
 	f.Add(false, byte(0), []byte{})
 	f.Add(true, byte(3), []byte{})
@@ -117,13 +119,26 @@ func FuzzConsumer(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var written [][]byte
 		for i := 0; i < 9; i++ {
-			_ = p.TryWrite(bytes.Repeat([]byte{byte(i)}, 10*i))
+			m := bytes.Repeat([]byte{byte(i)}, 10*i)
+			if p.TryWrite(m) == nil {
+				written = append(written, m)
+			}
 		}
+		// The descriptor (which Attach checks, and which says where the
+		// payloads lie) and the data area: damage there may make any
+		// bytes a message; elsewhere it must not.
+		const descriptor = 64
+		dataOff := uint64(len(reg)) - r.Capacity()
+		strict := true
 		for len(patches) >= 10 {
 			off := uint64(binary.LittleEndian.Uint16(patches)) % uint64(len(reg)-8) &^ 7
 			copy(reg[off:off+8], patches[2:10])
 			patches = patches[10:]
+			if off < descriptor || off+8 > dataOff {
+				strict = false
+			}
 		}
 		binary.LittleEndian.PutUint32(reg[60:], crc32.Checksum(reg[:60], crc32.MakeTable(crc32.Castagnoli)))
 		r, err = ring.Attach(reg)
@@ -144,11 +159,22 @@ func FuzzConsumer(f *testing.F) {
 			}
 			return
 		}
+		next := 0 // written[next:] may still be delivered
 		for i := 0; i < 64; i++ {
 			n, err := c.ReadBatch(8, func(m []byte) {
 				if uint64(len(m)) > r.MaxMessage() {
 					t.Fatalf("delivered %d bytes, maximum %d", len(m), r.MaxMessage())
 				}
+				if !strict {
+					return
+				}
+				for next < len(written) && !bytes.Equal(m, written[next]) {
+					next++
+				}
+				if next == len(written) {
+					t.Fatalf("delivered %q, which was not written (or not in this order, or twice): written %q", m, written)
+				}
+				next++
 			})
 			if err != nil {
 				if !errors.Is(err, ring.ErrCorrupt) {

@@ -161,22 +161,50 @@ func mpscProducerChild() error {
 }
 
 func startMPSCProducer(t *testing.T, path string, id int, count uint64, env ...string) *exec.Cmd {
+	cmd, err := startMPSCProducerErr(path, id, count, env...)
+	require.NoError(t, err)
+	return cmd
+}
+
+// startMPSCProducerErr is startMPSCProducer for goroutines other than the
+// test's, which must not call t.FailNow.
+func startMPSCProducerErr(path string, id int, count uint64, env ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=mpsc-producer", "SHMRING_T_PATH="+path,
 		"SHMRING_T_ID="+strconv.Itoa(id), "SHMRING_T_COUNT="+strconv.FormatUint(count, 10))
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	return cmd
+	return cmd, cmd.Start()
 }
 
 // seqChecker checks per-producer order: each producer's sequence numbers
 // arrive in order, each once, with a gap of one allowed per kill of that
-// producer.
+// producer. With inFlight set, a gap is allowed only where a kill left
+// one: at the sequence a killed producer had counted and not committed.
 type seqChecker struct {
 	next  map[int]uint64
 	gaps  map[int]int
 	count int
+
+	// inFlight, if set, holds per producer the sequences a kill may
+	// have lost; mu guards it (the killer adds while the consumer checks).
+	mu       *sync.Mutex
+	inFlight map[int]map[uint64]bool
+}
+
+// killed records that producer id was killed with the counter of its slot
+// at msgsIn: the message it counted last, msgsIn-1, may be lost (killed
+// between its count and its commit); its successor resumes at msgsIn.
+func (s *seqChecker) killed(id int, msgsIn uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if msgsIn == 0 {
+		return
+	}
+	if s.inFlight[id] == nil {
+		s.inFlight[id] = map[uint64]bool{}
+	}
+	s.inFlight[id][msgsIn-1] = true
 }
 
 func (s *seqChecker) check(m []byte) error {
@@ -192,6 +220,14 @@ func (s *seqChecker) check(m []byte) error {
 	want := s.next[id]
 	switch {
 	case seq == want:
+	case seq == want+1 && s.inFlight != nil:
+		s.mu.Lock()
+		lost := s.inFlight[id][want]
+		s.mu.Unlock()
+		if !lost {
+			return fmt.Errorf("producer %d: got seq %d, want %d: message %d is missing, and no kill of producer %d had it in flight (a live producer's message was skipped)", id, seq, want, want, id)
+		}
+		s.gaps[id]++
 	case seq == want+1:
 		s.gaps[id]++
 	default:
@@ -204,9 +240,11 @@ func (s *seqChecker) check(m []byte) error {
 
 // TestMPSCChaos runs 4 producer processes (single writes, claims and
 // batches) and SIGKILLs random ones at random moments, restarting each
-// under its own ID, for at least 200 kills, while this process consumes. The consumer never stalls longer than the
-// bound; every message arrives once, each producer's in order, with at most
-// one gap per kill (the record in flight), and the gaps show up in lost.
+// under its own ID, for at least 200 kills, while this process consumes.
+// The consumer is never stuck behind a dead producer; every message arrives
+// once, each producer's in order; a message is missing only where a kill
+// of its own producer left it counted and uncommitted (never a live
+// producer's), and the gaps show up in lost.
 func TestMPSCChaos(t *testing.T) {
 	kills := 200
 	if testing.Short() {
@@ -220,17 +258,22 @@ func TestMPSCChaos(t *testing.T) {
 	name := testutil.Name(t)
 	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<14), ipc.WithMaxMessage(512))
 	require.NoError(t, err)
-	defer r.Close()
+	// Cleanups, not defers: they run after the killer's cleanup below
+	// (last registered, first run), which must stop the killer, still
+	// reading the segment, before it is unmapped.
+	t.Cleanup(func() { _ = r.Close() })
 	c, err := r.Consumer(ipc.WithStallLimit(stallLimit))
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
 
 	var mu sync.Mutex
 	procs := make([]*exec.Cmd, producers)
 	for i := range procs {
 		procs[i] = startMPSCProducer(t, r.Path(), i, 0)
 	}
+	chk := &seqChecker{next: map[int]uint64{}, gaps: map[int]int{}, mu: new(sync.Mutex), inFlight: map[int]map[uint64]bool{}}
 	killed := make([]int, producers)
+	var killErr error // the killer's, read after done
 	done, stop := make(chan struct{}), make(chan struct{})
 	// A failing test ends the killer too, which then kills every producer.
 	t.Cleanup(func() { close(stop); <-done })
@@ -250,11 +293,18 @@ func TestMPSCChaos(t *testing.T) {
 			_ = procs[i].Process.Kill()
 			_ = procs[i].Wait()
 			killed[i]++
-			procs[i] = startMPSCProducer(t, r.Path(), i, 0)
+			chk.killed(i, r.ProducerSlot(i).MsgsIn) // before its successor starts
+			procs[i], killErr = startMPSCProducerErr(r.Path(), i, 0)
 			mu.Unlock()
+			if killErr != nil {
+				break
+			}
 		}
 		mu.Lock()
 		for i, p := range procs { // the last kill of each
+			if p == nil || p.Process == nil {
+				continue
+			}
 			_ = p.Process.Kill()
 			_ = p.Wait()
 			killed[i]++
@@ -262,7 +312,6 @@ func TestMPSCChaos(t *testing.T) {
 		mu.Unlock()
 	}()
 
-	chk := &seqChecker{next: map[int]uint64{}, gaps: map[int]int{}}
 	var bad error
 	last := time.Now()
 	var maxStall time.Duration
@@ -297,6 +346,7 @@ func TestMPSCChaos(t *testing.T) {
 		}
 	}
 	require.NoError(t, bad)
+	require.NoError(t, killErr, "restarting a producer")
 	st, err := r.Stats()
 	require.NoError(t, err)
 	totalKills, totalGaps := 0, 0
@@ -312,7 +362,14 @@ func TestMPSCChaos(t *testing.T) {
 	// A kill in a write loses its record in flight; in a batch's run also
 	// the run's unwritten rest, skipped as a second piece.
 	require.LessOrEqual(t, st.Lost, uint64(2*totalKills), "at most two lost pieces per kill")
-	require.Less(t, maxStall, stallLimit, "the consumer never stalled longer than the bound")
+	// The consumer checks a dead owner's liveness at intervals of at most
+	// stallLimit/4, so dead producers stall it for well under a second;
+	// but a live producer preempted on a loaded machine stalls it for as
+	// long as it is off the processor, which no bound can promise. The
+	// assertion is generous (a consumer that never skipped a dead
+	// reservation fails it, and leaves depth behind); the log shows the
+	// real figure.
+	require.Less(t, maxStall, 30*stallLimit, "the consumer stalled behind a dead producer")
 	require.Zero(t, st.Depth)
 	t.Logf("%d kills, %d messages, %d lost, %d gaps, longest stall %v", totalKills, chk.count, st.Lost, totalGaps, maxStall)
 }

@@ -214,8 +214,13 @@ func idleChild(role string) error {
 // (Park policy only: no spinning to hide a missed wake-up). Each message
 // waits for the previous one to be received, then for a random pause, so
 // that it lands at every point of the consumer's way to sleep and no later
-// message can rescue a missed wake-up. It returns the consumer's parks.
-func pingPong(t *testing.T, count int) (parks uint64) {
+// message can rescue a missed wake-up. It returns the consumer's parks and
+// the missed wake-ups seen (ipc.LateWakes); it stops at the first missed
+// wake-up (each costs a whole park slice: a broken protocol would
+// otherwise run for count slices). A run that is stuck fails with a
+// message well before the test binary's timeout: a message not received
+// within a minute, or the run not done 30 s before the test's deadline.
+func pingPong(t *testing.T, count int) (parks, late uint64) {
 	r := newRing(t, ipc.WithCapacity(1<<12))
 	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
 	require.NoError(t, err)
@@ -223,55 +228,74 @@ func pingPong(t *testing.T, count int) (parks uint64) {
 	c, err := r.Consumer(ipc.WithWait(ipc.Park), ipc.WithConsumerPeerTimeout(time.Minute))
 	require.NoError(t, err)
 	defer c.Close()
-	ack := make(chan struct{})
+	deadline := time.Now().Add(10 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ack, quit := make(chan struct{}), make(chan struct{})
+	perr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
+	defer wg.Wait()
+	defer close(quit) // before wg.Wait: a consumer that fails ends the producer
 	go func() {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < count; i++ {
 			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
 			if err := p.Write([]byte(fmt.Sprint(i))); err != nil {
-				panic(err)
+				perr <- fmt.Errorf("write %d: %w", i, err)
+				return
 			}
-			<-ack
+			select {
+			case <-ack:
+			case <-quit:
+				return
+			}
 		}
 	}()
-	for i := 0; i < count; {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	before := ipc.LateWakes()
+	for i := 0; i < count && late == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("pingPong: %d of %d messages received when the test's deadline neared: stuck", i, count)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		n, err := c.ReadBatch(ctx, 16, func([]byte) {})
 		cancel()
-		require.NoError(t, err, "message %d", i)
+		select {
+		case err := <-perr:
+			t.Fatalf("pingPong: producer: %v", err)
+		default:
+		}
+		require.NoError(t, err, "pingPong: message %d of %d not received within a minute", i, count)
 		for range n {
 			ack <- struct{}{}
 		}
 		i += n
+		late = ipc.LateWakes() - before
 	}
-	wg.Wait()
 	st, err := r.Stats()
 	require.NoError(t, err)
-	return st.ConsumerParks
+	return st.ConsumerParks, late
 }
 
 // TestNoLostWakeup: thousands of park/wake cycles with no sleep that ran
 // out while its message was already there. The same test with the waiter's
 // re-check removed (the ordering that prevents lost wake-ups) does see
-// them, so the test can fail.
+// them, so the test can fail; it stops at the first (pingPong).
 func TestNoLostWakeup(t *testing.T) {
 	count := 3000
 	if raceEnabled {
 		count = 1000
 	}
-	before := ipc.LateWakes()
-	parks := pingPong(t, count)
+	parks, late := pingPong(t, count)
+	require.Zero(t, late, "no wake-up was missed in %d parks", parks)
 	require.Greater(t, parks, uint64(count/10), "the consumer slept between messages")
-	require.Equal(t, before, ipc.LateWakes(), "no wake-up was missed in %d parks", parks)
 
 	restore := ipc.BreakParkProtocol(true, 5*time.Millisecond)
 	defer restore()
-	before = ipc.LateWakes()
-	pingPong(t, 300)
-	require.Greater(t, ipc.LateWakes(), before, "without the re-check, wake-ups are missed, and the test sees it")
+	_, late = pingPong(t, 300)
+	require.NotZero(t, late, "without the re-check, wake-ups are missed, and the test sees it")
 }
 
 // TestWakeupsCoalesced: under sustained load, and with a consumer that

@@ -1,5 +1,11 @@
 package ring
 
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
 // FormatAt is the test-only hook that starts both positions at start, so a
 // test can run a ring through the 2^64 wrap of its positions.
 func FormatAt(region []byte, c Config, start uint64) error { return formatAt(region, c, start) }
@@ -16,52 +22,80 @@ const (
 	OffChecksum    = offChecksum
 )
 
-// Steps of an MPSC reservation, for ReserveDying.
+// Steps of an MPSC write at which a test stops the real code, as if the
+// producer were killed there (DieAt).
 const (
-	StepIntent  = iota // intent published, no compare-and-swap yet
-	StepCAS            // space taken, nothing written
-	StepPadding        // wrap padding written (if the record wraps)
-	StepPending        // pending header written
-	StepPayload        // payload written, not committed
+	StepIntent    = stepIntent    // intent published, no compare-and-swap yet
+	StepCAS       = stepCAS       // space taken, nothing written
+	StepPadding   = stepPadding   // wrap padding written (if the record wraps)
+	StepPending   = stepPending   // pending header written
+	StepPayload   = stepPayload   // payload written, not counted
+	StepCounted   = stepCounted   // counted, not committed
+	StepCommitted = stepCommitted // a batch's record committed, the next not begun
 )
 
-// ReserveDying runs p's MPSC write protocol for msg up to and including
-// step, then stops as a producer killed there would. It mirrors
-// reserveShared step by step; the real code is exercised by the SIGKILL
-// chaos test in package ipc.
-func ReserveDying(p *Producer, msg []byte, step int) {
-	n := uint64(len(msg))
-	need := recordSize(n)
-	pos := p.prodPos.Load()
-	tail := p.r.capacity - pos&p.mask
-	total := need
-	if need > tail {
-		total = tail + need
+// dying is the panic with which a producer stopped by DieAt unwinds.
+type dying struct{}
+
+// DieAt arms p to stop, as if killed, when its real write code reaches
+// step for the nth time (counting from 1): the hook panics there and
+// RunDying recovers. Nothing after that point runs; p must not be used
+// again (its successor is a new Producer for the slot).
+func DieAt(p *Producer, step, nth int) {
+	p.hook = func(s int) {
+		if s != step {
+			return
+		}
+		if nth--; nth == 0 {
+			panic(dying{})
+		}
 	}
-	publish(p.intentLen, total)
-	publish(p.intentPos, pos)
-	if step == StepIntent {
-		return
+}
+
+// RunDying runs f and reports whether a producer armed by DieAt died in
+// it. Any other panic goes on.
+func RunDying(f func()) (died bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(dying); !ok {
+				panic(v)
+			}
+			died = true
+		}
+	}()
+	f()
+	return false
+}
+
+// ReserveDying runs p.TryWrite(msg), the real code, and stops it as a
+// producer killed right after step would stop. It fails t if p did not
+// get there.
+func ReserveDying(t testing.TB, p *Producer, msg []byte, step int) {
+	t.Helper()
+	DieAt(p, step, 1)
+	if !RunDying(func() { _ = p.TryWrite(msg) }) {
+		t.Fatalf("ReserveDying: the write never reached step %d", step)
 	}
-	if !p.prodPos.CompareAndSwap(pos, pos+total) {
-		panic("ReserveDying: contended")
+}
+
+// BatchDying runs p.WriteBatch(msgs), the real code, and stops it as a
+// producer killed part of the way would stop: its first commit records
+// committed, then for the next one step (StepCAS: nothing of it written,
+// StepPending: its pending header, StepPayload: and its payload,
+// StepCounted: and it is counted). It fails t if p did not get there.
+func BatchDying(t testing.TB, p *Producer, msgs [][]byte, commit, step int) {
+	t.Helper()
+	switch {
+	case step == StepCAS && commit > 0:
+		DieAt(p, StepCommitted, commit)
+	case step == StepCAS:
+		DieAt(p, StepCAS, 1)
+	default:
+		DieAt(p, step, commit+1)
 	}
-	if step == StepCAS {
-		return
+	if !RunDying(func() { _, _ = p.WriteBatch(msgs) }) {
+		t.Fatalf("BatchDying: the batch never reached step %d of record %d", step, commit)
 	}
-	rec := pos
-	if need > tail {
-		publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), p.slot, TypePadding))
-		rec += tail
-	}
-	if step == StepPadding {
-		return
-	}
-	publish(word(p.data, rec&p.mask), makeHeader(uint32(n), p.slot, TypePending))
-	if step == StepPending {
-		return
-	}
-	copy(p.data[rec&p.mask+HeaderSize:], msg)
 }
 
 // RegionOf returns the region a Ring views.
@@ -103,46 +137,34 @@ const (
 	OffZeroEnd     = offZeroEnd
 )
 
-// ReclaimDying runs p's drop-oldest reclaim in an MPSC ring as a producer
-// killed mid-zeroing would: it takes the release lock, marks the oldest
-// committed record for release, zeroes half of it and stops, holding the
-// lock. It mirrors reclaimShared.
-func ReclaimDying(p *Producer) {
-	if ok, err := p.r.lockRelease(uint64(p.slot) + 1); !ok || err != nil {
-		panic("ReclaimDying: lock not taken")
+// ReclaimDying runs p.TryWriteOverwrite(msg), the real code, in a
+// goroutine and stops it as a producer killed in its reclaim would stop:
+// holding the release lock, its zeroing mark published, nothing zeroed.
+// The goroutine is parked there rather than unwound (a panic would run the
+// deferred unlock) until t ends; then it exits with runtime.Goexit. It
+// fails t if p wrote without reclaiming.
+func ReclaimDying(t testing.TB, p *Producer, msg []byte) {
+	t.Helper()
+	reached, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	armed.Store(true)
+	p.r.hook = func(s int) {
+		if s == stepReleaseMarked && armed.CompareAndSwap(true, false) {
+			close(reached)
+			<-release
+			runtime.Goexit()
+		}
 	}
-	c := p.consPos.Load()
-	i := c & p.mask
-	h := word(p.data, i).Load()
-	size := p.r.dataSize(headerLength(h))
-	publish(word(p.r.region, offZeroEnd), c+size)
-	clear(p.data[i : i+size/2])
-}
-
-// BatchDying runs p's MPSC WriteBatch for msgs as a producer killed part of
-// the way would: one reservation for the run (the real reserveRun), the
-// first commit records written and committed (the real putShared), then
-// for the next record step (StepCAS: nothing, StepPending: its pending
-// header, StepPayload: that and its payload), and it stops. It returns the
-// run's length in records.
-func BatchDying(p *Producer, msgs [][]byte, commit, step int) int {
-	pos, k := p.reserveRun(msgs)
-	if k <= commit {
-		panic("BatchDying: run too short")
+	go func() {
+		defer close(exited)
+		_, _ = p.TryWriteOverwrite(msg)
+	}()
+	t.Cleanup(func() { close(release); <-exited })
+	select {
+	case <-reached:
+	case <-exited:
+		t.Fatal("ReclaimDying: the producer did not reclaim")
 	}
-	for _, m := range msgs[:commit] {
-		publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
-		p.putShared(pos, m)
-		pos += p.r.dataSize(uint64(len(m)))
-	}
-	m := msgs[commit]
-	if step >= StepPending {
-		publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
-	}
-	if step >= StepPayload {
-		copy(p.data[pos&p.mask+HeaderSize:], m)
-	}
-	return k
 }
 
 // SetAfterRun installs fn, called after each piece of p's MPSC WriteBatch
@@ -151,3 +173,7 @@ func SetAfterRun(p *Producer, fn func(n int)) { p.afterRun = fn }
 
 // Intent returns slot k's intent (position, length).
 func Intent(r *Ring, k int) (uint64, uint64) { return r.intent(k) }
+
+// SetHook installs fn, called at each step of p's MPSC writes (the Step
+// constants).
+func SetHook(p *Producer, fn func(step int)) { p.hook = fn }

@@ -107,13 +107,13 @@ func TestMPSCBasics(t *testing.T) {
 	}
 }
 
-// TestMPSCDeadProducer kills a producer, in simulation, after each step of
-// its write protocol and checks that the consumer skips the reservation
+// TestMPSCDeadProducer stops the real write code after each step of its
+// protocol (a test hook), as a producer killed there stops, and checks that the consumer skips the reservation
 // only when the owner is dead, counts it lost, and delivers everything
 // around it.
 func TestMPSCDeadProducer(t *testing.T) {
 	for _, wrap := range []bool{false, true} {
-		for step := ring.StepIntent; step <= ring.StepPayload; step++ {
+		for step := ring.StepIntent; step <= ring.StepCounted; step++ {
 			t.Run(fmt.Sprintf("wrap=%v/step=%d", wrap, step), func(t *testing.T) {
 				r, c := newMPSC(t, 1<<10, 128, 3)
 				dead, live := slotProducer(t, r, 0), slotProducer(t, r, 1)
@@ -125,7 +125,7 @@ func TestMPSCDeadProducer(t *testing.T) {
 					require.Len(t, drain(t, c), 9)
 				}
 				require.NoError(t, live.TryWrite([]byte("before")))
-				ring.ReserveDying(dead, []byte("doomed message"), step)
+				ring.ReserveDying(t, dead, []byte("doomed message"), step)
 				require.NoError(t, live.TryWrite([]byte("after")))
 
 				got := drain(t, c)
@@ -181,10 +181,10 @@ func recoverDeadSlot0(t *testing.T, c *ring.Consumer) []string {
 // there. The dead reservation is no longer covered by the slot's intent, so
 // it is skipped although the slot is alive again.
 func TestMPSCReclaimedSlot(t *testing.T) {
-	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload} {
+	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload, ring.StepCounted} {
 		r, c := newMPSC(t, 1<<12, 128, 2)
 		old := slotProducer(t, r, 0)
-		ring.ReserveDying(old, []byte("lost in the crash"), step)
+		ring.ReserveDying(t, old, []byte("lost in the crash"), step)
 		reborn := slotProducer(t, r, 0)
 		require.NoError(t, reborn.TryWrite([]byte("reborn")))
 		require.Empty(t, drain(t, c))
@@ -197,9 +197,9 @@ func TestMPSCReclaimedSlot(t *testing.T) {
 	// The restarted producer has written nothing yet (say the ring is full
 	// behind the dead record): its predecessor's intent, left in the slot,
 	// must not shield the dead record as if the live newcomer owned it.
-	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload} {
+	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload, ring.StepCounted} {
 		r, c := newMPSC(t, 1<<12, 128, 2)
-		ring.ReserveDying(slotProducer(t, r, 0), []byte("lost in the crash"), step)
+		ring.ReserveDying(t, slotProducer(t, r, 0), []byte("lost in the crash"), step)
 		require.NoError(t, slotProducer(t, r, 1).TryWrite([]byte("behind it")))
 		_ = slotProducer(t, r, 0) // reborn, idle
 		ok, err := c.Recover(func(int) bool { return true })
@@ -216,8 +216,8 @@ func TestMPSCReclaimedSlot(t *testing.T) {
 func TestMPSCStaleLoserIntent(t *testing.T) {
 	r, c := newMPSC(t, 1<<12, 128, 3)
 	loser, winner, other := slotProducer(t, r, 0), slotProducer(t, r, 1), slotProducer(t, r, 2)
-	ring.ReserveDying(loser, make([]byte, 100), ring.StepIntent) // intent at P, never reserved
-	ring.ReserveDying(winner, []byte("slow"), ring.StepCAS)      // wins P, alive but slow
+	ring.ReserveDying(t, loser, make([]byte, 100), ring.StepIntent) // intent at P, never reserved
+	ring.ReserveDying(t, winner, []byte("slow"), ring.StepCAS)      // wins P, alive but slow
 	require.NoError(t, other.TryWrite([]byte("later")))
 	alive := func(slot int) bool { return slot != 0 }
 	ok, err := c.Recover(alive)
@@ -950,7 +950,8 @@ func drainSeqs(t *testing.T, c *ring.Consumer) []uint64 {
 }
 
 // TestSharedOverwriteDeadHolder: a producer killed while it held the
-// release lock, half-way through zeroing, stalls nobody once it is known
+// release lock, its zeroing mark published and nothing zeroed (the real
+// reclaim stopped there by a test hook), stalls nobody once it is known
 // dead: the next party finishes its release. While it counts as alive,
 // producers give up (counted) and the consumer reads nothing, without
 // error.
@@ -963,7 +964,9 @@ func TestSharedOverwriteDeadHolder(t *testing.T) {
 	require.NoError(t, err)
 	msg := make([]byte, 100)
 	written := fillSeqs(t, p1, msg)
-	ring.ReclaimDying(p0) // slot 0 "dies" holding the lock, record 0 half zeroed
+	// Slot 0 "dies" in its reclaim holding the lock, the oldest record marked
+	// for release but not zeroed.
+	ring.ReclaimDying(t, p0, msg)
 
 	binary.LittleEndian.PutUint64(msg, uint64(written))
 	_, err = p1.TryWriteOverwrite(msg)
@@ -1215,7 +1218,7 @@ func TestMPSCWriteBatch(t *testing.T) {
 // rest of the run is skipped (in at most two pieces, each counted lost)
 // once the producer is dead and never while it lives, and the ring goes on.
 func TestMPSCBatchDeadProducer(t *testing.T) {
-	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload} {
+	for _, step := range []int{ring.StepCAS, ring.StepPending, ring.StepPayload, ring.StepCounted} {
 		t.Run(fmt.Sprintf("step=%d", step), func(t *testing.T) {
 			r, c := newMPSC(t, 1<<12, 128, 3)
 			dead, live := slotProducer(t, r, 0), slotProducer(t, r, 1)
@@ -1224,7 +1227,13 @@ func TestMPSCBatchDeadProducer(t *testing.T) {
 			for i := range 6 {
 				msgs = append(msgs, []byte(fmt.Sprintf("batch %d %s", i, bytes.Repeat([]byte("x"), 20*i))))
 			}
-			require.Equal(t, 6, ring.BatchDying(dead, msgs, 2, step))
+			var run uint64
+			for _, m := range msgs {
+				run += ring.RecordSize(uint64(len(m)))
+			}
+			ring.BatchDying(t, dead, msgs, 2, step)
+			_, intent := ring.Intent(r, 0)
+			require.Equal(t, run, intent, "the whole batch was one run")
 			require.NoError(t, live.TryWrite([]byte("after")))
 
 			require.Equal(t, []string{"before", string(msgs[0]), string(msgs[1])}, drain(t, c))
@@ -1236,7 +1245,11 @@ func TestMPSCBatchDeadProducer(t *testing.T) {
 			}
 			require.Equal(t, wantLost, st.Lost)
 			require.Equal(t, st.ProducerPos, st.ConsumerPos)
-			require.Equal(t, uint64(2), r.Slot(0).MsgsIn, "the committed records were counted, the rest not")
+			wantIn := uint64(2)
+			if step == ring.StepCounted {
+				wantIn = 3 // counted before its commit, as a successor resuming from the count needs
+			}
+			require.Equal(t, wantIn, r.Slot(0).MsgsIn, "the committed records were counted, the rest not")
 
 			// The ring is whole afterwards, for batches too.
 			for size := 0; size <= 128; size += 7 {
@@ -1248,4 +1261,139 @@ func TestMPSCBatchDeadProducer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMPSCLoserWithdrawsIntent: a producer loses the reservation's
+// compare-and-swap to another, which dies with the space reserved and
+// nothing written; the loser then finds the ring full. Its intent, which
+// covers the dead winner's reservation, must be withdrawn: left in place,
+// it made the consumer wait for the live loser to commit a record it never
+// owned, while the dead winner's record held up the ring.
+func TestMPSCLoserWithdrawsIntent(t *testing.T) {
+	r, c := newMPSC(t, 1<<10, 128, 3)
+	loser, winner, other := slotProducer(t, r, 0), slotProducer(t, r, 1), slotProducer(t, r, 2)
+	for range 6 {
+		require.NoError(t, other.TryWrite(make([]byte, 120))) // 128 bytes each
+	}
+	require.NoError(t, other.TryWrite(make([]byte, 100))) // 112: 144 bytes left
+	msg := make([]byte, 128)                              // 136 bytes: one fits, not two
+	won := false
+	ring.SetHook(loser, func(step int) {
+		if step != ring.StepIntent || won {
+			return
+		}
+		// The loser has published its intent; the winner takes the
+		// space first and dies there.
+		won = true
+		ring.DieAt(winner, ring.StepCAS, 1)
+		require.True(t, ring.RunDying(func() { _ = winner.TryWrite(msg) }), "the winner reserved")
+	})
+	require.ErrorIs(t, loser.TryWrite(msg), ring.ErrFull, "the loser retried and found the ring full")
+	require.True(t, won)
+	_, ilen := ring.Intent(r, 0)
+	require.Zero(t, ilen, "the loser withdrew its intent")
+
+	require.Len(t, drain(t, c), 7)
+	require.True(t, c.Blocked(), "at the dead winner's reservation")
+	alive := func(slot int) bool { return slot != 1 } // the loser lives
+	ok, err := c.Recover(alive)
+	require.NoError(t, err)
+	require.True(t, ok, "the dead winner's record is skipped while the loser lives")
+	require.Equal(t, uint64(1), r.Slot(1).Lost)
+	require.Zero(t, r.Slot(0).Lost)
+	require.Empty(t, drain(t, c))
+	require.NoError(t, loser.TryWrite([]byte("loser")))
+	require.Equal(t, []string{"loser"}, drain(t, c))
+}
+
+// TestMPSCCountedBeforeCommit: an MPSC producer counts a message in its
+// slot before it commits it (a restarted producer resumes its sequence
+// from the count, and a consumer must never see a message the count does
+// not include).
+func TestMPSCCountedBeforeCommit(t *testing.T) {
+	t.Run("at-the-commit", mpscCountedAtCommit)
+	t.Run("concurrent", mpscCountedConcurrent)
+}
+
+// mpscCountedAtCommit stops each write at its last step before the commit
+// (a test hook): the record is still pending there, and already counted.
+// Unlike the concurrent test, this needs no lucky interleaving.
+func mpscCountedAtCommit(t *testing.T) {
+	r, c := newMPSC(t, 1<<10, 64, 1)
+	p := slotProducer(t, r, 0)
+	stops := 0
+	ring.SetHook(p, func(step int) {
+		if step != ring.StepCounted {
+			return
+		}
+		stops++
+		recs, err := r.Peek(64)
+		require.NoError(t, err)
+		require.NotEmpty(t, recs)
+		require.Equal(t, uint8(ring.TypePending), recs[len(recs)-1].Type, "the record is not committed yet")
+		require.Equal(t, uint64(stops), r.Slot(0).MsgsIn, "and already counted")
+	})
+	require.NoError(t, p.TryWrite([]byte("single")))
+	n, err := p.WriteBatch([][]byte{[]byte("batch 0"), []byte("batch 1"), []byte("batch 2")})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, 4, stops)
+	require.Equal(t, []string{"single", "batch 0", "batch 1", "batch 2"}, drain(t, c))
+}
+
+// mpscCountedConcurrent: producer and consumer in goroutines; each message
+// carries its sequence, and when it is delivered the slot's messages-in is
+// at least that sequence + 1.
+func mpscCountedConcurrent(t *testing.T) {
+	n := 1000000
+	if testing.Short() || raceEnabled {
+		n = 20000
+	}
+	r, c := newMPSC(t, 1<<10, 8, 1)
+	p := slotProducer(t, r, 0)
+	done := make(chan error, 1)
+	var stop atomic.Bool
+	go func() {
+		msg := make([]byte, 8)
+		for seq := uint64(0); seq < uint64(n) && !stop.Load(); {
+			binary.LittleEndian.PutUint64(msg, seq)
+			switch err := p.TryWrite(msg); {
+			case err == nil:
+				seq++
+			case errors.Is(err, ring.ErrFull):
+				runtime.Gosched()
+			default:
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	defer stop.Store(true) // a failing consumer ends the producer too
+	var bad error
+	next := uint64(0)
+	for next < uint64(n) && bad == nil {
+		got, err := c.ReadBatch(16, func(m []byte) {
+			seq := binary.LittleEndian.Uint64(m)
+			if in := r.Slot(0).MsgsIn; in < seq+1 && bad == nil {
+				bad = fmt.Errorf("message %d delivered while the slot's messages-in was %d", seq, in)
+			}
+			if seq != next && bad == nil {
+				bad = fmt.Errorf("got message %d, want %d", seq, next)
+			}
+			next++
+		})
+		require.NoError(t, err)
+		if got == 0 {
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+				done <- nil // ended: read what is left
+			default:
+			}
+			runtime.Gosched()
+		}
+	}
+	require.NoError(t, bad)
+	require.NoError(t, <-done)
 }

@@ -54,7 +54,22 @@ type Producer struct {
 
 	afterRun func(n int) // test only: called after each piece of an MPSC WriteBatch
 
+	hook func(step int) // test only: called at each step of an MPSC write (see stepIntent)
 }
+
+// The steps of an MPSC write at which a test's hook (Producer.hook, and
+// Ring.hook for a release) is called, so that it can stop the real code
+// there as a producer killed at that point would stop (export_test.go).
+const (
+	stepIntent        = iota // intent published, no compare-and-swap yet
+	stepCAS                  // space taken, nothing written
+	stepPadding              // wrap padding written, if the record wraps
+	stepPending              // pending header written
+	stepPayload              // payload written, not counted
+	stepCounted              // counted, not committed
+	stepCommitted            // a batch's record committed, the next not begun
+	stepReleaseMarked        // a release's zeroing mark published, nothing zeroed
+)
 
 // NewProducer returns the producer side of r, resuming at the published
 // producer position. It fails with ErrCorrupt if the positions in the region
@@ -383,7 +398,13 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 			publish(word(p.data, pos&p.mask), makeHeader(uint32(tail-HeaderSize), p.slot, TypePadding))
 			rec += tail
 		}
+		if p.hook != nil {
+			p.hook(stepPadding)
+		}
 		publish(word(p.data, rec&p.mask), makeHeader(uint32(n), p.slot, TypePending))
+		if p.hook != nil {
+			p.hook(stepPending)
+		}
 		p.claimStart, p.claimSize = pos, total
 		return rec, nil
 	}
@@ -424,6 +445,9 @@ func (p *Producer) takeShared(pos, total uint64) (bool, error) {
 	// consumer that finds the reservation unwritten sizes it from here.
 	publish(p.intentLen, total)
 	publish(p.intentPos, pos)
+	if p.hook != nil {
+		p.hook(stepIntent)
+	}
 	if !p.prodPos.CompareAndSwap(pos, pos+total) {
 		// Lost the race: withdraw the intent, which now covers another
 		// producer's reservation. Left in place by a producer that then
@@ -433,6 +457,9 @@ func (p *Producer) takeShared(pos, total uint64) (bool, error) {
 		// (TestDropOldestChaos at 600 kills).
 		publish(p.intentLen, 0)
 		return false, nil
+	}
+	if p.hook != nil {
+		p.hook(stepCAS)
 	}
 	return true, nil
 }
@@ -512,6 +539,9 @@ func (p *Producer) writeBatchShared(msgs [][]byte) (int, error) {
 		}
 		for _, m := range msgs[n : n+k] {
 			publish(word(p.data, pos&p.mask), makeHeader(uint32(len(m)), p.slot, TypePending))
+			if p.hook != nil {
+				p.hook(stepPending)
+			}
 			p.putShared(pos, m)
 			pos += p.r.dataSize(uint64(len(m)))
 		}
@@ -542,7 +572,13 @@ func (p *Producer) TryWrite(msg []byte) error {
 		i := pos & p.mask
 		copy(p.data[i+HeaderSize+p.r.extra:], msg)
 		p.stamp(i)
+		if p.hook != nil {
+			p.hook(stepPayload)
+		}
 		p.count(1, uint64(len(msg)))
+		if p.hook != nil {
+			p.hook(stepCounted)
+		}
 		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
 		p.committed()
 		return nil
@@ -560,9 +596,18 @@ func (p *Producer) putShared(pos uint64, msg []byte) {
 	i := pos & p.mask
 	copy(p.data[i+HeaderSize+p.r.extra:], msg)
 	p.stamp(i)
+	if p.hook != nil {
+		p.hook(stepPayload)
+	}
 	p.count(1, uint64(len(msg)))
+	if p.hook != nil {
+		p.hook(stepCounted)
+	}
 	publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
 	p.committed()
+	if p.hook != nil {
+		p.hook(stepCommitted)
+	}
 }
 
 // put writes one record at pos (returned by reserve) and advances p.pos.

@@ -173,6 +173,7 @@ type Ring struct {
 	overwrite  bool
 	polled     bool                  // FlagHeaderCommit: the consumer polls headers and zeroes
 	alive      func(holder int) bool // MPSC drop-oldest: is the release lock's holder alive
+	hook       func(step int)        // test only: called in a release (stepReleaseMarked)
 }
 
 // version is the layout version a ring of this configuration is written

@@ -134,7 +134,17 @@ func TestFullAndPadding(t *testing.T) {
 	_, ok = readOne(t, c)
 	require.True(t, ok)
 	require.NoError(t, p.TryWrite(fill(msg, 99)), "now 240 free from index 0")
+	// Where each record went: the 16-byte one fills the tail exactly (no
+	// padding before it), and the next starts at index 0 (position 1024).
+	recs, err := c.Ring().Peek(16)
+	require.NoError(t, err)
+	var at []uint64
+	for _, rec := range recs {
+		at = append(at, rec.Pos)
+	}
+	require.Equal(t, []uint64{240, 368, 496, 624, 752, 880, 1008, 1024}, at)
 	st := c.Ring().Stats()
+	require.Equal(t, uint64(1024+128), st.ProducerPos)
 	require.GreaterOrEqual(t, st.HighWater, uint64(7*128))
 	for i := 1; i < 7; i++ {
 		got, ok := readOne(t, c)
@@ -491,16 +501,20 @@ func TestCorruptPositionsAndRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		header uint64
+		writes int // records of 208 bytes written before the damage
 	}{
-		{"length beyond published", 1000},
-		{"unknown type", 8 | 9<<48},
-		{"reserved bits", 8 | 1<<48 | 1<<60},
-		{"pending type in spsc", 8 | 3<<48},
-		{"length above max message", 300 | 1<<48},
+		// A committed data record of a legal length (250: 264 bytes)
+		// that runs past the 208 bytes published after the first
+		// record: only the "size <= published bytes" check stops it.
+		{"length beyond published", 250 | 1<<48, 2},
+		{"unknown type", 8 | 9<<48, 5},
+		{"reserved bits", 8 | 1<<48 | 1<<60, 5},
+		{"pending type in spsc", 8 | 3<<48, 5},
+		{"length above max message", 300 | 1<<48, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, c, region := newRing(t, 1<<12, 256)
-			for i := 0; i < 5; i++ {
+			for i := 0; i < tc.writes; i++ {
 				require.NoError(t, p.TryWrite(make([]byte, 300-8)[:200]))
 			}
 			binary.LittleEndian.PutUint64(region[ring.ControlSize+ring.RecordSize(200):], tc.header)

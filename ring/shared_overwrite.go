@@ -112,6 +112,9 @@ func (r *Ring) finishRelease() error {
 // The caller holds the release lock and from is the consumer position.
 func (r *Ring) releaseRange(from, to uint64) {
 	publish(word(r.region, offZeroEnd), to)
+	if r.hook != nil {
+		r.hook(stepReleaseMarked)
+	}
 	mask := r.capacity - 1
 	i, n := from&mask, to-from
 	if first := min(n, r.capacity-i); first > 0 {
