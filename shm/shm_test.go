@@ -305,3 +305,112 @@ func TestMemfd(t *testing.T) {
 	require.ErrorIs(t, err, shm.ErrNotSealed)
 	require.ErrorIs(t, err, shm.ErrPermission)
 }
+
+// memfdWith returns a memfd holding a copy of a valid segment, created with
+// or without MFD_ALLOW_SEALING and sealed with seals (0: none added).
+func memfdWith(t *testing.T, allowSealing bool, seals int) *os.File {
+	t.Helper()
+	seg := create(t, testutil.Name(t), 8192)
+	flags := unix.MFD_CLOEXEC
+	if allowSealing {
+		flags |= unix.MFD_ALLOW_SEALING
+	}
+	fd, err := unix.MemfdCreate("test", flags)
+	require.NoError(t, err)
+	f := os.NewFile(uintptr(fd), "memfd:test")
+	content, err := os.ReadFile(seg.Path())
+	require.NoError(t, err)
+	_, err = f.WriteAt(content, 0)
+	require.NoError(t, err)
+	if seals != 0 {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+		require.NoError(t, err)
+	}
+	return f
+}
+
+// TestFromFileRequiresSeals: a descriptor is mapped only if it is a memfd
+// sealed against shrinking, growing and further sealing; everything else
+// (a plain segment file in /dev/shm or on disk, a pipe, a memfd without the
+// seals or sealed against writing) is refused with ErrNotSealed, before
+// mapping, by an error that says what was received and what is needed. A
+// sender could truncate any of those under the receiver's mapping.
+func TestFromFileRequiresSeals(t *testing.T) {
+	openPath := func(path string) *os.File {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		require.NoError(t, err)
+		return f
+	}
+	for _, tc := range []struct {
+		name string
+		file func(t *testing.T) *os.File
+		want []string // in the error
+	}{
+		{"segment file in /dev/shm", func(t *testing.T) *os.File {
+			return openPath(create(t, testutil.Name(t), 8192).Path())
+		}, []string{"regular file", `"/dev/shm/`, "seals F_SEAL_SEAL, missing F_SEAL_SHRINK|F_SEAL_GROW"}},
+		{"segment file on disk", func(t *testing.T) *os.File {
+			return openPath(create(t, filepath.Join(t.TempDir(), "seg"), 8192).Path())
+		}, []string{"regular file", "cannot carry seals"}},
+		{"pipe", func(t *testing.T) *os.File {
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = w.Close() })
+			return r
+		}, []string{"a pipe", "cannot carry seals"}},
+		{"memfd without sealing", func(t *testing.T) *os.File {
+			return memfdWith(t, false, 0)
+		}, []string{"seals F_SEAL_SEAL, missing F_SEAL_SHRINK|F_SEAL_GROW", "memfd:test"}},
+		{"memfd unsealed", func(t *testing.T) *os.File {
+			return memfdWith(t, true, 0)
+		}, []string{"seals none, missing F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW"}},
+		{"memfd shrink only", func(t *testing.T) *os.File {
+			return memfdWith(t, true, unix.F_SEAL_SHRINK)
+		}, []string{"missing F_SEAL_SEAL|F_SEAL_GROW"}},
+		{"memfd not sealed against sealing", func(t *testing.T) *os.File {
+			return memfdWith(t, true, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
+		}, []string{"missing F_SEAL_SEAL"}},
+		{"memfd sealed against writing", func(t *testing.T) *os.File {
+			return memfdWith(t, true, shm.RequiredSeals|unix.F_SEAL_WRITE)
+		}, []string{"F_SEAL_WRITE forbids mapping it writable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.file(t)
+			seg, err := shm.FromFile(f)
+			if seg != nil {
+				_ = seg.Close()
+			}
+			require.ErrorIs(t, err, shm.ErrNotSealed)
+			require.ErrorIs(t, err, shm.ErrPermission)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Contains(t, err.Error(), "memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL", "the error says what is needed")
+			require.Error(t, f.Close(), "FromFile closed the refused descriptor")
+		})
+	}
+
+	// The good path: a memfd sealed like CreateMemfd's maps, and sealing
+	// makes truncation impossible.
+	f := memfdWith(t, true, shm.RequiredSeals)
+	seg, err := shm.FromFile(f)
+	require.NoError(t, err)
+	defer seg.Close()
+	require.Equal(t, "body!", string(seg.Body()[:5]))
+	require.ErrorIs(t, unix.Ftruncate(int(seg.FD()), 4096), unix.EPERM)
+}
+
+// TestSendFDRequiresSeals: a named segment cannot be sent: the receiver
+// would refuse it, so the sender refuses first.
+func TestSendFDRequiresSeals(t *testing.T) {
+	seg := create(t, testutil.Name(t), 8192)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+	require.NoError(t, err)
+	defer a.Close()
+	_ = unix.Close(fds[1])
+	err = seg.SendFD(a.(*net.UnixConn))
+	require.ErrorIs(t, err, shm.ErrNotSealed)
+	require.Contains(t, err.Error(), "open it by name instead")
+}
