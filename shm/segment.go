@@ -330,6 +330,32 @@ func Open(name string, opts ...Option) (seg *Segment, err error) {
 	return &Segment{path: path, f: f, mem: mem, header: h, ro: o.readOnly}, nil
 }
 
+// CheckSize compares the file's size now with the size its header gave when
+// it was mapped. Another process that can write the file may truncate it
+// after we mapped it, and every access past the new end then raises SIGBUS;
+// inspection paths call CheckSize first so that they report a truncated
+// segment instead of reading what is left of it. It returns nil if the sizes
+// match, else an error wrapping ErrTooSmall (shrunk) or ErrGeometry (grown),
+// both matching ErrCorrupt, that says to what size, from what, and what to
+// do. It costs one fstat. A sealed memfd (CreateMemfd) can never fail it.
+func (s *Segment) CheckSize() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(s.f.Fd()), &st); err != nil {
+		return fmt.Errorf("shm: %q: fstat: %w", s.path, err)
+	}
+	size, want := uint64(st.Size), s.header.TotalSize
+	switch {
+	case size < want:
+		return fmt.Errorf("shm: %q: the file was truncated to %d bytes from %d (the size in its header) after it was mapped, by a process that can write it: "+
+			"every process using the ring will crash with SIGBUS when it touches the missing part; stop its producers and consumer, then remove and recreate it "+
+			"(ringctl rm, ringctl create), and keep it where only trusted users can write it, or in a sealed memfd: %w", s.path, size, want, ErrTooSmall)
+	case size > want:
+		return fmt.Errorf("shm: %q: the file grew to %d bytes from %d (the size in its header) after it was mapped, by a process that can write it: "+
+			"new openers refuse it; remove and recreate it (ringctl rm, ringctl create): %w", s.path, size, want, ErrGeometry)
+	}
+	return nil
+}
+
 // FD returns the segment's file descriptor, valid until Close.
 func (s *Segment) FD() uintptr { return s.f.Fd() }
 
