@@ -96,6 +96,10 @@ func runChild(role string) error {
 		return corruptChild()
 	case "inspect-truncated":
 		return inspectTruncatedChild()
+	case "hang-in-create":
+		return hangInCreateChild()
+	case "gather-dir":
+		return gatherDirChild()
 	}
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(os.Getenv(k), 10, 64); return v }
 	c := childConf{path: os.Getenv("SHMRING_T_PATH"), count: u("SHMRING_T_COUNT"), seed: u("SHMRING_T_SEED"), maxSize: u("SHMRING_T_MAX")}

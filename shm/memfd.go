@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shmring/shmring/internal/printable"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,6 +36,9 @@ const forbiddenSeals = unix.F_SEAL_WRITE | unix.F_SEAL_FUTURE_WRITE
 // truncate it, a reader never meets SIGBUS; use it where processes that can
 // write the ring are not trusted not to.
 func CreateMemfd(name string, bodySize uint64, init func(body []byte) error) (seg *Segment, err error) {
+	if err := printable.Check(name); err != nil {
+		return nil, fmt.Errorf("shm: memfd name %q %s: it shows in /proc/PID/fd, so it must be printable; choose another: %w", name, err, ErrBadName)
+	}
 	wrap := func(err error) error { return fmt.Errorf("shm: create memfd %q: %w", name, err) }
 	if bodySize == 0 || bodySize > maxBody {
 		return nil, wrap(fmt.Errorf("body size %d is out of range (1 to %d bytes)", bodySize, uint64(maxBody)))

@@ -2,7 +2,6 @@ package shm
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -130,11 +129,21 @@ type Segment struct {
 // with fallocate (a full file system fails here with ErrNoSpace, not later
 // with SIGBUS), mapped and initialised; then it is hard-linked to its name,
 // which fails with ErrExist if anything, even a dangling symbolic link, is
-// there. On any failure nothing is left behind.
+// there. On any failure nothing is left behind. A creator killed on the way
+// leaves its temporary file (".NAME.creating-" and 16 hex digits), which it
+// holds a lock on while it lives, so that Leftovers tells a dead creator's
+// file from a create in progress and RemoveLeftover removes only the first.
+//
+// The name must be printable (see package internal/printable: no control,
+// format or invisible characters, valid UTF-8) and must not have the form
+// of a temporary file; else Create fails with ErrBadName.
 func Create(name string, bodySize uint64, init func(body []byte) error, opts ...Option) (seg *Segment, err error) {
 	o := collect(opts)
 	path, err := o.resolve(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCreateName(name, path); err != nil {
 		return nil, err
 	}
 	wrap := func(err error) error { return fmt.Errorf("shm: create %q: %w", path, err) }
@@ -146,7 +155,7 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".creating-"+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(filepath.Dir(path), tempName(filepath.Base(path), rnd))
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, wrap(fileError(err))
@@ -162,6 +171,11 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 			_ = f.Close()
 		}
 	}()
+	// Held until published: a leftover of a killed creator is told from
+	// a create in progress by this lock (see tempMarker).
+	if err = lockCreation(fd); err != nil {
+		return nil, wrap(err)
+	}
 	if err = unix.Fchmod(fd, uint32(o.mode)); err != nil {
 		return nil, wrap(fmt.Errorf("fchmod %#o: %w", o.mode, err))
 	}
@@ -186,6 +200,10 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	if err = unix.Unlink(tmp); err != nil {
 		return nil, wrap(fmt.Errorf("remove temporary name: %w", err))
 	}
+	// Releasing a lock we hold cannot fail in practice; if it did, the
+	// header page would stay locked, which only ever tells others that
+	// this creator lives.
+	_ = unlockCreation(fd)
 	return &Segment{path: path, f: f, mem: mem, header: h}, nil
 }
 
@@ -418,7 +436,9 @@ func Remove(name string, opts ...Option) error {
 }
 
 // IsSegmentName reports whether a directory entry name could be a published
-// segment (not a temporary file of Create).
+// segment: any name but a temporary file of Create (see TempName). Names
+// that start with a dot are segments like any other.
 func IsSegmentName(name string) bool {
-	return name != "" && !strings.HasPrefix(name, ".")
+	_, temp := TempName(name)
+	return name != "" && !temp
 }

@@ -1,23 +1,42 @@
 package shm_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// childEnv makes the test binary a child process that creates the segment
+// it names and stops inside Create, before publishing it, until killed.
+const childEnv = "SHMRING_SHM_TEST_HANG_IN_CREATE"
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		proc.DieWithParent()
+		_, err := shm.Create(name, 8192, func([]byte) error {
+			fmt.Println("initialising")
+			select {} // killed here, mid-create
+		})
+		fmt.Fprintln(os.Stderr, "create:", err)
+		os.Exit(2)
+	}
+	testutil.Main(m)
+}
 
 func create(t *testing.T, name string, body uint64, opts ...shm.Option) *shm.Segment {
 	t.Helper()
@@ -413,4 +432,140 @@ func TestSendFDRequiresSeals(t *testing.T) {
 	err = seg.SendFD(a.(*net.UnixConn))
 	require.ErrorIs(t, err, shm.ErrNotSealed)
 	require.Contains(t, err.Error(), "open it by name instead")
+}
+
+// TestCreateRefusesUnprintableNames: a name with a control, format or
+// invisible character, or invalid UTF-8, would print as something else
+// (or rewrite the terminal) wherever a tool shows it; Create refuses it
+// with ErrBadName, saying which character and where, and so does a name of
+// the form of Create's temporary files. Nothing is left behind.
+func TestCreateRefusesUnprintableNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, want string }{
+		{"esc\x1b[2Jcleared", "U+001B at byte 3"},
+		{"new\nline", "U+000A at byte 3"},
+		{"tab\tbed", "U+0009"},
+		{"del\x7f", "U+007F"},
+		{"c1\u009b31m", "U+009B"},
+		{"\u202eexe.txt", "U+202E at byte 0"},
+		{"zero\u200bwidth", "U+200B"},
+		{"bad\xffutf8", "not valid UTF-8 (0xff) at byte 3"},
+		{filepath.Join(dir, "sub\x1bdir", "x"), "U+001B"},
+		{".orders.creating-0123456789abcdef", "has the form of a temporary file of Create"},
+	} {
+		_, err := shm.Create(tc.name, 4096, nil, shm.Dir(dir))
+		require.ErrorIs(t, err, shm.ErrBadName, "%q", tc.name)
+		require.Contains(t, err.Error(), tc.want, "%q", tc.name)
+		require.Contains(t, err.Error(), "choose another")
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, ents)
+	_, err = shm.CreateMemfd("a\x1bb", 4096, nil)
+	require.ErrorIs(t, err, shm.ErrBadName)
+
+	// Printable names, dot-named ones included, are fine.
+	for _, name := range []string{".hidden", "zäh 日本", "say-\"hi\""} {
+		seg, err := shm.Create(name, 4096, nil, shm.Dir(dir))
+		require.NoError(t, err, "%q", name)
+		require.NoError(t, seg.Close())
+		require.True(t, shm.IsSegmentName(name))
+	}
+}
+
+// hangInCreate starts a child process that stops inside shm.Create for
+// name, after making its temporary file and before publishing it, and
+// returns once it is there.
+func hangInCreate(t *testing.T, name string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "initialising\n", line)
+	return cmd
+}
+
+// TestLeftoverOfKilledCreate: a creator stopped inside Create holds its
+// temporary file's lock: Leftovers reports it alive and RemoveLeftover
+// refuses it (ErrBusy). Once the creator is SIGKILLed, the file stays,
+// Leftovers reports its creator dead, and RemoveLeftover removes it. The
+// name was never published.
+func TestLeftoverOfKilledCreate(t *testing.T) {
+	name := testutil.Name(t)
+	cmd := hangInCreate(t, name)
+
+	lefts, err := shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	l := lefts[0]
+	require.NoError(t, l.Err)
+	require.True(t, l.CreatorAlive)
+	require.Equal(t, name, l.Segment)
+	require.Equal(t, int64(shm.HeaderSize+8192), l.Size)
+	require.True(t, strings.HasPrefix(filepath.Base(l.Path), "."+name+".creating-"), l.Path)
+	seg, ok := shm.TempName(filepath.Base(l.Path))
+	require.True(t, ok)
+	require.Equal(t, name, seg)
+	require.False(t, shm.IsSegmentName(filepath.Base(l.Path)))
+
+	err = shm.RemoveLeftover(l.Path)
+	require.ErrorIs(t, err, shm.ErrBusy)
+	require.Contains(t, err.Error(), "its creator is still running")
+	_, err = os.Stat(l.Path)
+	require.NoError(t, err, "never removed while its creator lives")
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	lefts, err = shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	require.False(t, lefts[0].CreatorAlive)
+	require.NoError(t, lefts[0].Err)
+	_, err = os.Stat("/dev/shm/" + name)
+	require.ErrorIs(t, err, os.ErrNotExist, "never published")
+
+	require.NoError(t, shm.RemoveLeftover(l.Path))
+	_, err = os.Stat(l.Path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	lefts, err = shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Empty(t, lefts)
+}
+
+// TestRemoveLeftoverRefusals: RemoveLeftover removes only files named as
+// Create's temporary files, never follows a symbolic link, and removing
+// the temporary name of a creator killed between link and unlink leaves
+// the published segment intact.
+func TestRemoveLeftoverRefusals(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, filepath.Join(dir, "ring"), 4096)
+	err := shm.RemoveLeftover(seg.Path())
+	require.ErrorIs(t, err, shm.ErrBadName)
+
+	link := filepath.Join(dir, ".ring.creating-00112233445566ff")
+	require.NoError(t, os.Symlink(seg.Path(), link))
+	require.ErrorIs(t, shm.RemoveLeftover(link), shm.ErrSymlink)
+	require.NoError(t, os.Remove(link))
+
+	// A second name of the published segment: removing it is safe.
+	require.NoError(t, os.Link(seg.Path(), link))
+	lefts, err := shm.Leftovers("ring", shm.Dir(dir))
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	require.False(t, lefts[0].CreatorAlive, "the creator released its lock when it published")
+	require.NoError(t, shm.RemoveLeftover(link))
+	again, err := shm.Open(seg.Path())
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+
+	for _, n := range []string{".ring.creating-0011", "ring.creating-0011223344556677", ".ring.creating-00112233445566XY", ".ring.creating-00112233445566778"} {
+		_, ok := shm.TempName(n)
+		require.False(t, ok, n)
+	}
 }
