@@ -19,6 +19,7 @@ import (
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // inspectResult is one line of inspectTruncatedChild's report: what one
@@ -272,4 +273,98 @@ func TestInspectTruncated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holePunchChild runs in a mount namespace of its own (the parent starts
+// it under unshare -m): it mounts a 256 KiB tmpfs on $SHMRING_T_DIR, makes
+// a ring there, punches a hole over its control block, fills the tmpfs so
+// the hole cannot be backed again, and runs the inspection paths, printing
+// one inspectResult per line. A fault that escaped would kill it.
+func holePunchChild() error {
+	dir := os.Getenv("SHMRING_T_DIR")
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	r, err := ipc.Create(filepath.Join(dir, "ring"), ipc.WithCapacity(1<<14), ipc.WithKind(ipc.MPSC))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	p, err := r.Producer()
+	if err != nil {
+		return err
+	}
+	if err := p.Write([]byte("before the hole")); err != nil {
+		return err
+	}
+	if err := p.Close(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(r.Path(), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, shm.HeaderSize, 4096); err != nil {
+		return fmt.Errorf("punch: %w", err)
+	}
+	fill, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		return err
+	}
+	defer fill.Close()
+	for off := int64(0); unix.Fallocate(int(fill.Fd()), 0, off, 4096) == nil; off += 4096 {
+	}
+	enc := json.NewEncoder(os.Stdout)
+	report := func(op string, err error) {
+		res := inspectResult{Ring: "ring", Op: op}
+		if err != nil {
+			res.Err, res.Corrupt = err.Error(), errors.Is(err, ipc.ErrCorrupt)
+		}
+		_ = enc.Encode(res)
+	}
+	_, err = r.Stats()
+	report("stats", err)
+	_, err = r.Peek(10)
+	report("peek", err)
+	_, err = r.Doctor(false)
+	report("doctor", err)
+	return nil
+}
+
+// TestInspectHolePunched: a process that can write a segment on a tmpfs
+// punches a hole in it and fills the file system, so the hole cannot be
+// backed: every touch of it is SIGBUS although the file keeps its size.
+// The inspection paths report ErrCorrupt saying so, in a child process (in
+// a mount namespace of its own, with a small tmpfs) that must not crash.
+func TestInspectHolePunched(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs in a mount namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1): ", err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(unshare, "-m", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=hole-punch", "SHMRING_T_DIR="+dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil && strings.Contains(stderr.String(), "unshare failed") {
+		t.Skipf("unshare refused here: %s", stderr.String())
+	}
+	require.NoError(t, err, "the inspecting process must not crash; its stderr:\n%s", stderr.String())
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	ops := 0
+	for dec.More() {
+		var res inspectResult
+		require.NoError(t, dec.Decode(&res))
+		ops++
+		require.True(t, res.Corrupt, "%s: want ErrCorrupt, got %q", res.Op, res.Err)
+		require.Contains(t, res.Err, "faulted", res.Op)
+		require.Contains(t, res.Err, "although the file still has its full size", res.Op)
+		require.Contains(t, res.Err, "recreate it", res.Op)
+	}
+	require.Equal(t, 3, ops)
 }
