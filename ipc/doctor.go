@@ -7,7 +7,8 @@ import (
 )
 
 // Peek returns up to max pending messages, copied, without consuming them
-// (see ring.Ring.Peek). Safe on a ring opened read-only.
+// (see ring.Ring.Peek). Safe on a ring opened read-only. A segment file
+// truncated (or grown) after it was mapped is reported as ErrCorrupt.
 func (r *Ring) Peek(max int) ([]ring.Record, error) {
 	if err := r.check(); err != nil {
 		return nil, err

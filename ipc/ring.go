@@ -136,7 +136,8 @@ type closer interface{ Close() error }
 // Create makes a new ring segment named name (a bare name lives in /dev/shm
 // or $SHMRING_DIR; a name with a slash is a path) and opens it. The segment
 // appears under its name only once fully initialised. It fails with
-// ErrExist if the name is taken.
+// ErrExist if the name is taken, and with shm.ErrBadName if the name is not
+// printable (a control, format or invisible character, invalid UTF-8).
 func Create(name string, opts ...Option) (*Ring, error) {
 	o := collect(opts)
 	size, err := ring.Size(o.cfg)

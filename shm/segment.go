@@ -406,6 +406,8 @@ func (s *Segment) Close() error {
 // Remove unlinks the segment at the resolved name, after checking that it is
 // a regular file (a symbolic link is refused, never followed) that starts
 // with the segment magic, so that it never removes a file it did not make.
+// It refuses a temporary file of Create (ErrBadName): its creator may still
+// be running; see RemoveLeftover.
 // Processes that have it mapped keep their mapping.
 func Remove(name string, opts ...Option) error {
 	o := collect(opts)
@@ -414,6 +416,9 @@ func Remove(name string, opts ...Option) error {
 		return err
 	}
 	wrap := func(err error) error { return fmt.Errorf("shm: remove %q: %w", path, err) }
+	if seg, ok := TempName(filepath.Base(path)); ok {
+		return wrap(fmt.Errorf("it is a temporary file of a create of %q, perhaps still running; RemoveLeftover (ringctl doctor %s --repair) removes it once its creator is dead: %w", seg, seg, ErrBadName))
+	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return wrap(fileError(err))

@@ -514,6 +514,9 @@ func TestLeftoverOfKilledCreate(t *testing.T) {
 	require.Equal(t, name, seg)
 	require.False(t, shm.IsSegmentName(filepath.Base(l.Path)))
 
+	err = shm.Remove(l.Path)
+	require.ErrorIs(t, err, shm.ErrBadName, "Remove leaves temporary files to RemoveLeftover")
+	require.Contains(t, err.Error(), "removes it once its creator is dead")
 	err = shm.RemoveLeftover(l.Path)
 	require.ErrorIs(t, err, shm.ErrBusy)
 	require.Contains(t, err.Error(), "its creator is still running")
