@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shmring/shmring/internal/printable"
 	"golang.org/x/sys/unix"
 )
 
@@ -417,7 +418,7 @@ func Remove(name string, opts ...Option) error {
 	}
 	wrap := func(err error) error { return fmt.Errorf("shm: remove %q: %w", path, err) }
 	if seg, ok := TempName(filepath.Base(path)); ok {
-		return wrap(fmt.Errorf("it is a temporary file of a create of %q, perhaps still running; RemoveLeftover (ringctl doctor %s --repair) removes it once its creator is dead: %w", seg, seg, ErrBadName))
+		return wrap(fmt.Errorf("it is a temporary file of a create of %q, perhaps still running; RemoveLeftover (ringctl doctor %s --repair) removes it once its creator is dead: %w", seg, printable.Quote(seg), ErrBadName))
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {

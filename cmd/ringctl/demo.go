@@ -90,6 +90,6 @@ func runDemo(sio stdio, args []string) error {
 	fmt.Fprintf(tw, "  producer spins\t%d\n", st.Spins)
 	fmt.Fprintf(tw, "  drops\t%d\n", st.Drops)
 	_ = tw.Flush()
-	fmt.Fprintf(sio.out, "removed %s\n", r.Path())
+	fmt.Fprintf(sio.out, "removed %s\n", show(r.Path()))
 	return nil
 }
