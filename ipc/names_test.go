@@ -69,7 +69,7 @@ type sample struct {
 // it is inside Create.
 func startHangInCreate(t *testing.T, path string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=hang-in-create", "SHMRING_T_PATH="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -124,7 +124,7 @@ func TestListNamesAndLeftovers(t *testing.T) {
 	require.False(t, byName["creating:dead"].CreatorAlive)
 	require.NoError(t, byName["creating:dead"].Err)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=gather-dir", "SHMRING_T_DIR="+dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

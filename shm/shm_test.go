@@ -2,6 +2,7 @@ package shm_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
@@ -478,7 +480,7 @@ func TestCreateRefusesUnprintableNames(t *testing.T) {
 // returns once it is there.
 func hangInCreate(t *testing.T, name string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -571,4 +573,13 @@ func TestRemoveLeftoverRefusals(t *testing.T) {
 		_, ok := shm.TempName(n)
 		require.False(t, ok, n)
 	}
+}
+
+// childDeadline bounds a child process of a test: a stuck child is killed
+// after two minutes, so the test fails instead of hanging. No working run
+// comes near it, however loaded the machine.
+func childDeadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -29,7 +29,7 @@ func hangInCreateChild(path string) {
 // it is inside Create.
 func startHangInCreate(t *testing.T, path string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "RINGCTL_TEST_HANG_IN_CREATE="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

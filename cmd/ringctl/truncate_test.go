@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
@@ -42,7 +44,7 @@ func (t *truncateOnWrite) Write(b []byte) (int, error) {
 // re-executed), so that a crash fails the test instead of killing it.
 func ringctlChild(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "RINGCTL_TEST_ARGS="+strings.Join(args, "\x1f"))
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr strings.Builder
@@ -111,7 +113,7 @@ func TestWatchTruncatedUnderIt(t *testing.T) {
 			path := dir + "/w"
 			info, err := os.Stat(path)
 			require.NoError(t, err)
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "RINGCTL_TEST_ARGS="+strings.Join([]string{"watch", "w", "--dir", dir, "--json", "--interval", "1ms", "--count", "3"}, "\x1f"),
 				"RINGCTL_TEST_TRUNCATE="+path)
 			var stdout, stderr strings.Builder
@@ -124,4 +126,13 @@ func TestWatchTruncatedUnderIt(t *testing.T) {
 			require.Equal(t, 1, strings.Count(stdout.String(), "\n"), "one frame before the truncation")
 		})
 	}
+}
+
+// childDeadline bounds a child process of a test: a stuck child is killed
+// after two minutes, so the test fails instead of hanging. No working run
+// comes near it, however loaded the machine.
+func childDeadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
