@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // accessChild opens the ring named by SHMRING_T_PATH as whatever user it
@@ -195,3 +197,111 @@ func TestMemfdShared(t *testing.T) {
 }
 
 func fdOf(t *testing.T, r *ipc.Ring) int { return r.FD() }
+
+// sendRaw sends f over conn the way Ring.Share does, whatever f is: what a
+// hostile or careless sender can do.
+func sendRaw(t *testing.T, conn *net.UnixConn, f *os.File) {
+	t.Helper()
+	_, _, err := conn.WriteMsgUnix([]byte("shmring-segment"), syscall.UnixRights(int(f.Fd())), nil)
+	require.NoError(t, err)
+}
+
+// TestReceiveRequiresSeals: Receive maps only a memfd sealed against
+// shrinking, growing and further sealing. A plain segment file (in /dev/shm,
+// or on disk where F_GET_SEALS fails and the check used to be skipped), an
+// unsealed memfd or one sealed wrongly could be truncated by its sender
+// under the receiver's mapping, killing the receiver with SIGBUS: each is
+// refused with shm.ErrNotSealed, saying what was received and what is
+// needed. A properly sealed copy of the same ring is received and read.
+func TestReceiveRequiresSeals(t *testing.T) {
+	src := newRing(t, ipc.WithCapacity(1<<12))
+	p, err := src.Producer()
+	require.NoError(t, err)
+	require.NoError(t, p.Write([]byte("sealed")))
+	require.NoError(t, p.Close())
+	content, err := os.ReadFile(src.Path())
+	require.NoError(t, err)
+	memfd := func(seals int) *os.File {
+		fd, err := unix.MemfdCreate("copy", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		require.NoError(t, err)
+		f := os.NewFile(uintptr(fd), "copy")
+		_, err = f.WriteAt(content, 0)
+		require.NoError(t, err)
+		if seals != 0 {
+			_, err = unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals)
+			require.NoError(t, err)
+		}
+		return f
+	}
+	onDisk := filepath.Join(t.TempDir(), "ring")
+	require.NoError(t, os.WriteFile(onDisk, content, 0o600))
+
+	receive := func(t *testing.T, f *os.File) (*ipc.Ring, error) {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+		require.NoError(t, err)
+		a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+		require.NoError(t, err)
+		defer a.Close()
+		b, err := net.FileConn(os.NewFile(uintptr(fds[1]), "b"))
+		require.NoError(t, err)
+		defer b.Close()
+		sendRaw(t, a.(*net.UnixConn), f)
+		require.NoError(t, f.Close())
+		return ipc.Receive(b.(*net.UnixConn))
+	}
+	for _, tc := range []struct {
+		name string
+		file func() *os.File
+		want string
+	}{
+		{"segment file in /dev/shm", func() *os.File {
+			f, err := os.OpenFile(src.Path(), os.O_RDWR, 0)
+			require.NoError(t, err)
+			return f
+		}, "missing F_SEAL_SHRINK|F_SEAL_GROW"},
+		{"segment file on disk", func() *os.File {
+			f, err := os.OpenFile(onDisk, os.O_RDWR, 0)
+			require.NoError(t, err)
+			return f
+		}, "cannot carry seals"},
+		{"unsealed memfd", func() *os.File { return memfd(0) }, "seals none, missing"},
+		{"memfd sealed against shrinking only", func() *os.File { return memfd(unix.F_SEAL_SHRINK) }, "missing F_SEAL_SEAL|F_SEAL_GROW"},
+		{"memfd sealed against writing", func() *os.File {
+			return memfd(shm.RequiredSeals | unix.F_SEAL_FUTURE_WRITE)
+		}, "F_SEAL_FUTURE_WRITE forbids mapping it writable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := receive(t, tc.file())
+			if r != nil {
+				_ = r.Close()
+			}
+			require.ErrorIs(t, err, shm.ErrNotSealed)
+			require.ErrorIs(t, err, ipc.ErrPermission)
+			require.Contains(t, err.Error(), tc.want)
+			require.Contains(t, err.Error(), "must be a memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL")
+		})
+	}
+	t.Run("sealed memfd", func(t *testing.T) {
+		r, err := receive(t, memfd(shm.RequiredSeals))
+		require.NoError(t, err)
+		defer r.Close()
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var got string
+		_, err = c.ReadBatch(ctx, 1, func(b []byte) { got = string(b) })
+		require.NoError(t, err)
+		require.Equal(t, "sealed", got)
+	})
+	t.Run("share refuses a named ring", func(t *testing.T) {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+		require.NoError(t, err)
+		a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+		require.NoError(t, err)
+		defer a.Close()
+		_ = syscall.Close(fds[1])
+		require.ErrorIs(t, src.Share(a.(*net.UnixConn)), shm.ErrNotSealed)
+	})
+}

@@ -96,6 +96,14 @@ func runChild(role string) error {
 		return corruptChild()
 	case "ns-claim":
 		return nsClaimChild()
+	case "inspect-truncated":
+		return inspectTruncatedChild()
+	case "hang-in-create":
+		return hangInCreateChild()
+	case "gather-dir":
+		return gatherDirChild()
+	case "hole-punch":
+		return holePunchChild()
 	}
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(os.Getenv(k), 10, 64); return v }
 	c := childConf{path: os.Getenv("SHMRING_T_PATH"), count: u("SHMRING_T_COUNT"), seed: u("SHMRING_T_SEED"), maxSize: u("SHMRING_T_MAX")}

@@ -11,15 +11,26 @@ import (
 
 // RingInfo is one entry of List.
 type RingInfo struct {
-	Name  string // the file's name in the directory
+	Name  string // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
 	Path  string
 	Stats Stats
 	Err   error // why it could not be read (not a ring, damaged, not ours)
+
+	// Creating marks a temporary file of Create (".NAME.creating-" and 16
+	// hex digits), which List does not open: a ring being created, or the
+	// leftover of a creator killed before it published the ring. Ring is
+	// the NAME it was for. CreatorAlive says whether its creator still runs
+	// (true also when that could not be tested; Err then says why): a dead
+	// creator's file can go (ringctl doctor NAME --repair).
+	Creating     bool
+	Ring         string
+	CreatorAlive bool
 }
 
-// List reads every segment in dir (regular files whose names do not start
-// with a dot), each opened read-only just long enough to read its
-// counters. Files that are not readable rings are listed with their error.
+// List reads every regular file in dir: each segment (names that start with
+// a dot included) opened read-only just long enough to read its counters,
+// and each temporary file of Create reported as such (Creating), not
+// opened. Files that are not readable rings are listed with their error.
 func List(dir string, opts ...Option) ([]RingInfo, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -27,10 +38,16 @@ func List(dir string, opts ...Option) ([]RingInfo, error) {
 	}
 	var out []RingInfo
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !shm.IsSegmentName(e.Name()) {
+		if !e.Type().IsRegular() {
 			continue
 		}
 		info := RingInfo{Name: e.Name(), Path: filepath.Join(dir, e.Name())}
+		if !shm.IsSegmentName(e.Name()) {
+			l := shm.InspectLeftover(info.Path)
+			info.Creating, info.Ring, info.CreatorAlive, info.Err = true, l.Segment, l.CreatorAlive, l.Err
+			out = append(out, info)
+			continue
+		}
 		r, err := Open(info.Path, append(opts, WithReadOnly())...)
 		if err == nil {
 			info.Stats, err = r.Stats()
@@ -46,7 +63,9 @@ func List(dir string, opts ...Option) ([]RingInfo, error) {
 // DirCollector is a prometheus.Collector for every ring in a directory,
 // found afresh at each scrape: rings that appear are exported, rings that
 // disappear stop being exported. Each is opened read-only for the scrape.
-// Files that are not readable rings count in shmring_unreadable_segments.
+// Files that are not readable rings count in shmring_unreadable_segments;
+// temporary files of Create are left out. A ring whose name is not safe to
+// print is labelled with its name quoted (see printable.Label).
 type DirCollector struct {
 	dir  string
 	opts []Option
@@ -74,6 +93,9 @@ func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
 	rings, _ := List(c.dir, c.opts...)
 	bad := 0
 	for _, ri := range rings {
+		if ri.Creating {
+			continue
+		}
 		if ri.Err != nil {
 			bad++
 			continue

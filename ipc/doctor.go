@@ -1,21 +1,20 @@
 package ipc
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/shmring/shmring/ring"
 )
 
 // Peek returns up to max pending messages, copied, without consuming them
-// (see ring.Ring.Peek). Safe on a ring opened read-only.
+// (see ring.Ring.Peek). Safe on a ring opened read-only. A segment file
+// truncated (or grown) after it was mapped is reported as ErrCorrupt.
 func (r *Ring) Peek(max int) ([]ring.Record, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
 	var recs []ring.Record
-	err := guard(r.Path(), func() error {
+	err := r.inspect(func() error {
 		var err error
 		recs, err = r.r.Peek(max)
 		return err
@@ -31,7 +30,7 @@ func (r *Ring) ResetHighWater() error {
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
-	return guard(r.Path(), func() error { r.r.ResetHighWater(); return nil })
+	return r.inspect(func() error { r.r.ResetHighWater(); return nil })
 }
 
 // Diagnosis is what Doctor found.
@@ -51,13 +50,27 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // the producer slots. With repair, it also takes the consumer role (if no
 // live consumer holds it) and skips reservations of dead producers that
 // block the ring, as a consumer would, counting them in lost.
-func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
-	var d Diagnosis
+//
+// A segment file truncated (or grown) after it was mapped, or one that
+// faults when read, is not diagnosed: Doctor returns ErrCorrupt saying so
+// and what to do, as every inspection path does.
+func (r *Ring) Doctor(repair bool) (d Diagnosis, err error) {
 	if err := r.check(); err != nil {
 		return d, err
 	}
+	err = r.inspect(func() error {
+		var err error
+		d, err = r.doctor(repair)
+		return err
+	})
+	return d, err
+}
+
+// doctor is Doctor, run under inspect.
+func (r *Ring) doctor(repair bool) (Diagnosis, error) {
+	var d Diagnosis
 	recs, err := r.Peek(1 << 30)
-	if errors.Is(err, ErrCorrupt) && len(recs) == 0 && strings.Contains(err.Error(), "faulted") {
+	if isUnreadable(err) {
 		return d, err
 	}
 	if err != nil {

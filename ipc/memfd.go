@@ -28,7 +28,8 @@ func CreateMemfd(name string, opts ...Option) (*Ring, error) {
 }
 
 // Share sends the ring's segment over a Unix socket to a process that calls
-// Receive.
+// Receive. Only a ring made by CreateMemfd can be shared (shm.ErrNotSealed
+// otherwise): other processes open a named ring by its name.
 func (r *Ring) Share(conn *net.UnixConn) error {
 	if err := r.check(); err != nil {
 		return err
@@ -36,8 +37,13 @@ func (r *Ring) Share(conn *net.UnixConn) error {
 	return r.seg.SendFD(conn)
 }
 
-// Receive maps a ring whose segment another process sent with Share. A
-// memfd segment must be sealed against shrinking (shm.ErrNotSealed).
+// Receive maps a ring whose segment another process sent with Share. It
+// accepts only a memfd sealed against shrinking, growing and further sealing
+// (shm.RequiredSeals, as CreateMemfd seals it) and not against writing: any
+// other descriptor (a segment file in /dev/shm or on disk, an unsealed
+// memfd) could be truncated by its sender under this process's mapping, and
+// is refused before mapping with shm.ErrNotSealed (which matches
+// ErrPermission), saying what was received.
 func Receive(conn *net.UnixConn) (*Ring, error) {
 	seg, err := shm.ReceiveFD(conn)
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shmring/shmring/internal/printable"
 )
 
 // Collector is a prometheus.Collector that reads rings' counters from their
 // segments at scrape time: it costs the producer and consumer nothing.
-// Every metric carries a "ring" label with the name given to NewCollector.
+// Every metric carries a "ring" label with the name given to NewCollector
+// (quoted, as a Go string literal, if it is not safe to print).
 // It is safe for concurrent use; the rings must stay open while it is
 // registered.
 type Collector struct {
@@ -117,8 +119,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// emit sends one ring's metrics.
+// emit sends one ring's metrics. A name that is not safe to print (a
+// control character, invalid UTF-8, which Prometheus refuses in a label)
+// is labelled quoted instead, so that a file name chosen by another process
+// can neither break the scrape nor write escapes to whoever reads it.
 func emit(ch chan<- prometheus.Metric, name string, st Stats) {
+	name = printable.Label(name)
 	for _, m := range metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
 	}

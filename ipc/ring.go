@@ -136,7 +136,8 @@ type closer interface{ Close() error }
 // Create makes a new ring segment named name (a bare name lives in /dev/shm
 // or $SHMRING_DIR; a name with a slash is a path) and opens it. The segment
 // appears under its name only once fully initialised. It fails with
-// ErrExist if the name is taken.
+// ErrExist if the name is taken, and with shm.ErrBadName if the name is not
+// printable (a control, format or invisible character, invalid UTF-8).
 func Create(name string, opts ...Option) (*Ring, error) {
 	o := collect(opts)
 	size, err := ring.Size(o.cfg)
@@ -259,16 +260,30 @@ type ProducerStats struct {
 
 // Stats reads the ring's counters from the segment. It costs the producer
 // and consumer nothing.
-func (r *Ring) Stats() (Stats, error) {
+//
+// A segment file truncated (or grown) after it was mapped is reported as
+// ErrCorrupt, saying to what size, from what and what to do, rather than
+// read (see docs/security.md).
+func (r *Ring) Stats() (s Stats, err error) {
 	if err := r.check(); err != nil {
 		return Stats{}, err
 	}
-	var s Stats
-	err := guard(r.Path(), func() error { s = Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}; return nil })
-	if err != nil {
-		return s, err
+	err = r.inspect(func() error {
+		var err error
+		s, err = r.stats()
+		return err
+	})
+	if isUnreadable(err) {
+		return Stats{}, err
 	}
+	return s, err
+}
+
+// stats is Stats, run under inspect.
+func (r *Ring) stats() (Stats, error) {
+	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}
 	var errs []error
+	var err error
 	if r.r.Kind() == SPSC {
 		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
 		errs = append(errs, err)
@@ -289,7 +304,8 @@ func (r *Ring) Stats() (Stats, error) {
 }
 
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
-// liveness test Stats makes.
+// liveness test Stats makes, nor its check of the file's size: on a segment
+// truncated under the mapping it faults (SIGBUS); use Stats to inspect.
 func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
 
 // SetPressureLevels sets the depths, in bytes, at which the ring's pressure
@@ -300,7 +316,10 @@ func (r *Ring) SetPressureLevels(high, low uint64) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	return r.r.SetPressureLevels(high, low)
+	if r.seg.ReadOnly() {
+		return fmt.Errorf("ipc: %q is open read-only", r.Path())
+	}
+	return r.inspect(func() error { return r.r.SetPressureLevels(high, low) })
 }
 
 // SetTargetDelay sets the adaptive pressure level of a ring created with
@@ -309,7 +328,10 @@ func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	return r.r.SetTargetDelay(target, interval)
+	if r.seg.ReadOnly() {
+		return fmt.Errorf("ipc: %q is open read-only", r.Path())
+	}
+	return r.inspect(func() error { return r.r.SetTargetDelay(target, interval) })
 }
 
 // depth is the ring's depth in bytes now.
@@ -335,14 +357,16 @@ func (r *Ring) SetPolicy(producers, consumer Policy) error {
 		(producers == DropOldest && !r.r.Overwrite()) {
 		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, ErrInvalidPolicy)
 	}
-	pm, cm := r.r.Modes()
-	pm.Store(uint32(producers))
-	cm.Store(uint32(consumer))
-	for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
-		wp.Seq.Add(1)
-		_, _ = futex.Wake(wp.Seq, math.MaxInt32)
-	}
-	return nil
+	return r.inspect(func() error {
+		pm, cm := r.r.Modes()
+		pm.Store(uint32(producers))
+		cm.Store(uint32(consumer))
+		for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
+			wp.Seq.Add(1)
+			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
+		}
+		return nil
+	})
 }
 
 // consumerAlive reports whether a live process holds the consumer role.

@@ -25,7 +25,10 @@ var (
 // Specific sentinels: each also matches the general one named in its comment.
 var (
 	// ErrBadName is returned for an empty name, "." or "..", a name with a
-	// NUL byte, a path element "..", or a name or path too long.
+	// NUL byte, a path element "..", or a name or path too long; by Create
+	// also for a name that is not printable (a control, format or invisible
+	// character, invalid UTF-8) or has the form of a temporary file of
+	// Create; by RemoveLeftover for a path not named as such a file.
 	ErrBadName error = &sentinel{"invalid segment name", nil}
 	// ErrSymlink is returned when the segment path is a symbolic link:
 	// shmring never follows one. Matches ErrPermission.

@@ -88,7 +88,7 @@ func encodeHeader(b []byte, h Header) {
 func DecodeHeader(b []byte, fileSize int64) (Header, error) {
 	le := binary.LittleEndian
 	if len(b) < HeaderSize || fileSize < HeaderSize {
-		return Header{}, fmt.Errorf("file of %d bytes is smaller than the %d-byte segment header: %w", fileSize, HeaderSize, ErrTooSmall)
+		return Header{}, fmt.Errorf("file of %d bytes is smaller than the %d-byte segment header: it is not a segment, or it was truncated (from a size its lost header held); if nothing uses it, remove it by hand (rm), and recreate the ring: %w", fileSize, HeaderSize, ErrTooSmall)
 	}
 	if string(b[offMagic:offMagic+8]) != Magic {
 		return Header{}, fmt.Errorf("magic at offset %d is %q, want %q: %w", offMagic, b[offMagic:offMagic+8], Magic, ErrBadMagic)
@@ -123,7 +123,7 @@ func DecodeHeader(b []byte, fileSize int64) (Header, error) {
 		return Header{}, fmt.Errorf("flags at offset %d are %#x, this build knows none: %w", offFlags, f, ErrVersion)
 	}
 	if uint64(fileSize) < h.TotalSize {
-		return Header{}, fmt.Errorf("file is %d bytes but its header (offset %d) says %d: the segment was truncated: %w", fileSize, offTotalSize, h.TotalSize, ErrTooSmall)
+		return Header{}, fmt.Errorf("file is %d bytes but its header (offset %d) says %d: the segment was truncated to %d bytes from %d; stop any process still using it, then remove and recreate it (ringctl rm, ringctl create): %w", fileSize, offTotalSize, h.TotalSize, fileSize, h.TotalSize, ErrTooSmall)
 	}
 	if uint64(fileSize) != h.TotalSize {
 		return Header{}, fmt.Errorf("file is %d bytes but its header (offset %d) says %d: %w", fileSize, offTotalSize, h.TotalSize, ErrGeometry)

@@ -2,7 +2,6 @@ package shm
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shmring/shmring/internal/printable"
 	"golang.org/x/sys/unix"
 )
 
@@ -130,11 +130,21 @@ type Segment struct {
 // with fallocate (a full file system fails here with ErrNoSpace, not later
 // with SIGBUS), mapped and initialised; then it is hard-linked to its name,
 // which fails with ErrExist if anything, even a dangling symbolic link, is
-// there. On any failure nothing is left behind.
+// there. On any failure nothing is left behind. A creator killed on the way
+// leaves its temporary file (".NAME.creating-" and 16 hex digits), which it
+// holds a lock on while it lives, so that Leftovers tells a dead creator's
+// file from a create in progress and RemoveLeftover removes only the first.
+//
+// The name must be printable (see package internal/printable: no control,
+// format or invisible characters, valid UTF-8) and must not have the form
+// of a temporary file; else Create fails with ErrBadName.
 func Create(name string, bodySize uint64, init func(body []byte) error, opts ...Option) (seg *Segment, err error) {
 	o := collect(opts)
 	path, err := o.resolve(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCreateName(name, path); err != nil {
 		return nil, err
 	}
 	wrap := func(err error) error { return fmt.Errorf("shm: create %q: %w", path, err) }
@@ -146,7 +156,7 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".creating-"+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(filepath.Dir(path), tempName(filepath.Base(path), rnd))
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, wrap(fileError(err))
@@ -162,6 +172,11 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 			_ = f.Close()
 		}
 	}()
+	// Held until published: a leftover of a killed creator is told from
+	// a create in progress by this lock (see tempMarker).
+	if err = lockCreation(fd); err != nil {
+		return nil, wrap(err)
+	}
 	if err = unix.Fchmod(fd, uint32(o.mode)); err != nil {
 		return nil, wrap(fmt.Errorf("fchmod %#o: %w", o.mode, err))
 	}
@@ -186,6 +201,10 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	if err = unix.Unlink(tmp); err != nil {
 		return nil, wrap(fmt.Errorf("remove temporary name: %w", err))
 	}
+	// Releasing a lock we hold cannot fail in practice; if it did, the
+	// header page would stay locked, which only ever tells others that
+	// this creator lives.
+	_ = unlockCreation(fd)
 	return &Segment{path: path, f: f, mem: mem, header: h}, nil
 }
 
@@ -330,6 +349,32 @@ func Open(name string, opts ...Option) (seg *Segment, err error) {
 	return &Segment{path: path, f: f, mem: mem, header: h, ro: o.readOnly}, nil
 }
 
+// CheckSize compares the file's size now with the size its header gave when
+// it was mapped. Another process that can write the file may truncate it
+// after we mapped it, and every access past the new end then raises SIGBUS;
+// inspection paths call CheckSize first so that they report a truncated
+// segment instead of reading what is left of it. It returns nil if the sizes
+// match, else an error wrapping ErrTooSmall (shrunk) or ErrGeometry (grown),
+// both matching ErrCorrupt, that says to what size, from what, and what to
+// do. It costs one fstat. A sealed memfd (CreateMemfd) can never fail it.
+func (s *Segment) CheckSize() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(s.f.Fd()), &st); err != nil {
+		return fmt.Errorf("shm: %q: fstat: %w", s.path, err)
+	}
+	size, want := uint64(st.Size), s.header.TotalSize
+	switch {
+	case size < want:
+		return fmt.Errorf("shm: %q: the file was truncated to %d bytes from %d (the size in its header) after it was mapped, by a process that can write it: "+
+			"every process using the ring will crash with SIGBUS when it touches the missing part; stop its producers and consumer, then remove and recreate it "+
+			"(ringctl rm, ringctl create), and keep it where only trusted users can write it, or in a sealed memfd: %w", s.path, size, want, ErrTooSmall)
+	case size > want:
+		return fmt.Errorf("shm: %q: the file grew to %d bytes from %d (the size in its header) after it was mapped, by a process that can write it: "+
+			"new openers refuse it; remove and recreate it (ringctl rm, ringctl create): %w", s.path, size, want, ErrGeometry)
+	}
+	return nil
+}
+
 // FD returns the segment's file descriptor, valid until Close.
 func (s *Segment) FD() uintptr { return s.f.Fd() }
 
@@ -362,6 +407,8 @@ func (s *Segment) Close() error {
 // Remove unlinks the segment at the resolved name, after checking that it is
 // a regular file (a symbolic link is refused, never followed) that starts
 // with the segment magic, so that it never removes a file it did not make.
+// It refuses a temporary file of Create (ErrBadName): its creator may still
+// be running; see RemoveLeftover.
 // Processes that have it mapped keep their mapping.
 func Remove(name string, opts ...Option) error {
 	o := collect(opts)
@@ -370,6 +417,9 @@ func Remove(name string, opts ...Option) error {
 		return err
 	}
 	wrap := func(err error) error { return fmt.Errorf("shm: remove %q: %w", path, err) }
+	if seg, ok := TempName(filepath.Base(path)); ok {
+		return wrap(fmt.Errorf("it is a temporary file of a create of %q, perhaps still running; RemoveLeftover (ringctl doctor %s --repair) removes it once its creator is dead: %w", seg, printable.Quote(seg), ErrBadName))
+	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return wrap(fileError(err))
@@ -392,7 +442,9 @@ func Remove(name string, opts ...Option) error {
 }
 
 // IsSegmentName reports whether a directory entry name could be a published
-// segment (not a temporary file of Create).
+// segment: any name but a temporary file of Create (see TempName). Names
+// that start with a dot are segments like any other.
 func IsSegmentName(name string) bool {
-	return name != "" && !strings.HasPrefix(name, ".")
+	_, temp := TempName(name)
+	return name != "" && !temp
 }

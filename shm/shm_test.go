@@ -1,23 +1,44 @@
 package shm_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// childEnv makes the test binary a child process that creates the segment
+// it names and stops inside Create, before publishing it, until killed.
+const childEnv = "SHMRING_SHM_TEST_HANG_IN_CREATE"
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		proc.DieWithParent()
+		_, err := shm.Create(name, 8192, func([]byte) error {
+			fmt.Println("initialising")
+			select {} // killed here, mid-create
+		})
+		fmt.Fprintln(os.Stderr, "create:", err)
+		os.Exit(2)
+	}
+	testutil.Main(m)
+}
 
 func create(t *testing.T, name string, body uint64, opts ...shm.Option) *shm.Segment {
 	t.Helper()
@@ -304,4 +325,261 @@ func TestMemfd(t *testing.T) {
 	_, err = shm.FromFile(os.NewFile(uintptr(fd), "unsealed"))
 	require.ErrorIs(t, err, shm.ErrNotSealed)
 	require.ErrorIs(t, err, shm.ErrPermission)
+}
+
+// memfdWith returns a memfd holding a copy of a valid segment, created with
+// or without MFD_ALLOW_SEALING and sealed with seals (0: none added).
+func memfdWith(t *testing.T, allowSealing bool, seals int) *os.File {
+	t.Helper()
+	seg := create(t, testutil.Name(t), 8192)
+	flags := unix.MFD_CLOEXEC
+	if allowSealing {
+		flags |= unix.MFD_ALLOW_SEALING
+	}
+	fd, err := unix.MemfdCreate("test", flags)
+	require.NoError(t, err)
+	f := os.NewFile(uintptr(fd), "memfd:test")
+	content, err := os.ReadFile(seg.Path())
+	require.NoError(t, err)
+	_, err = f.WriteAt(content, 0)
+	require.NoError(t, err)
+	if seals != 0 {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+		require.NoError(t, err)
+	}
+	return f
+}
+
+// TestFromFileRequiresSeals: a descriptor is mapped only if it is a memfd
+// sealed against shrinking, growing and further sealing; everything else
+// (a plain segment file in /dev/shm or on disk, a pipe, a memfd without the
+// seals or sealed against writing) is refused with ErrNotSealed, before
+// mapping, by an error that says what was received and what is needed. A
+// sender could truncate any of those under the receiver's mapping.
+func TestFromFileRequiresSeals(t *testing.T) {
+	openPath := func(path string) *os.File {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		require.NoError(t, err)
+		return f
+	}
+	for _, tc := range []struct {
+		name string
+		file func(t *testing.T) *os.File
+		want []string // in the error
+	}{
+		{"segment file in /dev/shm", func(t *testing.T) *os.File {
+			return openPath(create(t, testutil.Name(t), 8192).Path())
+		}, []string{"regular file", `"/dev/shm/`, "seals F_SEAL_SEAL, missing F_SEAL_SHRINK|F_SEAL_GROW"}},
+		{"segment file on disk", func(t *testing.T) *os.File {
+			return openPath(create(t, filepath.Join(t.TempDir(), "seg"), 8192).Path())
+		}, []string{"regular file", "cannot carry seals"}},
+		{"pipe", func(t *testing.T) *os.File {
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = w.Close() })
+			return r
+		}, []string{"a pipe", "cannot carry seals"}},
+		{"memfd without sealing", func(t *testing.T) *os.File {
+			return memfdWith(t, false, 0)
+		}, []string{"seals F_SEAL_SEAL, missing F_SEAL_SHRINK|F_SEAL_GROW", "memfd:test"}},
+		{"memfd unsealed", func(t *testing.T) *os.File {
+			return memfdWith(t, true, 0)
+		}, []string{"seals none, missing F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW"}},
+		{"memfd shrink only", func(t *testing.T) *os.File {
+			return memfdWith(t, true, unix.F_SEAL_SHRINK)
+		}, []string{"missing F_SEAL_SEAL|F_SEAL_GROW"}},
+		{"memfd not sealed against sealing", func(t *testing.T) *os.File {
+			return memfdWith(t, true, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
+		}, []string{"missing F_SEAL_SEAL"}},
+		{"memfd sealed against writing", func(t *testing.T) *os.File {
+			return memfdWith(t, true, shm.RequiredSeals|unix.F_SEAL_WRITE)
+		}, []string{"F_SEAL_WRITE forbids mapping it writable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.file(t)
+			seg, err := shm.FromFile(f)
+			if seg != nil {
+				_ = seg.Close()
+			}
+			require.ErrorIs(t, err, shm.ErrNotSealed)
+			require.ErrorIs(t, err, shm.ErrPermission)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Contains(t, err.Error(), "memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL", "the error says what is needed")
+			require.Error(t, f.Close(), "FromFile closed the refused descriptor")
+		})
+	}
+
+	// The good path: a memfd sealed like CreateMemfd's maps, and sealing
+	// makes truncation impossible.
+	f := memfdWith(t, true, shm.RequiredSeals)
+	seg, err := shm.FromFile(f)
+	require.NoError(t, err)
+	defer seg.Close()
+	require.Equal(t, "body!", string(seg.Body()[:5]))
+	require.ErrorIs(t, unix.Ftruncate(int(seg.FD()), 4096), unix.EPERM)
+}
+
+// TestSendFDRequiresSeals: a named segment cannot be sent: the receiver
+// would refuse it, so the sender refuses first.
+func TestSendFDRequiresSeals(t *testing.T) {
+	seg := create(t, testutil.Name(t), 8192)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
+	require.NoError(t, err)
+	defer a.Close()
+	_ = unix.Close(fds[1])
+	err = seg.SendFD(a.(*net.UnixConn))
+	require.ErrorIs(t, err, shm.ErrNotSealed)
+	require.Contains(t, err.Error(), "open it by name instead")
+}
+
+// TestCreateRefusesUnprintableNames: a name with a control, format or
+// invisible character, or invalid UTF-8, would print as something else
+// (or rewrite the terminal) wherever a tool shows it; Create refuses it
+// with ErrBadName, saying which character and where, and so does a name of
+// the form of Create's temporary files. Nothing is left behind.
+func TestCreateRefusesUnprintableNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, want string }{
+		{"esc\x1b[2Jcleared", "U+001B at byte 3"},
+		{"new\nline", "U+000A at byte 3"},
+		{"tab\tbed", "U+0009"},
+		{"del\x7f", "U+007F"},
+		{"c1\u009b31m", "U+009B"},
+		{"\u202eexe.txt", "U+202E at byte 0"},
+		{"zero\u200bwidth", "U+200B"},
+		{"bad\xffutf8", "not valid UTF-8 (0xff) at byte 3"},
+		{filepath.Join(dir, "sub\x1bdir", "x"), "U+001B"},
+		{".orders.creating-0123456789abcdef", "has the form of a temporary file of Create"},
+	} {
+		_, err := shm.Create(tc.name, 4096, nil, shm.Dir(dir))
+		require.ErrorIs(t, err, shm.ErrBadName, "%q", tc.name)
+		require.Contains(t, err.Error(), tc.want, "%q", tc.name)
+		require.Contains(t, err.Error(), "choose another")
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, ents)
+	_, err = shm.CreateMemfd("a\x1bb", 4096, nil)
+	require.ErrorIs(t, err, shm.ErrBadName)
+
+	// Printable names, dot-named ones included, are fine.
+	for _, name := range []string{".hidden", "zäh 日本", "say-\"hi\""} {
+		seg, err := shm.Create(name, 4096, nil, shm.Dir(dir))
+		require.NoError(t, err, "%q", name)
+		require.NoError(t, seg.Close())
+		require.True(t, shm.IsSegmentName(name))
+	}
+}
+
+// hangInCreate starts a child process that stops inside shm.Create for
+// name, after making its temporary file and before publishing it, and
+// returns once it is there.
+func hangInCreate(t *testing.T, name string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "initialising\n", line)
+	return cmd
+}
+
+// TestLeftoverOfKilledCreate: a creator stopped inside Create holds its
+// temporary file's lock: Leftovers reports it alive and RemoveLeftover
+// refuses it (ErrBusy). Once the creator is SIGKILLed, the file stays,
+// Leftovers reports its creator dead, and RemoveLeftover removes it. The
+// name was never published.
+func TestLeftoverOfKilledCreate(t *testing.T) {
+	name := testutil.Name(t)
+	cmd := hangInCreate(t, name)
+
+	lefts, err := shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	l := lefts[0]
+	require.NoError(t, l.Err)
+	require.True(t, l.CreatorAlive)
+	require.Equal(t, name, l.Segment)
+	require.Equal(t, int64(shm.HeaderSize+8192), l.Size)
+	require.True(t, strings.HasPrefix(filepath.Base(l.Path), "."+name+".creating-"), l.Path)
+	seg, ok := shm.TempName(filepath.Base(l.Path))
+	require.True(t, ok)
+	require.Equal(t, name, seg)
+	require.False(t, shm.IsSegmentName(filepath.Base(l.Path)))
+
+	err = shm.Remove(l.Path)
+	require.ErrorIs(t, err, shm.ErrBadName, "Remove leaves temporary files to RemoveLeftover")
+	require.Contains(t, err.Error(), "removes it once its creator is dead")
+	err = shm.RemoveLeftover(l.Path)
+	require.ErrorIs(t, err, shm.ErrBusy)
+	require.Contains(t, err.Error(), "its creator is still running")
+	_, err = os.Stat(l.Path)
+	require.NoError(t, err, "never removed while its creator lives")
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	lefts, err = shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	require.False(t, lefts[0].CreatorAlive)
+	require.NoError(t, lefts[0].Err)
+	_, err = os.Stat("/dev/shm/" + name)
+	require.ErrorIs(t, err, os.ErrNotExist, "never published")
+
+	require.NoError(t, shm.RemoveLeftover(l.Path))
+	_, err = os.Stat(l.Path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	lefts, err = shm.Leftovers(name)
+	require.NoError(t, err)
+	require.Empty(t, lefts)
+}
+
+// TestRemoveLeftoverRefusals: RemoveLeftover removes only files named as
+// Create's temporary files, never follows a symbolic link, and removing
+// the temporary name of a creator killed between link and unlink leaves
+// the published segment intact.
+func TestRemoveLeftoverRefusals(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, filepath.Join(dir, "ring"), 4096)
+	err := shm.RemoveLeftover(seg.Path())
+	require.ErrorIs(t, err, shm.ErrBadName)
+
+	link := filepath.Join(dir, ".ring.creating-00112233445566ff")
+	require.NoError(t, os.Symlink(seg.Path(), link))
+	require.ErrorIs(t, shm.RemoveLeftover(link), shm.ErrSymlink)
+	require.NoError(t, os.Remove(link))
+
+	// A second name of the published segment: removing it is safe.
+	require.NoError(t, os.Link(seg.Path(), link))
+	lefts, err := shm.Leftovers("ring", shm.Dir(dir))
+	require.NoError(t, err)
+	require.Len(t, lefts, 1)
+	require.False(t, lefts[0].CreatorAlive, "the creator released its lock when it published")
+	require.NoError(t, shm.RemoveLeftover(link))
+	again, err := shm.Open(seg.Path())
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+
+	for _, n := range []string{".ring.creating-0011", "ring.creating-0011223344556677", ".ring.creating-00112233445566XY", ".ring.creating-00112233445566778"} {
+		_, ok := shm.TempName(n)
+		require.False(t, ok, n)
+	}
+}
+
+// childDeadline bounds a child process of a test: a stuck child is killed
+// after two minutes, so the test fails instead of hanging. No working run
+// comes near it, however loaded the machine.
+func childDeadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

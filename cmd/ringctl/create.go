@@ -106,6 +106,6 @@ func runCreate(io stdio, args []string) error {
 		slots = fmt.Sprintf(", %d producer slots", r.Slots())
 	}
 	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
-		r.Path(), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
+		show(r.Path()), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
 	return nil
 }

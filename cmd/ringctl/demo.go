@@ -50,7 +50,7 @@ func runDemo(sio stdio, args []string) error {
 		_ = os.Remove(r.Path())
 	}()
 	fmt.Fprintf(sio.out, "shmring demo: %d messages of %s through a %s %s ring at %s\n",
-		*count, units.FormatSize(msgSize.Value), units.FormatSize(r.Capacity()), r.Kind(), r.Path())
+		*count, units.FormatSize(msgSize.Value), units.FormatSize(r.Capacity()), r.Kind(), show(r.Path()))
 
 	// On Ctrl-C, remove the ring before exiting; the children die with
 	// their stdout pipe or finish on their own.
@@ -90,6 +90,6 @@ func runDemo(sio stdio, args []string) error {
 	fmt.Fprintf(tw, "  producer spins\t%d\n", st.Spins)
 	fmt.Fprintf(tw, "  drops\t%d\n", st.Drops)
 	_ = tw.Flush()
-	fmt.Fprintf(sio.out, "removed %s\n", r.Path())
+	fmt.Fprintf(sio.out, "removed %s\n", show(r.Path()))
 	return nil
 }

@@ -2,54 +2,76 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
 )
 
 type doctorReport struct {
-	Path          string   `json:"path"`
-	Healthy       bool     `json:"healthy"`
-	Problems      []string `json:"problems"`
-	DeadProducers []int    `json:"dead_producer_slots"`
-	Stuck         bool     `json:"stuck"`
-	Pending       int      `json:"messages_pending"`
-	Repaired      int      `json:"repaired"`
+	Path          string           `json:"path"`
+	Exists        bool             `json:"exists"`
+	Healthy       bool             `json:"healthy"`
+	Problems      []string         `json:"problems"`
+	DeadProducers []int            `json:"dead_producer_slots"`
+	Stuck         bool             `json:"stuck"`
+	Pending       int              `json:"messages_pending"`
+	Repaired      int              `json:"repaired"`
+	Leftovers     []leftoverReport `json:"leftovers"`
 }
 
-// runDoctor validates a ring and reports dead producers and stuck
-// reservations; --repair skips the dead reservations that block it.
+// leftoverReport is a temporary file of a create of the ring: a create in
+// progress (its creator alive) or the leftover of a killed one.
+type leftoverReport struct {
+	Path         string `json:"path"`
+	Bytes        int64  `json:"bytes"`
+	CreatorAlive bool   `json:"creator_alive"`
+	Removed      bool   `json:"removed"`
+	Error        string `json:"error,omitempty"`
+}
+
+// runDoctor validates a ring and reports dead producers, stuck reservations
+// and the temporary files a killed create left; --repair skips the dead
+// reservations that block the ring and removes those files once their
+// creator is dead.
 func runDoctor(sio stdio, args []string) error {
 	fs := newFlags(sio, "doctor")
 	var loc location
 	loc.register(fs)
-	repair := fs.Bool("repair", false, "skip reservations of dead producers that block the ring (takes the consumer role if free)")
+	repair := fs.Bool("repair", false, "skip reservations of dead producers that block the ring (takes the consumer role if free); remove what a killed create left")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
+	rep := doctorReport{Problems: []string{}, DeadProducers: []int{}, Leftovers: []leftoverReport{}}
+	removed := checkLeftovers(&rep, pos[0], loc.shmOptions(), *repair)
+
 	opts := loc.options()
 	if !*repair {
 		opts = append(opts, ipc.WithReadOnly())
 	}
 	r, err := ipc.Open(pos[0], opts...)
-	if err != nil {
+	switch {
+	case errors.Is(err, ipc.ErrNotExist) && len(rep.Leftovers) > 0:
+		// Only the traces of its create: report them.
+		rep.Path, _ = shm.Resolve(pos[0], loc.shmOptions()...)
+		rep.Problems = append(rep.Problems, "the ring does not exist: its create never finished")
+	case err != nil:
 		return err
+	default:
+		defer r.Close()
+		d, err := r.Doctor(*repair)
+		if err != nil {
+			return err
+		}
+		rep.Path, rep.Exists = r.Path(), true
+		rep.Problems = append(rep.Problems, d.Problems...)
+		rep.DeadProducers = append(rep.DeadProducers, d.DeadProducers...)
+		rep.Stuck, rep.Pending, rep.Repaired = d.Stuck, d.Pending, d.Repaired
 	}
-	defer r.Close()
-	d, err := r.Doctor(*repair)
-	if err != nil {
-		return err
-	}
-	rep := doctorReport{Path: r.Path(), Healthy: d.Healthy(), Problems: d.Problems, DeadProducers: d.DeadProducers,
-		Stuck: d.Stuck, Pending: d.Pending, Repaired: d.Repaired}
-	if rep.Problems == nil {
-		rep.Problems = []string{}
-	}
-	if rep.DeadProducers == nil {
-		rep.DeadProducers = []int{}
-	}
+	rep.Healthy = len(rep.Problems) == 0
 	if *asJSON {
 		enc := json.NewEncoder(sio.out)
 		enc.SetIndent("", "  ")
@@ -57,24 +79,80 @@ func runDoctor(sio stdio, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(sio.out, "%s: header, descriptor and positions valid; %d messages pending\n", rep.Path, rep.Pending)
-		for _, p := range rep.Problems {
-			fmt.Fprintf(sio.out, "  problem: %s\n", p)
-		}
-		if len(rep.DeadProducers) > 0 {
-			fmt.Fprintf(sio.out, "  dead producer slots (free to reclaim): %v\n", rep.DeadProducers)
-		}
-		if *repair {
-			fmt.Fprintf(sio.out, "  repaired: skipped %d dead reservations (counted in lost)\n", rep.Repaired)
-		} else if rep.Stuck {
-			fmt.Fprintln(sio.out, "  run 'ringctl doctor --repair' (or start a consumer) to skip it")
-		}
-		if rep.Healthy {
-			fmt.Fprintln(sio.out, "  healthy")
-		}
+		printDoctor(sio, rep, *repair)
 	}
-	if !rep.Healthy && !(*repair && rep.Repaired > 0) {
+	if !rep.Healthy && !(*repair && (rep.Repaired > 0 || removed > 0)) {
 		return errSilentFailure
 	}
 	return nil
+}
+
+// checkLeftovers adds to rep the temporary files of creates of the ring
+// name, removing those of dead creators if repair (never one whose creator
+// runs), and returns how many it removed. What is left of a dead create is
+// a problem; a create in progress is not.
+func checkLeftovers(rep *doctorReport, name string, opts []shm.Option, repair bool) (removed int) {
+	lefts, err := shm.Leftovers(name, opts...)
+	if err != nil {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("cannot look for leftovers of an interrupted create: %v", err))
+		return 0
+	}
+	for _, l := range lefts {
+		lr := leftoverReport{Path: l.Path, Bytes: l.Size, CreatorAlive: l.CreatorAlive}
+		switch {
+		case l.Err != nil:
+			lr.Error = l.Err.Error()
+			rep.Problems = append(rep.Problems, fmt.Sprintf("temporary file %s of a create: cannot tell whether its creator runs: %v", show(l.Path), l.Err))
+		case l.CreatorAlive:
+			// A create in progress: not a problem, and never removed.
+		case repair:
+			if err := shm.RemoveLeftover(l.Path); err != nil {
+				lr.Error = err.Error()
+				if errors.Is(err, shm.ErrBusy) {
+					lr.CreatorAlive = true // it came back to life: a create that just began
+					continue
+				}
+				rep.Problems = append(rep.Problems, fmt.Sprintf("could not remove the leftover %s: %v", show(l.Path), err))
+			} else {
+				lr.Removed = true
+				removed++
+			}
+		default:
+			rep.Problems = append(rep.Problems, fmt.Sprintf("leftover of a create killed before it published the ring: %s (%d bytes); 'ringctl doctor --repair' removes it", show(l.Path), l.Size))
+		}
+		rep.Leftovers = append(rep.Leftovers, lr)
+	}
+	return removed
+}
+
+func printDoctor(sio stdio, rep doctorReport, repair bool) {
+	if rep.Exists {
+		fmt.Fprintf(sio.out, "%s: header, descriptor and positions valid; %d messages pending\n", show(rep.Path), rep.Pending)
+	} else {
+		fmt.Fprintf(sio.out, "%s: no such ring\n", show(rep.Path))
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(sio.out, "  problem: %s\n", p)
+	}
+	for _, l := range rep.Leftovers {
+		switch {
+		case l.Removed:
+			fmt.Fprintf(sio.out, "  repaired: removed %s, left by a killed create\n", show(l.Path))
+		case l.CreatorAlive && l.Error == "":
+			fmt.Fprintf(sio.out, "  being created: %s (its creator is running; left alone)\n", show(l.Path))
+		case l.CreatorAlive:
+			fmt.Fprintf(sio.out, "  left alone: %s: %s\n", show(l.Path), l.Error)
+		}
+	}
+	if len(rep.DeadProducers) > 0 {
+		fmt.Fprintf(sio.out, "  dead producer slots (free to reclaim): %v\n", rep.DeadProducers)
+	}
+	if repair && rep.Exists {
+		fmt.Fprintf(sio.out, "  repaired: skipped %d dead reservations (counted in lost)\n", rep.Repaired)
+	} else if rep.Stuck {
+		fmt.Fprintln(sio.out, "  run 'ringctl doctor --repair' (or start a consumer) to skip it")
+	}
+	if rep.Healthy {
+		fmt.Fprintln(sio.out, "  healthy")
+	}
 }

@@ -18,6 +18,11 @@ type lsEntry struct {
 	ConsumerAttached bool    `json:"consumer_attached"`
 	Drops            uint64  `json:"drops"`
 	Error            string  `json:"error,omitempty"`
+	// A temporary file of a create: TemporaryOf names the ring it was for;
+	// CreatorAlive says whether that create still runs (else it is the
+	// leftover of a killed one, which doctor --repair removes).
+	TemporaryOf  string `json:"temporary_of,omitempty"`
+	CreatorAlive *bool  `json:"creator_alive,omitempty"`
 }
 
 func runLs(sio stdio, args []string) error {
@@ -36,9 +41,13 @@ func runLs(sio stdio, args []string) error {
 	out := []lsEntry{}
 	for _, ri := range rings {
 		e := lsEntry{Name: ri.Name}
+		if ri.Creating {
+			alive := ri.CreatorAlive
+			e.TemporaryOf, e.CreatorAlive = ri.Ring, &alive
+		}
 		if ri.Err != nil {
 			e.Error = ri.Err.Error()
-		} else {
+		} else if !ri.Creating {
 			st := ri.Stats
 			e.Kind, e.Capacity, e.Drops, e.ConsumerAttached = st.Kind.String(), st.Capacity, st.Drops, st.ConsumerAttached
 			e.DepthPercent = 100 * float64(st.Depth) / float64(st.Capacity)
@@ -61,14 +70,28 @@ func runLs(sio stdio, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
+	dirFlag := ""
+	if *dir != "" {
+		dirFlag = " --dir " + show(*dir)
+	}
 	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tDEPTH\tPRODUCERS\tCONSUMER\tDROPS")
 	for _, e := range out {
-		if e.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(unreadable: %s)\n", e.Name, e.Error)
+		switch {
+		case e.TemporaryOf != "" && e.Error != "":
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(temporary file of a create of %s; cannot tell whether its creator runs: %s)\n", show(e.Name), show(e.TemporaryOf), e.Error)
+			continue
+		case e.TemporaryOf != "" && *e.CreatorAlive:
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(being created: %s appears when its creator finishes)\n", show(e.Name), show(e.TemporaryOf))
+			continue
+		case e.TemporaryOf != "":
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(leftover of a create of %s that was killed; 'ringctl doctor %s%s --repair' removes it)\n", show(e.Name), show(e.TemporaryOf), show(e.TemporaryOf), dirFlag)
+			continue
+		case e.Error != "":
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(unreadable: %s)\n", show(e.Name), e.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%d\n", e.Name, e.Kind, units.FormatSize(e.Capacity), e.DepthPercent, e.Producers, yesNo(e.ConsumerAttached), e.Drops)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%d\n", show(e.Name), e.Kind, units.FormatSize(e.Capacity), e.DepthPercent, e.Producers, yesNo(e.ConsumerAttached), e.Drops)
 	}
 	return tw.Flush()
 }

@@ -48,7 +48,7 @@ func runPolicy(sio stdio, args []string) error {
 			return err
 		}
 	}
-	show := func(p ipc.Policy) string {
+	showPolicy := func(p ipc.Policy) string {
 		if p == 0 {
 			return "none (each uses its own)"
 		}
@@ -57,7 +57,7 @@ func runPolicy(sio stdio, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(sio.out).Encode(map[string]string{"path": r.Path(), "producers": override(uint32(pm)), "consumer": override(uint32(cm))})
 	}
-	fmt.Fprintf(sio.out, "%s: producers %s, consumer %s\n", r.Path(), show(pm), show(cm))
+	fmt.Fprintf(sio.out, "%s: producers %s, consumer %s\n", show(r.Path()), showPolicy(pm), showPolicy(cm))
 	return nil
 }
 

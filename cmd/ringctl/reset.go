@@ -23,6 +23,6 @@ func runReset(sio stdio, args []string) error {
 	if err := r.ResetHighWater(); err != nil {
 		return err
 	}
-	fmt.Fprintf(sio.out, "%s: high watermark reset to the current depth\n", r.Path())
+	fmt.Fprintf(sio.out, "%s: high watermark reset to the current depth\n", show(r.Path()))
 	return nil
 }

@@ -22,15 +22,22 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("RINGCTL_TEST_CLAIM") != "" || os.Getenv("RINGCTL_TEST_ARGS") != "" || (len(os.Args) > 2 && os.Args[1] == bench.ChildArg) {
+	if os.Getenv("RINGCTL_TEST_CLAIM") != "" || os.Getenv("RINGCTL_TEST_ARGS") != "" || os.Getenv("RINGCTL_TEST_HANG_IN_CREATE") != "" || (len(os.Args) > 2 && os.Args[1] == bench.ChildArg) {
 		proc.DieWithParent()
 	}
 	if path := os.Getenv("RINGCTL_TEST_CLAIM"); path != "" {
 		claimChild(path)
 	}
+	if path := os.Getenv("RINGCTL_TEST_HANG_IN_CREATE"); path != "" {
+		hangInCreateChild(path)
+	}
 	if args := os.Getenv("RINGCTL_TEST_ARGS"); args != "" {
 		// Run ringctl itself, as a child process of a test.
-		os.Exit(run(stdio{os.Stdin, os.Stdout, os.Stderr}, strings.Split(args, "\x1f")))
+		out := io.Writer(os.Stdout)
+		if path := os.Getenv("RINGCTL_TEST_TRUNCATE"); path != "" {
+			out = &truncateOnWrite{w: os.Stdout, path: path}
+		}
+		os.Exit(run(stdio{os.Stdin, out, os.Stderr}, strings.Split(args, "\x1f")))
 	}
 	// The demo re-executes this binary as its producer and consumer.
 	if len(os.Args) > 2 && os.Args[1] == bench.ChildArg {

@@ -17,6 +17,6 @@ func runRm(io stdio, args []string) error {
 	if err := ipc.Remove(pos[0], loc.options()...); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.out, "removed %s\n", pos[0])
+	fmt.Fprintf(io.out, "removed %s\n", show(pos[0]))
 	return nil
 }

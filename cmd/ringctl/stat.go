@@ -225,7 +225,7 @@ func yesNo(b bool) string {
 func printStat(io stdio, r statReport) {
 	tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
 	p := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
-	fmt.Fprintf(tw, "%s\n", r.Path)
+	fmt.Fprintf(tw, "%s\n", show(r.Path))
 	fmt.Fprintln(tw, "segment")
 	p("kind", "%s", r.Kind)
 	p("capacity", "%s", units.FormatSize(r.Capacity))

@@ -114,7 +114,7 @@ func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duratio
 		p, c := prev[i], cur[i]
 		frac := float64(c.Depth) / float64(c.Capacity)
 		bar := strings.Repeat("#", int(frac*20+0.5)) + strings.Repeat(".", 20-int(frac*20+0.5))
-		fmt.Fprintf(tw, "%s\t[%s]\t%5.1f%%\t%.0f\t%.0f\t%s\t%d\t%.0f\t%d\n", r.Path(), bar, 100*frac,
+		fmt.Fprintf(tw, "%s\t[%s]\t%5.1f%%\t%.0f\t%.0f\t%s\t%d\t%.0f\t%d\n", show(r.Path()), bar, 100*frac,
 			float64(c.MsgsIn-p.MsgsIn)/secs, float64(c.MsgsOut-p.MsgsOut)/secs, pressureName(c.Pressure),
 			c.Drops, float64(c.Drops-p.Drops)/secs, c.Lost)
 	}

@@ -30,6 +30,10 @@ func Name(t testing.TB) string {
 	name := fmt.Sprintf("%s%d", Prefix(), seq.Add(1))
 	t.Cleanup(func() {
 		_ = os.Remove(filepath.Join("/dev/shm", name))
+		temps, _ := filepath.Glob(filepath.Join("/dev/shm", "."+name+".creating-*"))
+		for _, tmp := range temps {
+			_ = os.Remove(tmp)
+		}
 	})
 	return name
 }
