@@ -217,7 +217,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		i := c.pos & c.mask
 		h := word(c.data, i).Load()
 		if t := headerType(h); t == TypeNone || t == TypePending {
-			if !c.mpsc && (!polled || t == TypePending) {
+			if t == TypeNone && h != 0 {
+				// Producers store whole headers: type 0 is the zero word.
+				c.err = corruptf(c.r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+			} else if !c.mpsc && (!polled || t == TypePending) {
 				c.err = corruptf(c.r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
 			}
 			// MPSC: a reservation not yet committed; Blocked and Recover
@@ -376,6 +379,10 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		c.countLost(slot, size)
 		return true, nil
 	case TypeNone:
+		if h != 0 {
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+			return false, c.err
+		}
 		// Work in offsets from S: positions may wrap through 2^64.
 		lim := min(P-S, capacity-i)
 		owner, ownerLim := -1, uint64(0)
@@ -580,7 +587,7 @@ read:
 		pos, i := c.pos, c.pos&c.mask
 		h := word(c.data, i).Load()
 		t := headerType(h)
-		if c.mpsc && (t == TypeNone || t == TypePending) {
+		if c.mpsc && (t == TypeNone && h == 0 || t == TypePending) {
 			break // a reservation not yet committed: Blocked and Recover deal with it
 		}
 		length := headerLength(h)

@@ -119,7 +119,7 @@ func (p *Producer) resumeCommitted() error {
 		i := pos & p.mask
 		h := word(p.data, i).Load()
 		t := headerType(h)
-		if t == TypeNone {
+		if h == 0 {
 			break
 		}
 		size := recordSize(headerLength(h))

@@ -664,6 +664,12 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 		h := word(r.data, i).Load()
 		t := headerType(h)
 		rec := Record{Pos: pos, Type: t, Slot: int(h >> 32 & 0xffff)}
+		if t == TypeNone && h != 0 {
+			if cw.Load() != c {
+				return out, nil // the consumer moved: the walk read space being reused
+			}
+			return out, corruptf(r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+		}
 		if t == TypeNone && r.polled {
 			if d := p - pos; d != 0 && d <= r.capacity && cw.Load() == c {
 				// Below the published position every header is committed:

@@ -358,3 +358,52 @@ func TestHeaderCommitBatchBound(t *testing.T) {
 	require.NoError(t, werr)
 	t.Logf("the consumer read at most %d bytes past the stored producer position", worst)
 }
+
+// TestTypeZeroHeaderIsCorrupt: producers store whole headers, so a header
+// of type 0 (none) that is not the zero word is damage: an MPSC consumer
+// took it for a reservation not yet written and waited for ever (and
+// Doctor's repair looped on it); a header-commit consumer took it for the
+// end of the records. Every reader returns ErrCorrupt.
+func TestTypeZeroHeaderIsCorrupt(t *testing.T) {
+	for _, kind := range ringKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			cfg := kind.cfg
+			cfg.Capacity, cfg.MaxMessage = 1<<10, 100
+			region, r := formatRing(t, cfg)
+			p, err := newProducer(r)
+			require.NoError(t, err)
+			c, err := r.NewConsumer()
+			require.NoError(t, err)
+			require.NoError(t, p.TryWrite([]byte("one")))
+			require.NoError(t, p.TryWrite([]byte("two")))
+			_, err = c.ReadBatch(1, func([]byte) {})
+			require.NoError(t, err)
+			// The header of "two", at the consumer position.
+			st := r.Stats()
+			off := r.DataOffset() + st.ConsumerPos&(st.Capacity-1)
+			binary.LittleEndian.PutUint64(region[off:], 5) // type 0, length 5
+			_, err = r.Peek(10)
+			require.ErrorIs(t, err, ring.ErrCorrupt, "peek")
+			_, err = c.ReadBatch(10, func([]byte) {})
+			require.ErrorIs(t, err, ring.ErrCorrupt, "read")
+			if r.Kind() == ring.MPSC {
+				c2, err := r.NewConsumer()
+				require.NoError(t, err)
+				_, err = c2.Recover(func(int) bool { return false })
+				require.ErrorIs(t, err, ring.ErrCorrupt, "recover")
+			}
+			if r.HeaderCommit() {
+				// A producer resuming along the chain of records past the
+				// published position meets it too.
+				require.NoError(t, ring.CommitDying(p, []byte("three")))
+				_, err = r.NewProducer()
+				require.NoError(t, err)
+				P := r.Stats().ProducerPos
+				require.NoError(t, ring.CommitDying(p, []byte("four")))
+				binary.LittleEndian.PutUint64(region[r.DataOffset()+P&(st.Capacity-1):], 5)
+				_, err = r.NewProducer()
+				require.ErrorIs(t, err, ring.ErrCorrupt, "resume")
+			}
+		})
+	}
+}
