@@ -34,8 +34,8 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // (a watchdog dumps the goroutines and panics after 30 s) is a crasher.
 // Delivered messages are never longer than the maximum, and, unless a
 // patch hit a word that moves what the consumer reads (a position, the
-// zeroing mark, the release lock, an intent, the descriptor), each is a
-// message that was written.
+// zeroing mark, the release lock, an intent, a slot's PID or start time,
+// the descriptor), each is a message that was written.
 
 func FuzzDamageSPSC(f *testing.F) { fuzzDamage(f, "spsc") }
 
@@ -264,8 +264,12 @@ func runDamage(t *testing.T, kind string, extras, writes byte, patches []byte) {
 			steered = steered || off >= s[0] && off < s[1]
 		}
 		if off >= ring.SlotsOffset && mpsc {
-			if w := (off - ring.SlotsOffset) % ring.LineSize; w == 24 || w == 32 {
-				steered = true // an intent: recovery pads by it
+			if w := (off - ring.SlotsOffset) % ring.LineSize; w < 16 || w == 24 || w == 32 {
+				// An intent, which recovery pads by, or the PID and start
+				// time that say whether the holder lives: recovery may skip
+				// a live producer's reservation, which it then commits
+				// into space the ring has reused.
+				steered = true
 			}
 		}
 	}
