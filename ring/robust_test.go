@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
 
@@ -406,4 +408,60 @@ func TestTypeZeroHeaderIsCorrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeaderCommitDeadProducerIPC: the state a header-commit producer
+// leaves when it dies between committing records and storing its position
+// (made by the real write path, stopped there by CommitDying), in a real
+// segment, read through package ipc: the consumer that read the records,
+// Stats, Peek, Doctor and its repair, a new consumer and a new producer
+// all accept it (issue 12, defect 3: Doctor said "positions valid", then
+// "corrupt segment"; a new consumer failed).
+func TestHeaderCommitDeadProducerIPC(t *testing.T) {
+	ir, err := ipc.Create("hc", ipc.WithDir(t.TempDir()), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256), ipc.WithHeaderCommit())
+	require.NoError(t, err)
+	defer ir.Close()
+	c, err := ir.Consumer()
+	require.NoError(t, err)
+	seg, err := shm.Open(ir.Path())
+	require.NoError(t, err)
+	defer seg.Close()
+	r, err := ring.Attach(seg.Body())
+	require.NoError(t, err)
+	p, err := r.NewProducer()
+	require.NoError(t, err)
+	require.NoError(t, p.TryWrite([]byte("stored")))
+	for i := 0; i < 20; i++ { // 20 records of 160 bytes committed, the position never stored
+		m := make([]byte, 150)
+		m[0] = byte(i)
+		require.NoError(t, ring.CommitDying(p, m))
+	}
+	n, err := c.TryReadBatch(100, func([]byte) {})
+	require.NoError(t, err)
+	require.Equal(t, 21, n)
+	st, err := ir.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(20*160), st.ConsumerPos-st.ProducerPos, "the consumer is past the producer position")
+	require.Zero(t, st.Depth)
+	recs, err := ir.Peek(100)
+	require.NoError(t, err)
+	require.Empty(t, recs)
+	d, err := ir.Doctor(false)
+	require.NoError(t, err)
+	require.True(t, d.Healthy(), "%v", d.Problems)
+	require.NoError(t, c.Close())
+	d, err = ir.Doctor(true)
+	require.NoError(t, err)
+	require.True(t, d.Healthy(), "%v", d.Problems)
+	c, err = ir.Consumer()
+	require.NoError(t, err, "a new consumer opens")
+	defer c.Close()
+	ip, err := ir.Producer()
+	require.NoError(t, err, "a new producer opens")
+	defer ip.Close()
+	require.NoError(t, ip.Write([]byte("next")))
+	var got []string
+	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+	require.NoError(t, err)
+	require.Equal(t, []string{"next"}, got)
 }
