@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -85,14 +86,25 @@ func fuzzDamage(f *testing.F, kind string) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, extras, writes byte, patches []byte) {
+		// A crasher kills the worker before t's cleanups run: remove the
+		// segment first (the panic goes on with its stack intact).
+		name := testutil.Name(t)
+		remove := func() { _ = os.Remove(filepath.Join("/dev/shm", name)) }
 		watchdog := time.AfterFunc(30*time.Second, func() {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
 			fmt.Fprintf(os.Stderr, "%s\n", buf[:n])
+			remove()
 			panic(fmt.Sprintf("fuzzDamage(%s): an input ran for 30 s (a hang); goroutines above", kind))
 		})
 		defer watchdog.Stop()
-		runDamage(t, kind, extras, writes, patches)
+		defer func() {
+			if p := recover(); p != nil {
+				remove()
+				panic(p)
+			}
+		}()
+		runDamage(t, name, kind, extras, writes, patches)
 	})
 }
 
@@ -119,7 +131,7 @@ func damageMsg(k int) []byte {
 	return m
 }
 
-func runDamage(t *testing.T, kind string, extras, writes byte, patches []byte) {
+func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []byte) {
 	mpsc := kind == "mpsc" || kind == "drop-oldest-mpsc"
 	opts := []ipc.Option{ipc.WithCapacity(1 << 10), ipc.WithMaxMessage(96)}
 	switch kind {
@@ -138,7 +150,6 @@ func runDamage(t *testing.T, kind string, extras, writes byte, patches []byte) {
 	if extras&2 != 0 {
 		opts = append(opts, ipc.WithSequences())
 	}
-	name := testutil.Name(t)
 	r, err := ipc.Create(name, opts...)
 	if err != nil {
 		t.Fatal(err)
