@@ -625,7 +625,9 @@ func (p *Producer) count(msgs, bytes uint64) {
 }
 
 // WriteBatch copies as many of msgs as fit, in order, and publishes them
-// with one position store (SPSC), or reserves them with one
+// with one position store (SPSC; a header-commit ring's producer also
+// stores its position each time the batch finds the ring full, before it
+// loads the consumer's), or reserves them with one
 // compare-and-swap per run that fits before the end of the data area
 // (MPSC; each record is committed as it is written, so a consumer may read
 // the first before the last is written, and other producers' records may
