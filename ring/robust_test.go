@@ -314,15 +314,15 @@ func TestHeaderCommitConsumerPastProducer(t *testing.T) {
 // ring's size.
 func TestHeaderCommitBatchBound(t *testing.T) {
 	const capacity, msgs = 1 << 10, 20_000
-	p, c, region := newRing(t, capacity, 100, headerCommit)
+	p, c, region := newRing(t, capacity, 120, headerCommit)
 	var stop atomic.Bool
 	var werr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		batch := make([][]byte, 256) // 16 KiB of 64-byte records
+		batch := make([][]byte, 256) // 32 KiB of 128-byte records
 		for i := range batch {
-			batch[i] = make([]byte, 56)
+			batch[i] = make([]byte, 120)
 		}
 		for sent := 0; sent < msgs && !stop.Load(); {
 			n, err := p.WriteBatch(batch[:min(len(batch), msgs-sent)])
@@ -334,10 +334,10 @@ func TestHeaderCommitBatchBound(t *testing.T) {
 		}
 	}()
 	defer func() { stop.Store(true); <-done }()
-	end, worst := uint64(0), uint64(0) // the end of the record being read: 64-byte records, no padding
+	end, worst := uint64(0), uint64(0) // the end of the record being read: 128-byte records, no padding
 	for got, finished := 0, false; got < msgs; {
-		n, err := c.ReadBatch(8, func([]byte) {
-			end += 64
+		n, err := c.ReadBatch(4, func([]byte) {
+			end += 128
 			if ahead := end - ring.LoadWord(region, ring.OffProducerPos); int64(ahead) > 0 {
 				worst = max(worst, ahead)
 			}
@@ -464,4 +464,31 @@ func TestHeaderCommitDeadProducerIPC(t *testing.T) {
 	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
 	require.NoError(t, err)
 	require.Equal(t, []string{"next"}, got)
+}
+
+// TestHeaderCommitBatchStoresBeforeReload: the bound of
+// TestHeaderCommitBatchBound, deterministically: a batch of 64 records (8
+// times the ring) written while the consumer reads everything committed
+// after each record. The consumer is never more than capacity-8 bytes past
+// the stored producer position; without the store before each reload it
+// was up to the whole batch past it.
+func TestHeaderCommitBatchStoresBeforeReload(t *testing.T) {
+	const capacity = 1 << 10
+	p, c, region := newRing(t, capacity, 120, headerCommit)
+	batch := make([][]byte, 64)
+	for i := range batch {
+		batch[i] = make([]byte, 120) // 128-byte records
+	}
+	worst := uint64(0)
+	n, err := ring.WriteBatchReading(p, batch, func() {
+		_, err := c.ReadBatch(100, func([]byte) {})
+		require.NoError(t, err)
+		if ahead := ring.LoadWord(region, ring.OffConsumerPos) - ring.LoadWord(region, ring.OffProducerPos); int64(ahead) > 0 {
+			worst = max(worst, ahead)
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, len(batch), n)
+	require.LessOrEqual(t, worst, uint64(capacity-8), "the consumer was that far past the stored producer position")
+	require.Positive(t, worst, "the consumer read past the stored position")
 }
