@@ -324,6 +324,13 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 		return
 	}
 	defer r2.Close()
+	// The descriptor may have been rewritten (flags, maximum message
+	// included): ask the new view.
+	maxMsg = r2.MaxMessage()
+	policy = ipc.Drop
+	if r2.DropOldest() {
+		policy = ipc.DropOldest
+	}
 	if p2, err := r2.Producer(ipc.WithPolicy(policy)); err == nil {
 		produce(p2, 12)
 		check("close producer", p2.Close())
