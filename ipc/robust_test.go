@@ -1,9 +1,16 @@
 package ipc_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
@@ -158,4 +165,141 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, d.Healthy(), "%v", d.Problems)
 	require.Equal(t, 3, d.Pending)
+}
+
+// hcMsg is message i of hcBatchProducerChild: byte i, then bytes i^0x5a.
+func hcMsg(i int) []byte {
+	m := bytes.Repeat([]byte{byte(i) ^ 0x5a}, 1+(i*37)%200)
+	m[0] = byte(i)
+	return m
+}
+
+// hcBatchProducerChild writes batches of hcMsg 0 to 63 into the
+// header-commit ring at SHMRING_T_PATH until it is killed.
+func hcBatchProducerChild() error {
+	r, err := ipc.Open(os.Getenv("SHMRING_T_PATH"))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	p, err := r.Producer(ipc.WithPolicy(ipc.Spin), ipc.WithPeerTimeout(time.Minute))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	fmt.Println("ready")
+	msgs := make([][]byte, 64) // made once: the producer spends its time in WriteBatch
+	for i := range msgs {
+		msgs[i] = hcMsg(i)
+	}
+	for {
+		if _, err := p.WriteBatch(msgs); err != nil {
+			return err
+		}
+	}
+}
+
+// TestHeaderCommitProducerKilled: the producer of a header-commit ring,
+// a process writing batches, is SIGKILLed at random moments while this
+// process reads; a kill that lands between a batch's commits and its
+// position store leaves the consumer past the producer position (a real
+// death, as issue 12 defect 3 reports it). After every kill, whatever
+// state it left: every message read is whole, Stats, Peek and Doctor
+// accept the ring, a new consumer opens, and the next producer resumes.
+// How many kills left the consumer past the producer position is logged
+// (it depends on where each kill lands; TestHeaderCommitDeadProducerState
+// and ring's TestHeaderCommitDeadProducerIPC make that state every time).
+func TestHeaderCommitProducerKilled(t *testing.T) {
+	kills := 20
+	if testing.Short() {
+		kills = 8
+	}
+	const capacity = 1 << 13
+	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(capacity), ipc.WithMaxMessage(256), ipc.WithHeaderCommit())
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer func() { _ = c.Close() }()
+	var bad error
+	var got atomic.Int64 // the reader goroutine counts, the killer watches
+	fn := func(m []byte) { // cheap, so that the reader keeps up and the producer is killed mid-batch
+		got.Add(1)
+		if bad == nil && (len(m) == 0 || m[0] >= 64 || len(m) != 1+(int(m[0])*37)%200 || m[len(m)-1] != m[0]^0x5a && len(m) > 1) {
+			if string(m) != "last" {
+				bad = fmt.Errorf("message %x is torn", m)
+			}
+		}
+	}
+	past := 0
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	for k := 0; k < kills; k++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=hc-batch-producer", "SHMRING_T_PATH="+r.Path())
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("kill %d: the producer did not start: %q, %v", k, line, err)
+		}
+		// Read while the producer writes, and kill it meanwhile.
+		stop, done := make(chan struct{}), make(chan error)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if _, err := c.TryReadBatch(64, fn); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		before := got.Load()
+		deadline := time.Now().Add(time.Minute)
+		for got.Load() == before && time.Now().Before(deadline) { // the producer writes
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		close(stop)
+		require.NoError(t, <-done)
+		_, err = c.TryReadBatch(1<<20, fn) // what the dead producer committed
+		require.NoError(t, err)
+		require.NoError(t, bad)
+
+		st, err := r.Stats()
+		require.NoError(t, err, "kill %d", k)
+		if ahead := st.ConsumerPos - st.ProducerPos; ahead != 0 && ahead <= capacity-8 {
+			past++
+		}
+		_, err = r.Peek(1 << 20)
+		require.NoError(t, err, "kill %d: peek", k)
+		d, err := r.Doctor(false)
+		require.NoError(t, err, "kill %d", k)
+		require.True(t, d.Healthy(), "kill %d: %v", k, d.Problems)
+		require.NoError(t, c.Close())
+		c, err = r.Consumer()
+		require.NoError(t, err, "kill %d: a new consumer", k)
+	}
+	p, err := r.Producer()
+	require.NoError(t, err, "a last producer resumes")
+	require.NoError(t, p.Write([]byte("last")))
+	require.NoError(t, p.Close())
+	var last string
+	for last != "last" {
+		n, err := c.TryReadBatch(64, func(m []byte) { fn(m); last = string(m) })
+		require.NoError(t, err)
+		require.NotZero(t, n, "the last message arrives")
+	}
+	require.NoError(t, bad)
+	t.Logf("%d kills, %d messages; %d kills left the consumer past the producer position", kills, got.Load(), past)
 }
