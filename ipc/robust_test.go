@@ -222,7 +222,7 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = c.Close() }()
 	var bad error
-	var got atomic.Int64 // the reader goroutine counts, the killer watches
+	var got atomic.Int64   // the reader goroutine counts, the killer watches
 	fn := func(m []byte) { // cheap, so that the reader keeps up and the producer is killed mid-batch
 		got.Add(1)
 		if bad == nil && (len(m) == 0 || m[0] >= 64 || len(m) != 1+(int(m[0])*37)%200 || m[len(m)-1] != m[0]^0x5a && len(m) > 1) {
