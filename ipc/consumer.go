@@ -116,14 +116,18 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	c.side.sliceCap = c.recoverIn
 	c.side.depth = r.depth
 	c.pw = r.r.ProducerWait()
-	if c.lock, err = r.lockRole(ring.ConsumerLine, "consumer"); err != nil {
+	// The role lock is a local: a failed constructor returns a nil c, so
+	// the deferred release must not reach the lock through c.
+	lock, err := r.lockRole(ring.ConsumerLine, "consumer")
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			_ = c.lock.Unlock()
+			_ = lock.Unlock()
 		}
 	}()
+	c.lock = lock
 	if c.rc, err = r.r.NewConsumer(); err != nil {
 		return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
 	}

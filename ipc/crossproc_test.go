@@ -104,6 +104,8 @@ func runChild(role string) error {
 		return gatherDirChild()
 	case "hole-punch":
 		return holePunchChild()
+	case "hc-batch-producer":
+		return hcBatchProducerChild()
 	}
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(os.Getenv(k), 10, 64); return v }
 	c := childConf{path: os.Getenv("SHMRING_T_PATH"), count: u("SHMRING_T_COUNT"), seed: u("SHMRING_T_SEED"), maxSize: u("SHMRING_T_MAX")}

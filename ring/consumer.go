@@ -74,7 +74,12 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		} else if ok {
 			r.unlockRelease()
 		}
+		// Validate the position we resume at: the lock's holder may have
+		// been live (not taken), and the word is untrusted either way.
 		c.pos = c.consPos.Load()
+		if _, err := c.reloadProducer(); err != nil {
+			return nil, err
+		}
 	} else if c.mpsc {
 		// A previous consumer that died while zeroing a delivered batch
 		// left its end here: finish its release rather than deliver the
@@ -122,8 +127,10 @@ func (c *Consumer) reloadProducer() (bool, error) {
 	} else {
 		p = c.prodPos.Load()
 	}
-	depth := p - c.pos
-	if depth > c.r.capacity || p%Align != 0 {
+	// A header-commit ring's consumer may be past the published position
+	// (span); it then has nothing to read by that position, depth 0.
+	depth, _, ok := c.r.span(p, c.pos)
+	if !ok {
 		c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d (capacity %d)", p, c.pos, c.r.capacity)
 		return false, c.err
 	}
@@ -210,7 +217,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		i := c.pos & c.mask
 		h := word(c.data, i).Load()
 		if t := headerType(h); t == TypeNone || t == TypePending {
-			if !c.mpsc && (!polled || t == TypePending) {
+			if t == TypeNone && h != 0 {
+				// Producers store whole headers: type 0 is the zero word.
+				c.err = corruptf(c.r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+			} else if !c.mpsc && (!polled || t == TypePending) {
 				c.err = corruptf(c.r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
 			}
 			// MPSC: a reservation not yet committed; Blocked and Recover
@@ -348,10 +358,6 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 	i := S & c.mask
 	hw := word(c.data, i)
 	h := hw.Load()
-	covers := func(k int) bool {
-		ipos, ilen := c.r.intent(k)
-		return ilen <= capacity+c.r.maxMessage+2*HeaderSize && S-ipos < ilen
-	}
 	switch headerType(h) {
 	case TypePending:
 		slot, length := int(h>>32&0xffff), headerLength(h)
@@ -360,7 +366,11 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 			c.err = corruptf(c.r.dataOff+i, "pending record header %#016x is out of range", h)
 			return false, c.err
 		}
-		if covers(slot) && alive(slot) {
+		ipos, ilen, err := c.intent(slot)
+		if err != nil {
+			return false, err
+		}
+		if ilen <= capacity+c.r.maxMessage+2*HeaderSize && S-ipos < ilen && alive(slot) {
 			return false, nil
 		}
 		if !hw.CompareAndSwap(h, makeHeader(uint32(size-HeaderSize), uint16(slot), TypePadding)) {
@@ -369,11 +379,18 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		c.countLost(slot, size)
 		return true, nil
 	case TypeNone:
+		if h != 0 {
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+			return false, c.err
+		}
 		// Work in offsets from S: positions may wrap through 2^64.
 		lim := min(P-S, capacity-i)
 		owner, ownerLim := -1, uint64(0)
 		for k := 0; k < c.r.slots; k++ {
-			ipos, ilen := c.r.intent(k)
+			ipos, ilen, err := c.intent(k)
+			if err != nil {
+				return false, err
+			}
 			if ilen == 0 || ilen > capacity+c.r.maxMessage+2*HeaderSize {
 				continue
 			}
@@ -407,6 +424,17 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		return true, nil
 	}
 	return true, nil
+}
+
+// intent loads slot k's intent for Recover, which bounds padding by it:
+// an intent is 8-aligned (position and length), or the slot is damaged.
+func (c *Consumer) intent(k int) (pos, n uint64, err error) {
+	pos, n = c.r.intent(k)
+	if pos%Align != 0 || n%Align != 0 {
+		c.err = corruptf(c.r.SlotOffset(k)+slotIntentPos, "producer slot %d's intent (position %d, length %d) is not %d-aligned", k, pos, n, Align)
+		return 0, 0, c.err
+	}
+	return pos, n, nil
 }
 
 // countLost counts one lost record of size bytes, against slot if known.
@@ -559,7 +587,7 @@ read:
 		pos, i := c.pos, c.pos&c.mask
 		h := word(c.data, i).Load()
 		t := headerType(h)
-		if c.mpsc && (t == TypeNone || t == TypePending) {
+		if c.mpsc && (t == TypeNone && h == 0 || t == TypePending) {
 			break // a reservation not yet committed: Blocked and Recover deal with it
 		}
 		length := headerLength(h)

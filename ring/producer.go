@@ -116,25 +116,35 @@ func (r *Ring) NewProducer() (*Producer, error) {
 // ahead of it. The records form a chain from the consumer position (or
 // the published one, if later) that ends at a zero header: every commit
 // zeroes the next header word first.
+//
+// The chain holds at most capacity-8 bytes from c (the producer keeps the
+// word at its position free), so it ends at a zero header within that.
 func (p *Producer) resumeCommitted() error {
 	c := p.consPos.Load()
 	pos := p.pos
-	if pos-c > p.r.capacity { // the consumer is past the published position
+	_, ahead, ok := p.r.span(pos, c)
+	if !ok {
+		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, p.r.capacity)
+		return p.err
+	}
+	if ahead { // the consumer read records past the published position
 		pos = c
 	}
-	for pos-c < p.r.capacity {
+	for {
 		i := pos & p.mask
 		h := word(p.data, i).Load()
 		t := headerType(h)
-		if t == TypeNone {
+		if h == 0 {
 			break
 		}
 		size := recordSize(headerLength(h))
 		if t == TypeData {
 			size = p.r.dataSize(headerLength(h))
 		}
-		if (t != TypeData && t != TypePadding) || headerReserved(h) || i+size > p.r.capacity || pos+size-c > p.r.capacity {
-			return corruptf(p.r.dataOff+i, "record header %#016x past the producer position does not fit", h)
+		if (t != TypeData && t != TypePadding) || headerReserved(h) || i+size > p.r.capacity || pos+size-c > p.r.capacity-Align ||
+			(t == TypeData && headerLength(h) > p.r.maxMessage) {
+			p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d, past the producer position, does not fit", h, pos)
+			return p.err
 		}
 		pos += size
 	}
@@ -340,6 +350,15 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 		total = tail + need
 	}
 	if !p.fastFits(pos + total - p.consCached) {
+		if p.r.polled {
+			// Header commit: store the position before loading the
+			// consumer's, so that everything committed after this store
+			// lies within capacity-8 bytes of it, which bounds how far a
+			// consumer can be past the stored position when this producer
+			// dies before its next store (docs/layout.md). A batch's
+			// records are all committed here (its padding too).
+			publish(p.prodPos, pos)
+		}
 		if err := p.reloadConsumer(); err != nil {
 			return 0, err
 		}
@@ -418,8 +437,18 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 // room, ErrCorrupt when the positions are damaged.
 func (p *Producer) takeShared(pos, total uint64) (bool, error) {
 	capacity := p.r.capacity
+	if pos%Align != 0 {
+		// Every reservation is a multiple of Align: only damage makes the
+		// frontier unaligned (one predictable branch per reservation).
+		p.err = corruptf(offProducerPos, "producer position %d is not %d-aligned", pos, Align)
+		return false, p.err
+	}
 	if pos-p.consCached > capacity || !p.fastFits(pos+total-p.consCached) {
 		c := p.consPos.Load()
+		if c%Align != 0 {
+			p.err = corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c, Align)
+			return false, p.err
+		}
 		if pos-c > capacity {
 			// Our load of the frontier is older than the consumer's
 			// position, or the positions are damaged: look again. The
@@ -641,7 +670,9 @@ func (p *Producer) count(msgs, bytes uint64) {
 }
 
 // WriteBatch copies as many of msgs as fit, in order, and publishes them
-// with one position store (SPSC), or reserves them with one
+// with one position store (SPSC; a header-commit ring's producer also
+// stores its position each time the batch finds the ring full, before it
+// loads the consumer's), or reserves them with one
 // compare-and-swap per run that fits before the end of the data area
 // (MPSC; each record is committed as it is written, so a consumer may read
 // the first before the last is written, and other producers' records may
@@ -772,12 +803,15 @@ func (p *Producer) reclaim(n uint64) (int, error) {
 		for pos+total-target > limit && target != pos {
 			i := target & p.mask
 			h := word(p.data, i).Load()
+			t := headerType(h)
 			size := recordSize(headerLength(h))
-			if headerType(h) == TypeData {
+			if t == TypeData {
 				size = p.r.dataSize(headerLength(h))
 				dropped++
 			}
-			if size == 0 || size > pos-target || i+size > p.r.capacity {
+			// Only this producer writes below its position: every record
+			// there is committed, data or padding.
+			if (t != TypeData && t != TypePadding) || headerReserved(h) || size > pos-target || i+size > p.r.capacity {
 				p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit what the producer wrote", h)
 				return 0, p.err
 			}

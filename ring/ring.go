@@ -479,11 +479,11 @@ func (r *Ring) Stats() Stats {
 	}
 	// The consumer position was loaded first, so in a healthy ring the
 	// difference is negative only in a header-commit ring, whose consumer
-	// may be a few records past the published producer position (depth 0);
-	// clamp anyway, the region is untrusted.
-	if d := s.ProducerPos - s.ConsumerPos; d <= r.capacity {
+	// may be past the published producer position (span: depth 0). Damaged
+	// positions are clamped: the region is untrusted.
+	if d, _, ok := r.span(s.ProducerPos, s.ConsumerPos); ok {
 		s.Depth = d
-	} else if int64(d) < 0 {
+	} else if d := s.ProducerPos - s.ConsumerPos; int64(d) < 0 {
 		s.Depth = 0
 	} else {
 		s.Depth = r.capacity
@@ -492,6 +492,28 @@ func (r *Ring) Stats() Stats {
 	// depth seen right now.
 	s.HighWater = max(s.HighWater, s.Depth)
 	return s
+}
+
+// span checks a producer position p and a consumer position c loaded from
+// the region and returns the depth between them. Legal pairs are 8-aligned
+// with 0 <= p-c <= capacity, or, in a header-commit ring, the consumer up
+// to capacity-8 bytes past p (depth 0): its consumer reads records by their
+// headers, so it may pass records whose producer died between its commit
+// and its position store, and a producer stores its position before every
+// load of the consumer position, so it never commits more than
+// capacity-8 bytes past what it last stored (docs/layout.md, "Header-commit
+// rings"). Anything else is damage: ok is false.
+func (r *Ring) span(p, c uint64) (depth uint64, ahead, ok bool) {
+	if p%Align != 0 || c%Align != 0 {
+		return 0, false, false
+	}
+	if d := p - c; d <= r.capacity {
+		return d, false, true
+	}
+	if r.polled && c-p <= r.capacity-Align {
+		return 0, true, true
+	}
+	return 0, false, false
 }
 
 // raiseHighWater raises the high watermark to depth if it is higher. Called
@@ -631,20 +653,47 @@ type Record struct {
 // while it walks ends the walk). It stops at the producer position, at an
 // uncommitted MPSC reservation (which it reports), or at damage, which it
 // returns as ErrCorrupt along with the records before it.
+//
+// In a header-commit ring it walks as that ring's consumer reads: from the
+// consumer position along the committed headers to the first zero header
+// (records a dead producer committed past the published producer position
+// included), at most a capacity.
 func (r *Ring) Peek(max int) ([]Record, error) {
-	c := word(r.region, offConsumerPos).Load()
+	cw := word(r.region, offConsumerPos)
+	c := cw.Load()
 	p := word(r.region, offProducerPos).Load()
-	if p-c > r.capacity || c%Align != 0 || p%Align != 0 {
+	if _, _, ok := r.span(p, c); !ok {
 		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
 	}
+	end := p
+	if r.polled {
+		end = c + r.capacity
+	}
 	var out []Record
-	for pos := c; pos != p && len(out) < max; {
+	for pos := c; pos != end && len(out) < max; {
 		i := pos & (r.capacity - 1)
 		h := word(r.data, i).Load()
 		t := headerType(h)
 		rec := Record{Pos: pos, Type: t, Slot: int(h >> 32 & 0xffff)}
+		if t == TypeNone && h != 0 {
+			if cw.Load() != c {
+				return out, nil // the consumer moved: the walk read space being reused
+			}
+			return out, corruptf(r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+		}
+		if t == TypeNone && r.polled {
+			if d := p - pos; d != 0 && d <= r.capacity && cw.Load() == c {
+				// Below the published position every header is committed:
+				// the consumer would wait here for ever.
+				return out, corruptf(r.dataOff+i, "record header at position %d, below the producer position %d, is zero", pos, p)
+			}
+			return out, nil // nothing more is committed
+		}
 		if t == TypeNone || t == TypePending {
 			if r.kind == SPSC {
+				if cw.Load() != c {
+					return out, nil // the consumer moved: the walk read space being reused
+				}
 				return out, corruptf(r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
 			}
 			return append(out, rec), nil
@@ -654,8 +703,11 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 		if t == TypeData {
 			size = r.dataSize(length)
 		}
-		if headerReserved(h) || size > p-pos || i+size > r.capacity || (t != TypeData && t != TypePadding) ||
+		if headerReserved(h) || size > end-pos || i+size > r.capacity || (t != TypeData && t != TypePadding) ||
 			(t == TypeData && length > r.maxMessage) {
+			if cw.Load() != c {
+				return out, nil // the consumer moved: the walk read space being reused
+			}
 			return out, corruptf(r.dataOff+i, "record header %#016x (length %d) is invalid", h, length)
 		}
 		if t == TypeData {
@@ -673,10 +725,7 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 func (r *Ring) ResetHighWater() {
 	c := word(r.region, offConsumerPos).Load()
 	p := word(r.region, offProducerPos).Load()
-	d := p - c
-	if d > r.capacity {
-		d = 0
-	}
+	d, _, _ := r.span(p, c) // 0 if damaged
 	word(r.region, offHighWater).Store(d)
 }
 

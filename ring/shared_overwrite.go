@@ -162,6 +162,10 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	// take the lock then. Producers taking it again and again for nothing
 	// keep the consumer from the lock its recovery needs.
 	c := p.consPos.Load()
+	if c%Align != 0 {
+		p.err = corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c, Align)
+		return 0, p.err
+	}
 	if t := headerType(word(p.data, c&p.mask).Load()); t != TypeData && t != TypePadding &&
 		word(p.r.region, offZeroEnd).Load() == c {
 		return 0, nil
