@@ -141,8 +141,9 @@ const (
 	offDrops        = offProdCounters + 24
 	offSpins        = offProdCounters + 32
 	offOverflowed   = offProdCounters + 40 // messages handed to an overflow route
-	offLastSeq      = offProdCounters + 48 // sequences: the last one committed
+	offLastSeq      = offProdCounters + 48 // sequences: the last one committed, stored after the position store
 	offYields       = offProdCounters + 56 // sched_yield calls of a producer waiting for room
+	offSeqBegun     = offProdCounters + 64 // sequences: the highest written into a record, stored before its commit
 
 	offConsCounters = 4 * LineSize
 	offMsgsOut      = offConsCounters + 0
@@ -227,7 +228,7 @@ const (
 	slotSpins      = 72
 	slotLost       = 80  // u64: this slot's records skipped as dead; written by the consumer
 	slotOverflowed = 88  // u64: messages handed to an overflow route
-	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
+	slotLastSeq    = 96  // u64: sequences: the highest the holder wrote into a record, stored before that record's commit
 	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
 	slotYields     = 112 // u64: sched_yield calls while waiting for room
 	slotEnd        = 120
@@ -338,6 +339,7 @@ const (
 	_ = uint(-(offChecksum % 4))
 	_ = uint(LineSize - (offConsBeat + 8 - offConsCounters))
 	_ = uint(LineSize - (offYields + 8 - offProdCounters))
+	_ = uint(LineSize - (offSeqBegun + 8 - offProdCounters))
 	_ = uint(LineSize - slotEnd)
 	_ = uint(-(SlotsOffset % LineSize))
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned

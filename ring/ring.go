@@ -372,7 +372,7 @@ type SlotStats struct {
 	Lost       uint64
 	Overflowed uint64
 	Yields     uint64
-	LastSeq    uint64 // sequences: the last one this slot committed
+	LastSeq    uint64 // sequences: the highest this slot's holder wrote into a record (stored before its commit)
 	DelivSeq   uint64 // sequences: the last one of this slot delivered
 }
 
