@@ -631,7 +631,30 @@ read:
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
+	c.settlePressure()
 	return n, c.err
+}
+
+// settlePressure lowers the depth pressure level of an overwrite ring, once
+// per read batch, when the depth has fallen to the low level: its consumer
+// does not go through reloadProducer, which does it in other rings (it
+// never did it here, so pressure raised by producers stayed raised while
+// the consumer read). Only while the level is raised does it load the
+// positions: a pair read while the released position held still, which
+// producers reclaiming move too; a moving or damaged pair waits for the
+// next batch.
+func (c *Consumer) settlePressure() {
+	if word32(c.r.region, offPressure).Load()&PressureDepth == 0 {
+		return
+	}
+	cp := c.consPos.Load()
+	p := c.prodPos.Load()
+	if c.consPos.Load() != cp {
+		return
+	}
+	if depth, _, ok := c.r.span(p, cp); ok {
+		c.r.lowerPressure(depth)
+	}
 }
 
 // What releaseCopied found.
