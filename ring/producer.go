@@ -136,16 +136,15 @@ func (p *Producer) resumeCommitted() error {
 	for {
 		i := pos & p.mask
 		h := word(p.data, i).Load()
-		t := headerType(h)
 		if h == 0 {
 			break
 		}
-		size := recordSize(headerLength(h))
-		if t == TypeData {
-			size = p.r.dataSize(headerLength(h))
+		var room uint64 // the chain's bytes left: it ends within capacity-8 of c
+		if d := pos - c; d < p.r.capacity-Align {
+			room = p.r.capacity - Align - d
 		}
-		if (t != TypeData && t != TypePadding) || headerReserved(h) || i+size > p.r.capacity || pos+size-c > p.r.capacity-Align ||
-			(t == TypeData && headerLength(h) > p.r.maxMessage) {
+		_, _, size, ok := p.r.decodeRecord(h, i, room)
+		if !ok {
 			p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d, past the producer position, does not fit", h, pos)
 			return p.err
 		}
@@ -849,17 +848,16 @@ func (p *Producer) reclaim(n uint64) (int, error) {
 		for pos+total-target > limit && target != pos {
 			i := target & p.mask
 			h := word(p.data, i).Load()
-			t := headerType(h)
-			size := recordSize(headerLength(h))
-			if t == TypeData {
-				size = p.r.dataSize(headerLength(h))
-				dropped++
-			}
-			// Only this producer writes below its position: every record
-			// there is committed, data or padding.
-			if (t != TypeData && t != TypePadding) || headerReserved(h) || size > pos-target || i+size > p.r.capacity {
-				p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit what the producer wrote", h)
+			// Only this producer writes below its position, and the
+			// consumer only reads there: every record is committed, data
+			// or padding, and lies within what the producer wrote.
+			t, _, size, ok := p.r.decodeRecord(h, i, pos-target)
+			if !ok {
+				p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d is not a record the producer wrote (it wrote up to %d)", h, target, pos)
 				return 0, p.err
+			}
+			if t == TypeData {
+				dropped++
 			}
 			target += size
 		}

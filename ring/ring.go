@@ -687,13 +687,8 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 			}
 			return append(out, rec), nil
 		}
-		length := headerLength(h)
-		size := recordSize(length)
-		if t == TypeData {
-			size = r.dataSize(length)
-		}
-		if headerReserved(h) || size > end-pos || i+size > r.capacity || (t != TypeData && t != TypePadding) ||
-			(t == TypeData && length > r.maxMessage) {
+		t, length, size, ok := r.decodeRecord(h, i, end-pos)
+		if !ok {
 			if cw.Load() != c {
 				return out, nil // the consumer moved: the walk read space being reused
 			}
