@@ -42,6 +42,12 @@ import "github.com/shmring/shmring/internal/pad"
 //     that space. The store hands the space back to the producer.
 //   - producer counters: stored by the producer only (single writer, release
 //     store of load+n); loaded by inspectors.
+//   - sequence words (rings with sequences): the last sequence begun (SPSC
+//     offSeqBegun, MPSC the slot's slotLastSeq), stored by the producer
+//     (release) before the store that commits a record carrying a higher
+//     sequence; the SPSC last committed (offLastSeq), stored after the
+//     position store; both loaded by the producer's successor when it takes
+//     the role (Producer.initSeqs says why that order loses nothing).
 //   - consumer counters: stored by the consumer only; loaded by inspectors.
 //   - waiting lines: see the package ipc waiting protocol (docs/design.md).
 //     Consumer line: seq (futex word) bumped by a producer that wakes the

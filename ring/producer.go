@@ -65,7 +65,7 @@ type Producer struct {
 
 // Steps of a write at which a test's hook (Producer.hook) is called, so
 // that it can stop the real code there as a producer killed at that point
-// would stop (export_test.go).
+// would stop (export_seq_test.go).
 const (
 	stepSeqStored = 100 + iota // a record's sequence written (and stored as begun), nothing committed
 	stepCommit                 // a record (an SPSC batch) committed, nothing after that store
