@@ -53,7 +53,7 @@ func seqKillChild() error {
 	}
 	step, _ := strconv.Atoi(os.Getenv("SHMRING_T_STEP"))
 	nth, _ := strconv.Atoi(os.Getenv("SHMRING_T_NTH"))
-	ring.SetHook(p, func(s int) {
+	ring.SetSeqHook(p, func(s int) {
 		if s != step {
 			return
 		}
