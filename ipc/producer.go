@@ -257,7 +257,8 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 // WriteSeq is WriteContext with the message's sequence number given, in a
 // ring created WithSequences: send a message you may already have sent
 // (before a crash) with its original sequence, and the consumer discards it
-// if it was delivered. A producer's sequences must increase.
+// if it was delivered. A producer's sequences must increase, except that
+// the messages InDoubt names are resent first, from its start.
 func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 	if p.closed {
 		return ErrClosed
@@ -278,9 +279,20 @@ func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 }
 
 // NextSeq returns the sequence number the next message gets, in a ring
-// created WithSequences: one past the last this producer ID committed,
-// across restarts.
+// created WithSequences: one past the highest this producer ID (or the SPSC
+// ring's producer) may have committed, across restarts and kills.
 func (p *Producer) NextSeq() uint64 { return p.rp.NextSeq() }
+
+// InDoubt returns, in a ring created WithSequences, the sequences [from,
+// to) that the previous producer under this ID (or the SPSC ring's previous
+// producer) may have died committing: every message it wrote with a
+// sequence below from was committed, none with one at or above to (NextSeq
+// when this producer opened). After a crash, resend the messages you had
+// given sequences from on, in order, with WriteSeq and their original
+// sequences, before any new message: none is lost and none delivered twice.
+// MPSC: the previous producer's last message (from = to-1); SPSC: its last
+// write if that was cut short (a batch), else nothing (from = to).
+func (p *Producer) InDoubt() (from, to uint64) { return p.rp.InDoubt() }
 
 // notFull turns the result of a non-blocking attempt into a wait's
 // (done, error): ErrFull means "not yet", anything else ends the wait.

@@ -84,9 +84,10 @@ func WithHeaderCommit() Option { return func(o *options) { o.cfg.HeaderCommit = 
 // record whose sequence is at or below the last it delivered from that
 // producer (Stats.Duplicates), remembering it in the segment across
 // consumer restarts; a producer that restarts under the same ID resumes
-// after its slot's last committed sequence (Producer.NextSeq). So a message
-// retried after a crash, with its original sequence (WriteSeq), is
-// delivered once.
+// after every sequence its predecessor may have committed
+// (Producer.NextSeq), so none of its new messages is discarded, and
+// Producer.InDoubt names the messages to resend after a crash: each,
+// resent with its original sequence (WriteSeq), is delivered once.
 func WithSequences() Option { return func(o *options) { o.cfg.Sequences = true } }
 
 // WithTargetDelay turns on, at creation, the adaptive pressure level of a

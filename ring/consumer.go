@@ -227,37 +227,20 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 			// deal with it. Header commit: nothing more is committed.
 			break
 		}
-		length := headerLength(h)
-		size := recordSize(length)
-		if headerType(h) == TypeData {
-			size = c.r.dataSize(length)
-		}
-		if headerReserved(h) || size > avail || i+size > c.r.capacity {
-			c.err = corruptf(c.r.dataOff+i, "record header %#016x (length %d) does not fit the %d published bytes or the data area", h, length, avail)
+		t, length, size, ok := c.r.decodeRecord(h, i, avail)
+		if !ok {
+			c.err = corruptf(c.r.dataOff+i, "record header %#016x (type %d, length %d) is not a data or padding record that fits the %d published bytes, the data area and the maximum message size %d", h, t, length, avail, c.r.maxMessage)
 			break
 		}
-		switch headerType(h) {
-		case TypeData:
-			if length > c.r.maxMessage {
-				c.err = corruptf(c.r.dataOff+i, "record length %d exceeds the maximum message size %d", length, c.r.maxMessage)
-			} else {
-				j := i + HeaderSize + c.r.extra
-				if c.r.seqs && c.duplicate(i, h) {
-					break // already delivered: skip it
-				}
-				if c.r.ts {
-					c.observe(i, &now)
-				}
-				fn(c.data[j : j+length : j+length])
-				n++
-				bytes += length
+		// Skip a duplicate (sequences): already delivered.
+		if t == TypeData && !(c.r.seqs && c.duplicate(i, h)) {
+			if c.r.ts {
+				c.observe(i, &now)
 			}
-		case TypePadding:
-		default:
-			c.err = corruptf(c.r.dataOff+i, "record header %#016x has unknown type %d", h, headerType(h))
-		}
-		if c.err != nil {
-			break
+			j := i + HeaderSize + c.r.extra
+			fn(c.data[j : j+length : j+length])
+			n++
+			bytes += length
 		}
 		c.pos += size
 	}
@@ -590,13 +573,8 @@ read:
 		if c.mpsc && (t == TypeNone && h == 0 || t == TypePending) {
 			break // a reservation not yet committed: Blocked and Recover deal with it
 		}
-		length := headerLength(h)
-		size := recordSize(length)
-		if t == TypeData {
-			size = c.r.dataSize(length)
-		}
-		bad := headerReserved(h) || size > avail || i+size > c.r.capacity ||
-			(t == TypeData && length > c.r.maxMessage) || (t != TypeData && t != TypePadding)
+		t, length, size, ok := c.r.decodeRecord(h, i, avail)
+		bad := !ok
 		var msg []byte
 		if !bad && t == TypeData {
 			msg = c.buf[:c.r.extra+length]
@@ -631,7 +609,30 @@ read:
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
+	c.settlePressure()
 	return n, c.err
+}
+
+// settlePressure lowers the depth pressure level of an overwrite ring, once
+// per read batch, when the depth has fallen to the low level: its consumer
+// does not go through reloadProducer, which does it in other rings (it
+// never did it here, so pressure raised by producers stayed raised while
+// the consumer read). Only while the level is raised does it load the
+// positions: a pair read while the released position held still, which
+// producers reclaiming move too; a moving or damaged pair waits for the
+// next batch.
+func (c *Consumer) settlePressure() {
+	if word32(c.r.region, offPressure).Load()&PressureDepth == 0 {
+		return
+	}
+	cp := c.consPos.Load()
+	p := c.prodPos.Load()
+	if c.consPos.Load() != cp {
+		return
+	}
+	if depth, _, ok := c.r.span(p, cp); ok {
+		c.r.lowerPressure(depth)
+	}
 }
 
 // What releaseCopied found.

@@ -42,6 +42,12 @@ import "github.com/shmring/shmring/internal/pad"
 //     that space. The store hands the space back to the producer.
 //   - producer counters: stored by the producer only (single writer, release
 //     store of load+n); loaded by inspectors.
+//   - sequence words (rings with sequences): the last sequence begun (SPSC
+//     offSeqBegun, MPSC the slot's slotLastSeq), stored by the producer
+//     (release) before the store that commits a record carrying a higher
+//     sequence; the SPSC last committed (offLastSeq), stored after the
+//     position store; both loaded by the producer's successor when it takes
+//     the role (Producer.initSeqs says why that order loses nothing).
 //   - consumer counters: stored by the consumer only; loaded by inspectors.
 //   - waiting lines: the waiting protocol of package ipc (docs/layout.md,
 //     "Lines 5 and 6").
@@ -143,8 +149,9 @@ const (
 	offDrops        = offProdCounters + 24
 	offSpins        = offProdCounters + 32
 	offOverflowed   = offProdCounters + 40 // messages handed to an overflow route
-	offLastSeq      = offProdCounters + 48 // sequences: the last one committed
+	offLastSeq      = offProdCounters + 48 // sequences: the last one committed, stored after the position store
 	offYields       = offProdCounters + 56 // sched_yield calls of a producer waiting for room
+	offSeqBegun     = offProdCounters + 64 // sequences: the highest written into a record, stored before its commit
 
 	offConsCounters = 4 * LineSize
 	offMsgsOut      = offConsCounters + 0
@@ -229,7 +236,7 @@ const (
 	slotSpins      = 72
 	slotLost       = 80  // u64: this slot's records skipped as dead; written by the consumer
 	slotOverflowed = 88  // u64: messages handed to an overflow route
-	slotLastSeq    = 96  // u64: sequences: the last one this slot committed
+	slotLastSeq    = 96  // u64: sequences: the highest the holder wrote into a record, stored before that record's commit
 	slotDelivSeq   = 104 // u64: sequences: the last one of this slot delivered; written by the consumer
 	slotYields     = 112 // u64: sched_yield calls while waiting for room
 	// u64: the holder's PID namespace, the inode number of its
@@ -345,6 +352,7 @@ const (
 	_ = uint(-(offChecksum % 4))
 	_ = uint(LineSize - (offConsBeat + 8 - offConsCounters))
 	_ = uint(LineSize - (offYields + 8 - offProdCounters))
+	_ = uint(LineSize - (offSeqBegun + 8 - offProdCounters))
 	_ = uint(LineSize - slotEnd)
 	_ = uint(-(SlotsOffset % LineSize))
 	_ = uint(-(offMsgsIn % 8)) // 64-bit words 8-aligned

@@ -717,9 +717,10 @@ func TestAdaptivePressure(t *testing.T) {
 	require.Equal(t, uint64(2), r.Stats().PressureChanges)
 }
 
-// TestSequencesDiscardDuplicates: a producer that restarts resumes from its
-// slot's last committed sequence; a retried message, even one committed
-// just before a crash that kept the slot from recording it, is delivered once.
+// TestSequencesDiscardDuplicates: a producer that restarts resumes after
+// its slot's (or the SPSC producer's) last sequence; a retried message is
+// delivered once, even after a consumer restart. (TestSequencesSurviveKill
+// kills producers inside their writes.)
 func TestSequencesDiscardDuplicates(t *testing.T) {
 	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
 		cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true, Timestamps: kind == ring.MPSC}
@@ -740,6 +741,8 @@ func TestSequencesDiscardDuplicates(t *testing.T) {
 		}
 		p := newP()
 		require.Equal(t, uint64(1), p.NextSeq())
+		from, to := p.InDoubt()
+		require.Equal(t, [2]uint64{1, 1}, [2]uint64{from, to}, "a new ring: nothing in doubt")
 		for i := 1; i <= 5; i++ {
 			require.NoError(t, p.TryWrite([]byte(fmt.Sprint("m", i))))
 		}
@@ -750,13 +753,18 @@ func TestSequencesDiscardDuplicates(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, p.CommitN(copy(b, "m8")))
 		require.Equal(t, uint64(9), p.NextSeq())
-		// The crash: m8 committed, the slot still says 7.
-		ring.SetLastSeq(r, 1, 7)
-		p = newP()
-		require.Equal(t, uint64(8), p.NextSeq(), "resumes after the last recorded commit")
-		require.NoError(t, p.TryWrite([]byte("m8"))) // the retry, sequence 8 again
+		p = newP() // a restart after a finished write
+		require.Equal(t, uint64(9), p.NextSeq(), "resumes after the last sequence")
+		from, to = p.InDoubt()
+		if kind == ring.MPSC {
+			require.Equal(t, [2]uint64{8, 9}, [2]uint64{from, to}, "mpsc: the last record is always in doubt")
+		} else {
+			require.Equal(t, [2]uint64{9, 9}, [2]uint64{from, to}, "spsc: the last position store was made")
+		}
+		require.NoError(t, p.TryWriteSeq(8, []byte("m8 again"))) // the resend of the doubtful one
 		require.NoError(t, p.TryWrite([]byte("m9")))
 		require.NoError(t, p.TryWriteSeq(3, []byte("m3 again")))
+		require.Equal(t, uint64(10), p.NextSeq(), "a resend does not move the numbering back")
 		c, err := r.NewConsumer()
 		require.NoError(t, err)
 		got := drain(t, c)
@@ -769,6 +777,9 @@ func TestSequencesDiscardDuplicates(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, drain(t, c))
 		require.Equal(t, uint64(3), r.Stats().Duplicates)
+		// Resends never lowered the last sequence: a restart still
+		// numbers after m9.
+		require.Equal(t, uint64(10), newP().NextSeq())
 	}
 	_, c := newMPSC(t, 1<<10, 64, 1)
 	p := slotProducer(t, c.Ring(), 0)

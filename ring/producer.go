@@ -26,8 +26,14 @@ type Producer struct {
 	msgsIn, bytesIn, fullEvents, drops, spins *atomic.Uint64
 	yields                                    *atomic.Uint64
 
-	lastSeq *atomic.Uint64 // sequences: the last committed (our slot's, or line 3)
-	seq     uint64         // sequences: the number the next record gets
+	// Sequences (docs/layout.md, "Sequences"). seqBegun: the highest
+	// sequence written into a record, stored before that record's commit
+	// (our slot's word, or line 3's); seqDone (SPSC only, else nil): the
+	// last committed, stored after the position store.
+	seqBegun, seqDone  *atomic.Uint64
+	seq                uint64 // the number the next record gets
+	seqHigh, seqDoneV  uint64 // what seqBegun and seqDone hold (never lowered)
+	doubtFrom, doubtTo uint64 // InDoubt, as found when the producer opened
 
 	window, pHigh   *atomic.Uint64 // flow control words (line 8)
 	pressure        *atomic.Uint32
@@ -71,6 +77,13 @@ const (
 	stepReleaseMarked        // a release's zeroing mark published, nothing zeroed
 )
 
+// Steps of a write at which a test's hook (Producer.hook) is called for the
+// sequence tests (export_seq_test.go).
+const (
+	stepSeqStored = 100 + iota // a record's sequence written (and stored as begun), nothing committed
+	stepCommit                 // a record (an SPSC batch) committed, nothing after that store
+)
+
 // NewProducer returns the producer side of r, resuming at the published
 // producer position. It fails with ErrCorrupt if the positions in the region
 // are inconsistent.
@@ -89,10 +102,13 @@ func (r *Ring) NewProducer() (*Producer, error) {
 		spins:      word(r.region, offSpins),
 	}
 	p.pos = p.prodPos.Load()
-	p.initFlow(word(r.region, offOverflowed), word(r.region, offLastSeq))
+	p.initFlow(word(r.region, offOverflowed))
 	p.yields = word(r.region, offYields)
 	if r.kind != SPSC {
 		return nil, fmt.Errorf("ring: NewProducer is for spsc rings; an mpsc ring takes NewSlotProducer")
+	}
+	if err := p.initSeqs(offSeqBegun, offLastSeq); err != nil {
+		return nil, err
 	}
 	if p.pos%Align != 0 {
 		return nil, corruptf(offProducerPos, "producer position %d is not %d-aligned", p.pos, Align)
@@ -133,16 +149,15 @@ func (p *Producer) resumeCommitted() error {
 	for {
 		i := pos & p.mask
 		h := word(p.data, i).Load()
-		t := headerType(h)
 		if h == 0 {
 			break
 		}
-		size := recordSize(headerLength(h))
-		if t == TypeData {
-			size = p.r.dataSize(headerLength(h))
+		var room uint64 // the chain's bytes left: it ends within capacity-8 of c
+		if d := pos - c; d < p.r.capacity-Align {
+			room = p.r.capacity - Align - d
 		}
-		if (t != TypeData && t != TypePadding) || headerReserved(h) || i+size > p.r.capacity || pos+size-c > p.r.capacity-Align ||
-			(t == TypeData && headerLength(h) > p.r.maxMessage) {
+		_, _, size, ok := p.r.decodeRecord(h, i, room)
+		if !ok {
 			p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d, past the producer position, does not fit", h, pos)
 			return p.err
 		}
@@ -184,8 +199,11 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 		intentPos:  w(slotIntentPos),
 		intentLen:  w(slotIntentLen),
 	}
-	p.initFlow(w(slotOverflowed), w(slotLastSeq))
+	p.initFlow(w(slotOverflowed))
 	p.yields = w(slotYields)
+	if err := p.initSeqs(base+slotLastSeq, 0); err != nil {
+		return nil, err
+	}
 	if _, err := p.sharedPositions(); err != nil {
 		return nil, err
 	}
@@ -242,14 +260,55 @@ func (p *Producer) sharedPositions() (uint64, error) {
 	return pos - c, nil
 }
 
-func (p *Producer) initFlow(overflowed, lastSeq *atomic.Uint64) {
-	p.lastSeq = lastSeq
-	p.seq = lastSeq.Load() + 1
+func (p *Producer) initFlow(overflowed *atomic.Uint64) {
 	p.window = word(p.r.region, offWindow)
 	p.pHigh = word(p.r.region, offPressureHigh)
 	p.pressure = word32(p.r.region, offPressure)
 	p.pressureChanges = word(p.r.region, offPressureChanges)
 	p.overflowed = overflowed
+}
+
+// initSeqs loads where the producer's sequences resume, in a ring with
+// sequences: begun is the region offset of the word holding the highest
+// sequence written into a record (stored before that record's commit), done
+// (SPSC; 0 in MPSC) of the word holding the last one committed (stored
+// after the position store).
+//
+// Why the successor of a producer killed at any instruction neither loses
+// nor duplicates (docs/layout.md, "Sequences", and docs/design.md): the
+// consumer discards a record of ours when its sequence is at or below the
+// last it delivered of ours, which is the sequence of a record we
+// committed. Every record is committed after its sequence was stored in
+// begun (program order, release stores), and begun never decreases; the
+// caller holds our role, so the predecessor is gone and its stores are
+// visible. So the numbers from begun+1 on, which new records get, are above
+// every sequence the predecessor may have committed: none of them is
+// discarded, and nothing committed is renumbered. What may be uncommitted
+// is InDoubt: MPSC, the record of sequence begun (each record is committed
+// before the next one is begun); SPSC, the records after done (a batch is
+// committed by one position store, then done is stored).
+func (p *Producer) initSeqs(begun, done uint64) error {
+	if !p.r.seqs {
+		return nil
+	}
+	p.seqBegun = word(p.r.region, begun)
+	high := p.seqBegun.Load()
+	from := high
+	if done != 0 {
+		p.seqDone = word(p.r.region, done)
+		p.seqDoneV = p.seqDone.Load()
+		// A producer that kept only this word (an older release) leaves
+		// begun behind it.
+		high = max(high, p.seqDoneV)
+		from = p.seqDoneV + 1
+	}
+	if high == 1<<64-1 {
+		p.err = corruptf(begun, "last sequence %d leaves no sequence for the next record", high)
+		return p.err
+	}
+	p.seq, p.seqHigh = high+1, high
+	p.doubtFrom, p.doubtTo = min(max(from, 1), high+1), high+1
+	return nil
 }
 
 // limit is the most bytes the ring may hold now: the capacity, or the
@@ -609,11 +668,17 @@ func (p *Producer) TryWrite(msg []byte) error {
 			p.hook(stepCounted)
 		}
 		publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
+		if p.hook != nil {
+			p.hook(stepCommit)
+		}
 		p.committed()
 		return nil
 	}
 	p.put(pos, msg)
 	publish(p.prodPos, p.pos)
+	if p.hook != nil {
+		p.hook(stepCommit)
+	}
 	p.count(1, uint64(len(msg)))
 	p.committed()
 	return nil
@@ -633,6 +698,9 @@ func (p *Producer) putShared(pos uint64, msg []byte) {
 		p.hook(stepCounted)
 	}
 	publish(word(p.data, i), makeHeader(uint32(len(msg)), p.slot, TypeData))
+	if p.hook != nil {
+		p.hook(stepCommit)
+	}
 	p.committed()
 	if p.hook != nil {
 		p.hook(stepCommitted)
@@ -704,9 +772,12 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 	}
 	if n > 0 {
 		publish(p.prodPos, p.pos)
+		if p.hook != nil {
+			p.hook(stepCommit)
+		}
 		p.count(uint64(n), bytes)
 		if p.r.seqs {
-			publish(p.lastSeq, p.seq-1)
+			p.storeDone(p.seq - 1)
 		}
 		if err == ErrFull {
 			err = nil
@@ -737,21 +808,40 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 
 // stamp writes the commit time and the sequence of the record at index i,
 // if the ring's records carry them. Plain stores: the header store after
-// them publishes them.
+// them publishes them. A sequence above any so far is stored in the begun
+// word first, before the record can be committed (initSeqs says why).
 func (p *Producer) stamp(i uint64) {
 	if p.r.ts {
 		binary.LittleEndian.PutUint64(p.data[i+p.r.tsOff:], uint64(nanotime()))
 	}
 	if p.r.seqs {
-		binary.LittleEndian.PutUint64(p.data[i+p.r.seqOff:], p.seq)
+		s := p.seq
+		binary.LittleEndian.PutUint64(p.data[i+p.r.seqOff:], s)
+		if s > p.seqHigh {
+			p.seqHigh = s
+			publish(p.seqBegun, s)
+		}
+		if p.hook != nil {
+			p.hook(stepSeqStored)
+		}
 	}
 }
 
-// committed records the sequence of a record just committed.
+// committed moves on from the sequence of a record just committed (SPSC:
+// and stores it as the last committed).
 func (p *Producer) committed() {
 	if p.r.seqs {
-		publish(p.lastSeq, p.seq)
+		p.storeDone(p.seq)
 		p.seq++
+	}
+}
+
+// storeDone stores s as the SPSC producer's last committed sequence, after
+// the position store that committed it, if it is the highest yet.
+func (p *Producer) storeDone(s uint64) {
+	if p.seqDone != nil && s > p.seqDoneV {
+		p.seqDoneV = s
+		publish(p.seqDone, s)
 	}
 }
 
@@ -803,17 +893,16 @@ func (p *Producer) reclaim(n uint64) (int, error) {
 		for pos+total-target > limit && target != pos {
 			i := target & p.mask
 			h := word(p.data, i).Load()
-			t := headerType(h)
-			size := recordSize(headerLength(h))
-			if t == TypeData {
-				size = p.r.dataSize(headerLength(h))
-				dropped++
-			}
-			// Only this producer writes below its position: every record
-			// there is committed, data or padding.
-			if (t != TypeData && t != TypePadding) || headerReserved(h) || size > pos-target || i+size > p.r.capacity {
-				p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit what the producer wrote", h)
+			// Only this producer writes below its position, and the
+			// consumer only reads there: every record is committed, data
+			// or padding, and lies within what the producer wrote.
+			t, _, size, ok := p.r.decodeRecord(h, i, pos-target)
+			if !ok {
+				p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d is not a record the producer wrote (it wrote up to %d)", h, target, pos)
 				return 0, p.err
+			}
+			if t == TypeData {
+				dropped++
 			}
 			target += size
 		}
@@ -829,13 +918,28 @@ func (p *Producer) reclaim(n uint64) (int, error) {
 }
 
 // NextSeq returns the sequence number the next record gets: one past the
-// last this producer (or its slot, across restarts) committed.
+// highest this producer, or its predecessors in the role (the SPSC
+// producer, or the MPSC slot, across restarts), may have committed. A new
+// ring's first is 1.
 func (p *Producer) NextSeq() uint64 { return p.seq }
+
+// InDoubt returns the sequences, [from, to), that the predecessor in this
+// producer's role may have died committing: every record it wrote with a
+// sequence below from was committed, none with one at or above to (which
+// is NextSeq when the producer opened). MPSC: the predecessor's last
+// record, from = to-1 (a commit cannot be told from a death just before
+// it); SPSC: the records after its last position store (a batch), empty if
+// it finished its last write. A producer that resends the messages it had
+// given sequences from on, in order, each with its original sequence
+// (TryWriteSeq), before any new message, loses none and duplicates none:
+// the consumer discards each one that was committed.
+func (p *Producer) InDoubt() (from, to uint64) { return p.doubtFrom, p.doubtTo }
 
 // TryWriteSeq is TryWrite with the record's sequence number given: a
 // producer retrying a message it may already have committed (after a crash,
 // say) sends it with its original sequence, and the consumer discards it if
-// it was delivered. Sequences of one producer must increase.
+// it was delivered. Sequences of one producer must increase, except that
+// the messages InDoubt names may be resent first, from its start.
 func (p *Producer) TryWriteSeq(seq uint64, msg []byte) error {
 	if !p.r.seqs {
 		return fmt.Errorf("ring: TryWriteSeq on a ring created without sequences")
@@ -881,6 +985,9 @@ func (p *Producer) CommitN(n int) error {
 		}
 		p.count(1, uint64(n))
 		publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
+		if p.hook != nil {
+			p.hook(stepCommit)
+		}
 		p.committed()
 		return nil
 	}
@@ -889,6 +996,9 @@ func (p *Producer) CommitN(n int) error {
 	p.flushPad()
 	p.pos = p.claimPos + p.r.dataSize(uint64(n))
 	publish(p.prodPos, p.pos)
+	if p.hook != nil {
+		p.hook(stepCommit)
+	}
 	p.count(1, uint64(n))
 	p.committed()
 	return nil

@@ -373,7 +373,7 @@ type SlotStats struct {
 	Lost       uint64
 	Overflowed uint64
 	Yields     uint64
-	LastSeq    uint64 // sequences: the last one this slot committed
+	LastSeq    uint64 // sequences: the highest this slot's holder wrote into a record (stored before its commit)
 	DelivSeq   uint64 // sequences: the last one of this slot delivered
 
 	// PIDNamespace is the inode number of the last holder's PID namespace
@@ -698,13 +698,8 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 			}
 			return append(out, rec), nil
 		}
-		length := headerLength(h)
-		size := recordSize(length)
-		if t == TypeData {
-			size = r.dataSize(length)
-		}
-		if headerReserved(h) || size > end-pos || i+size > r.capacity || (t != TypeData && t != TypePadding) ||
-			(t == TypeData && length > r.maxMessage) {
+		t, length, size, ok := r.decodeRecord(h, i, end-pos)
+		if !ok {
 			if cw.Load() != c {
 				return out, nil // the consumer moved: the walk read space being reused
 			}

@@ -166,9 +166,9 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 		p.err = corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c, Align)
 		return 0, p.err
 	}
-	if t := headerType(word(p.data, c&p.mask).Load()); t != TypeData && t != TypePadding &&
+	if h := word(p.data, c&p.mask).Load(); (h == 0 || headerType(h) == TypePending) &&
 		word(p.r.region, offZeroEnd).Load() == c {
-		return 0, nil
+		return 0, nil // (anything else but a committed record is damage, found under the lock)
 	}
 	ok, err := p.r.lockRelease(uint64(p.slot) + 1)
 	if err != nil {
@@ -196,18 +196,18 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	for pos+total-target > limit && target != pos {
 		i := target & p.mask
 		h := word(p.data, i).Load()
-		t := headerType(h)
-		if t != TypeData && t != TypePadding {
+		if h == 0 || headerType(h) == TypePending {
 			break // being written (or abandoned: the consumer's recovery skips it)
 		}
-		size := recordSize(headerLength(h))
-		if t == TypeData {
-			size = p.r.dataSize(headerLength(h))
-			dropped++
-		}
-		if headerReserved(h) || size > pos-target || i+size > capacity {
-			p.err = corruptf(p.r.dataOff+i, "record header %#016x does not fit the reserved space", h)
+		// Under the lock nobody else zeroes or reclaims: anything but a
+		// record committed within the reserved space is damage.
+		t, _, size, ok := p.r.decodeRecord(h, i, pos-target)
+		if !ok {
+			p.err = corruptf(p.r.dataOff+i, "record header %#016x at position %d does not fit the reserved space (up to %d)", h, target, pos)
 			return 0, p.err
+		}
+		if t == TypeData {
+			dropped++
 		}
 		target += size
 	}

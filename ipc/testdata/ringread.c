@@ -88,7 +88,7 @@ static uint64_t D(uint64_t len) { return (8 + E + len + 7) & ~7ull; }    /* data
 static uint64_t PADSZ(uint64_t len) { return (8 + len + 7) & ~7ull; }   /* padding */
 static uint64_t recsize(uint64_t h) { return htype(h) == 1 ? D(hlen(h)) : PADSZ(hlen(h)); }
 
-enum { PROD = 128, CONS = 256, MSGS_IN = 384, BYTES_IN = 392, DROPS = 408, LAST_SEQ = 432,
+enum { PROD = 128, CONS = 256, MSGS_IN = 384, BYTES_IN = 392, DROPS = 408, LAST_SEQ = 432, BEGUN_SEQ = 448,
        MSGS_OUT = 512, BYTES_OUT = 520, HIGH_WATER = 528, ZERO_END = 552, DELIV_SEQ = 560,
        DUPS = 568, LAPPED = 576, CONS_WAIT = 640, PROD_WAIT = 768, RELEASE_LOCK = 904,
        WINDOW = 1024, P_HIGH = 1032, P_LOW = 1040, PRESSURE = 1048, P_CHANGES = 1056,
@@ -289,6 +289,7 @@ static int spsc_write(const char *msg, uint64_t n, uint64_t claim, int abort) {
 	if (abort) return ABORTED; /* nothing published */
 	fill(rec, msg, n);
 	uint64_t next = rec + D(n);
+	if (seqs) st(W(BEGUN_SEQ), seq); /* §Writing (SPSC) 3: begun before the record can be committed */
 	if (hc) st(H(next), 0); /* §Header-commit 2: the next header reads zero */
 	st(H(rec), mkhdr(n, 0, 1));
 	if (hc && size > tail) st(H(pos), mkhdr(tail - 8, 0, 2)); /* §Header-commit 3 */
@@ -341,8 +342,8 @@ static int mpsc_write(const char *msg, uint64_t n, uint64_t claim, int abort) {
 		uint64_t rest = D(claim) - D(n);
 		if (rest) st(H(rec + D(n)), mkhdr(rest - 8, slot, 2));
 		bump(slotw(slot, S_MSGS), 1), bump(slotw(slot, S_BYTES), n);
+		if (seqs) st(W(slotw(slot, S_LAST_SEQ)), seq++); /* §Writing (MPSC) 6: begun, before the commit */
 		st(H(rec), mkhdr(n, slot, 1));
-		if (seqs) st(W(slotw(slot, S_LAST_SEQ)), seq++);
 		wake(CONS_WAIT);
 		return OK;
 	}
@@ -461,7 +462,10 @@ static int run_write(const char *tag, uint64_t first, uint64_t count, int gate) 
 		ccache = ld(W(CONS));
 		if (pos - ccache > cap || (ccache & 7)) fail("positions inconsistent");
 		raise_hw(pos - ccache);
-		seq = ld(W(LAST_SEQ)) + 1;
+		{ /* §Sequences across a producer's death: from the larger of begun and committed */
+			uint64_t b = ld(W(BEGUN_SEQ)), l = ld(W(LAST_SEQ));
+			seq = (b > l ? b : l) + 1;
+		}
 	} else {
 		for (slot = 0; slot < slots && !lock_range(slotw(slot, 0)); slot++) {}
 		if (slot == slots) fail("every producer slot is held");

@@ -1,0 +1,25 @@
+package ring
+
+// decodeRecord is the one check of a committed record's header that every
+// reader of the data area makes: the consumers, Peek, the producers'
+// drop-oldest reclaim walks and the header-commit producer's resume. h is
+// the header loaded at data index i, room the bytes the record may occupy
+// from there (what is published, or what the producer wrote). It returns
+// the record's type (TypeData or TypePadding), payload length and size, or
+// ok false when h cannot be a committed record there: another type,
+// reserved bits set, a data length above the maximum message, a size beyond
+// room or past the end of the data area. Headers that are not committed yet
+// (the zero word, TypePending) are the caller's to tell apart first, where
+// they are legal.
+func (r *Ring) decodeRecord(h, i, room uint64) (typ uint8, length, size uint64, ok bool) {
+	typ, length = headerType(h), headerLength(h)
+	extra, most := uint64(0), uint64(1<<32) // padding: no extras, any length
+	if typ == TypeData {
+		extra, most = r.extra, r.maxMessage
+	}
+	size = (HeaderSize + extra + length + Align - 1) &^ (Align - 1)
+	// h>>48 is the type with the reserved bits above it: 1 or 2 only for a
+	// data or padding record whose reserved bits are zero.
+	ok = h>>48-1 < 2 && length <= most && size <= room && i+size <= r.capacity
+	return typ, length, size, ok
+}
