@@ -98,6 +98,7 @@ func run(io stdio, args []string) int {
 		return 2
 	}
 	err := cmd.run(io, args[1:])
+	var exit exitError
 	switch {
 	case err == nil:
 		return 0
@@ -106,6 +107,11 @@ func run(io stdio, args []string) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(io.err, "ringctl %s: %v\nusage: ringctl %s\n", args[0], err, cmd.usage)
 		return 2
+	case errors.As(err, &exit):
+		if exit.msg != "" {
+			fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], exit.msg)
+		}
+		return exit.code
 	case errors.Is(err, errSilentFailure):
 		return 1
 	default:
@@ -113,6 +119,25 @@ func run(io stdio, args []string) int {
 		return 1
 	}
 }
+
+// Exit statuses; docs/operations.md has the table per command.
+const (
+	exitFailed = 1 // an error, explained on stderr
+	exitUsage  = 2 // a usage error: bad flag or argument
+	// exitStopped: the command stopped short of its goal, as documented
+	// per command: send under a waiting policy found the ring full past its
+	// timeout or no consumer; recv got fewer than -n messages.
+	exitStopped = 3
+)
+
+// exitError ends a command with its own exit status after printing msg,
+// if any, as "ringctl CMD: msg".
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
 
 // errSilentFailure exits 1 after the command has already explained itself.
 var errSilentFailure = errors.New("failed")

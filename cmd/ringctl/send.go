@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
 	"io"
+	"os"
+	"time"
 
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -49,6 +51,9 @@ func runSend(sio stdio, args []string) error {
 	}
 	defer p.Close()
 
+	// Under a waiting policy the first timeout or dead peer ends the
+	// command; drop and drop-oldest go on and count.
+	waits := pol != ipc.Drop && pol != ipc.DropOldest
 	in := bufio.NewReaderSize(sio.in, 64<<10)
 	var line []byte
 	var sent, dropped, tooLarge uint64
@@ -80,6 +85,15 @@ func runSend(sio stdio, args []string) error {
 		switch {
 		case werr == nil:
 			sent++
+		case waits && (errors.Is(werr, ipc.ErrTimeout) || errors.Is(werr, ipc.ErrPeerDead)):
+			// A waiting policy gave up: nobody is making room, so the
+			// next line would wait just as long. Stop and say why.
+			rest, all := countRest(sio.in, in, err != nil)
+			total := fmt.Sprint(sent + dropped + tooLarge + 1 + rest)
+			if !all {
+				total = "at least " + total
+			}
+			return exitError{exitStopped, sendStopped(r, pos[0], werr, sent, total, dropped, tooLarge, timeout)}
 		case errors.Is(werr, ipc.ErrFull), errors.Is(werr, ipc.ErrTimeout), errors.Is(werr, ipc.ErrPeerDead):
 			dropped++
 			lastReason = werr
@@ -102,4 +116,90 @@ func runSend(sio stdio, args []string) error {
 		return errSilentFailure
 	}
 	return nil
+}
+
+// sendStopped explains why send stopped under a waiting policy: what was
+// sent, how the wait ended, whether a consumer is there, and what to do.
+func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string, dropped, tooLarge uint64, timeout units.DurationFlag) string {
+	msg := fmt.Sprintf("sent %d of %s", sent, total)
+	if dropped > 0 {
+		msg += fmt.Sprintf(" (%d dropped)", dropped)
+	}
+	if tooLarge > 0 {
+		msg += fmt.Sprintf(" (%d larger than the %s maximum)", tooLarge, units.FormatSize(r.MaxMessage()))
+	}
+	attached, read := false, uint64(0)
+	if st, err := r.Stats(); err == nil {
+		attached, read = st.ConsumerAttached, st.MsgsOut
+	}
+	if errors.Is(werr, ipc.ErrTimeout) {
+		d := time.Second // Block's default
+		if timeout.Given {
+			d = timeout.Value
+		}
+		msg += fmt.Sprintf(": the ring stayed full for %v and ", d)
+	} else {
+		msg += ": the ring is full and "
+	}
+	switch {
+	case attached:
+		return msg + fmt.Sprintf("its consumer is attached but did not make room; see `ringctl stat %s`, wait longer with --timeout, or use --policy drop", name)
+	case read == 0:
+		msg += "no consumer is attached (none since creation)"
+	default:
+		msg += fmt.Sprintf("no consumer is attached (consumers have read %d messages before)", read)
+	}
+	return msg + fmt.Sprintf("; start one with `ringctl recv %s`, or use --policy drop", name)
+}
+
+// countRest counts the lines left on stdin after send stopped, so that it
+// can say "sent N of M". A pipe or terminal that stays open is not waited
+// for beyond a moment: all is false then, and n is what was counted.
+func countRest(stdin io.Reader, in *bufio.Reader, atEOF bool) (n uint64, all bool) {
+	if atEOF {
+		return 0, true
+	}
+	type result struct {
+		n   uint64
+		all bool
+	}
+	var counted uint64
+	count := func() result {
+		buf := make([]byte, 64<<10)
+		partial := false
+		for {
+			k, err := in.Read(buf)
+			for _, b := range buf[:k] {
+				if b == '\n' {
+					counted++
+				}
+			}
+			if k > 0 {
+				partial = buf[k-1] != '\n'
+			}
+			if err != nil {
+				if partial {
+					counted++
+				}
+				return result{counted, errors.Is(err, io.EOF)}
+			}
+		}
+	}
+	f, ok := stdin.(*os.File)
+	if !ok {
+		res := count()
+		return res.n, res.all
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		res := count()
+		return res.n, res.all
+	}
+	done := make(chan result, 1)
+	go func() { done <- count() }()
+	select {
+	case res := <-done:
+		return res.n, res.all
+	case <-time.After(2 * time.Second):
+		return 0, false
+	}
 }
