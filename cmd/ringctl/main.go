@@ -11,7 +11,11 @@
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
 // path. Flags may come before or after NAME. Sizes take plain bytes or a
 // unit: 64KiB, 1MiB (binary), 64K, 1M (binary too), 64kB, 1MB (decimal).
-// Errors go to stderr with exit status 1; a usage error exits with 2.
+// Errors go to stderr with exit status 1; a usage error (a bad flag: one
+// line and a hint) exits with 2; send and recv exit 3 when they stop short
+// (docs/operations.md has the table). `ringctl help COMMAND` and
+// `ringctl COMMAND --help` print a command's help on stdout;
+// `ringctl version` prints the module version and VCS revision.
 package main
 
 import (
@@ -84,29 +88,38 @@ func (u usageError) Is(t error) bool {
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 func run(io stdio, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		printUsage(io.err) // usage asked by mistake is an error: stderr
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
 		printUsage(io.out)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
+	case "help":
+		return runHelp(io, args[1:])
+	case "version", "--version":
+		return runVersion(io, args[1:])
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(io.err, "ringctl: unknown command %q\n\n", args[0])
-		printUsage(io.err)
-		return 2
+		fmt.Fprintf(io.err, "ringctl: unknown command %q (see `ringctl --help`)\n", args[0])
+		return exitUsage
 	}
 	err := cmd.run(io, args[1:])
 	var exit exitError
+	var fe flagError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &fe):
+		fmt.Fprintf(io.err, "ringctl %s: %v (see `ringctl %s --help`)\n", args[0], fe.msg, args[0])
+		return exitUsage
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(io.err, "ringctl %s: %v\nusage: ringctl %s\n", args[0], err, cmd.usage)
-		return 2
+		return exitUsage
 	case errors.As(err, &exit):
 		if exit.msg != "" {
 			fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], exit.msg)
@@ -155,19 +168,93 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  ringctl %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'ringctl COMMAND --help' for a command's flags.")
+	fmt.Fprintf(w, "  ringctl %-8s %s\n", "version", "print the module version and VCS revision")
+	fmt.Fprintln(w, "\nRun 'ringctl help COMMAND' or 'ringctl COMMAND --help' for a command's flags.")
 	fmt.Fprintln(w, "NAME is a bare name (in --dir, $SHMRING_DIR or /dev/shm) or a path.")
 }
 
-// newFlags returns a flag set for a command whose errors and help go to io.err.
+// newFlags returns a flag set for a command. Its own messages are
+// silenced: parse turns a flag error into one line with a hint, and
+// --help prints the command's help on stdout.
 func newFlags(io stdio, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	fs.Usage = func() {
-		fmt.Fprintf(io.err, "usage: ringctl %s\n\nflags:\n", commands[name].usage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(silent{io.out})
+	fs.Usage = func() {}
 	return fs
+}
+
+// silent swallows the flag package's own messages and keeps where the
+// command's help goes.
+type silent struct{ out io.Writer }
+
+func (silent) Write(p []byte) (int, error) { return len(p), nil }
+
+// parseFlags is fs.Parse that prints the command's help for --help (and
+// returns flag.ErrHelp) and turns other errors into one-line flagErrors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		if s, ok := fs.Output().(silent); ok {
+			fs.SetOutput(s.out)
+			printCommandHelp(s.out, fs.Name(), fs)
+			fs.SetOutput(s)
+		}
+		return err
+	}
+	return flagUsage(err)
+}
+
+// printCommandHelp prints a command's synopsis, summary and flags.
+func printCommandHelp(w io.Writer, name string, fs *flag.FlagSet) {
+	c := commands[name]
+	fmt.Fprintf(w, "usage: ringctl %s\n\n%s.\n", c.usage, c.summary)
+	if fs == nil {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
+// flagError is a flag the flag package refused, said in one line, with
+// flags written as users type them (--name).
+type flagError struct{ msg string }
+
+func (f flagError) Error() string   { return f.msg }
+func (f flagError) Is(t error) bool { return t == errUsage }
+
+// flagUsage turns an error of the flag package into a flagError.
+func flagUsage(err error) error {
+	s := err.Error()
+	switch {
+	case strings.HasPrefix(s, "flag provided but not defined: "):
+		s = "unknown flag -" + strings.TrimPrefix(s, "flag provided but not defined: ")
+	case strings.HasPrefix(s, "flag needs an argument: "):
+		s = "flag -" + strings.TrimPrefix(s, "flag needs an argument: ") + " needs a value"
+	default:
+		s = strings.Replace(s, " for flag -", " for flag --", 1)
+	}
+	return flagError{s}
+}
+
+// runHelp prints the help of one command (ringctl help create), or the
+// overview.
+func runHelp(io stdio, args []string) int {
+	if len(args) == 0 {
+		printUsage(io.out)
+		return 0
+	}
+	if _, ok := commands[args[0]]; !ok {
+		if args[0] == "help" || args[0] == "version" {
+			fmt.Fprintf(io.out, "usage: ringctl %s\n", args[0])
+			return 0
+		}
+		fmt.Fprintf(io.err, "ringctl help: unknown command %q (see `ringctl --help`)\n", args[0])
+		return exitUsage
+	}
+	return run(io, []string{args[0], "--help"})
 }
 
 // parse parses flags that may stand before or after the positional
@@ -175,11 +262,8 @@ func newFlags(io stdio, name string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string, wantPos int) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%v", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -137,7 +137,7 @@ func TestUsageErrors(t *testing.T) {
 	require.Empty(t, testutil.Leftovers(), "failed creates leave nothing")
 	r := ringctl(t, "", "stat", "--help")
 	require.Zero(t, r.code)
-	require.Contains(t, r.stderr, "usage: ringctl stat")
+	require.Contains(t, r.stdout, "usage: ringctl stat")
 	r = ringctl(t, "", "--help")
 	require.Zero(t, r.code)
 	require.Contains(t, r.stdout, "ringctl demo")
@@ -416,7 +416,7 @@ func TestOperatorCommands(t *testing.T) {
 	for _, verb := range []string{"ls", "peek", "doctor", "reset", "serve", "watch"} {
 		r := ringctl(t, "", verb, "--help")
 		require.Zero(t, r.code, verb)
-		require.Contains(t, r.stderr, "usage: ringctl "+verb)
+		require.Contains(t, r.stdout, "usage: ringctl "+verb)
 	}
 }
 

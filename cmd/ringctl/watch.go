@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -32,11 +30,8 @@ func runWatch(sio stdio, args []string) error {
 	// NAME... : parse with a sentinel count, then take every positional.
 	var names []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usagef("%v", err)
+		if err := parseFlags(fs, rest); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break
