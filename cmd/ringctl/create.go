@@ -93,8 +93,8 @@ func runCreate(io stdio, args []string) error {
 		}
 		opts = append(opts, ipc.WithMaxMessage(maxMsg.Value))
 	}
-	if size.Value < ring.MinCapacity || size.Value&(size.Value-1) != 0 {
-		return usagef("--size %s: the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB", units.FormatSize(size.Value))
+	if !capacityOK(size.Value) {
+		return usagef("%s", sizeAdvice(size))
 	}
 	r, err := ipc.Create(pos[0], opts...)
 	if err != nil {
@@ -108,4 +108,23 @@ func runCreate(io stdio, args []string) error {
 	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
 		r.Path(), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
 	return nil
+}
+
+// capacityOK reports whether n can be a ring's capacity.
+func capacityOK(n uint64) bool { return n >= ring.MinCapacity && n&(n-1) == 0 }
+
+// sizeAdvice says what --size was parsed as and why it is refused, and,
+// for a decimal unit whose binary twin would do, suggests that.
+func sizeAdvice(size units.SizeFlag) string {
+	const rule = "the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB"
+	if alt, v, ok := units.BinaryAlternative(size.Raw); ok {
+		if capacityOK(v) {
+			return fmt.Sprintf("--size %s: %s is %d bytes (SI); did you mean %s? (%s)", size.Raw, size.Raw, size.Value, alt, rule)
+		}
+		return fmt.Sprintf("--size %s: %s is %d bytes (SI); %s", size.Raw, size.Raw, size.Value, rule)
+	}
+	if _, err := strconv.ParseUint(size.Raw, 10, 64); err == nil {
+		return fmt.Sprintf("--size %s: %s", size.Raw, rule)
+	}
+	return fmt.Sprintf("--size %s: %s is %d bytes (%s); %s", size.Raw, size.Raw, size.Value, units.FormatSize(size.Value), rule)
 }

@@ -10,7 +10,8 @@
 //
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
 // path. Flags may come before or after NAME. Sizes take plain bytes or a
-// unit: 64KiB, 1MiB (binary), 64K, 1M (binary too), 64kB, 1MB (decimal).
+// unit: 64KiB, 1MiB (binary), 64K, 1M (binary too), 64kB, 1MB (decimal:
+// refused as a capacity, with the binary size it probably meant).
 // Errors go to stderr with exit status 1; a usage error (a bad flag: one
 // line and a hint) exits with 2; send and recv exit 3 when they stop short
 // (docs/operations.md has the table). `ringctl help COMMAND` and
