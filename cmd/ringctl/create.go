@@ -56,6 +56,9 @@ func runCreate(io stdio, args []string) error {
 	if err != nil || m > 0o777 {
 		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
 	}
+	if m&0o002 != 0 && !loc.trust {
+		return usagef("--mode %s lets any user write the ring, so every command would refuse to open it; use 0660 or 0640 to share it with a group, or add --trust-owner to create it anyway (commands that open it then need --trust-owner too)", *mode)
+	}
 	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
 	if *stamps {
 		opts = append(opts, ipc.WithTimestamps())

@@ -129,7 +129,7 @@ func run(io stdio, args []string) int {
 	case errors.Is(err, errSilentFailure):
 		return 1
 	default:
-		fmt.Fprintf(io.err, "ringctl %s: %v\n", args[0], err)
+		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], cliWording(err.Error()))
 		return 1
 	}
 }
@@ -280,4 +280,13 @@ func parse(fs *flag.FlagSet, args []string, wantPos int) ([]string, error) {
 		return nil, usagef("want %d argument(s), got %d: %q", wantPos, len(pos), pos)
 	}
 	return pos, nil
+}
+
+// cliWording rewrites the Go API's advice in an error for a ringctl user:
+// the option TrustOwner is the flag --trust-owner here.
+func cliWording(msg string) string {
+	return strings.NewReplacer(
+		"pass TrustOwner (ringctl --trust-owner)", "pass --trust-owner",
+		"pass TrustOwner", "pass --trust-owner",
+	).Replace(msg)
 }
