@@ -1,14 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
+	"io"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
 )
 
 func runCreate(io stdio, args []string) error {
@@ -101,6 +104,11 @@ func runCreate(io stdio, args []string) error {
 	}
 	r, err := ipc.Create(pos[0], opts...)
 	if err != nil {
+		if errors.Is(err, ipc.ErrExist) {
+			if path, ok := notASegment(pos[0], loc); ok {
+				return fmt.Errorf("%s exists and is not a shmring ring, so ringctl rm leaves it alone; remove it yourself (rm %s) if nothing needs it, or choose another name", path, path)
+			}
+		}
 		return err
 	}
 	defer r.Close()
@@ -130,4 +138,35 @@ func sizeAdvice(size units.SizeFlag) string {
 		return fmt.Sprintf("--size %s: %s", size.Raw, rule)
 	}
 	return fmt.Sprintf("--size %s: %s is %d bytes (%s); %s", size.Raw, size.Raw, size.Value, units.FormatSize(size.Value), rule)
+}
+
+// notASegment reports whether the file that name resolves to exists and is
+// not a segment (ringctl rm refuses those): not a regular file, or not
+// starting with the segment magic.
+func notASegment(name string, loc location) (string, bool) {
+	var o []shm.Option
+	if loc.dir != "" {
+		o = append(o, shm.Dir(loc.dir))
+	}
+	path, err := shm.Resolve(name, o...)
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", false
+	}
+	if !fi.Mode().IsRegular() {
+		return path, true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	magic := make([]byte, len(shm.Magic))
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return path, true // shorter than a magic
+	}
+	return path, string(magic) != shm.Magic
 }

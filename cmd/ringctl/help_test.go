@@ -39,13 +39,15 @@ func TestFlagErrorsAndHelp(t *testing.T) {
 	r = ringctl(t, "", "help", "rm")
 	require.Zero(t, r.code)
 	require.Empty(t, r.stderr)
-	require.Equal(t, `usage: ringctl rm NAME [--dir DIR]
+	require.Equal(t, `usage: ringctl rm NAME [--force] [--dir DIR]
 
 remove a ring.
 
 flags:
   -dir string
     	directory for bare names (default $SHMRING_DIR or /dev/shm)
+  -force
+    	remove the ring even while live processes hold it (they carry on in the removed file, unseen)
   -trust-owner
     	open a ring owned by another user or writable by others
 `, r.stdout)

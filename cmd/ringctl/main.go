@@ -1,7 +1,7 @@
 // Command ringctl creates, inspects, feeds, drains and removes shmring rings.
 //
 //	ringctl create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]
-//	ringctl rm NAME [--dir DIR]
+//	ringctl rm NAME [--force] [--dir DIR]
 //	ringctl stat NAME [--json] [--dir DIR]
 //	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
 //	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]
@@ -49,7 +49,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--header-commit] [--dir DIR]", "create a ring", runCreate, false},
-		"rm":     {"rm NAME [--dir DIR]", "remove a ring", runRm, false},
+		"rm":     {"rm NAME [--force] [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
 		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
 		"recv":   {"recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]", "print messages as lines, in order", runRecv, false},
