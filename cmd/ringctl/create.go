@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,11 @@ func runCreate(io stdio, args []string) error {
 		}
 	case "mpsc":
 		k = ipc.MPSC
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "producers" })
+		if given && *producers == 0 {
+			return usagef("--producers 0: want 1 to %d (without the flag: %d)", ring.MaxSlots, ring.DefaultSlots)
+		}
 		if *producers < 0 || *producers > ring.MaxSlots {
 			return usagef("--producers %d: want 1 to %d", *producers, ring.MaxSlots)
 		}

@@ -142,6 +142,10 @@ const (
 	// per command: send under a waiting policy found the ring full past its
 	// timeout or no consumer; recv got fewer than -n messages.
 	exitStopped = 3
+	// exitDropped: send finished but some lines were not sent: dropped
+	// (--policy drop or drop-oldest, or an operator's override to drop) or
+	// larger than the ring's maximum message; the counts are on stderr.
+	exitDropped = 4
 )
 
 // exitError ends a command with its own exit status after printing msg,

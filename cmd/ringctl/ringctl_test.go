@@ -165,7 +165,7 @@ func TestSendRecv(t *testing.T) {
 	}
 	in.WriteString(strings.Repeat("y", 65) + "\n") // larger than the maximum
 	r = ringctl(t, in.String(), "send", name, "--policy", "drop")
-	require.Equal(t, 1, r.code)
+	require.Equal(t, 4, r.code)
 	require.Contains(t, r.stderr, "sent 56, dropped 45 (44 ring full, 1 larger than the 64 B maximum)")
 
 	r = ringctl(t, "", "stat", name, "--json")
@@ -284,7 +284,7 @@ func TestPolicyAndWaitingSend(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "producers drop, consumer none")
 	r = ringctl(t, line, "send", name, "--policy", "park")
-	require.Equal(t, 1, r.code)
+	require.Equal(t, 4, r.code)
 	require.Contains(t, r.stderr, "dropped 1")
 	r = ringctl(t, "", "stat", name, "--json")
 	var rep statReport

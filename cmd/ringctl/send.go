@@ -113,7 +113,7 @@ func runSend(sio stdio, args []string) error {
 		if lastReason != nil && !errors.Is(lastReason, ipc.ErrFull) {
 			fmt.Fprintf(sio.err, "ringctl send: last drop: %v\n", lastReason)
 		}
-		return errSilentFailure
+		return exitError{code: exitDropped}
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func runWatch(sio stdio, args []string) error {
 			if !*once {
 				fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
 			}
-			render(sio, rings, prev, cur, interval.Value)
+			render(sio, rings, prev, cur, interval.Value, !*once && *count == 0)
 		}
 		prev = cur
 		if *once || (*count > 0 && frame >= *count) {
@@ -100,8 +100,14 @@ func sample(rings []*ipc.Ring) ([]ipc.Stats, error) {
 	return out, nil
 }
 
-func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration) {
-	fmt.Fprintf(sio.out, "shmring watch, every %v (Ctrl-C to stop)   %s\n\n", dt, time.Now().Format("15:04:05"))
+// render prints one frame; untilStopped says that watch runs until Ctrl-C
+// (neither --once nor --count), which the header then mentions.
+func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration, untilStopped bool) {
+	stopHint := ""
+	if untilStopped {
+		stopHint = " (Ctrl-C to stop)"
+	}
+	fmt.Fprintf(sio.out, "shmring watch, every %v%s   %s\n\n", dt, stopHint, time.Now().Format("15:04:05"))
 	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tDEPTH\t\tIN/s\tOUT/s\tPRESSURE\tDROPS\tDROPS/s\tLOST")
 	secs := dt.Seconds()
