@@ -243,6 +243,10 @@ type Stats struct {
 	Kind             Kind
 	ProducerAttached bool // SPSC: a live process holds the producer role; MPSC: at least one slot is held
 	ConsumerAttached bool // a live process holds the consumer role
+	// Slots is the number of MPSC producer slots (0 for SPSC); DropOldest,
+	// Sequences and HeaderCommit are the ring's creation options.
+	Slots                               int
+	DropOldest, Sequences, HeaderCommit bool
 	// Producers lists the MPSC slots that have ever been used.
 	Producers []ProducerStats
 }
@@ -264,7 +268,11 @@ func (r *Ring) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	var s Stats
-	err := guard(r.Path(), func() error { s = Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}; return nil })
+	err := guard(r.Path(), func() error {
+		s = Stats{Stats: r.r.Stats(), Kind: r.r.Kind(), Slots: r.r.Slots(),
+			DropOldest: r.r.Overwrite(), Sequences: r.r.Sequences(), HeaderCommit: r.r.HeaderCommit()}
+		return nil
+	})
 	if err != nil {
 		return s, err
 	}

@@ -27,13 +27,7 @@ func runServe(sio stdio, args []string) error {
 		return err
 	}
 	d, opts := dirAndTrust(*dir, *trust)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(ipc.NewDirCollector(d, opts...))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "shmring metrics for the rings in %s: /metrics\n", d)
-	})
+	mux := serveMux(d, opts)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -52,4 +46,20 @@ func runServe(sio stdio, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// serveMux answers /metrics, a short index at /, and 404 elsewhere.
+func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ipc.NewDirCollector(dir, opts...))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ringctl serve: the rings in %s\n\n/metrics  Prometheus metrics of every ring\n", dir)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 not found: see / for what is served", http.StatusNotFound)
+	})
+	return mux
 }
