@@ -6,6 +6,7 @@
 //	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
 //	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
+//	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
 //
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
@@ -60,6 +61,7 @@ func init() {
 		"serve":  {"serve [--listen ADDR] [--dir DIR]", "serve Prometheus metrics for every ring in a directory", runServe, false},
 		"watch":  {"watch NAME... [--interval DUR] [--once] [--count N] [--json] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--json] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
+		"check":  {"check NAME [--max-depth 80%] [--max-delay DUR [--window DUR]] [--consumer-alive] [--json] [--dir DIR]", "exit 0 if a ring is healthy, 3 with the reasons if not: for scripts and deployment gates", runCheck, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}
 }

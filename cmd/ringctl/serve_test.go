@@ -27,7 +27,10 @@ func TestServePaths(t *testing.T) {
 	mux := serveMux(dir, nil)
 	code, body := get(t, mux, "/")
 	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, "ringctl serve: the rings in "+dir+"\n\n/metrics  Prometheus metrics of every ring\n", body)
+	require.Equal(t, "ringctl serve: the rings in "+dir+"\n\n"+
+		"/metrics       Prometheus metrics of every ring\n"+
+		"/healthz       200 if every ring has a live consumer and no pressure, else 503 (JSON)\n"+
+		"/healthz/RING  the same for one ring\n", body)
 	for _, path := range []string{"/nope", "/metrics/x", "/favicon.ico"} {
 		code, body = get(t, mux, path)
 		require.Equal(t, http.StatusNotFound, code, path)
