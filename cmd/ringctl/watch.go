@@ -60,6 +60,7 @@ func runWatch(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	hist := newHistory(len(rings), interval.Value)
 	for frame := 1; ; frame++ {
 		select {
 		case <-ctx.Done():
@@ -70,6 +71,7 @@ func runWatch(sio stdio, args []string) error {
 		if err != nil {
 			return err
 		}
+		hist.add(prev, cur, interval.Value)
 		switch {
 		case *asJSON:
 			if err := renderJSON(sio, rings, prev, cur, interval.Value); err != nil {
@@ -80,6 +82,9 @@ func runWatch(sio stdio, args []string) error {
 				fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
 			}
 			render(sio, rings, prev, cur, interval.Value, !*once && *count == 0)
+			if !*once {
+				hist.render(sio, rings)
+			}
 		}
 		prev = cur
 		if *once || (*count > 0 && frame >= *count) {
