@@ -20,7 +20,7 @@ func runSend(sio stdio, args []string) error {
 	loc.register(fs)
 	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), drop-oldest (rings created --drop-oldest), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
 	var timeout units.DurationFlag
-	fs.Var(&timeout, "timeout", "give up on a message after DUR of waiting (block: default 1s; others: no limit)")
+	fs.Var(&timeout, "timeout", "under a waiting policy, stop (exit 3) once a message has waited DUR for room (block: default 1s; others: no limit, but they stop once no consumer has been attached for 1s)")
 	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
