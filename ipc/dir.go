@@ -85,6 +85,9 @@ func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- delayDesc
+	for _, d := range extraDescs {
+		ch <- d
+	}
 	ch <- unreadableDesc
 }
 

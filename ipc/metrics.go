@@ -2,10 +2,12 @@ package ipc
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/printable"
+	"github.com/shmring/shmring/ring"
 )
 
 // Collector is a prometheus.Collector that reads rings' counters from their
@@ -55,7 +57,7 @@ var metrics = []metric{
 	newMetric("producer_spins_total", "Wait iterations of producers waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Spins) }),
 	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Depth) }),
 	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Capacity) }),
-	newMetric("high_watermark_bytes", "Largest depth observed since creation.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
+	newMetric("high_watermark_bytes", "Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
 	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Overflowed) }),
 	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Duplicates) }),
 	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Lost) }),
@@ -72,7 +74,6 @@ var metrics = []metric{
 	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),
 	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerWakeups) }),
 	newMetric("consumer_wakeups_total", "Wake system calls made for the sleeping consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerWakeups) }),
-	newMetric("pressure", "Pressure bits: 1 depth past the high level, 2 queueing delay above target; 0 none.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Pressure) }),
 	newMetric("pressure_changes_total", "Times the pressure level changed.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.PressureChanges) }),
 	newMetric("window_bytes", "Bytes producers may fill (the capacity when no window is set).", prometheus.GaugeValue, func(s Stats) float64 {
 		if s.Window == 0 || s.Window > s.Capacity {
@@ -84,6 +85,24 @@ var metrics = []metric{
 	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ConsumerAttached) }),
 }
 
+var (
+	pressureDesc = prometheus.NewDesc("shmring_pressure",
+		"1 while the ring's pressure is raised for the cause: depth (past the high level) or delay (queueing delay above the target); else 0.", []string{"ring", "cause"}, nil)
+	infoDesc = prometheus.NewDesc("shmring_ring_info",
+		"Always 1; the labels describe the ring: kind, producer slots (mpsc), largest message, and its creation options.",
+		[]string{"ring", "kind", "slots", "max_message_bytes", "timestamps", "drop_oldest", "sequences", "header_commit"}, nil)
+	slotMessagesDesc = prometheus.NewDesc("shmring_slot_produced_messages_total",
+		"MPSC: messages written through the producer slot, across its holders.", []string{"ring", "slot"}, nil)
+	slotDropsDesc = prometheus.NewDesc("shmring_slot_dropped_messages_total",
+		"MPSC: messages the producer slot's holders dropped.", []string{"ring", "slot"}, nil)
+	slotLostDesc = prometheus.NewDesc("shmring_slot_lost_messages_total",
+		"MPSC: reservations of the slot's dead holders that the consumer skipped.", []string{"ring", "slot"}, nil)
+	slotAliveDesc = prometheus.NewDesc("shmring_slot_alive",
+		"MPSC: 1 while a live process holds the producer slot.", []string{"ring", "slot"}, nil)
+	// extraDescs are the descriptors beyond metrics and delayDesc.
+	extraDescs = []*prometheus.Desc{pressureDesc, infoDesc, slotMessagesDesc, slotDropsDesc, slotLostDesc, slotAliveDesc}
+)
+
 var delayDesc = prometheus.NewDesc("shmring_queue_delay_seconds",
 	"Time records waited in the ring between commit and delivery (rings created with timestamps).", []string{"ring"}, nil)
 
@@ -93,6 +112,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- delayDesc
+	for _, d := range extraDescs {
+		ch <- d
+	}
 }
 
 // delayHistogram turns the segment's power-of-two buckets into a
@@ -130,5 +152,17 @@ func emit(ch chan<- prometheus.Metric, name string, st Stats) {
 	}
 	if st.Timestamps {
 		ch <- delayHistogram(st, name)
+	}
+	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure&ring.PressureDepth != 0), name, "depth")
+	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure&ring.PressureDelay != 0), name, "delay")
+	tf := strconv.FormatBool
+	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, name, st.Kind.String(), strconv.Itoa(st.Slots),
+		strconv.FormatUint(st.MaxMessage, 10), tf(st.Timestamps), tf(st.DropOldest), tf(st.Sequences), tf(st.HeaderCommit))
+	for _, p := range st.Producers {
+		slot := strconv.Itoa(p.Slot)
+		ch <- prometheus.MustNewConstMetric(slotMessagesDesc, prometheus.CounterValue, float64(p.MsgsIn), name, slot)
+		ch <- prometheus.MustNewConstMetric(slotDropsDesc, prometheus.CounterValue, float64(p.Drops), name, slot)
+		ch <- prometheus.MustNewConstMetric(slotLostDesc, prometheus.CounterValue, float64(p.Lost), name, slot)
+		ch <- prometheus.MustNewConstMetric(slotAliveDesc, prometheus.GaugeValue, b2f(p.Alive), name, slot)
 	}
 }

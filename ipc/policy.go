@@ -147,6 +147,11 @@ type waitSide struct {
 	hybridSpins int
 	hybridYield int
 	consumer    bool // the consumer clears its parked flag when done
+	// peerGone (producers only) is set when a wait returned ErrPeerDead and
+	// cleared when a wait finds the consumer back: while it is set, a wait
+	// that finds no consumer returns ErrPeerDead at once instead of waiting
+	// out the peer timeout again for every message.
+	peerGone bool
 	// hook, if set, is asked at each check whether to go on.
 	hook  func(WaitInfo) WaitDecision
 	depth func() uint64
@@ -229,6 +234,17 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 		}
 		return nil
 	}
+	if s.peerGone {
+		if !s.peerAlive() {
+			return 0, 0, ErrPeerDead
+		}
+		s.peerGone = false
+	}
+	defer func() {
+		if !s.consumer && err == ErrPeerDead {
+			s.peerGone = true
+		}
+	}()
 	for n := 1; ; n++ {
 		hookAttempt = n
 		policy := s.effective(policy)

@@ -229,7 +229,10 @@ func (p *Producer) Policy() Policy { return p.policy }
 // ring is full: Spin, Yield, Backoff, Park and Hybrid wait for room (or
 // return ErrPeerDead once no consumer has been attached for the peer
 // timeout), Block waits up to its timeout (ErrTimeout), Drop returns ErrFull
-// at once. A message that is not written counts as dropped. It returns
+// at once. Once a wait has returned ErrPeerDead, a later write that finds
+// the ring full and still no consumer returns ErrPeerDead at once rather
+// than waiting out the peer timeout again; a consumer's return ends that.
+// A message that is not written counts as dropped. It returns
 // ErrTooLarge for a message above MaxMessage.
 func (p *Producer) Write(msg []byte) error {
 	return p.WriteContext(context.Background(), msg)

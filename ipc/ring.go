@@ -245,6 +245,10 @@ type Stats struct {
 	Kind             Kind
 	ProducerAttached bool // SPSC: a live process holds the producer role; MPSC: at least one slot is held
 	ConsumerAttached bool // a live process holds the consumer role
+	// Slots is the number of MPSC producer slots (0 for SPSC); DropOldest,
+	// Sequences and HeaderCommit are the ring's creation options.
+	Slots                               int
+	DropOldest, Sequences, HeaderCommit bool
 	// Producers lists the MPSC slots that have ever been used.
 	Producers []ProducerStats
 }
@@ -282,7 +286,8 @@ func (r *Ring) Stats() (s Stats, err error) {
 
 // stats is Stats, run under inspect.
 func (r *Ring) stats() (Stats, error) {
-	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind()}
+	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind(), Slots: r.r.Slots(),
+		DropOldest: r.r.Overwrite(), Sequences: r.r.Sequences(), HeaderCommit: r.r.HeaderCommit()}
 	var errs []error
 	var err error
 	if r.r.Kind() == SPSC {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
+	"io"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
 )
 
 func runCreate(io stdio, args []string) error {
@@ -46,6 +50,11 @@ func runCreate(io stdio, args []string) error {
 		}
 	case "mpsc":
 		k = ipc.MPSC
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "producers" })
+		if given && *producers == 0 {
+			return usagef("--producers 0: want 1 to %d (without the flag: %d)", ring.MaxSlots, ring.DefaultSlots)
+		}
 		if *producers < 0 || *producers > ring.MaxSlots {
 			return usagef("--producers %d: want 1 to %d", *producers, ring.MaxSlots)
 		}
@@ -55,6 +64,9 @@ func runCreate(io stdio, args []string) error {
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
 		return usagef("--mode %q: want octal permission bits such as 0600 or 0640", *mode)
+	}
+	if m&0o002 != 0 && !loc.trust {
+		return usagef("--mode %s lets any user write the ring, so every command would refuse to open it; use 0660 or 0640 to share it with a group, or add --trust-owner to create it anyway (commands that open it then need --trust-owner too)", *mode)
 	}
 	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
 	if *stamps {
@@ -93,11 +105,16 @@ func runCreate(io stdio, args []string) error {
 		}
 		opts = append(opts, ipc.WithMaxMessage(maxMsg.Value))
 	}
-	if size.Value < ring.MinCapacity || size.Value&(size.Value-1) != 0 {
-		return usagef("--size %s: the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB", units.FormatSize(size.Value))
+	if !capacityOK(size.Value) {
+		return usagef("%s", sizeAdvice(size))
 	}
 	r, err := ipc.Create(pos[0], opts...)
 	if err != nil {
+		if errors.Is(err, ipc.ErrExist) {
+			if path, ok := notASegment(pos[0], loc); ok {
+				return fmt.Errorf("%s exists and is not a shmring ring, so ringctl rm leaves it alone; remove it yourself (rm %s) if nothing needs it, or choose another name", path, path)
+			}
+		}
 		return err
 	}
 	defer r.Close()
@@ -108,4 +125,54 @@ func runCreate(io stdio, args []string) error {
 	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
 		show(r.Path()), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
 	return nil
+}
+
+// capacityOK reports whether n can be a ring's capacity.
+func capacityOK(n uint64) bool { return n >= ring.MinCapacity && n&(n-1) == 0 }
+
+// sizeAdvice says what --size was parsed as and why it is refused, and,
+// for a decimal unit whose binary twin would do, suggests that.
+func sizeAdvice(size units.SizeFlag) string {
+	const rule = "the capacity must be a power of two of at least 1KiB, e.g. 64KiB or 1MiB"
+	if alt, v, ok := units.BinaryAlternative(size.Raw); ok {
+		if capacityOK(v) {
+			return fmt.Sprintf("--size %s: %s is %d bytes (SI); did you mean %s? (%s)", size.Raw, size.Raw, size.Value, alt, rule)
+		}
+		return fmt.Sprintf("--size %s: %s is %d bytes (SI); %s", size.Raw, size.Raw, size.Value, rule)
+	}
+	if _, err := strconv.ParseUint(size.Raw, 10, 64); err == nil {
+		return fmt.Sprintf("--size %s: %s", size.Raw, rule)
+	}
+	return fmt.Sprintf("--size %s: %s is %d bytes (%s); %s", size.Raw, size.Raw, size.Value, units.FormatSize(size.Value), rule)
+}
+
+// notASegment reports whether the file that name resolves to exists and is
+// not a segment (ringctl rm refuses those): not a regular file, or not
+// starting with the segment magic.
+func notASegment(name string, loc location) (string, bool) {
+	var o []shm.Option
+	if loc.dir != "" {
+		o = append(o, shm.Dir(loc.dir))
+	}
+	path, err := shm.Resolve(name, o...)
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", false
+	}
+	if !fi.Mode().IsRegular() {
+		return path, true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	magic := make([]byte, len(shm.Magic))
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return path, true // shorter than a magic
+	}
+	return path, string(magic) != shm.Magic
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"github.com/shmring/shmring/internal/units"
 	"os"
 	"os/signal"
@@ -17,17 +18,17 @@ func runRecv(sio stdio, args []string) error {
 	fs := newFlags(sio, "recv")
 	var loc location
 	loc.register(fs)
-	limit := fs.Uint64("n", 0, "stop after N messages (default: no limit)")
+	limit := fs.Uint64("n", 0, "stop after N messages (default: no limit); exit 3 if --timeout passes first")
 	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "stop once DUR passes with no message, e.g. 500ms, 2s (default: wait forever)")
-	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park or backoff")
+	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park, block (park; --timeout bounds either) or backoff")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	pol, err := ipc.ParsePolicy(*wait)
-	if err != nil || pol == ipc.Drop {
-		return usagef("--wait %q: want hybrid, spin, yield, park or backoff", *wait)
+	if err != nil || pol == ipc.Drop || pol == ipc.DropOldest || pol == ipc.Overflow {
+		return usagef("--wait %q: want hybrid, spin, yield, park, block or backoff", *wait)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
@@ -83,6 +84,11 @@ func runRecv(sio stdio, args []string) error {
 			}
 		case errors.Is(err, ipc.ErrPeerDead):
 			// No producer right now: keep waiting for one to come.
+		case errors.Is(err, ipc.ErrTimeout) && *limit > 0:
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			return exitError{exitStopped, fmt.Sprintf("got %d of %d messages: none arrived for %v", got, *limit, timeout.Value)}
 		case errors.Is(err, ipc.ErrTimeout), errors.Is(err, context.Canceled):
 			return nil
 		default:

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -32,11 +30,8 @@ func runWatch(sio stdio, args []string) error {
 	// NAME... : parse with a sentinel count, then take every positional.
 	var names []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usagef("%v", err)
+		if err := parseFlags(fs, rest); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -65,6 +60,7 @@ func runWatch(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	hist := newHistory(len(rings), interval.Value)
 	for frame := 1; ; frame++ {
 		select {
 		case <-ctx.Done():
@@ -75,6 +71,7 @@ func runWatch(sio stdio, args []string) error {
 		if err != nil {
 			return err
 		}
+		hist.add(prev, cur, interval.Value)
 		switch {
 		case *asJSON:
 			if err := renderJSON(sio, rings, prev, cur, interval.Value); err != nil {
@@ -84,7 +81,10 @@ func runWatch(sio stdio, args []string) error {
 			if !*once {
 				fmt.Fprint(sio.out, "\033[H\033[2J") // home, clear: refresh in place
 			}
-			render(sio, rings, prev, cur, interval.Value)
+			render(sio, rings, prev, cur, interval.Value, !*once && *count == 0)
+			if !*once {
+				hist.render(sio, rings)
+			}
 		}
 		prev = cur
 		if *once || (*count > 0 && frame >= *count) {
@@ -105,8 +105,14 @@ func sample(rings []*ipc.Ring) ([]ipc.Stats, error) {
 	return out, nil
 }
 
-func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration) {
-	fmt.Fprintf(sio.out, "shmring watch, every %v (Ctrl-C to stop)   %s\n\n", dt, time.Now().Format("15:04:05"))
+// render prints one frame; untilStopped says that watch runs until Ctrl-C
+// (neither --once nor --count), which the header then mentions.
+func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duration, untilStopped bool) {
+	stopHint := ""
+	if untilStopped {
+		stopHint = " (Ctrl-C to stop)"
+	}
+	fmt.Fprintf(sio.out, "shmring watch, every %v%s   %s\n\n", dt, stopHint, time.Now().Format("15:04:05"))
 	tw := tabwriter.NewWriter(sio.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tDEPTH\t\tIN/s\tOUT/s\tPRESSURE\tDROPS\tDROPS/s\tLOST")
 	secs := dt.Seconds()

@@ -94,10 +94,33 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// BinaryAlternative returns, for a size written with a decimal (SI) unit
+// such as "64KB" or "1mb", the same number with the binary unit ("64KiB",
+// "1MiB") and its value, so that a caller can ask "did you mean 64KiB?".
+// ok is false for any other form.
+func BinaryAlternative(s string) (alt string, value uint64, ok bool) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	if num == "" || len(unit) != 2 || unit[1] != 'b' || sizeUnits[unit] == 0 || sizeUnits[unit] == 1 {
+		return "", 0, false
+	}
+	alt = num + strings.ToUpper(unit[:1]) + "iB"
+	v, err := ParseSize(alt)
+	if err != nil {
+		return "", 0, false
+	}
+	return alt, v, true
+}
+
 // SizeFlag is a flag.Value holding a size.
 type SizeFlag struct {
 	Value uint64 // the size in bytes
 	Given bool   // whether the flag was given
+	Raw   string // as the user wrote it
 }
 
 func (f *SizeFlag) String() string {
@@ -112,7 +135,7 @@ func (f *SizeFlag) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	f.Value, f.Given = v, true
+	f.Value, f.Given, f.Raw = v, true, s
 	return nil
 }
 

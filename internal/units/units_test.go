@@ -36,3 +36,25 @@ func TestParseDuration(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestBinaryAlternative(t *testing.T) {
+	for _, tc := range []struct {
+		in, alt string
+		v       uint64
+		ok      bool
+	}{
+		{"64KB", "64KiB", 64 << 10, true},
+		{"64kb", "64KiB", 64 << 10, true},
+		{"1MB", "1MiB", 1 << 20, true},
+		{"2gb", "2GiB", 2 << 30, true},
+		{"64KiB", "", 0, false},
+		{"64K", "", 0, false},
+		{"4096", "", 0, false},
+		{"12B", "", 0, false},
+	} {
+		alt, v, ok := BinaryAlternative(tc.in)
+		require.Equal(t, tc.ok, ok, tc.in)
+		require.Equal(t, tc.alt, alt, tc.in)
+		require.Equal(t, tc.v, v, tc.in)
+	}
+}

@@ -1,0 +1,91 @@
+package ipc_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+// readmeOrders is the Go snippet of README.md, verbatim (one tab less
+// indentation there): TestReadmeGoSnippets keeps them the same, so the
+// snippet compiles, passes vet and staticcheck, and runs.
+func readmeOrders(ctx context.Context, handle func(msg []byte)) error {
+	// In the writing process:
+	r, err := ipc.Create("orders", ipc.WithCapacity(1<<20)) // /dev/shm/orders, mode 0600
+	if err != nil {
+		return err // ipc.ErrExist if the name is taken (ringctl rm orders removes a leftover)
+	}
+	defer ipc.Remove("orders") // the creator removes the name when done; open rings stay usable
+	defer r.Close()
+	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.Write([]byte("buy 10")); err != nil {
+		return err // ipc.ErrFull if the ring is full (counted as a drop)
+	}
+
+	// In the reading process:
+	r2, err := ipc.Open("orders")
+	if err != nil {
+		return err
+	}
+	defer r2.Close()
+	c, err := r2.Consumer()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Read(ctx, func(msg []byte) { handle(msg) }) // msg is valid inside the callback only
+}
+
+// TestReadmeGoSnippets (issue 13, item 4): every Go snippet in README.md
+// and docs/*.md is the body of a function in this file, and the README's
+// runs, twice in a row (it leaves nothing behind).
+func TestReadmeGoSnippets(t *testing.T) {
+	src, err := os.ReadFile("readme_test.go")
+	require.NoError(t, err)
+	// The bodies of this file's functions, one tab less indentation.
+	bodies := regexp.MustCompile(`(?ms)^func readme\w*\(.*?\) error \{\n(.*?)^\}\n`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, bodies)
+	var code []string
+	for _, b := range bodies {
+		code = append(code, regexp.MustCompile(`(?m)^\t`).ReplaceAllString(b[1], ""))
+	}
+	files, err := filepath.Glob("../docs/*.md")
+	require.NoError(t, err)
+	files = append(files, "../README.md")
+	snippet := regexp.MustCompile("(?ms)^```go\n(.*?)^```\n")
+	found := 0
+	for _, f := range files {
+		md, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range snippet.FindAllStringSubmatch(string(md), -1) {
+			found++
+			in := false
+			for _, c := range code {
+				in = in || c == m[1]
+			}
+			require.True(t, in, "%s has a Go snippet that is not the body of a readme function in ipc/readme_test.go, so it is not compiled or run:\n%s", f, m[1])
+		}
+	}
+	require.NotZero(t, found, "README.md has a Go snippet")
+
+	t.Setenv("SHMRING_DIR", t.TempDir())
+	for run := 1; run <= 2; run++ {
+		var got []string
+		require.NoError(t, readmeOrders(context.Background(), func(msg []byte) { got = append(got, string(msg)) }), "run %d", run)
+		require.Equal(t, []string{"buy 10"}, got)
+		entries, err := os.ReadDir(os.Getenv("SHMRING_DIR"))
+		require.NoError(t, err)
+		require.Empty(t, entries, "run %d left files behind", run)
+	}
+	require.True(t, strings.HasPrefix(code[0], "// In the writing process:"))
+}
