@@ -78,8 +78,8 @@ func runCheck(sio stdio, args []string) error {
 		return exitError{code: exitStopped}
 	}
 	if rep.Healthy {
-		fmt.Fprintf(sio.out, "%s: healthy\n", pos[0])
+		fmt.Fprintf(sio.out, "%s: healthy\n", show(pos[0]))
 		return nil
 	}
-	return exitError{exitStopped, fmt.Sprintf("%s is unhealthy: %s", pos[0], strings.Join(rep.Reasons, "; "))}
+	return exitError{exitStopped, fmt.Sprintf("%s is unhealthy: %s", show(pos[0]), strings.Join(rep.Reasons, "; "))}
 }

@@ -18,7 +18,7 @@ func runRm(io stdio, args []string) error {
 	}
 	if !*force {
 		if held := heldRoles(pos[0], loc); held != "" {
-			return fmt.Errorf("%s is in use: %s held by live processes, which would carry on in the removed file where no command can see them; stop them first, or pass --force", pos[0], held)
+			return fmt.Errorf("%s is in use: %s held by live processes, which would carry on in the removed file where no command can see them; stop them first, or pass --force", show(pos[0]), held)
 		}
 	}
 	if err := ipc.Remove(pos[0], loc.options()...); err != nil {

@@ -143,13 +143,13 @@ func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string
 	}
 	switch {
 	case attached:
-		return msg + fmt.Sprintf("its consumer is attached but did not make room; see `ringctl stat %s`, wait longer with --timeout, or use --policy drop", name)
+		return msg + fmt.Sprintf("its consumer is attached but did not make room; see `ringctl stat %s`, wait longer with --timeout, or use --policy drop", show(name))
 	case read == 0:
 		msg += "no consumer is attached (none since creation)"
 	default:
 		msg += fmt.Sprintf("no consumer is attached (consumers have read %d messages before)", read)
 	}
-	return msg + fmt.Sprintf("; start one with `ringctl recv %s`, or use --policy drop", name)
+	return msg + fmt.Sprintf("; start one with `ringctl recv %s`, or use --policy drop", show(name))
 }
 
 // countRest counts the lines left on stdin after send stopped, so that it
