@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -161,27 +160,6 @@ func ExampleWithHeaderCommit() {
 	_, _ = c.TryReadBatch(10, func(m []byte) { fmt.Print(string(m), " ") })
 	fmt.Println(r.HeaderCommit())
 	// Output: one two three true
-}
-
-// Export a ring's counters to Prometheus; they are read at scrape time.
-func ExampleNewCollector() {
-	dir, _ := os.MkdirTemp("", "shmring-example")
-	defer os.RemoveAll(dir)
-	r, _ := ipc.Create(filepath.Join(dir, "events"), ipc.WithCapacity(4096))
-	defer r.Close()
-	p, _ := r.Producer()
-	_ = p.Write([]byte("e1"))
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(ipc.NewCollector(map[string]*ipc.Ring{"events": r}))
-	// http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "shmring_produced_messages_total" {
-			fmt.Println(mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
-		}
-	}
-	// Output: shmring_produced_messages_total 1
 }
 
 // A producer that may resend a message after a crash gives it its sequence

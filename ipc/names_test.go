@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/metrics"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
@@ -27,13 +28,13 @@ func hangInCreateChild() error {
 	return err
 }
 
-// gatherDirChild gathers ipc.NewDirCollector($SHMRING_T_DIR) and prints
+// gatherDirChild gathers metrics.NewDirCollector($SHMRING_T_DIR) and prints
 // each sample of shmring_capacity_bytes and shmring_unreadable_segments as
 // a JSON line: in a child process, where a panic in the collector fails the
 // test instead of killing the test binary.
 func gatherDirChild() error {
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(ipc.NewDirCollector(os.Getenv("SHMRING_T_DIR"))); err != nil {
+	if err := reg.Register(metrics.NewDirCollector(os.Getenv("SHMRING_T_DIR"))); err != nil {
 		return err
 	}
 	mfs, err := reg.Gather()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/metrics"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -115,9 +116,9 @@ func inspectTruncatedChild() error {
 		}
 		return exported, unreadable
 	}
-	exported, _ := samples(ipc.NewCollector(roRings))
+	exported, _ := samples(metrics.NewCollector(roRings))
 	report("", "collector", nil, exported)
-	exported, unreadable := samples(ipc.NewDirCollector(dir))
+	exported, unreadable := samples(metrics.NewDirCollector(dir))
 	report("", "dircollector-exported", nil, exported)
 	report("", "dircollector-unreadable", nil, unreadable)
 	for _, p := range rings {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/metrics"
 	"github.com/shmring/shmring/shm"
 )
 
@@ -55,7 +56,7 @@ func runServe(sio stdio, args []string) error {
 // serveMux answers /metrics, a short index at /, and 404 elsewhere.
 func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(ipc.NewDirCollector(dir, opts...))
+	reg.MustRegister(metrics.NewDirCollector(dir, opts...))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package ipc_test
+package metrics_test
 
 import (
 	"io"
@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/metrics"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ func TestCollector(t *testing.T) {
 	for i := 0; i < 9; i++ {
 		_ = p.Write(make([]byte, 120))
 	}
-	col := ipc.NewCollector(map[string]*ipc.Ring{"orders": r})
+	col := metrics.NewCollector(map[string]*ipc.Ring{"orders": r})
 	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(`
 # HELP shmring_dropped_messages_total Messages dropped because the ring was full.
 # TYPE shmring_dropped_messages_total counter
@@ -71,7 +72,7 @@ func TestCollectorDelayHistogram(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, n)
 	reg := prometheus.NewPedanticRegistry()
-	require.NoError(t, reg.Register(ipc.NewCollector(map[string]*ipc.Ring{"d": r})))
+	require.NoError(t, reg.Register(metrics.NewCollector(map[string]*ipc.Ring{"d": r})))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	var found bool
@@ -85,7 +86,7 @@ func TestCollectorDelayHistogram(t *testing.T) {
 		}
 	}
 	require.True(t, found)
-	problems, err := testutil.CollectAndLint(ipc.NewCollector(map[string]*ipc.Ring{"d": r}))
+	problems, err := testutil.CollectAndLint(metrics.NewCollector(map[string]*ipc.Ring{"d": r}))
 	require.NoError(t, err)
 	require.Empty(t, problems)
 }

@@ -1,4 +1,4 @@
-package ipc
+package metrics
 
 import (
 	"math"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/printable"
+	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -17,13 +18,13 @@ import (
 // It is safe for concurrent use; the rings must stay open while it is
 // registered.
 type Collector struct {
-	rings map[string]*Ring
+	rings map[string]*ipc.Ring
 }
 
 // NewCollector returns a collector for the given rings, keyed by the value
 // of their "ring" label.
-func NewCollector(rings map[string]*Ring) *Collector {
-	c := &Collector{rings: make(map[string]*Ring, len(rings))}
+func NewCollector(rings map[string]*ipc.Ring) *Collector {
+	c := &Collector{rings: make(map[string]*ipc.Ring, len(rings))}
 	for k, v := range rings {
 		c.rings[k] = v
 	}
@@ -33,10 +34,10 @@ func NewCollector(rings map[string]*Ring) *Collector {
 type metric struct {
 	desc  *prometheus.Desc
 	vtype prometheus.ValueType
-	value func(Stats) float64
+	value func(ipc.Stats) float64
 }
 
-func newMetric(name, help string, vtype prometheus.ValueType, value func(Stats) float64) metric {
+func newMetric(name, help string, vtype prometheus.ValueType, value func(ipc.Stats) float64) metric {
 	return metric{prometheus.NewDesc("shmring_"+name, help, []string{"ring"}, nil), vtype, value}
 }
 
@@ -48,41 +49,41 @@ func b2f(b bool) float64 {
 }
 
 var metrics = []metric{
-	newMetric("produced_messages_total", "Messages written into the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.MsgsIn) }),
-	newMetric("produced_bytes_total", "Payload bytes written into the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.BytesIn) }),
-	newMetric("consumed_messages_total", "Messages read from the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.MsgsOut) }),
-	newMetric("consumed_bytes_total", "Payload bytes read from the ring.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.BytesOut) }),
-	newMetric("full_events_total", "Writes that found the ring full (once per write call).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.FullEvents) }),
-	newMetric("dropped_messages_total", "Messages dropped because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Drops) }),
-	newMetric("producer_spins_total", "Wait iterations of producers waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Spins) }),
-	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Depth) }),
-	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Capacity) }),
-	newMetric("high_watermark_bytes", "Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).", prometheus.GaugeValue, func(s Stats) float64 { return float64(s.HighWater) }),
-	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Overflowed) }),
-	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Duplicates) }),
-	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Lost) }),
-	newMetric("producer_yields_total", "sched_yield calls of producers waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.Yields) }),
-	newMetric("consumer_spins_total", "Busy-wait iterations of the consumer waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerSpins) }),
-	newMetric("consumer_yields_total", "sched_yield calls of the consumer waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerYields) }),
-	newMetric("consumer_heartbeat_age_seconds", "Seconds since the consumer's last heartbeat (it beats every second while attached).", prometheus.GaugeValue, func(s Stats) float64 {
+	newMetric("produced_messages_total", "Messages written into the ring.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.MsgsIn) }),
+	newMetric("produced_bytes_total", "Payload bytes written into the ring.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.BytesIn) }),
+	newMetric("consumed_messages_total", "Messages read from the ring.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.MsgsOut) }),
+	newMetric("consumed_bytes_total", "Payload bytes read from the ring.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.BytesOut) }),
+	newMetric("full_events_total", "Writes that found the ring full (once per write call).", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.FullEvents) }),
+	newMetric("dropped_messages_total", "Messages dropped because the ring was full.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Drops) }),
+	newMetric("producer_spins_total", "Wait iterations of producers waiting for room.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Spins) }),
+	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.Depth) }),
+	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.Capacity) }),
+	newMetric("high_watermark_bytes", "Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.HighWater) }),
+	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Overflowed) }),
+	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Duplicates) }),
+	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Lost) }),
+	newMetric("producer_yields_total", "sched_yield calls of producers waiting for room.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Yields) }),
+	newMetric("consumer_spins_total", "Busy-wait iterations of the consumer waiting for data.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ConsumerSpins) }),
+	newMetric("consumer_yields_total", "sched_yield calls of the consumer waiting for data.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ConsumerYields) }),
+	newMetric("consumer_heartbeat_age_seconds", "Seconds since the consumer's last heartbeat (it beats every second while attached).", prometheus.GaugeValue, func(s ipc.Stats) float64 {
 		if s.ConsumerHeartbeat == 0 {
 			return math.Inf(1)
 		}
 		return time.Since(time.Unix(0, s.ConsumerHeartbeat)).Seconds()
 	}),
-	newMetric("producer_parks_total", "Times a producer slept waiting for room.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerParks) }),
-	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerParks) }),
-	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ProducerWakeups) }),
-	newMetric("consumer_wakeups_total", "Wake system calls made for the sleeping consumer.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.ConsumerWakeups) }),
-	newMetric("pressure_changes_total", "Times the pressure level changed.", prometheus.CounterValue, func(s Stats) float64 { return float64(s.PressureChanges) }),
-	newMetric("window_bytes", "Bytes producers may fill (the capacity when no window is set).", prometheus.GaugeValue, func(s Stats) float64 {
+	newMetric("producer_parks_total", "Times a producer slept waiting for room.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ProducerParks) }),
+	newMetric("consumer_parks_total", "Times the consumer slept waiting for data.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ConsumerParks) }),
+	newMetric("producer_wakeups_total", "Wake system calls made for sleeping producers.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ProducerWakeups) }),
+	newMetric("consumer_wakeups_total", "Wake system calls made for the sleeping consumer.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.ConsumerWakeups) }),
+	newMetric("pressure_changes_total", "Times the pressure level changed.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.PressureChanges) }),
+	newMetric("window_bytes", "Bytes producers may fill (the capacity when no window is set).", prometheus.GaugeValue, func(s ipc.Stats) float64 {
 		if s.Window == 0 || s.Window > s.Capacity {
 			return float64(s.Capacity)
 		}
 		return float64(s.Window)
 	}),
-	newMetric("producer_attached", "1 if a live process holds the producer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ProducerAttached) }),
-	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s Stats) float64 { return b2f(s.ConsumerAttached) }),
+	newMetric("producer_attached", "1 if a live process holds the producer role.", prometheus.GaugeValue, func(s ipc.Stats) float64 { return b2f(s.ProducerAttached) }),
+	newMetric("consumer_attached", "1 if a live process holds the consumer role.", prometheus.GaugeValue, func(s ipc.Stats) float64 { return b2f(s.ConsumerAttached) }),
 }
 
 var (
@@ -119,7 +120,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // delayHistogram turns the segment's power-of-two buckets into a
 // Prometheus histogram: bucket k holds delays below 2^(k+1) ns.
-func delayHistogram(st Stats, name string) prometheus.Metric {
+func delayHistogram(st ipc.Stats, name string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(st.DelayBuckets))
 	var cum uint64
 	for k, n := range st.DelayBuckets[:len(st.DelayBuckets)-1] {
@@ -145,7 +146,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // control character, invalid UTF-8, which Prometheus refuses in a label)
 // is labelled quoted instead, so that a file name chosen by another process
 // can neither break the scrape nor write escapes to whoever reads it.
-func emit(ch chan<- prometheus.Metric, name string, st Stats) {
+func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats) {
 	name = printable.Label(name)
 	for _, m := range metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)

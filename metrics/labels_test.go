@@ -1,4 +1,4 @@
-package ipc_test
+package metrics_test
 
 import (
 	"strings"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/metrics"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,7 +31,7 @@ func TestCollectorPressureInfoSlots(t *testing.T) {
 	view, err := ipc.Open(r.Path(), ipc.WithReadOnly())
 	require.NoError(t, err)
 	defer view.Close()
-	col := ipc.NewCollector(map[string]*ipc.Ring{"events": view})
+	col := metrics.NewCollector(map[string]*ipc.Ring{"events": view})
 	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(`
 # HELP shmring_pressure 1 while the ring's pressure is raised for the cause: depth (past the high level) or delay (queueing delay above the target); else 0.
 # TYPE shmring_pressure gauge

@@ -1,0 +1,56 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shmring/shmring/ipc"
+)
+
+// DirCollector is a prometheus.Collector for every ring in a directory,
+// found afresh at each scrape: rings that appear are exported, rings that
+// disappear stop being exported. Each is opened read-only for the scrape
+// (see [ipc.List]). Files that are not readable rings count in
+// shmring_unreadable_segments; temporary files of Create are left out. A
+// ring whose name is not safe to print is labelled with its name quoted
+// (see printable.Label). It is safe for concurrent use.
+type DirCollector struct {
+	dir  string
+	opts []ipc.Option
+}
+
+// NewDirCollector returns a collector for the rings in dir; opts are
+// handed to [ipc.List] (and so to [ipc.Open]) at each scrape.
+func NewDirCollector(dir string, opts ...ipc.Option) *DirCollector {
+	return &DirCollector{dir: dir, opts: opts}
+}
+
+var unreadableDesc = prometheus.NewDesc("shmring_unreadable_segments",
+	"Files in the directory that could not be read as rings (not a ring, damaged, or not ours).", nil, nil)
+
+// Describe sends the descriptors of every metric.
+func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range metrics {
+		ch <- m.desc
+	}
+	ch <- delayDesc
+	for _, d := range extraDescs {
+		ch <- d
+	}
+	ch <- unreadableDesc
+}
+
+// Collect lists the directory and sends every ring's metrics.
+func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
+	rings, _ := ipc.List(c.dir, c.opts...)
+	bad := 0
+	for _, ri := range rings {
+		if ri.Creating {
+			continue
+		}
+		if ri.Err != nil {
+			bad++
+			continue
+		}
+		emit(ch, ri.Name, ri.Stats)
+	}
+	ch <- prometheus.MustNewConstMetric(unreadableDesc, prometheus.GaugeValue, float64(bad))
+}

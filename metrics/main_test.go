@@ -1,0 +1,20 @@
+package metrics_test
+
+import (
+	"testing"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// newRing creates a ring that is closed and removed when t ends.
+func newRing(t *testing.T, opts ...ipc.Option) *ipc.Ring {
+	t.Helper()
+	r, err := ipc.Create(testutil.Name(t), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Close()) })
+	return r
+}
