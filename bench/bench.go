@@ -6,22 +6,17 @@
 package bench
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/shmring/shmring/internal/demo"
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ipc"
 	"golang.org/x/sys/unix"
@@ -178,96 +173,44 @@ func chanCase(senders int) func(string, uint64, uint64) (time.Duration, error) {
 	}
 }
 
-// Child roles: the harness binary runs these when re-executed.
+// Child roles: the harness binary runs these when re-executed. The
+// shmring roles live in internal/demo, shared with ringctl demo.
 const (
-	RoleShmProducer = "shm-producer"
-	RoleShmConsumer = "shm-consumer"
+	RoleShmProducer = demo.RoleShmProducer
+	RoleShmConsumer = demo.RoleShmConsumer
 	// RoleShmConsumerCoalesce reads WithCoalesce(CoalesceDelay).
-	RoleShmConsumerCoalesce = "shm-consumer-coalesce"
+	RoleShmConsumerCoalesce = demo.RoleShmConsumerCoalesce
 	RoleUnixProducer        = "unix-producer"
 	RoleUnixConsumer        = "unix-consumer"
-	RoleShmProducerClaim    = "shm-producer-claim"
-	RoleShmProducerBatch    = "shm-producer-batch"
+	RoleShmProducerClaim    = demo.RoleShmProducerClaim
+	RoleShmProducerBatch    = demo.RoleShmProducerBatch
 	RoleSeqProducer         = "seqpacket-producer"
 	RoleSeqConsumer         = "seqpacket-consumer"
 	RolePipeProducer        = "pipe-producer"
 	RolePipeBatch           = "pipe-producer-batch"
 	RolePipeConsumer        = "pipe-consumer"
-	RoleMPSCProducer        = "mpsc-producer"
-	RoleMPSCProducerClaim   = "mpsc-producer-claim"
-	RoleMPSCProducerBatch   = "mpsc-producer-batch"
-	RoleMPSCConsumer        = "mpsc-consumer"
+	RoleMPSCProducer        = demo.RoleMPSCProducer
+	RoleMPSCProducerClaim   = demo.RoleMPSCProducerClaim
+	RoleMPSCProducerBatch   = demo.RoleMPSCProducerBatch
+	RoleMPSCConsumer        = demo.RoleMPSCConsumer
 )
 
 // ChildArg is the first argument that marks a re-executed child.
-const ChildArg = "-bench-child"
+const ChildArg = demo.ChildArg
+
+// CoalesceDelay is the hold of the shmring-spsc-coalesce case's consumer.
+const CoalesceDelay = demo.CoalesceDelay
 
 // pair runs one producer child and one consumer child; see group.
 func pair(exe, consRole, prodRole string, args ...string) (time.Duration, error) {
 	return group(exe, consRole, prodRole, 1, args...)
 }
 
-// group starts a consumer child, waits for its "ready", starts producers
-// producer children (each given its index as a last argument), and returns
-// the time from the first producer's first write to the consumer's last
-// read (wall clock, reported by each).
+// group is demo.Group, adding the children's CPU to cpuUsed.
 func group(exe, consRole, prodRole string, producers int, args ...string) (time.Duration, error) {
-	cons := exec.Command(exe, append([]string{ChildArg, consRole}, args...)...)
-	cons.Stderr = os.Stderr
-	cout, err := cons.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := cons.Start(); err != nil {
-		return 0, err
-	}
-	defer cons.Process.Kill()
-	cs := bufio.NewScanner(cout)
-	if !cs.Scan() || cs.Text() != "ready" {
-		return 0, fmt.Errorf("consumer did not start: %v", cons.Wait())
-	}
-	type result struct {
-		out []byte
-		err error
-	}
-	results := make(chan result, producers)
-	for i := 0; i < producers; i++ {
-		a := args
-		if producers > 1 || strings.HasPrefix(prodRole, RoleMPSCProducer) {
-			a = append(append([]string{}, args...), strconv.Itoa(i))
-		}
-		prod := exec.Command(exe, append([]string{ChildArg, prodRole}, a...)...)
-		prod.Stderr = os.Stderr
-		go func() {
-			out, err := prod.Output()
-			results <- result{out, err}
-		}()
-	}
-	pStart := int64(math.MaxInt64)
-	for i := 0; i < producers; i++ {
-		res := <-results
-		if res.err != nil {
-			return 0, fmt.Errorf("producer: %w", res.err)
-		}
-		var start, end, cpu int64
-		if _, err := fmt.Sscan(string(res.out), &start, &end, &cpu); err != nil {
-			return 0, fmt.Errorf("producer said %q", res.out)
-		}
-		pStart = min(pStart, start)
-		cpuUsed += time.Duration(cpu)
-	}
-	if !cs.Scan() {
-		return 0, fmt.Errorf("consumer: %v", cons.Wait())
-	}
-	if err := cons.Wait(); err != nil {
-		return 0, fmt.Errorf("consumer: %w", err)
-	}
-	var cEnd, cpu int64
-	if _, err := fmt.Sscan(cs.Text(), &cEnd, &cpu); err != nil {
-		return 0, fmt.Errorf("consumer said %q", cs.Text())
-	}
-	cpuUsed += time.Duration(cpu)
-	return time.Duration(cEnd - pStart), nil
+	d, cpu, err := demo.Group(exe, consRole, prodRole, producers, args...)
+	cpuUsed += cpu
+	return d, err
 }
 
 // mpscCase returns the MPSC case with producers producer processes
@@ -342,7 +285,7 @@ func ShmringPair(exe, path string, n, size uint64) (time.Duration, error) {
 	if size < 8 {
 		return 0, fmt.Errorf("messages must be at least 8 bytes (the sequence number)")
 	}
-	return pair(exe, RoleShmConsumer, RoleShmProducer, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
+	return demo.Pair(exe, path, n, size)
 }
 
 // runSeqpacket is runUnix over a SOCK_SEQPACKET socket: message boundaries
@@ -379,205 +322,36 @@ func throughFile(exe, consRole, prodRole, file string, n, size uint64) (time.Dur
 
 // RunChild runs a re-executed child role with its arguments: PATH N SIZE,
 // then, for the MPSC roles, the producer count (consumer) or PRODUCERS ID
-// (producer).
+// (producer). The shmring roles are internal/demo's.
 func RunChild(role string, args []string) error {
 	proc.DieWithParent() // never outlive a harness that was interrupted
 	if ok, err := runLatencyChild(role, args); ok {
 		return err
 	}
-	if len(args) < 3 {
-		return fmt.Errorf("child %s: want PATH N SIZE", role)
+	if ok, err := demo.RunChild(role, args); ok {
+		return err
 	}
-	path := args[0]
-	n, err1 := strconv.ParseUint(args[1], 10, 64)
-	size, err2 := strconv.ParseUint(args[2], 10, 64)
-	if err := errors.Join(err1, err2); err != nil || size < 8 {
-		return fmt.Errorf("child %s: bad N or SIZE", role)
+	path, n, size, _, err := demo.ParseArgs(role, args)
+	if err != nil {
+		return err
 	}
-	extra := make([]int, len(args)-3)
-	for i, a := range args[3:] {
-		v, err := strconv.Atoi(a)
-		if err != nil {
-			return fmt.Errorf("child %s: bad argument %q", role, a)
-		}
-		extra[i] = v
-	}
-	switch {
-	case role == RoleShmProducer, role == RoleShmProducerClaim, role == RoleShmProducerBatch:
-		return shmProducer(role, path, n, size)
-	case role == RoleShmConsumer:
-		return shmConsumer(path, n, size, 0)
-	case role == RoleShmConsumerCoalesce:
-		return shmConsumer(path, n, size, CoalesceDelay)
-	case role == RoleUnixProducer:
+	switch role {
+	case RoleUnixProducer:
 		return unixProducer("unix", path, n, size)
-	case role == RoleUnixConsumer:
+	case RoleUnixConsumer:
 		return unixConsumer("unix", path, n, size)
-	case role == RoleSeqProducer:
+	case RoleSeqProducer:
 		return unixProducer("unixpacket", path, n, size)
-	case role == RoleSeqConsumer:
+	case RoleSeqConsumer:
 		return unixConsumer("unixpacket", path, n, size)
-	case role == RolePipeProducer:
+	case RolePipeProducer:
 		return pipeProducer(path, n, size, 1)
-	case role == RolePipeBatch:
+	case RolePipeBatch:
 		return pipeProducer(path, n, size, 64)
-	case role == RolePipeConsumer:
+	case RolePipeConsumer:
 		return pipeConsumer(path, n, size)
-	case (role == RoleMPSCProducer || role == RoleMPSCProducerClaim || role == RoleMPSCProducerBatch) && len(extra) == 2:
-		return mpscProducer(role, path, n, size, extra[1])
-	case role == RoleMPSCConsumer && len(extra) == 1:
-		return mpscConsumer(path, n, size, extra[0])
 	}
 	return fmt.Errorf("unknown child role %q or wrong arguments %q", role, args)
-}
-
-func mpscProducer(role, path string, n, size uint64, id int) error {
-	r, err := ipc.Open(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(ipc.Spin))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return produce(p, role, n, size, uint64(id)<<48)
-}
-
-// mpscConsumer reads n messages from each of producers producers and
-// checks that each producer's arrive in order.
-func mpscConsumer(path string, n, size uint64, producers int) error {
-	r, err := ipc.Open(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Spin))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	fmt.Println("ready")
-	next := make([]uint64, producers)
-	var got uint64
-	var bad error
-	fn := func(m []byte) {
-		v := binary.LittleEndian.Uint64(m)
-		id, seq := v>>48, v&(1<<48-1)
-		if id >= uint64(producers) || next[id] != seq {
-			if bad == nil {
-				bad = fmt.Errorf("message %d: producer %d seq %d out of order", got, id, seq)
-			}
-			return
-		}
-		next[id]++
-		got++
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	total := n * uint64(producers)
-	for got < total && bad == nil {
-		if _, err := c.ReadBatch(ctx, 256, fn); err != nil {
-			return err
-		}
-	}
-	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
-	return bad
-}
-
-func shmProducer(role, path string, n, size uint64) error {
-	r, err := ipc.Open(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Spin))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return produce(p, role, n, size, 0)
-}
-
-// produce writes n messages of size bytes, each starting with tag|i (i
-// from 0), one per Write, or per claim (RoleShmProducerClaim,
-// RoleMPSCProducerClaim), or 64 per WriteBatch (RoleShmProducerBatch,
-// RoleMPSCProducerBatch), and prints its start and end times and CPU.
-func produce(p *ipc.Producer, role string, n, size, tag uint64) error {
-	msg := make([]byte, size)
-	start := time.Now()
-	switch role {
-	case RoleShmProducerClaim, RoleMPSCProducerClaim: // zero-copy: write the message in place
-		for i := uint64(0); i < n; i++ {
-			b, err := p.Claim(int(size))
-			if err != nil {
-				return err
-			}
-			binary.LittleEndian.PutUint64(b, tag|i)
-			if err := p.Commit(); err != nil {
-				return err
-			}
-		}
-	case RoleShmProducerBatch, RoleMPSCProducerBatch: // 64 messages: one position store (SPSC), one reservation (MPSC)
-		batch := make([][]byte, 64)
-		for k := range batch {
-			batch[k] = make([]byte, size)
-		}
-		for i := uint64(0); i < n; {
-			k := min(uint64(len(batch)), n-i)
-			for j := uint64(0); j < k; j++ {
-				binary.LittleEndian.PutUint64(batch[j], tag|(i+j))
-			}
-			if _, err := p.WriteBatch(batch[:k]); err != nil {
-				return err
-			}
-			i += k
-		}
-	default:
-		for i := uint64(0); i < n; i++ {
-			binary.LittleEndian.PutUint64(msg, tag|i)
-			if err := p.Write(msg); err != nil {
-				return err
-			}
-		}
-	}
-	fmt.Println(start.UnixNano(), time.Now().UnixNano(), int64(cpuTime()))
-	return nil
-}
-
-// CoalesceDelay is the hold of the shmring-spsc-coalesce case's consumer.
-const CoalesceDelay = 5 * time.Microsecond
-
-func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
-	r, err := ipc.Open(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Spin), ipc.WithCoalesce(coalesce))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	fmt.Println("ready")
-	var seq uint64
-	var bad error
-	fn := func(m []byte) {
-		if binary.LittleEndian.Uint64(m) != seq && bad == nil {
-			bad = fmt.Errorf("message %d out of order", seq)
-		}
-		seq++
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for seq < n && bad == nil {
-		if _, err := c.ReadBatch(ctx, 256, fn); err != nil {
-			return err
-		}
-	}
-	fmt.Println(time.Now().UnixNano(), int64(cpuTime()))
-	return bad
 }
 
 func unixProducer(network, path string, n, size uint64) error {

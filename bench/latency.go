@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shmring/shmring/internal/demo"
 	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
-	"golang.org/x/sys/unix"
 )
 
 // LatencyCase is a round trip between two processes: a pinger sends a
@@ -126,11 +126,7 @@ func latencyPair(exe, echoRole, pingRole string, args ...string) (LatencyResult,
 }
 
 // cpuTime is this process's user plus system time so far.
-func cpuTime() time.Duration {
-	var ru unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return demo.CPUTime() }
 
 // report prints the pinger's summary: n p50 p99 p99.9 max cpu (ns).
 func report(samples []time.Duration, cpu time.Duration) {

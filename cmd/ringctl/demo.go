@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/demo"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -65,7 +65,7 @@ func runDemo(sio stdio, args []string) error {
 		}
 	}()
 	fmt.Fprintln(sio.out, "  a producer and a consumer process, both spinning when they must wait")
-	elapsed, err := bench.ShmringPair(exe, r.Path(), *count, msgSize.Value)
+	elapsed, err := demo.Pair(exe, r.Path(), *count, msgSize.Value)
 	if err != nil {
 		return err
 	}

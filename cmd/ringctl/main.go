@@ -29,7 +29,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/demo"
 )
 
 // stdio is what a command reads and writes; tests replace it.
@@ -68,8 +68,12 @@ func init() {
 
 func main() {
 	// The demo re-executes this binary as its producer and consumer.
-	if len(os.Args) > 2 && os.Args[1] == bench.ChildArg {
-		if err := bench.RunChild(os.Args[2], os.Args[3:]); err != nil {
+	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
+		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
+		if !ok {
+			err = fmt.Errorf("unknown child role %q", os.Args[2])
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "ringctl:", err)
 			os.Exit(1)
 		}

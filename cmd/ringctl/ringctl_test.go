@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/demo"
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("RINGCTL_TEST_CLAIM") != "" || os.Getenv("RINGCTL_TEST_ARGS") != "" || os.Getenv("RINGCTL_TEST_HANG_IN_CREATE") != "" || (len(os.Args) > 2 && os.Args[1] == bench.ChildArg) {
+	if os.Getenv("RINGCTL_TEST_CLAIM") != "" || os.Getenv("RINGCTL_TEST_ARGS") != "" || os.Getenv("RINGCTL_TEST_HANG_IN_CREATE") != "" || (len(os.Args) > 2 && os.Args[1] == demo.ChildArg) {
 		proc.DieWithParent()
 	}
 	if path := os.Getenv("RINGCTL_TEST_CLAIM"); path != "" {
@@ -40,8 +40,12 @@ func TestMain(m *testing.M) {
 		os.Exit(run(stdio{os.Stdin, out, os.Stderr}, strings.Split(args, "\x1f")))
 	}
 	// The demo re-executes this binary as its producer and consumer.
-	if len(os.Args) > 2 && os.Args[1] == bench.ChildArg {
-		if err := bench.RunChild(os.Args[2], os.Args[3:]); err != nil {
+	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
+		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
+		if !ok {
+			err = fmt.Errorf("unknown child role %q", os.Args[2])
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -1,0 +1,70 @@
+package demo_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/shmring/shmring/internal/demo"
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
+		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
+		if !ok {
+			err = fmt.Errorf("unknown child role %q", os.Args[2])
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	testutil.Main(m)
+}
+
+// TestPair moves messages through an SPSC ring between two real child
+// processes, as ringctl demo does, and checks the consumer read them all.
+func TestPair(t *testing.T) {
+	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(64))
+	require.NoError(t, err)
+	defer r.Close()
+	d, err := demo.Pair(os.Args[0], r.Path(), 5000, 16)
+	require.NoError(t, err)
+	require.Positive(t, d)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(5000), st.MsgsOut)
+	_, err = demo.Pair(os.Args[0], r.Path(), 1, 4)
+	require.Error(t, err, "messages must hold the sequence number")
+}
+
+// TestGroupMPSC runs an MPSC consumer and two producers, each writing
+// its own numbered messages, which the consumer checks per producer.
+func TestGroupMPSC(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ring")
+	r, err := ipc.Create(path, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(64))
+	require.NoError(t, err)
+	defer r.Close()
+	_, cpu, err := demo.Group(os.Args[0], demo.RoleMPSCConsumer, demo.RoleMPSCProducerBatch, 2, path, "3000", "16", strconv.Itoa(2))
+	require.NoError(t, err)
+	require.Positive(t, cpu)
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(6000), st.MsgsOut)
+}
+
+func TestRunChildRoles(t *testing.T) {
+	ok, err := demo.RunChild("unix-producer", []string{"x", "1", "64"})
+	require.False(t, ok, "not a shmring role: the caller handles it")
+	require.NoError(t, err)
+	ok, err = demo.RunChild(demo.RoleShmConsumer, []string{"x", "1"})
+	require.True(t, ok)
+	require.ErrorContains(t, err, "want PATH N SIZE")
+}
