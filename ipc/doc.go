@@ -16,7 +16,9 @@
 // message elsewhere. Memory never grows: the ring's capacity is fixed at
 // creation. Counters (messages and bytes in and out, full events, drops,
 // the high watermark) live in the segment, where any process reads them
-// with [Ring.Stats] or ringctl stat.
+// with [Ring.Stats] or ringctl stat; package
+// github.com/shmring/shmring/metrics exports them to Prometheus (ipc itself
+// links no Prometheus, protobuf or net/http).
 //
 // Caveats: a message's slice handed to a read callback points into shared
 // memory and is valid only until the callback returns. Everything read from
