@@ -76,8 +76,8 @@ func Pair(exe, path string, n, size uint64) (time.Duration, error) {
 // Group starts a consumer child, waits for its "ready", starts producers
 // producer children (each given its index as a last argument), and returns
 // the time from the first producer's first write to the consumer's last
-// read (wall clock, reported by each).
-// It also returns the CPU time (user+system) the children reported.
+// read (wall clock, reported by each) and the CPU time (user+system) the
+// children reported.
 func Group(exe, consRole, prodRole string, producers int, args ...string) (elapsed, cpuUsed time.Duration, err error) {
 	cons := exec.Command(exe, append([]string{ChildArg, consRole}, args...)...)
 	cons.Stderr = os.Stderr
