@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/internal/proc"
 )
 
 var seq atomic.Uint64
@@ -65,6 +67,23 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// MainWithChildren is Main for a test binary that re-executes itself as
+// child processes of cross-process tests (os/exec's helperCommand pattern):
+// when the environment variable env is set, the process is such a child,
+// dies with its parent, runs run with env's value (its role) and exits 0,
+// or 2 with the error on stderr; otherwise it runs the tests as Main does.
+func MainWithChildren(m *testing.M, env string, run func(role string) error) {
+	if role := os.Getenv(env); role != "" {
+		proc.DieWithParent()
+		if err := run(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	Main(m)
 }
 
 var unshareOK = sync.OnceValue(func() error {
