@@ -88,7 +88,7 @@ func runChild(role string) error {
 	case "inspect-truncated":
 		return inspectTruncatedChild()
 	case "hang-in-create":
-		return hangInCreateChild()
+		return testutil.HangInCreate(os.Getenv("SHMRING_T_PATH"))
 	case "gather-dir":
 		return gatherDirChild()
 	case "hole-punch":

@@ -1,8 +1,10 @@
 // Package testutil holds helpers shared by the tests of several packages:
 // unique segment names that are always cleaned up, a TestMain wrapper that
-// fails the run if a test left anything in /dev/shm, processes started
-// in a PID namespace of their own, and reads and writes of a segment's
-// words through its file, as another process would make them.
+// fails the run if a test left anything in /dev/shm (and runs the test
+// binary's child roles), child processes bounded in time, one stopped
+// inside shm.Create, processes started in a PID namespace of their own, and
+// reads and writes of a segment's words through its file, as another
+// process would make them.
 package testutil
 
 import (
