@@ -19,13 +19,7 @@ func TestDropOldestPressureFalls(t *testing.T) {
 		}
 		_, r := formatRing(t, cfg)
 		require.NoError(t, r.SetPressureLevels(2048, 1024))
-		var p *ring.Producer
-		var err error
-		if kind == ring.SPSC {
-			p, err = r.NewProducer()
-		} else {
-			p, err = r.NewSlotProducer(0)
-		}
+		p, err := newProducer(r)
 		require.NoError(t, err)
 		c, err := r.NewConsumer()
 		require.NoError(t, err)

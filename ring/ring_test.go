@@ -566,12 +566,7 @@ func TestPressureHysteresis(t *testing.T) {
 		require.NoError(t, err)
 		require.Error(t, r.SetPressureLevels(1024, 2048), "low above high")
 		require.NoError(t, r.SetPressureLevels(2048, 1024))
-		var p *ring.Producer
-		if kind == ring.SPSC {
-			p, err = r.NewProducer()
-		} else {
-			p, err = r.NewSlotProducer(0)
-		}
+		p, err := newProducer(r)
 		require.NoError(t, err)
 		c, err := r.NewConsumer()
 		require.NoError(t, err)
