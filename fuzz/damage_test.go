@@ -337,22 +337,22 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	} else {
 		check("new producer", err)
 	}
-	if c2, err := r2.Consumer(); err == nil {
-		consume(c2, 40)
-		check("close consumer", c2.Close())
-	} else {
-		check("new consumer", err)
+	// A new consumer reads what it can and closes; failed names the
+	// check of an error opening it.
+	newConsumer := func(failed string) {
+		if c, err := r2.Consumer(); err == nil {
+			consume(c, 40)
+			check("close consumer", c.Close())
+		} else {
+			check(failed, err)
+		}
 	}
+	newConsumer("new consumer")
 	inspect(r2)
 	// Recovery: every producer is gone; Doctor's repair takes the
 	// consumer role and skips dead reservations.
 	_, err = r2.Doctor(true)
 	check("repair", err)
-	if c3, err := r2.Consumer(); err == nil {
-		consume(c3, 40)
-		check("close consumer", c3.Close())
-	} else {
-		check("consumer after repair", err)
-	}
+	newConsumer("consumer after repair")
 	inspect(r2)
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
@@ -25,17 +24,7 @@ import (
 // childEnv is set (os/exec's helperCommand pattern).
 const childEnv = "SHMRING_IPC_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv(childEnv); role != "" {
-		proc.DieWithParent()
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	testutil.Main(m)
-}
+func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
 
 func splitmix(x uint64) uint64 {
 	x += 0x9E3779B97F4A7C15
@@ -99,7 +88,7 @@ func runChild(role string) error {
 	case "inspect-truncated":
 		return inspectTruncatedChild()
 	case "hang-in-create":
-		return hangInCreateChild()
+		return testutil.HangInCreate(os.Getenv("SHMRING_T_PATH"))
 	case "gather-dir":
 		return gatherDirChild()
 	case "hole-punch":

@@ -1,9 +1,7 @@
 package ipc_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,22 +9,11 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/metrics"
-	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
-
-// hangInCreateChild creates the segment at $SHMRING_T_PATH with shm.Create
-// and stops inside it, before publishing, until killed: a real create
-// killed mid-way.
-func hangInCreateChild() error {
-	_, err := shm.Create(os.Getenv("SHMRING_T_PATH"), 8192, func([]byte) error {
-		fmt.Println("initialising")
-		select {}
-	})
-	return err
-}
 
 // gatherDirChild gathers metrics.NewDirCollector($SHMRING_T_DIR) and prints
 // each sample of shmring_capacity_bytes and shmring_unreadable_segments as
@@ -66,21 +53,10 @@ type sample struct {
 	Value float64 `json:"value"`
 }
 
-// startHangInCreate starts a hangInCreateChild for path and returns once
-// it is inside Create.
+// startHangInCreate starts a child that stops inside Create for path
+// (testutil.HangInCreate) and returns once it is there.
 func startHangInCreate(t *testing.T, path string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=hang-in-create", "SHMRING_T_PATH="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "initialising\n", line)
-	return cmd
+	return testutil.StartHangInCreate(t, childEnv+"=hang-in-create", "SHMRING_T_PATH="+path)
 }
 
 // TestListNamesAndLeftovers: List shows rings whose names start with a dot,
@@ -125,7 +101,7 @@ func TestListNamesAndLeftovers(t *testing.T) {
 	require.False(t, byName["creating:dead"].CreatorAlive)
 	require.NoError(t, byName["creating:dead"].Err)
 
-	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=gather-dir", "SHMRING_T_DIR="+dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -151,6 +151,26 @@ func checkPad(m []byte) error {
 	return nil
 }
 
+// slotVerdicts counts a consumer's questions about one producer slot's
+// liveness and its "dead" answers. The consumer asks while it reads: read
+// the counts only from the goroutine that reads.
+type slotVerdicts struct{ asked, dead int }
+
+// watchSlot counts c's liveness questions about slot; call it before c
+// reads.
+func watchSlot(c *ipc.Consumer, slot int) *slotVerdicts {
+	v := &slotVerdicts{}
+	c.WatchLiveness(func(s int, alive bool) {
+		if s == slot {
+			v.asked++
+			if !alive {
+				v.dead++
+			}
+		}
+	})
+	return v
+}
+
 // TestPIDNamespaceClaimHeld is issue 12's reproduction: a producer in
 // another PID namespace claims 100 bytes and holds the claim while the
 // consumer (host namespace, a 50 ms stall limit) asks about it again and
@@ -167,15 +187,7 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 	c, err := r.Consumer(ipc.WithStallLimit(50 * time.Millisecond))
 	require.NoError(t, err)
 	defer c.Close()
-	var asked, judgedDead int // questions about slot 0 and "dead" answers (this goroutine only)
-	c.WatchLiveness(func(slot int, alive bool) {
-		if slot == 0 {
-			asked++
-			if !alive {
-				judgedDead++
-			}
-		}
-	})
+	slot0 := watchSlot(c, 0)
 
 	ns := startNSClaimer(t, r.Path())
 	h := startMPSCProducer(t, r.Path(), 1, count)
@@ -187,7 +199,7 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 	committed := false
 	for deadline := time.Now().Add(2 * time.Minute); chk.count < count+1 && bad == nil; {
 		require.True(t, time.Now().Before(deadline), "stuck after %d of %d messages; asked about slot 0 %d times, %d dead; %s",
-			chk.count, count+1, asked, judgedDead, ringWords(r))
+			chk.count, count+1, slot0.asked, slot0.dead, ringWords(r))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		_, err := c.ReadBatch(ctx, 64, func(m []byte) {
 			if bad == nil {
@@ -204,21 +216,21 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 		// Hold the claim for the issue's 3 s, and until the consumer has
 		// asked about it many times (the old code skipped it at the first
 		// question), or has given up on it.
-		if !committed && (judgedDead > 0 || asked >= 20 && time.Since(heldSince) >= 3*time.Second) {
-			if judgedDead == 0 {
+		if !committed && (slot0.dead > 0 || slot0.asked >= 20 && time.Since(heldSince) >= 3*time.Second) {
+			if slot0.dead == 0 {
 				require.Zero(t, chk.next[0], "the held claim was delivered before its commit")
 				inspectNamespacedAlive(t, r, ns.pidNS)
 			}
-			t.Logf("claim held %v; the consumer asked %d times whether its producer lives", time.Since(heldSince).Round(time.Millisecond), asked)
+			t.Logf("claim held %v; the consumer asked %d times whether its producer lives", time.Since(heldSince).Round(time.Millisecond), slot0.asked)
 			ns.commit(t)
 			committed = true
 			st, err := r.Stats()
 			require.NoError(t, err)
-			require.Zero(t, judgedDead, "the live producer in another PID namespace was judged dead and its claim skipped (lost %d): its late commit lands in reused space", st.Lost)
+			require.Zero(t, slot0.dead, "the live producer in another PID namespace was judged dead and its claim skipped (lost %d): its late commit lands in reused space", st.Lost)
 		}
 	}
 	require.NoError(t, bad)
-	require.Zero(t, judgedDead, "the live producer in another PID namespace was judged dead")
+	require.Zero(t, slot0.dead, "the live producer in another PID namespace was judged dead")
 	require.Equal(t, uint64(1), chk.next[0], "the namespaced producer's message was delivered once")
 	require.Equal(t, uint64(count), chk.next[1])
 	require.Zero(t, chk.gaps[0]+chk.gaps[1], "no message is missing")
@@ -275,15 +287,7 @@ func TestPIDNamespaceProducerKilled(t *testing.T) {
 	c, err := r.Consumer() // the default stall limit, 1 s
 	require.NoError(t, err)
 	defer c.Close()
-	var asked, judgedDead int
-	c.WatchLiveness(func(slot int, alive bool) {
-		if slot == 0 {
-			asked++
-			if !alive {
-				judgedDead++
-			}
-		}
-	})
+	slot0 := watchSlot(c, 0)
 	ns := startNSClaimer(t, r.Path())
 	p1, err := r.Producer(ipc.WithProducerID(1))
 	require.NoError(t, err)
@@ -300,10 +304,10 @@ func TestPIDNamespaceProducerKilled(t *testing.T) {
 		}
 	}
 	// Alive while it lives: the consumer waits at its claim.
-	for deadline := time.Now().Add(time.Minute); asked < 5 && judgedDead == 0; read() {
+	for deadline := time.Now().Add(time.Minute); slot0.asked < 5 && slot0.dead == 0; read() {
 		require.True(t, time.Now().Before(deadline), "the consumer never asked about the claim")
 	}
-	require.Zero(t, judgedDead, "the live producer in another PID namespace was judged dead")
+	require.Zero(t, slot0.dead, "the live producer in another PID namespace was judged dead")
 	require.Empty(t, got)
 
 	pid := testutil.NamespacedPID(t, ns.cmd.Process.Pid)

@@ -3,7 +3,6 @@ package ipc_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,30 +14,8 @@ import (
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
-	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
-
-// segmentWord reads and writeSegmentWord writes the ring's 64-bit word at
-// region offset off through the segment file: another process scribbling
-// on the segment.
-func segmentWord(t *testing.T, path string, off int64) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return binary.LittleEndian.Uint64(b[shm.HeaderSize+off:])
-}
-
-func writeSegmentWord(t *testing.T, path string, off int64, v uint64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	_, err = f.WriteAt(b[:], shm.HeaderSize+off)
-	require.NoError(t, err)
-}
 
 // TestConsumerOpenOnDamage: opening a consumer on a ring whose producer
 // position was moved ahead returns ErrCorrupt (it panicked in its deferred
@@ -62,14 +39,14 @@ func TestConsumerOpenOnDamage(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, p.Write([]byte("hello")))
 			require.NoError(t, p.Close())
-			good := segmentWord(t, r.Path(), ring.ProducerLine)
+			good := testutil.RingWord(t, r.Path(), ring.ProducerLine)
 			for _, bad := range []uint64{good + 1<<20, good + 3, good - 1<<20} {
-				writeSegmentWord(t, r.Path(), ring.ProducerLine, bad)
+				testutil.SetRingWord(t, r.Path(), ring.ProducerLine, bad)
 				c, err := r.Consumer()
 				require.ErrorIs(t, err, ipc.ErrCorrupt, "producer position %d", bad)
 				require.Nil(t, c)
 			}
-			writeSegmentWord(t, r.Path(), ring.ProducerLine, good)
+			testutil.SetRingWord(t, r.Path(), ring.ProducerLine, good)
 			c, err := r.Consumer()
 			require.NoError(t, err, "the failed opens released the consumer role")
 			var got string
@@ -101,7 +78,7 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	require.NoError(t, p.Write([]byte("first")))
 	_, err = c.TryReadBatch(10, func([]byte) {})
 	require.NoError(t, err)
-	stored := segmentWord(t, r.Path(), ring.ProducerLine)
+	stored := testutil.RingWord(t, r.Path(), ring.ProducerLine)
 	msgs := make([][]byte, 20)
 	for i := range msgs {
 		msgs[i] = make([]byte, 150)
@@ -119,8 +96,8 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 20, n)
 	require.NoError(t, c.Close())
-	cpos := segmentWord(t, r.Path(), ring.ConsumerLine)
-	writeSegmentWord(t, r.Path(), ring.ProducerLine, stored) // the batch's position store never happened
+	cpos := testutil.RingWord(t, r.Path(), ring.ConsumerLine)
+	testutil.SetRingWord(t, r.Path(), ring.ProducerLine, stored) // the batch's position store never happened
 	require.Equal(t, uint64(20*160), cpos-stored)
 
 	st, err := r.Stats()
@@ -141,7 +118,7 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	p, err = r.Producer()
 	require.NoError(t, err, "a producer opens")
 	defer p.Close()
-	require.Equal(t, cpos, segmentWord(t, r.Path(), ring.ProducerLine), "it resumed after the dead producer's records")
+	require.Equal(t, cpos, testutil.RingWord(t, r.Path(), ring.ProducerLine), "it resumed after the dead producer's records")
 	require.NoError(t, p.Write([]byte("after")))
 	var last string
 	n, err = c.TryReadBatch(100, func(m []byte) { last = string(m) })
@@ -152,11 +129,11 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	// Records committed but not yet read, past the stored position: Peek
 	// and Doctor show them as the consumer will read them.
 	require.NoError(t, p.Write([]byte("one")))
-	stored = segmentWord(t, r.Path(), ring.ProducerLine)
+	stored = testutil.RingWord(t, r.Path(), ring.ProducerLine)
 	n, err = p.WriteBatch([][]byte{[]byte("two"), []byte("three")})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	writeSegmentWord(t, r.Path(), ring.ProducerLine, stored)
+	testutil.SetRingWord(t, r.Path(), ring.ProducerLine, stored)
 	recs, err = r.Peek(100)
 	require.NoError(t, err)
 	require.Len(t, recs, 3)

@@ -200,7 +200,7 @@ func TestInspectTruncated(t *testing.T) {
 				require.NoError(t, r.Close())
 			}
 
-			cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
+			cmd := exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), childEnv+"=inspect-truncated", "SHMRING_T_DIR="+dir)
 			stdin, err := cmd.StdinPipe()
 			require.NoError(t, err)
@@ -347,7 +347,7 @@ func TestInspectHolePunched(t *testing.T) {
 		t.Skip("no unshare(1): ", err)
 	}
 	dir := t.TempDir()
-	cmd := exec.CommandContext(childDeadline(t), unshare, "-m", os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(testutil.ChildDeadline(t), unshare, "-m", os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=hole-punch", "SHMRING_T_DIR="+dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -368,13 +368,4 @@ func TestInspectHolePunched(t *testing.T) {
 		require.Contains(t, res.Err, "recreate it", res.Op)
 	}
 	require.Equal(t, 3, ops)
-}
-
-// childDeadline bounds a child process of a test: a stuck child is killed
-// after two minutes, so the test fails instead of hanging. No working run
-// comes near it, however loaded the machine.
-func childDeadline(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

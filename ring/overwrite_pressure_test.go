@@ -17,18 +17,7 @@ func TestDropOldestPressureFalls(t *testing.T) {
 		if kind == ring.MPSC {
 			cfg.Slots = 2
 		}
-		_, r := formatRing(t, cfg)
-		require.NoError(t, r.SetPressureLevels(2048, 1024))
-		var p *ring.Producer
-		var err error
-		if kind == ring.SPSC {
-			p, err = r.NewProducer()
-		} else {
-			p, err = r.NewSlotProducer(0)
-		}
-		require.NoError(t, err)
-		c, err := r.NewConsumer()
-		require.NoError(t, err)
+		r, p, c := pressureRing(t, cfg)
 		msg := make([]byte, 120)  // 128-byte records
 		for i := 0; i < 40; i++ { // over a capacity: the oldest are reclaimed
 			_, err := p.TryWriteOverwrite(msg)

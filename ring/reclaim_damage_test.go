@@ -39,13 +39,7 @@ func TestReclaimDamagedHeaders(t *testing.T) {
 				cfg.Slots = 1
 			}
 			region, r := formatRing(t, cfg)
-			var p *ring.Producer
-			var err error
-			if kind == ring.SPSC {
-				p, err = r.NewProducer()
-			} else {
-				p, err = r.NewSlotProducer(0)
-			}
+			p, err := newProducer(r)
 			require.NoError(t, err)
 			msg := make([]byte, maxMsg) // 128-byte records
 			for i := 0; i < 40; i++ {   // full, and a few reclaimed

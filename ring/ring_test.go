@@ -554,27 +554,26 @@ func TestHotPathAllocs(t *testing.T) {
 	}
 }
 
+// pressureRing formats a ring of cfg with pressure levels of 2048 bytes
+// (high) and 1024 (low), and opens its producer (slot 0 in MPSC rings) and
+// consumer.
+func pressureRing(t *testing.T, cfg ring.Config) (*ring.Ring, *ring.Producer, *ring.Consumer) {
+	t.Helper()
+	_, r := formatRing(t, cfg)
+	require.NoError(t, r.SetPressureLevels(2048, 1024))
+	p, err := newProducer(r)
+	require.NoError(t, err)
+	c, err := r.NewConsumer()
+	require.NoError(t, err)
+	return r, p, c
+}
+
 // TestPressureHysteresis: pressure rises when the depth reaches the high
 // level and falls only at or below the low one.
 func TestPressureHysteresis(t *testing.T) {
 	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
-		cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 120}
-		size, _ := ring.Size(cfg)
-		region := make([]byte, size)
-		require.NoError(t, ring.Format(region, cfg))
-		r, err := ring.Attach(region)
-		require.NoError(t, err)
+		r, p, c := pressureRing(t, ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 120})
 		require.Error(t, r.SetPressureLevels(1024, 2048), "low above high")
-		require.NoError(t, r.SetPressureLevels(2048, 1024))
-		var p *ring.Producer
-		if kind == ring.SPSC {
-			p, err = r.NewProducer()
-		} else {
-			p, err = r.NewSlotProducer(0)
-		}
-		require.NoError(t, err)
-		c, err := r.NewConsumer()
-		require.NoError(t, err)
 		msg := make([]byte, 120) // 128-byte records
 		for i := 0; i < 15; i++ {
 			require.NoError(t, p.TryWrite(msg))
@@ -586,7 +585,7 @@ func TestPressureHysteresis(t *testing.T) {
 			require.NoError(t, p.TryWrite(msg))
 		}
 		// Drain to 1152 bytes: above the low level, pressure holds.
-		_, err = c.ReadBatch(24-9, func([]byte) {})
+		_, err := c.ReadBatch(24-9, func([]byte) {})
 		require.NoError(t, err)
 		c, err = r.NewConsumer() // a consumer that loads the producer position now: depth 1152, exactly
 		require.NoError(t, err)

@@ -22,14 +22,6 @@ const seqKillBefore = 4
 
 func seqMsg(i uint64) []byte { return []byte("m" + strconv.FormatUint(i, 10)) }
 
-// seqProducer opens the ring's producer: the SPSC one, or MPSC slot 0.
-func seqProducer(r *ring.Ring) (*ring.Producer, error) {
-	if r.Kind() == ring.MPSC {
-		return r.NewSlotProducer(0)
-	}
-	return r.NewProducer()
-}
-
 // seqKillChild commits seqKillBefore messages, then stops its next write
 // (one message, or a batch of three) inside the real write code at the
 // nth time it reaches the step, says "ready" and waits to be SIGKILLed.
@@ -42,7 +34,7 @@ func seqKillChild() error {
 	if err != nil {
 		return err
 	}
-	p, err := seqProducer(r)
+	p, err := newProducer(r)
 	if err != nil {
 		return err
 	}
@@ -211,7 +203,7 @@ func runSeqKill(t *testing.T, cfg ring.Config, batch bool, step, nth int, commit
 		drain()
 	}
 
-	p, err := seqProducer(r)
+	p, err := newProducer(r)
 	require.NoError(t, err)
 	from, to := p.InDoubt()
 	require.Equal(t, p.NextSeq(), to)

@@ -1,22 +1,16 @@
 package shm_test
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -27,18 +21,7 @@ import (
 // it names and stops inside Create, before publishing it, until killed.
 const childEnv = "SHMRING_SHM_TEST_HANG_IN_CREATE"
 
-func TestMain(m *testing.M) {
-	if name := os.Getenv(childEnv); name != "" {
-		proc.DieWithParent()
-		_, err := shm.Create(name, 8192, func([]byte) error {
-			fmt.Println("initialising")
-			select {} // killed here, mid-create
-		})
-		fmt.Fprintln(os.Stderr, "create:", err)
-		os.Exit(2)
-	}
-	testutil.Main(m)
-}
+func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, testutil.HangInCreate) }
 
 func create(t *testing.T, name string, body uint64, opts ...shm.Option) *shm.Segment {
 	t.Helper()
@@ -475,24 +458,6 @@ func TestCreateRefusesUnprintableNames(t *testing.T) {
 	}
 }
 
-// hangInCreate starts a child process that stops inside shm.Create for
-// name, after making its temporary file and before publishing it, and
-// returns once it is there.
-func hangInCreate(t *testing.T, name string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+name)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "initialising\n", line)
-	return cmd
-}
-
 // TestLeftoverOfKilledCreate: a creator stopped inside Create holds its
 // temporary file's lock: Leftovers reports it alive and RemoveLeftover
 // refuses it (ErrBusy). Once the creator is SIGKILLed, the file stays,
@@ -500,7 +465,7 @@ func hangInCreate(t *testing.T, name string) *exec.Cmd {
 // name was never published.
 func TestLeftoverOfKilledCreate(t *testing.T) {
 	name := testutil.Name(t)
-	cmd := hangInCreate(t, name)
+	cmd := testutil.StartHangInCreate(t, childEnv+"="+name)
 
 	lefts, err := shm.Leftovers(name)
 	require.NoError(t, err)
@@ -573,13 +538,4 @@ func TestRemoveLeftoverRefusals(t *testing.T) {
 		_, ok := shm.TempName(n)
 		require.False(t, ok, n)
 	}
-}
-
-// childDeadline bounds a child process of a test: a stuck child is killed
-// after two minutes, so the test fails instead of hanging. No working run
-// comes near it, however loaded the machine.
-func childDeadline(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,36 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shmring/shmring/shm"
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
-// hangInCreateChild creates the segment at path with shm.Create and stops
-// inside it, before publishing, until killed: a real create killed mid-way.
-func hangInCreateChild(path string) {
-	_, err := shm.Create(path, 8192, func([]byte) error {
-		fmt.Println("initialising")
-		select {}
-	})
-	fmt.Fprintln(os.Stderr, "create:", err)
-	os.Exit(2)
-}
-
-// startHangInCreate starts a hangInCreateChild for path and returns once
-// it is inside Create.
+// startHangInCreate starts a child that stops inside Create for path
+// (testutil.HangInCreate) and returns once it is there.
 func startHangInCreate(t *testing.T, path string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RINGCTL_TEST_HANG_IN_CREATE="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "initialising\n", line)
-	return cmd
+	return testutil.StartHangInCreate(t, "RINGCTL_TEST_HANG_IN_CREATE="+path)
 }
 
 // tempFiles lists the temporary files of creates of ring in dir.

@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 		claimChild(path)
 	}
 	if path := os.Getenv("RINGCTL_TEST_HANG_IN_CREATE"); path != "" {
-		hangInCreateChild(path)
+		fmt.Fprintln(os.Stderr, "create:", testutil.HangInCreate(path))
+		os.Exit(2)
 	}
 	if args := os.Getenv("RINGCTL_TEST_ARGS"); args != "" {
 		// Run ringctl itself, as a child process of a test.

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ring"
-	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,26 +22,6 @@ func ringctlNoPanic(t *testing.T, stdin string, args ...string) (r result) {
 		}
 	}()
 	return ringctl(t, stdin, args...)
-}
-
-// ringWord reads and setRingWord writes the ring's word at region offset
-// off in the segment file at path.
-func ringWord(t *testing.T, path string, off int64) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return binary.LittleEndian.Uint64(b[shm.HeaderSize+off:])
-}
-
-func setRingWord(t *testing.T, path string, off int64, v uint64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	_, err = f.WriteAt(b[:], shm.HeaderSize+off)
-	require.NoError(t, err)
 }
 
 // TestDamagedPositionsCommands: the commands of issue 12's reports, on
@@ -68,8 +46,8 @@ func TestDamagedPositionsCommands(t *testing.T) {
 				{ring.ConsumerLine, func(v uint64) uint64 { return v + 3 }},
 				{ring.ConsumerLine, func(v uint64) uint64 { return v - 1<<20 }},
 			} {
-				good := ringWord(t, path, tc.line)
-				setRingWord(t, path, tc.line, tc.bad(good))
+				good := testutil.RingWord(t, path, tc.line)
+				testutil.SetRingWord(t, path, tc.line, tc.bad(good))
 				for _, args := range [][]string{{"recv", "d", "-n", "1", "--timeout", "10ms"}, {"send", "d"}, {"peek", "d"}, {"doctor", "d"}, {"stat", "d"}} {
 					r := ringctlNoPanic(t, "x\n", append(args, "--dir", dir)...)
 					what := fmt.Sprintf("%v with the word at %d changed from %d to %d", args, tc.line, good, tc.bad(good))
@@ -80,7 +58,7 @@ func TestDamagedPositionsCommands(t *testing.T) {
 					require.Equal(t, 1, r.code, what)
 					require.Contains(t, r.stdout+r.stderr, "corrupt segment", what)
 				}
-				setRingWord(t, path, tc.line, good)
+				testutil.SetRingWord(t, path, tc.line, good)
 			}
 			r = ringctlNoPanic(t, "", "recv", "d", "-n", "2", "--dir", dir)
 			require.Zero(t, r.code, r.stderr)
@@ -99,12 +77,12 @@ func TestHeaderCommitDeadProducerCommands(t *testing.T) {
 	require.Zero(t, ringctl(t, "", "create", "h", "--size", "4KiB", "--header-commit", "--dir", dir).code)
 	path := filepath.Join(dir, "h")
 	require.Zero(t, ringctlNoPanic(t, "one\n", "send", "h", "--dir", dir).code)
-	stored := ringWord(t, path, ring.ProducerLine)
+	stored := testutil.RingWord(t, path, ring.ProducerLine)
 	require.Zero(t, ringctlNoPanic(t, "two\nthree\n", "send", "h", "--dir", dir).code)
 	r := ringctlNoPanic(t, "", "recv", "h", "-n", "3", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Equal(t, "one\ntwo\nthree\n", r.stdout)
-	setRingWord(t, path, ring.ProducerLine, stored) // "two" and "three": their position store never happened
+	testutil.SetRingWord(t, path, ring.ProducerLine, stored) // "two" and "three": their position store never happened
 
 	r = ringctlNoPanic(t, "", "doctor", "h", "--dir", dir)
 	require.Zero(t, r.code, r.stdout+r.stderr)

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -44,7 +43,7 @@ func (t *truncateOnWrite) Write(b []byte) (int, error) {
 // re-executed), so that a crash fails the test instead of killing it.
 func ringctlChild(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "RINGCTL_TEST_ARGS="+strings.Join(args, "\x1f"))
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr strings.Builder
@@ -113,7 +112,7 @@ func TestWatchTruncatedUnderIt(t *testing.T) {
 			path := dir + "/w"
 			info, err := os.Stat(path)
 			require.NoError(t, err)
-			cmd := exec.CommandContext(childDeadline(t), os.Args[0], "-test.run=^$")
+			cmd := exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "RINGCTL_TEST_ARGS="+strings.Join([]string{"watch", "w", "--dir", dir, "--json", "--interval", "1ms", "--count", "3"}, "\x1f"),
 				"RINGCTL_TEST_TRUNCATE="+path)
 			var stdout, stderr strings.Builder
@@ -126,13 +125,4 @@ func TestWatchTruncatedUnderIt(t *testing.T) {
 			require.Equal(t, 1, strings.Count(stdout.String(), "\n"), "one frame before the truncation")
 		})
 	}
-}
-
-// childDeadline bounds a child process of a test: a stuck child is killed
-// after two minutes, so the test fails instead of hanging. No working run
-// comes near it, however loaded the machine.
-func childDeadline(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -1,7 +1,10 @@
 // Package testutil holds helpers shared by the tests of several packages:
 // unique segment names that are always cleaned up, a TestMain wrapper that
-// fails the run if a test left anything in /dev/shm, and processes started
-// in a PID namespace of their own.
+// fails the run if a test left anything in /dev/shm (and runs the test
+// binary's child roles), child processes bounded in time, one stopped
+// inside shm.Create, processes started in a PID namespace of their own, and
+// reads and writes of a segment's words through its file, as another
+// process would make them.
 package testutil
 
 import (
@@ -16,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/internal/proc"
 )
 
 var seq atomic.Uint64
@@ -64,6 +69,23 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// MainWithChildren is Main for a test binary that re-executes itself as
+// child processes of cross-process tests (os/exec's helperCommand pattern):
+// when the environment variable env is set, the process is such a child,
+// dies with its parent, runs run with env's value (its role) and exits 0,
+// or 2 with the error on stderr; otherwise it runs the tests as Main does.
+func MainWithChildren(m *testing.M, env string, run func(role string) error) {
+	if role := os.Getenv(env); role != "" {
+		proc.DieWithParent()
+		if err := run(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	Main(m)
 }
 
 var unshareOK = sync.OnceValue(func() error {
