@@ -11,9 +11,14 @@ import (
 // Peek returns up to max pending messages, copied, without consuming them
 // (see ring.Ring.Peek). Safe on a ring opened read-only.
 func (r *Ring) Peek(max int) ([]ring.Record, error) {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return nil, err
 	}
+	defer r.leave()
+	return r.peek(max)
+}
+
+func (r *Ring) peek(max int) ([]ring.Record, error) {
 	var recs []ring.Record
 	err := guard(r.Path(), func() error {
 		var err error
@@ -25,9 +30,10 @@ func (r *Ring) Peek(max int) ([]ring.Record, error) {
 
 // ResetHighWater starts a new high-watermark period at the current depth.
 func (r *Ring) ResetHighWater() error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
@@ -53,10 +59,11 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // block the ring, as a consumer would, counting them in lost.
 func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
 	var d Diagnosis
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return d, err
 	}
-	recs, err := r.Peek(1 << 30)
+	defer r.leave()
+	recs, err := r.peek(1 << 30)
 	if errors.Is(err, ErrCorrupt) && len(recs) == 0 && strings.Contains(err.Error(), "faulted") {
 		return d, err
 	}
@@ -94,7 +101,7 @@ func (r *Ring) Doctor(repair bool) (Diagnosis, error) {
 	if r.seg.ReadOnly() {
 		return d, fmt.Errorf("ipc: repair %q: open it read-write", r.Path())
 	}
-	c, err := r.Consumer(WithWait(Spin))
+	c, err := r.newConsumer(WithWait(Spin))
 	if err != nil {
 		return d, fmt.Errorf("ipc: repair %q needs the consumer role (a live consumer skips dead reservations itself): %w", r.Path(), err)
 	}

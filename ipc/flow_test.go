@@ -35,10 +35,10 @@ func TestLayeredPressure(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		require.NoError(t, p.Write(msg))
 	}
-	require.Zero(t, p.Pressure())
+	require.Zero(t, pressure(t, p))
 	start := time.Now()
 	require.NoError(t, p.Write(msg)) // depth 2048: the soft level
-	require.Equal(t, uint32(1), p.Pressure())
+	require.Equal(t, uint32(1), pressure(t, p))
 	require.GreaterOrEqual(t, time.Since(start), 2*time.Millisecond, "throttled at the soft level")
 	// Drain to 1024 (above low): still raised; then to empty: lowered.
 	_, err = c.TryReadBatch(8, func([]byte) {})
@@ -46,12 +46,12 @@ func TestLayeredPressure(t *testing.T) {
 	c.Close()
 	c, err = r.Consumer()
 	require.NoError(t, err)
-	require.Equal(t, uint32(1), p.Pressure(), "hysteresis: holds above the low level")
+	require.Equal(t, uint32(1), pressure(t, p), "hysteresis: holds above the low level")
 	_, err = c.TryReadBatch(100, func([]byte) {})
 	require.NoError(t, err)
 	_, err = c.TryReadBatch(100, func([]byte) {})
 	require.NoError(t, err)
-	require.Zero(t, p.Pressure())
+	require.Zero(t, pressure(t, p))
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), st.PressureChanges)
@@ -339,12 +339,12 @@ func TestAdaptiveLevel(t *testing.T) {
 		}
 	}
 	read(300 * time.Millisecond) // fast: keeps up
-	require.Zero(t, p.Pressure(), "a consumer that keeps up makes no pressure")
+	require.Zero(t, pressure(t, p), "a consumer that keeps up makes no pressure")
 	slow.Store(true)
 	var raisedAt uint64
 	for start := time.Now(); time.Since(start) < 5*time.Second && raisedAt == 0; {
 		read(10 * time.Millisecond)
-		if p.Pressure()&ring.PressureDelay != 0 {
+		if pressure(t, p)&ring.PressureDelay != 0 {
 			st, err := r.Stats()
 			require.NoError(t, err)
 			raisedAt = st.Depth
@@ -353,10 +353,10 @@ func TestAdaptiveLevel(t *testing.T) {
 	require.NotZero(t, raisedAt, "delay above target raised pressure")
 	require.Less(t, raisedAt, r.Capacity()/4, "long before the ring was full")
 	slow.Store(false)
-	for start := time.Now(); time.Since(start) < 5*time.Second && p.Pressure() != 0; {
+	for start := time.Now(); time.Since(start) < 5*time.Second && pressure(t, p) != 0; {
 		read(10 * time.Millisecond)
 	}
-	require.Zero(t, p.Pressure(), "a consumer that catches up lowers it")
+	require.Zero(t, pressure(t, p), "a consumer that catches up lowers it")
 	close(stop)
 	<-done
 	st, err := r.Stats()
@@ -393,4 +393,12 @@ func TestDropOldest(t *testing.T) {
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(102), st.Drops+uint64(len(got)), "every message was either delivered or reclaimed")
+}
+
+// pressure returns p's pressure word, failing the test on an error.
+func pressure(t *testing.T, p *ipc.Producer) uint32 {
+	t.Helper()
+	w, err := p.Pressure()
+	require.NoError(t, err)
+	return w
 }

@@ -30,9 +30,10 @@ func CreateMemfd(name string, opts ...Option) (*Ring, error) {
 // Share sends the ring's segment over a Unix socket to a process that calls
 // Receive.
 func (r *Ring) Share(conn *net.UnixConn) error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	return r.seg.SendFD(conn)
 }
 

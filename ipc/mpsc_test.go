@@ -61,7 +61,9 @@ func TestMPSCSlots(t *testing.T) {
 	require.NoError(t, p1.Close())
 	p1b, err := r.Producer(ipc.WithProducerID(1))
 	require.NoError(t, err)
-	require.Equal(t, uint64(2), p1b.Stats().MsgsIn)
+	p1bStats, err := p1b.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), p1bStats.MsgsIn)
 	require.NoError(t, p1b.Write([]byte("p1-again")))
 
 	c, err := r.Consumer()
@@ -106,8 +108,11 @@ func mpscProducerChild() error {
 		// with the same sequence, which is the slot's committed count, so
 		// that a restarted producer never repeats a delivered one.
 		for {
-			seq := p.Stats().MsgsIn
-			var err error
+			st, err := p.Stats()
+			if err != nil {
+				return err
+			}
+			seq := st.MsgsIn
 			if r.Kind() == ipc.MPSC && rng.IntN(4) == 0 {
 				// A batch: runs while there is room, then reclaiming
 				// writes one by one.
@@ -124,7 +129,11 @@ func mpscProducerChild() error {
 			}
 		}
 	}
-	for seq := p.Stats().MsgsIn; count == 0 || seq < count; seq++ {
+	st, err := p.Stats()
+	if err != nil {
+		return err
+	}
+	for seq := st.MsgsIn; count == 0 || seq < count; seq++ {
 		msg := fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])
 		if rng.IntN(4) == 1 && r.Kind() == ipc.MPSC {
 			// A batch: one reservation per run, each record counted
