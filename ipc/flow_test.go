@@ -101,7 +101,7 @@ func TestWindowAndWaitHook(t *testing.T) {
 	c, err := r.Consumer()
 	require.NoError(t, err)
 	defer c.Close()
-	c.SetWindow(512)
+	require.NoError(t, c.SetWindow(512))
 	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
 	require.NoError(t, err)
 	msg := make([]byte, 120)
@@ -110,11 +110,11 @@ func TestWindowAndWaitHook(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- p.Write(msg) }()
-	time.Sleep(30 * time.Millisecond)
+	waitUntil(t, func() bool { st, _ := r.Stats(); return st.ProducerParks > 0 }, true) // held by the window
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(512), st.Depth, "the window holds the producer")
-	c.SetWindow(0)
+	require.NoError(t, c.SetWindow(0))
 	require.NoError(t, <-done)
 	require.NoError(t, p.Close())
 
@@ -339,10 +339,18 @@ func TestAdaptiveLevel(t *testing.T) {
 		}
 	}
 	read(300 * time.Millisecond) // fast: keeps up
-	require.Zero(t, pressure(t, p), "a consumer that keeps up makes no pressure")
+	// A consumer that keeps up makes no pressure: the first record it
+	// reads under the target lowers any. On a loaded machine the reading
+	// goroutine may have just been descheduled for longer than the target
+	// and interval (its last records late), so it is given more reading,
+	// not a wall-clock verdict; a bound only a stuck test meets.
+	for start := time.Now(); pressure(t, p) != 0; {
+		require.Less(t, time.Since(start), 2*time.Minute, "a consumer that keeps up makes no pressure")
+		read(10 * time.Millisecond)
+	}
 	slow.Store(true)
 	var raisedAt uint64
-	for start := time.Now(); time.Since(start) < 5*time.Second && raisedAt == 0; {
+	for start := time.Now(); time.Since(start) < 2*time.Minute && raisedAt == 0; {
 		read(10 * time.Millisecond)
 		if pressure(t, p)&ring.PressureDelay != 0 {
 			st, err := r.Stats()
@@ -353,7 +361,7 @@ func TestAdaptiveLevel(t *testing.T) {
 	require.NotZero(t, raisedAt, "delay above target raised pressure")
 	require.Less(t, raisedAt, r.Capacity()/4, "long before the ring was full")
 	slow.Store(false)
-	for start := time.Now(); time.Since(start) < 5*time.Second && pressure(t, p) != 0; {
+	for start := time.Now(); time.Since(start) < 2*time.Minute && pressure(t, p) != 0; {
 		read(10 * time.Millisecond)
 	}
 	require.Zero(t, pressure(t, p), "a consumer that catches up lowers it")
