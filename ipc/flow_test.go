@@ -310,11 +310,13 @@ func TestAdaptiveLevel(t *testing.T) {
 	defer c.Close()
 
 	var slow atomic.Bool
+	var reads atomic.Int64 // messages read while slow
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { // a steady producer: one message every 50 µs
 		defer close(done)
 		next := time.Now()
+		var written int64 // while slow
 		for {
 			select {
 			case <-stop:
@@ -324,8 +326,22 @@ func TestAdaptiveLevel(t *testing.T) {
 			if time.Now().Before(next) {
 				continue
 			}
-			next = next.Add(50 * time.Microsecond)
-			_ = p.Write(make([]byte, 64))
+			if !slow.Load() {
+				written = 0
+			} else if written >= 10*reads.Load()+10 {
+				// 10 messages per message read, at most: the consumer is
+				// 10x slower in messages, not only in time, so a reader
+				// descheduled on a loaded machine does not let the
+				// producer fill the ring meanwhile (its records' delays
+				// only grow).
+				continue
+			}
+			// From now, not from the last deadline: a producer that was
+			// descheduled does not catch up with a burst.
+			next = time.Now().Add(50 * time.Microsecond)
+			if p.Write(make([]byte, 64)) == nil && slow.Load() {
+				written++
+			}
 		}
 	}()
 	read := func(d time.Duration) {
@@ -334,6 +350,7 @@ func TestAdaptiveLevel(t *testing.T) {
 			n, err := c.TryReadBatch(1, func([]byte) {})
 			require.NoError(t, err)
 			if n > 0 && slow.Load() {
+				reads.Add(1)
 				time.Sleep(500 * time.Microsecond) // 10x the producer's interval
 			}
 		}
@@ -351,7 +368,7 @@ func TestAdaptiveLevel(t *testing.T) {
 	slow.Store(true)
 	var raisedAt uint64
 	for start := time.Now(); time.Since(start) < 2*time.Minute && raisedAt == 0; {
-		read(10 * time.Millisecond)
+		read(time.Millisecond)
 		if pressure(t, p)&ring.PressureDelay != 0 {
 			st, err := r.Stats()
 			require.NoError(t, err)
@@ -361,6 +378,7 @@ func TestAdaptiveLevel(t *testing.T) {
 	require.NotZero(t, raisedAt, "delay above target raised pressure")
 	require.Less(t, raisedAt, r.Capacity()/4, "long before the ring was full")
 	slow.Store(false)
+	reads.Store(0)
 	for start := time.Now(); time.Since(start) < 2*time.Minute && pressure(t, p) != 0; {
 		read(10 * time.Millisecond)
 	}
