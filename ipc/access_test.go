@@ -150,7 +150,7 @@ func memfdChild() error {
 	n, _ := strconv.Atoi(os.Getenv("SHMRING_T_COUNT"))
 	got := 0
 	for got < n {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		k, err := c.ReadBatch(ctx, 64, func([]byte) {})
 		cancel()
 		if err != nil {

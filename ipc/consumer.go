@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/internal/pad"
@@ -62,19 +64,36 @@ func WithStallLimit(d time.Duration) ConsumerOption {
 	return func(c *Consumer) { c.stallLimit = d }
 }
 
-// Consumer reads messages from a ring. It is not safe for concurrent use:
-// one goroutine reads. A ring has at most one Consumer at a time across all
-// processes; a second gets ErrBusy.
+// Consumer reads messages from a ring. A ring has at most one Consumer at
+// a time across all processes; a second gets ErrBusy.
+//
+// Concurrency: a Consumer is not safe for concurrent use. Its reading
+// methods (Read, ReadBatch, TryRead, TryReadBatch) and Close are called by
+// one goroutine at a time; hand it from one goroutine to another only with
+// synchronisation. Two goroutines reading through one Consumer at once
+// deliver messages twice or not at all and may corrupt the ring for every
+// process; -race builds detect the overlap and panic, naming both calls,
+// before the second touches the ring. SetWindow is safe for concurrent use,
+// from any goroutine at any time.
 //
 // Messages are delivered to a callback as a slice into the ring, valid only
 // until the callback returns. The callback runs on the calling goroutine and
-// must not call the Consumer's methods.
+// must not call the Consumer's methods, nor close its Ring. A nil callback
+// returns ErrInvalid.
+//
+// After Close, or after its Ring's Close, every method returns ErrClosed. A
+// read waiting for data when the Ring is closed returns ErrClosed; see Ring
+// for the rest of Ring.Close's contract.
 type Consumer struct {
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
 	policy Policy
-	closed bool
+	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
+	use    useGuard    // -race builds: detects concurrent calls
+
+	closeMu  sync.Mutex // serialises Close with Ring.Close's closeFromRing
+	released bool       // under closeMu: the role and the heartbeat are released
 
 	// MPSC recovery: when the consumer is blocked at an uncommitted
 	// reservation, it asks ring.Recover at growing intervals.
@@ -96,7 +115,15 @@ type Consumer struct {
 
 // Consumer takes the consumer role of the ring and resumes at the position
 // the previous consumer released.
-func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
+func (r *Ring) Consumer(opts ...ConsumerOption) (*Consumer, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	defer r.leave()
+	return r.newConsumer(opts...)
+}
+
+func (r *Ring) newConsumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	c = pad.New[Consumer]()
 	*c = Consumer{r: r, policy: Hybrid, stallLimit: DefaultStallLimit,
 		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout, consumer: true}}
@@ -115,6 +142,7 @@ func (r *Ring) Consumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	c.side.peerAlive = r.producersAlive
 	c.side.sliceCap = c.recoverIn
 	c.side.depth = r.depth
+	c.side.closed = &c.closed
 	c.pw = r.r.ProducerWait()
 	// The role lock is a local: a failed constructor returns a nil c, so
 	// the deferred release must not reach the lock through c.
@@ -195,19 +223,48 @@ func (c *Consumer) recoverIn() time.Duration {
 	return max(time.Until(c.nextCheck), 50*time.Microsecond)
 }
 
+// errNilFn is returned for a nil read callback.
+var errNilFn = fmt.Errorf("ipc: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
+
+// errClosed is what a call on a closed consumer returns.
+func (c *Consumer) errClosed() error {
+	return fmt.Errorf("ipc: %q: the consumer is closed (Consumer.Close or Ring.Close); take the role again with Ring.Consumer: %w", c.r.Path(), ErrClosed)
+}
+
 // TryRead delivers at most one message to fn without waiting; it returns
 // false if the ring is empty.
 func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
-	n, err := c.TryReadBatch(1, fn)
+	if c.closed.Load() {
+		return false, c.errClosed()
+	}
+	if fn == nil {
+		return false, errNilFn
+	}
+	if raceChecks {
+		c.use.enter("Consumer", opTryRead)
+		defer c.use.exit()
+	}
+	n, err := c.tryReadBatch(1, fn)
 	return n == 1, err
 }
 
 // TryReadBatch delivers up to max messages to fn without waiting and
 // releases their space with one position store. It returns how many.
 func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
-	if c.closed {
-		return 0, ErrClosed
+	if c.closed.Load() {
+		return 0, c.errClosed()
 	}
+	if fn == nil {
+		return 0, errNilFn
+	}
+	if raceChecks {
+		c.use.enter("Consumer", opTryReadBatch)
+		defer c.use.exit()
+	}
+	return c.tryReadBatch(max, fn)
+}
+
+func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 	n, err := c.rc.ReadBatch(max, fn)
 	if n == 0 && err == nil && max > 0 {
 		var ok bool
@@ -222,18 +279,47 @@ func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
 }
 
 // Read waits for one message and delivers it to fn. It returns ErrTimeout
-// when ctx's deadline passes first, or the context's error.
+// when ctx's deadline passes first, or the context's error; ErrClosed
+// after Close, or when the Ring is closed while it waits.
 func (c *Consumer) Read(ctx context.Context, fn func(msg []byte)) error {
-	_, err := c.ReadBatch(ctx, 1, fn)
+	if err := c.readable(ctx, fn); err != nil {
+		return err
+	}
+	if raceChecks {
+		c.use.enter("Consumer", opRead)
+		defer c.use.exit()
+	}
+	_, err := c.readBatch(ctx, 1, fn)
 	return err
 }
 
 // ReadBatch waits until at least one message is available, then delivers up
 // to max to fn and releases them with one position store.
 func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
-	if c.closed {
-		return 0, ErrClosed
+	if err := c.readable(ctx, fn); err != nil {
+		return 0, err
 	}
+	if raceChecks {
+		c.use.enter("Consumer", opReadBatch)
+		defer c.use.exit()
+	}
+	return c.readBatch(ctx, max, fn)
+}
+
+// readable checks a waiting read's arguments and the consumer's state.
+func (c *Consumer) readable(ctx context.Context, fn func(msg []byte)) error {
+	switch {
+	case c.closed.Load():
+		return c.errClosed()
+	case fn == nil:
+		return errNilFn
+	case ctx == nil:
+		return errNilContext
+	}
+	return nil
+}
+
+func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.coalesce > 0 {
 		defer c.hold(max, &n)
 		if !c.holdUntil.IsZero() {
@@ -246,18 +332,28 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 			c.holdUntil = time.Time{}
 		}
 	}
-	n, err = c.TryReadBatch(max, fn)
+	n, err = c.tryReadBatch(max, fn)
 	if n > 0 || err != nil || max <= 0 {
 		return n, err
 	}
+	// Registered as waiting until the counters are stored: Ring.Close
+	// wakes the wait and unmaps the segment only after endWait.
+	if !c.r.beginWait(&c.closed) {
+		return 0, c.errClosed()
+	}
+	defer c.r.endWait()
+	c.use.waiting()
 	var deadline time.Time
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
 	}
 	spins, yields, err := c.side.wait(ctx, c.policy, deadline, func() (bool, error) {
-		n, err = c.TryReadBatch(max, fn)
+		n, err = c.tryReadBatch(max, fn)
 		return n > 0, err
 	})
+	if err == errShut {
+		return 0, c.errClosed()
+	}
 	if spins+yields > 0 {
 		c.rc.AddWaits(spins, yields)
 	}
@@ -274,22 +370,58 @@ func (c *Consumer) hold(max int, n *int) {
 // SetWindow narrows the bytes producers may fill to window (credit, as
 // reactive streams' request(n)), or widens it again; 0 gives them the whole
 // capacity. Producers treat the window as the capacity from their next
-// write; parked producers are woken to see a wider one.
-func (c *Consumer) SetWindow(window uint64) {
+// write; parked producers are woken to see a wider one. Safe for
+// concurrent use, from any goroutine; ErrClosed after Close or Ring.Close.
+func (c *Consumer) SetWindow(window uint64) error {
+	if err := c.r.enter(); err != nil {
+		return err
+	}
+	defer c.r.leave()
+	if c.closed.Load() {
+		return c.errClosed()
+	}
 	c.r.r.SetWindow(window)
 	c.pw.Seq.Add(1)
 	if c.pw.Parked.Load() != 0 {
 		wake(c.pw)
 	}
+	return nil
 }
 
 // Close releases the consumer role; the next consumer resumes where this
-// one released. Close is idempotent.
+// one released. It is called by the goroutine that reads, or with the reads
+// stopped (see Consumer); Close is idempotent, and may overlap its Ring's
+// Close.
 func (c *Consumer) Close() error {
-	if c.closed {
+	if raceChecks {
+		c.use.enter("Consumer", opClose)
+		defer c.use.exit()
+	}
+	c.closed.Store(true)
+	return c.release()
+}
+
+// shut marks the consumer closed for Ring.Close: its calls return
+// ErrClosed from now on, and a waiting one at its next check.
+func (c *Consumer) shut() { c.closed.Store(true) }
+
+// closeFromRing releases the consumer for Ring.Close, once no call of it
+// waits any more.
+func (c *Consumer) closeFromRing() error {
+	c.use.awaitIdle("Consumer")
+	return c.release()
+}
+
+func (c *Consumer) guard() (string, *useGuard) { return "Consumer", &c.use }
+
+// release gives the role back, once.
+func (c *Consumer) release() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.released {
 		return nil
 	}
-	c.closed = true
+	c.released = true
 	if c.stop != nil {
 		close(c.stop)
 		<-c.done

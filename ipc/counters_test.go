@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,7 +155,15 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	require.Equal(t, []string{"FullEvents", "Overflowed"}, changed(before, counters(t, r)))
 	require.NoError(t, p.Close())
 
-	sp, err := r.Producer(ipc.WithPolicy(ipc.Spin))
+	// The wait hook is first consulted after spinsPerYield pauses and a
+	// yield: once it has been, both counters must move (a condition, where
+	// a sleep would depend on the spinning goroutine getting the CPU).
+	spun := make(chan struct{})
+	var once sync.Once
+	sp, err := r.Producer(ipc.WithPolicy(ipc.Spin), ipc.WithWaitHook(func(ipc.WaitInfo) ipc.WaitDecision {
+		once.Do(func() { close(spun) })
+		return ipc.KeepWaiting
+	}))
 	require.NoError(t, err)
 	defer sp.Close()
 	c, err := r.Consumer()
@@ -163,8 +172,13 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	before = counters(t, r)
 	done := make(chan error)
 	go func() { done <- sp.Write(msg) }()
-	waitUntil(t, func() bool { return counters(t, r)["FullEvents"] > before["FullEvents"] }, true)
-	time.Sleep(20 * time.Millisecond) // spinning: thousands of pauses, some yields
+	select {
+	case <-spun:
+	case err := <-done:
+		t.Fatalf("the write returned %v instead of spinning", err)
+	case <-time.After(2 * time.Minute): // only a stuck test meets it
+		t.Fatal("the producer never spun")
+	}
 	_, err = c.TryReadBatch(1, func([]byte) {})
 	require.NoError(t, err)
 	require.NoError(t, <-done)

@@ -23,5 +23,15 @@
 // Caveats: a message's slice handed to a read callback points into shared
 // memory and is valid only until the callback returns. Everything read from
 // the segment is validated; damage is reported as [ErrCorrupt], never a
-// panic. Close the Producer and Consumer before their Ring.
+// panic.
+//
+// Concurrency: a [Ring]'s methods are safe for concurrent use; a [Producer]
+// or [Consumer] is used by one goroutine at a time (to write from several
+// goroutines, give each its own Producer of an MPSC ring), except for the
+// few methods their docs name. -race builds panic when one is used by two
+// goroutines at once, before the ring is touched. Close the Producer and
+// Consumer before their Ring, from the goroutines that use them; after any
+// Close, calls return [ErrClosed]. Ring.Close wakes a Write or Read that is
+// waiting for room or data (it returns ErrClosed) but must not run while a
+// call is in the middle of a write or read: see [Ring].
 package ipc

@@ -10,9 +10,14 @@ import (
 // (see ring.Ring.Peek). Safe on a ring opened read-only. A segment file
 // truncated (or grown) after it was mapped is reported as ErrCorrupt.
 func (r *Ring) Peek(max int) ([]ring.Record, error) {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return nil, err
 	}
+	defer r.leave()
+	return r.peek(max)
+}
+
+func (r *Ring) peek(max int) ([]ring.Record, error) {
 	var recs []ring.Record
 	err := r.inspect(func() error {
 		var err error
@@ -24,9 +29,10 @@ func (r *Ring) Peek(max int) ([]ring.Record, error) {
 
 // ResetHighWater starts a new high-watermark period at the current depth.
 func (r *Ring) ResetHighWater() error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
@@ -55,9 +61,10 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // faults when read, is not diagnosed: Doctor returns ErrCorrupt saying so
 // and what to do, as every inspection path does.
 func (r *Ring) Doctor(repair bool) (d Diagnosis, err error) {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return d, err
 	}
+	defer r.leave()
 	err = r.inspect(func() error {
 		var err error
 		d, err = r.doctor(repair)
@@ -69,7 +76,7 @@ func (r *Ring) Doctor(repair bool) (d Diagnosis, err error) {
 // doctor is Doctor, run under inspect.
 func (r *Ring) doctor(repair bool) (Diagnosis, error) {
 	var d Diagnosis
-	recs, err := r.Peek(1 << 30)
+	recs, err := r.peek(1 << 30)
 	if isUnreadable(err) {
 		return d, err
 	}
@@ -109,7 +116,7 @@ func (r *Ring) doctor(repair bool) (Diagnosis, error) {
 	if r.seg.ReadOnly() {
 		return d, fmt.Errorf("ipc: repair %q: open it read-write", r.Path())
 	}
-	c, err := r.Consumer(WithWait(Spin))
+	c, err := r.newConsumer(WithWait(Spin))
 	if err != nil {
 		return d, fmt.Errorf("ipc: repair %q needs the consumer role (a live consumer skips dead reservations itself): %w", r.Path(), err)
 	}

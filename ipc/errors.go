@@ -11,7 +11,9 @@ var (
 	// ErrTooLarge is returned when a message exceeds the ring's maximum
 	// message size; nothing is written.
 	ErrTooLarge = errs.ErrTooLarge
-	// ErrClosed is returned by operations on a closed Ring, Producer or Consumer.
+	// ErrClosed is returned by operations on a closed Ring, Producer or
+	// Consumer, including a Producer or Consumer whose Ring was closed, and
+	// by a Write or Read that was waiting when its Ring was closed.
 	ErrClosed = errs.ErrClosed
 	// ErrCorrupt is returned when the segment or ring is damaged; stop using
 	// it, inspect it with ringctl stat, and recreate it.
@@ -28,6 +30,11 @@ var (
 	ErrPermission = errs.ErrPermission
 	// ErrTimeout is returned when a deadline passes while waiting.
 	ErrTimeout = errs.ErrTimeout
+	// ErrInvalid is returned when a nil callback or context is passed (Read,
+	// ReadBatch, TryRead, TryReadBatch, WriteContext, WriteSeq, Retry);
+	// nothing is read, written or waited for. The same value as
+	// io/fs.ErrInvalid.
+	ErrInvalid = errs.ErrInvalid
 	// ErrBusy is returned when the ring already has a consumer, or an SPSC
 	// ring already has a producer, in this or another process.
 	ErrBusy = errs.ErrBusy

@@ -31,9 +31,10 @@ func CreateMemfd(name string, opts ...Option) (*Ring, error) {
 // Receive. Only a ring made by CreateMemfd can be shared (shm.ErrNotSealed
 // otherwise): other processes open a named ring by its name.
 func (r *Ring) Share(conn *net.UnixConn) error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	return r.seg.SendFD(conn)
 }
 

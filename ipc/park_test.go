@@ -21,7 +21,7 @@ func TestPoliciesEachSide(t *testing.T) {
 	for _, pol := range []ipc.Policy{ipc.Spin, ipc.Yield, ipc.Backoff, ipc.Park, ipc.Block, ipc.Hybrid} {
 		t.Run(pol.String(), func(t *testing.T) {
 			r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-			p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(10*time.Second))
+			p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(2*time.Minute))
 			require.NoError(t, err)
 			defer p.Close()
 			c, err := r.Consumer(ipc.WithWait(pol))
@@ -31,7 +31,7 @@ func TestPoliciesEachSide(t *testing.T) {
 			// Consumer waits for data.
 			got := make(chan string)
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
 				var s string
 				err := c.Read(ctx, func(m []byte) { s = string(m) })
@@ -150,7 +150,7 @@ func TestPeerDeadWhileParked(t *testing.T) {
 		select {
 		case err := <-done:
 			require.ErrorIs(t, err, ipc.ErrPeerDead)
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Minute): // only a stuck test meets it
 			t.Fatal("a parked producer did not learn that its consumer died")
 		}
 	})
@@ -168,7 +168,7 @@ func TestPeerDeadWhileParked(t *testing.T) {
 		select {
 		case err := <-done:
 			require.ErrorIs(t, err, ipc.ErrPeerDead)
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Minute): // only a stuck test meets it
 			t.Fatal("a parked consumer did not learn that its producer died")
 		}
 	})
@@ -326,12 +326,23 @@ func TestWakeupsCoalesced(t *testing.T) {
 					return
 				}
 			}
-			time.Sleep(5 * time.Millisecond) // the consumer parks meanwhile
+			// The consumer catches up and parks before the next burst:
+			// wait for it (a condition; a pause of fixed length may be
+			// too short for it on a loaded machine).
+			for parked := b == bursts-1; !parked; { // after the last, the reader is done
+				st, err := r.Stats()
+				if err != nil {
+					done <- err
+					return
+				}
+				parked = st.ConsumerParks > uint64(b)
+				time.Sleep(100 * time.Microsecond)
+			}
 		}
 		done <- nil
 	}()
 	for got := 0; got < bursts*perBurst; {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		n, err := c.ReadBatch(ctx, 256, func([]byte) {})
 		cancel()
 		require.NoError(t, err)
@@ -369,7 +380,7 @@ func TestControlWordSwitchesPolicy(t *testing.T) {
 	select {
 	case err := <-done:
 		require.ErrorIs(t, err, ipc.ErrFull, "the parked producer now drops")
-	case <-time.After(5 * time.Second):
+	case <-time.After(2 * time.Minute): // only a stuck test meets it
 		t.Fatal("the producer did not follow the override")
 	}
 	require.ErrorIs(t, p.Write(msg), ipc.ErrFull)
@@ -386,7 +397,7 @@ func TestControlWordSwitchesPolicy(t *testing.T) {
 // the wake-up counter moves.
 func TestLongPark(t *testing.T) {
 	if testing.Short() {
-		t.Skip("sleeps 1.5 s")
+		t.Skip("parks for over a second")
 	}
 	r := newRing(t, ipc.WithCapacity(1<<12))
 	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
@@ -397,13 +408,20 @@ func TestLongPark(t *testing.T) {
 	defer c.Close()
 	got := make(chan error)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		got <- c.Read(ctx, func([]byte) {})
 	}()
-	time.Sleep(1500 * time.Millisecond)
-	before, err := r.Stats()
-	require.NoError(t, err)
+	// Parked for longer than the peer timeout (1 s): more than ten 100 ms
+	// slices. A condition, not a sleep: under load the reader may start
+	// late and slices may run long.
+	var before ipc.Stats
+	waitUntil(t, func() bool {
+		var err error
+		before, err = r.Stats()
+		require.NoError(t, err)
+		return before.ConsumerParks > 10
+	}, true)
 	require.NoError(t, p.Write([]byte("wake up")))
 	require.NoError(t, <-got)
 	after, err := r.Stats()
@@ -412,15 +430,16 @@ func TestLongPark(t *testing.T) {
 	require.Equal(t, before.ConsumerWakeups+1, after.ConsumerWakeups, "and the write woke it")
 }
 
-// waitUntil polls cond for up to 10 s when must is set (failing if it never
-// holds), or just waits 30 ms when it is not.
+// waitUntil polls cond when must is set, failing if it never holds within
+// 2 minutes (a bound only a stuck test meets); when it is not, it just
+// waits 30 ms (for tests that pass either way).
 func waitUntil(t *testing.T, cond func() bool, must bool) {
 	t.Helper()
 	if !must {
 		time.Sleep(30 * time.Millisecond)
 		return
 	}
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		if cond() {
 			return
 		}

@@ -158,7 +158,21 @@ type waitSide struct {
 	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
 	// blocked MPSC reservation's owner even if nobody wakes it.
 	sliceCap func() time.Duration
+	// closed is the endpoint's closed flag: Ring.Close sets it, bumps the
+	// futex words and wakes; the wait checks it at every step and before
+	// every sleep, and returns errShut.
+	closed *atomic.Bool
 }
+
+// errShut ends a wait whose endpoint was closed by Ring.Close; the caller
+// returns its own ErrClosed without touching the segment again.
+var errShut = fmt.Errorf("ipc: closed while waiting: %w", ErrClosed)
+
+// errNilContext is returned for a nil context.Context.
+var errNilContext = fmt.Errorf("ipc: the context is nil; pass context.Background() to wait without a deadline: %w", ErrInvalid)
+
+// shut reports whether Ring.Close has shut the waiting endpoint.
+func (s *waitSide) shut() bool { return s.closed != nil && s.closed.Load() }
 
 // effective returns the policy to wait with: the segment's override, if an
 // operator set one that applies to this side, else p.
@@ -246,6 +260,9 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 		}
 	}()
 	for n := 1; ; n++ {
+		if s.shut() {
+			return spins, yields, errShut
+		}
 		hookAttempt = n
 		policy := s.effective(policy)
 		phase := policy
@@ -330,6 +347,12 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 // the waker's fast path needs no fence and no system call.
 func (s *waitSide) park(deadline time.Time, try func() (bool, error)) (bool, error) {
 	seq := s.wp.Seq.Load()
+	if s.shut() {
+		// Checked after loading the word: Ring.Close stores the flag
+		// before it bumps the word, so a close that this check misses
+		// makes the sleep below return at once.
+		return false, errShut
+	}
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
 	}

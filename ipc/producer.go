@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/internal/pad"
@@ -63,17 +65,37 @@ func WithPeerTimeout(d time.Duration) ProducerOption {
 // the producer takes the first free slot.
 func WithProducerID(id int) ProducerOption { return func(pr *Producer) { pr.slot = id } }
 
-// Producer writes messages into a ring. It is not safe for concurrent use:
-// one goroutine writes. An SPSC ring has at most one Producer at a time
-// across all processes (a second gets ErrBusy); an MPSC ring has one per
-// slot, up to Slots() at once, in any number of processes.
+// Producer writes messages into a ring. An SPSC ring has at most one
+// Producer at a time across all processes (a second gets ErrBusy); an MPSC
+// ring has one per slot, up to Slots() at once, in any number of processes.
+//
+// Concurrency: a Producer is not safe for concurrent use. Its writing
+// methods (Write, WriteContext, WriteSeq, TryWrite, WriteBatch, Claim,
+// Commit, CommitN, Abort, NextSeq) and Close are called by one goroutine
+// at a time; hand it from one goroutine to another only with
+// synchronisation (a channel, a mutex). Two goroutines writing through one
+// Producer at once corrupt the ring for every process (records written
+// over each other, positions published out of order): to write from
+// several goroutines, give each its own Producer on an MPSC ring, or
+// serialise the calls. -race builds detect the overlap and panic, naming
+// both calls, before the second touches the ring. Stats, Pressure, Slot and
+// Policy are safe for concurrent use, from any goroutine at any time.
+//
+// After Close, or after its Ring's Close, every method that reads the
+// ring returns ErrClosed (Slot, Policy and NextSeq keep answering from
+// memory). A write waiting for room when the Ring is closed returns
+// ErrClosed; see Ring for the rest of Ring.Close's contract.
 type Producer struct {
 	r      *Ring
 	rp     *ring.Producer
 	lock   *shm.Lock
 	policy Policy
-	slot   int // MPSC: requested, then held slot; -1 for any
-	closed bool
+	slot   int         // MPSC: requested, then held slot; -1 for any
+	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
+	use    useGuard    // -race builds: detects concurrent calls
+
+	closeMu  sync.Mutex // serialises Close with Ring.Close's closeFromRing
+	released bool       // under closeMu: the role and the heartbeat are released
 
 	timeout  time.Duration          // Block's deadline
 	overflow func(msg []byte) error // the Overflow policy's route
@@ -87,7 +109,15 @@ type Producer struct {
 // Producer takes the producer role of the ring. The role is held by an
 // open-file-description lock on the segment, which the kernel drops if this
 // process dies, so a restarted producer can take it again.
-func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
+func (r *Ring) Producer(opts ...ProducerOption) (*Producer, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	defer r.leave()
+	return r.newProducer(opts...)
+}
+
+func (r *Ring) newProducer(opts ...ProducerOption) (p *Producer, err error) {
 	p = pad.New[Producer]()
 	*p = Producer{r: r, policy: Hybrid, slot: -1, timeout: time.Second,
 		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout}}
@@ -111,6 +141,7 @@ func (r *Ring) Producer(opts ...ProducerOption) (p *Producer, err error) {
 	p.side.mode, _ = r.r.Modes()
 	p.side.peerAlive = r.consumerAlive
 	p.side.depth = r.depth
+	p.side.closed = &p.closed
 	p.cw = r.r.ConsumerWait()
 	if r.Kind() == MPSC {
 		err = p.takeSlot()
@@ -209,21 +240,36 @@ func (p *Producer) heartbeat() {
 	}
 }
 
-// Slot returns the producer's MPSC slot (0 for an SPSC ring).
+// Slot returns the producer's MPSC slot (0 for an SPSC ring). Safe for
+// concurrent use; it answers after Close too.
 func (p *Producer) Slot() int { return p.slot }
 
 // Stats returns the counters of this producer's slot (MPSC) or of the
-// ring's producer (SPSC): what this producer ID has written across restarts.
-func (p *Producer) Stats() ring.SlotStats {
+// ring's producer (SPSC): what this producer ID has written across
+// restarts. Safe for concurrent use with the producer's writes, from any
+// goroutine; ErrClosed after Close or Ring.Close.
+func (p *Producer) Stats() (ring.SlotStats, error) {
+	if err := p.r.enter(); err != nil {
+		return ring.SlotStats{Slot: p.slot}, err
+	}
+	defer p.r.leave()
+	if p.closed.Load() {
+		return ring.SlotStats{Slot: p.slot}, p.errClosed()
+	}
 	if p.r.Kind() == MPSC {
-		return p.r.r.Slot(p.slot)
+		return p.r.r.Slot(p.slot), nil
 	}
 	st := p.r.r.Stats()
-	return ring.SlotStats{MsgsIn: st.MsgsIn, BytesIn: st.BytesIn, FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins}
+	return ring.SlotStats{MsgsIn: st.MsgsIn, BytesIn: st.BytesIn, FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins}, nil
 }
 
-// Policy returns the producer's policy.
+// Policy returns the producer's policy. Safe for concurrent use.
 func (p *Producer) Policy() Policy { return p.policy }
+
+// errClosed is what a call on a closed producer returns.
+func (p *Producer) errClosed() error {
+	return fmt.Errorf("ipc: %q: the producer is closed (Producer.Close or Ring.Close); take the role again with Ring.Producer: %w", p.r.Path(), ErrClosed)
+}
 
 // Write writes msg as one message, applying the producer's policy when the
 // ring is full: Spin, Yield, Backoff, Park and Hybrid wait for room (or
@@ -233,17 +279,37 @@ func (p *Producer) Policy() Policy { return p.policy }
 // the ring full and still no consumer returns ErrPeerDead at once rather
 // than waiting out the peer timeout again; a consumer's return ends that.
 // A message that is not written counts as dropped. It returns
-// ErrTooLarge for a message above MaxMessage.
+// ErrTooLarge for a message above MaxMessage, ErrClosed after Close or
+// when the Ring is closed while it waits.
 func (p *Producer) Write(msg []byte) error {
-	return p.WriteContext(context.Background(), msg)
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opWrite)
+		defer p.use.exit()
+	}
+	return p.write(context.Background(), msg)
 }
 
 // WriteContext is Write that also stops waiting when ctx is done, returning
-// ErrTimeout for a passed deadline or the context's error.
+// ErrTimeout for a passed deadline or the context's error. A nil ctx
+// returns ErrInvalid.
 func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
-	if p.closed {
-		return ErrClosed
+	if p.closed.Load() {
+		return p.errClosed()
 	}
+	if ctx == nil {
+		return errNilContext
+	}
+	if raceChecks {
+		p.use.enter("Producer", opWriteContext)
+		defer p.use.exit()
+	}
+	return p.write(ctx, msg)
+}
+
+func (p *Producer) write(ctx context.Context, msg []byte) error {
 	err := p.rp.TryWrite(msg)
 	if err == nil {
 		p.published()
@@ -263,8 +329,15 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 // if it was delivered. A producer's sequences must increase, except that
 // the messages InDoubt names are resent first, from its start.
 func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
-	if p.closed {
-		return ErrClosed
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if ctx == nil {
+		return errNilContext
+	}
+	if raceChecks {
+		p.use.enter("Producer", opWriteSeq)
+		defer p.use.exit()
 	}
 	if !p.r.r.Sequences() {
 		return fmt.Errorf("ipc: %q was created without sequences (WithSequences)", p.r.Path())
@@ -283,8 +356,16 @@ func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 
 // NextSeq returns the sequence number the next message gets, in a ring
 // created WithSequences: one past the highest this producer ID (or the SPSC
-// ring's producer) may have committed, across restarts and kills.
-func (p *Producer) NextSeq() uint64 { return p.rp.NextSeq() }
+// ring's producer) may have committed, across restarts and kills. It is
+// called by the writing goroutine (it reads what the writes update); it
+// answers from memory after Close too.
+func (p *Producer) NextSeq() uint64 {
+	if raceChecks {
+		p.use.enter("Producer", opNextSeq)
+		defer p.use.exit()
+	}
+	return p.rp.NextSeq()
+}
 
 // InDoubt returns, in a ring created WithSequences, the sequences [from,
 // to) that the previous producer under this ID (or the SPSC ring's previous
@@ -295,7 +376,13 @@ func (p *Producer) NextSeq() uint64 { return p.rp.NextSeq() }
 // sequences, before any new message: none is lost and none delivered twice.
 // MPSC: the previous producer's last message (from = to-1); SPSC: its last
 // write if that was cut short (a batch), else nothing (from = to).
-func (p *Producer) InDoubt() (from, to uint64) { return p.rp.InDoubt() }
+func (p *Producer) InDoubt() (from, to uint64) {
+	if raceChecks {
+		p.use.enter("Producer", opInDoubt)
+		defer p.use.exit()
+	}
+	return p.rp.InDoubt()
+}
 
 // notFull turns the result of a non-blocking attempt into a wait's
 // (done, error): ErrFull means "not yet", anything else ends the wait.
@@ -322,13 +409,32 @@ func (p *Producer) published() {
 // falls to the low level); bit ring.PressureDelay while queueing delay is
 // above the target of WithTargetDelay. Producers may slow down while it is
 // raised (see WithThrottle); the hard level, a full ring, is where the
-// policy applies.
-func (p *Producer) Pressure() uint32 { return p.rp.Pressure() }
+// policy applies. Safe for concurrent use with the producer's writes, from
+// any goroutine; ErrClosed after Close or Ring.Close.
+func (p *Producer) Pressure() (uint32, error) {
+	if err := p.r.enter(); err != nil {
+		return 0, err
+	}
+	defer p.r.leave()
+	if p.closed.Load() {
+		return 0, p.errClosed()
+	}
+	return p.rp.Pressure(), nil
+}
 
 // waitFor applies the policy after a first attempt found the ring full;
 // pending is how many messages are dropped if it gives up, route hands them
 // to the overflow route (nil where there is no message yet: a claim).
+//
+// It registers the call as waiting (Ring.beginWait) for its whole run,
+// counters included: Ring.Close wakes it and waits for it, and it returns
+// ErrClosed, touching the segment no more, once the producer is shut.
 func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, error), route func() error, overwrite ...func() error) error {
+	if !p.r.beginWait(&p.closed) {
+		return p.errClosed()
+	}
+	defer p.r.endWait()
+	p.use.waiting()
 	p.rp.AddFullEvent()
 	var overwriteFn func() error
 	if len(overwrite) > 0 {
@@ -355,6 +461,9 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 			deadline = time.Now().Add(p.timeout)
 		}
 		spins, yields, err = p.side.wait(ctx, policy, deadline, try)
+		if err == errShut {
+			return p.errClosed() // the ring is closing: count nothing
+		}
 		p.rp.AddSpins(spins, yields)
 	}
 	switch {
@@ -375,8 +484,12 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 // policy. A refused message is counted as a full event, not as a drop: the
 // caller still has it.
 func (p *Producer) TryWrite(msg []byte) error {
-	if p.closed {
-		return ErrClosed
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opTryWrite)
+		defer p.use.exit()
 	}
 	err := p.rp.TryWrite(msg)
 	switch err {
@@ -395,8 +508,12 @@ func (p *Producer) TryWrite(msg []byte) error {
 // rest: waiting policies wait and go on; Drop writes what fits, counts the
 // rest as drops, and returns ErrFull with the number written.
 func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
-	if p.closed {
-		return 0, ErrClosed
+	if p.closed.Load() {
+		return 0, p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opWriteBatch)
+		defer p.use.exit()
 	}
 	var done int
 	for done < len(msgs) {
@@ -411,8 +528,35 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 		if err != ring.ErrFull {
 			return done, err
 		}
+		return p.writeBatchWaiting(msgs, done)
+	}
+	return done, nil
+}
+
+// writeBatchWaiting is the rest of a WriteBatch that found the ring full:
+// registered as waiting until it returns, so that Ring.Close, which wakes
+// its waits, never unmaps the segment under the writes between them.
+func (p *Producer) writeBatchWaiting(msgs [][]byte, done int) (int, error) {
+	if !p.r.beginWait(&p.closed) {
+		return done, p.errClosed()
+	}
+	defer p.r.endWait()
+	for first := true; done < len(msgs); first = false {
+		if !first {
+			n, err := p.rp.WriteBatch(msgs[done:])
+			done += n
+			if n > 0 {
+				p.published()
+			}
+			if err == nil {
+				continue
+			}
+			if err != ring.ErrFull {
+				return done, err
+			}
+		}
 		var k int
-		err = p.waitFor(context.Background(), len(msgs)-done, func() (bool, error) {
+		err := p.waitFor(context.Background(), len(msgs)-done, func() (bool, error) {
 			var e error
 			k, e = p.rp.WriteBatch(msgs[done:])
 			return notFull(e)
@@ -444,10 +588,15 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 // Claim reserves room for an n-byte message and returns the slice to fill,
 // inside the ring (zero-copy); Commit publishes it, Abort gives the room
 // back. When the ring is full the policy applies as for Write. The slice
-// must not be used after Commit or Abort.
+// must not be used after Commit or Abort, nor after Close or Ring.Close
+// (which abandon the claim and unmap the ring).
 func (p *Producer) Claim(n int) ([]byte, error) {
-	if p.closed {
-		return nil, ErrClosed
+	if p.closed.Load() {
+		return nil, p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opClaim)
+		defer p.use.exit()
 	}
 	b, err := p.rp.Claim(n)
 	if err != ring.ErrFull {
@@ -464,8 +613,16 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	return b, nil
 }
 
-// Commit publishes the claimed message.
+// Commit publishes the claimed message. It returns ErrClosed after Close
+// or Ring.Close (the claim was abandoned).
 func (p *Producer) Commit() error {
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opCommit)
+		defer p.use.exit()
+	}
 	err := p.rp.Commit()
 	if err == nil {
 		p.published()
@@ -473,8 +630,16 @@ func (p *Producer) Commit() error {
 	return err
 }
 
-// CommitN publishes the first n bytes of the claimed message.
+// CommitN publishes the first n bytes of the claimed message. It returns
+// ErrClosed after Close or Ring.Close (the claim was abandoned).
 func (p *Producer) CommitN(n int) error {
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opCommitN)
+		defer p.use.exit()
+	}
 	err := p.rp.CommitN(n)
 	if err == nil {
 		p.published()
@@ -482,19 +647,54 @@ func (p *Producer) CommitN(n int) error {
 	return err
 }
 
-// Abort abandons the claimed message.
-func (p *Producer) Abort() {
+// Abort abandons the claimed message, if any. It returns ErrClosed after
+// Close or Ring.Close, which abandoned the claim already.
+func (p *Producer) Abort() error {
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if raceChecks {
+		p.use.enter("Producer", opAbort)
+		defer p.use.exit()
+	}
 	p.rp.Abort()
 	p.published() // an MPSC abort may unblock the consumer
+	return nil
 }
 
 // Close releases the producer role. A claim still outstanding is abandoned.
-// Close is idempotent.
+// It is called by the goroutine that writes, or with the writes stopped
+// (see Producer); Close is idempotent, and may overlap its Ring's Close.
 func (p *Producer) Close() error {
-	if p.closed {
+	if raceChecks {
+		p.use.enter("Producer", opClose)
+		defer p.use.exit()
+	}
+	p.closed.Store(true)
+	return p.release()
+}
+
+// shut marks the producer closed for Ring.Close: its calls return
+// ErrClosed from now on, and a waiting one at its next check.
+func (p *Producer) shut() { p.closed.Store(true) }
+
+// closeFromRing releases the producer for Ring.Close, once no call of it
+// waits any more.
+func (p *Producer) closeFromRing() error {
+	p.use.awaitIdle("Producer")
+	return p.release()
+}
+
+func (p *Producer) guard() (string, *useGuard) { return "Producer", &p.use }
+
+// release gives the role back, once.
+func (p *Producer) release() error {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.released {
 		return nil
 	}
-	p.closed = true
+	p.released = true
 	p.rp.Abort()
 	if p.stop != nil {
 		close(p.stop)

@@ -3,6 +3,7 @@ package ipc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -23,7 +24,15 @@ type RetryOptions struct {
 // rather wait in their own time than in the ring's; with a ring created
 // WithSequences, pass the message's sequence (Producer.WriteSeq) so that a
 // retry after an ambiguous failure is never delivered twice.
+//
+// A nil ctx or write returns ErrInvalid.
 func Retry(ctx context.Context, b RetryOptions, write func() error) error {
+	if ctx == nil {
+		return errNilContext
+	}
+	if write == nil {
+		return fmt.Errorf("ipc: retry: the write function is nil; pass the write to retry: %w", ErrInvalid)
+	}
 	if b.Initial <= 0 {
 		b.Initial = 50 * time.Microsecond
 	}

@@ -51,7 +51,7 @@ func TestRetryWithSequences(t *testing.T) {
 	go func() {
 		defer close(done)
 		for len(got) < 200 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			_, err := c.ReadBatch(ctx, 4, func(m []byte) { got = append(got, string(m)) })
 			cancel()
 			if err != nil {

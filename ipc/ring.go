@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/internal/futex"
@@ -120,19 +121,56 @@ func collect(opts []Option) options {
 	return o
 }
 
-// Ring is a ring in a shared-memory segment, open in this process. Its
-// methods are safe for concurrent use. Close it after closing the Producer
-// and Consumer made from it.
+// Ring is a ring in a shared-memory segment, open in this process.
+//
+// Concurrency: a Ring's methods are safe for concurrent use by any number
+// of goroutines, Close included: Close waits for the methods in progress
+// (Stats, Peek, Doctor, Producer, ...) to return, and after it every method
+// that reads the segment returns ErrClosed. The Producer and Consumer made
+// from a Ring have contracts of their own (see their docs): each is used by
+// one goroutine at a time.
+//
+// Close the Producer and Consumer before their Ring, from the goroutines
+// that use them. Ring.Close closes any still open, and must not run while
+// another goroutine is inside one of their methods, with one exception:
+// a call waiting for room or data (a Write on a full ring, a Read on an
+// empty one) is woken and returns ErrClosed, and Close waits for it to
+// return before it unmaps the segment. A call in the middle of a write or
+// read when Close unmaps the segment would crash the process (SIGSEGV):
+// -race builds panic in Close instead, naming the call.
 type Ring struct {
 	seg *shm.Segment
 	r   *ring.Ring
 
-	mu        sync.Mutex
-	closed    bool
-	endpoints map[closer]struct{}
+	// life keeps the mapping alive under the Ring's methods (and the
+	// Producer's and Consumer's that any goroutine may call): each holds it
+	// shared (enter, leave) for its whole run; Close takes it exclusively
+	// to set closed, so no method is reading the segment when Close goes on
+	// to unmap it, and none starts after. Never held twice by one goroutine
+	// (a writer waiting would deadlock it): methods call each other's
+	// unexported halves.
+	life   sync.RWMutex
+	closed atomic.Bool // set under life held exclusively
+
+	// waiters counts Producer and Consumer calls waiting for room or data
+	// (beginWait, endWait); Close wakes them and waits for zero before it
+	// unmaps. An endpoint increments it, then loads its closed flag; Close
+	// stores every endpoint's flag, then loads it: one of the two sees the
+	// other (sequentially consistent atomics).
+	waiters atomic.Int32
+
+	mu        sync.Mutex // guards endpoints
+	endpoints map[endpoint]struct{}
 }
 
-type closer interface{ Close() error }
+// endpoint is a Producer or Consumer as its Ring closes it: shut marks it
+// closed (its calls return ErrClosed from then on, a waiting one is woken
+// by Close), closeFromRing releases it once no call waits any more.
+type endpoint interface {
+	shut()
+	closeFromRing() error
+	guard() (kind string, g *useGuard)
+}
 
 // Create makes a new ring segment named name (a bare name lives in /dev/shm
 // or $SHMRING_DIR; a name with a slash is a path) and opens it. The segment
@@ -188,7 +226,7 @@ func attach(seg *shm.Segment) (*Ring, error) {
 		return nil, fmt.Errorf("ipc: %q: %w", seg.Path(), err)
 	}
 	registerBarrier()
-	ir := &Ring{seg: seg, r: r, endpoints: map[closer]struct{}{}}
+	ir := &Ring{seg: seg, r: r, endpoints: map[endpoint]struct{}{}}
 	if r.Kind() == MPSC && r.Overwrite() {
 		// Producers reclaiming the oldest records and the consumer take
 		// turns at a release lock; one that died holding it is displaced.
@@ -270,9 +308,10 @@ type ProducerStats struct {
 // ErrCorrupt, saying to what size, from what and what to do, rather than
 // read (see docs/security.md).
 func (r *Ring) Stats() (s Stats, err error) {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return Stats{}, err
 	}
+	defer r.leave()
 	err = r.inspect(func() error {
 		var err error
 		s, err = r.stats()
@@ -312,16 +351,25 @@ func (r *Ring) stats() (Stats, error) {
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
 // liveness test Stats makes, nor its check of the file's size: on a segment
 // truncated under the mapping it faults (SIGBUS); use Stats to inspect.
-func (r *Ring) ProducerSlot(i int) ring.SlotStats { return r.r.Slot(i) }
+// After Close (or for a slot that does not exist) it returns a zero
+// SlotStats; Stats reports ErrClosed.
+func (r *Ring) ProducerSlot(i int) ring.SlotStats {
+	if r.enter() != nil {
+		return ring.SlotStats{Slot: i}
+	}
+	defer r.leave()
+	return r.r.Slot(i)
+}
 
 // SetPressureLevels sets the depths, in bytes, at which the ring's pressure
 // rises (high) and falls again (low <= high <= capacity): hysteresis, so
 // producers that slow down at the high level do not flap. high 0 turns
 // pressure off. Any process may call it; producers follow at once.
 func (r *Ring) SetPressureLevels(high, low uint64) error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
@@ -331,9 +379,10 @@ func (r *Ring) SetPressureLevels(high, low uint64) error {
 // SetTargetDelay sets the adaptive pressure level of a ring created with
 // timestamps; target 0 turns it off. Any process may call it.
 func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
@@ -352,9 +401,10 @@ var ErrInvalidPolicy = errors.New("invalid policy for this side")
 // from their next wait (parked ones are woken to see it). 0 removes an
 // override, so each goes back to its own configuration.
 func (r *Ring) SetPolicy(producers, consumer Policy) error {
-	if err := r.check(); err != nil {
+	if err := r.enter(); err != nil {
 		return err
 	}
+	defer r.leave()
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
@@ -443,13 +493,82 @@ func (r *Ring) slotLocked(i int) (bool, error) {
 	return r.seg.Locked(int64(r.r.SlotOffset(i)), ring.LineSize)
 }
 
-func (r *Ring) check() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return fmt.Errorf("ipc: %q: %w", r.seg.Path(), ErrClosed)
+// enter starts a method that reads or writes the segment: it holds life
+// shared until leave, or returns ErrClosed (not holding it) after Close.
+func (r *Ring) enter() error {
+	r.life.RLock()
+	if r.closed.Load() {
+		r.life.RUnlock()
+		return r.errClosed()
 	}
 	return nil
+}
+
+// leave ends what enter started.
+func (r *Ring) leave() { r.life.RUnlock() }
+
+// check is enter's test alone, for the unexported halves that run inside
+// an enter.
+func (r *Ring) check() error {
+	if r.closed.Load() {
+		return r.errClosed()
+	}
+	return nil
+}
+
+func (r *Ring) errClosed() error {
+	return fmt.Errorf("ipc: %q: the ring is closed (Ring.Close); open it again to use it: %w", r.seg.Path(), ErrClosed)
+}
+
+// checkIdle is Close's check, in -race builds, before it changes anything:
+// a Producer or Consumer call running in another goroutine that is not
+// waiting for room or data is a broken contract (Close would unmap the
+// segment under it): panic, naming it, with the ring still open.
+func (r *Ring) checkIdle() {
+	r.mu.Lock()
+	eps := make([]endpoint, 0, len(r.endpoints))
+	for c := range r.endpoints {
+		eps = append(eps, c)
+	}
+	r.mu.Unlock()
+	for _, c := range eps {
+		kind, g := c.guard()
+		if s := op(g.state.Load()); s != 0 && s&waitingBit == 0 && s != opClose {
+			g.awaitIdle(kind) // panics
+		}
+	}
+}
+
+// beginWait registers a Producer or Consumer call that is about to wait for
+// room or data, so that Close wakes it and waits for it; closed is the
+// endpoint's flag. It reports false, not registered, if the endpoint was
+// closed meanwhile: the call returns ErrClosed.
+func (r *Ring) beginWait(closed *atomic.Bool) bool {
+	r.waiters.Add(1)
+	if closed.Load() {
+		r.waiters.Add(-1)
+		return false
+	}
+	return true
+}
+
+// endWait ends what beginWait registered; the call touches the segment no
+// more.
+func (r *Ring) endWait() { r.waiters.Add(-1) }
+
+// awaitWaiters wakes every waiting Producer and Consumer call (their
+// endpoints are shut: each sees it at its next check and returns
+// ErrClosed) and returns once none is registered. A waiter may have loaded
+// the futex word just before the first bump and sleep on it, so the bump and
+// wake repeat until the count is zero.
+func (r *Ring) awaitWaiters() {
+	for r.waiters.Load() != 0 {
+		for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
+			wp.Seq.Add(1)
+			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // lockRole takes the role lock at line, or reports who holds it.
@@ -464,37 +583,52 @@ func (r *Ring) lockRole(line int64, role string) (*shm.Lock, error) {
 	return l, err
 }
 
-func (r *Ring) register(c closer) error {
+// register records a new endpoint; called inside enter, so Close (which
+// takes life exclusively first) either sees it or has already failed the
+// enter.
+func (r *Ring) register(c endpoint) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
+	if r.endpoints == nil {
+		return r.errClosed()
 	}
 	r.endpoints[c] = struct{}{}
 	return nil
 }
 
-func (r *Ring) unregister(c closer) {
+func (r *Ring) unregister(c endpoint) {
 	r.mu.Lock()
 	delete(r.endpoints, c)
 	r.mu.Unlock()
 }
 
 // Close closes any Producer or Consumer still open on the ring, then unmaps
-// the segment. It must not race with their use. Close is idempotent.
+// the segment; see Ring for what may run concurrently with it. It waits for
+// the Ring's methods in progress, wakes the Producer and Consumer calls
+// waiting for room or data (they return ErrClosed) and waits for them to
+// return. Close is idempotent; later calls return nil.
 func (r *Ring) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	if raceChecks {
+		r.checkIdle()
+	}
+	r.life.Lock()
+	if r.closed.Load() {
+		r.life.Unlock()
 		return nil
 	}
-	r.closed = true
+	r.closed.Store(true)
+	r.mu.Lock()
 	eps := r.endpoints
 	r.endpoints = nil
 	r.mu.Unlock()
+	for c := range eps {
+		c.shut()
+	}
+	r.life.Unlock()
+	r.awaitWaiters()
 	var errs []error
 	for c := range eps {
-		errs = append(errs, c.Close())
+		errs = append(errs, c.closeFromRing())
 	}
 	errs = append(errs, r.seg.Close())
 	return errors.Join(errs...)

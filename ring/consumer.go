@@ -185,10 +185,14 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 // ReadBatch delivers up to max records to fn, in order, then releases all
 // their space with one position store. It returns the number delivered; 0
 // with a nil error means the ring is empty. On ErrCorrupt the records
-// delivered before the damage are released and counted.
+// delivered before the damage are released and counted. A nil fn returns
+// ErrInvalid.
 func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if fn == nil {
+		return 0, errNilRead
 	}
 	if c.r.overwrite {
 		return c.readOverwrite(max, fn)
@@ -320,6 +324,9 @@ func (c *Consumer) Blocked() bool {
 //     intent, the first non-zero word, the producer position and the end of
 //     the data area is unwritten space of dead reservations: skip it.
 func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
+	if alive == nil {
+		return false, errNilAlive
+	}
 	if c.mpsc && c.r.overwrite && c.err == nil {
 		// Producers move the position too: hold it still, so that the
 		// header examined is at the position and not in space a producer

@@ -22,11 +22,21 @@ var (
 	// ErrIncompatible is returned by Attach when the region holds a ring of
 	// another layout version or kind.
 	ErrIncompatible = errs.ErrIncompatible
+	// ErrInvalid is returned when a nil callback is passed (ReadBatch,
+	// TryRead, Recover); nothing is read or changed.
+	ErrInvalid = errs.ErrInvalid
 	// ErrClaimPending is returned when a write or claim is attempted while a
 	// claim is outstanding; Commit or Abort it first.
 	ErrClaimPending = errors.New("ring: a claim is outstanding; Commit or Abort it first")
 	// ErrNoClaim is returned by Commit when there is no outstanding claim.
 	ErrNoClaim = errors.New("ring: no outstanding claim")
+)
+
+// Errors for a nil callback: values, so a caller that checks for them in a
+// loop allocates nothing.
+var (
+	errNilRead  = fmt.Errorf("ring: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
+	errNilAlive = fmt.Errorf("ring: recover: the liveness test is nil; pass a function that reports whether a slot's holder lives: %w", ErrInvalid)
 )
 
 // corruptf reports damage found at a region offset.

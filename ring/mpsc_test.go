@@ -710,10 +710,20 @@ func TestAdaptivePressure(t *testing.T) {
 		time.Sleep(500 * time.Microsecond)
 	}
 	require.NotZero(t, p.Pressure()&ring.PressureDelay, "sustained delay above target raises pressure")
-	require.NoError(t, p.TryWrite([]byte("fresh")))
-	_, err = c.TryRead(func([]byte) {})
-	require.NoError(t, err)
-	require.Zero(t, p.Pressure()&ring.PressureDelay, "a record under target lowers it")
+	// A record read at once lowers it, if it was under the target: the
+	// time from before the write to after the read bounds its delay. On a
+	// loaded machine that may exceed the target (the goroutine descheduled
+	// in between): such a round proves nothing, and is retried.
+	for lowered := false; !lowered; {
+		start := time.Now()
+		require.NoError(t, p.TryWrite([]byte("fresh")))
+		_, err = c.TryRead(func([]byte) {})
+		require.NoError(t, err)
+		if time.Since(start) < 2*time.Millisecond {
+			require.Zero(t, p.Pressure()&ring.PressureDelay, "a record under target lowers it")
+			lowered = true
+		}
+	}
 	require.Equal(t, uint64(2), r.Stats().PressureChanges)
 }
 

@@ -9,7 +9,10 @@ import (
 )
 
 // Producer writes records into a ring. It is not safe for concurrent use:
-// one goroutine writes through it. An SPSC ring has one Producer at a time;
+// one goroutine writes through it (two writing at once write records over
+// each other and publish positions out of order, which loses messages and
+// leaves the ring ErrCorrupt for every party; package ipc detects it in
+// -race builds). An SPSC ring has one Producer at a time;
 // an MPSC ring has one per slot, in any processes (package ipc enforces
 // both across processes with file locks).
 //

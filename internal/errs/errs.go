@@ -33,4 +33,7 @@ var (
 	// ErrBusy is returned when a role that only one party may hold (the SPSC
 	// producer, the consumer) is already held.
 	ErrBusy = errors.New("role already held")
+	// ErrInvalid is returned when the caller passes an argument no call can
+	// accept (a nil callback or context).
+	ErrInvalid = fs.ErrInvalid
 )

@@ -1,0 +1,384 @@
+package ipc_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
+	"github.com/stretchr/testify/require"
+)
+
+// A call of the table below: the method it exercises and what it returns.
+type misuseCall struct {
+	method string
+	call   func() error
+}
+
+// closedCalls lists a call of every exported method of the Ring, its
+// Producer and its Consumer that reads or writes the segment, and the
+// methods that answer from memory (no error to return) as nil calls that
+// must merely not crash. TestClosedEveryMethod checks by reflection that
+// the table covers every exported method, so a method added later must be
+// added here.
+func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCall, noErr []misuseCall) {
+	ctx := context.Background()
+	fn := func([]byte) {}
+	errs = []misuseCall{
+		{"Producer.Write", func() error { return p.Write([]byte("x")) }},
+		{"Producer.WriteContext", func() error { return p.WriteContext(ctx, []byte("x")) }},
+		{"Producer.WriteSeq", func() error { return p.WriteSeq(ctx, 1<<40, []byte("x")) }},
+		{"Producer.TryWrite", func() error { return p.TryWrite([]byte("x")) }},
+		{"Producer.WriteBatch", func() error { _, err := p.WriteBatch([][]byte{[]byte("x")}); return err }},
+		{"Producer.Claim", func() error { _, err := p.Claim(8); return err }},
+		{"Producer.Commit", p.Commit},
+		{"Producer.CommitN", func() error { return p.CommitN(1) }},
+		{"Producer.Abort", p.Abort},
+		{"Producer.Stats", func() error { _, err := p.Stats(); return err }},
+		{"Producer.Pressure", func() error { _, err := p.Pressure(); return err }},
+		{"Consumer.TryRead", func() error { _, err := c.TryRead(fn); return err }},
+		{"Consumer.TryReadBatch", func() error { _, err := c.TryReadBatch(8, fn); return err }},
+		{"Consumer.Read", func() error { return c.Read(ctx, fn) }},
+		{"Consumer.ReadBatch", func() error { _, err := c.ReadBatch(ctx, 8, fn); return err }},
+		{"Consumer.SetWindow", func() error { return c.SetWindow(512) }},
+	}
+	if r != nil {
+		errs = append(errs, []misuseCall{
+			{"Ring.Stats", func() error { _, err := r.Stats(); return err }},
+			{"Ring.Peek", func() error { _, err := r.Peek(8); return err }},
+			{"Ring.ResetHighWater", r.ResetHighWater},
+			{"Ring.Doctor", func() error { _, err := r.Doctor(false); return err }},
+			{"Ring.Doctor(repair)", func() error { _, err := r.Doctor(true); return err }},
+			{"Ring.SetPressureLevels", func() error { return r.SetPressureLevels(100, 50) }},
+			{"Ring.SetTargetDelay", func() error { return r.SetTargetDelay(0, 0) }},
+			{"Ring.SetPolicy", func() error { return r.SetPolicy(ipc.Park, ipc.Park) }},
+			{"Ring.Share", func() error { return r.Share(nil) }},
+			{"Ring.Producer", func() error { _, err := r.Producer(); return err }},
+			{"Ring.Consumer", func() error { _, err := r.Consumer(); return err }},
+		}...)
+	}
+	noErr = []misuseCall{
+		{"Producer.Slot", func() error { p.Slot(); return nil }},
+		{"Producer.Policy", func() error { p.Policy(); return nil }},
+		{"Producer.NextSeq", func() error { p.NextSeq(); return nil }},
+		{"Producer.Close", p.Close}, // idempotent: nil
+		{"Consumer.Close", c.Close}, // idempotent: nil
+	}
+	if r != nil {
+		noErr = append(noErr, []misuseCall{
+			{"Ring.Path", func() error { r.Path(); return nil }},
+			{"Ring.Header", func() error { r.Header(); return nil }},
+			{"Ring.Kind", func() error { r.Kind(); return nil }},
+			{"Ring.Slots", func() error { r.Slots(); return nil }},
+			{"Ring.Capacity", func() error { r.Capacity(); return nil }},
+			{"Ring.MaxMessage", func() error { r.MaxMessage(); return nil }},
+			{"Ring.DropOldest", func() error { r.DropOldest(); return nil }},
+			{"Ring.Sequences", func() error { r.Sequences(); return nil }},
+			{"Ring.HeaderCommit", func() error { r.HeaderCommit(); return nil }},
+			{"Ring.Timestamps", func() error { r.Timestamps(); return nil }},
+			{"Ring.FD", func() error { r.FD(); return nil }}, // export_test.go
+			{"Ring.ProducerSlot", func() error {
+				if st := r.ProducerSlot(0); st != (ring.SlotStats{}) {
+					return errors.New("ProducerSlot after Close is not zero")
+				}
+				return nil
+			}},
+			{"Ring.Close", r.Close}, // idempotent: nil
+		}...)
+	}
+	return errs, noErr
+}
+
+// TestClosedEveryMethod: after Ring.Close (which closes the Producer and
+// Consumer made from it and unmaps the segment), and after Producer.Close
+// and Consumer.Close with the Ring open, every method returns ErrClosed or,
+// if it has no error to return, answers without touching the segment.
+// Before the fix, Producer.Pressure, Stats and Abort (and Consumer.SetWindow,
+// Ring.ProducerSlot) read the unmapped segment: SIGSEGV.
+func TestClosedEveryMethod(t *testing.T) {
+	kinds := map[string][]ipc.Option{
+		"spsc":          {ipc.WithSequences()},
+		"mpsc":          {ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithSequences()},
+		"header-commit": {ipc.WithHeaderCommit()},
+		"drop-oldest":   {ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithDropOldest()},
+	}
+	for name, opts := range kinds {
+		t.Run(name+"/ring-closed", func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), append([]ipc.Option{ipc.WithCapacity(1 << 12)}, opts...)...)
+			require.NoError(t, err)
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			require.NoError(t, p.Write([]byte("before")))
+			_, err = p.Claim(16) // an outstanding claim, abandoned by Close
+			require.NoError(t, err)
+			require.NoError(t, r.Close())
+
+			errCalls, noErr := closedCalls(r, p, c)
+			coverAll(t, errCalls, noErr)
+			for _, k := range errCalls {
+				require.ErrorIs(t, k.call(), ipc.ErrClosed, k.method)
+			}
+			for _, k := range noErr {
+				require.NoError(t, k.call(), k.method)
+			}
+		})
+		t.Run(name+"/endpoints-closed", func(t *testing.T) {
+			r := newRing(t, append([]ipc.Option{ipc.WithCapacity(1 << 12)}, opts...)...)
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			_, err = p.Claim(16)
+			require.NoError(t, err)
+			require.NoError(t, p.Close())
+			require.NoError(t, c.Close())
+			errCalls, noErr := closedCalls(nil, p, c)
+			for _, k := range errCalls {
+				require.ErrorIs(t, k.call(), ipc.ErrClosed, k.method)
+			}
+			for _, k := range noErr {
+				require.NoError(t, k.call(), k.method)
+			}
+			// The ring itself is untouched: the abandoned claim is not a
+			// message, and a new pair works.
+			p, err = r.Producer()
+			require.NoError(t, err)
+			require.NoError(t, p.Write([]byte("after")))
+			c, err = r.Consumer()
+			require.NoError(t, err)
+			var got []string
+			_, err = c.TryReadBatch(8, func(m []byte) { got = append(got, string(m)) })
+			require.NoError(t, err)
+			require.Equal(t, []string{"after"}, got)
+		})
+	}
+}
+
+// coverAll fails unless the calls name every exported method of Ring,
+// Producer and Consumer.
+func coverAll(t *testing.T, lists ...[]misuseCall) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, l := range lists {
+		for _, k := range l {
+			have[k.method] = true
+			if i := len(k.method) - len("(repair)"); i > 0 && k.method[i:] == "(repair)" {
+				have[k.method[:i]] = true
+			}
+		}
+	}
+	var missing []string
+	for name, v := range map[string]any{"Ring": (*ipc.Ring)(nil), "Producer": (*ipc.Producer)(nil), "Consumer": (*ipc.Consumer)(nil)} {
+		typ := reflect.TypeOf(v)
+		for i := 0; i < typ.NumMethod(); i++ {
+			if m := name + "." + typ.Method(i).Name; !have[m] {
+				missing = append(missing, m)
+			}
+		}
+	}
+	sort.Strings(missing)
+	require.Empty(t, missing, "methods not covered by the after-Close table (add them to closedCalls)")
+}
+
+// TestNilArguments: a nil callback or context is refused with ErrInvalid,
+// before anything is read: the message is still there afterwards. Before the
+// fix, each of these panicked (a nil function or interface called).
+func TestNilArguments(t *testing.T) {
+	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithSequences())
+	p, err := r.Producer()
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, p.Write([]byte("kept")))
+	ctx := context.Background()
+	var nilCtx context.Context
+	fn := func([]byte) {}
+	for _, k := range []misuseCall{
+		{"TryRead", func() error { _, err := c.TryRead(nil); return err }},
+		{"TryReadBatch", func() error { _, err := c.TryReadBatch(8, nil); return err }},
+		{"Read", func() error { return c.Read(ctx, nil) }},
+		{"ReadBatch", func() error { _, err := c.ReadBatch(ctx, 8, nil); return err }},
+		{"Read nil ctx", func() error { return c.Read(nilCtx, fn) }},
+		{"ReadBatch nil ctx", func() error { _, err := c.ReadBatch(nilCtx, 8, fn); return err }},
+		{"WriteContext nil ctx", func() error { return p.WriteContext(nilCtx, []byte("x")) }},
+		{"WriteSeq nil ctx", func() error { return p.WriteSeq(nilCtx, 1<<40, []byte("x")) }},
+		{"Retry nil ctx", func() error { return ipc.Retry(nilCtx, ipc.RetryOptions{}, func() error { return nil }) }},
+		{"Retry nil write", func() error { return ipc.Retry(ctx, ipc.RetryOptions{}, nil) }},
+	} {
+		err := k.call()
+		require.ErrorIs(t, err, ipc.ErrInvalid, k.method)
+		require.Contains(t, err.Error(), "nil", k.method)
+	}
+	var got []string
+	require.NoError(t, c.Read(ctx, func(m []byte) { got = append(got, string(m)) }))
+	require.Equal(t, []string{"kept"}, got, "nothing was consumed or written by the refused calls")
+}
+
+// TestRingNilCallbacks: package ring refuses nil callbacks too.
+func TestRingNilCallbacks(t *testing.T) {
+	cfg := ring.Config{Capacity: 1 << 12, Kind: ring.MPSC, Slots: 1}
+	size, err := ring.Size(cfg)
+	require.NoError(t, err)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	rr, err := ring.Attach(region)
+	require.NoError(t, err)
+	c, err := rr.NewConsumer()
+	require.NoError(t, err)
+	_, err = c.ReadBatch(8, nil)
+	require.ErrorIs(t, err, ring.ErrInvalid)
+	_, err = c.TryRead(nil)
+	require.ErrorIs(t, err, ring.ErrInvalid)
+	_, err = c.Recover(nil)
+	require.ErrorIs(t, err, ring.ErrInvalid)
+}
+
+// TestCloseWakesWaiters: Ring.Close while another goroutine waits in a
+// Write (full ring) or a Read (empty ring), under each waiting policy: the
+// waiting call returns ErrClosed and Close returns once it has, before it
+// unmaps the segment. The waiting goroutine then closes its endpoint, as a
+// deferred Close would, concurrently with Ring.Close's own. Before the fix,
+// the waiter woke (or timed out its sleep) into an unmapped segment:
+// SIGSEGV.
+func TestCloseWakesWaiters(t *testing.T) {
+	const deadline = 2 * time.Minute // only a stuck test meets it
+	for _, pol := range []ipc.Policy{ipc.Park, ipc.Hybrid, ipc.Spin, ipc.Yield, ipc.Backoff, ipc.Block} {
+		for _, call := range []string{"Write", "WriteBatch", "Claim", "Read", "ReadBatch"} {
+			t.Run(pol.String()+"/"+call, func(t *testing.T) {
+				r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<10), ipc.WithMaxMessage(64))
+				require.NoError(t, err)
+				closed := false
+				defer func() {
+					if !closed {
+						_ = r.Close()
+					}
+				}()
+				// The wait hook tells the test that the call is waiting: it
+				// is consulted at the wait's checks, under every policy.
+				hooked := make(chan struct{})
+				var once sync.Once
+				hook := func(ipc.WaitInfo) ipc.WaitDecision {
+					once.Do(func() { close(hooked) })
+					return ipc.KeepWaiting
+				}
+				p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(deadline), ipc.WithPeerTimeout(deadline), ipc.WithWaitHook(hook))
+				require.NoError(t, err)
+				c, err := r.Consumer(ipc.WithWait(pol), ipc.WithConsumerPeerTimeout(deadline), ipc.WithConsumerWaitHook(hook))
+				require.NoError(t, err)
+				reading := call == "Read" || call == "ReadBatch"
+				if !reading {
+					for p.TryWrite(make([]byte, 64)) == nil {
+					}
+				}
+				result := make(chan error, 1)
+				go func() {
+					var err error
+					ctx, cancel := context.WithTimeout(context.Background(), deadline)
+					defer cancel()
+					switch call {
+					case "Write":
+						err = p.WriteContext(ctx, make([]byte, 64))
+					case "WriteBatch":
+						_, err = p.WriteBatch([][]byte{make([]byte, 64), make([]byte, 64)})
+					case "Claim":
+						_, err = p.Claim(64)
+					case "Read":
+						err = c.Read(ctx, func([]byte) {})
+					case "ReadBatch":
+						_, err = c.ReadBatch(ctx, 8, func([]byte) {})
+					}
+					// What a deferred Close in the waiting goroutine does,
+					// possibly while Ring.Close is closing it too.
+					if reading {
+						_ = c.Close()
+					} else {
+						_ = p.Close()
+					}
+					result <- err
+				}()
+				select {
+				case <-hooked:
+				case err := <-result:
+					t.Fatalf("the call returned %v instead of waiting", err)
+				case <-time.After(deadline):
+					t.Fatal("the call never reached its wait")
+				}
+				require.NoError(t, r.Close())
+				closed = true
+				select {
+				case err := <-result:
+					require.ErrorIs(t, err, ipc.ErrClosed)
+				case <-time.After(deadline):
+					t.Fatal("the waiting call never returned after Ring.Close")
+				}
+			})
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test only after d (a
+// bound that only a stuck test meets; never a timing assertion).
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("condition not met within %v", d)
+		}
+	}
+}
+
+// TestCloseConcurrentWithRingMethods: Ring methods called from other
+// goroutines while the Ring closes return their result or ErrClosed, never
+// crash. Before the fix, Stats (and the other inspection methods) could
+// read the segment while Close unmapped it.
+func TestCloseConcurrentWithRingMethods(t *testing.T) {
+	for range 20 {
+		r, err := ipc.Create(testutil.Name(t), ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12))
+		require.NoError(t, err)
+		p, err := r.Producer()
+		require.NoError(t, err)
+		require.NoError(t, p.Write([]byte("x")))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, 64)
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := 0; i < 50; i++ {
+					for _, f := range []func() error{
+						func() error { _, err := r.Stats(); return err },
+						func() error { _, err := r.Peek(8); return err },
+						func() error { _, err := r.Doctor(false); return err },
+						func() error { _, err := p.Stats(); return err },
+						func() error { _, err := p.Pressure(); return err },
+						func() error { r.ProducerSlot(0); return nil },
+					} {
+						if err := f(); err != nil && !errors.Is(err, ipc.ErrClosed) {
+							errs <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		close(start)
+		require.NoError(t, r.Close())
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+}
