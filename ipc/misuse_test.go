@@ -69,8 +69,8 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 		{"Producer.NextSeq", func() error { p.NextSeq(); return nil }},
 		{"Producer.InDoubt", func() error { p.InDoubt(); return nil }},
 		{"Consumer.WatchLiveness", func() error { c.WatchLiveness(func(int, bool) {}); return nil }}, // a test hook (export_test.go)
-		{"Producer.Close", p.Close}, // idempotent: nil
-		{"Consumer.Close", c.Close}, // idempotent: nil
+		{"Producer.Close", p.Close},                                                                  // idempotent: nil
+		{"Consumer.Close", c.Close},                                                                  // idempotent: nil
 	}
 	if r != nil {
 		noErr = append(noErr, []misuseCall{
