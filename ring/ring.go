@@ -345,6 +345,9 @@ type Stats struct {
 
 	Timestamps        bool                 // records carry their commit time
 	Duplicates        uint64               // records discarded as already delivered (sequences)
+	LastSeq           uint64               // SPSC sequences: the last one committed (stored after the position store)
+	SeqBegun          uint64               // SPSC sequences: the highest written into a record (stored before its commit)
+	DelivSeq          uint64               // SPSC sequences: the last one delivered
 	Lapped            uint64               // reads discarded because the producer reclaimed the record (overwrite rings)
 	Yields            uint64               // sched_yield calls of producers waiting for room
 	ConsumerSpins     uint64               // busy-wait iterations of the consumer waiting for data
@@ -454,6 +457,9 @@ func (r *Ring) Stats() Stats {
 
 		Timestamps:        r.ts,
 		Duplicates:        w(offDuplicates),
+		LastSeq:           w(offLastSeq),
+		SeqBegun:          w(offSeqBegun),
+		DelivSeq:          w(offDelivSeq),
 		Lapped:            w(offLapped),
 		Yields:            w(offYields),
 		ConsumerSpins:     w(offConsSpins),

@@ -27,6 +27,7 @@ func runCreate(io stdio, args []string) error {
 	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
 	dropOldest := fs.Bool("drop-oldest", false, "let producers use --policy drop-oldest (newest wins; the consumer copies each message; an mpsc ring needs a reader of layout version 2)")
 	headerCommit := fs.Bool("header-commit", false, "spsc: the consumer finds messages by their headers (one cache line less per message; layout version 2)")
+	seqs := fs.Bool("sequences", false, "records carry their producer's sequence number: a message resent after a crash is delivered once (8 bytes per record)")
 	stamps := fs.Bool("timestamps", false, "records carry their commit time: queueing delay is measured (8 bytes per record)")
 	var target, interval units.DurationFlag
 	fs.Var(&target, "target-delay", "adaptive pressure: raise it when queueing delay stays above DUR (implies --timestamps)")
@@ -71,6 +72,9 @@ func runCreate(io stdio, args []string) error {
 	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
 	if *stamps {
 		opts = append(opts, ipc.WithTimestamps())
+	}
+	if *seqs {
+		opts = append(opts, ipc.WithSequences())
 	}
 	if *dropOldest {
 		opts = append(opts, ipc.WithDropOldest())

@@ -58,19 +58,26 @@ type statReport struct {
 	Overflowed      uint64  `json:"overflowed"`
 	Timestamps      bool    `json:"timestamps"`
 	Sequences       bool    `json:"sequences"`
-	DropOldest      bool    `json:"drop_oldest"`
-	HeaderCommit    bool    `json:"header_commit"`
-	Lapped          uint64  `json:"lapped"`
-	DelayCount      uint64  `json:"delay_count"`
-	DelayMeanNs     uint64  `json:"delay_mean_ns"`
-	DelayP50Ns      uint64  `json:"delay_p50_ns"`
-	DelayP99Ns      uint64  `json:"delay_p99_ns"`
-	TargetDelayNs   int64   `json:"target_delay_ns"`
-	Window          uint64  `json:"window_bytes"`
-	PressureHigh    uint64  `json:"pressure_high_bytes"`
-	PressureLow     uint64  `json:"pressure_low_bytes"`
-	Pressure        uint32  `json:"pressure"`
-	PressureChanges uint64  `json:"pressure_changes"`
+	// Sequence words (rings with sequences): duplicates counts records the
+	// consumer discarded as already delivered; the last_sequence_* fields
+	// are the SPSC producer's words (MPSC: per producer slot).
+	Duplicates       uint64 `json:"duplicates"`
+	LastSeqCommitted uint64 `json:"last_sequence_committed"`
+	LastSeqBegun     uint64 `json:"last_sequence_begun"`
+	LastSeqDelivered uint64 `json:"last_sequence_delivered"`
+	DropOldest       bool   `json:"drop_oldest"`
+	HeaderCommit     bool   `json:"header_commit"`
+	Lapped           uint64 `json:"lapped"`
+	DelayCount       uint64 `json:"delay_count"`
+	DelayMeanNs      uint64 `json:"delay_mean_ns"`
+	DelayP50Ns       uint64 `json:"delay_p50_ns"`
+	DelayP99Ns       uint64 `json:"delay_p99_ns"`
+	TargetDelayNs    int64  `json:"target_delay_ns"`
+	Window           uint64 `json:"window_bytes"`
+	PressureHigh     uint64 `json:"pressure_high_bytes"`
+	PressureLow      uint64 `json:"pressure_low_bytes"`
+	Pressure         uint32 `json:"pressure"`
+	PressureChanges  uint64 `json:"pressure_changes"`
 
 	Slots     int            `json:"producer_slots"`
 	Producers []producerInfo `json:"producers"`
@@ -90,6 +97,8 @@ type producerInfo struct {
 	Drops        uint64  `json:"drops"`
 	Lost         uint64  `json:"lost"`
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
+	LastSeq      uint64  `json:"last_sequence_begun"`     // rings with sequences: the highest written into a record
+	DelivSeq     uint64  `json:"last_sequence_delivered"` // the last one of this slot delivered
 }
 
 func runStat(io stdio, args []string) error {
@@ -146,6 +155,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
 		Sequences: r.Sequences(), DropOldest: r.DropOldest(), Lapped: st.Lapped, HeaderCommit: r.HeaderCommit(),
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
+		Duplicates: st.Duplicates, LastSeqCommitted: st.LastSeq, LastSeqBegun: st.SeqBegun, LastSeqDelivered: st.DelivSeq,
 	}
 	if st.DelayCount > 0 {
 		rep.DelayMeanNs = st.DelaySum / st.DelayCount
@@ -159,11 +169,13 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	for _, p := range st.Producers {
 		rep.Producers = append(rep.Producers, producerInfo{
 			Slot: p.Slot, PID: p.PID, PIDNamespace: p.PIDNamespace, Alive: p.Alive, Produced: p.MsgsIn, Bytes: p.BytesIn, Drops: p.Drops, Lost: p.Lost,
+			LastSeq: p.LastSeq, DelivSeq: p.DelivSeq,
 			HeartbeatAge: now.Sub(time.Unix(0, p.Heartbeat)).Seconds(),
 		})
 	}
-	if st.MsgsIn > st.MsgsOut {
-		rep.Pending = st.MsgsIn - st.MsgsOut
+	// A duplicate is counted in when written and discarded unread.
+	if done := st.MsgsOut + st.Duplicates; st.MsgsIn > done {
+		rep.Pending = st.MsgsIn - done
 	}
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		rep.OwnerUID = sys.Uid
@@ -248,6 +260,13 @@ func printStat(io stdio, r statReport) {
 	if r.DropOldest {
 		p("lapped", "%d reads discarded: reclaimed by a producer first", r.Lapped)
 	}
+	if r.Sequences {
+		if r.Kind == "mpsc" {
+			p("sequences", "%d duplicates discarded (per producer below)", r.Duplicates)
+		} else {
+			p("sequences", "%d duplicates discarded; last begun %d, committed %d, delivered %d", r.Duplicates, r.LastSeqBegun, r.LastSeqCommitted, r.LastSeqDelivered)
+		}
+	}
 	if r.Timestamps {
 		p("queueing delay", "%d measured, mean %v, p50 < %v, p99 < %v", r.DelayCount, time.Duration(r.DelayMeanNs), time.Duration(r.DelayP50Ns), time.Duration(r.DelayP99Ns))
 		if r.TargetDelayNs != 0 {
@@ -289,10 +308,18 @@ func printStat(io stdio, r statReport) {
 	if len(r.Producers) > 0 {
 		fmt.Fprintln(io.out, "producers")
 		tw = tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  slot\tpid\tpid ns\talive\tproduced\tbytes\tdrops\tlost\theartbeat")
+		seqHead := ""
+		if r.Sequences {
+			seqHead = "\tseq begun\tseq delivered"
+		}
+		fmt.Fprintln(tw, "  slot\tpid\tpid ns\talive\tproduced\tbytes\tdrops\tlost\theartbeat"+seqHead)
 		for _, pr := range r.Producers {
-			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s ago\n", pr.Slot, pr.PID, pidNamespace(pr.PIDNamespace), yesNo(pr.Alive), pr.Produced,
-				units.FormatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
+			seq := ""
+			if r.Sequences {
+				seq = fmt.Sprintf("\t%d\t%d", pr.LastSeq, pr.DelivSeq)
+			}
+			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s ago%s\n", pr.Slot, pr.PID, pidNamespace(pr.PIDNamespace), yesNo(pr.Alive), pr.Produced,
+				units.FormatSize(pr.Bytes), pr.Drops, pr.Lost, time.Duration(pr.HeartbeatAge*float64(time.Second)).Round(time.Millisecond), seq)
 		}
 		_ = tw.Flush()
 	}
