@@ -49,7 +49,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--header-commit] [--dir DIR]", "create a ring", runCreate, false},
+		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--sequences] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--header-commit] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--force] [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
 		"send":   {"send NAME [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message", runSend, false},
