@@ -83,10 +83,7 @@ func unhealthyReasons(st ipc.Stats, before *ipc.Stats, c healthCriteria) []strin
 	}
 	if c.maxDelay > 0 && before != nil {
 		n := st.DelayCount - before.DelayCount
-		pending := uint64(0)
-		if st.MsgsIn > st.MsgsOut {
-			pending = st.MsgsIn - st.MsgsOut
-		}
+		pending := pendingMessages(st)
 		switch {
 		case n > 0:
 			mean := time.Duration((st.DelaySum - before.DelaySum) / n)
@@ -98,4 +95,15 @@ func unhealthyReasons(st ipc.Stats, before *ipc.Stats, c healthCriteria) []strin
 		}
 	}
 	return why
+}
+
+// pendingMessages is the number of messages written and not yet read or
+// discarded: messages in − messages out − duplicates (a duplicate is
+// counted in when written, and discarded unread), floored at zero (the
+// counters are loaded one by one; docs/layout.md, line 3).
+func pendingMessages(st ipc.Stats) uint64 {
+	if done := st.MsgsOut + st.Duplicates; st.MsgsIn > done {
+		return st.MsgsIn - done
+	}
+	return 0
 }

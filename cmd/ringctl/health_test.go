@@ -69,6 +69,18 @@ func TestUnhealthyDelay(t *testing.T) {
 	require.Empty(t, unhealthyReasons(after, &before, c))
 }
 
+// TestUnhealthyDelayDuplicates (issue 12): duplicates were counted in but
+// are never read, so a ring whose only unread messages are duplicates has
+// nothing pending and is not reported as stuck.
+func TestUnhealthyDelayDuplicates(t *testing.T) {
+	c := healthCriteria{maxDelay: time.Millisecond, window: time.Second}
+	before := ipc.Stats{Stats: ring.Stats{Capacity: 4096, MsgsIn: 5, MsgsOut: 3, Duplicates: 2}}
+	require.Empty(t, unhealthyReasons(before, &before, c))
+	after := before
+	after.MsgsIn = 6
+	require.Equal(t, []string{"no message was delivered in the last 1s while 1 are pending (--max-delay 1ms)"}, unhealthyReasons(after, &before, c))
+}
+
 // TestServeHealthz (issue 13, item 12): /healthz and /healthz/RING answer
 // 200 while the consumer (a real process) is alive and there is no
 // pressure, 503 with a JSON reason otherwise, 404 for an unknown ring.

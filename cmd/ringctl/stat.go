@@ -173,10 +173,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 			HeartbeatAge: now.Sub(time.Unix(0, p.Heartbeat)).Seconds(),
 		})
 	}
-	// A duplicate is counted in when written and discarded unread.
-	if done := st.MsgsOut + st.Duplicates; st.MsgsIn > done {
-		rep.Pending = st.MsgsIn - done
-	}
+	rep.Pending = pendingMessages(st)
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		rep.OwnerUID = sys.Uid
 	}
