@@ -112,6 +112,13 @@ func (c *Consumer) release(from, to uint64) {
 	publish(c.consPos, to)
 }
 
+// Position returns the consumer's position: every byte before it has been
+// read and handed back (or reclaimed by producers, in an overwrite ring).
+// A read call that moved it released room, whether or not it delivered a
+// message (padding, duplicates, a skipped dead reservation): a parked
+// producer must then be woken. It reads no shared memory.
+func (c *Consumer) Position() uint64 { return c.pos }
+
 // Err returns the sticky error that stopped the consumer, if any.
 func (c *Consumer) Err() error { return c.err }
 
