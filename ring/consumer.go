@@ -263,6 +263,15 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 			c.observeDepth(start, end, n == max)
 		}
 	}
+	// A batch that took its maximum exactly at the last producer position
+	// it loaded has not loaded it again, which is when pressure is lowered:
+	// while the depth bit is raised, load it now, so that a consumer that
+	// drained the ring and then stops or idles does not leave pressure
+	// raised on an empty ring (one load of the pressure word per such batch).
+	if n == max && !polled && c.pos == c.prodCached && c.err == nil &&
+		word32(c.r.region, offPressure).Load()&PressureDepth != 0 {
+		_, _ = c.reloadProducer() // damage sets c.err, returned below
+	}
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
