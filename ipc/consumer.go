@@ -265,6 +265,7 @@ func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
 }
 
 func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
+	start := c.rc.Position()
 	n, err := c.rc.ReadBatch(max, fn)
 	if n == 0 && err == nil && max > 0 {
 		var ok bool
@@ -272,8 +273,10 @@ func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 			n, err = c.rc.ReadBatch(max, fn)
 		}
 	}
-	if n > 0 && c.pw.Parked.Load() != 0 {
-		wake(c.pw) // room was released and a producer sleeps
+	// Room was released (by delivering, or by skipping padding, duplicates
+	// or a dead reservation) and a producer sleeps: wake it.
+	if c.rc.Position() != start && c.pw.Parked.Load() != 0 {
+		wake(c.pw)
 	}
 	return n, err
 }

@@ -1,6 +1,10 @@
 package ipc
 
-import "time"
+import (
+	"time"
+
+	"github.com/shmring/shmring/ring"
+)
 
 // LateWakes returns the number of sleeps that ran out although their
 // condition held: missed wake-ups.
@@ -27,3 +31,7 @@ func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) {
 		return a
 	}
 }
+
+// ProducerWait returns the producers' waiting words the consumer wakes
+// (tests that stand in for a parked producer of another process).
+func (c *Consumer) ProducerWait() ring.WaitPoint { return c.pw }

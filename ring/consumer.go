@@ -112,6 +112,13 @@ func (c *Consumer) release(from, to uint64) {
 	publish(c.consPos, to)
 }
 
+// Position returns the consumer's position: every byte before it has been
+// read and handed back (or reclaimed by producers, in an overwrite ring).
+// A read call that moved it released room, whether or not it delivered a
+// message (padding, duplicates, a skipped dead reservation): a parked
+// producer must then be woken. It reads no shared memory.
+func (c *Consumer) Position() uint64 { return c.pos }
+
 // Err returns the sticky error that stopped the consumer, if any.
 func (c *Consumer) Err() error { return c.err }
 
@@ -255,6 +262,15 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		if polled {
 			c.observeDepth(start, end, n == max)
 		}
+	}
+	// A batch that took its maximum exactly at the last producer position
+	// it loaded has not loaded it again, which is when pressure is lowered:
+	// while the depth bit is raised, load it now, so that a consumer that
+	// drained the ring and then stops or idles does not leave pressure
+	// raised on an empty ring (one load of the pressure word per such batch).
+	if n == max && !polled && c.pos == c.prodCached && c.err == nil &&
+		word32(c.r.region, offPressure).Load()&PressureDepth != 0 {
+		_, _ = c.reloadProducer() // damage sets c.err, returned below
 	}
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)

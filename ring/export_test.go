@@ -177,3 +177,33 @@ func Intent(r *Ring, k int) (uint64, uint64) { return r.intent(k) }
 // SetHook installs fn, called at each step of p's MPSC writes (the Step
 // constants).
 func SetHook(p *Producer, fn func(step int)) { p.hook = fn }
+
+// ReleaseDying runs c.ReadBatch(1, …), the real code, in a goroutine and
+// stops it as a consumer killed in its release would stop: holding the
+// release lock, its zeroing mark published, nothing zeroed yet (the test
+// zeroes part of the range itself). The goroutine is parked there until t
+// ends (a panic would run the deferred unlock). It fails t if c released
+// nothing.
+func ReleaseDying(t testing.TB, c *Consumer) {
+	t.Helper()
+	reached, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	armed.Store(true)
+	c.r.hook = func(s int) {
+		if s == stepReleaseMarked && armed.CompareAndSwap(true, false) {
+			close(reached)
+			<-release
+			runtime.Goexit()
+		}
+	}
+	go func() {
+		defer close(exited)
+		_, _ = c.ReadBatch(1, func([]byte) {})
+	}()
+	t.Cleanup(func() { close(release); <-exited })
+	select {
+	case <-reached:
+	case <-exited:
+		t.Fatal("ReleaseDying: the consumer released nothing")
+	}
+}

@@ -579,16 +579,14 @@ static int read_batch(void) {
 			}
 		}
 	}
-	if (n) {
-		bump(MSGS_OUT, n), bump(BYTES_OUT, bytes);
-		wake(PROD_WAIT);
-	}
+	if (n) bump(MSGS_OUT, n), bump(BYTES_OUT, bytes);
+	if (cpos != start) wake(PROD_WAIT); /* released room, delivered or not (§Waking) */
 	return n;
 }
 
 /* §Overwrite rings: one record per release, from a copy. */
 static int read_overwrite(void) {
-	int n = 0;
+	int n = 0, released = 0;
 	uint64_t bytes = 0;
 	while (!done) {
 		uint64_t cp = ld(W(CONS));
@@ -636,15 +634,14 @@ static int read_overwrite(void) {
 			unlock_release();
 		}
 		cpos += size;
+		released = 1;
 		if (copied && !(seqs && duplicate(u64(copybuf + 8 * ts), h))) {
 			deliver(copybuf, h);
 			n++, bytes += hlen(h);
 		}
 	}
-	if (n) {
-		bump(MSGS_OUT, n), bump(BYTES_OUT, bytes);
-		wake(PROD_WAIT);
-	}
+	if (n) bump(MSGS_OUT, n), bump(BYTES_OUT, bytes);
+	if (released) wake(PROD_WAIT); /* released room, delivered or not (§Waking) */
 	return n;
 }
 
