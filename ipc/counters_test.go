@@ -20,7 +20,10 @@ func counters(t *testing.T, r *ipc.Ring) map[string]uint64 {
 	require.NoError(t, err)
 	skip := map[string]bool{"Capacity": true, "MaxMessage": true, "ProducerPos": true, "ConsumerPos": true, "Depth": true,
 		"HighWater": true, "ProducerMode": true, "ConsumerMode": true, "Window": true, "PressureHigh": true, "PressureLow": true,
-		"Pressure": true, "TargetDelay": true, "DelayInterval": true, "ConsumerHeartbeat": true}
+		"Pressure": true, "TargetDelay": true, "DelayInterval": true, "ConsumerHeartbeat": true,
+		// Sequence words, not counters: every write and read moves them
+		// (TestSequencesSurviveKill and the sequence tests check them).
+		"LastSeq": true, "SeqBegun": true, "DelivSeq": true}
 	out := map[string]uint64{}
 	v := reflect.ValueOf(st.Stats)
 	for i := 0; i < v.NumField(); i++ {
