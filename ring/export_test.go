@@ -145,10 +145,20 @@ const (
 // fails t if p wrote without reclaiming.
 func ReclaimDying(t testing.TB, p *Producer, msg []byte) {
 	t.Helper()
+	if !parkAtRelease(t, p.r, func() { _, _ = p.TryWriteOverwrite(msg) }) {
+		t.Fatal("ReclaimDying: the producer did not reclaim")
+	}
+}
+
+// parkAtRelease runs run, the real code, in a goroutine and parks it at
+// r's first release whose zeroing mark is published (nothing zeroed yet),
+// until t ends; then it exits with runtime.Goexit, not unwound (a panic
+// would run the deferred unlock). It reports whether run got there.
+func parkAtRelease(t testing.TB, r *Ring, run func()) bool {
 	reached, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var armed atomic.Bool
 	armed.Store(true)
-	p.r.hook = func(s int) {
+	r.hook = func(s int) {
 		if s == stepReleaseMarked && armed.CompareAndSwap(true, false) {
 			close(reached)
 			<-release
@@ -157,13 +167,14 @@ func ReclaimDying(t testing.TB, p *Producer, msg []byte) {
 	}
 	go func() {
 		defer close(exited)
-		_, _ = p.TryWriteOverwrite(msg)
+		run()
 	}()
 	t.Cleanup(func() { close(release); <-exited })
 	select {
 	case <-reached:
+		return true
 	case <-exited:
-		t.Fatal("ReclaimDying: the producer did not reclaim")
+		return false
 	}
 }
 
@@ -186,24 +197,7 @@ func SetHook(p *Producer, fn func(step int)) { p.hook = fn }
 // nothing.
 func ReleaseDying(t testing.TB, c *Consumer) {
 	t.Helper()
-	reached, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var armed atomic.Bool
-	armed.Store(true)
-	c.r.hook = func(s int) {
-		if s == stepReleaseMarked && armed.CompareAndSwap(true, false) {
-			close(reached)
-			<-release
-			runtime.Goexit()
-		}
-	}
-	go func() {
-		defer close(exited)
-		_, _ = c.ReadBatch(1, func([]byte) {})
-	}()
-	t.Cleanup(func() { close(release); <-exited })
-	select {
-	case <-reached:
-	case <-exited:
+	if !parkAtRelease(t, c.r, func() { _, _ = c.ReadBatch(1, func([]byte) {}) }) {
 		t.Fatal("ReleaseDying: the consumer released nothing")
 	}
 }
