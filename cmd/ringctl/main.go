@@ -68,17 +68,7 @@ func init() {
 
 func main() {
 	// The demo re-executes this binary as its producer and consumer.
-	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
-		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
-		if !ok {
-			err = fmt.Errorf("unknown child role %q", os.Args[2])
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ringctl:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	demo.ChildMain("ringctl: ")
 	os.Exit(run(stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
 }
 

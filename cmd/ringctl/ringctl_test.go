@@ -41,17 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(run(stdio{os.Stdin, out, os.Stderr}, strings.Split(args, "\x1f")))
 	}
 	// The demo re-executes this binary as its producer and consumer.
-	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
-		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
-		if !ok {
-			err = fmt.Errorf("unknown child role %q", os.Args[2])
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	demo.ChildMain("")
 	testutil.Main(m)
 }
 

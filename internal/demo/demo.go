@@ -339,3 +339,23 @@ func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 	fmt.Println(time.Now().UnixNano(), int64(CPUTime()))
 	return bad
 }
+
+// ChildMain runs this process as a demo child and exits, if its arguments
+// ask for one (ChildArg ROLE ARGS...): status 1, with the error on stderr
+// after prefix, for a failed or unknown role, else 0. Otherwise it returns
+// and the process goes on. ringctl's main and the tests' TestMains call it
+// first, since the demo re-executes its own binary as producer and consumer.
+func ChildMain(prefix string) {
+	if len(os.Args) <= 2 || os.Args[1] != ChildArg {
+		return
+	}
+	ok, err := RunChild(os.Args[2], os.Args[3:])
+	if !ok {
+		err = fmt.Errorf("unknown child role %q", os.Args[2])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prefix+err.Error())
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -1,7 +1,6 @@
 package demo_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,17 +13,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == demo.ChildArg {
-		ok, err := demo.RunChild(os.Args[2], os.Args[3:])
-		if !ok {
-			err = fmt.Errorf("unknown child role %q", os.Args[2])
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	demo.ChildMain("")
 	testutil.Main(m)
 }
 
