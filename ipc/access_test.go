@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -237,17 +238,10 @@ func TestReceiveRequiresSeals(t *testing.T) {
 	require.NoError(t, os.WriteFile(onDisk, content, 0o600))
 
 	receive := func(t *testing.T, f *os.File) (*ipc.Ring, error) {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
-		require.NoError(t, err)
-		a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
-		require.NoError(t, err)
-		defer a.Close()
-		b, err := net.FileConn(os.NewFile(uintptr(fds[1]), "b"))
-		require.NoError(t, err)
-		defer b.Close()
-		sendRaw(t, a.(*net.UnixConn), f)
+		a, b := testutil.UnixPair(t)
+		sendRaw(t, a, f)
 		require.NoError(t, f.Close())
-		return ipc.Receive(b.(*net.UnixConn))
+		return ipc.Receive(b)
 	}
 	for _, tc := range []struct {
 		name string
@@ -296,12 +290,7 @@ func TestReceiveRequiresSeals(t *testing.T) {
 		require.Equal(t, "sealed", got)
 	})
 	t.Run("share refuses a named ring", func(t *testing.T) {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
-		require.NoError(t, err)
-		a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
-		require.NoError(t, err)
-		defer a.Close()
-		_ = syscall.Close(fds[1])
-		require.ErrorIs(t, src.Share(a.(*net.UnixConn)), shm.ErrNotSealed)
+		a, _ := testutil.UnixPair(t)
+		require.ErrorIs(t, src.Share(a), shm.ErrNotSealed)
 	})
 }

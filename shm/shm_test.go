@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,16 +283,9 @@ func TestMemfd(t *testing.T) {
 	require.ErrorIs(t, unix.Ftruncate(int(seg.FD()), 1<<20), unix.EPERM, "and growing")
 
 	// Passed over a socket, it maps the same memory.
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := net.FileConn(os.NewFile(uintptr(fds[1]), "b"))
-	require.NoError(t, err)
-	defer b.Close()
-	require.NoError(t, seg.SendFD(a.(*net.UnixConn)))
-	other, err := shm.ReceiveFD(b.(*net.UnixConn))
+	a, b := testutil.UnixPair(t)
+	require.NoError(t, seg.SendFD(a))
+	other, err := shm.ReceiveFD(b)
 	require.NoError(t, err)
 	defer other.Close()
 	other.Body()[0] = 'M'
@@ -408,13 +400,8 @@ func TestFromFileRequiresSeals(t *testing.T) {
 // would refuse it, so the sender refuses first.
 func TestSendFDRequiresSeals(t *testing.T) {
 	seg := create(t, testutil.Name(t), 8192)
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	a, err := net.FileConn(os.NewFile(uintptr(fds[0]), "a"))
-	require.NoError(t, err)
-	defer a.Close()
-	_ = unix.Close(fds[1])
-	err = seg.SendFD(a.(*net.UnixConn))
+	a, _ := testutil.UnixPair(t)
+	err := seg.SendFD(a)
 	require.ErrorIs(t, err, shm.ErrNotSealed)
 	require.Contains(t, err.Error(), "open it by name instead")
 }
