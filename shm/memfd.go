@@ -173,7 +173,8 @@ func ReceiveFD(conn syscall.Conn) (*Segment, error) {
 		return nil, wrap(err)
 	}
 	buf := make([]byte, 32)
-	// Room for one descriptor: the kernel closes any further ones and
+	// Room for one descriptor (two on 64-bit, where the control message
+	// is padded to 8 bytes): the kernel closes any that do not fit and
 	// says so with MSG_CTRUNC.
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn, flags int
@@ -204,11 +205,13 @@ func ReceiveFD(conn syscall.Conn) (*Segment, error) {
 	case n == 0 && oobn == 0:
 		return fail(fmt.Errorf("the sender closed the connection without sending a segment: %w", io.EOF))
 	case flags&unix.MSG_TRUNC != 0 || string(buf[:n]) != segmentMessage:
-		return fail(fmt.Errorf("unexpected message %q", buf[:n]))
+		return fail(fmt.Errorf("unexpected message %q: the sender is not shm's SendFD (ipc's Share)", buf[:n]))
 	case flags&unix.MSG_CTRUNC != 0:
 		return fail(fmt.Errorf("want one descriptor, got more (the kernel truncated the control message)"))
-	case parseErr != nil || len(fds) == 0:
-		return fail(fmt.Errorf("no descriptor in the message (%v)", parseErr))
+	case parseErr != nil:
+		return fail(fmt.Errorf("no descriptor in the message: its control data does not parse: %w", parseErr))
+	case len(fds) == 0:
+		return fail(errors.New("no descriptor in the message"))
 	case len(fds) != 1:
 		return fail(fmt.Errorf("want one descriptor, got %d", len(fds)))
 	}
