@@ -1,7 +1,6 @@
 package shm
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,7 +31,33 @@ const (
 
 // tempName is Create's temporary name for the segment file base.
 func tempName(base string, rnd [8]byte) string {
-	return "." + base + tempMarker + hex.EncodeToString(rnd[:])
+	const digits = "0123456789abcdef"
+	var h [tempRandLen]byte
+	for i, b := range rnd {
+		h[2*i], h[2*i+1] = digits[b>>4], digits[b&15]
+	}
+	return "." + base + tempMarker + string(h[:])
+}
+
+// tempRandom returns the random part of a temporary name, from getrandom(2)
+// (the kernel's generator; not crypto/rand, so that shm links no crypto).
+// The name needs to be unpredictable only so that two creators rarely pick
+// the same one; O_EXCL makes a collision an error, never a shared file.
+func tempRandom() ([8]byte, error) {
+	var rnd [8]byte
+	for got := 0; got < len(rnd); {
+		n, err := unix.Getrandom(rnd[got:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return rnd, fmt.Errorf("random bytes for the temporary file name: %w "+
+				"(the kernel's random source is unavailable: getrandom needs Linux 3.17 or later)",
+				os.NewSyscallError("getrandom", err))
+		}
+		got += n
+	}
+	return rnd, nil
 }
 
 // TempName reports whether a directory entry name is a temporary file of

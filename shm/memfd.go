@@ -3,10 +3,12 @@ package shm
 import (
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/shmring/shmring/internal/printable"
 	"golang.org/x/sys/unix"
@@ -112,45 +114,136 @@ func FromFile(f *os.File) (seg *Segment, err error) {
 	return &Segment{path: f.Name(), f: f, mem: mem, header: h}, nil
 }
 
-// SendFD sends the segment's descriptor over a Unix socket (SCM_RIGHTS).
-// The receiver maps the same memory with ReceiveFD. Only a sealed memfd
-// segment (CreateMemfd) can be sent: a receiver refuses anything else, so
-// SendFD refuses it first, with ErrNotSealed.
-func (s *Segment) SendFD(conn *net.UnixConn) error {
+// segmentMessage is the payload of the message that carries a segment's
+// descriptor; ReceiveFD refuses any other.
+const segmentMessage = "shmring-segment"
+
+// SendFD sends the segment's descriptor over a connected Unix socket
+// (SCM_RIGHTS), in one message. conn is any [syscall.Conn] whose descriptor
+// is such a socket: a *net.UnixConn, or an *os.File holding one end of a
+// socketpair; its deadlines, if it has any, apply. The receiver maps the
+// same memory with ReceiveFD. Only a sealed memfd segment (CreateMemfd) can
+// be sent: a receiver refuses anything else, so SendFD refuses it first,
+// with ErrNotSealed.
+func (s *Segment) SendFD(conn syscall.Conn) error {
+	wrap := func(err error) error { return fmt.Errorf("shm: send %q: %w", s.path, err) }
 	if err := checkSeals(int(s.f.Fd())); err != nil {
-		return fmt.Errorf("shm: send %q: %w", s.path, err)
+		return wrap(err)
+	}
+	rc, err := rawConn(conn)
+	if err != nil {
+		return wrap(err)
 	}
 	rights := unix.UnixRights(int(s.f.Fd()))
-	_, _, err := conn.WriteMsgUnix([]byte("shmring-segment"), rights, nil)
-	if err != nil {
-		return fmt.Errorf("shm: send %q: %w", s.path, err)
+	var n int
+	var sendErr error
+	err = rc.Write(func(fd uintptr) bool {
+		// MSG_NOSIGNAL: a closed peer is an EPIPE error, never a SIGPIPE
+		// (which would kill a program that embeds Go as a C library).
+		for {
+			n, sendErr = unix.SendmsgN(int(fd), []byte(segmentMessage), rights, nil, unix.MSG_NOSIGNAL)
+			if sendErr != unix.EINTR {
+				return sendErr != unix.EAGAIN // EAGAIN: wait until writable, then again
+			}
+		}
+	})
+	runtime.KeepAlive(s.f)
+	switch {
+	case err != nil: // closed, or past the connection's deadline
+		return wrap(err)
+	case sendErr != nil:
+		return wrap(os.NewSyscallError("sendmsg", sendErr))
+	case n != len(segmentMessage):
+		return wrap(fmt.Errorf("sent %d of the message's %d bytes: %w", n, len(segmentMessage), io.ErrShortWrite))
 	}
 	return nil
 }
 
-// ReceiveFD receives a segment's descriptor sent with SendFD and maps it
-// (see FromFile: anything but a properly sealed memfd is refused with
-// ErrNotSealed).
-func ReceiveFD(conn *net.UnixConn) (*Segment, error) {
-	buf := make([]byte, 32)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+// ReceiveFD receives a segment's descriptor sent with SendFD over a
+// connected Unix socket (conn as for SendFD) and maps it (see FromFile:
+// anything but a properly sealed memfd is refused with ErrNotSealed). It
+// reads one message; if that is not SendFD's, or carries no descriptor or
+// more than one, it fails and closes every descriptor the message brought.
+// A peer that closed the connection without sending gives an error
+// matching io.EOF.
+func ReceiveFD(conn syscall.Conn) (*Segment, error) {
+	wrap := func(err error) error { return fmt.Errorf("shm: receive a segment: %w", err) }
+	rc, err := rawConn(conn)
 	if err != nil {
-		return nil, fmt.Errorf("shm: receive a segment: %w", err)
+		return nil, wrap(err)
 	}
-	if string(buf[:n]) != "shmring-segment" {
-		return nil, fmt.Errorf("shm: receive a segment: unexpected message %q", buf[:n])
+	buf := make([]byte, 32)
+	// Room for one descriptor (two on 64-bit, where the control message
+	// is padded to 8 bytes): the kernel closes any that do not fit and
+	// says so with MSG_CTRUNC.
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn, flags int
+	var recvErr error
+	err = rc.Read(func(fd uintptr) bool {
+		// MSG_CMSG_CLOEXEC: the descriptor is close-on-exec from the start.
+		for {
+			n, oobn, flags, _, recvErr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+			if recvErr != unix.EINTR {
+				return recvErr != unix.EAGAIN // EAGAIN: wait until readable, then again
+			}
+		}
+	})
+	switch {
+	case err != nil: // closed, or past the connection's deadline
+		return nil, wrap(err)
+	case recvErr != nil:
+		return nil, wrap(os.NewSyscallError("recvmsg", recvErr))
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("shm: receive a segment: no descriptor in the message (%v)", err)
+	fds, parseErr := receivedFDs(oob[:oobn])
+	fail := func(err error) (*Segment, error) {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+		return nil, wrap(err)
 	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, errors.Join(fmt.Errorf("shm: receive a segment: want one descriptor, got %d", len(fds)), err)
+	switch {
+	case n == 0 && oobn == 0:
+		return fail(fmt.Errorf("the sender closed the connection without sending a segment: %w", io.EOF))
+	case flags&unix.MSG_TRUNC != 0 || string(buf[:n]) != segmentMessage:
+		return fail(fmt.Errorf("unexpected message %q: the sender is not shm's SendFD (ipc's Share)", buf[:n]))
+	case flags&unix.MSG_CTRUNC != 0:
+		return fail(fmt.Errorf("want one descriptor, got more (the kernel truncated the control message)"))
+	case parseErr != nil:
+		return fail(fmt.Errorf("no descriptor in the message: its control data does not parse: %w", parseErr))
+	case len(fds) == 0:
+		return fail(errors.New("no descriptor in the message"))
+	case len(fds) != 1:
+		return fail(fmt.Errorf("want one descriptor, got %d", len(fds)))
 	}
-	unix.CloseOnExec(fds[0])
 	return FromFile(os.NewFile(uintptr(fds[0]), "memfd:received"))
+}
+
+// rawConn returns conn's raw connection, or an error if there is none.
+func rawConn(conn syscall.Conn) (syscall.RawConn, error) {
+	if conn == nil {
+		return nil, errors.New("no connection (nil syscall.Conn): pass a connected Unix socket")
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("the connection has no descriptor (closed?): %w", err)
+	}
+	return rc, nil
+}
+
+// receivedFDs returns every descriptor in the SCM_RIGHTS messages of a
+// control buffer, and an error if the buffer does not parse; the caller
+// owns (and must close) every descriptor returned, error or not.
+func receivedFDs(oob []byte) (fds []int, err error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	for i := range msgs {
+		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		got, perr := unix.ParseUnixRights(&msgs[i])
+		fds = append(fds, got...)
+		err = errors.Join(err, perr)
+	}
+	return fds, err
 }
 
 // checkSeals returns nil if fd is a memfd with every seal of RequiredSeals

@@ -1,7 +1,6 @@
 package shm
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -154,8 +153,10 @@ func Create(name string, bodySize uint64, init func(body []byte) error, opts ...
 	if _, err := os.Lstat(path); err == nil {
 		return nil, wrap(fmt.Errorf("the name is taken; remove it first (ringctl rm) or choose another: %w", ErrExist))
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
+	rnd, err := tempRandom()
+	if err != nil {
+		return nil, wrap(err)
+	}
 	tmp := filepath.Join(filepath.Dir(path), tempName(filepath.Base(path), rnd))
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {

@@ -1,0 +1,4 @@
+package sample
+
+// OnLinux is counted on Linux only (the build context decides).
+const OnLinux = true
