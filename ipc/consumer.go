@@ -2,9 +2,9 @@ package ipc
 
 import (
 	"context"
-	"iter"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +41,7 @@ type Consumer struct {
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
-	policy policy // Wait.Strategy's
+	policy policy      // Wait.Strategy's
 	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
 	use    useGuard    // -race builds: detects concurrent calls
 
