@@ -10,7 +10,6 @@ import (
 
 	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/internal/futex"
-	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -174,55 +173,6 @@ func (r *Ring) Path() string { return r.seg.Path() }
 // Header returns the segment's decoded header (creation time, creator).
 func (r *Ring) Header() shm.Header { return r.seg.Header() }
 
-// Stats reads the ring's configuration, counters and attachment from the
-// segment. It costs the producer and consumer nothing. Safe for concurrent
-// use; ErrClosed after Close.
-//
-// A segment file truncated (or grown) after it was mapped is reported as
-// ErrCorrupt, saying to what size, from what and what to do, rather than
-// read (see docs/security.md).
-func (r *Ring) Stats() (s Stats, err error) {
-	if err := r.enter(); err != nil {
-		return Stats{}, err
-	}
-	defer r.leave()
-	err = r.inspect(func() error {
-		var err error
-		s, err = r.stats()
-		return err
-	})
-	if isUnreadable(err) {
-		return Stats{}, err
-	}
-	return s, err
-}
-
-// stats is Stats, run under inspect.
-func (r *Ring) stats() (Stats, error) {
-	s := statsOf(r.r.Stats())
-	s.Kind, s.Slots = kindOf(r.r.Kind()), r.r.Slots()
-	s.DropOldest, s.Sequences, s.HeaderCommit = r.r.Overwrite(), r.r.Sequences(), r.r.HeaderCommit()
-	var errs []error
-	var err error
-	if r.r.Kind() == ring.SPSC {
-		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
-		errs = append(errs, err)
-	}
-	for i := 0; i < r.r.Slots(); i++ {
-		sl := r.r.Slot(i)
-		alive, err := r.slotLiveness(i, sl)
-		errs = append(errs, err)
-		if sl.PID == 0 && !alive {
-			continue
-		}
-		s.Producers = append(s.Producers, slotStats(sl, alive, s.Sequences))
-		s.ProducerAttached = s.ProducerAttached || alive
-	}
-	s.ConsumerAttached, err = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
-	errs = append(errs, err)
-	return s, errors.Join(errs...)
-}
-
 // ProducerSlot returns the counters and owner of MPSC slot i, without the
 // liveness test Stats makes, nor its check of the file's size: on a segment
 // truncated under the mapping it faults (SIGBUS); use Stats to inspect.
@@ -300,73 +250,9 @@ func (r *Ring) SetPolicy(producers, consumer policy) error {
 	})
 }
 
-// consumerAlive reports whether a live process holds the consumer role.
-func (r *Ring) consumerAlive() bool {
-	ok, err := r.seg.Locked(ring.ConsumerLine, ring.LineSize)
-	return ok || err != nil // never declare a peer dead on doubt
-}
-
-// producersAlive reports whether any producer is attached: the SPSC
-// producer's lock, or any MPSC slot whose holder is alive.
-func (r *Ring) producersAlive() bool {
-	if r.r.Kind() == ring.SPSC {
-		ok, err := r.seg.Locked(ring.ProducerLine, ring.LineSize)
-		return ok || err != nil
-	}
-	for i := 0; i < r.r.Slots(); i++ {
-		if r.slotAlive(i) {
-			return true
-		}
-	}
-	return false
-}
-
-// slotAlive reports whether the holder of MPSC slot i is alive; see
-// slotLiveness. It answers true when it cannot tell: never skip on doubt.
-// Every decision that a slot's holder is dead goes through here: the MPSC
-// consumer's recovery, the drop-oldest release lock, Doctor and its repair,
-// and (through slotLiveness) Stats.
-func (r *Ring) slotAlive(i int) bool {
-	alive, err := r.slotLiveness(i, r.r.Slot(i))
-	return alive || err != nil
-}
-
-// slotLiveness decides whether the holder of MPSC slot i (whose words sl
-// the caller loaded from the slot) is alive. The kernel decides, across
-// PID namespaces: the slot's open-file-description lock is released when
-// its holder dies, however it dies, wherever it runs. The PID and start time
-// recorded in the slot are only a hint that can prove a holder dead, and
-// only to an observer in the PID namespace the slot records (sl.PIDNamespace
-// equal to ours): in a container sharing /dev/shm the PID is another
-// process's, or none. The hint exists for one case: a lock kept alive after
-// its holder died by a child that inherited the descriptor (descriptors
-// are O_CLOEXEC, so only a fork without exec can do that; a Go program
-// cannot).
-//
-// A slot recording namespace 0 (unknown: written by a producer that
-// predates the field, or that could not read /proc/self/ns/pid) is judged
-// by its lock alone. Asking its PID instead would bring back, for every such
-// producer in a container, the silent corruption this rule exists to
-// prevent (a live reservation skipped, its late commit landing in reused
-// space); trusting the lock costs, at worst, a ring stalled behind a
-// forked child that keeps a dead holder's lock, which is visible (Stats,
-// doctor) and ends when that child exits.
-func (r *Ring) slotLiveness(i int, sl ring.SlotStats) (bool, error) {
-	locked, err := r.slotLocked(i)
-	if err != nil || !locked {
-		return locked, err
-	}
-	return !proc.Gone(int(sl.PID), sl.StartTime, sl.PIDNamespace), nil
-}
-
 // registerBarrier makes this process a target of the membarrier the
 // waiting protocol issues (once per process).
 func registerBarrier() { futex.Register() }
-
-// slotLocked reports whether a process holds MPSC slot i's lock.
-func (r *Ring) slotLocked(i int) (bool, error) {
-	return r.seg.Locked(int64(r.r.SlotOffset(i)), ring.LineSize)
-}
 
 // enter starts a method that reads or writes the segment: it holds life
 // shared until leave, or returns ErrClosed (not holding it) after Close.

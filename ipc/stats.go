@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"errors"
 	"time"
 
 	"github.com/shmring/shmring/ring"
@@ -195,4 +196,53 @@ func statsOf(s ring.Stats) Stats {
 		DelayCount: s.DelayCount, DelaySum: s.DelaySum, DelayBuckets: s.DelayBuckets,
 		TargetDelay: s.TargetDelay, DelayInterval: s.DelayInterval,
 	}
+}
+
+// Stats reads the ring's configuration, counters and attachment from the
+// segment. It costs the producer and consumer nothing. Safe for concurrent
+// use; ErrClosed after Close.
+//
+// A segment file truncated (or grown) after it was mapped is reported as
+// ErrCorrupt, saying to what size, from what and what to do, rather than
+// read (see docs/security.md).
+func (r *Ring) Stats() (s Stats, err error) {
+	if err := r.enter(); err != nil {
+		return Stats{}, err
+	}
+	defer r.leave()
+	err = r.inspect(func() error {
+		var err error
+		s, err = r.stats()
+		return err
+	})
+	if isUnreadable(err) {
+		return Stats{}, err
+	}
+	return s, err
+}
+
+// stats is Stats, run under inspect.
+func (r *Ring) stats() (Stats, error) {
+	s := statsOf(r.r.Stats())
+	s.Kind, s.Slots = kindOf(r.r.Kind()), r.r.Slots()
+	s.DropOldest, s.Sequences, s.HeaderCommit = r.r.Overwrite(), r.r.Sequences(), r.r.HeaderCommit()
+	var errs []error
+	var err error
+	if r.r.Kind() == ring.SPSC {
+		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
+		errs = append(errs, err)
+	}
+	for i := 0; i < r.r.Slots(); i++ {
+		sl := r.r.Slot(i)
+		alive, err := r.slotLiveness(i, sl)
+		errs = append(errs, err)
+		if sl.PID == 0 && !alive {
+			continue
+		}
+		s.Producers = append(s.Producers, slotStats(sl, alive, s.Sequences))
+		s.ProducerAttached = s.ProducerAttached || alive
+	}
+	s.ConsumerAttached, err = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
+	errs = append(errs, err)
+	return s, errors.Join(errs...)
 }
