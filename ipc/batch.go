@@ -5,10 +5,6 @@ import (
 	"iter"
 )
 
-// emptySeq is the iterator Batch returns with an error, or for max <= 0:
-// ranging it yields nothing (a nil iter.Seq would panic).
-var emptySeq iter.Seq[Record] = func(func(Record) bool) {}
-
 // Batch waits as Read does until at least one message is available, then
 // returns an iterator over up to max messages, zero-copy: each Record's
 // Data points into the ring. The messages are consumed as the loop goes,
@@ -39,21 +35,36 @@ var emptySeq iter.Seq[Record] = func(func(Record) bool) {}
 // found while ranging ends the iteration; the next call returns
 // [ErrCorrupt]. Each message is released with a position store of its own
 // (Read(ctx, max, fn) releases a whole batch with one, and is the faster
-// way to drain a ring). Record's Seq, Slot and Time are 0 (see Record).
+// way to drain a ring), and the range loop costs two small allocations per
+// Batch (its body and state: Go allocates them for an iterator returned by
+// a call), none per message; Read allocates nothing. Record's Seq, Slot
+// and Time are 0 (see Record).
 func (c *Consumer) Batch(ctx context.Context, max int) (iter.Seq[Record], error) {
+	// Small enough to inline: the method value then stays on the
+	// caller's stack. The caller's range loop still allocates its body
+	// (and its state): the compiler cannot see through an iter.Seq
+	// returned by a call (Go 1.26).
+	err := c.startBatch(ctx, max)
+	return c.iterate, err
+}
+
+// startBatch is Batch's wait: on success, it arms the iterator for up to
+// max messages; on an error (or max <= 0), the iterator yields nothing.
+func (c *Consumer) startBatch(ctx context.Context, max int) error {
 	if c.closed.Load() {
-		return emptySeq, c.errClosed()
+		return c.errClosed()
 	}
 	if ctx == nil {
-		return emptySeq, errNilContext
+		return errNilContext
 	}
 	if raceChecks {
 		c.use.enter("Consumer", opBatch)
 		defer c.use.exit()
 	}
 	c.gen++
+	c.batchGen, c.batchMax, c.batchRan = c.gen, max, true
 	if max <= 0 {
-		return emptySeq, nil
+		return nil
 	}
 	if c.coalesce > 0 {
 		c.awaitHold()
@@ -63,10 +74,10 @@ func (c *Consumer) Batch(ctx context.Context, max int) (iter.Seq[Record], error)
 		err = c.await(ctx, c.ready)
 	}
 	if err != nil {
-		return emptySeq, err
+		return err
 	}
-	c.batchGen, c.batchMax, c.batchRan = c.gen, max, false
-	return c.seq, nil
+	c.batchRan = false
+	return nil
 }
 
 // ready is Batch's test, without consuming anything: a record is pending
@@ -81,11 +92,13 @@ func (c *Consumer) ready() (bool, error) {
 	return c.recover()
 }
 
-// iterate is the iterator Batch returns (c.seq): up to batchMax messages,
+// iterate is the iterator Batch returns: up to batchMax messages,
 // one read of one message per step, the loop body run inside the read's
 // callback, so the message is released only once the body returns.
 func (c *Consumer) iterate(yield func(Record) bool) {
 	if c.batchRan || c.batchGen != c.gen || c.closed.Load() {
+		// Ranged already, after another call, after Close, or armed by
+		// a Batch that failed.
 		return
 	}
 	c.batchRan = true

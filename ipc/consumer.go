@@ -3,7 +3,6 @@ package ipc
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,10 +64,8 @@ type Consumer struct {
 	// gen counts the reading calls (Read, TryRead, Batch): an iterator
 	// Batch returned yields only while gen is what it was then.
 	gen uint64
-	// The iterator of the last Batch: made once (no allocation per
-	// Batch), its state here.
-	seq      iter.Seq[Record]
-	batchGen uint64 // gen of the Batch that returned seq
+	// The state of the iterator the last Batch returned.
+	batchGen uint64 // gen of that Batch
 	batchMax int    // its max
 	batchRan bool   // seq was ranged already: the second range yields nothing
 }
@@ -105,7 +102,6 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 		c.stallLimit = defaultStallLimit
 	}
 	c.alive = r.slotAlive
-	c.seq = c.iterate
 	c.side.wp = r.r.ConsumerWait()
 	_, c.side.mode = r.r.Modes()
 	c.side.peerAlive = r.producersAlive
