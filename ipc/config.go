@@ -293,8 +293,9 @@ const (
 	// message is delivered or counted dropped, never both. In an MPSC ring
 	// a producer gives up with ErrFull (counted) when the oldest message is
 	// still being written or another live producer keeps reclaiming.
-	// Claim is not covered: a full ring refuses a claim with ErrFull.
-	// WriteSeq is not covered either: it waits as the Wait says.
+	// Claim is not covered: a full ring refuses a claim with ErrFull
+	// (counted); nor is WriteSeq: a resend that does not fit is dropped
+	// (ErrFull, counted) rather than reclaiming what may be its original.
 	DropOldest Full = 2
 )
 

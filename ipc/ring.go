@@ -18,7 +18,8 @@ import (
 //
 // Concurrency: a Ring's methods are safe for concurrent use by any number
 // of goroutines, Close included: Close waits for the methods in progress
-// (Stats, Peek, Doctor, Producer, ...) to return, and after it every method
+// (Stats, Producer, Consumer, Share, the operator tools of package ops)
+// to return, and after it every method
 // that reads the segment returns ErrClosed. The Producer and Consumer made
 // from a Ring have contracts of their own (see their docs): each is used by
 // one goroutine at a time.
