@@ -166,7 +166,8 @@ func TestBatchWaits(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Equal(t, []string{"wake up"}, got)
 
-	_, err = c.Batch(nil, 1) //nolint:staticcheck // a nil context is the point
+	//lint:ignore SA1012 a nil context is what is tested
+	_, err = c.Batch(nil, 1)
 	require.ErrorIs(t, err, fs.ErrInvalid)
 	seq, err = c.Batch(context.Background(), 0)
 	require.NoError(t, err)
