@@ -61,10 +61,9 @@ type Producer struct {
 // segment, which the kernel drops if this process dies, so a restarted
 // producer can take it again. It fails with [ErrBusy] if an SPSC ring has
 // a producer already (or the MPSC slot asked for, or every slot, is held),
-// with [io/fs.ErrInvalid] for a cfg no producer can follow (an unknown Full
-// or Strategy, a negative count or duration, an ID out of range), and with
-// an error saying so for Full DropOldest on a ring created without
-// Config.DropOldest.
+// and with [io/fs.ErrInvalid] for a cfg no producer of this ring can follow
+// (an unknown Full or Strategy, a negative count or duration, an ID out of
+// range, Full DropOldest on a ring created without Config.DropOldest).
 func (r *Ring) Producer(cfg *ProducerConfig) (*Producer, error) {
 	if err := r.enter(); err != nil {
 		return nil, err
@@ -106,7 +105,7 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 		return nil, fmt.Errorf("ipc: producer throttle %v and ID %d must not be negative: %w", cfg.Throttle, cfg.ID, errs.ErrInvalid)
 	}
 	if pol == pDropOldest && !r.r.Overwrite() {
-		return nil, fmt.Errorf("ipc: %q was not created for drop-oldest (Config.DropOldest, ringctl create --drop-oldest)", r.Path())
+		return nil, fmt.Errorf("ipc: %q was not created for drop-oldest (Config.DropOldest, ringctl create --drop-oldest): %w", r.Path(), errs.ErrInvalid)
 	}
 	p = pad.New[Producer]()
 	*p = Producer{r: r, policy: pol, slot: cfg.ID - 1, overflow: cfg.Overflow, throttle: cfg.Throttle, side: side}
