@@ -1,37 +1,112 @@
-// Package ipc is shmring's public API: a ring buffer of variable-length
-// messages in a shared-memory segment, written by a [Producer] in one
-// process and read by a [Consumer] in another (or the same) process.
+// Package ipc is shmring's transport: a ring buffer of variable-length
+// messages in a shared-memory segment, written by producers in one or more
+// processes and read by one consumer in another (or the same) process.
+// Operator tools (doctor, peek, list, policy overrides) are in package
+// github.com/shmring/shmring/ops, the Prometheus exporter in
+// github.com/shmring/shmring/metrics: ipc itself links neither net/http nor
+// protobuf.
+//
+// # Rings
 //
 // A ring is a file, by default in /dev/shm, made by [Create] and opened by
-// [Open]. Its layout (docs/layout.md) is a public contract. One consumer
-// holds the ring at a time, with one producer (SPSC) or a producer per slot
-// (MPSC, [WithKind]); each role is an open-file-description lock on the segment file, which the kernel releases
-// if the process dies, so a restarted process takes its role back and
-// resumes at the last published position.
+// [Open]. What only creation decides is a [Config]: the [Kind] ([SPSC],
+// one producer at a time, or [MPSC], up to Config.Producers at once), the
+// capacity and largest message, and options such as sequences, timestamps,
+// drop-oldest or pressure levels. Open takes no Config: the ring has the
+// one it was made with, which [Ring.Stats] reports. [Option] values say
+// where a name lives and how the segment is trusted ([WithDir],
+// [WithReadOnly], [WithTrustOwner]); [Remove] unlinks a ring.
 //
-// When the ring is full the producer's [Policy] applies: [Hybrid] (the
-// default) spins, yields, then sleeps on a futex in the segment; [Spin],
-// [Yield], [Park] and [Block] wait their own way; [Drop] returns [ErrFull] at
-// once and counts the drop; [DropOldest] and [Overflow] make room or route the
-// message elsewhere. Memory never grows: the ring's capacity is fixed at
-// creation. Counters (messages and bytes in and out, full events, drops,
-// the high watermark) live in the segment, where any process reads them
-// with [Ring.Stats] or ringctl stat; package
-// github.com/shmring/shmring/metrics exports them to Prometheus (ipc itself
-// links no Prometheus, protobuf or net/http).
+//	r, err := ipc.Create("orders", ipc.Config{Capacity: 1 << 20})
+//	// in another process:
+//	r, err := ipc.Open("orders")
 //
-// Caveats: a message's slice handed to a read callback points into shared
-// memory and is valid only until the callback returns. Everything read from
-// the segment is validated; damage is reported as [ErrCorrupt], never a
-// panic.
+// With Config.Memfd the ring is an anonymous sealed memfd instead, handed to
+// another process over a Unix socket ([Ring.Share], [Receive]). The layout
+// in the segment (docs/layout.md) is a public contract.
 //
-// Concurrency: a [Ring]'s methods are safe for concurrent use; a [Producer]
-// or [Consumer] is used by one goroutine at a time (to write from several
+// # Producing
+//
+// [Ring.Producer] takes the producer role (nil: every default), or an MPSC
+// slot. [Producer.Write] copies a message in; [Producer.WriteBatch] writes
+// many with one position store or one reservation; [Producer.Claim] and
+// [Producer.Commit] fill a message in place (zero-copy); [Producer.TryWrite]
+// never waits. Each role is an open-file-description lock on the segment,
+// which the kernel releases if the process dies, so a restarted process
+// takes its role back and resumes at the last published position; an MPSC
+// producer that asks for its slot again (ProducerConfig.ID) gets its
+// counters and sequences back.
+//
+//	p, err := r.Producer(nil)
+//	err = p.Write(ctx, []byte("buy 10"))
+//
+// # Consuming
+//
+// [Ring.Consumer] takes the consumer role. [Consumer.Read] waits for data
+// and hands up to max messages to a callback, then releases them with one
+// position store; [Consumer.TryRead] does not wait. [Consumer.Batch] waits
+// the same way and returns an iterator instead of taking a callback:
+//
+//	n, err := c.Read(ctx, 64, func(msg []byte) { handle(msg) })
+//
+//	seq, err := c.Batch(ctx, 64)
+//	for rec := range seq {
+//		handle(rec.Data)
+//	}
+//
+// Messages are zero-copy: a callback's slice, and a Record's Data, point
+// into shared memory and are valid only until the callback (the loop body)
+// returns. Copy what must outlive it.
+//
+// # When the ring is full, and how anyone waits
+//
+// Two separate choices. What a producer does with a message that does not
+// fit is its [ProducerConfig]: wait for room (the zero [Full]), [Drop] it at
+// once ([ErrFull], counted), make room by dropping the oldest ([DropOldest],
+// rings created with Config.DropOldest), or hand it to an Overflow route.
+// How a side waits, a producer for room or a consumer for data, is a
+// [Wait], one value both can share: its [Strategy] ([Hybrid], the default,
+// spins, yields, then sleeps on a futex in the segment; [Spin], [Yield]
+// and [Park] do one of those), its peer timeout (a wait returns
+// [ErrPeerDead] once the other side has been gone that long) and an
+// optional hook that may end the wait. Memory never grows: the capacity is
+// fixed at creation. A soft level sits below the hard one: the ring's
+// [Pressure] rises at Config.HighWater (or when queueing delay passes
+// Config.TargetDelay), and ProducerConfig.Throttle slows a producer while
+// it is raised. An operator may override any side's policy in the segment
+// (ringctl policy).
+//
+// # Contexts
+//
+// Every call that can wait takes a context: Write, WriteBatch, WriteSeq,
+// Claim, Read and Batch. A wait ends when the context is done: its
+// deadline gives an error matching [context.DeadlineExceeded], a
+// cancellation the context's error. A call that does not have to wait does
+// not look at its context, so passing one costs nothing on the fast path.
+//
+// # Errors
+//
+// ipc's sentinels are [ErrFull], [ErrTooLarge], [ErrClosed], [ErrCorrupt],
+// [ErrIncompatible], [ErrBusy] and [ErrPeerDead]; test them with
+// errors.Is. Conditions the standard library names are its values: Create
+// on a taken name returns an error matching [io/fs.ErrExist], Open and
+// Remove of no such ring [io/fs.ErrNotExist], a segment this user may not
+// open (or one owned by another user, without WithTrustOwner)
+// [io/fs.ErrPermission], and a Config, argument or configuration no call
+// can accept (a nil context or callback, a negative duration)
+// [io/fs.ErrInvalid]. Everything read from the segment is validated;
+// damage is reported as ErrCorrupt, never a panic. Errors say what is
+// wrong and what to do.
+//
+// # Concurrency
+//
+// A [Ring]'s methods are safe for concurrent use; a [Producer] or
+// [Consumer] is used by one goroutine at a time (to write from several
 // goroutines, give each its own Producer of an MPSC ring), except for the
 // few methods their docs name. -race builds panic when one is used by two
 // goroutines at once, before the ring is touched. Close the Producer and
 // Consumer before their Ring, from the goroutines that use them; after any
-// Close, calls return [ErrClosed]. Ring.Close wakes a Write or Read that is
-// waiting for room or data (it returns ErrClosed) but must not run while a
-// call is in the middle of a write or read: see [Ring].
+// Close, calls return ErrClosed. Ring.Close wakes a call that is waiting
+// for room or data (it returns ErrClosed) but must not run while a call
+// is in the middle of a write or read: see [Ring].
 package ipc

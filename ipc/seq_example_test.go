@@ -15,29 +15,33 @@ import (
 func ExampleProducer_InDoubt() {
 	dir, _ := os.MkdirTemp("", "shmring-example")
 	defer os.RemoveAll(dir)
-	r, _ := ipc.Create(filepath.Join(dir, "orders"), ipc.WithKind(ipc.MPSC), ipc.WithCapacity(4096), ipc.WithSequences())
+	r, _ := ipc.Create(filepath.Join(dir, "orders"), ipc.Config{Kind: ipc.MPSC, Capacity: 4096, Sequences: true})
 	defer r.Close()
 	sent := map[uint64]string{} // the application's own log: sequence -> message
+	ctx := context.Background()
+	cfg := &ipc.ProducerConfig{ID: 1} // the same ID after a restart: slot 0
 
-	p, _ := r.Producer(ipc.WithProducerID(0))
+	p, _ := r.Producer(cfg)
+	_, next := p.InDoubt() // the sequence the first new message gets
 	for _, m := range []string{"buy 10", "sell 5", "buy 7"} {
-		sent[p.NextSeq()] = m
-		_ = p.Write([]byte(m))
+		sent[next] = m
+		_ = p.Write(ctx, []byte(m))
+		next++
 	}
 	_ = p.Close() // or a crash, at any instruction
 
-	p, _ = r.Producer(ipc.WithProducerID(0))
+	p, _ = r.Producer(cfg)
 	defer p.Close()
 	from, to := p.InDoubt()
 	fmt.Printf("in doubt: [%d, %d)\n", from, to)
 	for s := from; s < to; s++ {
-		_ = p.WriteSeq(context.Background(), s, []byte(sent[s]))
+		_ = p.WriteSeq(ctx, s, []byte(sent[s]))
 	}
-	_ = p.Write([]byte("sell 2"))
+	_ = p.Write(ctx, []byte("sell 2"))
 
-	c, _ := r.Consumer()
+	c, _ := r.Consumer(nil)
 	defer c.Close()
-	_, _ = c.TryReadBatch(10, func(m []byte) { fmt.Println(string(m)) })
+	_, _ = c.TryRead(10, func(m []byte) { fmt.Println(string(m)) })
 	st, _ := r.Stats()
 	fmt.Println("duplicates discarded:", st.Duplicates)
 	// Output:
