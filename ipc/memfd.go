@@ -1,11 +1,8 @@
 package ipc
 
 import (
-	"fmt"
-	"net"
 	"syscall"
 
-	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/shm"
 )
 
@@ -20,11 +17,7 @@ func (r *Ring) Share(conn syscall.Conn) error {
 		return err
 	}
 	defer r.leave()
-	uc, err := unixConn(conn)
-	if err != nil {
-		return err
-	}
-	return r.seg.SendFD(uc)
+	return r.seg.SendFD(conn)
 }
 
 // Receive maps a ring whose segment another process sent with
@@ -37,24 +30,9 @@ func (r *Ring) Share(conn syscall.Conn) error {
 // before mapping with shm.ErrNotSealed (which matches
 // [io/fs.ErrPermission]), saying what was received.
 func Receive(conn syscall.Conn) (*Ring, error) {
-	uc, err := unixConn(conn)
-	if err != nil {
-		return nil, err
-	}
-	seg, err := shm.ReceiveFD(uc)
+	seg, err := shm.ReceiveFD(conn)
 	if err != nil {
 		return nil, err
 	}
 	return attach(seg)
-}
-
-// unixConn bridges to shm's descriptor passing, which takes a
-// *net.UnixConn until it takes a syscall.Conn (then this function and
-// ipc's import of net go: pass conn through).
-func unixConn(conn syscall.Conn) (*net.UnixConn, error) {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok || uc == nil {
-		return nil, fmt.Errorf("ipc: descriptor passing needs a Unix socket (*net.UnixConn), not %T: %w", conn, errs.ErrInvalid)
-	}
-	return uc, nil
 }

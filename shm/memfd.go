@@ -250,7 +250,7 @@ func receivedFDs(oob []byte) (fds []int, err error) {
 // and no write seal, else an ErrNotSealed error that says what fd is and
 // what is needed.
 func checkSeals(fd int) error {
-	need := "a ring passed by descriptor must be a memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL (ipc.CreateMemfd makes one; to share a named segment, open it by name instead)"
+	need := "a ring passed by descriptor must be a memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL (ipc.Create with Config.Memfd makes one; to share a named segment, open it by name instead)"
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil {
 		// EINVAL: the file system has no seals (ext4, a pipe, a socket...).
