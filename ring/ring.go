@@ -650,6 +650,8 @@ type Record struct {
 	Type    uint8  // TypeData, TypePadding, TypePending or TypeNone
 	Slot    int    // the producer slot in its header (MPSC)
 	Payload []byte // a copy of a data record's payload
+	Seq     uint64 // rings with sequences: a data record's sequence; else 0
+	Time    int64  // rings with timestamps: a data record's commit time, Unix ns; else 0
 }
 
 // Peek walks up to max records from the consumer position without
@@ -714,6 +716,12 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 		if t == TypeData {
 			j := i + HeaderSize + r.extra
 			rec.Payload = append([]byte(nil), r.data[j:j+length]...)
+			if r.seqs {
+				rec.Seq = binary.LittleEndian.Uint64(r.data[i+r.seqOff:])
+			}
+			if r.ts {
+				rec.Time = int64(binary.LittleEndian.Uint64(r.data[i+r.tsOff:]))
+			}
 			out = append(out, rec)
 		}
 		pos += size
