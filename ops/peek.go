@@ -1,0 +1,42 @@
+package ops
+
+import (
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
+)
+
+// Peek returns up to max of the messages waiting in r, oldest first,
+// copied, without consuming them: Data is a copy of the payload (the
+// caller's to keep); Seq is its sequence in a ring created with
+// sequences, Time its commit time (Unix ns) in one created with
+// timestamps, Slot the MPSC producer slot that wrote it; each 0 where the
+// ring does not record it.
+//
+// It is safe on a ring opened read-only and against live producers and a
+// live consumer: a message the consumer takes meanwhile may or may not be
+// in the result, and in a drop-oldest ring a record being reclaimed may
+// show stale bytes. The walk stops at the first uncommitted MPSC
+// reservation (not returned: ipc.Stats and Doctor report a stuck one).
+// Damage in the records returns an error matching ipc.ErrCorrupt, with the
+// messages before it; a segment that cannot be read (its file truncated
+// after it was mapped), ipc.ErrCorrupt with ErrFault and no messages.
+func Peek(r *ipc.Ring, max int) ([]ipc.Record, error) {
+	h, err := enter("peek", r)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Leave()
+	var recs []ring.Record
+	err = h.Inspect(func() error {
+		var err error
+		recs, err = h.R.Peek(max)
+		return err
+	})
+	var out []ipc.Record
+	for _, rec := range recs {
+		if rec.Type == ring.TypeData {
+			out = append(out, ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot, Time: rec.Time})
+		}
+	}
+	return out, err
+}
