@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/shmring/shmring/internal/errs"
 )
 
 // inspect runs f, a read (or an operator's write) of the segment made on an
@@ -62,14 +64,16 @@ func (r *Ring) guard(f func() error) (err error) {
 }
 
 // unreadable marks an error of inspect: the segment could not be read at
-// all. It wraps the error unchanged.
+// all. It wraps the error unchanged (its text too) and also matches
+// errs.ErrFault, which package ops exports as ops.ErrFault: callers test
+// errors.Is, never the text.
 type unreadable struct{ error }
 
 func (u unreadable) Unwrap() error { return u.error }
 
+// Is makes errors.Is(err, errs.ErrFault) hold.
+func (u unreadable) Is(target error) bool { return target == errs.ErrFault }
+
 // isUnreadable reports whether err came from inspect finding the segment
 // truncated or faulting.
-func isUnreadable(err error) bool {
-	var u unreadable
-	return errors.As(err, &u)
-}
+func isUnreadable(err error) bool { return errors.Is(err, errs.ErrFault) }

@@ -1,8 +1,11 @@
 package ops
 
 import (
+	"time"
+
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
+	"golang.org/x/sys/unix"
 )
 
 // Peek returns up to max of the messages waiting in r, oldest first,
@@ -10,7 +13,10 @@ import (
 // caller's to keep); Seq is its sequence in a ring created with
 // sequences, Time its commit time (Unix ns) in one created with
 // timestamps, Slot the MPSC producer slot that wrote it; each 0 where the
-// ring does not record it.
+// ring does not record it. Records carry CLOCK_MONOTONIC, the clock every
+// process on the machine shares; Peek converts it to Unix time with the
+// two clocks' offset when it runs (so a step of the wall clock since the
+// commit shows in Time, not in queueing delays).
 //
 // It is safe on a ring opened read-only and against live producers and a
 // live consumer: a message the consumer takes meanwhile may or may not be
@@ -33,10 +39,28 @@ func Peek(r *ipc.Ring, max int) ([]ipc.Record, error) {
 		return err
 	})
 	var out []ipc.Record
+	var offset int64 // Unix time minus CLOCK_MONOTONIC, read once if needed
 	for _, rec := range recs {
-		if rec.Type == ring.TypeData {
-			out = append(out, ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot, Time: rec.Time})
+		if rec.Type != ring.TypeData {
+			continue
+		}
+		out = append(out, ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot})
+		if rec.Time != 0 {
+			if offset == 0 {
+				offset = monotonicToUnix()
+			}
+			out[len(out)-1].Time = rec.Time + offset
 		}
 	}
 	return out, err
+}
+
+// monotonicToUnix returns what to add to a CLOCK_MONOTONIC reading (the
+// clock of record timestamps) to get Unix time, now.
+func monotonicToUnix() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0 // never on Linux; the times then stay monotonic readings
+	}
+	return time.Now().UnixNano() - ts.Nano()
 }

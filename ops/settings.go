@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/internal/errs"
+	"github.com/shmring/shmring/internal/handle"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -69,9 +70,10 @@ func SetTargetDelay(r *ipc.Ring, target, interval time.Duration) error {
 	})
 }
 
-// Header is the segment's header as ringctl stat shows it: what the
-// creator wrote, validated when the ring was opened and immutable since.
-type Header struct {
+// SegmentHeader is the segment's header as ringctl stat shows it: what
+// the creator wrote, validated when the ring was opened and immutable
+// since. (Not named Header: that is the function that returns it.)
+type SegmentHeader struct {
 	Version      uint32 // the segment header's layout version
 	BodySize     uint64 // bytes after the header: the ring's control block, slots and data area
 	TotalSize    uint64 // the file's size: header and body
@@ -83,9 +85,9 @@ type Header struct {
 // Header returns r's segment header (creation time, creator, sizes). It
 // reads no shared memory (the header was copied and validated by Open), so
 // it works on a ring opened read-only and after the ring's Close.
-func Header(r *ipc.Ring) Header {
+func Header(r *ipc.Ring) SegmentHeader {
 	h := handle.Of(r).Seg.Header()
-	return Header{Version: h.Version, BodySize: h.BodySize, TotalSize: h.TotalSize,
+	return SegmentHeader{Version: h.Version, BodySize: h.BodySize, TotalSize: h.TotalSize,
 		CreatedNanos: h.CreatedNanos, CreatorPID: h.CreatorPID, CreatorUID: h.CreatorUID}
 }
 
