@@ -9,16 +9,17 @@ import (
 )
 
 // inspect runs f, a read (or an operator's write) of the segment made on an
-// inspection path: Stats, Peek, Doctor, ResetHighWater, the policy and
-// pressure settings, and through them List, the Prometheus collectors and
-// every ringctl command. A process that can write the segment file can
+// inspection path: Stats, and package ops (Peek, Doctor, Slot,
+// ResetHighWater, the policy and pressure settings, through
+// internal/handle), and through them ops.List, the Prometheus collectors
+// and every ringctl command. A process that can write the segment file can
 // truncate it after we mapped it: an access past the new end raises SIGBUS,
 // and an access to what is left reads a ring that is no longer whole. So
 // inspect compares the file's size with its header's before f (and after,
 // in case it shrank meanwhile) and turns a memory fault inside f into an
 // error (see guard). Each failure is ErrCorrupt, says what happened and what
-// to do, and is marked unreadable (Doctor stops at it rather than list it
-// as one problem among others).
+// to do, and is marked unreadable, which matches errs.ErrFault (ops.Doctor
+// stops at it rather than list it as one problem among others).
 //
 // The write and read hot paths do not run under inspect: a deferred recover
 // per message would cost more than the protection is worth there; a
