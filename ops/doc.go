@@ -18,8 +18,11 @@
 // Every function takes a ring opened with ipc.Open (or ipc.Create); those
 // that only read work on a ring opened with ipc.WithReadOnly, which is how
 // an operator should open one to look. They are safe for concurrent use,
-// with each other and with the ring's producers and consumer, and cost
-// those nothing. A segment is memory another process writes: everything
+// with each other, with the ring's Close and with its producers and
+// consumer in any process; the reading ones cost those nothing (SetPolicy
+// wakes waiters so that they see the override; Doctor's repair takes the
+// consumer role, so it needs the ring's consumer closed). A segment is
+// memory another process writes: everything
 // read from it is validated, damage is reported as ipc.ErrCorrupt, never
 // a panic, and a segment whose file was truncated under the mapping (a
 // read would crash the process with SIGBUS) is reported as ipc.ErrCorrupt

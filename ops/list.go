@@ -11,10 +11,10 @@ import (
 
 // Entry is one file of List.
 type Entry struct {
-	Name  string // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
-	Path  string
-	Stats ipc.Stats
-	Err   error // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
+	Name  string    // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
+	Path  string    // dir joined with Name
+	Stats ipc.Stats // the ring's configuration and counters, when Err is nil and it is not Creating
+	Err   error     // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
 
 	// Creating marks a temporary file of Create (".NAME.creating-" and 16
 	// hex digits), which List does not open: a ring being created, or the
