@@ -74,11 +74,9 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 	if n := len(recs); n > 0 && (recs[n-1].Type == ring.TypeNone || recs[n-1].Type == ring.TypePending) {
 		// A reservation not yet committed: stuck only if its owner is dead.
 		last := recs[n-1]
-		if last.Type == ring.TypeNone || !h.SlotAlive(last.Slot) {
-			if !anyCoveringAlive(h, last.Pos) {
-				d.Stuck = true
-				d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
-			}
+		if (last.Type == ring.TypeNone || !h.SlotAlive(last.Slot)) && !anyCoveringAlive(h, last.Pos) && stillUncommitted(h, last.Pos) {
+			d.Stuck = true
+			d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
 		}
 	}
 	for i := 0; i < h.R.Slots(); i++ {
@@ -120,6 +118,22 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 		}
 	}
 	return d, nil
+}
+
+// stillUncommitted reports whether a new walk still ends at an uncommitted
+// reservation at pos. Doctor asks it after it found no live producer that
+// owns the reservation it saw: a producer that committed it meanwhile and
+// moved its intent on to its next reservation (or closed) would otherwise
+// be taken for a dead one. A producer publishes its intent before it
+// reserves and keeps it until its next reservation, so a reservation
+// still uncommitted after no live intent covered it is a dead producer's.
+func stillUncommitted(h *handle.Ring, pos uint64) bool {
+	recs, err := h.R.Peek(1 << 30)
+	if err != nil || len(recs) == 0 {
+		return false // damage is reported by the first walk; an empty ring is not stuck
+	}
+	last := recs[len(recs)-1]
+	return last.Pos == pos && (last.Type == ring.TypeNone || last.Type == ring.TypePending)
 }
 
 // anyCoveringAlive reports whether a live producer's intent covers pos.

@@ -667,9 +667,22 @@ type Record struct {
 // (records a dead producer committed past the published producer position
 // included), at most a capacity.
 func (r *Ring) Peek(max int) ([]Record, error) {
-	cw := word(r.region, offConsumerPos)
-	c := cw.Load()
-	p := word(r.region, offProducerPos).Load()
+	// The positions as a pair the ring was in: the consumer position loaded
+	// again after the producer position, and the same (a producer position
+	// loaded after a consumer position that then moved on can be more than
+	// a capacity ahead of it without any damage).
+	cw, pw := word(r.region, offConsumerPos), word(r.region, offProducerPos)
+	var c, p uint64
+	for tries := 0; ; tries++ {
+		if tries == 100 {
+			return nil, nil // the consumer kept moving: the walk ended before it began
+		}
+		c = cw.Load()
+		p = pw.Load()
+		if cw.Load() == c {
+			break
+		}
+	}
 	if _, _, ok := r.span(p, c); !ok {
 		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
 	}
