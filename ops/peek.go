@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"time"
 
 	"github.com/shmring/shmring/ipc"
@@ -22,7 +23,7 @@ import (
 // live consumer: a message the consumer takes meanwhile may or may not be
 // in the result, and in a drop-oldest ring a record being reclaimed may
 // show stale bytes. The walk stops at the first uncommitted MPSC
-// reservation (not returned: ipc.Stats and Doctor report a stuck one).
+// reservation (not returned: Doctor reports one that is stuck).
 // Damage in the records returns an error matching ipc.ErrCorrupt, with the
 // messages before it; a segment that cannot be read (its file truncated
 // after it was mapped), ipc.ErrCorrupt with ErrFault and no messages.
@@ -38,6 +39,9 @@ func Peek(r *ipc.Ring, max int) ([]ipc.Record, error) {
 		recs, err = h.R.Peek(max)
 		return err
 	})
+	if errors.Is(err, ErrFault) {
+		return nil, err // what was read came from a file that changed size under it
+	}
 	var out []ipc.Record
 	var offset int64 // Unix time minus CLOCK_MONOTONIC, read once if needed
 	for _, rec := range recs {
