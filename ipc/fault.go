@@ -4,19 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/shmring/shmring/internal/errs"
 )
 
 // inspect runs f, a read (or an operator's write) of the segment made on an
-// inspection path: Stats, Peek, Doctor, ResetHighWater, the policy and
-// pressure settings, and through them List, the Prometheus collectors and
-// every ringctl command. A process that can write the segment file can
+// inspection path: Stats, and package ops (Peek, Doctor, Slot,
+// ResetHighWater, the policy and pressure settings, through
+// internal/handle), and through them ops.List, the Prometheus collectors
+// and every ringctl command. A process that can write the segment file can
 // truncate it after we mapped it: an access past the new end raises SIGBUS,
 // and an access to what is left reads a ring that is no longer whole. So
 // inspect compares the file's size with its header's before f (and after,
 // in case it shrank meanwhile) and turns a memory fault inside f into an
 // error (see guard). Each failure is ErrCorrupt, says what happened and what
-// to do, and is marked unreadable (Doctor stops at it rather than list it
-// as one problem among others).
+// to do, and is marked unreadable, which matches errs.ErrFault (ops.Doctor
+// stops at it rather than list it as one problem among others).
 //
 // The write and read hot paths do not run under inspect: a deferred recover
 // per message would cost more than the protection is worth there; a
@@ -62,14 +65,16 @@ func (r *Ring) guard(f func() error) (err error) {
 }
 
 // unreadable marks an error of inspect: the segment could not be read at
-// all. It wraps the error unchanged.
+// all. It wraps the error unchanged (its text too) and also matches
+// errs.ErrFault, which package ops exports as ops.ErrFault: callers test
+// errors.Is, never the text.
 type unreadable struct{ error }
 
 func (u unreadable) Unwrap() error { return u.error }
 
+// Is makes errors.Is(err, errs.ErrFault) hold.
+func (u unreadable) Is(target error) bool { return target == errs.ErrFault }
+
 // isUnreadable reports whether err came from inspect finding the segment
 // truncated or faulting.
-func isUnreadable(err error) bool {
-	var u unreadable
-	return errors.As(err, &u)
-}
+func isUnreadable(err error) bool { return errors.Is(err, errs.ErrFault) }

@@ -171,85 +171,8 @@ func Remove(name string, opts ...Option) error {
 // Path returns the segment's file path.
 func (r *Ring) Path() string { return r.seg.Path() }
 
-// Header returns the segment's decoded header (creation time, creator).
-func (r *Ring) Header() shm.Header { return r.seg.Header() }
-
-// ProducerSlot returns the counters and owner of MPSC slot i, without the
-// liveness test Stats makes, nor its check of the file's size: on a segment
-// truncated under the mapping it faults (SIGBUS); use Stats to inspect.
-// After Close (or for a slot that does not exist) it returns a zero
-// SlotStats; Stats reports ErrClosed.
-func (r *Ring) ProducerSlot(i int) ring.SlotStats {
-	if r.enter() != nil {
-		return ring.SlotStats{Slot: i}
-	}
-	defer r.leave()
-	return r.r.Slot(i)
-}
-
-// SetPressureLevels sets the depths, in bytes, at which the ring's pressure
-// rises (high) and falls again (low <= high <= capacity): hysteresis, so
-// producers that slow down at the high level do not flap. high 0 turns
-// pressure off. Any process may call it; producers follow at once.
-func (r *Ring) SetPressureLevels(high, low uint64) error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	defer r.leave()
-	if r.seg.ReadOnly() {
-		return fmt.Errorf("ipc: %q is open read-only", r.Path())
-	}
-	return r.inspect(func() error { return r.r.SetPressureLevels(high, low) })
-}
-
-// SetTargetDelay sets the adaptive pressure level of a ring created with
-// timestamps; target 0 turns it off. Any process may call it.
-func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	defer r.leave()
-	if r.seg.ReadOnly() {
-		return fmt.Errorf("ipc: %q is open read-only", r.Path())
-	}
-	return r.inspect(func() error { return r.r.SetTargetDelay(target, interval) })
-}
-
 // depth is the ring's depth in bytes now.
 func (r *Ring) depth() uint64 { return r.r.Stats().Depth }
-
-// errInvalidPolicy is returned by SetPolicy for a policy that does not
-// exist or does not apply to that side (a consumer cannot drop).
-var errInvalidPolicy = errors.New("invalid policy for this side")
-
-// SetPolicy overrides, in the segment, the wait policy of every producer and
-// of the consumer of the ring, in whatever process they run; they follow it
-// from their next wait (parked ones are woken to see it). 0 removes an
-// override, so each goes back to its own configuration.
-func (r *Ring) SetPolicy(producers, consumer policy) error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	defer r.leave()
-	if r.seg.ReadOnly() {
-		return fmt.Errorf("ipc: %q is open read-only", r.Path())
-	}
-	valid := func(p policy) bool { _, ok := policyNames[p]; return p == 0 || ok }
-	if !valid(producers) || !valid(consumer) || (consumer != 0 && !consumer.waits()) ||
-		(producers == pDropOldest && !r.r.Overwrite()) {
-		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, errInvalidPolicy)
-	}
-	return r.inspect(func() error {
-		pm, cm := r.r.Modes()
-		pm.Store(uint32(producers))
-		cm.Store(uint32(consumer))
-		for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
-			wp.Seq.Add(1)
-			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
-		}
-		return nil
-	})
-}
 
 // registerBarrier makes this process a target of the membarrier the
 // waiting protocol issues (once per process).

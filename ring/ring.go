@@ -650,6 +650,8 @@ type Record struct {
 	Type    uint8  // TypeData, TypePadding, TypePending or TypeNone
 	Slot    int    // the producer slot in its header (MPSC)
 	Payload []byte // a copy of a data record's payload
+	Seq     uint64 // rings with sequences: a data record's sequence; else 0
+	Time    int64  // rings with timestamps: a data record's commit time, Unix ns; else 0
 }
 
 // Peek walks up to max records from the consumer position without
@@ -665,9 +667,22 @@ type Record struct {
 // (records a dead producer committed past the published producer position
 // included), at most a capacity.
 func (r *Ring) Peek(max int) ([]Record, error) {
-	cw := word(r.region, offConsumerPos)
-	c := cw.Load()
-	p := word(r.region, offProducerPos).Load()
+	// The positions as a pair the ring was in: the consumer position loaded
+	// again after the producer position, and the same (a producer position
+	// loaded after a consumer position that then moved on can be more than
+	// a capacity ahead of it without any damage).
+	cw, pw := word(r.region, offConsumerPos), word(r.region, offProducerPos)
+	var c, p uint64
+	for tries := 0; ; tries++ {
+		if tries == 100 {
+			return nil, nil // the consumer kept moving: the walk ended before it began
+		}
+		c = cw.Load()
+		p = pw.Load()
+		if cw.Load() == c {
+			break
+		}
+	}
 	if _, _, ok := r.span(p, c); !ok {
 		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
 	}
@@ -714,6 +729,12 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 		if t == TypeData {
 			j := i + HeaderSize + r.extra
 			rec.Payload = append([]byte(nil), r.data[j:j+length]...)
+			if r.seqs {
+				rec.Seq = binary.LittleEndian.Uint64(r.data[i+r.seqOff:])
+			}
+			if r.ts {
+				rec.Time = int64(binary.LittleEndian.Uint64(r.data[i+r.tsOff:]))
+			}
 			out = append(out, rec)
 		}
 		pos += size

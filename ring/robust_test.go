@@ -1,6 +1,7 @@
 package ring_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -418,10 +420,10 @@ func TestTypeZeroHeaderIsCorrupt(t *testing.T) {
 // all accept it (issue 12, defect 3: Doctor said "positions valid", then
 // "corrupt segment"; a new consumer failed).
 func TestHeaderCommitDeadProducerIPC(t *testing.T) {
-	ir, err := ipc.Create("hc", ipc.WithDir(t.TempDir()), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256), ipc.WithHeaderCommit())
+	ir, err := ipc.Create("hc", ipc.Config{Capacity: 1 << 12, MaxMessage: 256, HeaderCommit: true}, ipc.WithDir(t.TempDir()))
 	require.NoError(t, err)
 	defer ir.Close()
-	c, err := ir.Consumer()
+	c, err := ir.Consumer(nil)
 	require.NoError(t, err)
 	seg, err := shm.Open(ir.Path())
 	require.NoError(t, err)
@@ -436,32 +438,32 @@ func TestHeaderCommitDeadProducerIPC(t *testing.T) {
 		m[0] = byte(i)
 		require.NoError(t, ring.CommitDying(p, m))
 	}
-	n, err := c.TryReadBatch(100, func([]byte) {})
+	n, err := c.TryRead(100, func([]byte) {})
 	require.NoError(t, err)
 	require.Equal(t, 21, n)
 	st, err := ir.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(20*160), st.ConsumerPos-st.ProducerPos, "the consumer is past the producer position")
 	require.Zero(t, st.Depth)
-	recs, err := ir.Peek(100)
+	recs, err := ops.Peek(ir, 100)
 	require.NoError(t, err)
 	require.Empty(t, recs)
-	d, err := ir.Doctor(false)
+	d, err := ops.Doctor(ir, false)
 	require.NoError(t, err)
 	require.True(t, d.Healthy(), "%v", d.Problems)
 	require.NoError(t, c.Close())
-	d, err = ir.Doctor(true)
+	d, err = ops.Doctor(ir, true)
 	require.NoError(t, err)
 	require.True(t, d.Healthy(), "%v", d.Problems)
-	c, err = ir.Consumer()
+	c, err = ir.Consumer(nil)
 	require.NoError(t, err, "a new consumer opens")
 	defer c.Close()
-	ip, err := ir.Producer()
+	ip, err := ir.Producer(nil)
 	require.NoError(t, err, "a new producer opens")
 	defer ip.Close()
-	require.NoError(t, ip.Write([]byte("next")))
+	require.NoError(t, ip.Write(context.Background(), []byte("next")))
 	var got []string
-	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+	_, err = c.TryRead(100, func(m []byte) { got = append(got, string(m)) })
 	require.NoError(t, err)
 	require.Equal(t, []string{"next"}, got)
 }

@@ -24,10 +24,12 @@ type Lock struct {
 }
 
 // Lock takes an exclusive lock on the body range [off, off+n) without
-// waiting. It returns ErrBusy if another holder has it.
+// waiting. It returns ErrBusy if another holder has it, and on a segment
+// opened ReadOnly an error matching the read-only sentinel of
+// internal/errs (ops.ErrReadOnly), taking nothing.
 func (s *Segment) Lock(off, n int64) (*Lock, error) {
 	if s.ro {
-		return nil, fmt.Errorf("shm: lock %q: segment is open read-only", s.path)
+		return nil, fmt.Errorf("shm: lock %q: %w", s.path, errs.ErrReadOnly)
 	}
 	// A new open file description for the same file: reopening the path
 	// could reach another file if it was replaced; /proc/self/fd cannot.

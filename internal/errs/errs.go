@@ -1,4 +1,4 @@
-// Package errs holds the sentinel errors shared by ring, shm and ipc, so that
+// Package errs holds the sentinel errors shared by ring, shm, ipc and ops, so that
 // errors.Is(err, ipc.ErrCorrupt) holds whichever layer found the damage. Each
 // public package re-exports the ones it returns; users never import this one.
 package errs
@@ -36,4 +36,14 @@ var (
 	// ErrInvalid is returned when the caller passes an argument no call can
 	// accept (a nil callback or context).
 	ErrInvalid = fs.ErrInvalid
+	// ErrReadOnly is returned when an operation that writes the segment (a
+	// role lock, an operator's setting, a repair) is asked of a segment
+	// mapped read-only.
+	ErrReadOnly = errors.New("segment is open read-only")
+	// ErrFault is matched (alongside ErrCorrupt) by the error of an
+	// inspection that could not read the segment's memory: its file was
+	// truncated or grown after it was mapped, or a page of it faulted
+	// (SIGBUS) when read. ipc's fault guard marks its errors with it; ops
+	// re-exports it.
+	ErrFault = errors.New("segment memory unreadable")
 )

@@ -1,19 +1,20 @@
-package ipc
+package ops
 
 import (
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/shm"
 )
 
-// RingInfo is one entry of List.
-type RingInfo struct {
-	Name  string // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
-	Path  string
-	Stats Stats
-	Err   error // why it could not be read (not a ring, damaged, not ours)
+// Entry is one file of List.
+type Entry struct {
+	Name  string    // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
+	Path  string    // dir joined with Name
+	Stats ipc.Stats // the ring's configuration and counters, when Err is nil and it is not Creating
+	Err   error     // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
 
 	// Creating marks a temporary file of Create (".NAME.creating-" and 16
 	// hex digits), which List does not open: a ring being created, or the
@@ -29,25 +30,29 @@ type RingInfo struct {
 // List reads every regular file in dir: each segment (names that start with
 // a dot included) opened read-only just long enough to read its counters,
 // and each temporary file of Create reported as such (Creating), not
-// opened. Files that are not readable rings are listed with their error.
-func List(dir string, opts ...Option) ([]RingInfo, error) {
+// opened. Files that are not readable rings are listed with their error
+// (ipc.ErrCorrupt for a file that is not a segment, fs.ErrPermission for
+// one whose owner is not trusted, ...). Entries are sorted by name. The
+// options are ipc.Open's (ipc.WithTrustOwner); ipc.WithReadOnly is
+// always added. Only an unreadable dir is an error.
+func List(dir string, opts ...ipc.Option) ([]Entry, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []RingInfo
+	var out []Entry
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		info := RingInfo{Name: e.Name(), Path: filepath.Join(dir, e.Name())}
+		info := Entry{Name: e.Name(), Path: filepath.Join(dir, e.Name())}
 		if !shm.IsSegmentName(e.Name()) {
 			l := shm.InspectLeftover(info.Path)
 			info.Creating, info.Ring, info.CreatorAlive, info.Err = true, l.Segment, l.CreatorAlive, l.Err
 			out = append(out, info)
 			continue
 		}
-		r, err := Open(info.Path, append(opts, WithReadOnly())...)
+		r, err := ipc.Open(info.Path, append(opts[:len(opts):len(opts)], ipc.WithReadOnly())...)
 		if err == nil {
 			info.Stats, err = r.Stats()
 			_ = r.Close()

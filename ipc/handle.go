@@ -1,0 +1,36 @@
+package ipc
+
+import (
+	"github.com/shmring/shmring/internal/handle"
+	"github.com/shmring/shmring/ring"
+)
+
+// Package ops (the operator tools: Doctor, Peek, SetPolicy, ...) works on
+// a Ring's internals through internal/handle, so that ipc exports nothing
+// for it. Only ops calls handle.Of.
+func init() { handle.Of = func(r any) *handle.Ring { return r.(*Ring).handle() } }
+
+// handle returns r's internals for package ops.
+func (r *Ring) handle() *handle.Ring {
+	return &handle.Ring{
+		Seg:        r.seg,
+		R:          r.r,
+		Enter:      r.enter,
+		Leave:      r.leave,
+		Inspect:    r.inspect,
+		SlotAlive:  r.slotAlive,
+		SlotLocked: r.slotLocked,
+		Slot: func(i int) (any, error) {
+			sl := r.r.Slot(i)
+			alive, err := r.slotLiveness(i, sl)
+			return slotStats(sl, alive, r.r.Sequences()), err
+		},
+		Consumer: func() (*ring.Consumer, func() error, error) {
+			c, err := r.newConsumer(&ConsumerConfig{Wait: Wait{Strategy: Spin}})
+			if err != nil {
+				return nil, nil, err
+			}
+			return c.rc, c.Close, nil
+		},
+	}
+}

@@ -1,0 +1,148 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shmring/shmring/internal/handle"
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
+)
+
+// Diagnosis is what Doctor found.
+type Diagnosis struct {
+	Problems      []string // what is wrong, each a sentence (for people: test the fields below, not these)
+	DeadProducers []int    // MPSC slots that have had a holder and are not held by a live one (see ipc.SlotStats.Alive)
+	Stuck         bool     // the consumer position is at an uncommitted reservation of a dead producer
+	Pending       int      // committed messages waiting, as far as the walk got
+	Repaired      int      // dead reservations skipped by the repair
+}
+
+// Healthy reports whether Doctor found nothing wrong.
+func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
+
+// Doctor checks r without changing it: the header and descriptor (already
+// validated by ipc.Open), the positions, every pending record, and the
+// producer slots. Damage it finds is a problem in the Diagnosis, not an
+// error. With repair, it also takes the consumer role (if no live consumer
+// holds it) and skips the reservations of dead producers that block the
+// ring, as a consumer would, counting them in the ring's lost counters;
+// repair on a ring opened read-only returns ErrReadOnly, and with a live
+// consumer ipc.ErrBusy (that consumer skips dead reservations itself).
+//
+// A segment that cannot be read at all (its file truncated or grown after
+// it was mapped, or a page of it faulting) is not diagnosed: Doctor
+// returns an error matching ipc.ErrCorrupt and ErrFault that says which
+// and what to do, and an empty Diagnosis.
+func Doctor(r *ipc.Ring, repair bool) (d Diagnosis, err error) {
+	h, err := enter("doctor", r)
+	if err != nil {
+		return d, err
+	}
+	defer h.Leave()
+	err = h.Inspect(func() error {
+		var err error
+		d, err = doctor(h, repair)
+		return err
+	})
+	if errors.Is(err, ErrFault) {
+		return Diagnosis{}, err
+	}
+	return d, err
+}
+
+// doctor is Doctor, run under Inspect.
+func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
+	var d Diagnosis
+	var recs []ring.Record
+	err := h.Inspect(func() error {
+		var err error
+		recs, err = h.R.Peek(1 << 30)
+		return err
+	})
+	if errors.Is(err, ErrFault) {
+		return d, err
+	}
+	if err != nil {
+		d.Problems = append(d.Problems, fmt.Sprintf("the records are damaged: %v", err))
+	}
+	for _, rec := range recs {
+		if rec.Type == ring.TypeData {
+			d.Pending++
+		}
+	}
+	if n := len(recs); n > 0 && (recs[n-1].Type == ring.TypeNone || recs[n-1].Type == ring.TypePending) {
+		// A reservation not yet committed: stuck only if its owner is dead.
+		last := recs[n-1]
+		if (last.Type == ring.TypeNone || !h.SlotAlive(last.Slot)) && !anyCoveringAlive(h, last.Pos) && stillUncommitted(h, last.Pos) {
+			d.Stuck = true
+			d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
+		}
+	}
+	for i := 0; i < h.R.Slots(); i++ {
+		sl := h.R.Slot(i)
+		if sl.PID != 0 && !h.SlotAlive(i) {
+			locked, _ := h.SlotLocked(i)
+			if locked {
+				// Said only of a holder recorded in our own PID namespace:
+				// elsewhere the PID means nothing and the lock decides.
+				d.Problems = append(d.Problems, fmt.Sprintf("producer slot %d is locked but its recorded process %d (in this PID namespace) is gone: a child that inherited the descriptor keeps the lock; stop that process", i, sl.PID))
+			}
+			d.DeadProducers = append(d.DeadProducers, i)
+		}
+	}
+	if !repair || !d.Stuck {
+		return d, nil
+	}
+	if err := writable("repair", h); err != nil {
+		return d, err
+	}
+	c, done, err := h.Consumer()
+	if err != nil {
+		return d, fmt.Errorf("ops: repair %q needs the consumer role (a live consumer skips dead reservations itself): %w", h.Seg.Path(), err)
+	}
+	defer func() { _ = done() }()
+	for c.Blocked() {
+		ok, err := c.Recover(h.SlotAlive)
+		if err != nil {
+			return d, err
+		}
+		if !ok {
+			break // a live producer owns it after all
+		}
+		d.Repaired++
+		// Skip the padding it became, so the next reservation is examined;
+		// committed records stay for the real consumer.
+		if !c.SkipPadding() {
+			break
+		}
+	}
+	return d, nil
+}
+
+// stillUncommitted reports whether a new walk still ends at an uncommitted
+// reservation at pos. Doctor asks it after it found no live producer that
+// owns the reservation it saw: a producer that committed it meanwhile and
+// moved its intent on to its next reservation (or closed) would otherwise
+// be taken for a dead one. A producer publishes its intent before it
+// reserves and keeps it until its next reservation, so a reservation
+// still uncommitted after no live intent covered it is a dead producer's.
+func stillUncommitted(h *handle.Ring, pos uint64) bool {
+	recs, err := h.R.Peek(1 << 30)
+	if err != nil || len(recs) == 0 {
+		return false // damage is reported by the first walk; an empty ring is not stuck
+	}
+	last := recs[len(recs)-1]
+	return last.Pos == pos && (last.Type == ring.TypeNone || last.Type == ring.TypePending)
+}
+
+// anyCoveringAlive reports whether a live producer's intent covers pos.
+func anyCoveringAlive(h *handle.Ring, pos uint64) bool {
+	for i := 0; i < h.R.Slots(); i++ {
+		sl := h.R.Slot(i)
+		if pos-sl.IntentPos < sl.IntentLen && h.SlotAlive(i) {
+			return true
+		}
+	}
+	return false
+}
