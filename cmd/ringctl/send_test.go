@@ -50,7 +50,7 @@ func TestSendStopsWhenNobodyReads(t *testing.T) {
 	ring, err := ipc.Open(filepath.Join(dir, "R"))
 	require.NoError(t, err)
 	defer ring.Close()
-	c, err := ring.Consumer()
+	c, err := ring.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	r = ringctl(t, sendLines(2), "send", "R", "--policy", "block", "--timeout", "20ms", "--dir", dir)
