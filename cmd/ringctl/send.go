@@ -42,7 +42,13 @@ func runSend(sio stdio, args []string) error {
 		limit = timeout.Value
 	}
 	if *id >= 0 {
-		pcfg.ID = *id + 1 // --id is the slot; ProducerConfig.ID is the slot + 1 (0: the first free one)
+		// --id is the slot, as stat shows it; ProducerConfig.ID is the
+		// slot + 1 (0: the first free one), so ipc's errors would name
+		// another number: say it here in the flag's terms.
+		if err := checkSlot(r, *id); err != nil {
+			return err
+		}
+		pcfg.ID = *id + 1
 	}
 	if perr != nil {
 		return perr // overflow: refused where Producer refused it
@@ -162,6 +168,21 @@ func sendPolicy(name string) (cfg ipc.ProducerConfig, waits bool, limit time.Dur
 // backoffWait is how send and recv wait under "backoff": the Backoff
 // policy's spins and yields, then a park (see sendPolicy).
 var backoffWait = ipc.Wait{Strategy: ipc.Hybrid, Spins: 1024, Yields: 64}
+
+// checkSlot refuses a --id the ring has no slot for.
+func checkSlot(r *ipc.Ring, slot int) error {
+	st, err := r.Stats()
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Kind == ipc.SPSC && slot > 0:
+		return fmt.Errorf("%s is an spsc ring: it has no producer slots (asked for %d)", show(r.Path()), slot)
+	case st.Kind == ipc.MPSC && slot >= st.Slots:
+		return fmt.Errorf("%s has producer slots 0 to %d; %d is out of range", show(r.Path()), st.Slots-1, slot)
+	}
+	return nil
+}
 
 // maxMessage is the ring's largest message as send's counts print it.
 func maxMessage(r *ipc.Ring) string {
