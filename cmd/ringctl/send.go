@@ -53,6 +53,9 @@ func runSend(sio stdio, args []string) error {
 	if perr != nil {
 		return perr // overflow: refused where Producer refused it
 	}
+	if waits && limit == 0 {
+		pcfg.Wait.Hook = blockOverride(r)
+	}
 	p, err := r.Producer(&pcfg)
 	if err != nil {
 		return err
@@ -165,6 +168,33 @@ func sendPolicy(name string) (cfg ipc.ProducerConfig, waits bool, limit time.Dur
 	return cfg, true, limit, nil
 }
 
+// blockOverride keeps an operator's block override (ringctl policy
+// --producers block) what it was for send: a wait that gives up after
+// blockTimeout. ipc parks under that override until the caller's context
+// ends, and send without --timeout has no deadline; this wait hook ends
+// the wait past blockTimeout while the override says block. It reads the
+// override only while a write waits, every 10 ms at most.
+func blockOverride(r *ipc.Ring) func(ipc.WaitInfo) error {
+	next := blockTimeout
+	return func(wi ipc.WaitInfo) error {
+		if wi.Waited < blockTimeout {
+			next = blockTimeout // a new wait
+			return nil
+		}
+		if wi.Waited < next {
+			return nil
+		}
+		next = wi.Waited + 10*time.Millisecond
+		if st, err := r.Stats(); err == nil && st.ProducerOverride == "block" {
+			return errBlockOverride
+		}
+		return nil
+	}
+}
+
+// errBlockOverride ends a wait under an operator's block override.
+var errBlockOverride = fmt.Errorf("the block override's wait of %v passed: %w", blockTimeout, context.DeadlineExceeded)
+
 // backoffWait is how send and recv wait under "backoff": the Backoff
 // policy's spins and yields, then a park (see sendPolicy).
 var backoffWait = ipc.Wait{Strategy: ipc.Hybrid, Spins: 1024, Yields: 64}
@@ -208,6 +238,9 @@ func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string
 		attached, read = st.ConsumerAttached, st.MsgsOut
 	}
 	if errors.Is(werr, context.DeadlineExceeded) {
+		if limit == 0 {
+			limit = blockTimeout // an operator's block override (blockOverride)
+		}
 		msg += fmt.Sprintf(": the ring stayed full for %v and ", limit)
 	} else {
 		msg += ": the ring is full and "
