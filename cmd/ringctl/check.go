@@ -46,12 +46,12 @@ func runCheck(sio stdio, args []string) error {
 	defer r.Close()
 	var before *ipc.Stats
 	if c.maxDelay > 0 {
-		if !r.Timestamps() {
-			return usagef("--max-delay needs a ring whose records carry timestamps (ringctl create --timestamps); %s has none", pos[0])
-		}
 		st, err := r.Stats()
 		if err != nil {
 			return err
+		}
+		if !st.Timestamps {
+			return usagef("--max-delay needs a ring whose records carry timestamps (ringctl create --timestamps); %s has none", pos[0])
 		}
 		before = &st
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -11,8 +11,16 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
+)
+
+// What ipc.Config's documentation states (ring's layout decides them;
+// ringctl checks its flags against them to give a usage error, and
+// ipc.Create would refuse a value outside them anyway).
+const (
+	minCapacity      = 1 << 10 // Config.Capacity: a power of two >= 1 KiB
+	defaultProducers = 64      // Config.Producers 0
+	maxProducers     = 1 << 12 // the header's slot field
 )
 
 func runCreate(io stdio, args []string) error {
@@ -54,10 +62,10 @@ func runCreate(io stdio, args []string) error {
 		given := false
 		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "producers" })
 		if given && *producers == 0 {
-			return usagef("--producers 0: want 1 to %d (without the flag: %d)", ring.MaxSlots, ring.DefaultSlots)
+			return usagef("--producers 0: want 1 to %d (without the flag: %d)", maxProducers, defaultProducers)
 		}
-		if *producers < 0 || *producers > ring.MaxSlots {
-			return usagef("--producers %d: want 1 to %d", *producers, ring.MaxSlots)
+		if *producers < 0 || *producers > maxProducers {
+			return usagef("--producers %d: want 1 to %d", *producers, maxProducers)
 		}
 	default:
 		return usagef("--kind %q: want spsc or mpsc", *kind)
@@ -69,25 +77,15 @@ func runCreate(io stdio, args []string) error {
 	if m&0o002 != 0 && !loc.trust {
 		return usagef("--mode %s lets any user write the ring, so every command would refuse to open it; use 0660 or 0640 to share it with a group, or add --trust-owner to create it anyway (commands that open it then need --trust-owner too)", *mode)
 	}
-	opts := append(loc.options(), ipc.WithCapacity(size.Value), ipc.WithKind(k), ipc.WithMode(os.FileMode(m)), ipc.WithProducers(*producers))
-	if *stamps {
-		opts = append(opts, ipc.WithTimestamps())
-	}
-	if *seqs {
-		opts = append(opts, ipc.WithSequences())
-	}
-	if *dropOldest {
-		opts = append(opts, ipc.WithDropOldest())
-	}
-	if *headerCommit {
-		opts = append(opts, ipc.WithHeaderCommit())
-	}
+	cfg := ipc.Config{Kind: k, Capacity: size.Value, Mode: os.FileMode(m), Producers: *producers,
+		Timestamps: *stamps, Sequences: *seqs, DropOldest: *dropOldest, HeaderCommit: *headerCommit}
 	if target.Given {
 		iv := 100 * time.Millisecond
 		if interval.Given {
 			iv = interval.Value
 		}
-		opts = append(opts, ipc.WithTargetDelay(target.Value, iv))
+		cfg.TargetDelay, cfg.DelayInterval = target.Value, iv
+		cfg.Timestamps = true // the delay is measured from the records' timestamps
 	} else if interval.Given {
 		return usagef("--delay-interval goes with --target-delay")
 	}
@@ -99,7 +97,7 @@ func runCreate(io stdio, args []string) error {
 		if lo > high.Value || high.Value > size.Value {
 			return usagef("want --pressure-low <= --pressure-high <= --size")
 		}
-		opts = append(opts, ipc.WithPressureLevels(high.Value, lo))
+		cfg.HighWater, cfg.LowWater = high.Value, lo
 	} else if low.Given {
 		return usagef("--pressure-low goes with --pressure-high")
 	}
@@ -107,14 +105,14 @@ func runCreate(io stdio, args []string) error {
 		if maxMsg.Value == 0 {
 			return usagef("--max-msg must be at least 1 byte")
 		}
-		opts = append(opts, ipc.WithMaxMessage(maxMsg.Value))
+		cfg.MaxMessage = maxMsg.Value
 	}
 	if !capacityOK(size.Value) {
 		return usagef("%s", sizeAdvice(size))
 	}
-	r, err := ipc.Create(pos[0], opts...)
+	r, err := ipc.Create(pos[0], cfg, loc.options()...)
 	if err != nil {
-		if errors.Is(err, ipc.ErrExist) {
+		if errors.Is(err, os.ErrExist) {
 			if path, ok := notASegment(pos[0], loc); ok {
 				return fmt.Errorf("%s exists and is not a shmring ring, so ringctl rm leaves it alone; remove it yourself (rm %s) if nothing needs it, or choose another name", path, path)
 			}
@@ -122,17 +120,28 @@ func runCreate(io stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
+	if m == 0 {
+		// Config.Mode 0 means the default, 0600; --mode 0 has always
+		// meant no permission bits at all.
+		if err := os.Chmod(r.Path(), 0); err != nil {
+			return err
+		}
+	}
+	st, err := r.Stats()
+	if err != nil {
+		return err
+	}
 	slots := ""
-	if r.Kind() == ipc.MPSC {
-		slots = fmt.Sprintf(", %d producer slots", r.Slots())
+	if st.Kind == ipc.MPSC {
+		slots = fmt.Sprintf(", %d producer slots", st.Slots)
 	}
 	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
-		show(r.Path()), r.Kind(), slots, units.FormatSize(r.Capacity()), units.FormatSize(r.MaxMessage()), m)
+		show(r.Path()), st.Kind, slots, units.FormatSize(st.Capacity), units.FormatSize(st.MaxMessage), m)
 	return nil
 }
 
 // capacityOK reports whether n can be a ring's capacity.
-func capacityOK(n uint64) bool { return n >= ring.MinCapacity && n&(n-1) == 0 }
+func capacityOK(n uint64) bool { return n >= minCapacity && n&(n-1) == 0 }
 
 // sizeAdvice says what --size was parsed as and why it is refused, and,
 // for a decimal unit whose binary twin would do, suggests that.

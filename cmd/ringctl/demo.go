@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
 	"os"
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/shmring/shmring/internal/demo"
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -36,12 +36,13 @@ func runDemo(sio stdio, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find this executable to start the demo processes: %w", err)
 	}
-	opts := []ipc.Option{ipc.WithCapacity(capacity.Value), ipc.WithMaxMessage(min(capacity.Value/8, max(msgSize.Value, 8)))}
+	cfg := ipc.Config{Capacity: capacity.Value, MaxMessage: min(capacity.Value/8, max(msgSize.Value, 8))}
+	var opts []ipc.Option
 	if *dir != "" {
 		opts = append(opts, ipc.WithDir(*dir))
 	}
 	name := fmt.Sprintf("ringctl-demo-%d", os.Getpid())
-	r, err := ipc.Create(name, opts...)
+	r, err := ipc.Create(name, cfg, opts...)
 	if err != nil {
 		return err
 	}
@@ -49,8 +50,12 @@ func runDemo(sio stdio, args []string) error {
 		_ = r.Close()
 		_ = os.Remove(r.Path())
 	}()
+	created, err := r.Stats()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(sio.out, "shmring demo: %d messages of %s through a %s %s ring at %s\n",
-		*count, units.FormatSize(msgSize.Value), units.FormatSize(r.Capacity()), r.Kind(), show(r.Path()))
+		*count, units.FormatSize(msgSize.Value), units.FormatSize(created.Capacity), created.Kind, show(r.Path()))
 
 	// On Ctrl-C, remove the ring before exiting; the children die with
 	// their stdout pipe or finish on their own.

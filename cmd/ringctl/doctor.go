@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/shm"
 )
 
@@ -54,7 +56,7 @@ func runDoctor(sio stdio, args []string) error {
 	}
 	r, err := ipc.Open(pos[0], opts...)
 	switch {
-	case errors.Is(err, ipc.ErrNotExist) && len(rep.Leftovers) > 0:
+	case errors.Is(err, os.ErrNotExist) && len(rep.Leftovers) > 0:
 		// Only the traces of its create: report them.
 		rep.Path, _ = shm.Resolve(pos[0], loc.shmOptions()...)
 		rep.Problems = append(rep.Problems, "the ring does not exist: its create never finished")
@@ -62,7 +64,7 @@ func runDoctor(sio stdio, args []string) error {
 		return err
 	default:
 		defer r.Close()
-		d, err := r.Doctor(*repair)
+		d, err := ops.Doctor(r, *repair)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
 )
 
 // healthCriteria says what a healthy ring is, for check and for serve's
@@ -72,10 +71,10 @@ func unhealthyReasons(st ipc.Stats, before *ipc.Stats, c healthCriteria) []strin
 	if c.consumerAlive && !st.ConsumerAttached {
 		why = append(why, "no consumer is attached")
 	}
-	if st.Pressure&ring.PressureDepth != 0 {
+	if st.Pressure.Depth {
 		why = append(why, fmt.Sprintf("pressure raised: depth %s is past the high level %s", units.FormatSize(st.Depth), units.FormatSize(st.PressureHigh)))
 	}
-	if st.Pressure&ring.PressureDelay != 0 {
+	if st.Pressure.Delay {
 		why = append(why, fmt.Sprintf("pressure raised: queueing delay stayed above the target %v", st.TargetDelay))
 	}
 	if c.maxDepth.set() && c.maxDepth.exceeded(st.Depth, st.Capacity) {

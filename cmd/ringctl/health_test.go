@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,7 +60,7 @@ func TestCheck(t *testing.T) {
 // --max-delay.
 func TestUnhealthyDelay(t *testing.T) {
 	c := healthCriteria{maxDelay: 10 * time.Millisecond, window: time.Second}
-	before := ipc.Stats{Stats: ring.Stats{Capacity: 4096, DelayCount: 10, DelaySum: 1000}}
+	before := ipc.Stats{Capacity: 4096, DelayCount: 10, DelaySum: 1000}
 	after := before
 	after.DelayCount, after.DelaySum = 14, 1000+4*uint64(20*time.Millisecond)
 	require.Equal(t, []string{"mean queueing delay 20ms of the 4 messages delivered in the last 1s is above --max-delay 10ms"}, unhealthyReasons(after, &before, c))
@@ -74,7 +73,7 @@ func TestUnhealthyDelay(t *testing.T) {
 // nothing pending and is not reported as stuck.
 func TestUnhealthyDelayDuplicates(t *testing.T) {
 	c := healthCriteria{maxDelay: time.Millisecond, window: time.Second}
-	before := ipc.Stats{Stats: ring.Stats{Capacity: 4096, MsgsIn: 5, MsgsOut: 3, Duplicates: 2}}
+	before := ipc.Stats{Capacity: 4096, MsgsIn: 5, MsgsOut: 3, Duplicates: 2}
 	require.Empty(t, unhealthyReasons(before, &before, c))
 	after := before
 	after.MsgsIn = 6

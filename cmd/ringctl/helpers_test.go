@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -41,11 +42,11 @@ func claimChild(path string) {
 	if err != nil {
 		panic(err)
 	}
-	p, err := r.Producer(ipc.WithProducerID(0))
+	p, err := r.Producer(&ipc.ProducerConfig{ID: 1}) // slot 0
 	if err != nil {
 		panic(err)
 	}
-	b, err := p.Claim(10)
+	b, err := p.Claim(context.Background(), 10)
 	if err != nil {
 		panic(err)
 	}
@@ -57,7 +58,7 @@ func claimChild(path string) {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		panic(err)
 	}
-	if err := p.Commit(); err != nil {
+	if err := p.Commit(len(b)); err != nil {
 		panic(err)
 	}
 	os.Stdout.WriteString("committed")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 type lsEntry struct {
@@ -34,7 +35,7 @@ func runLs(sio stdio, args []string) error {
 		return err
 	}
 	d, opts := dirAndTrust(*dir, *trust)
-	rings, err := ipc.List(d, opts...)
+	rings, err := ops.List(d, opts...)
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func runLs(sio stdio, args []string) error {
 			e.Error = ri.Err.Error()
 		} else if !ri.Creating {
 			st := ri.Stats
-			e.Kind, e.Capacity, e.Drops, e.ConsumerAttached = st.Kind.String(), st.Capacity, st.Drops, st.ConsumerAttached
+			e.Kind, e.Capacity, e.Drops, e.ConsumerAttached = string(st.Kind), st.Capacity, st.Drops, st.ConsumerAttached
 			e.DepthPercent = 100 * float64(st.Depth) / float64(st.Capacity)
 			if st.Kind == ipc.SPSC {
 				if st.ProducerAttached {

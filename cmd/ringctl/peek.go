@@ -7,16 +7,18 @@ import (
 	"strings"
 
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/ops"
 )
 
+// peekRecord is one message in peek's output. ops.Peek's records carry
+// no position and no uncommitted reservation (ipc.Record), so peek no
+// longer prints either: the position field is gone from the JSON, and an
+// MPSC walk that stops at a reservation ends without saying so.
 type peekRecord struct {
-	Position uint64 `json:"position"`
-	Slot     int    `json:"slot"`
-	Length   int    `json:"length"`
-	Hex      string `json:"hex"`
-	Text     string `json:"text"`
-	Pending  bool   `json:"uncommitted,omitempty"`
+	Slot   int    `json:"slot"`
+	Length int    `json:"length"`
+	Hex    string `json:"hex"`
+	Text   string `json:"text"`
 }
 
 // runPeek shows pending messages without consuming them.
@@ -38,12 +40,10 @@ func runPeek(sio stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
-	recs, perr := r.Peek(*n)
+	recs, perr := ops.Peek(r, *n)
 	out := []peekRecord{}
 	for _, rec := range recs {
-		pr := peekRecord{Position: rec.Pos, Slot: rec.Slot, Length: len(rec.Payload), Hex: hex.EncodeToString(rec.Payload), Text: printable(rec.Payload)}
-		pr.Pending = rec.Type != ring.TypeData
-		out = append(out, pr)
+		out = append(out, peekRecord{Slot: rec.Slot, Length: len(rec.Data), Hex: hex.EncodeToString(rec.Data), Text: printable(rec.Data)})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(sio.out)
@@ -54,11 +54,7 @@ func runPeek(sio stdio, args []string) error {
 		return perr
 	}
 	for _, pr := range out {
-		if pr.Pending {
-			fmt.Fprintf(sio.out, "@%d slot %d: uncommitted reservation (the walk stops here)\n", pr.Position, pr.Slot)
-			continue
-		}
-		fmt.Fprintf(sio.out, "@%d slot %d, %d bytes: %q\n", pr.Position, pr.Slot, pr.Length, pr.Text)
+		fmt.Fprintf(sio.out, "slot %d, %d bytes: %q\n", pr.Slot, pr.Length, pr.Text)
 		for i := 0; i < len(pr.Hex); i += 64 {
 			fmt.Fprintf(sio.out, "    %s\n", spaced(pr.Hex[i:min(i+64, len(pr.Hex))]))
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // runPolicy shows or sets the wait-policy overrides in a ring's segment;
@@ -37,41 +38,75 @@ func runPolicy(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !setP {
-		pm = ipc.Policy(st.ProducerMode)
+	// The names of the overrides in force; a flag replaces one.
+	pname, cname := st.ProducerOverride, st.ConsumerOverride
+	if setP {
+		pname = override(pm)
 	}
-	if !setC {
-		cm = ipc.Policy(st.ConsumerMode)
+	if setC {
+		cname = override(cm)
 	}
 	if setP || setC {
-		if err := r.SetPolicy(pm, cm); err != nil {
+		// The side not given keeps its word: read back from its name.
+		if !setP {
+			if pm, err = storedOverride(pname); err != nil {
+				return err
+			}
+		}
+		if !setC {
+			if cm, err = storedOverride(cname); err != nil {
+				return err
+			}
+		}
+		if err := ops.SetPolicy(r, pm, cm); err != nil {
 			return err
 		}
 	}
-	showPolicy := func(p ipc.Policy) string {
-		if p == 0 {
+	showPolicy := func(name string) string {
+		if name == "" {
 			return "none (each uses its own)"
 		}
-		return p.String()
+		return name
 	}
 	if *asJSON {
-		return json.NewEncoder(sio.out).Encode(map[string]string{"path": r.Path(), "producers": override(uint32(pm)), "consumer": override(uint32(cm))})
+		return json.NewEncoder(sio.out).Encode(map[string]string{"path": r.Path(), "producers": pname, "consumer": cname})
 	}
-	fmt.Fprintf(sio.out, "%s: producers %s, consumer %s\n", show(r.Path()), showPolicy(pm), showPolicy(cm))
+	fmt.Fprintf(sio.out, "%s: producers %s, consumer %s\n", show(r.Path()), showPolicy(pname), showPolicy(cname))
 	return nil
+}
+
+// override names a wait-policy override ("" for none).
+func override(p ops.Policy) string {
+	if p == 0 {
+		return ""
+	}
+	return p.String()
+}
+
+// storedOverride is the override word named name as Stats reports it
+// (ProducerOverride, ConsumerOverride: "" for none).
+func storedOverride(name string) (ops.Policy, error) {
+	if name == "" {
+		return 0, nil
+	}
+	p, err := ops.ParsePolicy(name)
+	if err != nil {
+		return 0, fmt.Errorf("the ring's current override %q is not a policy (the segment may be damaged): set both --producers and --consumer: %w", name, err)
+	}
+	return p, nil
 }
 
 // parseOverride reads a --producers or --consumer value: a policy name, or
 // "none" to remove the override. set is false when the flag was not given.
-func parseOverride(flag, s string, mayDrop bool) (p ipc.Policy, set bool, err error) {
+func parseOverride(flag, s string, mayDrop bool) (p ops.Policy, set bool, err error) {
 	switch s {
 	case "":
 		return 0, false, nil
 	case "none":
 		return 0, true, nil
 	}
-	p, err = ipc.ParsePolicy(s)
-	if err != nil || (p == ipc.Drop && !mayDrop) {
+	p, err = ops.ParsePolicy(s)
+	if err != nil || (p.String() == "drop" && !mayDrop) {
 		want := "hybrid, spin, yield, park, block, backoff or none"
 		if mayDrop {
 			want = "hybrid, spin, yield, park, block, backoff, drop or none"

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shmring/shmring/internal/units"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -26,8 +26,8 @@ func runRecv(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	pol, err := ipc.ParsePolicy(*wait)
-	if err != nil || pol == ipc.Drop || pol == ipc.DropOldest || pol == ipc.Overflow {
+	w, ok := recvWait(*wait)
+	if !ok {
 		return usagef("--wait %q: want hybrid, spin, yield, park, block or backoff", *wait)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
@@ -35,7 +35,7 @@ func runRecv(sio stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(pol))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: w})
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func runRecv(sio stdio, args []string) error {
 		if *limit > 0 {
 			max = int(min(uint64(max), *limit-got))
 		}
-		n, err := c.TryReadBatch(max, emit)
+		n, err := c.TryRead(max, emit)
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func runRecv(sio stdio, args []string) error {
 		if timeout.Given {
 			wctx, cancel = context.WithDeadline(ctx, lastMessage.Add(timeout.Value))
 		}
-		n, err = c.ReadBatch(wctx, 1, emit)
+		n, err = c.Read(wctx, 1, emit)
 		cancel()
 		switch {
 		case err == nil:
@@ -84,16 +84,35 @@ func runRecv(sio stdio, args []string) error {
 			}
 		case errors.Is(err, ipc.ErrPeerDead):
 			// No producer right now: keep waiting for one to come.
-		case errors.Is(err, ipc.ErrTimeout) && *limit > 0:
+		case errors.Is(err, context.DeadlineExceeded) && *limit > 0:
 			if err := out.Flush(); err != nil {
 				return err
 			}
 			return exitError{exitStopped, fmt.Sprintf("got %d of %d messages: none arrived for %v", got, *limit, timeout.Value)}
-		case errors.Is(err, ipc.ErrTimeout), errors.Is(err, context.Canceled):
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 			return nil
 		default:
 			return err
 		}
 	}
 	return nil
+}
+
+// recvWait turns --wait into the consumer's Wait: block is park (its
+// limit is --timeout, a context deadline, as before); backoff is
+// backoffWait (see sendPolicy).
+func recvWait(name string) (ipc.Wait, bool) {
+	switch name {
+	case "hybrid":
+		return ipc.Wait{Strategy: ipc.Hybrid}, true
+	case "spin":
+		return ipc.Wait{Strategy: ipc.Spin}, true
+	case "yield":
+		return ipc.Wait{Strategy: ipc.Yield}, true
+	case "park", "block":
+		return ipc.Wait{Strategy: ipc.Park}, true
+	case "backoff":
+		return backoffWait, true
+	}
+	return ipc.Wait{}, false
 }

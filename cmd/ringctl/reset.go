@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // runReset starts a new high-watermark period.
@@ -20,7 +21,7 @@ func runReset(sio stdio, args []string) error {
 		return err
 	}
 	defer r.Close()
-	if err := r.ResetHighWater(); err != nil {
+	if err := ops.ResetHighWater(r); err != nil {
 		return err
 	}
 	fmt.Fprintf(sio.out, "%s: high watermark reset to the current depth\n", show(r.Path()))

@@ -45,7 +45,7 @@ func heldRoles(name string, loc location) string {
 	if st.ConsumerAttached {
 		roles = append(roles, "the consumer")
 	}
-	if r.Kind() == ipc.MPSC {
+	if st.Kind == ipc.MPSC {
 		var slots []string
 		for _, p := range st.Producers {
 			if p.Alive {

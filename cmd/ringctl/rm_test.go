@@ -59,7 +59,7 @@ func TestRmInUse(t *testing.T) {
 	ring, err := ipc.Open(path)
 	require.NoError(t, err)
 	defer ring.Close()
-	c, err := ring.Consumer()
+	c, err := ring.Consumer(nil)
 	require.NoError(t, err)
 	r = ringctl(t, "", "rm", "m", "--dir", dir)
 	require.Equal(t, 1, r.code)

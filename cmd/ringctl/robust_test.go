@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/internal/testutil"
-	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,10 +40,10 @@ func TestDamagedPositionsCommands(t *testing.T) {
 				line int64
 				bad  func(uint64) uint64
 			}{
-				{ring.ProducerLine, func(v uint64) uint64 { return v + 1<<20 }},
-				{ring.ProducerLine, func(v uint64) uint64 { return v + 3 }},
-				{ring.ConsumerLine, func(v uint64) uint64 { return v + 3 }},
-				{ring.ConsumerLine, func(v uint64) uint64 { return v - 1<<20 }},
+				{testutil.ProducerPosition, func(v uint64) uint64 { return v + 1<<20 }},
+				{testutil.ProducerPosition, func(v uint64) uint64 { return v + 3 }},
+				{testutil.ConsumerPosition, func(v uint64) uint64 { return v + 3 }},
+				{testutil.ConsumerPosition, func(v uint64) uint64 { return v - 1<<20 }},
 			} {
 				good := testutil.RingWord(t, path, tc.line)
 				testutil.SetRingWord(t, path, tc.line, tc.bad(good))
@@ -77,12 +76,12 @@ func TestHeaderCommitDeadProducerCommands(t *testing.T) {
 	require.Zero(t, ringctl(t, "", "create", "h", "--size", "4KiB", "--header-commit", "--dir", dir).code)
 	path := filepath.Join(dir, "h")
 	require.Zero(t, ringctlNoPanic(t, "one\n", "send", "h", "--dir", dir).code)
-	stored := testutil.RingWord(t, path, ring.ProducerLine)
+	stored := testutil.RingWord(t, path, testutil.ProducerPosition)
 	require.Zero(t, ringctlNoPanic(t, "two\nthree\n", "send", "h", "--dir", dir).code)
 	r := ringctlNoPanic(t, "", "recv", "h", "-n", "3", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Equal(t, "one\ntwo\nthree\n", r.stdout)
-	testutil.SetRingWord(t, path, ring.ProducerLine, stored) // "two" and "three": their position store never happened
+	testutil.SetRingWord(t, path, testutil.ProducerPosition, stored) // "two" and "three": their position store never happened
 
 	r = ringctlNoPanic(t, "", "doctor", "h", "--dir", dir)
 	require.Zero(t, r.code, r.stdout+r.stderr)

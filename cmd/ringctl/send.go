@@ -26,26 +26,37 @@ func runSend(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	pol, err := ipc.ParsePolicy(*policy)
-	if err != nil {
-		return usagef("--policy %q: want hybrid, spin, yield, park, block, backoff, drop or drop-oldest", *policy)
+	pcfg, waits, limit, perr := sendPolicy(*policy)
+	if errors.Is(perr, errUsage) {
+		return perr
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	popts := []ipc.ProducerOption{ipc.WithPolicy(pol)}
 	if timeout.Given {
 		if timeout.Value <= 0 {
 			return usagef("--timeout must be positive")
 		}
-		popts = append(popts, ipc.WithTimeout(timeout.Value))
+		limit = timeout.Value
 	}
 	if *id >= 0 {
-		popts = append(popts, ipc.WithProducerID(*id))
+		// --id is the slot, as stat shows it; ProducerConfig.ID is the
+		// slot + 1 (0: the first free one), so ipc's errors would name
+		// another number: say it here in the flag's terms.
+		if err := checkSlot(r, *id); err != nil {
+			return err
+		}
+		pcfg.ID = *id + 1
 	}
-	p, err := r.Producer(popts...)
+	if perr != nil {
+		return perr // overflow: refused where Producer refused it
+	}
+	if waits && limit == 0 {
+		pcfg.Wait.Hook = blockOverride(r)
+	}
+	p, err := r.Producer(&pcfg)
 	if err != nil {
 		return err
 	}
@@ -53,7 +64,6 @@ func runSend(sio stdio, args []string) error {
 
 	// Under a waiting policy the first timeout or dead peer ends the
 	// command; drop and drop-oldest go on and count.
-	waits := pol != ipc.Drop && pol != ipc.DropOldest
 	in := bufio.NewReaderSize(sio.in, 64<<10)
 	var line []byte
 	var sent, dropped, tooLarge uint64
@@ -77,15 +87,15 @@ func runSend(sio stdio, args []string) error {
 		}
 		msg = bytes.TrimSuffix(msg, []byte{'\n'})
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if timeout.Given {
-			ctx, cancel = context.WithTimeout(ctx, timeout.Value)
+		if limit > 0 {
+			ctx, cancel = context.WithTimeout(ctx, limit)
 		}
-		werr := p.WriteContext(ctx, msg)
+		werr := p.Write(ctx, msg)
 		cancel()
 		switch {
 		case werr == nil:
 			sent++
-		case waits && (errors.Is(werr, ipc.ErrTimeout) || errors.Is(werr, ipc.ErrPeerDead)):
+		case waits && (errors.Is(werr, context.DeadlineExceeded) || errors.Is(werr, ipc.ErrPeerDead)):
 			// A waiting policy gave up: nobody is making room, so the
 			// next line would wait just as long. Stop and say why.
 			rest, all := countRest(sio.in, in, err != nil)
@@ -93,8 +103,8 @@ func runSend(sio stdio, args []string) error {
 			if !all {
 				total = "at least " + total
 			}
-			return exitError{exitStopped, sendStopped(r, pos[0], werr, sent, total, dropped, tooLarge, timeout)}
-		case errors.Is(werr, ipc.ErrFull), errors.Is(werr, ipc.ErrTimeout), errors.Is(werr, ipc.ErrPeerDead):
+			return exitError{exitStopped, sendStopped(r, pos[0], werr, sent, total, dropped, tooLarge, limit)}
+		case errors.Is(werr, ipc.ErrFull), errors.Is(werr, context.DeadlineExceeded), errors.Is(werr, ipc.ErrPeerDead):
 			dropped++
 			lastReason = werr
 		case errors.Is(werr, ipc.ErrTooLarge):
@@ -109,7 +119,7 @@ func runSend(sio stdio, args []string) error {
 	}
 	if dropped+tooLarge > 0 {
 		fmt.Fprintf(sio.err, "ringctl send: sent %d, dropped %d (%d ring full, %d larger than the %s maximum)\n",
-			sent, dropped+tooLarge, dropped, tooLarge, units.FormatSize(r.MaxMessage()))
+			sent, dropped+tooLarge, dropped, tooLarge, maxMessage(r))
 		if lastReason != nil && !errors.Is(lastReason, ipc.ErrFull) {
 			fmt.Fprintf(sio.err, "ringctl send: last drop: %v\n", lastReason)
 		}
@@ -118,26 +128,120 @@ func runSend(sio stdio, args []string) error {
 	return nil
 }
 
+// blockTimeout is how long --policy block waits for room when --timeout
+// is not given (what the Block policy's default was).
+const blockTimeout = time.Second
+
+// sendPolicy turns --policy into the producer's configuration: whether it
+// waits when the ring is full (not drop, drop-oldest), and the wait's
+// default limit per message (block: blockTimeout; others: none, 0). The
+// names are the override words' (ringctl policy); the producer's own
+// settings cannot say all of them, so:
+//   - block is park with a deadline (the context's, per message);
+//   - backoff is hybrid with backoff's phase lengths (1024 spins, 64
+//     yields), then a futex park where backoff slept 20 µs to 1 ms: it is
+//     woken as soon as there is room instead of at the end of a sleep;
+//   - overflow needs a route, which send has none of (an error, as it was).
+func sendPolicy(name string) (cfg ipc.ProducerConfig, waits bool, limit time.Duration, err error) {
+	switch name {
+	case "hybrid":
+		cfg.Wait.Strategy = ipc.Hybrid
+	case "spin":
+		cfg.Wait.Strategy = ipc.Spin
+	case "yield":
+		cfg.Wait.Strategy = ipc.Yield
+	case "park":
+		cfg.Wait.Strategy = ipc.Park
+	case "block":
+		cfg.Wait.Strategy, limit = ipc.Park, blockTimeout
+	case "backoff":
+		cfg.Wait = backoffWait
+	case "drop":
+		return ipc.ProducerConfig{Full: ipc.Drop}, false, 0, nil
+	case "drop-oldest":
+		return ipc.ProducerConfig{Full: ipc.DropOldest}, false, 0, nil
+	case "overflow":
+		return cfg, false, 0, errors.New("the overflow policy needs a route, which send has none of: use --policy drop or drop-oldest")
+	default:
+		return cfg, false, 0, usagef("--policy %q: want hybrid, spin, yield, park, block, backoff, drop or drop-oldest", name)
+	}
+	return cfg, true, limit, nil
+}
+
+// blockOverride keeps an operator's block override (ringctl policy
+// --producers block) what it was for send: a wait that gives up after
+// blockTimeout. ipc parks under that override until the caller's context
+// ends, and send without --timeout has no deadline; this wait hook ends
+// the wait past blockTimeout while the override says block. It reads the
+// override only while a write waits, every 10 ms at most.
+func blockOverride(r *ipc.Ring) func(ipc.WaitInfo) error {
+	next := blockTimeout
+	return func(wi ipc.WaitInfo) error {
+		if wi.Waited < blockTimeout {
+			next = blockTimeout // a new wait
+			return nil
+		}
+		if wi.Waited < next {
+			return nil
+		}
+		next = wi.Waited + 10*time.Millisecond
+		if st, err := r.Stats(); err == nil && st.ProducerOverride == "block" {
+			return errBlockOverride
+		}
+		return nil
+	}
+}
+
+// errBlockOverride ends a wait under an operator's block override.
+var errBlockOverride = fmt.Errorf("the block override's wait of %v passed: %w", blockTimeout, context.DeadlineExceeded)
+
+// backoffWait is how send and recv wait under "backoff": the Backoff
+// policy's spins and yields, then a park (see sendPolicy).
+var backoffWait = ipc.Wait{Strategy: ipc.Hybrid, Spins: 1024, Yields: 64}
+
+// checkSlot refuses a --id the ring has no slot for.
+func checkSlot(r *ipc.Ring, slot int) error {
+	st, err := r.Stats()
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Kind == ipc.SPSC && slot > 0:
+		return fmt.Errorf("%s is an spsc ring: it has no producer slots (asked for %d)", show(r.Path()), slot)
+	case st.Kind == ipc.MPSC && slot >= st.Slots:
+		return fmt.Errorf("%s has producer slots 0 to %d; %d is out of range", show(r.Path()), st.Slots-1, slot)
+	}
+	return nil
+}
+
+// maxMessage is the ring's largest message as send's counts print it.
+func maxMessage(r *ipc.Ring) string {
+	st, err := r.Stats()
+	if err != nil {
+		return "ring's"
+	}
+	return units.FormatSize(st.MaxMessage)
+}
+
 // sendStopped explains why send stopped under a waiting policy: what was
 // sent, how the wait ended, whether a consumer is there, and what to do.
-func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string, dropped, tooLarge uint64, timeout units.DurationFlag) string {
+func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string, dropped, tooLarge uint64, limit time.Duration) string {
 	msg := fmt.Sprintf("sent %d of %s", sent, total)
 	if dropped > 0 {
 		msg += fmt.Sprintf(" (%d dropped)", dropped)
 	}
 	if tooLarge > 0 {
-		msg += fmt.Sprintf(" (%d larger than the %s maximum)", tooLarge, units.FormatSize(r.MaxMessage()))
+		msg += fmt.Sprintf(" (%d larger than the %s maximum)", tooLarge, maxMessage(r))
 	}
 	attached, read := false, uint64(0)
 	if st, err := r.Stats(); err == nil {
 		attached, read = st.ConsumerAttached, st.MsgsOut
 	}
-	if errors.Is(werr, ipc.ErrTimeout) {
-		d := time.Second // Block's default
-		if timeout.Given {
-			d = timeout.Value
+	if errors.Is(werr, context.DeadlineExceeded) {
+		if limit == 0 {
+			limit = blockTimeout // an operator's block override (blockOverride)
 		}
-		msg += fmt.Sprintf(": the ring stayed full for %v and ", d)
+		msg += fmt.Sprintf(": the ring stayed full for %v and ", limit)
 	} else {
 		msg += ": the ring is full and "
 	}

@@ -50,10 +50,32 @@ func TestSendStopsWhenNobodyReads(t *testing.T) {
 	ring, err := ipc.Open(filepath.Join(dir, "R"))
 	require.NoError(t, err)
 	defer ring.Close()
-	c, err := ring.Consumer()
+	c, err := ring.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	r = ringctl(t, sendLines(2), "send", "R", "--policy", "block", "--timeout", "20ms", "--dir", dir)
 	require.Equal(t, 3, r.code, r.stderr)
 	require.Equal(t, "ringctl send: sent 0 of 2: the ring stayed full for 20ms and its consumer is attached but did not make room; see `ringctl stat R`, wait longer with --timeout, or use --policy drop\n", r.stderr)
+}
+
+// TestSendBlockOverride: an operator's block override (ringctl policy
+// --producers block) still ends a send that has no --timeout after block's
+// 1 s, as the Block policy's own timeout did, with exit status 3; ipc's
+// park under that override is bounded only by the caller's context.
+func TestSendBlockOverride(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "R", "--size", "1KiB", "--dir", dir).code)
+	require.Zero(t, ringctl(t, "", "policy", "R", "--producers", "block", "--dir", dir).code)
+	// A consumer is attached but does not read: only the override's
+	// limit can end the wait (not the peer timeout).
+	ring, err := ipc.Open(filepath.Join(dir, "R"))
+	require.NoError(t, err)
+	defer ring.Close()
+	c, err := ring.Consumer(nil)
+	require.NoError(t, err)
+	defer c.Close()
+	// 64 records of 16 bytes fill 1 KiB.
+	r := ringctl(t, sendLines(66), "send", "R", "--policy", "park", "--dir", dir)
+	require.Equal(t, 3, r.code, r.stderr)
+	require.Equal(t, "ringctl send: sent 64 of 66: the ring stayed full for 1s and its consumer is attached but did not make room; see `ringctl stat R`, wait longer with --timeout, or use --policy drop\n", r.stderr)
 }

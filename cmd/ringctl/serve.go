@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/metrics"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/shm"
 )
 
@@ -67,7 +68,7 @@ func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
 			"/healthz/RING  the same for one ring\n", dir)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		rings, err := ipc.List(dir, opts...)
+		rings, err := ops.List(dir, opts...)
 		if err != nil {
 			writeHealth(w, http.StatusServiceUnavailable, map[string]any{"healthy": false, "reasons": []string{err.Error()}})
 			return

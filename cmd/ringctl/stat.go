@@ -13,6 +13,7 @@ import (
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // statReport is what stat prints; its JSON names are a contract for scripts.
@@ -138,22 +139,22 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		return statReport{}, err
 	}
 	rep := statReport{
-		Path: r.Path(), Kind: st.Kind.String(), Capacity: st.Capacity, MaxMsg: st.MaxMessage,
+		Path: r.Path(), Kind: string(st.Kind), Capacity: st.Capacity, MaxMsg: st.MaxMessage,
 		FileSize: info.Size(), Mode: fmt.Sprintf("%04o", info.Mode().Perm()),
 		ProducerPos: st.ProducerPos, ConsumerPos: st.ConsumerPos, Depth: st.Depth,
 		DepthPct:  100 * float64(st.Depth) / float64(st.Capacity),
 		HighWater: st.HighWater,
 		MsgsIn:    st.MsgsIn, BytesIn: st.BytesIn, MsgsOut: st.MsgsOut, BytesOut: st.BytesOut,
 		FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins, Lost: st.Lost, LostBytes: st.LostBytes,
-		Slots: r.Slots(), Producers: []producerInfo{},
+		Slots: st.Slots, Producers: []producerInfo{},
 		ConsumerParks: st.ConsumerParks, ConsumerWakeups: st.ConsumerWakeups,
 		Yields: st.Yields, ConsumerSpins: st.ConsumerSpins, ConsumerYields: st.ConsumerYields, ConsumerBeatAge: -1,
 		ProducerParks: st.ProducerParks, ProducerWakeups: st.ProducerWakeups,
-		ProducerPolicy: override(st.ProducerMode), ConsumerPolicy: override(st.ConsumerMode),
+		ProducerPolicy: st.ProducerOverride, ConsumerPolicy: st.ConsumerOverride,
 		Overflowed: st.Overflowed, Window: st.Window, PressureHigh: st.PressureHigh, PressureLow: st.PressureLow,
-		Pressure: st.Pressure, PressureChanges: st.PressureChanges,
+		Pressure: pressureBits(st.Pressure), PressureChanges: st.PressureChanges,
 		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
-		Sequences: r.Sequences(), DropOldest: r.DropOldest(), Lapped: st.Lapped, HeaderCommit: r.HeaderCommit(),
+		Sequences: st.Sequences, DropOldest: st.DropOldest, Lapped: st.Lapped, HeaderCommit: st.HeaderCommit,
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 		Duplicates: st.Duplicates, LastSeqCommitted: st.LastSeq, LastSeqBegun: st.SeqBegun, LastSeqDelivered: st.DelivSeq,
 	}
@@ -177,7 +178,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		rep.OwnerUID = sys.Uid
 	}
-	h := r.Header()
+	h := ops.Header(r)
 	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
 	rep.CreatorPID = h.CreatorPID
 	return rep, nil
@@ -197,12 +198,17 @@ func bucketQuantile(b []uint64, total uint64, q float64) uint64 {
 	return uint64(1) << len(b)
 }
 
-// override names a wait-policy override word ("" for none).
-func override(w uint32) string {
-	if w == 0 {
-		return ""
+// pressureBits is the pressure word as stat --json and watch --json print
+// it: bit 0 depth, bit 1 delay (the segment's word).
+func pressureBits(p ipc.Pressure) uint32 {
+	var w uint32
+	if p.Depth {
+		w |= 1
 	}
-	return ipc.Policy(w).String()
+	if p.Delay {
+		w |= 2
+	}
+	return w
 }
 
 func pressureName(p uint32) string {

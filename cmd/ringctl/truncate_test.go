@@ -104,9 +104,9 @@ func TestTruncatedSegmentCommands(t *testing.T) {
 // dying with SIGBUS.
 func TestWatchTruncatedUnderIt(t *testing.T) {
 	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
-		t.Run(kind.String(), func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			dir := t.TempDir()
-			r := ringctl(t, "", "create", "w", "--dir", dir, "--kind", kind.String(), "--size", "16KiB")
+			r := ringctl(t, "", "create", "w", "--dir", dir, "--kind", string(kind), "--size", "16KiB")
 			require.Zero(t, r.code, r.stderr)
 			require.Zero(t, ringctl(t, "a\nb\n", "send", "w", "--dir", dir).code)
 			path := dir + "/w"

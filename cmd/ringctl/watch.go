@@ -121,7 +121,7 @@ func render(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Duratio
 		frac := float64(c.Depth) / float64(c.Capacity)
 		bar := strings.Repeat("#", int(frac*20+0.5)) + strings.Repeat(".", 20-int(frac*20+0.5))
 		fmt.Fprintf(tw, "%s\t[%s]\t%5.1f%%\t%.0f\t%.0f\t%s\t%d\t%.0f\t%d\n", show(r.Path()), bar, 100*frac,
-			float64(c.MsgsIn-p.MsgsIn)/secs, float64(c.MsgsOut-p.MsgsOut)/secs, pressureName(c.Pressure),
+			float64(c.MsgsIn-p.MsgsIn)/secs, float64(c.MsgsOut-p.MsgsOut)/secs, pressureName(pressureBits(c.Pressure)),
 			c.Drops, float64(c.Drops-p.Drops)/secs, c.Lost)
 	}
 	_ = tw.Flush()
@@ -146,7 +146,7 @@ func renderJSON(sio stdio, rings []*ipc.Ring, prev, cur []ipc.Stats, dt time.Dur
 		p, c := prev[i], cur[i]
 		frame[i] = watchJSON{Path: r.Path(), DepthPercent: 100 * float64(c.Depth) / float64(c.Capacity),
 			InPerSec: float64(c.MsgsIn-p.MsgsIn) / secs, OutPerSec: float64(c.MsgsOut-p.MsgsOut) / secs,
-			Pressure: c.Pressure, Drops: c.Drops, DropsPerSec: float64(c.Drops-p.Drops) / secs, Lost: c.Lost}
+			Pressure: pressureBits(c.Pressure), Drops: c.Drops, DropsPerSec: float64(c.Drops-p.Drops) / secs, Lost: c.Lost}
 	}
 	return json.NewEncoder(sio.out).Encode(frame)
 }

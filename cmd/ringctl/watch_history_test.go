@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,7 +31,7 @@ func TestWatchHistory(t *testing.T) {
 	h := newHistory(1, time.Second)
 	require.Equal(t, 60, h.n, "a minute of 1s frames")
 	st := func(depth, in, out uint64) []ipc.Stats {
-		return []ipc.Stats{{Stats: ring.Stats{Capacity: 4096, Depth: depth, MsgsIn: in, MsgsOut: out}}}
+		return []ipc.Stats{{Capacity: 4096, Depth: depth, MsgsIn: in, MsgsOut: out}}
 	}
 	prev := st(0, 0, 0)
 	for _, cur := range [][]ipc.Stats{st(0, 0, 0), st(1024, 100, 0), st(4096, 400, 100), st(2048, 400, 300)} {

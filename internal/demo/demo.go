@@ -43,7 +43,8 @@ const ChildArg = "-bench-child"
 const (
 	RoleShmProducer = "shm-producer"
 	RoleShmConsumer = "shm-consumer"
-	// RoleShmConsumerCoalesce reads WithCoalesce(CoalesceDelay).
+	// RoleShmConsumerCoalesce reads with ConsumerConfig.Coalesce
+	// CoalesceDelay.
 	RoleShmConsumerCoalesce = "shm-consumer-coalesce"
 	RoleShmProducerClaim    = "shm-producer-claim"
 	RoleShmProducerBatch    = "shm-producer-batch"
@@ -52,6 +53,10 @@ const (
 	RoleMPSCProducerBatch   = "mpsc-producer-batch"
 	RoleMPSCConsumer        = "mpsc-consumer"
 )
+
+// spinWait is how every child waits: it busy-waits (the demo and the
+// benchmarks measure the transport, not the scheduler).
+var spinWait = ipc.Wait{Strategy: ipc.Spin}
 
 // CPUTime is this process's user plus system time so far.
 func CPUTime() time.Duration {
@@ -197,7 +202,7 @@ func mpscProducer(role, path string, n, size uint64, id int) error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(ipc.Spin))
+	p, err := r.Producer(&ipc.ProducerConfig{ID: id + 1, Wait: spinWait}) // ID k takes slot k-1
 	if err != nil {
 		return err
 	}
@@ -213,7 +218,7 @@ func mpscConsumer(path string, n, size uint64, producers int) error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Spin))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: spinWait})
 	if err != nil {
 		return err
 	}
@@ -238,7 +243,7 @@ func mpscConsumer(path string, n, size uint64, producers int) error {
 	defer cancel()
 	total := n * uint64(producers)
 	for got < total && bad == nil {
-		if _, err := c.ReadBatch(ctx, 256, fn); err != nil {
+		if _, err := c.Read(ctx, 256, fn); err != nil {
 			return err
 		}
 	}
@@ -252,7 +257,7 @@ func shmProducer(role, path string, n, size uint64) error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Spin))
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: spinWait})
 	if err != nil {
 		return err
 	}
@@ -265,17 +270,18 @@ func shmProducer(role, path string, n, size uint64) error {
 // RoleMPSCProducerClaim), or 64 per WriteBatch (RoleShmProducerBatch,
 // RoleMPSCProducerBatch), and prints its start and end times and CPU.
 func produce(p *ipc.Producer, role string, n, size, tag uint64) error {
+	ctx := context.Background() // no deadline: a dead peer ends a wait (ErrPeerDead)
 	msg := make([]byte, size)
 	start := time.Now()
 	switch role {
 	case RoleShmProducerClaim, RoleMPSCProducerClaim: // zero-copy: write the message in place
 		for i := uint64(0); i < n; i++ {
-			b, err := p.Claim(int(size))
+			b, err := p.Claim(ctx, int(size))
 			if err != nil {
 				return err
 			}
 			binary.LittleEndian.PutUint64(b, tag|i)
-			if err := p.Commit(); err != nil {
+			if err := p.Commit(len(b)); err != nil {
 				return err
 			}
 		}
@@ -289,7 +295,7 @@ func produce(p *ipc.Producer, role string, n, size, tag uint64) error {
 			for j := uint64(0); j < k; j++ {
 				binary.LittleEndian.PutUint64(batch[j], tag|(i+j))
 			}
-			if _, err := p.WriteBatch(batch[:k]); err != nil {
+			if _, err := p.WriteBatch(ctx, batch[:k]); err != nil {
 				return err
 			}
 			i += k
@@ -297,7 +303,7 @@ func produce(p *ipc.Producer, role string, n, size, tag uint64) error {
 	default:
 		for i := uint64(0); i < n; i++ {
 			binary.LittleEndian.PutUint64(msg, tag|i)
-			if err := p.Write(msg); err != nil {
+			if err := p.Write(ctx, msg); err != nil {
 				return err
 			}
 		}
@@ -315,7 +321,7 @@ func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Spin), ipc.WithCoalesce(coalesce))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: spinWait, Coalesce: coalesce})
 	if err != nil {
 		return err
 	}
@@ -332,7 +338,7 @@ func shmConsumer(path string, n, size uint64, coalesce time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for seq < n && bad == nil {
-		if _, err := c.ReadBatch(ctx, 256, fn); err != nil {
+		if _, err := c.Read(ctx, 256, fn); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 // TestPair moves messages through an SPSC ring between two real child
 // processes, as ringctl demo does, and checks the consumer read them all.
 func TestPair(t *testing.T) {
-	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(64))
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 12, MaxMessage: 64})
 	require.NoError(t, err)
 	defer r.Close()
 	d, err := demo.Pair(os.Args[0], r.Path(), 5000, 16)
@@ -38,7 +38,7 @@ func TestPair(t *testing.T) {
 func TestGroupMPSC(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ring")
-	r, err := ipc.Create(path, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(64))
+	r, err := ipc.Create(path, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12, MaxMessage: 64})
 	require.NoError(t, err)
 	defer r.Close()
 	_, cpu, err := demo.Group(os.Args[0], demo.RoleMPSCConsumer, demo.RoleMPSCProducerBatch, 2, path, "3000", "16", strconv.Itoa(2))
