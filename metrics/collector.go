@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/printable"
 	"github.com/shmring/shmring/ipc"
-	"github.com/shmring/shmring/ring"
 )
 
 // Collector is a prometheus.Collector that reads rings' counters from their
@@ -154,10 +153,10 @@ func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats) {
 	if st.Timestamps {
 		ch <- delayHistogram(st, name)
 	}
-	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure&ring.PressureDepth != 0), name, "depth")
-	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure&ring.PressureDelay != 0), name, "delay")
+	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure.Depth), name, "depth")
+	ch <- prometheus.MustNewConstMetric(pressureDesc, prometheus.GaugeValue, b2f(st.Pressure.Delay), name, "delay")
 	tf := strconv.FormatBool
-	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, name, st.Kind.String(), strconv.Itoa(st.Slots),
+	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, name, string(st.Kind), strconv.Itoa(st.Slots),
 		strconv.FormatUint(st.MaxMessage, 10), tf(st.Timestamps), tf(st.DropOldest), tf(st.Sequences), tf(st.HeaderCommit))
 	for _, p := range st.Producers {
 		slot := strconv.Itoa(p.Slot)

@@ -3,12 +3,13 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // DirCollector is a prometheus.Collector for every ring in a directory,
 // found afresh at each scrape: rings that appear are exported, rings that
 // disappear stop being exported. Each is opened read-only for the scrape
-// (see [ipc.List]). Files that are not readable rings count in
+// (see [ops.List]). Files that are not readable rings count in
 // shmring_unreadable_segments; temporary files of Create are left out. A
 // ring whose name is not safe to print is labelled with its name quoted
 // (see printable.Label). It is safe for concurrent use.
@@ -18,7 +19,7 @@ type DirCollector struct {
 }
 
 // NewDirCollector returns a collector for the rings in dir; opts are
-// handed to [ipc.List] (and so to [ipc.Open]) at each scrape.
+// handed to [ops.List] (and so to [ipc.Open]) at each scrape.
 func NewDirCollector(dir string, opts ...ipc.Option) *DirCollector {
 	return &DirCollector{dir: dir, opts: opts}
 }
@@ -40,7 +41,7 @@ func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect lists the directory and sends every ring's metrics.
 func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
-	rings, _ := ipc.List(c.dir, c.opts...)
+	rings, _ := ops.List(c.dir, c.opts...)
 	bad := 0
 	for _, ri := range rings {
 		if ri.Creating {
