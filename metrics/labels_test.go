@@ -40,7 +40,7 @@ func TestCollectorPressureInfoSlots(t *testing.T) {
 # TYPE shmring_pressure gauge
 shmring_pressure{cause="delay",ring="events"} 0
 shmring_pressure{cause="depth",ring="events"} 1
-# HELP shmring_high_watermark_bytes Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).
+# HELP shmring_high_watermark_bytes Largest depth observed since creation or the last reset (ringctl reset, ops.ResetHighWater).
 # TYPE shmring_high_watermark_bytes gauge
 shmring_high_watermark_bytes{ring="events"} 912
 # HELP shmring_ring_info Always 1; the labels describe the ring: kind, producer slots (mpsc), largest message, and its creation options.
