@@ -43,10 +43,10 @@ var cpuUsed time.Duration
 func Cases() []Case {
 	return []Case{
 		{"shmring-spsc", 2, runShmring, false},
-		{"shmring-spsc-claim", 2, shmVariant(RoleShmConsumer, RoleShmProducerClaim), false},
-		{"shmring-spsc-batch64", 2, shmVariant(RoleShmConsumer, RoleShmProducerBatch), false},
-		{"shmring-spsc-coalesce", 2, shmVariant(RoleShmConsumerCoalesce, RoleShmProducer), false},
-		{"shmring-spsc-hc", 2, shmVariant(RoleShmConsumer, RoleShmProducer, ipc.WithHeaderCommit()), false},
+		{"shmring-spsc-claim", 2, shmVariant(RoleShmConsumer, RoleShmProducerClaim, ipc.Config{}), false},
+		{"shmring-spsc-batch64", 2, shmVariant(RoleShmConsumer, RoleShmProducerBatch, ipc.Config{}), false},
+		{"shmring-spsc-coalesce", 2, shmVariant(RoleShmConsumerCoalesce, RoleShmProducer, ipc.Config{}), false},
+		{"shmring-spsc-hc", 2, shmVariant(RoleShmConsumer, RoleShmProducer, ipc.Config{HeaderCommit: true}), false},
 		{"c-ring", 2, cringCase(1), false},
 		{"c-ring-batch64", 2, cringCase(64), false},
 		{"go-chan", 1, runChan, false},
@@ -178,7 +178,8 @@ func chanCase(senders int) func(string, uint64, uint64) (time.Duration, error) {
 const (
 	RoleShmProducer = demo.RoleShmProducer
 	RoleShmConsumer = demo.RoleShmConsumer
-	// RoleShmConsumerCoalesce reads WithCoalesce(CoalesceDelay).
+	// RoleShmConsumerCoalesce reads with ConsumerConfig.Coalesce
+	// CoalesceDelay.
 	RoleShmConsumerCoalesce = demo.RoleShmConsumerCoalesce
 	RoleUnixProducer        = "unix-producer"
 	RoleUnixConsumer        = "unix-consumer"
@@ -223,7 +224,7 @@ func mpscCase(producers int, prodRole string) func(string, uint64, uint64) (time
 		}
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "ring")
-		r, err := ipc.Create(path, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<20), ipc.WithMaxMessage(max(size, 64)))
+		r, err := ipc.Create(path, ipc.Config{Kind: ipc.MPSC, Producers: producers, Capacity: 1 << 20, MaxMessage: max(size, 64)})
 		if err != nil {
 			return 0, err
 		}
@@ -242,9 +243,11 @@ func shmDir() (string, error) {
 	return os.MkdirTemp("", "shmbench-")
 }
 
-// shmVariant is the SPSC case with another producer: zero-copy claims, or
-// batches of 64 messages published with one position store.
-func shmVariant(consumerRole, producerRole string, opts ...ipc.Option) func(string, uint64, uint64) (time.Duration, error) {
+// shmVariant is the SPSC case with another producer (zero-copy claims, or
+// batches of 64 messages published with one position store), another
+// consumer (coalescing), or a ring created with more of cfg's options
+// (header commit); the capacity and maximum message are the SPSC case's.
+func shmVariant(consumerRole, producerRole string, cfg ipc.Config) func(string, uint64, uint64) (time.Duration, error) {
 	return func(exe string, n, size uint64) (time.Duration, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -252,7 +255,9 @@ func shmVariant(consumerRole, producerRole string, opts ...ipc.Option) func(stri
 		}
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "ring")
-		r, err := ipc.Create(path, append([]ipc.Option{ipc.WithCapacity(1 << 20), ipc.WithMaxMessage(max(size, 64))}, opts...)...)
+		cfg := cfg
+		cfg.Capacity, cfg.MaxMessage = 1<<20, max(size, 64)
+		r, err := ipc.Create(path, cfg)
 		if err != nil {
 			return 0, err
 		}
@@ -268,7 +273,7 @@ func runShmring(exe string, n, size uint64) (time.Duration, error) {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "ring")
-	r, err := ipc.Create(path, ipc.WithCapacity(1<<20), ipc.WithMaxMessage(max(size, 64)))
+	r, err := ipc.Create(path, ipc.Config{Capacity: 1 << 20, MaxMessage: max(size, 64)})
 	if err != nil {
 		return 0, err
 	}

@@ -46,14 +46,14 @@ type LatencyResult struct {
 // and a Unix domain socket.
 func LatencyCases() []LatencyCase {
 	return []LatencyCase{
-		{"shmring-spin", shmLatency("spin")},
-		{"shmring-spin-hc", shmLatency("spin", ipc.WithHeaderCommit())},
+		{"shmring-spin", shmLatency("spin", ipc.Config{})},
+		{"shmring-spin-hc", shmLatency("spin", ipc.Config{HeaderCommit: true})},
 		{"c-ring-spin", cringLatency("-rrt", -1)},
 		{"c-spin", cringLatency("-rt", 0)},
-		{"shmring-hybrid", shmLatency("hybrid")},
-		{"shmring-hybrid-hc", shmLatency("hybrid", ipc.WithHeaderCommit())},
+		{"shmring-hybrid", shmLatency("hybrid", ipc.Config{})},
+		{"shmring-hybrid-hc", shmLatency("hybrid", ipc.Config{HeaderCommit: true})},
 		{"c-ring-hybrid", cringLatency("-rrt", hybridSpins)},
-		{"shmring-park", shmLatency("park")},
+		{"shmring-park", shmLatency("park", ipc.Config{})},
 		{"futex", futexLatency},
 		{"c-park", cringLatency("-hrt", 0)},
 		{"unix-stream", unixLatency},
@@ -135,7 +135,26 @@ func report(samples []time.Duration, cpu time.Duration) {
 	fmt.Println(len(samples), q(0.5), q(0.99), q(0.999), int64(samples[len(samples)-1]), int64(cpu))
 }
 
-func shmLatency(policy string, opts ...ipc.Option) func(string, int) (LatencyResult, error) {
+// waitFor returns the wait a latency or idle child uses for policy, the
+// name the harness passes on its command line: spin, yield, park or hybrid
+// (ipc's Strategy values, named as ringctl policy names them).
+func waitFor(policy string) (ipc.Wait, error) {
+	switch policy {
+	case "spin":
+		return ipc.Wait{Strategy: ipc.Spin}, nil
+	case "yield":
+		return ipc.Wait{Strategy: ipc.Yield}, nil
+	case "park":
+		return ipc.Wait{Strategy: ipc.Park}, nil
+	case "hybrid":
+		return ipc.Wait{Strategy: ipc.Hybrid}, nil
+	}
+	return ipc.Wait{}, fmt.Errorf("wait policy %q: use spin, yield, park or hybrid", policy)
+}
+
+// shmLatency is a round trip through two rings created as cfg says (with a
+// 64 KiB data area), both sides waiting as policy says (see waitFor).
+func shmLatency(policy string, cfg ipc.Config) func(string, int) (LatencyResult, error) {
 	return func(exe string, n int) (LatencyResult, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -143,7 +162,9 @@ func shmLatency(policy string, opts ...ipc.Option) func(string, int) (LatencyRes
 		}
 		defer os.RemoveAll(dir)
 		for _, name := range []string{"ping", "pong"} {
-			r, err := ipc.Create(filepath.Join(dir, name), append([]ipc.Option{ipc.WithCapacity(1 << 16)}, opts...)...)
+			cfg := cfg
+			cfg.Capacity = 1 << 16
+			r, err := ipc.Create(filepath.Join(dir, name), cfg)
 			if err != nil {
 				return LatencyResult{}, err
 			}
@@ -154,7 +175,7 @@ func shmLatency(policy string, opts ...ipc.Option) func(string, int) (LatencyRes
 }
 
 func shmLatencyChild(role, dir string, n int, policy string) error {
-	pol, err := ipc.ParsePolicy(policy)
+	wait, err := waitFor(policy)
 	if err != nil {
 		return err
 	}
@@ -172,12 +193,14 @@ func shmLatencyChild(role, dir string, n int, policy string) error {
 		return err
 	}
 	defer rout.Close()
-	c, err := rin.Consumer(ipc.WithWait(pol), ipc.WithConsumerPeerTimeout(time.Minute))
+	cwait := wait
+	cwait.PeerTimeout = time.Minute // the echoer waits before its pinger has started
+	c, err := rin.Consumer(&ipc.ConsumerConfig{Wait: cwait})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	p, err := rout.Producer(ipc.WithPolicy(pol))
+	p, err := rout.Producer(&ipc.ProducerConfig{Wait: wait})
 	if err != nil {
 		return err
 	}
@@ -190,11 +213,11 @@ func shmLatencyChild(role, dir string, n int, policy string) error {
 		fmt.Println("ready")
 		cpu0 := cpuTime()
 		for i := 0; i < n; i++ {
-			if err := c.Read(ctx, take); err != nil {
+			if _, err := c.Read(ctx, 1, take); err != nil {
 				return err
 			}
 			binary.LittleEndian.PutUint64(msg, got)
-			if err := p.Write(msg); err != nil {
+			if err := p.Write(ctx, msg); err != nil {
 				return err
 			}
 		}
@@ -206,10 +229,10 @@ func shmLatencyChild(role, dir string, n int, policy string) error {
 	for i := 0; i < n; i++ {
 		start := time.Now()
 		binary.LittleEndian.PutUint64(msg, uint64(i))
-		if err := p.Write(msg); err != nil {
+		if err := p.Write(ctx, msg); err != nil {
 			return err
 		}
-		if err := c.Read(ctx, take); err != nil {
+		if _, err := c.Read(ctx, 1, take); err != nil {
 			return err
 		}
 		samples = append(samples, time.Since(start))
@@ -383,12 +406,12 @@ func IdleCPU(exe string, policy string, d time.Duration) (float64, error) {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "idle")
-	r, err := ipc.Create(path, ipc.WithCapacity(1<<12))
+	r, err := ipc.Create(path, ipc.Config{Capacity: 1 << 12})
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
-	p, err := r.Producer() // attached, silent: the consumer must not give up
+	p, err := r.Producer(nil) // attached, silent: the consumer must not give up
 	if err != nil {
 		return 0, err
 	}
@@ -408,7 +431,7 @@ func IdleCPU(exe string, policy string, d time.Duration) (float64, error) {
 const RoleIdle = "idle-consumer"
 
 func idleChild(path string, d time.Duration, policy string) error {
-	pol, err := ipc.ParsePolicy(policy)
+	wait, err := waitFor(policy)
 	if err != nil {
 		return err
 	}
@@ -417,7 +440,7 @@ func idleChild(path string, d time.Duration, policy string) error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithWait(pol))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: wait})
 	if err != nil {
 		return err
 	}
@@ -425,8 +448,8 @@ func idleChild(path string, d time.Duration, policy string) error {
 	cpu0 := cpuTime()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	_, err = c.ReadBatch(ctx, 1, func([]byte) {})
-	if !errors.Is(err, ipc.ErrTimeout) {
+	_, err = c.Read(ctx, 1, func([]byte) {})
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("idle consumer: %v", err)
 	}
 	fmt.Println(int64(cpuTime() - cpu0))

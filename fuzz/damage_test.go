@@ -1,6 +1,7 @@
 package fuzz
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -133,33 +135,35 @@ func damageMsg(k int) []byte {
 
 func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []byte) {
 	mpsc := kind == "mpsc" || kind == "drop-oldest-mpsc"
-	opts := []ipc.Option{ipc.WithCapacity(1 << 10), ipc.WithMaxMessage(96)}
+	cfg := ipc.Config{Capacity: 1 << 10, MaxMessage: 96}
 	switch kind {
 	case "mpsc":
-		opts = append(opts, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2))
+		cfg.Kind, cfg.Producers = ipc.MPSC, 2
 	case "drop-oldest-mpsc":
-		opts = append(opts, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithDropOldest())
+		cfg.Kind, cfg.Producers, cfg.DropOldest = ipc.MPSC, 2, true
 	case "header-commit":
-		opts = append(opts, ipc.WithHeaderCommit())
+		cfg.HeaderCommit = true
 	case "drop-oldest-spsc":
-		opts = append(opts, ipc.WithDropOldest())
+		cfg.DropOldest = true
 	}
-	if extras&1 != 0 {
-		opts = append(opts, ipc.WithTimestamps())
-	}
-	if extras&2 != 0 {
-		opts = append(opts, ipc.WithSequences())
-	}
-	r, err := ipc.Create(name, opts...)
+	cfg.Timestamps = extras&1 != 0
+	cfg.Sequences = extras&2 != 0
+	r, err := ipc.Create(name, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	policy := ipc.Drop
-	if r.DropOldest() {
-		policy = ipc.DropOldest
+	st, err := r.Stats()
+	if err != nil {
+		t.Fatal(err)
 	}
-	maxMsg := r.MaxMessage()
+	// Producers never wait: Drop, or DropOldest where the ring has it.
+	full := ipc.Drop
+	if st.DropOldest {
+		full = ipc.DropOldest
+	}
+	maxMsg := st.MaxMessage
+	ctx := context.Background()
 
 	written := map[string]bool{"0123456789": true} // the MPSC claim left open
 	next := 0
@@ -190,32 +194,32 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 			switch i % 4 {
 			case 0, 1:
 				m := msg()
-				if err := p.Write(m); err == nil {
+				if err := p.Write(ctx, m); err == nil {
 					written[string(m)] = true
 				} else {
 					check("write", err)
 				}
 			case 2:
 				batch := [][]byte{msg(), msg(), msg()}
-				k, err := p.WriteBatch(batch)
+				k, err := p.WriteBatch(ctx, batch)
 				check("batch", err)
 				for _, m := range batch[:k] {
 					written[string(m)] = true
 				}
 			case 3:
 				m := msg()
-				b, err := p.Claim(len(m))
+				b, err := p.Claim(ctx, len(m))
 				check("claim", err)
 				if err != nil {
 					break
 				}
 				copy(b, m)
 				if i%8 == 3 {
-					p.Abort()
+					check("abort", p.Abort())
 					break
 				}
 				short := len(m) / 2
-				if err := p.CommitN(short); err == nil {
+				if err := p.Commit(short); err == nil {
 					written[string(m[:short])] = true
 				} else {
 					check("commit", err)
@@ -225,7 +229,7 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	}
 	consume := func(c *ipc.Consumer, rounds int) {
 		for i := 0; i < rounds; i++ {
-			n, err := c.TryReadBatch(1+i%5, deliver)
+			n, err := c.TryRead(1+i%5, deliver)
 			check("read", err)
 			if err != nil || n == 0 {
 				return
@@ -233,26 +237,27 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 		}
 	}
 
-	p, err := r.Producer(ipc.WithPolicy(policy))
+	p, err := r.Producer(&ipc.ProducerConfig{Full: full})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	produce(p, int(writes%24))
 	consume(c, int(writes>>5))
 	var other *ipc.Producer
+	otherClaim := 0 // the size of other's claim left open
 	if mpsc {
 		// A second producer with its claim outstanding: a reservation the
 		// consumer must wait for while the producer lives.
-		if other, err = r.Producer(ipc.WithPolicy(policy)); err != nil {
+		if other, err = r.Producer(&ipc.ProducerConfig{Full: full}); err != nil {
 			t.Fatal(err)
 		}
 		produce(other, int(writes>>4)%4)
-		if b, err := other.Claim(10); err == nil {
-			copy(b, "0123456789")
+		if b, err := other.Claim(ctx, 10); err == nil {
+			otherClaim = copy(b, "0123456789")
 		}
 	}
 
@@ -266,7 +271,7 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	body := seg.Body()
 	area := uint64(ring.ControlSize)
 	if mpsc {
-		area += uint64(r.Slots()) * ring.LineSize
+		area += uint64(st.Slots) * ring.LineSize
 	}
 	for ; len(patches) >= 10; patches = patches[10:] {
 		off := uint64(binary.LittleEndian.Uint16(patches)) % area &^ 7
@@ -294,21 +299,21 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	// already open, inspection, then new ones on a new view.
 	produce(p, 12)
 	if other != nil {
-		_ = other.Commit()
+		_ = other.Commit(otherClaim) // the whole claim (without one: an error, ignored)
 		produce(other, 4)
 	}
 	consume(c, 40)
 	inspect := func(r *ipc.Ring) {
 		_, err := r.Stats()
 		check("stats", err)
-		recs, err := r.Peek(1 << 12)
+		recs, err := ops.Peek(r, 1<<12)
 		check("peek", err)
 		for _, rec := range recs {
-			if uint64(len(rec.Payload)) > maxMsg {
-				t.Fatalf("peek: a payload of %d bytes, maximum %d", len(rec.Payload), maxMsg)
+			if uint64(len(rec.Data)) > maxMsg {
+				t.Fatalf("peek: a payload of %d bytes, maximum %d", len(rec.Data), maxMsg)
 			}
 		}
-		_, err = r.Doctor(false)
+		_, err = ops.Doctor(r, false)
 		check("doctor", err)
 	}
 	inspect(r)
@@ -325,13 +330,18 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	}
 	defer r2.Close()
 	// The descriptor may have been rewritten (flags, maximum message
-	// included): ask the new view.
-	maxMsg = r2.MaxMessage()
-	policy = ipc.Drop
-	if r2.DropOldest() {
-		policy = ipc.DropOldest
+	// included): ask the new view. Stats' creation parameters come from
+	// the descriptor Open validated, filled in whatever else it reports
+	// (only a file truncated under the mapping, which nothing here does,
+	// would leave them out).
+	st2, err := r2.Stats()
+	check("stats", err)
+	maxMsg = st2.MaxMessage
+	full = ipc.Drop
+	if st2.DropOldest {
+		full = ipc.DropOldest
 	}
-	if p2, err := r2.Producer(ipc.WithPolicy(policy)); err == nil {
+	if p2, err := r2.Producer(&ipc.ProducerConfig{Full: full}); err == nil {
 		produce(p2, 12)
 		check("close producer", p2.Close())
 	} else {
@@ -340,7 +350,7 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	// A new consumer reads what it can and closes; failed names the
 	// check of an error opening it.
 	newConsumer := func(failed string) {
-		if c, err := r2.Consumer(); err == nil {
+		if c, err := r2.Consumer(nil); err == nil {
 			consume(c, 40)
 			check("close consumer", c.Close())
 		} else {
@@ -351,7 +361,7 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	inspect(r2)
 	// Recovery: every producer is gone; Doctor's repair takes the
 	// consumer role and skips dead reservations.
-	_, err = r2.Doctor(true)
+	_, err = ops.Doctor(r2, true)
 	check("repair", err)
 	newConsumer("consumer after repair")
 	inspect(r2)

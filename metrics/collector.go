@@ -57,7 +57,7 @@ var metrics = []metric{
 	newMetric("producer_spins_total", "Wait iterations of producers waiting for room.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Spins) }),
 	newMetric("depth_bytes", "Bytes published and not yet released (records, headers and padding).", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.Depth) }),
 	newMetric("capacity_bytes", "Size of the ring's data area.", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.Capacity) }),
-	newMetric("high_watermark_bytes", "Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.HighWater) }),
+	newMetric("high_watermark_bytes", "Largest depth observed since creation or the last reset (ringctl reset, ops.ResetHighWater).", prometheus.GaugeValue, func(s ipc.Stats) float64 { return float64(s.HighWater) }),
 	newMetric("overflowed_messages_total", "Messages handed to an overflow route because the ring was full.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Overflowed) }),
 	newMetric("duplicate_messages_total", "Records discarded by the consumer as already delivered (rings with sequences).", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Duplicates) }),
 	newMetric("lost_messages_total", "Reservations of dead producers skipped by the consumer.", prometheus.CounterValue, func(s ipc.Stats) float64 { return float64(s.Lost) }),

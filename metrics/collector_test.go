@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,12 +17,12 @@ import (
 )
 
 func TestCollector(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 	require.NoError(t, err)
 	defer p.Close()
 	for i := 0; i < 9; i++ {
-		_ = p.Write(make([]byte, 120))
+		_ = p.Write(context.Background(), make([]byte, 120))
 	}
 	col := metrics.NewCollector(map[string]*ipc.Ring{"orders": r})
 	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(`
@@ -58,17 +59,17 @@ shmring_producer_attached{ring="orders"} 1
 }
 
 func TestCollectorDelayHistogram(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithTimestamps())
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 12, Timestamps: true})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; i < 5; i++ {
-		require.NoError(t, p.Write([]byte("x")))
+		require.NoError(t, p.Write(context.Background(), []byte("x")))
 	}
-	n, err := c.TryReadBatch(10, func([]byte) {})
+	n, err := c.TryRead(10, func([]byte) {})
 	require.NoError(t, err)
 	require.Equal(t, 5, n)
 	reg := prometheus.NewPedanticRegistry()

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,10 +15,10 @@ import (
 func ExampleNewCollector() {
 	dir, _ := os.MkdirTemp("", "shmring-example")
 	defer os.RemoveAll(dir)
-	r, _ := ipc.Create(filepath.Join(dir, "events"), ipc.WithCapacity(4096))
+	r, _ := ipc.Create(filepath.Join(dir, "events"), ipc.Config{Capacity: 4096})
 	defer r.Close()
-	p, _ := r.Producer()
-	_ = p.Write([]byte("e1"))
+	p, _ := r.Producer(nil)
+	_ = p.Write(context.Background(), []byte("e1"))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(map[string]*ipc.Ring{"events": r}))
@@ -36,7 +37,7 @@ func ExampleNewCollector() {
 func ExampleNewDirCollector() {
 	dir, _ := os.MkdirTemp("", "shmring-example")
 	defer os.RemoveAll(dir)
-	r, _ := ipc.Create(filepath.Join(dir, "orders"), ipc.WithCapacity(4096))
+	r, _ := ipc.Create(filepath.Join(dir, "orders"), ipc.Config{Capacity: 4096})
 	defer r.Close()
 	_ = os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a ring"), 0o600)
 

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -14,17 +15,19 @@ import (
 // gauge per cause, the high watermark's HELP mentions reset, a ring_info
 // series describes the ring, and an MPSC ring has per-slot series.
 func TestCollectorPressureInfoSlots(t *testing.T) {
-	r := newRing(t, ipc.WithKind(ipc.MPSC), ipc.WithProducers(4), ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120), ipc.WithPressureLevels(512, 256))
-	p0, err := r.Producer(ipc.WithProducerID(0), ipc.WithPolicy(ipc.Drop))
+	r := newRing(t, ipc.Config{Kind: ipc.MPSC, Producers: 4, Capacity: 1 << 10, MaxMessage: 120, HighWater: 512, LowWater: 256})
+	// ProducerConfig.ID k takes slot k-1: slots 0 and 2.
+	p0, err := r.Producer(&ipc.ProducerConfig{ID: 1, Full: ipc.Drop})
 	require.NoError(t, err)
 	defer p0.Close()
-	p2, err := r.Producer(ipc.WithProducerID(2), ipc.WithPolicy(ipc.Drop))
+	p2, err := r.Producer(&ipc.ProducerConfig{ID: 3, Full: ipc.Drop})
 	require.NoError(t, err)
+	ctx := context.Background()
 	for i := 0; i < 7; i++ {
-		_ = p0.Write(make([]byte, 120))
+		_ = p0.Write(ctx, make([]byte, 120))
 	}
-	require.NoError(t, p2.Write([]byte("x")))
-	require.ErrorIs(t, p2.Write(make([]byte, 120)), ipc.ErrFull)
+	require.NoError(t, p2.Write(ctx, []byte("x")))
+	require.ErrorIs(t, p2.Write(ctx, make([]byte, 120)), ipc.ErrFull)
 	require.NoError(t, p2.Close())
 
 	// The collector reads through its own handle, as serve does.
@@ -37,7 +40,7 @@ func TestCollectorPressureInfoSlots(t *testing.T) {
 # TYPE shmring_pressure gauge
 shmring_pressure{cause="delay",ring="events"} 0
 shmring_pressure{cause="depth",ring="events"} 1
-# HELP shmring_high_watermark_bytes Largest depth observed since creation or the last reset (ringctl reset, Ring.ResetHighWater).
+# HELP shmring_high_watermark_bytes Largest depth observed since creation or the last reset (ringctl reset, ops.ResetHighWater).
 # TYPE shmring_high_watermark_bytes gauge
 shmring_high_watermark_bytes{ring="events"} 912
 # HELP shmring_ring_info Always 1; the labels describe the ring: kind, producer slots (mpsc), largest message, and its creation options.

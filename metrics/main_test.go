@@ -10,10 +10,10 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// newRing creates a ring that is closed and removed when t ends.
-func newRing(t *testing.T, opts ...ipc.Option) *ipc.Ring {
+// newRing creates a ring as cfg says, closed and removed when t ends.
+func newRing(t *testing.T, cfg ipc.Config, opts ...ipc.Option) *ipc.Ring {
 	t.Helper()
-	r, err := ipc.Create(testutil.Name(t), opts...)
+	r, err := ipc.Create(testutil.Name(t), cfg, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, r.Close()) })
 	return r
