@@ -96,3 +96,6 @@ func Slot(r *ipc.Ring, i int) (ipc.SlotStats, error) { panic("stub") }
 // ErrReadOnly is returned by an operation that writes on a ring opened
 // read-only (stub).
 var ErrReadOnly = errors.New("ops: stub")
+
+// ErrFault marks a memory fault met while reading the segment (stub).
+var ErrFault = errors.New("ops: stub fault")
