@@ -31,6 +31,7 @@ type inspectResult struct {
 	Op      string `json:"op"`
 	Err     string `json:"err"`
 	Corrupt bool   `json:"corrupt"`
+	Fault   bool   `json:"fault"` // errors.Is(err, ops.ErrFault): a memory fault, typed (hole-punch child)
 	Value   int    `json:"value"` // collectors: samples exported for the rings / unreadable count
 }
 
@@ -322,7 +323,7 @@ func holePunchChild() error {
 	report := func(op string, err error) {
 		res := inspectResult{Ring: "ring", Op: op}
 		if err != nil {
-			res.Err, res.Corrupt = err.Error(), errors.Is(err, ipc.ErrCorrupt)
+			res.Err, res.Corrupt, res.Fault = err.Error(), errors.Is(err, ipc.ErrCorrupt), errors.Is(err, ops.ErrFault)
 		}
 		_ = enc.Encode(res)
 	}
@@ -338,8 +339,9 @@ func holePunchChild() error {
 // TestInspectHolePunched: a process that can write a segment on a tmpfs
 // punches a hole in it and fills the file system, so the hole cannot be
 // backed: every touch of it is SIGBUS although the file keeps its size.
-// The inspection paths report ErrCorrupt saying so, in a child process (in
-// a mount namespace of its own, with a small tmpfs) that must not crash.
+// The inspection paths report ErrCorrupt saying so, and ops.ErrFault (the
+// memory fault, typed), in a child process (in a mount namespace of its
+// own, with a small tmpfs) that must not crash.
 func TestInspectHolePunched(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs in a mount namespace")
@@ -365,6 +367,7 @@ func TestInspectHolePunched(t *testing.T) {
 		require.NoError(t, dec.Decode(&res))
 		ops++
 		require.True(t, res.Corrupt, "%s: want ErrCorrupt, got %q", res.Op, res.Err)
+		require.True(t, res.Fault, "%s: want ops.ErrFault (a typed memory fault), got %q", res.Op, res.Err)
 		require.Contains(t, res.Err, "faulted", res.Op)
 		require.Contains(t, res.Err, "although the file still has its full size", res.Op)
 		require.Contains(t, res.Err, "recreate it", res.Op)
