@@ -57,6 +57,12 @@ type childConf struct {
 	producerPolicy string // how the producer waits: spin, yield, park, hybrid, block (park with a deadline), or "" (the default)
 }
 
+// childPeerTimeout is how long the producer and consumer processes of
+// TestCrossProcess wait for each other: the other may take seconds to
+// start on a loaded machine, and only a stuck test waits a minute (the
+// default 1 s made a slow start fail as ErrPeerDead).
+const childPeerTimeout = time.Minute
+
 // childWait returns the Strategy that a child's producer and consumer of
 // the runs below use for the waiting named s, and whether the producer's
 // writes have a deadline (block: park bounded by the context).
@@ -132,29 +138,13 @@ func runChild(role string) error {
 		if err != nil {
 			return err
 		}
-		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: strategy}})
+		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: strategy, PeerTimeout: childPeerTimeout}})
 		if err != nil {
 			return err
 		}
-		ctx := context.Background()
-		if deadline {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-		}
 		for seq := uint64(0); seq < c.count; seq++ {
 			m := message(buf, c.seed, seq, c.maxSize)
-			if seq%3 == 0 {
-				b, err := p.Claim(ctx, len(m))
-				if err != nil {
-					return err
-				}
-				copy(b, m)
-				err = p.Commit(len(m))
-				if err != nil {
-					return err
-				}
-			} else if err := p.Write(ctx, m); err != nil {
+			if err := produce(p, m, seq%3 == 0, deadline); err != nil {
 				return fmt.Errorf("write %d: %w", seq, err)
 			}
 			sum.Write(m)
@@ -165,13 +155,13 @@ func runChild(role string) error {
 	case "consumer":
 		// The consumer waits as the producer does, except that a
 		// spinning producer's consumer waits the default way.
-		var ccfg *ipc.ConsumerConfig
+		ccfg := &ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: childPeerTimeout}}
 		if pol := os.Getenv("SHMRING_T_POLICY"); pol != "spin" {
 			strategy, _, err := childWait(pol)
 			if err != nil {
 				return err
 			}
-			ccfg = &ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: strategy}}
+			ccfg.Wait.Strategy = strategy
 		}
 		cons, err := r.Consumer(ccfg)
 		if err != nil {
@@ -202,6 +192,27 @@ func runChild(role string) error {
 		return cons.Close()
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// produce writes m with Write, or with Claim and Commit; with deadline,
+// the write waits for room up to a minute of its own (block: what the old
+// WithTimeout gave each write).
+func produce(p *ipc.Producer, m []byte, claim, deadline bool) error {
+	ctx := context.Background()
+	if deadline {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
+	if !claim {
+		return p.Write(ctx, m)
+	}
+	b, err := p.Claim(ctx, len(m))
+	if err != nil {
+		return err
+	}
+	copy(b, m)
+	return p.Commit(len(m))
 }
 
 func startChild(t *testing.T, conf childConf, role string) (*exec.Cmd, *bufio.Scanner) {
