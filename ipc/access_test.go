@@ -145,7 +145,7 @@ func memfdChild() error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(nil)
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}}) // the producer may be slow to come on a loaded machine
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func TestMemfdShared(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, r.Share(conn.(*net.UnixConn)))
-	p, err := r.Producer(nil)
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}}) // the consumer process may be slow to start
 	require.NoError(t, err)
 	defer p.Close()
 	for i := 0; i < 10000; i++ {

@@ -335,7 +335,9 @@ func TestPolicyNumbers(t *testing.T) {
 // delivered exactly once.
 func TestResendWithSequences(t *testing.T) {
 	r := newRing(t, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 10, MaxMessage: 64, Sequences: true})
-	c, err := r.Consumer(nil)
+	// The producer is away for a moment at its restart: only a stuck test
+	// leaves the consumer without one for a minute.
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}})
 	require.NoError(t, err)
 	defer c.Close()
 	var got []string
