@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -43,7 +45,7 @@ func accessChild() error {
 	switch {
 	case err == nil:
 		fmt.Print("ok")
-	case errors.Is(err, ipc.ErrPermission):
+	case errors.Is(err, fs.ErrPermission):
 		fmt.Print("permission: ", err)
 	default:
 		fmt.Print("other: ", err)
@@ -68,10 +70,10 @@ func TestOtherUser(t *testing.T) {
 	bin := filepath.Join(dir, "ipc.test")
 	copyFile(t, os.Args[0], bin, 0o755)
 
-	private, err := ipc.Create(filepath.Join(dir, "private"), ipc.WithCapacity(1<<12))
+	private, err := ipc.Create(filepath.Join(dir, "private"), ipc.Config{Capacity: 1 << 12})
 	require.NoError(t, err)
 	defer private.Close()
-	shared, err := ipc.Create(filepath.Join(dir, "shared"), ipc.WithCapacity(1<<12), ipc.WithMode(0o640))
+	shared, err := ipc.Create(filepath.Join(dir, "shared"), ipc.Config{Capacity: 1 << 12, Mode: 0o640})
 	require.NoError(t, err)
 	defer shared.Close()
 	require.NoError(t, os.Chown(shared.Path(), 0, nobody))
@@ -110,22 +112,22 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 }
 
 // TestTruncatedUnderMapping: another process shrinks a segment after we
-// mapped it. The inspection paths report ErrCorrupt instead of dying with
-// SIGBUS.
+// mapped it. The inspection paths (Stats, and ops' Peek, ResetHighWater
+// and Doctor) report ErrCorrupt instead of dying with SIGBUS.
 func TestTruncatedUnderMapping(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<16))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 16})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Write([]byte("x")))
+	require.NoError(t, p.Write(context.Background(), []byte("x")))
 	require.NoError(t, p.Close())
 	require.NoError(t, os.Truncate(r.Path(), 4096)) // the header page only
 	_, err = r.Stats()
 	require.ErrorIs(t, err, ipc.ErrCorrupt)
 	require.Contains(t, err.Error(), "truncated")
-	_, err = r.Peek(10)
+	_, err = ops.Peek(r, 10)
 	require.ErrorIs(t, err, ipc.ErrCorrupt)
-	require.ErrorIs(t, r.ResetHighWater(), ipc.ErrCorrupt)
-	_, err = r.Doctor(false)
+	require.ErrorIs(t, ops.ResetHighWater(r), ipc.ErrCorrupt)
+	_, err = ops.Doctor(r, false)
 	require.ErrorIs(t, err, ipc.ErrCorrupt)
 	_, err = ipc.Open(r.Path())
 	require.ErrorIs(t, err, ipc.ErrCorrupt, "a new opener refuses the short file before mapping it")
@@ -143,7 +145,7 @@ func memfdChild() error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}}) // the producer may be slow to come on a loaded machine
 	if err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func memfdChild() error {
 	got := 0
 	for got < n {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		k, err := c.ReadBatch(ctx, 64, func([]byte) {})
+		k, err := c.Read(ctx, 64, func([]byte) {})
 		cancel()
 		if err != nil {
 			return err
@@ -166,7 +168,7 @@ func memfdChild() error {
 // TestMemfdShared: a ring in a sealed memfd, passed to a consumer process
 // over a Unix socket; nobody can shrink it.
 func TestMemfdShared(t *testing.T) {
-	r, err := ipc.CreateMemfd("orders", ipc.WithCapacity(1<<14))
+	r, err := ipc.Create("orders", ipc.Config{Capacity: 1 << 14, Memfd: true})
 	require.NoError(t, err)
 	defer r.Close()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
@@ -184,11 +186,11 @@ func TestMemfdShared(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, r.Share(conn.(*net.UnixConn)))
-	p, err := r.Producer()
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}}) // the consumer process may be slow to start
 	require.NoError(t, err)
 	defer p.Close()
 	for i := 0; i < 10000; i++ {
-		require.NoError(t, p.Write([]byte("m")))
+		require.NoError(t, p.Write(context.Background(), []byte("m")))
 	}
 	require.NoError(t, cmd.Wait())
 	require.Equal(t, "10000", out.String())
@@ -215,10 +217,10 @@ func sendRaw(t *testing.T, conn *net.UnixConn, f *os.File) {
 // refused with shm.ErrNotSealed, saying what was received and what is
 // needed. A properly sealed copy of the same ring is received and read.
 func TestReceiveRequiresSeals(t *testing.T) {
-	src := newRing(t, ipc.WithCapacity(1<<12))
-	p, err := src.Producer()
+	src := newRing(t, ipc.Config{Capacity: 1 << 12})
+	p, err := src.Producer(nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Write([]byte("sealed")))
+	require.NoError(t, p.Write(context.Background(), []byte("sealed")))
 	require.NoError(t, p.Close())
 	content, err := os.ReadFile(src.Path())
 	require.NoError(t, err)
@@ -270,7 +272,7 @@ func TestReceiveRequiresSeals(t *testing.T) {
 				_ = r.Close()
 			}
 			require.ErrorIs(t, err, shm.ErrNotSealed)
-			require.ErrorIs(t, err, ipc.ErrPermission)
+			require.ErrorIs(t, err, fs.ErrPermission)
 			require.Contains(t, err.Error(), tc.want)
 			require.Contains(t, err.Error(), "must be a memfd sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL")
 		})
@@ -279,13 +281,13 @@ func TestReceiveRequiresSeals(t *testing.T) {
 		r, err := receive(t, memfd(shm.RequiredSeals))
 		require.NoError(t, err)
 		defer r.Close()
-		c, err := r.Consumer()
+		c, err := r.Consumer(nil)
 		require.NoError(t, err)
 		defer c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var got string
-		_, err = c.ReadBatch(ctx, 1, func(b []byte) { got = string(b) })
+		_, err = c.Read(ctx, 1, func(b []byte) { got = string(b) })
 		require.NoError(t, err)
 		require.Equal(t, "sealed", got)
 	})

@@ -13,19 +13,21 @@ import (
 )
 
 // counters returns every event counter of a ring by name (the gauges,
-// positions and settings are left out: they are not events).
+// positions and settings are left out: they are not events; so are the
+// fields that are not numbers, such as the attachment flags, the creation
+// options, the overrides' names, Pressure and the per-slot list).
 func counters(t *testing.T, r *ipc.Ring) map[string]uint64 {
 	t.Helper()
 	st, err := r.Stats()
 	require.NoError(t, err)
 	skip := map[string]bool{"Capacity": true, "MaxMessage": true, "ProducerPos": true, "ConsumerPos": true, "Depth": true,
-		"HighWater": true, "ProducerMode": true, "ConsumerMode": true, "Window": true, "PressureHigh": true, "PressureLow": true,
-		"Pressure": true, "TargetDelay": true, "DelayInterval": true, "ConsumerHeartbeat": true,
+		"HighWater": true, "Window": true, "PressureHigh": true, "PressureLow": true,
+		"TargetDelay": true, "DelayInterval": true, "ConsumerHeartbeat": true,
 		// Sequence words, not counters: every write and read moves them
 		// (TestSequencesSurviveKill and the sequence tests check them).
 		"LastSeq": true, "SeqBegun": true, "DelivSeq": true}
 	out := map[string]uint64{}
-	v := reflect.ValueOf(st.Stats)
+	v := reflect.ValueOf(st)
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Type().Field(i)
 		if skip[f.Name] {
@@ -58,16 +60,17 @@ func changed(before, after map[string]uint64) []string {
 // and no other (waits, whose length is the scheduler's, may also count
 // spins and yields; those are listed as allowed).
 func TestEachCounterMovesOnItsEvent(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120), ipc.WithTimestamps(), ipc.WithSequences(),
-		ipc.WithPressureLevels(512, 256))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120, Timestamps: true, Sequences: true,
+		HighWater: 512, LowWater: 256})
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 	require.NoError(t, err)
-	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer c.Close()
+	ctx := context.Background()
 	msg := make([]byte, 120)
 	read := func(n int) {
-		got, err := c.TryReadBatch(n, func([]byte) {})
+		got, err := c.TryRead(n, func([]byte) {})
 		require.NoError(t, err)
 		require.Equal(t, n, got)
 	}
@@ -92,45 +95,47 @@ func TestEachCounterMovesOnItsEvent(t *testing.T) {
 		}
 		require.Equal(t, want, must, "%s changed %v", name, got)
 	}
-	step("write", []string{"MsgsIn", "BytesIn"}, nil, func() { require.NoError(t, p.Write([]byte("hello"))) })
+	step("write", []string{"MsgsIn", "BytesIn"}, nil, func() { require.NoError(t, p.Write(ctx, []byte("hello"))) })
 	step("read", []string{"MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, nil, func() { read(1) })
 	step("fill to the high level", []string{"MsgsIn", "BytesIn", "PressureChanges"}, nil, func() {
 		for i := 0; i < 4; i++ {
-			require.NoError(t, p.Write(msg))
+			require.NoError(t, p.Write(ctx, msg))
 		}
 	})
 	step("fill up", []string{"MsgsIn", "BytesIn"}, nil, func() {
 		for i := 0; i < 2; i++ { // 144-byte records: 6 from position 32, the 7th needs padding
-			require.NoError(t, p.Write(msg))
+			require.NoError(t, p.Write(ctx, msg))
 		}
 	})
-	step("drop", []string{"FullEvents", "Drops"}, nil, func() { require.ErrorIs(t, p.Write(msg), ipc.ErrFull) })
+	step("drop", []string{"FullEvents", "Drops"}, nil, func() { require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrFull) })
 	step("try-write refused", []string{"FullEvents"}, nil, func() { require.ErrorIs(t, p.TryWrite(msg), ipc.ErrFull) })
 	step("drain below the low level", []string{"MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets", "PressureChanges"}, nil, func() {
 		read(6)
-		_, err := c.TryReadBatch(1, func([]byte) {}) // loads the producer position: the exact depth
+		_, err := c.TryRead(1, func([]byte) {}) // loads the producer position: the exact depth
 		require.NoError(t, err)
 	})
 	step("duplicate", []string{"MsgsIn", "BytesIn", "Duplicates"}, nil, func() {
-		seq := p.NextSeq() - 1
-		require.NoError(t, p.WriteSeq(context.Background(), seq, []byte("again")))
-		_, err := c.TryReadBatch(1, func([]byte) { t.Fatal("a duplicate was delivered") })
+		ps, err := p.Stats()
+		require.NoError(t, err)
+		seq := ps.NextSeq - 1 // the last message's sequence
+		require.NoError(t, p.WriteSeq(ctx, seq, []byte("again")))
+		_, err = c.TryRead(1, func([]byte) { t.Fatal("a duplicate was delivered") })
 		require.NoError(t, err)
 	})
 	require.NoError(t, p.Close())
 
 	// Waiting: a parked consumer woken by a write; a parked producer woken
 	// by a read.
-	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	pp, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer pp.Close()
 	waitOK := []string{"Spins", "Yields", "ConsumerSpins", "ConsumerYields"}
 	step("consumer parks and is woken", []string{"ConsumerParks", "ConsumerWakeups", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, waitOK, func() {
 		done := make(chan error)
 		parks := counters(t, r)["ConsumerParks"]
-		go func() { done <- c.Read(context.Background(), func([]byte) {}) }()
+		go func() { _, err := c.Read(ctx, 1, func([]byte) {}); done <- err }()
 		waitUntil(t, func() bool { return counters(t, r)["ConsumerParks"] > parks }, true)
-		require.NoError(t, pp.Write([]byte("wake")))
+		require.NoError(t, pp.Write(ctx, []byte("wake")))
 		require.NoError(t, <-done)
 	})
 	for pp.TryWrite(msg) == nil {
@@ -138,7 +143,7 @@ func TestEachCounterMovesOnItsEvent(t *testing.T) {
 	step("producer parks and is woken", []string{"ProducerParks", "ProducerWakeups", "FullEvents", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut", "DelayCount", "DelaySum", "DelayBuckets"}, append(waitOK, "PressureChanges"), func() {
 		done := make(chan error)
 		parks := counters(t, r)["ProducerParks"]
-		go func() { done <- pp.Write(msg) }()
+		go func() { done <- pp.Write(ctx, msg) }()
 		waitUntil(t, func() bool { return counters(t, r)["ProducerParks"] > parks }, true)
 		read(1)
 		require.NoError(t, <-done)
@@ -147,14 +152,15 @@ func TestEachCounterMovesOnItsEvent(t *testing.T) {
 
 // TestOverflowAndSpinCounters: the overflow route and a spinning producer.
 func TestOverflowAndSpinCounters(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	p, err := r.Producer(ipc.WithOverflow(func([]byte) error { return nil }))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	p, err := r.Producer(&ipc.ProducerConfig{Overflow: func([]byte) error { return nil }})
 	require.NoError(t, err)
+	ctx := context.Background()
 	msg := make([]byte, 120)
 	for p.TryWrite(msg) == nil {
 	}
 	before := counters(t, r)
-	require.NoError(t, p.Write(msg))
+	require.NoError(t, p.Write(ctx, msg))
 	require.Equal(t, []string{"FullEvents", "Overflowed"}, changed(before, counters(t, r)))
 	require.NoError(t, p.Close())
 
@@ -163,18 +169,18 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	// a sleep would depend on the spinning goroutine getting the CPU).
 	spun := make(chan struct{})
 	var once sync.Once
-	sp, err := r.Producer(ipc.WithPolicy(ipc.Spin), ipc.WithWaitHook(func(ipc.WaitInfo) ipc.WaitDecision {
+	sp, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Spin, Hook: func(ipc.WaitInfo) error {
 		once.Do(func() { close(spun) })
-		return ipc.KeepWaiting
-	}))
+		return nil // keep waiting
+	}}})
 	require.NoError(t, err)
 	defer sp.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	before = counters(t, r)
 	done := make(chan error)
-	go func() { done <- sp.Write(msg) }()
+	go func() { done <- sp.Write(ctx, msg) }()
 	select {
 	case <-spun:
 	case err := <-done:
@@ -182,7 +188,7 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	case <-time.After(2 * time.Minute): // only a stuck test meets it
 		t.Fatal("the producer never spun")
 	}
-	_, err = c.TryReadBatch(1, func([]byte) {})
+	_, err = c.TryRead(1, func([]byte) {})
 	require.NoError(t, err)
 	require.NoError(t, <-done)
 	got := changed(before, counters(t, r))

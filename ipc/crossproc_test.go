@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -53,7 +54,32 @@ type childConf struct {
 	path           string
 	count, seed    uint64
 	maxSize        uint64
-	producerPolicy string
+	producerPolicy string // how the producer waits: spin, yield, park, hybrid, block (park with a deadline), or "" (the default)
+}
+
+// childPeerTimeout is how long the producer and consumer processes of
+// TestCrossProcess wait for each other: the other may take seconds to
+// start on a loaded machine, and only a stuck test waits a minute (the
+// default 1 s made a slow start fail as ErrPeerDead).
+const childPeerTimeout = time.Minute
+
+// childWait returns the Strategy that a child's producer and consumer of
+// the runs below use for the waiting named s, and whether the producer's
+// writes have a deadline (block: park bounded by the context).
+func childWait(s string) (ipc.Strategy, bool, error) {
+	switch s {
+	case "spin":
+		return ipc.Spin, false, nil
+	case "yield":
+		return ipc.Yield, false, nil
+	case "park":
+		return ipc.Park, false, nil
+	case "block":
+		return ipc.Park, true, nil
+	case "hybrid", "":
+		return ipc.Hybrid, false, nil
+	}
+	return 0, false, fmt.Errorf("unknown waiting %q", s)
 }
 
 func (c childConf) env(role string) []string {
@@ -108,27 +134,17 @@ func runChild(role string) error {
 	var bytes uint64
 	switch role {
 	case "producer":
-		pol, err := ipc.ParsePolicy(os.Getenv("SHMRING_T_POLICY"))
+		strategy, deadline, err := childWait(os.Getenv("SHMRING_T_POLICY"))
 		if err != nil {
 			return err
 		}
-		p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(time.Minute))
+		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: strategy, PeerTimeout: childPeerTimeout}})
 		if err != nil {
 			return err
 		}
 		for seq := uint64(0); seq < c.count; seq++ {
 			m := message(buf, c.seed, seq, c.maxSize)
-			if seq%3 == 0 {
-				b, err := p.Claim(len(m))
-				if err != nil {
-					return err
-				}
-				copy(b, m)
-				err = p.Commit()
-				if err != nil {
-					return err
-				}
-			} else if err := p.Write(m); err != nil {
+			if err := produce(p, m, seq%3 == 0, deadline); err != nil {
 				return fmt.Errorf("write %d: %w", seq, err)
 			}
 			sum.Write(m)
@@ -137,11 +153,17 @@ func runChild(role string) error {
 		fmt.Printf("producer %d %d %x\n", c.count, bytes, sum.Sum64())
 		return p.Close()
 	case "consumer":
-		var copts []ipc.ConsumerOption
-		if pol, err := ipc.ParsePolicy(os.Getenv("SHMRING_T_POLICY")); err == nil && pol != ipc.Drop && pol != ipc.Backoff && pol != ipc.Spin {
-			copts = append(copts, ipc.WithWait(pol))
+		// The consumer waits as the producer does, except that a
+		// spinning producer's consumer waits the default way.
+		ccfg := &ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: childPeerTimeout}}
+		if pol := os.Getenv("SHMRING_T_POLICY"); pol != "spin" {
+			strategy, _, err := childWait(pol)
+			if err != nil {
+				return err
+			}
+			ccfg.Wait.Strategy = strategy
 		}
-		cons, err := r.Consumer(copts...)
+		cons, err := r.Consumer(ccfg)
 		if err != nil {
 			return err
 		}
@@ -149,7 +171,7 @@ func runChild(role string) error {
 		var bad error
 		for seq < c.count && bad == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, err := cons.ReadBatch(ctx, 256, func(got []byte) {
+			_, err := cons.Read(ctx, 256, func(got []byte) {
 				want := message(buf, c.seed, seq, c.maxSize)
 				if bad == nil && string(got) != string(want) {
 					bad = fmt.Errorf("message %d: got %d bytes, want %d, or content differs", seq, len(got), len(want))
@@ -170,6 +192,27 @@ func runChild(role string) error {
 		return cons.Close()
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// produce writes m with Write, or with Claim and Commit; with deadline,
+// the write waits for room up to a minute of its own (block: what the old
+// WithTimeout gave each write).
+func produce(p *ipc.Producer, m []byte, claim, deadline bool) error {
+	ctx := context.Background()
+	if deadline {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
+	if !claim {
+		return p.Write(ctx, m)
+	}
+	b, err := p.Claim(ctx, len(m))
+	if err != nil {
+		return err
+	}
+	copy(b, m)
+	return p.Commit(len(m))
 }
 
 func startChild(t *testing.T, conf childConf, role string) (*exec.Cmd, *bufio.Scanner) {
@@ -203,20 +246,25 @@ func TestCrossProcess(t *testing.T) {
 		maxSize   uint64
 		policy    string
 		near2to64 bool
-		opts      []ipc.Option
+		cfg       ipc.Config
+		override  ops.Policy // the producers' wait-mode override in the segment (0: none)
 	}{
-		{"spin", 1 << 16, 256, "spin", false, nil},
-		{"backoff-small-ring", 1 << 12, 512, "backoff", false, nil},
-		{"positions-through-2^64", 1 << 12, 256, "spin", true, nil},
+		{"spin", 1 << 16, 256, "spin", false, ipc.Config{}, 0},
+		// Backoff is no longer a producer's own choice, but an override
+		// (ringctl policy) still makes producers back off: the producer
+		// process waits the default way and follows it.
+		{"backoff-small-ring", 1 << 12, 512, "", false, ipc.Config{}, ops.Backoff},
+		{"positions-through-2^64", 1 << 12, 256, "spin", true, ipc.Config{}, 0},
 		// The consumer finds records by their headers: small ring, wraps.
-		{"header-commit", 1 << 12, 512, "spin", false, []ipc.Option{ipc.WithHeaderCommit()}},
-		{"header-commit-through-2^64", 1 << 12, 256, "hybrid", true, []ipc.Option{ipc.WithHeaderCommit()}},
-		// Every waiting policy across processes (the consumer waits with
-		// the same policy), on a small ring so that both sides wait.
-		{"policy-yield", 1 << 12, 256, "yield", false, nil},
-		{"policy-park", 1 << 12, 256, "park", false, nil},
-		{"policy-block", 1 << 12, 256, "block", false, nil},
-		{"policy-hybrid", 1 << 12, 256, "hybrid", false, nil},
+		{"header-commit", 1 << 12, 512, "spin", false, ipc.Config{HeaderCommit: true}, 0},
+		{"header-commit-through-2^64", 1 << 12, 256, "hybrid", true, ipc.Config{HeaderCommit: true}, 0},
+		// Every way of waiting across processes (the consumer waits the
+		// same way), on a small ring so that both sides wait. Block is
+		// park with a context deadline.
+		{"policy-yield", 1 << 12, 256, "yield", false, ipc.Config{}, 0},
+		{"policy-park", 1 << 12, 256, "park", false, ipc.Config{}, 0},
+		{"policy-block", 1 << 12, 256, "block", false, ipc.Config{}, 0},
+		{"policy-hybrid", 1 << 12, 256, "hybrid", false, ipc.Config{}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := count
@@ -227,9 +275,14 @@ func TestCrossProcess(t *testing.T) {
 				n = count / 50
 			}
 			name := testutil.Name(t)
-			r, err := ipc.Create(name, append([]ipc.Option{ipc.WithCapacity(tc.capacity), ipc.WithMaxMessage(tc.maxSize)}, tc.opts...)...)
+			cfg := tc.cfg
+			cfg.Capacity, cfg.MaxMessage = tc.capacity, tc.maxSize
+			r, err := ipc.Create(name, cfg)
 			require.NoError(t, err)
 			defer r.Close()
+			if tc.override != 0 {
+				require.NoError(t, ops.SetPolicy(r, tc.override, 0))
+			}
 			if tc.near2to64 {
 				// Test-only hook: start both positions 16 KiB below 2^64,
 				// before any producer or consumer exists.

@@ -4,41 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
 )
 
-func newRing(t *testing.T, opts ...ipc.Option) *ipc.Ring {
+// newRing creates a ring named after the test, closed when it ends.
+func newRing(t *testing.T, cfg ipc.Config, opts ...ipc.Option) *ipc.Ring {
 	t.Helper()
-	r, err := ipc.Create(testutil.Name(t), opts...)
+	r, err := ipc.Create(testutil.Name(t), cfg, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, r.Close()) })
 	return r
 }
 
+// itoa formats i (tests that build messages without fmt).
+func itoa(i int) string {
+	b := []byte{}
+	if i == 0 {
+		return "0"
+	}
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
 func TestRoundTripAndStats(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
-	require.Equal(t, uint64(1<<12), r.Capacity())
-	require.Equal(t, uint64(256), r.MaxMessage())
-	require.Equal(t, ipc.SPSC, r.Kind())
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 12, MaxMessage: 256})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	st, err := r.Stats()
 	require.NoError(t, err)
+	require.Equal(t, uint64(1<<12), st.Capacity)
+	require.Equal(t, uint64(256), st.MaxMessage)
+	require.Equal(t, ipc.SPSC, st.Kind)
 	require.True(t, st.ProducerAttached)
 	require.True(t, st.ConsumerAttached)
 
-	require.NoError(t, p.Write([]byte("hello")))
-	require.ErrorIs(t, p.Write(make([]byte, 257)), ipc.ErrTooLarge)
+	ctx := context.Background()
+	require.NoError(t, p.Write(ctx, []byte("hello")))
+	require.ErrorIs(t, p.Write(ctx, make([]byte, 257)), ipc.ErrTooLarge)
 	var got string
-	require.NoError(t, c.Read(context.Background(), func(m []byte) { got = string(m) }))
+	n, err := c.Read(ctx, 1, func(m []byte) { got = string(m) })
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 	require.Equal(t, "hello", got)
 
 	st, err = r.Stats()
@@ -55,44 +74,45 @@ func TestRoundTripAndStats(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, st.ProducerAttached)
 	require.False(t, st.ConsumerAttached)
-	require.ErrorIs(t, p.Write(nil), ipc.ErrClosed)
-	_, err = c.TryRead(func([]byte) {})
+	require.ErrorIs(t, p.Write(ctx, nil), ipc.ErrClosed)
+	_, err = c.TryRead(1, func([]byte) {})
 	require.ErrorIs(t, err, ipc.ErrClosed)
 }
 
 func TestRolesAreExclusive(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	_, err = r.Producer()
+	_, err = r.Producer(nil)
 	require.ErrorIs(t, err, ipc.ErrBusy)
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	other, err := ipc.Open(r.Path())
 	require.NoError(t, err)
 	defer other.Close()
-	_, err = other.Consumer()
+	_, err = other.Consumer(nil)
 	require.ErrorIs(t, err, ipc.ErrBusy)
 	require.NoError(t, c.Close())
-	c2, err := other.Consumer()
+	c2, err := other.Consumer(nil)
 	require.NoError(t, err, "a released role can be taken again")
 	require.NoError(t, c2.Close())
 	require.NoError(t, p.Close())
 }
 
 func TestDropPolicyCounts(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 	require.NoError(t, err)
 	defer p.Close()
+	ctx := context.Background()
 	msg := make([]byte, 120)
 	for i := 0; i < 8; i++ {
-		require.NoError(t, p.Write(msg))
+		require.NoError(t, p.Write(ctx, msg))
 	}
-	require.ErrorIs(t, p.Write(msg), ipc.ErrFull)
-	require.ErrorIs(t, p.Write(msg), ipc.ErrFull)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrFull)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrFull)
 	require.ErrorIs(t, p.TryWrite(msg), ipc.ErrFull)
-	n, err := p.WriteBatch([][]byte{msg, msg, msg})
+	n, err := p.WriteBatch(ctx, [][]byte{msg, msg, msg})
 	require.ErrorIs(t, err, ipc.ErrFull)
 	require.Zero(t, n)
 	st, err := r.Stats()
@@ -104,29 +124,28 @@ func TestDropPolicyCounts(t *testing.T) {
 }
 
 func TestSpinWaitsForRoom(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Spin))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Spin}})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	msg := make([]byte, 120)
 	for i := 0; i < 8; i++ {
-		require.NoError(t, p.Write(msg))
+		require.NoError(t, p.Write(context.Background(), msg))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	err = p.WriteContext(ctx, msg)
-	require.ErrorIs(t, err, ipc.ErrTimeout)
+	err = p.Write(ctx, msg)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	done := make(chan error, 1)
-	go func() { done <- p.Write(msg) }() // spins until the read below frees room
+	go func() { done <- p.Write(context.Background(), msg) }() // spins until the read below frees room
 	waitUntil(t, func() bool { st, _ := r.Stats(); return st.FullEvents == 2 }, true)
-	ok, err := c.TryRead(func([]byte) {})
+	n, err := c.TryRead(1, func([]byte) {})
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.Equal(t, 1, n)
 	require.NoError(t, <-done)
 	st, err := r.Stats()
 	require.NoError(t, err)
@@ -136,50 +155,53 @@ func TestSpinWaitsForRoom(t *testing.T) {
 }
 
 func TestReadTimeout(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10))
-	for _, pol := range []ipc.Policy{ipc.Spin, ipc.Backoff} {
-		c, err := r.Consumer(ipc.WithWait(pol))
+	r := newRing(t, ipc.Config{Capacity: 1 << 10})
+	// Backoff, no longer a consumer's own choice, became Park (which beats
+	// sleeping: it is woken early).
+	for name, s := range map[string]ipc.Strategy{"spin": ipc.Spin, "park": ipc.Park} {
+		c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: s}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		err = c.Read(ctx, func([]byte) { t.Fatal("nothing to read") })
+		_, err = c.Read(ctx, 1, func([]byte) { t.Fatal("nothing to read") })
 		cancel()
-		require.ErrorIs(t, err, ipc.ErrTimeout, pol.String())
+		require.ErrorIs(t, err, context.DeadlineExceeded, name)
 		ctx, cancel = context.WithCancel(context.Background())
 		cancel()
-		require.ErrorIs(t, c.Read(ctx, func([]byte) {}), context.Canceled)
+		_, err = c.Read(ctx, 1, func([]byte) {})
+		require.ErrorIs(t, err, context.Canceled, name)
 		require.NoError(t, c.Close())
 	}
 }
 
 func TestConsumerResumes(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
 	for _, m := range []string{"a", "b", "c"} {
-		require.NoError(t, p.Write([]byte(m)))
+		require.NoError(t, p.Write(context.Background(), []byte(m)))
 	}
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
-	_, err = c.TryRead(func([]byte) {})
+	_, err = c.TryRead(1, func([]byte) {})
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
-	c, err = r.Consumer()
+	c, err = r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	var got []string
-	_, err = c.TryReadBatch(10, func(m []byte) { got = append(got, string(m)) })
+	_, err = c.TryRead(10, func(m []byte) { got = append(got, string(m)) })
 	require.NoError(t, err)
 	require.Equal(t, []string{"b", "c"}, got)
 }
 
 func TestOpenErrors(t *testing.T) {
 	_, err := ipc.Open(testutil.Name(t))
-	require.ErrorIs(t, err, ipc.ErrNotExist)
-	r := newRing(t, ipc.WithCapacity(1<<12))
-	_, err = ipc.Create(r.Path())
-	require.ErrorIs(t, err, ipc.ErrExist)
-	_, err = ipc.Create(testutil.Name(t), ipc.WithCapacity(1000))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
+	_, err = ipc.Create(r.Path(), ipc.Config{})
+	require.ErrorIs(t, err, fs.ErrExist)
+	_, err = ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1000})
 	require.Error(t, err)
 	require.Empty(t, testutil.Leftovers()[1:], "only the one good ring exists")
 
@@ -194,13 +216,13 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestReadOnlyInspection(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12))
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
 	ro, err := ipc.Open(r.Path(), ipc.WithReadOnly())
 	require.NoError(t, err)
 	defer ro.Close()
 	_, err = ro.Stats()
 	require.NoError(t, err)
-	_, err = ro.Producer()
+	_, err = ro.Producer(nil)
 	require.Error(t, err)
 }
 
@@ -208,11 +230,11 @@ func TestHotPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	r := newRing(t, ipc.WithCapacity(1<<16))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 16})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	msg := make([]byte, 64)
@@ -220,12 +242,12 @@ func TestHotPathAllocs(t *testing.T) {
 	var sink int
 	fn := func(m []byte) { sink += len(m) }
 	allocs := testing.AllocsPerRun(1000, func() {
-		_ = p.Write(msg)
-		b, _ := p.Claim(64)
+		_ = p.Write(ctx, msg)
+		b, _ := p.Claim(ctx, 64)
 		copy(b, msg)
-		_ = p.Commit()
-		_ = c.Read(ctx, fn)
-		_, _ = c.ReadBatch(ctx, 16, fn)
+		_ = p.Commit(64)
+		_, _ = c.Read(ctx, 1, fn)
+		_, _ = c.Read(ctx, 16, fn)
 	})
 	require.Zero(t, allocs)
 }
@@ -235,31 +257,31 @@ func TestHotPathAllocs(t *testing.T) {
 // not after a full one, and allocates nothing.
 func TestCoalesce(t *testing.T) {
 	const d = 2 * time.Millisecond
-	r := newRing(t, ipc.WithCapacity(1<<16))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 16})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer(ipc.WithCoalesce(d))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Coalesce: d})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
 	var got []string
 	fn := func(m []byte) { got = append(got, string(m)) }
 	for i := 0; i < 20; i++ {
-		require.NoError(t, p.Write([]byte(fmt.Sprint(i))))
+		require.NoError(t, p.Write(ctx, []byte(fmt.Sprint(i))))
 	}
-	n, err := c.ReadBatch(ctx, 8, fn) // full: no hold after it
+	n, err := c.Read(ctx, 8, fn) // full: no hold after it
 	require.NoError(t, err)
 	require.Equal(t, 8, n)
-	n, err = c.ReadBatch(ctx, 8, fn)
+	n, err = c.Read(ctx, 8, fn)
 	require.NoError(t, err)
 	require.Equal(t, 8, n)
 	start := time.Now()
-	n, err = c.ReadBatch(ctx, 8, fn) // the last 4: short, so a hold follows
+	n, err = c.Read(ctx, 8, fn) // the last 4: short, so a hold follows
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
-	require.NoError(t, p.Write([]byte("20")))
-	n, err = c.ReadBatch(ctx, 8, fn)
+	require.NoError(t, p.Write(ctx, []byte("20")))
+	n, err = c.Read(ctx, 8, fn)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.GreaterOrEqual(t, time.Since(start), d, "the read after a short batch waited out the hold")
@@ -272,33 +294,99 @@ func TestCoalesce(t *testing.T) {
 	msg := make([]byte, 64)
 	c2fn := func([]byte) {}
 	require.NoError(t, c.Close())
-	c, err = r.Consumer(ipc.WithCoalesce(time.Microsecond))
+	c, err = r.Consumer(&ipc.ConsumerConfig{Coalesce: time.Microsecond})
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(1000, func() {
-		_ = p.Write(msg)
-		_, _ = c.ReadBatch(ctx, 16, c2fn)
+		_ = p.Write(ctx, msg)
+		_, _ = c.Read(ctx, 16, c2fn)
 	})
 	require.Zero(t, allocs)
 }
 
 func TestRemove(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithCapacity(1<<12))
+	r, err := ipc.Create(name, ipc.Config{Capacity: 1 << 12})
 	require.NoError(t, err)
 	require.NoError(t, ipc.Remove(name))
 	// Still usable by those who have it open.
-	p, err := r.Producer()
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Write([]byte("x")))
+	require.NoError(t, p.Write(context.Background(), []byte("x")))
 	require.NoError(t, r.Close())
-	require.True(t, errors.Is(ipc.Remove(name), ipc.ErrNotExist))
+	require.True(t, errors.Is(ipc.Remove(name), fs.ErrNotExist))
 }
 
-// TestPolicyNumbers: known() is a range check, which holds only while the
-// policy numbers are contiguous.
+// TestPolicyNumbers: ipc's known() is a range check over the segment's
+// override numbers, which holds only while they are contiguous: every
+// number from Spin to DropOldest has a name (ops.ParsePolicy reads it
+// back), and no other does.
 func TestPolicyNumbers(t *testing.T) {
-	for p := ipc.Policy(0); p < 20; p++ {
-		_, err := ipc.ParsePolicy(p.String())
-		require.Equal(t, err == nil, p >= ipc.Spin && p <= ipc.DropOldest, "policy %d", p)
+	for p := ops.Policy(0); p < 20; p++ {
+		_, err := ops.ParsePolicy(p.String())
+		require.Equal(t, err == nil, p >= ops.Spin && p <= ops.DropOldest, "policy %d", p)
 	}
+}
+
+// TestResendWithSequences (was TestRetryWithSequences, with ipc.Retry,
+// which is gone: the caller now retries in its own loop): a Drop producer
+// writing into a ring its slow consumer lets fill retries each refused
+// message with its sequence; a producer restarted mid-way under the same ID
+// resends the last message with the same sequence, and every message is
+// delivered exactly once.
+func TestResendWithSequences(t *testing.T) {
+	r := newRing(t, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 10, MaxMessage: 64, Sequences: true})
+	// The producer is away for a moment at its restart: only a stuck test
+	// leaves the consumer without one for a minute.
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}})
+	require.NoError(t, err)
+	defer c.Close()
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(got) < 200 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			_, err := c.Read(ctx, 4, func(m []byte) { got = append(got, string(m)) })
+			cancel()
+			if err != nil {
+				return
+			}
+			time.Sleep(100 * time.Microsecond) // a slow consumer: the ring fills
+		}
+	}()
+	ctx := context.Background()
+	resend := func(p *ipc.Producer, seq uint64, msg []byte) error {
+		for end := time.Now().Add(2 * time.Minute); ; runtime.Gosched() { // only a stuck test meets the end
+			err := p.WriteSeq(ctx, seq, msg)
+			if !errors.Is(err, ipc.ErrFull) || time.Now().After(end) {
+				return err
+			}
+		}
+	}
+	pcfg := &ipc.ProducerConfig{ID: 2, Full: ipc.Drop} // slot 1
+	p, err := r.Producer(pcfg)
+	require.NoError(t, err)
+	for i := 0; i < 200; i++ {
+		if i == 100 { // restart: the new producer resends message 99 with its sequence
+			require.NoError(t, p.Close())
+			p, err = r.Producer(pcfg)
+			require.NoError(t, err)
+			_, to := p.InDoubt()
+			require.Equal(t, uint64(101), to)
+			require.NoError(t, resend(p, 100, []byte("msg 99")))
+		}
+		ps, err := p.Stats()
+		require.NoError(t, err)
+		require.NoError(t, resend(p, ps.NextSeq, []byte("msg "+itoa(i))))
+	}
+	require.NoError(t, p.Close())
+	<-done
+	require.Len(t, got, 200)
+	for i, m := range got {
+		require.Equal(t, "msg "+itoa(i), m)
+	}
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.Duplicates)
+	require.NotZero(t, st.Drops, "the ring was full at times: resends happened")
 }

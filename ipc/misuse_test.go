@@ -3,6 +3,7 @@ package ipc_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"reflect"
 	"sort"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
@@ -22,77 +24,59 @@ type misuseCall struct {
 }
 
 // closedCalls lists a call of every exported method of the Ring, its
-// Producer and its Consumer that reads or writes the segment, and the
-// methods that answer from memory (no error to return) as nil calls that
-// must merely not crash. TestClosedEveryMethod checks by reflection that
-// the table covers every exported method, so a method added later must be
-// added here.
+// Producer and its Consumer that reads or writes the segment, and of every
+// function of package ops that takes the Ring, and the methods that answer
+// from memory (no error to return) as nil calls that must merely not
+// crash. TestClosedEveryMethod checks by reflection that the table covers
+// every exported method, so a method added later must be added here (ops'
+// functions cannot be listed by reflection: add a new one by hand).
 func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCall, noErr []misuseCall) {
 	ctx := context.Background()
 	fn := func([]byte) {}
 	errs = []misuseCall{
-		{"Producer.Write", func() error { return p.Write([]byte("x")) }},
-		{"Producer.WriteContext", func() error { return p.WriteContext(ctx, []byte("x")) }},
+		{"Producer.Write", func() error { return p.Write(ctx, []byte("x")) }},
 		{"Producer.WriteSeq", func() error { return p.WriteSeq(ctx, 1<<40, []byte("x")) }},
 		{"Producer.TryWrite", func() error { return p.TryWrite([]byte("x")) }},
-		{"Producer.WriteBatch", func() error { _, err := p.WriteBatch([][]byte{[]byte("x")}); return err }},
-		{"Producer.Claim", func() error { _, err := p.Claim(8); return err }},
-		{"Producer.Commit", p.Commit},
-		{"Producer.CommitN", func() error { return p.CommitN(1) }},
+		{"Producer.WriteBatch", func() error { _, err := p.WriteBatch(ctx, [][]byte{[]byte("x")}); return err }},
+		{"Producer.Claim", func() error { _, err := p.Claim(ctx, 8); return err }},
+		{"Producer.Commit", func() error { return p.Commit(1) }},
 		{"Producer.Abort", p.Abort},
 		{"Producer.Stats", func() error { _, err := p.Stats(); return err }},
 		{"Producer.Pressure", func() error { _, err := p.Pressure(); return err }},
-		{"Consumer.TryRead", func() error { _, err := c.TryRead(fn); return err }},
-		{"Consumer.TryReadBatch", func() error { _, err := c.TryReadBatch(8, fn); return err }},
-		{"Consumer.Read", func() error { return c.Read(ctx, fn) }},
-		{"Consumer.ReadBatch", func() error { _, err := c.ReadBatch(ctx, 8, fn); return err }},
+		{"Consumer.TryRead", func() error { _, err := c.TryRead(8, fn); return err }},
+		{"Consumer.Read", func() error { _, err := c.Read(ctx, 8, fn); return err }},
+		{"Consumer.Batch", func() error { _, err := c.Batch(ctx, 8); return err }},
 		{"Consumer.SetWindow", func() error { return c.SetWindow(512) }},
 	}
 	if r != nil {
 		errs = append(errs, []misuseCall{
 			{"Ring.Stats", func() error { _, err := r.Stats(); return err }},
-			{"Ring.Peek", func() error { _, err := r.Peek(8); return err }},
-			{"Ring.ResetHighWater", r.ResetHighWater},
-			{"Ring.Doctor", func() error { _, err := r.Doctor(false); return err }},
-			{"Ring.Doctor(repair)", func() error { _, err := r.Doctor(true); return err }},
-			{"Ring.SetPressureLevels", func() error { return r.SetPressureLevels(100, 50) }},
-			{"Ring.SetTargetDelay", func() error { return r.SetTargetDelay(0, 0) }},
-			{"Ring.SetPolicy", func() error { return r.SetPolicy(ipc.Park, ipc.Park) }},
 			{"Ring.Share", func() error { return r.Share(nil) }},
-			{"Ring.Producer", func() error { _, err := r.Producer(); return err }},
-			{"Ring.Consumer", func() error { _, err := r.Consumer(); return err }},
+			{"Ring.Producer", func() error { _, err := r.Producer(nil); return err }},
+			{"Ring.Consumer", func() error { _, err := r.Consumer(nil); return err }},
+			{"ops.Peek", func() error { _, err := ops.Peek(r, 8); return err }},
+			{"ops.ResetHighWater", func() error { return ops.ResetHighWater(r) }},
+			{"ops.Doctor", func() error { _, err := ops.Doctor(r, false); return err }},
+			{"ops.Doctor(repair)", func() error { _, err := ops.Doctor(r, true); return err }},
+			{"ops.SetPressureLevels", func() error { return ops.SetPressureLevels(r, 100, 50) }},
+			{"ops.SetTargetDelay", func() error { return ops.SetTargetDelay(r, 0, 0) }},
+			{"ops.SetPolicy", func() error { return ops.SetPolicy(r, ops.Park, ops.Park) }},
+			{"ops.Slot", func() error { _, err := ops.Slot(r, 0); return err }}, // was ProducerSlot: a zero SlotStats after Close, now ErrClosed
 		}...)
 	}
 	noErr = []misuseCall{
-		{"Producer.Slot", func() error { p.Slot(); return nil }},
-		{"Producer.Policy", func() error { p.Policy(); return nil }},
-		{"Producer.NextSeq", func() error { p.NextSeq(); return nil }},
 		{"Producer.InDoubt", func() error { p.InDoubt(); return nil }},
 		{"Consumer.WatchLiveness", func() error { c.WatchLiveness(func(int, bool) {}); return nil }}, // a test hook (export_test.go)
 		{"Consumer.ProducerWait", func() error { c.ProducerWait(); return nil }},                     // a test hook (export_test.go)
-		{"Producer.Close", p.Close},                                                                  // idempotent: nil
-		{"Consumer.Close", c.Close},                                                                  // idempotent: nil
+		{"Producer.Close", p.Close}, // idempotent: nil
+		{"Consumer.Close", c.Close}, // idempotent: nil
 	}
 	if r != nil {
 		noErr = append(noErr, []misuseCall{
 			{"Ring.Path", func() error { r.Path(); return nil }},
-			{"Ring.Header", func() error { r.Header(); return nil }},
-			{"Ring.Kind", func() error { r.Kind(); return nil }},
-			{"Ring.Slots", func() error { r.Slots(); return nil }},
-			{"Ring.Capacity", func() error { r.Capacity(); return nil }},
-			{"Ring.MaxMessage", func() error { r.MaxMessage(); return nil }},
-			{"Ring.DropOldest", func() error { r.DropOldest(); return nil }},
-			{"Ring.Sequences", func() error { r.Sequences(); return nil }},
-			{"Ring.HeaderCommit", func() error { r.HeaderCommit(); return nil }},
-			{"Ring.Timestamps", func() error { r.Timestamps(); return nil }},
+			{"ops.Header", func() error { ops.Header(r); return nil }},
 			{"Ring.FD", func() error { r.FD(); return nil }}, // export_test.go
-			{"Ring.ProducerSlot", func() error {
-				if st := r.ProducerSlot(0); st != (ring.SlotStats{}) {
-					return errors.New("ProducerSlot after Close is not zero")
-				}
-				return nil
-			}},
-			{"Ring.Close", r.Close}, // idempotent: nil
+			{"Ring.Close", r.Close},                          // idempotent: nil
 		}...)
 	}
 	return errs, noErr
@@ -103,24 +87,25 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 // and Consumer.Close with the Ring open, every method returns ErrClosed or,
 // if it has no error to return, answers without touching the segment.
 // Before the fix, Producer.Pressure, Stats and Abort (and Consumer.SetWindow,
-// Ring.ProducerSlot) read the unmapped segment: SIGSEGV.
+// Ring.ProducerSlot, now ops.Slot) read the unmapped segment: SIGSEGV.
 func TestClosedEveryMethod(t *testing.T) {
-	kinds := map[string][]ipc.Option{
-		"spsc":          {ipc.WithSequences()},
-		"mpsc":          {ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithSequences()},
-		"header-commit": {ipc.WithHeaderCommit()},
-		"drop-oldest":   {ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithDropOldest()},
+	kinds := map[string]ipc.Config{
+		"spsc":          {Sequences: true},
+		"mpsc":          {Kind: ipc.MPSC, Producers: 2, Sequences: true},
+		"header-commit": {HeaderCommit: true},
+		"drop-oldest":   {Kind: ipc.MPSC, Producers: 2, DropOldest: true},
 	}
-	for name, opts := range kinds {
+	for name, cfg := range kinds {
+		cfg.Capacity = 1 << 12
 		t.Run(name+"/ring-closed", func(t *testing.T) {
-			r, err := ipc.Create(testutil.Name(t), append([]ipc.Option{ipc.WithCapacity(1 << 12)}, opts...)...)
+			r, err := ipc.Create(testutil.Name(t), cfg)
 			require.NoError(t, err)
-			p, err := r.Producer()
+			p, err := r.Producer(nil)
 			require.NoError(t, err)
-			c, err := r.Consumer()
+			c, err := r.Consumer(nil)
 			require.NoError(t, err)
-			require.NoError(t, p.Write([]byte("before")))
-			_, err = p.Claim(16) // an outstanding claim, abandoned by Close
+			require.NoError(t, p.Write(context.Background(), []byte("before")))
+			_, err = p.Claim(context.Background(), 16) // an outstanding claim, abandoned by Close
 			require.NoError(t, err)
 			require.NoError(t, r.Close())
 
@@ -134,12 +119,12 @@ func TestClosedEveryMethod(t *testing.T) {
 			}
 		})
 		t.Run(name+"/endpoints-closed", func(t *testing.T) {
-			r := newRing(t, append([]ipc.Option{ipc.WithCapacity(1 << 12)}, opts...)...)
-			p, err := r.Producer()
+			r := newRing(t, cfg)
+			p, err := r.Producer(nil)
 			require.NoError(t, err)
-			c, err := r.Consumer()
+			c, err := r.Consumer(nil)
 			require.NoError(t, err)
-			_, err = p.Claim(16)
+			_, err = p.Claim(context.Background(), 16)
 			require.NoError(t, err)
 			require.NoError(t, p.Close())
 			require.NoError(t, c.Close())
@@ -152,13 +137,13 @@ func TestClosedEveryMethod(t *testing.T) {
 			}
 			// The ring itself is untouched: the abandoned claim is not a
 			// message, and a new pair works.
-			p, err = r.Producer()
+			p, err = r.Producer(nil)
 			require.NoError(t, err)
-			require.NoError(t, p.Write([]byte("after")))
-			c, err = r.Consumer()
+			require.NoError(t, p.Write(context.Background(), []byte("after")))
+			c, err = r.Consumer(nil)
 			require.NoError(t, err)
 			var got []string
-			_, err = c.TryReadBatch(8, func(m []byte) { got = append(got, string(m)) })
+			_, err = c.TryRead(8, func(m []byte) { got = append(got, string(m)) })
 			require.NoError(t, err)
 			require.Equal(t, []string{"after"}, got)
 		})
@@ -191,39 +176,43 @@ func coverAll(t *testing.T, lists ...[]misuseCall) {
 	require.Empty(t, missing, "methods not covered by the after-Close table (add them to closedCalls)")
 }
 
-// TestNilArguments: a nil callback or context is refused with ErrInvalid,
-// before anything is read: the message is still there afterwards. Before the
-// fix, each of these panicked (a nil function or interface called).
+// TestNilArguments: a nil callback or context is refused with ErrInvalid
+// (fs.ErrInvalid), before anything is read: the message is still there
+// afterwards. Before the fix, each of these panicked (a nil function or
+// interface called). Every call that takes a context is covered: Write
+// (the old WriteContext), WriteSeq, WriteBatch, Claim, Read, Batch.
 func TestNilArguments(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<12), ipc.WithSequences())
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 12, Sequences: true})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, p.Write([]byte("kept")))
 	ctx := context.Background()
+	require.NoError(t, p.Write(ctx, []byte("kept")))
 	var nilCtx context.Context
 	fn := func([]byte) {}
 	for _, k := range []misuseCall{
-		{"TryRead", func() error { _, err := c.TryRead(nil); return err }},
-		{"TryReadBatch", func() error { _, err := c.TryReadBatch(8, nil); return err }},
-		{"Read", func() error { return c.Read(ctx, nil) }},
-		{"ReadBatch", func() error { _, err := c.ReadBatch(ctx, 8, nil); return err }},
-		{"Read nil ctx", func() error { return c.Read(nilCtx, fn) }},
-		{"ReadBatch nil ctx", func() error { _, err := c.ReadBatch(nilCtx, 8, fn); return err }},
-		{"WriteContext nil ctx", func() error { return p.WriteContext(nilCtx, []byte("x")) }},
+		{"TryRead", func() error { _, err := c.TryRead(1, nil); return err }},
+		{"TryRead batch", func() error { _, err := c.TryRead(8, nil); return err }},
+		{"Read", func() error { _, err := c.Read(ctx, 1, nil); return err }},
+		{"Read batch", func() error { _, err := c.Read(ctx, 8, nil); return err }},
+		{"Read nil ctx", func() error { _, err := c.Read(nilCtx, 1, fn); return err }},
+		{"Read batch nil ctx", func() error { _, err := c.Read(nilCtx, 8, fn); return err }},
+		{"Batch nil ctx", func() error { _, err := c.Batch(nilCtx, 8); return err }},
+		{"Write nil ctx", func() error { return p.Write(nilCtx, []byte("x")) }},
 		{"WriteSeq nil ctx", func() error { return p.WriteSeq(nilCtx, 1<<40, []byte("x")) }},
-		{"Retry nil ctx", func() error { return ipc.Retry(nilCtx, ipc.RetryOptions{}, func() error { return nil }) }},
-		{"Retry nil write", func() error { return ipc.Retry(ctx, ipc.RetryOptions{}, nil) }},
+		{"WriteBatch nil ctx", func() error { _, err := p.WriteBatch(nilCtx, [][]byte{[]byte("x")}); return err }},
+		{"Claim nil ctx", func() error { _, err := p.Claim(nilCtx, 8); return err }},
 	} {
 		err := k.call()
-		require.ErrorIs(t, err, ipc.ErrInvalid, k.method)
+		require.ErrorIs(t, err, fs.ErrInvalid, k.method)
 		require.Contains(t, err.Error(), "nil", k.method)
 	}
 	var got []string
-	require.NoError(t, c.Read(ctx, func(m []byte) { got = append(got, string(m)) }))
+	_, err = c.Read(ctx, 8, func(m []byte) { got = append(got, string(m)) })
+	require.NoError(t, err)
 	require.Equal(t, []string{"kept"}, got, "nothing was consumed or written by the refused calls")
 }
 
@@ -247,18 +236,29 @@ func TestRingNilCallbacks(t *testing.T) {
 }
 
 // TestCloseWakesWaiters: Ring.Close while another goroutine waits in a
-// Write (full ring) or a Read (empty ring), under each waiting policy: the
+// Write (full ring) or a Read (empty ring), under each way of waiting: the
 // waiting call returns ErrClosed and Close returns once it has, before it
 // unmaps the segment. The waiting goroutine then closes its endpoint, as a
 // deferred Close would, concurrently with Ring.Close's own. Before the fix,
 // the waiter woke (or timed out its sleep) into an unmapped segment:
-// SIGSEGV.
+// SIGSEGV. The ways of waiting are the four Strategies of the endpoints'
+// Wait, and the two wait modes that now exist only as overrides in the
+// segment (ops.SetPolicy, ringctl policy): backoff, and block (which waits
+// as park, bounded by the caller's context).
 func TestCloseWakesWaiters(t *testing.T) {
 	const deadline = 2 * time.Minute // only a stuck test meets it
-	for _, pol := range []ipc.Policy{ipc.Park, ipc.Hybrid, ipc.Spin, ipc.Yield, ipc.Backoff, ipc.Block} {
-		for _, call := range []string{"Write", "WriteBatch", "Claim", "Read", "ReadBatch"} {
-			t.Run(pol.String()+"/"+call, func(t *testing.T) {
-				r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<10), ipc.WithMaxMessage(64))
+	type waiting struct {
+		name     string
+		strategy ipc.Strategy
+		override ops.Policy // 0: none
+	}
+	for _, w := range []waiting{
+		{"park", ipc.Park, 0}, {"hybrid", ipc.Hybrid, 0}, {"spin", ipc.Spin, 0}, {"yield", ipc.Yield, 0},
+		{"override-backoff", ipc.Hybrid, ops.Backoff}, {"override-block", ipc.Hybrid, ops.Block},
+	} {
+		for _, call := range []string{"Write", "WriteBatch", "Claim", "Read", "ReadBatch", "Batch"} {
+			t.Run(w.name+"/"+call, func(t *testing.T) {
+				r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 10, MaxMessage: 64})
 				require.NoError(t, err)
 				closed := false
 				defer func() {
@@ -266,19 +266,23 @@ func TestCloseWakesWaiters(t *testing.T) {
 						_ = r.Close()
 					}
 				}()
+				if w.override != 0 {
+					require.NoError(t, ops.SetPolicy(r, w.override, w.override))
+				}
 				// The wait hook tells the test that the call is waiting: it
-				// is consulted at the wait's checks, under every policy.
+				// is consulted at the wait's checks, however it waits.
 				hooked := make(chan struct{})
 				var once sync.Once
-				hook := func(ipc.WaitInfo) ipc.WaitDecision {
+				hook := func(ipc.WaitInfo) error {
 					once.Do(func() { close(hooked) })
-					return ipc.KeepWaiting
+					return nil
 				}
-				p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(deadline), ipc.WithPeerTimeout(deadline), ipc.WithWaitHook(hook))
+				wait := ipc.Wait{Strategy: w.strategy, PeerTimeout: deadline, Hook: hook}
+				p, err := r.Producer(&ipc.ProducerConfig{Wait: wait})
 				require.NoError(t, err)
-				c, err := r.Consumer(ipc.WithWait(pol), ipc.WithConsumerPeerTimeout(deadline), ipc.WithConsumerWaitHook(hook))
+				c, err := r.Consumer(&ipc.ConsumerConfig{Wait: wait})
 				require.NoError(t, err)
-				reading := call == "Read" || call == "ReadBatch"
+				reading := call == "Read" || call == "ReadBatch" || call == "Batch"
 				if !reading {
 					for p.TryWrite(make([]byte, 64)) == nil {
 					}
@@ -290,15 +294,17 @@ func TestCloseWakesWaiters(t *testing.T) {
 					defer cancel()
 					switch call {
 					case "Write":
-						err = p.WriteContext(ctx, make([]byte, 64))
+						err = p.Write(ctx, make([]byte, 64))
 					case "WriteBatch":
-						_, err = p.WriteBatch([][]byte{make([]byte, 64), make([]byte, 64)})
+						_, err = p.WriteBatch(ctx, [][]byte{make([]byte, 64), make([]byte, 64)})
 					case "Claim":
-						_, err = p.Claim(64)
+						_, err = p.Claim(ctx, 64)
 					case "Read":
-						err = c.Read(ctx, func([]byte) {})
+						_, err = c.Read(ctx, 1, func([]byte) {})
 					case "ReadBatch":
-						_, err = c.ReadBatch(ctx, 8, func([]byte) {})
+						_, err = c.Read(ctx, 8, func([]byte) {})
+					case "Batch":
+						_, err = c.Batch(ctx, 8)
 					}
 					// What a deferred Close in the waiting goroutine does,
 					// possibly while Ring.Close is closing it too.
@@ -341,16 +347,17 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 }
 
 // TestCloseConcurrentWithRingMethods: Ring methods called from other
-// goroutines while the Ring closes return their result or ErrClosed, never
-// crash. Before the fix, Stats (and the other inspection methods) could
-// read the segment while Close unmapped it.
+// goroutines (and ops' functions on it) while the Ring closes return their
+// result or ErrClosed, never crash. Before the fix, Stats (and the other
+// inspection methods, now in ops) could read the segment while Close
+// unmapped it.
 func TestCloseConcurrentWithRingMethods(t *testing.T) {
 	for range 20 {
-		r, err := ipc.Create(testutil.Name(t), ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12))
+		r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12})
 		require.NoError(t, err)
-		p, err := r.Producer()
+		p, err := r.Producer(nil)
 		require.NoError(t, err)
-		require.NoError(t, p.Write([]byte("x")))
+		require.NoError(t, p.Write(context.Background(), []byte("x")))
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		errs := make(chan error, 64)
@@ -362,11 +369,11 @@ func TestCloseConcurrentWithRingMethods(t *testing.T) {
 				for i := 0; i < 50; i++ {
 					for _, f := range []func() error{
 						func() error { _, err := r.Stats(); return err },
-						func() error { _, err := r.Peek(8); return err },
-						func() error { _, err := r.Doctor(false); return err },
+						func() error { _, err := ops.Peek(r, 8); return err },
+						func() error { _, err := ops.Doctor(r, false); return err },
 						func() error { _, err := p.Stats(); return err },
 						func() error { _, err := p.Pressure(); return err },
-						func() error { r.ProducerSlot(0); return nil },
+						func() error { _, err := ops.Slot(r, 0); return err },
 					} {
 						if err := f(); err != nil && !errors.Is(err, ipc.ErrClosed) {
 							errs <- err

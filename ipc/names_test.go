@@ -12,6 +12,7 @@ import (
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/metrics"
+	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
 )
 
@@ -59,7 +60,7 @@ func startHangInCreate(t *testing.T, path string) *exec.Cmd {
 	return testutil.StartHangInCreate(t, childEnv+"=hang-in-create", "SHMRING_T_PATH="+path)
 }
 
-// TestListNamesAndLeftovers: List shows rings whose names start with a dot,
+// TestListNamesAndLeftovers: ops.List shows rings whose names start with a dot,
 // and the temporary files of Create (a create in progress, whose creator
 // lives, and the leftover of one SIGKILLed mid-way) as such, without
 // opening them. The directory collector exports the dot-named ring, labels
@@ -69,7 +70,7 @@ func startHangInCreate(t *testing.T, path string) *exec.Cmd {
 func TestListNamesAndLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{".hidden", "plain", "to-rename"} {
-		r, err := ipc.Create(filepath.Join(dir, n), ipc.WithCapacity(1<<12))
+		r, err := ipc.Create(filepath.Join(dir, n), ipc.Config{Capacity: 1 << 12})
 		require.NoError(t, err)
 		require.NoError(t, r.Close())
 	}
@@ -80,9 +81,9 @@ func TestListNamesAndLeftovers(t *testing.T) {
 	require.NoError(t, dead.Process.Kill())
 	_ = dead.Wait()
 
-	list, err := ipc.List(dir)
+	list, err := ops.List(dir)
 	require.NoError(t, err)
-	byName := map[string]ipc.RingInfo{}
+	byName := map[string]ops.Entry{}
 	for _, ri := range list {
 		if ri.Creating {
 			byName["creating:"+ri.Ring] = ri

@@ -17,18 +17,18 @@ import (
 // snippet compiles, passes vet and staticcheck, and runs.
 func readmeOrders(ctx context.Context, handle func(msg []byte)) error {
 	// In the writing process:
-	r, err := ipc.Create("orders", ipc.WithCapacity(1<<20)) // /dev/shm/orders, mode 0600
+	r, err := ipc.Create("orders", ipc.Config{Capacity: 1 << 20}) // /dev/shm/orders, mode 0600
 	if err != nil {
-		return err // ipc.ErrExist if the name is taken (ringctl rm orders removes a leftover)
+		return err // fs.ErrExist if the name is taken (ringctl rm orders removes a leftover)
 	}
 	defer ipc.Remove("orders") // the creator removes the name when done; open rings stay usable
 	defer r.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if err := p.Write([]byte("buy 10")); err != nil {
+	if err := p.Write(ctx, []byte("buy 10")); err != nil {
 		return err // ipc.ErrFull if the ring is full (counted as a drop)
 	}
 
@@ -38,12 +38,13 @@ func readmeOrders(ctx context.Context, handle func(msg []byte)) error {
 		return err
 	}
 	defer r2.Close()
-	c, err := r2.Consumer()
+	c, err := r2.Consumer(nil) // nil: every default (wait Hybrid, stall limit 1 s)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.Read(ctx, func(msg []byte) { handle(msg) }) // msg is valid inside the callback only
+	_, err = c.Read(ctx, 1, func(msg []byte) { handle(msg) }) // up to 1 message; msg is valid inside the callback only
+	return err
 }
 
 // TestReadmeGoSnippets (issue 13, item 4): every Go snippet in README.md

@@ -3,6 +3,7 @@ package ipc_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
@@ -24,35 +26,37 @@ import (
 func TestConsumerOpenOnDamage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []ipc.Option
+		cfg  ipc.Config
 	}{
-		{"spsc", nil},
-		{"header-commit", []ipc.Option{ipc.WithHeaderCommit()}},
-		{"mpsc", []ipc.Option{ipc.WithKind(ipc.MPSC), ipc.WithProducers(2)}},
-		{"mpsc-drop-oldest", []ipc.Option{ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithDropOldest()}},
+		{"spsc", ipc.Config{}},
+		{"header-commit", ipc.Config{HeaderCommit: true}},
+		{"mpsc", ipc.Config{Kind: ipc.MPSC, Producers: 2}},
+		{"mpsc-drop-oldest", ipc.Config{Kind: ipc.MPSC, Producers: 2, DropOldest: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ipc.Create(testutil.Name(t), append([]ipc.Option{ipc.WithCapacity(1 << 12)}, tc.opts...)...)
+			cfg := tc.cfg
+			cfg.Capacity = 1 << 12
+			r, err := ipc.Create(testutil.Name(t), cfg)
 			require.NoError(t, err)
 			defer r.Close()
-			p, err := r.Producer()
+			p, err := r.Producer(nil)
 			require.NoError(t, err)
-			require.NoError(t, p.Write([]byte("hello")))
+			require.NoError(t, p.Write(context.Background(), []byte("hello")))
 			require.NoError(t, p.Close())
 			good := testutil.RingWord(t, r.Path(), ring.ProducerLine)
 			for _, bad := range []uint64{good + 1<<20, good + 3, good - 1<<20} {
 				testutil.SetRingWord(t, r.Path(), ring.ProducerLine, bad)
-				c, err := r.Consumer()
+				c, err := r.Consumer(nil)
 				require.ErrorIs(t, err, ipc.ErrCorrupt, "producer position %d", bad)
 				require.Nil(t, c)
 			}
 			testutil.SetRingWord(t, r.Path(), ring.ProducerLine, good)
-			c, err := r.Consumer()
+			c, err := r.Consumer(nil)
 			require.NoError(t, err, "the failed opens released the consumer role")
 			var got string
-			ok, err := c.TryRead(func(m []byte) { got = string(m) })
+			n, err := c.TryRead(1, func(m []byte) { got = string(m) })
 			require.NoError(t, err)
-			require.True(t, ok)
+			require.Equal(t, 1, n)
 			require.Equal(t, "hello", got)
 			require.NoError(t, c.Close())
 		})
@@ -65,18 +69,20 @@ func TestConsumerOpenOnDamage(t *testing.T) {
 // "Header-commit rings"). The segment is made as such a death leaves it:
 // records written and read for real, then the producer position stored
 // back to where the dead producer last stored it. Every reader accepts the
-// state: a new consumer, Peek, Stats, Doctor (with and without repair); and
+// state: a new consumer, Stats, ops' Peek and Doctor (with and without
+// repair); and
 // a new producer resumes after the records (issue 12, defect 3).
 func TestHeaderCommitDeadProducerState(t *testing.T) {
-	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256), ipc.WithHeaderCommit())
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 12, MaxMessage: 256, HeaderCommit: true})
 	require.NoError(t, err)
 	defer r.Close()
-	p, err := r.Producer()
+	ctx := context.Background()
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Write([]byte("first")))
-	_, err = c.TryReadBatch(10, func([]byte) {})
+	require.NoError(t, p.Write(ctx, []byte("first")))
+	_, err = c.TryRead(10, func([]byte) {})
 	require.NoError(t, err)
 	stored := testutil.RingWord(t, r.Path(), ring.ProducerLine)
 	msgs := make([][]byte, 20)
@@ -84,12 +90,12 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 		msgs[i] = make([]byte, 150)
 		msgs[i][0] = byte(i)
 	}
-	n, err := p.WriteBatch(msgs) // 20 x 160 bytes: 3200, under capacity-8
+	n, err := p.WriteBatch(ctx, msgs) // 20 x 160 bytes: 3200, under capacity-8
 	require.NoError(t, err)
 	require.Equal(t, len(msgs), n)
 	require.NoError(t, p.Close())
 	got := 0
-	n, err = c.TryReadBatch(100, func(m []byte) {
+	n, err = c.TryRead(100, func(m []byte) {
 		require.Equal(t, byte(got), m[0])
 		got++
 	})
@@ -103,42 +109,42 @@ func TestHeaderCommitDeadProducerState(t *testing.T) {
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Zero(t, st.Depth)
-	recs, err := r.Peek(100)
+	recs, err := ops.Peek(r, 100)
 	require.NoError(t, err, "peek")
 	require.Empty(t, recs)
 	for _, repair := range []bool{false, true} {
-		d, err := r.Doctor(repair)
+		d, err := ops.Doctor(r, repair)
 		require.NoError(t, err)
 		require.True(t, d.Healthy(), "doctor (repair %v): %v", repair, d.Problems)
 		require.Zero(t, d.Pending)
 	}
-	c, err = r.Consumer()
+	c, err = r.Consumer(nil)
 	require.NoError(t, err, "a consumer opens")
 	defer c.Close()
-	p, err = r.Producer()
+	p, err = r.Producer(nil)
 	require.NoError(t, err, "a producer opens")
 	defer p.Close()
 	require.Equal(t, cpos, testutil.RingWord(t, r.Path(), ring.ProducerLine), "it resumed after the dead producer's records")
-	require.NoError(t, p.Write([]byte("after")))
+	require.NoError(t, p.Write(ctx, []byte("after")))
 	var last string
-	n, err = c.TryReadBatch(100, func(m []byte) { last = string(m) })
+	n, err = c.TryRead(100, func(m []byte) { last = string(m) })
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, "after", last)
 
 	// Records committed but not yet read, past the stored position: Peek
 	// and Doctor show them as the consumer will read them.
-	require.NoError(t, p.Write([]byte("one")))
+	require.NoError(t, p.Write(ctx, []byte("one")))
 	stored = testutil.RingWord(t, r.Path(), ring.ProducerLine)
-	n, err = p.WriteBatch([][]byte{[]byte("two"), []byte("three")})
+	n, err = p.WriteBatch(ctx, [][]byte{[]byte("two"), []byte("three")})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	testutil.SetRingWord(t, r.Path(), ring.ProducerLine, stored)
-	recs, err = r.Peek(100)
+	recs, err = ops.Peek(r, 100)
 	require.NoError(t, err)
 	require.Len(t, recs, 3)
-	require.Equal(t, "three", string(recs[2].Payload))
-	d, err := r.Doctor(false)
+	require.Equal(t, "three", string(recs[2].Data))
+	d, err := ops.Doctor(r, false)
 	require.NoError(t, err)
 	require.True(t, d.Healthy(), "%v", d.Problems)
 	require.Equal(t, 3, d.Pending)
@@ -159,7 +165,7 @@ func hcBatchProducerChild() error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Spin), ipc.WithPeerTimeout(time.Minute))
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Spin, PeerTimeout: time.Minute}})
 	if err != nil {
 		return err
 	}
@@ -169,8 +175,9 @@ func hcBatchProducerChild() error {
 	for i := range msgs {
 		msgs[i] = hcMsg(i)
 	}
+	ctx := context.Background()
 	for {
-		if _, err := p.WriteBatch(msgs); err != nil {
+		if _, err := p.WriteBatch(ctx, msgs); err != nil {
 			return err
 		}
 	}
@@ -181,8 +188,8 @@ func hcBatchProducerChild() error {
 // process reads; a kill that lands between a batch's commits and its
 // position store leaves the consumer past the producer position (a real
 // death, as issue 12 defect 3 reports it). After every kill, whatever
-// state it left: every message read is whole, Stats, Peek and Doctor
-// accept the ring, a new consumer opens, and the next producer resumes.
+// state it left: every message read is whole, Stats and ops' Peek and
+// Doctor accept the ring, a new consumer opens, and the next producer resumes.
 // How many kills left the consumer past the producer position is logged
 // (it depends on where each kill lands; TestHeaderCommitDeadProducerState
 // and ring's TestHeaderCommitDeadProducerIPC make that state every time).
@@ -192,10 +199,10 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 		kills = 8
 	}
 	const capacity = 1 << 13
-	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(capacity), ipc.WithMaxMessage(256), ipc.WithHeaderCommit())
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: capacity, MaxMessage: 256, HeaderCommit: true})
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer func() { _ = c.Close() }()
 	var bad error
@@ -233,7 +240,7 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := c.TryReadBatch(64, fn); err != nil {
+				if _, err := c.TryRead(64, fn); err != nil {
 					done <- err
 					return
 				}
@@ -249,7 +256,7 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 		_ = cmd.Wait()
 		close(stop)
 		require.NoError(t, <-done)
-		_, err = c.TryReadBatch(1<<20, fn) // what the dead producer committed
+		_, err = c.TryRead(1<<20, fn) // what the dead producer committed
 		require.NoError(t, err)
 		require.NoError(t, bad)
 
@@ -258,22 +265,22 @@ func TestHeaderCommitProducerKilled(t *testing.T) {
 		if ahead := st.ConsumerPos - st.ProducerPos; ahead != 0 && ahead <= capacity-8 {
 			past++
 		}
-		_, err = r.Peek(1 << 20)
+		_, err = ops.Peek(r, 1<<20)
 		require.NoError(t, err, "kill %d: peek", k)
-		d, err := r.Doctor(false)
+		d, err := ops.Doctor(r, false)
 		require.NoError(t, err, "kill %d", k)
 		require.True(t, d.Healthy(), "kill %d: %v", k, d.Problems)
 		require.NoError(t, c.Close())
-		c, err = r.Consumer()
+		c, err = r.Consumer(nil)
 		require.NoError(t, err, "kill %d: a new consumer", k)
 	}
-	p, err := r.Producer()
+	p, err := r.Producer(nil)
 	require.NoError(t, err, "a last producer resumes")
-	require.NoError(t, p.Write([]byte("last")))
+	require.NoError(t, p.Write(context.Background(), []byte("last")))
 	require.NoError(t, p.Close())
 	var last string
 	for last != "last" {
-		n, err := c.TryReadBatch(64, func(m []byte) { fn(m); last = string(m) })
+		n, err := c.TryRead(64, func(m []byte) { fn(m); last = string(m) })
 		require.NoError(t, err)
 		require.NotZero(t, n, "the last message arrives")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/metrics"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -30,6 +31,7 @@ type inspectResult struct {
 	Op      string `json:"op"`
 	Err     string `json:"err"`
 	Corrupt bool   `json:"corrupt"`
+	Fault   bool   `json:"fault"` // errors.Is(err, ops.ErrFault): a memory fault, typed (hole-punch child)
 	Value   int    `json:"value"` // collectors: samples exported for the rings / unreadable count
 }
 
@@ -82,17 +84,17 @@ func inspectTruncatedChild() error {
 		ro, rw := rings[n].ro, rings[n].rw
 		_, err := ro.Stats()
 		report(n, "stats", err, 0)
-		_, err = ro.Peek(1000)
+		_, err = ops.Peek(ro, 1000)
 		report(n, "peek", err, 0)
-		_, err = ro.Doctor(false)
+		_, err = ops.Doctor(ro, false)
 		report(n, "doctor", err, 0)
-		_, err = rw.Doctor(true)
+		_, err = ops.Doctor(rw, true)
 		report(n, "doctor-repair", err, 0)
-		report(n, "reset", rw.ResetHighWater(), 0)
-		report(n, "policy", rw.SetPolicy(ipc.Park, ipc.Park), 0)
-		report(n, "pressure", rw.SetPressureLevels(0, 0), 0)
+		report(n, "reset", ops.ResetHighWater(rw), 0)
+		report(n, "policy", ops.SetPolicy(rw, ops.Park, ops.Park), 0)
+		report(n, "pressure", ops.SetPressureLevels(rw, 0, 0), 0)
 	}
-	list, err := ipc.List(dir)
+	list, err := ops.List(dir)
 	if err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func inspectTruncatedChild() error {
 // TestInspectTruncated: another process truncates a live segment file
 // (through its own descriptor) to sizes from 0 to inside the data area,
 // after a process mapped it. In that process, every inspection path (Stats,
-// Peek, Doctor with and without repair, ResetHighWater, SetPolicy,
+// ops' Peek, Doctor with and without repair, ResetHighWater, SetPolicy,
 // SetPressureLevels, List, the Prometheus collectors) returns ErrCorrupt
 // saying the file was truncated, to what and from what, and what to do; a
 // collector leaves the ring out. None crashes (it runs in a child process,
@@ -139,7 +141,7 @@ func inspectTruncatedChild() error {
 // reports success on what is left of the file.
 func TestInspectTruncated(t *testing.T) {
 	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
-		t.Run(kind.String(), func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			dir := filepath.Join("/dev/shm", testutil.Name(t))
 			require.NoError(t, os.Mkdir(dir, 0o700))
 			t.Cleanup(func() { _ = os.RemoveAll(dir) })
@@ -169,33 +171,34 @@ func TestInspectTruncated(t *testing.T) {
 			want := map[string][2]int64{} // ring -> truncated size, original size
 			for _, c := range cases {
 				path := filepath.Join(dir, c.name)
-				opts := []ipc.Option{ipc.WithCapacity(1 << 14), ipc.WithKind(kind)}
-				r, err := ipc.Create(path, opts...)
+				r, err := ipc.Create(path, ipc.Config{Capacity: 1 << 14, Kind: kind})
 				require.NoError(t, err)
-				var popts []ipc.ProducerOption
+				var pcfg *ipc.ProducerConfig
 				if kind == ipc.MPSC {
-					popts = append(popts, ipc.WithProducerID(3))
+					pcfg = &ipc.ProducerConfig{ID: 4} // slot 3
 				}
-				p, err := r.Producer(popts...)
+				p, err := r.Producer(pcfg)
 				require.NoError(t, err)
 				for i := 0; i < 40; i++ { // 40 records of 208 bytes: three pages of the data area
-					require.NoError(t, p.Write([]byte(strings.Repeat(fmt.Sprint(i%10), 200))))
+					require.NoError(t, p.Write(context.Background(), []byte(strings.Repeat(fmt.Sprint(i%10), 200))))
 				}
 				require.NoError(t, p.Close())
 				if c.drained {
-					cons, err := r.Consumer()
+					cons, err := r.Consumer(nil)
 					require.NoError(t, err)
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					for got := 0; got < 40; {
-						n, err := cons.ReadBatch(ctx, 64, func([]byte) {})
+						n, err := cons.Read(ctx, 64, func([]byte) {})
 						require.NoError(t, err)
 						got += n
 					}
 					cancel()
 					require.NoError(t, cons.Close())
 				}
-				h := r.Header()
-				dataOff := int64(shm.HeaderSize + h.BodySize - r.Capacity())
+				h := ops.Header(r)
+				st, err := r.Stats()
+				require.NoError(t, err)
+				dataOff := int64(shm.HeaderSize + h.BodySize - st.Capacity)
 				want[c.name] = [2]int64{c.size(dataOff), int64(h.TotalSize)}
 				require.NoError(t, r.Close())
 			}
@@ -286,16 +289,16 @@ func holePunchChild() error {
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
 		return fmt.Errorf("mount: %w", err)
 	}
-	r, err := ipc.Create(filepath.Join(dir, "ring"), ipc.WithCapacity(1<<14), ipc.WithKind(ipc.MPSC))
+	r, err := ipc.Create(filepath.Join(dir, "ring"), ipc.Config{Capacity: 1 << 14, Kind: ipc.MPSC})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer()
+	p, err := r.Producer(nil)
 	if err != nil {
 		return err
 	}
-	if err := p.Write([]byte("before the hole")); err != nil {
+	if err := p.Write(context.Background(), []byte("before the hole")); err != nil {
 		return err
 	}
 	if err := p.Close(); err != nil {
@@ -320,15 +323,15 @@ func holePunchChild() error {
 	report := func(op string, err error) {
 		res := inspectResult{Ring: "ring", Op: op}
 		if err != nil {
-			res.Err, res.Corrupt = err.Error(), errors.Is(err, ipc.ErrCorrupt)
+			res.Err, res.Corrupt, res.Fault = err.Error(), errors.Is(err, ipc.ErrCorrupt), errors.Is(err, ops.ErrFault)
 		}
 		_ = enc.Encode(res)
 	}
 	_, err = r.Stats()
 	report("stats", err)
-	_, err = r.Peek(10)
+	_, err = ops.Peek(r, 10)
 	report("peek", err)
-	_, err = r.Doctor(false)
+	_, err = ops.Doctor(r, false)
 	report("doctor", err)
 	return nil
 }
@@ -336,8 +339,9 @@ func holePunchChild() error {
 // TestInspectHolePunched: a process that can write a segment on a tmpfs
 // punches a hole in it and fills the file system, so the hole cannot be
 // backed: every touch of it is SIGBUS although the file keeps its size.
-// The inspection paths report ErrCorrupt saying so, in a child process (in
-// a mount namespace of its own, with a small tmpfs) that must not crash.
+// The inspection paths report ErrCorrupt saying so, and ops.ErrFault (the
+// memory fault, typed), in a child process (in a mount namespace of its
+// own, with a small tmpfs) that must not crash.
 func TestInspectHolePunched(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs in a mount namespace")
@@ -363,6 +367,7 @@ func TestInspectHolePunched(t *testing.T) {
 		require.NoError(t, dec.Decode(&res))
 		ops++
 		require.True(t, res.Corrupt, "%s: want ErrCorrupt, got %q", res.Op, res.Err)
+		require.True(t, res.Fault, "%s: want ops.ErrFault (a typed memory fault), got %q", res.Op, res.Err)
 		require.Contains(t, res.Err, "faulted", res.Op)
 		require.Contains(t, res.Err, "although the file still has its full size", res.Op)
 		require.Contains(t, res.Err, "recreate it", res.Op)
