@@ -70,8 +70,8 @@ func TestPeek(t *testing.T) {
 }
 
 // TestPeekMPSC: in an MPSC ring Peek names the slot that wrote each
-// message, and stops at an uncommitted reservation (not returned) until
-// it is committed.
+// message and its position, and stops at an uncommitted reservation,
+// returned last and marked, until it is committed.
 func TestPeekMPSC(t *testing.T) {
 	r := create(t, ipc.Config{Kind: ipc.MPSC, Capacity: 4096, Producers: 4, Sequences: true})
 	produce(t, r, &ipc.ProducerConfig{ID: 1}, "from slot 0")
@@ -85,6 +85,9 @@ func TestPeekMPSC(t *testing.T) {
 	require.Equal(t, 2, recs[1].Slot)
 	require.Equal(t, uint64(1), recs[0].Seq, "each slot's first sequence")
 	require.Equal(t, uint64(1), recs[1].Seq)
+	require.Equal(t, uint64(0), recs[0].Pos)
+	require.Greater(t, recs[1].Pos, recs[0].Pos)
+	require.False(t, recs[0].Uncommitted || recs[1].Uncommitted)
 
 	p, err := r.Producer(&ipc.ProducerConfig{ID: 2})
 	require.NoError(t, err)
@@ -95,13 +98,20 @@ func TestPeekMPSC(t *testing.T) {
 	produce(t, r, &ipc.ProducerConfig{ID: 4}, "behind the claim")
 	recs, err = ops.Peek(r, 10)
 	require.NoError(t, err)
-	require.Len(t, recs, 2, "the walk stops at the reservation")
+	require.Len(t, recs, 3, "the walk stops at the reservation")
+	require.True(t, recs[2].Uncommitted, "the reservation ends the walk, marked")
+	require.Equal(t, 1, recs[2].Slot)
+	require.Empty(t, recs[2].Data)
+	require.Greater(t, recs[2].Pos, recs[1].Pos)
+	claimPos := recs[2].Pos
 	require.NoError(t, p.Commit(5))
 	recs, err = ops.Peek(r, 10)
 	require.NoError(t, err)
 	require.Len(t, recs, 4)
 	require.Equal(t, "claim", string(recs[2].Data))
 	require.Equal(t, 1, recs[2].Slot)
+	require.Equal(t, claimPos, recs[2].Pos)
+	require.False(t, recs[2].Uncommitted)
 	require.Equal(t, "behind the claim", string(recs[3].Data))
 	require.Equal(t, 3, recs[3].Slot)
 }

@@ -10,15 +10,15 @@ import (
 	"github.com/shmring/shmring/ops"
 )
 
-// peekRecord is one message in peek's output. ops.Peek's records carry
-// no position and no uncommitted reservation (ipc.Record), so peek no
-// longer prints either: the position field is gone from the JSON, and an
-// MPSC walk that stops at a reservation ends without saying so.
+// peekRecord is one entry of peek's output: a message, or the uncommitted
+// MPSC reservation where the walk stopped.
 type peekRecord struct {
-	Slot   int    `json:"slot"`
-	Length int    `json:"length"`
-	Hex    string `json:"hex"`
-	Text   string `json:"text"`
+	Position uint64 `json:"position"`
+	Slot     int    `json:"slot"`
+	Length   int    `json:"length"`
+	Hex      string `json:"hex"`
+	Text     string `json:"text"`
+	Pending  bool   `json:"uncommitted,omitempty"`
 }
 
 // runPeek shows pending messages without consuming them.
@@ -43,7 +43,8 @@ func runPeek(sio stdio, args []string) error {
 	recs, perr := ops.Peek(r, *n)
 	out := []peekRecord{}
 	for _, rec := range recs {
-		out = append(out, peekRecord{Slot: rec.Slot, Length: len(rec.Data), Hex: hex.EncodeToString(rec.Data), Text: printable(rec.Data)})
+		out = append(out, peekRecord{Position: rec.Pos, Slot: rec.Slot, Length: len(rec.Data), Hex: hex.EncodeToString(rec.Data),
+			Text: printable(rec.Data), Pending: rec.Uncommitted})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(sio.out)
@@ -54,7 +55,11 @@ func runPeek(sio stdio, args []string) error {
 		return perr
 	}
 	for _, pr := range out {
-		fmt.Fprintf(sio.out, "slot %d, %d bytes: %q\n", pr.Slot, pr.Length, pr.Text)
+		if pr.Pending {
+			fmt.Fprintf(sio.out, "@%d slot %d: uncommitted reservation (the walk stops here)\n", pr.Position, pr.Slot)
+			continue
+		}
+		fmt.Fprintf(sio.out, "@%d slot %d, %d bytes: %q\n", pr.Position, pr.Slot, pr.Length, pr.Text)
 		for i := 0; i < len(pr.Hex); i += 64 {
 			fmt.Fprintf(sio.out, "    %s\n", spaced(pr.Hex[i:min(i+64, len(pr.Hex))]))
 		}
