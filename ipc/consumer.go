@@ -2,73 +2,26 @@ package ipc
 
 import (
 	"context"
+	"iter"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/internal/pad"
 	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
 
-// ConsumerOption configures a Consumer.
-type ConsumerOption func(*Consumer)
-
-// WithWait sets how the consumer waits for data: Hybrid (default), Spin,
-// Yield, Park, Block (Park bounded by the context's deadline) or Backoff.
-func WithWait(p Policy) ConsumerOption { return func(c *Consumer) { c.policy = p } }
-
-// WithConsumerHybrid sets the consumer's Hybrid phases: spins busy-wait
-// iterations, then yields, then park (defaults 2000 and 50).
-func WithConsumerHybrid(spins, yields int) ConsumerOption {
-	return func(c *Consumer) { c.side.hybridSpins, c.side.hybridYield = spins, yields }
-}
-
-// WithConsumerWaitHook installs a hook a waiting consumer consults every few
-// milliseconds at most: it may keep waiting, give up (ErrTimeout) or fail
-// (ErrWaitAborted). It runs on the reading goroutine and must not block.
-func WithConsumerWaitHook(hook func(WaitInfo) WaitDecision) ConsumerOption {
-	return func(c *Consumer) { c.side.hook = hook }
-}
-
-// WithCoalesce makes ReadBatch, after a batch smaller than its max (the
-// consumer has caught up with the producers), hold off for d before it
-// looks at the ring again, without touching the ring's memory meanwhile.
-// A consumer that catches up after every few messages and polls at once
-// takes the producers' cache lines away from them at every poll; holding
-// off lets them write many messages per transfer. It trades latency (a
-// message may wait up to d longer) for throughput: the harness measures
-// the trade (docs/benchmarks.md). A full batch is never held; 0 turns it
-// off (the default).
-func WithCoalesce(d time.Duration) ConsumerOption { return func(c *Consumer) { c.coalesce = d } }
-
-// WithConsumerPeerTimeout sets how long the consumer waits for data while
-// no producer is attached before it returns ErrPeerDead (default 1 s).
-func WithConsumerPeerTimeout(d time.Duration) ConsumerOption {
-	return func(c *Consumer) { c.side.peerTimeout = d }
-}
-
-// DefaultStallLimit bounds how long a dead producer's reservation can hold
-// up an MPSC consumer.
-const DefaultStallLimit = time.Second
-
-// WithStallLimit sets the longest an MPSC consumer waits at a reservation
-// whose producer has died before it skips it (counted in Stats.Lost).
-// Liveness is checked from the first millisecond on, at growing intervals up
-// to a quarter of d, so a dead producer is usually skipped within a few
-// milliseconds; a live producer is never skipped, however slow.
-func WithStallLimit(d time.Duration) ConsumerOption {
-	return func(c *Consumer) { c.stallLimit = d }
-}
-
 // Consumer reads messages from a ring. A ring has at most one Consumer at
 // a time across all processes; a second gets ErrBusy.
 //
 // Concurrency: a Consumer is not safe for concurrent use. Its reading
-// methods (Read, ReadBatch, TryRead, TryReadBatch) and Close are called by
+// methods (Read, TryRead, Batch and the iterator Batch returns) and Close
+// are called by
 // one goroutine at a time; hand it from one goroutine to another only with
 // synchronisation. Two goroutines reading through one Consumer at once
 // deliver messages twice or not at all and may corrupt the ring for every
@@ -79,7 +32,7 @@ func WithStallLimit(d time.Duration) ConsumerOption {
 // Messages are delivered to a callback as a slice into the ring, valid only
 // until the callback returns. The callback runs on the calling goroutine and
 // must not call the Consumer's methods, nor close its Ring. A nil callback
-// returns ErrInvalid.
+// returns [io/fs.ErrInvalid].
 //
 // After Close, or after its Ring's Close, every method returns ErrClosed. A
 // read waiting for data when the Ring is closed returns ErrClosed; see Ring
@@ -88,7 +41,7 @@ type Consumer struct {
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
-	policy Policy
+	policy policy // Wait.Strategy's
 	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
 	use    useGuard    // -race builds: detects concurrent calls
 
@@ -106,37 +59,55 @@ type Consumer struct {
 	side waitSide       // waiting for data
 	pw   ring.WaitPoint // the producers' wait words, to wake them
 
-	coalesce  time.Duration // WithCoalesce
+	coalesce  time.Duration // ConsumerConfig.Coalesce
 	holdUntil time.Time     // after a short batch: when the next may start
 
 	stop, done chan struct{} // the heartbeat goroutine
 
+	// gen counts the reading calls (Read, TryRead, Batch): an iterator
+	// Batch returned yields only while gen is what it was then.
+	gen uint64
+	// The iterator of the last Batch: made once (no allocation per
+	// Batch), its state here.
+	seq      iter.Seq[Record]
+	batchGen uint64 // gen of the Batch that returned seq
+	batchMax int    // its max
+	batchRan bool   // seq was ranged already: the second range yields nothing
 }
 
-// Consumer takes the consumer role of the ring and resumes at the position
-// the previous consumer released.
-func (r *Ring) Consumer(opts ...ConsumerOption) (*Consumer, error) {
+// Consumer takes the consumer role of the ring, configured by cfg (nil:
+// every default), and resumes at the position the previous consumer
+// released. The role is held by an open-file-description lock on the
+// segment, which the kernel drops if this process dies. It fails with
+// [ErrBusy] if the ring has a consumer already, and with [io/fs.ErrInvalid]
+// for a cfg no consumer can follow (an unknown Strategy, a negative count
+// or duration).
+func (r *Ring) Consumer(cfg *ConsumerConfig) (*Consumer, error) {
 	if err := r.enter(); err != nil {
 		return nil, err
 	}
 	defer r.leave()
-	return r.newConsumer(opts...)
+	return r.newConsumer(cfg)
 }
 
-func (r *Ring) newConsumer(opts ...ConsumerOption) (c *Consumer, err error) {
+func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
+	if cfg == nil {
+		cfg = &ConsumerConfig{}
+	}
+	side, pol, err := cfg.Wait.waitSide(true)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.StallLimit < 0 || cfg.Coalesce < 0 {
+		return nil, fmt.Errorf("ipc: consumer stall limit %v and coalesce %v must not be negative: %w", cfg.StallLimit, cfg.Coalesce, errs.ErrInvalid)
+	}
 	c = pad.New[Consumer]()
-	*c = Consumer{r: r, policy: Hybrid, stallLimit: DefaultStallLimit,
-		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout, consumer: true}}
-	for _, o := range opts {
-		o(c)
-	}
-	if !c.policy.waits() {
-		return nil, fmt.Errorf("ipc: consumer wait policy %v: want spin, yield, park, block, hybrid or backoff", c.policy)
-	}
-	if c.stallLimit <= 0 || c.side.peerTimeout <= 0 || c.side.hybridSpins < 0 || c.side.hybridYield < 0 {
-		return nil, fmt.Errorf("ipc: consumer stall limit and peer timeout must be positive, hybrid phases not negative")
+	*c = Consumer{r: r, policy: pol, stallLimit: cfg.StallLimit, coalesce: cfg.Coalesce, side: side}
+	if c.stallLimit == 0 {
+		c.stallLimit = defaultStallLimit
 	}
 	c.alive = r.slotAlive
+	c.seq = c.iterate
 	c.side.wp = r.r.ConsumerWait()
 	_, c.side.mode = r.r.Modes()
 	c.side.peerAlive = r.producersAlive
@@ -224,33 +195,17 @@ func (c *Consumer) recoverIn() time.Duration {
 }
 
 // errNilFn is returned for a nil read callback.
-var errNilFn = fmt.Errorf("ipc: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
+var errNilFn = fmt.Errorf("ipc: read: the callback is nil; pass a function that takes each message: %w", errs.ErrInvalid)
 
 // errClosed is what a call on a closed consumer returns.
 func (c *Consumer) errClosed() error {
 	return fmt.Errorf("ipc: %q: the consumer is closed (Consumer.Close or Ring.Close); take the role again with Ring.Consumer: %w", c.r.Path(), ErrClosed)
 }
 
-// TryRead delivers at most one message to fn without waiting; it returns
-// false if the ring is empty.
-func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
-	if c.closed.Load() {
-		return false, c.errClosed()
-	}
-	if fn == nil {
-		return false, errNilFn
-	}
-	if raceChecks {
-		c.use.enter("Consumer", opTryRead)
-		defer c.use.exit()
-	}
-	n, err := c.tryReadBatch(1, fn)
-	return n == 1, err
-}
-
-// TryReadBatch delivers up to max messages to fn without waiting and
-// releases their space with one position store. It returns how many.
-func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
+// TryRead delivers up to max messages to fn, in order, without waiting,
+// and releases their space with one position store. It returns how many (0:
+// the ring is empty, or max <= 0). Errors as for Read.
+func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 	if c.closed.Load() {
 		return 0, c.errClosed()
 	}
@@ -258,9 +213,10 @@ func (c *Consumer) TryReadBatch(max int, fn func(msg []byte)) (int, error) {
 		return 0, errNilFn
 	}
 	if raceChecks {
-		c.use.enter("Consumer", opTryReadBatch)
+		c.use.enter("Consumer", opTryRead)
 		defer c.use.exit()
 	}
+	c.gen++
 	return c.tryReadBatch(max, fn)
 }
 
@@ -281,31 +237,26 @@ func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 	return n, err
 }
 
-// Read waits for one message and delivers it to fn. It returns ErrTimeout
-// when ctx's deadline passes first, or the context's error; ErrClosed
-// after Close, or when the Ring is closed while it waits.
-func (c *Consumer) Read(ctx context.Context, fn func(msg []byte)) error {
+// Read waits until at least one message is available, then delivers up to
+// max to fn, in order, and releases their space with one position store
+// (Read(ctx, 1, fn) reads one message). It returns how many it delivered.
+// It waits as the ConsumerConfig's Wait says, until ctx is done (a
+// deadline: an error matching [context.DeadlineExceeded]; a cancellation:
+// ctx's error), the Wait's hook ends the wait (its error, wrapped), or no
+// producer has been attached for Wait.PeerTimeout ([ErrPeerDead]). max <= 0
+// returns 0 at once. It returns [ErrClosed] after Close or when the Ring is
+// closed while it waits, [ErrCorrupt] when the ring is damaged (the
+// messages before the damage are delivered and counted first), and
+// [io/fs.ErrInvalid] for a nil ctx or fn.
+func (c *Consumer) Read(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if err := c.readable(ctx, fn); err != nil {
-		return err
+		return 0, err
 	}
 	if raceChecks {
 		c.use.enter("Consumer", opRead)
 		defer c.use.exit()
 	}
-	_, err := c.readBatch(ctx, 1, fn)
-	return err
-}
-
-// ReadBatch waits until at least one message is available, then delivers up
-// to max to fn and releases them with one position store.
-func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
-	if err := c.readable(ctx, fn); err != nil {
-		return 0, err
-	}
-	if raceChecks {
-		c.use.enter("Consumer", opReadBatch)
-		defer c.use.exit()
-	}
+	c.gen++
 	return c.readBatch(ctx, max, fn)
 }
 
@@ -325,42 +276,52 @@ func (c *Consumer) readable(ctx context.Context, fn func(msg []byte)) error {
 func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.coalesce > 0 {
 		defer c.hold(max, &n)
-		if !c.holdUntil.IsZero() {
-			// Bounded by the coalescing delay; the ring is not touched.
-			for time.Now().Before(c.holdUntil) {
-				for range 16 {
-					spin.Pause()
-				}
-			}
-			c.holdUntil = time.Time{}
-		}
+		c.awaitHold()
 	}
 	n, err = c.tryReadBatch(max, fn)
 	if n > 0 || err != nil || max <= 0 {
 		return n, err
 	}
-	// Registered as waiting until the counters are stored: Ring.Close
-	// wakes the wait and unmaps the segment only after endWait.
-	if !c.r.beginWait(&c.closed) {
-		return 0, c.errClosed()
-	}
-	defer c.r.endWait()
-	c.use.waiting()
-	var deadline time.Time
-	if d, ok := ctx.Deadline(); ok {
-		deadline = d
-	}
-	spins, yields, err := c.side.wait(ctx, c.policy, deadline, func() (bool, error) {
+	err = c.await(ctx, func() (bool, error) {
 		n, err = c.tryReadBatch(max, fn)
 		return n > 0, err
 	})
+	return n, err
+}
+
+// await waits, as the consumer's Wait says, until try reports done (or
+// fails), ctx is done, the hook ends the wait, or the producers are gone.
+// It registers the call as waiting until the counters are stored:
+// Ring.Close wakes the wait and unmaps the segment only after endWait.
+func (c *Consumer) await(ctx context.Context, try func() (bool, error)) error {
+	if !c.r.beginWait(&c.closed) {
+		return c.errClosed()
+	}
+	defer c.r.endWait()
+	c.use.waiting()
+	deadline, _ := ctx.Deadline()
+	spins, yields, err := c.side.wait(ctx, c.policy, deadline, try)
 	if err == errShut {
-		return 0, c.errClosed()
+		return c.errClosed()
 	}
 	if spins+yields > 0 {
 		c.rc.AddWaits(spins, yields)
 	}
-	return n, err
+	return err
+}
+
+// awaitHold waits out a coalescing hold, if one is on: bounded by the
+// coalescing delay; the ring is not touched.
+func (c *Consumer) awaitHold() {
+	if c.holdUntil.IsZero() {
+		return
+	}
+	for time.Now().Before(c.holdUntil) {
+		for range 16 {
+			spin.Pause()
+		}
+	}
+	c.holdUntil = time.Time{}
 }
 
 // hold starts a coalescing hold after a batch of n smaller than max.
@@ -372,7 +333,8 @@ func (c *Consumer) hold(max int, n *int) {
 
 // SetWindow narrows the bytes producers may fill to window (credit, as
 // reactive streams' request(n)), or widens it again; 0 gives them the whole
-// capacity. Producers treat the window as the capacity from their next
+// capacity. A window smaller than a message stops that message until the
+// window widens. Producers treat the window as the capacity from their next
 // write; parked producers are woken to see a wider one. Safe for
 // concurrent use, from any goroutine; ErrClosed after Close or Ring.Close.
 func (c *Consumer) SetWindow(window uint64) error {

@@ -116,7 +116,7 @@ func (r *Ring) doctor(repair bool) (Diagnosis, error) {
 	if r.seg.ReadOnly() {
 		return d, fmt.Errorf("ipc: repair %q: open it read-write", r.Path())
 	}
-	c, err := r.newConsumer(WithWait(Spin))
+	c, err := r.newConsumer(&ConsumerConfig{Wait: Wait{Strategy: Spin}})
 	if err != nil {
 		return d, fmt.Errorf("ipc: repair %q needs the consumer role (a live consumer skips dead reservations itself): %w", r.Path(), err)
 	}

@@ -1,41 +1,43 @@
 package ipc
 
-import "github.com/shmring/shmring/internal/errs"
+import (
+	"errors"
+
+	"github.com/shmring/shmring/internal/errs"
+)
 
 // Sentinel errors, the same values as in packages ring and shm, so one
-// errors.Is test holds whichever layer found the condition.
+// errors.Is test holds whichever layer found the condition. Conditions the
+// standard library names are its own values: a name taken is
+// [io/fs.ErrExist], no such ring [io/fs.ErrNotExist], not allowed
+// [io/fs.ErrPermission], an argument or Config no call can accept
+// [io/fs.ErrInvalid], and a wait ended by a context deadline matches
+// [context.DeadlineExceeded].
 var (
-	// ErrFull is returned when a message does not fit and the policy does
-	// not wait (Drop, TryWrite), or a WriteBatch under Drop left some out.
+	// ErrFull is returned when a message does not fit and the producer
+	// does not wait (TryWrite, Full Drop, a hook that gave up), or a
+	// WriteBatch that does not wait left some out.
 	ErrFull = errs.ErrFull
 	// ErrTooLarge is returned when a message exceeds the ring's maximum
-	// message size; nothing is written.
+	// message size (Stats.MaxMessage); nothing is written.
 	ErrTooLarge = errs.ErrTooLarge
 	// ErrClosed is returned by operations on a closed Ring, Producer or
 	// Consumer, including a Producer or Consumer whose Ring was closed, and
-	// by a Write or Read that was waiting when its Ring was closed.
+	// by a call that was waiting when its Ring was closed. The same value
+	// as os.ErrClosed.
 	ErrClosed = errs.ErrClosed
 	// ErrCorrupt is returned when the segment or ring is damaged; stop using
-	// it, inspect it with ringctl stat, and recreate it.
+	// it, inspect it with ringctl stat or doctor, and recreate it.
 	ErrCorrupt = errs.ErrCorrupt
 	// ErrIncompatible is returned when the segment was made by another
 	// layout version, byte order or kind.
 	ErrIncompatible = errs.ErrIncompatible
-	// ErrExist is returned by Create when the name is taken.
-	ErrExist = errs.ErrExist
-	// ErrNotExist is returned by Open when there is no such ring.
-	ErrNotExist = errs.ErrNotExist
-	// ErrPermission is returned when the caller may not open or create the
-	// segment, or does not trust its owner.
-	ErrPermission = errs.ErrPermission
-	// ErrTimeout is returned when a deadline passes while waiting.
-	ErrTimeout = errs.ErrTimeout
-	// ErrInvalid is returned when a nil callback or context is passed (Read,
-	// ReadBatch, TryRead, TryReadBatch, WriteContext, WriteSeq, Retry);
-	// nothing is read, written or waited for. The same value as
-	// io/fs.ErrInvalid.
-	ErrInvalid = errs.ErrInvalid
-	// ErrBusy is returned when the ring already has a consumer, or an SPSC
-	// ring already has a producer, in this or another process.
+	// ErrBusy is returned when the ring already has a consumer, an SPSC
+	// ring already has a producer, or every MPSC slot asked for is held, in
+	// this or another process.
 	ErrBusy = errs.ErrBusy
+	// ErrPeerDead is returned by a wait when the other side has been gone
+	// (no live consumer, or no live producer) for Wait.PeerTimeout: nobody
+	// is left to make room or to write. Retry once a peer is back.
+	ErrPeerDead = errors.New("peer gone")
 )

@@ -29,20 +29,16 @@ type op uint32
 
 const (
 	opWrite op = iota + 1
-	opWriteContext
 	opWriteSeq
 	opTryWrite
 	opWriteBatch
 	opClaim
 	opCommit
-	opCommitN
 	opAbort
-	opNextSeq
 	opClose
 	opTryRead
-	opTryReadBatch
 	opRead
-	opReadBatch
+	opBatch
 	opInDoubt
 
 	// waitingBit marks a call that waits for room or data: Ring.Close may
@@ -50,11 +46,9 @@ const (
 	waitingBit op = 1 << 31
 )
 
-var opNames = [...]string{opWrite: "Write", opWriteContext: "WriteContext", opWriteSeq: "WriteSeq",
-	opTryWrite: "TryWrite", opWriteBatch: "WriteBatch", opClaim: "Claim", opCommit: "Commit",
-	opCommitN: "CommitN", opAbort: "Abort", opNextSeq: "NextSeq", opClose: "Close",
-	opTryRead: "TryRead", opTryReadBatch: "TryReadBatch", opRead: "Read", opReadBatch: "ReadBatch",
-	opInDoubt: "InDoubt"}
+var opNames = [...]string{opWrite: "Write", opWriteSeq: "WriteSeq", opTryWrite: "TryWrite",
+	opWriteBatch: "WriteBatch", opClaim: "Claim", opCommit: "Commit", opAbort: "Abort",
+	opClose: "Close", opTryRead: "TryRead", opRead: "Read", opBatch: "Batch", opInDoubt: "InDoubt"}
 
 func (o op) String() string {
 	o &^= waitingBit
@@ -75,7 +69,7 @@ func (g *useGuard) enter(kind string, o op) {
 	}
 	cur := op(g.state.Load())
 	panic(fmt.Sprintf("ipc: %s.%v called while %s.%v runs in another goroutine: a %s is not safe for concurrent use "+
-		"(one goroutine at a time; only Stats, Pressure, SetWindow, Slot and Policy may be called from others). "+
+		"(one goroutine at a time; only Stats, Pressure and SetWindow may be called from others). "+
 		"Give each goroutine its own (an MPSC ring has a producer slot per writer) or serialise the calls",
 		kind, o, kind, cur, kind))
 }

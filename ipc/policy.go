@@ -8,133 +8,91 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 )
 
-// Policy says what a producer does when a message does not fit, and how a
-// consumer waits for data. The values are stored in the segment's control
-// words (ringctl policy), so they never change.
-type Policy uint8
+// policy is the wait loop's mode: what a producer does when a message does
+// not fit, and how either side waits. The values are the ones stored in the
+// segment's override words (ringctl policy), so they never change. A
+// producer's policy is derived once from its ProducerConfig (Overflow,
+// Full, Wait.Strategy); a consumer's from its Wait.Strategy; an operator's
+// override in the segment replaces either from the next wait on.
+type policy uint8
 
 const (
-	// Spin busy-waits with a CPU pause instruction, yielding the processor
-	// every 256 pauses so that a peer sharing the core still runs. Lowest
-	// latency; one core per waiter.
-	Spin Policy = 1
-	// Drop returns ErrFull at once and counts the message in the ring's
-	// drops counter (producers only).
-	Drop Policy = 2
-	// Backoff spins briefly, then yields, then sleeps from 20 µs doubling to
-	// 1 ms. No futex: a sleeper is not woken early.
-	Backoff Policy = 3
-	// Yield gives the processor up (sched_yield) between attempts: less
-	// CPU than Spin when the machine is busy, still a core when it is idle.
-	Yield Policy = 4
-	// Park sleeps on a futex in the segment until the other side wakes it.
-	// The other side's fast path makes no system call unless a waiter has
-	// said it is asleep, and then one wake per sleep, not per message.
-	Park Policy = 5
-	// Block is Park with a deadline: the producer's WithTimeout (default 1 s)
-	// or the context's, whichever comes first; ErrTimeout when it passes.
-	Block Policy = 6
-	// Hybrid spins, then yields, then parks (WithHybrid sets how long each
-	// phase lasts). The default for producers and consumers.
-	Hybrid Policy = 7
-	// Overflow hands a message that does not fit to the producer's overflow
-	// route (WithOverflow: another ring, a file, a caller's function)
-	// instead of waiting or dropping; counted in Stats.Overflowed.
-	Overflow Policy = 8
-	// DropOldest makes room by reclaiming the oldest messages (newest wins),
-	// counted as drops, in a ring created WithDropOldest: for telemetry-like
-	// data where the latest value matters most. Its consumer copies each
-	// message out and discards a read a producer reclaimed meanwhile
-	// (Stats.Lapped), never delivering it torn; a message is delivered or
-	// counted dropped, never both. In an MPSC ring a producer gives up with
-	// ErrFull (counted) when the oldest message is still being written or
-	// another live producer keeps reclaiming. Claim is not covered: a full
-	// ring refuses a claim with ErrFull.
-	DropOldest Policy = 9
+	// pSpin busy-waits with a CPU pause instruction, yielding every 256.
+	pSpin policy = 1
+	// pDrop returns ErrFull at once, counted as a drop (producers only).
+	pDrop policy = 2
+	// pBackoff spins briefly, then yields, then sleeps from 20 µs doubling
+	// to 1 ms. No futex: a sleeper is not woken early. An override only.
+	pBackoff policy = 3
+	// pYield calls sched_yield between attempts.
+	pYield policy = 4
+	// pPark sleeps on the side's futex word until woken.
+	pPark policy = 5
+	// pBlock was Park with the producer's own timeout; as an override it
+	// now waits as Park, bounded by the caller's context.
+	pBlock policy = 6
+	// pHybrid spins, yields, then parks.
+	pHybrid policy = 7
+	// pOverflow hands a message that does not fit to the producer's route.
+	pOverflow policy = 8
+	// pDropOldest reclaims the oldest records (DropOldest rings).
+	pDropOldest policy = 9
 )
 
-var policyNames = map[Policy]string{Spin: "spin", Drop: "drop", Backoff: "backoff", Yield: "yield", Park: "park", Block: "block", Hybrid: "hybrid", Overflow: "overflow", DropOldest: "drop-oldest"}
+var policyNames = map[policy]string{pSpin: "spin", pDrop: "drop", pBackoff: "backoff", pYield: "yield", pPark: "park", pBlock: "block", pHybrid: "hybrid", pOverflow: "overflow", pDropOldest: "drop-oldest"}
 
-func (p Policy) String() string {
+// String returns the policy's name as ringctl policy prints it.
+func (p policy) String() string {
 	if s, ok := policyNames[p]; ok {
 		return s
 	}
 	return fmt.Sprintf("Policy(%d)", uint8(p))
 }
 
-// ParsePolicy returns the policy called s.
-func ParsePolicy(s string) (Policy, error) {
-	for p, n := range policyNames {
-		if n == s {
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("ipc: unknown policy %q (want spin, yield, park, block, hybrid, backoff or drop)", s)
-}
-
 // known reports whether p is a policy: the numbers are contiguous, and a
 // comparison costs nothing in a wait loop, where a map lookup costs a hash.
-func (p Policy) known() bool { return p >= Spin && p <= DropOldest }
+func (p policy) known() bool { return p >= pSpin && p <= pDropOldest }
 
-func (p Policy) waits() bool {
-	return p.known() && p != Drop && p != Overflow && p != DropOldest
+func (p policy) waits() bool {
+	return p.known() && p != pDrop && p != pOverflow && p != pDropOldest
 }
 
-// WaitInfo is what a wait hook sees at each check of a wait.
-type WaitInfo struct {
-	Attempt int           // waiting steps so far
-	Waited  time.Duration // since the wait began
-	Depth   uint64        // bytes in the ring now
+// errDeadline is a wait's context deadline passing, as seen at a check of
+// the clock; one value, so a producer dropping messages at a high rate
+// allocates nothing. It matches context.DeadlineExceeded and, for callers
+// of the old API, errs.ErrTimeout (os.ErrDeadlineExceeded).
+var errDeadline = fmt.Errorf("ipc: deadline passed while waiting: %w: %w", errs.ErrTimeout, context.DeadlineExceeded)
+
+// hookError is an error a wait hook returned to end a wait, wrapped: the
+// wait returns it, and a producer does not count its message as dropped.
+type hookError struct{ err error }
+
+func (h hookError) Error() string { return "ipc: the wait hook ended the wait: " + h.err.Error() }
+func (h hookError) Unwrap() error { return h.err }
+
+// isHookError reports whether err is a wait hook's.
+func isHookError(err error) bool {
+	var h hookError
+	return errors.As(err, &h)
 }
 
-// WaitDecision is a wait hook's answer.
-type WaitDecision uint8
-
 const (
-	// KeepWaiting lets the policy go on.
-	KeepWaiting WaitDecision = iota
-	// GiveUp drops the message (producers: ErrFull, counted as a drop) or
-	// ends the read (consumers: ErrTimeout).
-	GiveUp
-	// Fail ends the wait with ErrWaitAborted; a producer's message is not
-	// counted as dropped: the caller still has it.
-	Fail
-)
-
-// ErrWaitAborted is returned when a wait hook answered Fail.
-var ErrWaitAborted = errors.New("ipc: wait aborted by the wait hook")
-
-// errDeadline is a wait's own deadline passing (Block's timeout, a read's
-// context deadline as seen at a check); one value, so a Block producer
-// dropping messages at a high rate allocates nothing.
-var errDeadline = fmt.Errorf("ipc: deadline passed while waiting: %w", ErrTimeout)
-
-// ErrPeerDead is returned by a wait when the other side has been gone (no
-// live consumer, or no live producer) for the peer timeout: nobody is left
-// to make room or to write. Retry once a peer is back.
-var ErrPeerDead = errors.New("peer gone")
-
-const (
-	spinsPerYield      = 256
-	defaultHybridSpins = 2000
-	defaultHybridYield = 50
-	backoffSpins       = 1024
-	backoffYields      = 64
-	minSleep           = 20 * time.Microsecond
-	maxSleep           = time.Millisecond
+	spinsPerYield = 256
+	backoffSpins  = 1024
+	backoffYields = 64
+	minSleep      = 20 * time.Microsecond
+	maxSleep      = time.Millisecond
 	// parkSlice bounds one futex sleep, so that a waiter re-checks its peer's
 	// liveness at least this often; without membarrier it is the bound on a
 	// missed wake-up and is much shorter.
 	parkSlice         = 100 * time.Millisecond
 	parkSliceFallback = time.Millisecond
-	// DefaultPeerTimeout is how long a waiter tolerates its peer's absence
-	// before it returns ErrPeerDead.
-	DefaultPeerTimeout = time.Second
 )
 
 // waitSide is one side's view of a wait: the words it sleeps on, the
@@ -152,8 +110,8 @@ type waitSide struct {
 	// that finds no consumer returns ErrPeerDead at once instead of waiting
 	// out the peer timeout again for every message.
 	peerGone bool
-	// hook, if set, is asked at each check whether to go on.
-	hook  func(WaitInfo) WaitDecision
+	// hook, if set, is asked at each check whether to go on (Wait.Hook).
+	hook  func(WaitInfo) error
 	depth func() uint64
 	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
 	// blocked MPSC reservation's owner even if nobody wakes it.
@@ -169,15 +127,15 @@ type waitSide struct {
 var errShut = fmt.Errorf("ipc: closed while waiting: %w", ErrClosed)
 
 // errNilContext is returned for a nil context.Context.
-var errNilContext = fmt.Errorf("ipc: the context is nil; pass context.Background() to wait without a deadline: %w", ErrInvalid)
+var errNilContext = fmt.Errorf("ipc: the context is nil; pass context.Background() to wait without a deadline: %w", errs.ErrInvalid)
 
 // shut reports whether Ring.Close has shut the waiting endpoint.
 func (s *waitSide) shut() bool { return s.closed != nil && s.closed.Load() }
 
 // effective returns the policy to wait with: the segment's override, if an
 // operator set one that applies to this side, else p.
-func (s *waitSide) effective(p Policy) Policy {
-	o := Policy(s.mode.Load())
+func (s *waitSide) effective(p policy) policy {
+	o := policy(s.mode.Load())
 	if !o.known() || (!o.waits() && s.consumer) {
 		return p
 	}
@@ -191,7 +149,7 @@ func (s *waitSide) effective(p Policy) Policy {
 //
 // It returns the busy-wait iterations and sched_yield calls it made, and
 // ErrFull if an operator switched a waiting producer to Drop meanwhile.
-func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, try func() (bool, error)) (spins, yields uint64, err error) {
+func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, try func() (bool, error)) (spins, yields uint64, err error) {
 	// A consumer that announced itself (park) takes its announcement back
 	// when the wait ends, if no waker did. Only then: an unconditional store
 	// would fence on every wait and take the line the producers check after
@@ -226,14 +184,11 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 			return errDeadline
 		}
 		if s.hook != nil {
-			switch s.hook(WaitInfo{Attempt: hookAttempt, Waited: now.Sub(start), Depth: s.depth()}) {
-			case GiveUp:
-				if s.consumer {
-					return fmt.Errorf("ipc: the wait hook gave up: %w", ErrTimeout)
+			if err := s.hook(WaitInfo{Attempt: hookAttempt, Waited: now.Sub(start), Depth: s.depth()}); err != nil {
+				if !s.consumer && errors.Is(err, ErrFull) {
+					return ErrFull // drop the message
 				}
-				return ErrFull
-			case Fail:
-				return ErrWaitAborted
+				return hookError{err}
 			}
 		}
 		if now.Sub(start) < 10*time.Millisecond {
@@ -266,20 +221,20 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 		hookAttempt = n
 		policy := s.effective(policy)
 		phase := policy
-		if policy == Hybrid {
+		if policy == pHybrid {
 			switch {
 			case n <= s.hybridSpins:
-				phase = Spin
+				phase = pSpin
 			case n <= s.hybridSpins+s.hybridYield:
-				phase = Yield
+				phase = pYield
 			default:
-				phase = Park
+				phase = pPark
 			}
 		}
 		switch phase {
-		case Drop, Overflow, DropOldest:
+		case pDrop, pOverflow, pDropOldest:
 			return spins, yields, ErrFull
-		case Spin:
+		case pSpin:
 			spins++
 			spin.Pause()
 			if n%spinsPerYield == 0 {
@@ -289,7 +244,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 					return spins, yields, err
 				}
 			}
-		case Yield:
+		case pYield:
 			yields++
 			spin.Yield()
 			if n%16 == 0 {
@@ -297,7 +252,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 					return spins, yields, err
 				}
 			}
-		case Backoff:
+		case pBackoff:
 			switch {
 			case n < backoffSpins:
 				spins++
@@ -314,7 +269,7 @@ func (s *waitSide) wait(ctx context.Context, policy Policy, deadline time.Time, 
 					return spins, yields, err
 				}
 			}
-		default: // Park, Block
+		default: // pPark, pBlock (bounded by the caller's context)
 			if stopWake == nil && ctx.Done() != nil {
 				// Cancellation must reach a sleeper: bump and wake.
 				stopWake = context.AfterFunc(ctx, func() {
@@ -430,7 +385,7 @@ func ctxErr(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		if err := ctx.Err(); err == context.DeadlineExceeded {
-			return fmt.Errorf("ipc: %w: %w", ErrTimeout, err)
+			return fmt.Errorf("ipc: %w: %w", errs.ErrTimeout, err)
 		} else {
 			return err
 		}

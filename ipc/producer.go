@@ -9,87 +9,39 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/internal/pad"
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
 
-// ProducerOption configures a Producer.
-type ProducerOption func(*Producer)
-
-// WithPolicy sets what the producer does when a message does not fit:
-// Spin (default), Drop or Backoff.
-func WithPolicy(p Policy) ProducerOption { return func(pr *Producer) { pr.policy = p } }
-
-// WithTimeout sets how long a Block producer waits for room (default 1 s).
-func WithTimeout(d time.Duration) ProducerOption { return func(pr *Producer) { pr.timeout = d } }
-
-// WithOverflow selects the Overflow policy: a message that does not fit is
-// handed to route (which may write it to another ring, a file, anywhere),
-// on the calling goroutine, and route's error is Write's. The message is
-// counted in Stats.Overflowed. route must not keep msg after it returns.
-func WithOverflow(route func(msg []byte) error) ProducerOption {
-	return func(pr *Producer) { pr.policy, pr.overflow = Overflow, route }
-}
-
-// WithThrottle makes the producer pause for d after each write while the
-// ring's pressure is raised (the depth reached the high level and has not
-// fallen to the low one): the soft level of layered backpressure, below the
-// hard level where the policy applies.
-func WithThrottle(d time.Duration) ProducerOption { return func(pr *Producer) { pr.throttle = d } }
-
-// WithWaitHook installs a hook that a waiting producer consults every few
-// milliseconds at most (and at every park): it sees the attempt, the time
-// waited and the ring's depth, and may keep waiting, give up (the message
-// is dropped, ErrFull) or fail (ErrWaitAborted, not counted as a drop).
-// It runs on the writing goroutine and must not block.
-func WithWaitHook(hook func(WaitInfo) WaitDecision) ProducerOption {
-	return func(pr *Producer) { pr.side.hook = hook }
-}
-
-// WithHybrid sets the phases of the Hybrid policy: spins busy-wait
-// iterations, then yields sched_yield calls, then park (defaults 2000 and 50).
-func WithHybrid(spins, yields int) ProducerOption {
-	return func(pr *Producer) { pr.side.hybridSpins, pr.side.hybridYield = spins, yields }
-}
-
-// WithPeerTimeout sets how long the producer waits for room while no
-// consumer is attached before it returns ErrPeerDead (default 1 s).
-func WithPeerTimeout(d time.Duration) ProducerOption {
-	return func(pr *Producer) { pr.side.peerTimeout = d }
-}
-
-// WithProducerID asks for MPSC producer slot id (0 to Slots()-1), so that a
-// restarted producer takes back its own slot and its counters. Without it
-// the producer takes the first free slot.
-func WithProducerID(id int) ProducerOption { return func(pr *Producer) { pr.slot = id } }
-
 // Producer writes messages into a ring. An SPSC ring has at most one
 // Producer at a time across all processes (a second gets ErrBusy); an MPSC
-// ring has one per slot, up to Slots() at once, in any number of processes.
+// ring has one per slot, up to Config.Producers at once, in any number of
+// processes.
 //
 // Concurrency: a Producer is not safe for concurrent use. Its writing
-// methods (Write, WriteContext, WriteSeq, TryWrite, WriteBatch, Claim,
-// Commit, CommitN, Abort, NextSeq) and Close are called by one goroutine
+// methods (Write, TryWrite, WriteBatch, WriteSeq, Claim, Commit, Abort,
+// InDoubt) and Close are called by one goroutine
 // at a time; hand it from one goroutine to another only with
 // synchronisation (a channel, a mutex). Two goroutines writing through one
 // Producer at once corrupt the ring for every process (records written
 // over each other, positions published out of order): to write from
 // several goroutines, give each its own Producer on an MPSC ring, or
 // serialise the calls. -race builds detect the overlap and panic, naming
-// both calls, before the second touches the ring. Stats, Pressure, Slot and
-// Policy are safe for concurrent use, from any goroutine at any time.
+// both calls, before the second touches the ring. Stats and Pressure are
+// safe for concurrent use, from any goroutine at any time.
 //
 // After Close, or after its Ring's Close, every method that reads the
-// ring returns ErrClosed (Slot, Policy and NextSeq keep answering from
-// memory). A write waiting for room when the Ring is closed returns
-// ErrClosed; see Ring for the rest of Ring.Close's contract.
+// ring returns ErrClosed (InDoubt keeps answering from memory). A write
+// waiting for room when the Ring is closed returns ErrClosed; see Ring for
+// the rest of Ring.Close's contract.
 type Producer struct {
 	r      *Ring
 	rp     *ring.Producer
 	lock   *shm.Lock
-	policy Policy
+	policy policy      // derived from the ProducerConfig (see newProducer)
 	slot   int         // MPSC: requested, then held slot; -1 for any
 	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
 	use    useGuard    // -race builds: detects concurrent calls
@@ -97,7 +49,6 @@ type Producer struct {
 	closeMu  sync.Mutex // serialises Close with Ring.Close's closeFromRing
 	released bool       // under closeMu: the role and the heartbeat are released
 
-	timeout  time.Duration          // Block's deadline
 	overflow func(msg []byte) error // the Overflow policy's route
 	throttle time.Duration          // pause after a write under pressure
 	side     waitSide               // waiting for room
@@ -106,36 +57,60 @@ type Producer struct {
 	done     chan struct{}
 }
 
-// Producer takes the producer role of the ring. The role is held by an
-// open-file-description lock on the segment, which the kernel drops if this
-// process dies, so a restarted producer can take it again.
-func (r *Ring) Producer(opts ...ProducerOption) (*Producer, error) {
+// Producer takes the producer role of the ring, configured by cfg (nil:
+// every default). The role is held by an open-file-description lock on the
+// segment, which the kernel drops if this process dies, so a restarted
+// producer can take it again. It fails with [ErrBusy] if an SPSC ring has
+// a producer already (or the MPSC slot asked for, or every slot, is held),
+// with [io/fs.ErrInvalid] for a cfg no producer can follow (an unknown Full
+// or Strategy, a negative count or duration, an ID out of range), and with
+// an error saying so for Full DropOldest on a ring created without
+// Config.DropOldest.
+func (r *Ring) Producer(cfg *ProducerConfig) (*Producer, error) {
 	if err := r.enter(); err != nil {
 		return nil, err
 	}
 	defer r.leave()
-	return r.newProducer(opts...)
+	return r.newProducer(cfg)
 }
 
-func (r *Ring) newProducer(opts ...ProducerOption) (p *Producer, err error) {
+// producerPolicy derives a producer's wait-loop policy from its
+// configuration, once: Overflow set, overflow; Full Drop, drop; Full
+// DropOldest, drop-oldest; else the Wait's Strategy.
+func producerPolicy(cfg *ProducerConfig, wait policy) (policy, error) {
+	switch {
+	case cfg.Overflow != nil:
+		return pOverflow, nil
+	case cfg.Full == Drop:
+		return pDrop, nil
+	case cfg.Full == DropOldest:
+		return pDropOldest, nil
+	case cfg.Full == 0:
+		return wait, nil
+	}
+	return 0, fmt.Errorf("ipc: producer Full %d: want 0 (wait), Drop or DropOldest: %w", uint8(cfg.Full), errs.ErrInvalid)
+}
+
+func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
+	if cfg == nil {
+		cfg = &ProducerConfig{}
+	}
+	side, wait, err := cfg.Wait.waitSide(false)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := producerPolicy(cfg, wait)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Throttle < 0 || cfg.ID < 0 {
+		return nil, fmt.Errorf("ipc: producer throttle %v and ID %d must not be negative: %w", cfg.Throttle, cfg.ID, errs.ErrInvalid)
+	}
+	if pol == pDropOldest && !r.r.Overwrite() {
+		return nil, fmt.Errorf("ipc: %q was not created for drop-oldest (Config.DropOldest, ringctl create --drop-oldest)", r.Path())
+	}
 	p = pad.New[Producer]()
-	*p = Producer{r: r, policy: Hybrid, slot: -1, timeout: time.Second,
-		side: waitSide{hybridSpins: defaultHybridSpins, hybridYield: defaultHybridYield, peerTimeout: DefaultPeerTimeout}}
-	for _, o := range opts {
-		o(p)
-	}
-	if _, ok := policyNames[p.policy]; !ok {
-		return nil, fmt.Errorf("ipc: unknown producer policy %v", p.policy)
-	}
-	if p.policy == Overflow && p.overflow == nil {
-		return nil, fmt.Errorf("ipc: the overflow policy needs a route: use WithOverflow")
-	}
-	if p.policy == DropOldest && !r.r.Overwrite() {
-		return nil, fmt.Errorf("ipc: %q was not created for drop-oldest (WithDropOldest, ringctl create --drop-oldest)", r.Path())
-	}
-	if p.timeout <= 0 || p.side.peerTimeout <= 0 || p.side.hybridSpins < 0 || p.side.hybridYield < 0 {
-		return nil, fmt.Errorf("ipc: producer timeouts must be positive and hybrid phases not negative")
-	}
+	*p = Producer{r: r, policy: pol, slot: cfg.ID - 1, overflow: cfg.Overflow, throttle: cfg.Throttle, side: side}
 	registerBarrier()
 	p.side.wp = r.r.ProducerWait()
 	p.side.mode, _ = r.r.Modes()
@@ -143,11 +118,11 @@ func (r *Ring) newProducer(opts ...ProducerOption) (p *Producer, err error) {
 	p.side.depth = r.depth
 	p.side.closed = &p.closed
 	p.cw = r.r.ConsumerWait()
-	if r.Kind() == MPSC {
+	if r.r.Kind() == ring.MPSC {
 		err = p.takeSlot()
 	} else {
 		if p.slot > 0 {
-			return nil, fmt.Errorf("ipc: %q is an spsc ring: it has no producer slots (asked for %d)", r.Path(), p.slot)
+			return nil, fmt.Errorf("ipc: %q is an spsc ring: it has one producer, ID 0 or 1 (asked for ID %d): %w", r.Path(), cfg.ID, errs.ErrInvalid)
 		}
 		p.slot = 0
 		if p.lock, err = r.lockRole(ring.ProducerLine, "producer"); err == nil {
@@ -177,7 +152,7 @@ func (p *Producer) takeSlot() error {
 	r := p.r
 	n := r.r.Slots()
 	if p.slot >= n {
-		return fmt.Errorf("ipc: %q has producer slots 0 to %d; %d is out of range", r.Path(), n-1, p.slot)
+		return fmt.Errorf("ipc: %q has producer IDs 1 to %d (0: any free slot); %d is out of range: %w", r.Path(), n, p.slot+1, errs.ErrInvalid)
 	}
 	try := func(i int) error {
 		l, err := r.seg.Lock(int64(r.r.SlotOffset(i)), ring.LineSize)
@@ -190,7 +165,7 @@ func (p *Producer) takeSlot() error {
 	if p.slot >= 0 {
 		if err := try(p.slot); err != nil {
 			if errors.Is(err, shm.ErrBusy) {
-				return fmt.Errorf("ipc: %q producer slot %d is held by a live process: %w", r.Path(), p.slot, ErrBusy)
+				return fmt.Errorf("ipc: %q producer slot %d (ID %d) is held by a live process: %w", r.Path(), p.slot, p.slot+1, ErrBusy)
 			}
 			return err
 		}
@@ -240,62 +215,59 @@ func (p *Producer) heartbeat() {
 	}
 }
 
-// Slot returns the producer's MPSC slot (0 for an SPSC ring). Safe for
-// concurrent use; it answers after Close too.
-func (p *Producer) Slot() int { return p.slot }
-
 // Stats returns the counters of this producer's slot (MPSC) or of the
-// ring's producer (SPSC): what this producer ID has written across
-// restarts. Safe for concurrent use with the producer's writes, from any
-// goroutine; ErrClosed after Close or Ring.Close.
-func (p *Producer) Stats() (ring.SlotStats, error) {
+// ring's producer (SPSC, as slot 0: MsgsIn, BytesIn, FullEvents, Drops and
+// Spins from the ring's counters): what this producer ID has written
+// across restarts; Alive is true, and NextSeq is the sequence its next
+// message gets (rings with sequences). Safe for concurrent use with the
+// producer's writes, from any goroutine; ErrClosed after Close or
+// Ring.Close.
+func (p *Producer) Stats() (SlotStats, error) {
 	if err := p.r.enter(); err != nil {
-		return ring.SlotStats{Slot: p.slot}, err
+		return SlotStats{Slot: p.slot}, err
 	}
 	defer p.r.leave()
 	if p.closed.Load() {
-		return ring.SlotStats{Slot: p.slot}, p.errClosed()
+		return SlotStats{Slot: p.slot}, p.errClosed()
 	}
-	if p.r.Kind() == MPSC {
-		return p.r.r.Slot(p.slot), nil
+	seqs := p.r.r.Sequences()
+	if p.r.r.Kind() == ring.MPSC {
+		return slotStats(p.r.r.Slot(p.slot), true, seqs), nil
 	}
 	st := p.r.r.Stats()
-	return ring.SlotStats{MsgsIn: st.MsgsIn, BytesIn: st.BytesIn, FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins}, nil
+	s := SlotStats{MsgsIn: st.MsgsIn, BytesIn: st.BytesIn, FullEvents: st.FullEvents, Drops: st.Drops, Spins: st.Spins, Alive: true}
+	if seqs {
+		// The words the producer stores as it goes (NextSeq itself is the
+		// writing goroutine's): one past the highest begun or committed.
+		s.NextSeq = max(st.SeqBegun, st.LastSeq) + 1
+	}
+	return s, nil
 }
-
-// Policy returns the producer's policy. Safe for concurrent use.
-func (p *Producer) Policy() Policy { return p.policy }
 
 // errClosed is what a call on a closed producer returns.
 func (p *Producer) errClosed() error {
 	return fmt.Errorf("ipc: %q: the producer is closed (Producer.Close or Ring.Close); take the role again with Ring.Producer: %w", p.r.Path(), ErrClosed)
 }
 
-// Write writes msg as one message, applying the producer's policy when the
-// ring is full: Spin, Yield, Backoff, Park and Hybrid wait for room (or
-// return ErrPeerDead once no consumer has been attached for the peer
-// timeout), Block waits up to its timeout (ErrTimeout), Drop returns ErrFull
-// at once. Once a wait has returned ErrPeerDead, a later write that finds
-// the ring full and still no consumer returns ErrPeerDead at once rather
-// than waiting out the peer timeout again; a consumer's return ends that.
-// A message that is not written counts as dropped. It returns
-// ErrTooLarge for a message above MaxMessage, ErrClosed after Close or
-// when the Ring is closed while it waits.
-func (p *Producer) Write(msg []byte) error {
-	if p.closed.Load() {
-		return p.errClosed()
-	}
-	if raceChecks {
-		p.use.enter("Producer", opWrite)
-		defer p.use.exit()
-	}
-	return p.write(context.Background(), msg)
-}
-
-// WriteContext is Write that also stops waiting when ctx is done, returning
-// ErrTimeout for a passed deadline or the context's error. A nil ctx
-// returns ErrInvalid.
-func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
+// Write writes msg as one message. When it does not fit, the
+// ProducerConfig decides: Overflow hands it to the route; Full Drop returns
+// [ErrFull] at once; Full DropOldest reclaims the oldest messages; else the
+// producer waits for room as its Wait says, until ctx is done (a deadline:
+// an error matching [context.DeadlineExceeded]; a cancellation: ctx's
+// error), the Wait's hook ends the wait, or no consumer has been attached
+// for Wait.PeerTimeout ([ErrPeerDead]). Once a wait has returned
+// ErrPeerDead, a later write that finds the ring full and still no consumer
+// returns ErrPeerDead at once rather than waiting out the peer timeout
+// again; a consumer's return ends that. A message that is not written
+// counts as dropped, unless the hook ended the wait with an error of its
+// own or the ring is damaged.
+//
+// ctx is looked at only when the message does not fit: a write that finds
+// room costs no context call. A nil ctx returns [io/fs.ErrInvalid]. It
+// returns [ErrTooLarge] for a message above Stats.MaxMessage, [ErrClosed]
+// after Close or when the Ring is closed while it waits, [ErrCorrupt] when
+// the ring is damaged.
+func (p *Producer) Write(ctx context.Context, msg []byte) error {
 	if p.closed.Load() {
 		return p.errClosed()
 	}
@@ -303,7 +275,7 @@ func (p *Producer) WriteContext(ctx context.Context, msg []byte) error {
 		return errNilContext
 	}
 	if raceChecks {
-		p.use.enter("Producer", opWriteContext)
+		p.use.enter("Producer", opWrite)
 		defer p.use.exit()
 	}
 	return p.write(ctx, msg)
@@ -323,11 +295,13 @@ func (p *Producer) write(ctx context.Context, msg []byte) error {
 		func() error { _, err := p.rp.TryWriteOverwrite(msg); return err })
 }
 
-// WriteSeq is WriteContext with the message's sequence number given, in a
-// ring created WithSequences: send a message you may already have sent
+// WriteSeq is Write with the message's sequence number given, in a ring
+// created with Config.Sequences: send a message you may already have sent
 // (before a crash) with its original sequence, and the consumer discards it
 // if it was delivered. A producer's sequences must increase, except that
-// the messages InDoubt names are resent first, from its start.
+// the messages InDoubt names are resent first, from its start. Under Full
+// DropOldest a message that does not fit is dropped (ErrFull, counted)
+// rather than reclaiming older ones.
 func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 	if p.closed.Load() {
 		return p.errClosed()
@@ -340,7 +314,7 @@ func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 		defer p.use.exit()
 	}
 	if !p.r.r.Sequences() {
-		return fmt.Errorf("ipc: %q was created without sequences (WithSequences)", p.r.Path())
+		return fmt.Errorf("ipc: %q was created without sequences (Config.Sequences): %w", p.r.Path(), errs.ErrInvalid)
 	}
 	err := p.rp.TryWriteSeq(seq, msg)
 	if err == nil {
@@ -354,24 +328,12 @@ func (p *Producer) WriteSeq(ctx context.Context, seq uint64, msg []byte) error {
 		func() error { return p.overflow(msg) })
 }
 
-// NextSeq returns the sequence number the next message gets, in a ring
-// created WithSequences: one past the highest this producer ID (or the SPSC
-// ring's producer) may have committed, across restarts and kills. It is
-// called by the writing goroutine (it reads what the writes update); it
-// answers from memory after Close too.
-func (p *Producer) NextSeq() uint64 {
-	if raceChecks {
-		p.use.enter("Producer", opNextSeq)
-		defer p.use.exit()
-	}
-	return p.rp.NextSeq()
-}
-
-// InDoubt returns, in a ring created WithSequences, the sequences [from,
-// to) that the previous producer under this ID (or the SPSC ring's previous
-// producer) may have died committing: every message it wrote with a
-// sequence below from was committed, none with one at or above to (NextSeq
-// when this producer opened). After a crash, resend the messages you had
+// InDoubt returns, in a ring created with Config.Sequences, the sequences
+// [from, to) that the previous producer under this ID (or the SPSC ring's
+// previous producer) may have died committing: every message it wrote with
+// a sequence below from was committed, none with one at or above to (the
+// sequence this producer's first new message gets: SlotStats.NextSeq when
+// it opened). After a crash, resend the messages you had
 // given sequences from on, in order, with WriteSeq and their original
 // sequences, before any new message: none is lost and none delivered twice.
 // MPSC: the previous producer's last message (from = to-1); SPSC: its last
@@ -404,22 +366,22 @@ func (p *Producer) published() {
 	}
 }
 
-// Pressure returns the ring's pressure word: 0 none; bit ring.PressureDepth
-// while the depth is past the high level of SetPressureLevels (until it
-// falls to the low level); bit ring.PressureDelay while queueing delay is
-// above the target of WithTargetDelay. Producers may slow down while it is
-// raised (see WithThrottle); the hard level, a full ring, is where the
-// policy applies. Safe for concurrent use with the producer's writes, from
-// any goroutine; ErrClosed after Close or Ring.Close.
-func (p *Producer) Pressure() (uint32, error) {
+// Pressure returns the ring's soft pressure level: Depth while the depth is
+// past Config.HighWater (until it falls to LowWater), Delay while queueing
+// delay is above Config.TargetDelay. Producers may slow down while it is
+// raised (ProducerConfig.Throttle does); the hard level, a full ring, is
+// where ProducerConfig.Full applies. Safe for concurrent use with the
+// producer's writes, from any goroutine; ErrClosed after Close or
+// Ring.Close.
+func (p *Producer) Pressure() (Pressure, error) {
 	if err := p.r.enter(); err != nil {
-		return 0, err
+		return Pressure{}, err
 	}
 	defer p.r.leave()
 	if p.closed.Load() {
-		return 0, p.errClosed()
+		return Pressure{}, p.errClosed()
 	}
-	return p.rp.Pressure(), nil
+	return pressureOf(p.rp.Pressure()), nil
 }
 
 // waitFor applies the policy after a first attempt found the ring full;
@@ -444,7 +406,7 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 	var spins, yields uint64
 	var err error
 	switch policy {
-	case DropOldest:
+	case pDropOldest:
 		if overwriteFn != nil && p.r.r.Overwrite() {
 			if err = overwriteFn(); err == nil {
 				p.published()
@@ -453,13 +415,12 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 		}
 		p.rp.AddDrops(uint64(pending))
 		return ErrFull
-	case Drop, Overflow:
+	case pDrop, pOverflow:
 		err = ErrFull
 	default:
-		var deadline time.Time
-		if policy == Block {
-			deadline = time.Now().Add(p.timeout)
-		}
+		// Every waiting policy (an override of block included) is bounded
+		// by the caller's context alone.
+		deadline, _ := ctx.Deadline()
 		spins, yields, err = p.side.wait(ctx, policy, deadline, try)
 		if err == errShut {
 			return p.errClosed() // the ring is closing: count nothing
@@ -470,19 +431,20 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 	case err == nil:
 		p.published()
 		return nil
-	case err == ErrFull && route != nil && p.overflow != nil && p.side.effective(p.policy) == Overflow:
+	case err == ErrFull && route != nil && p.overflow != nil && p.side.effective(p.policy) == pOverflow:
 		p.rp.AddOverflowed(uint64(pending))
 		return route()
-	case errors.Is(err, ring.ErrCorrupt), errors.Is(err, ErrTooLarge), errors.Is(err, ErrWaitAborted):
+	case errors.Is(err, ring.ErrCorrupt), errors.Is(err, ErrTooLarge), isHookError(err):
 		return err
 	}
 	p.rp.AddDrops(uint64(pending))
 	return err
 }
 
-// TryWrite writes msg if it fits and returns ErrFull otherwise, whatever the
-// policy. A refused message is counted as a full event, not as a drop: the
-// caller still has it.
+// TryWrite writes msg if it fits and returns [ErrFull] otherwise, whatever
+// the ProducerConfig says: it never waits, drops, reclaims or overflows. A
+// refused message is counted as a full event, not as a drop: the caller
+// still has it. ErrTooLarge and ErrClosed as for Write.
 func (p *Producer) TryWrite(msg []byte) error {
 	if p.closed.Load() {
 		return p.errClosed()
@@ -504,12 +466,19 @@ func (p *Producer) TryWrite(msg []byte) error {
 // WriteBatch writes msgs in order, publishing each run that fits with one
 // position store (SPSC), or reserving it with one compare-and-swap (MPSC:
 // 1.5x the messages per second of single writes with 4 producers,
-// docs/benchmarks.md). When the ring fills, the policy applies to the
-// rest: waiting policies wait and go on; Drop writes what fits, counts the
-// rest as drops, and returns ErrFull with the number written.
-func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
+// docs/benchmarks.md). When the ring fills, the ProducerConfig applies to
+// the rest as for Write: a waiting producer waits (until ctx is done) and
+// goes on; Drop writes what fits, counts the rest as drops, and returns
+// ErrFull; Overflow routes the rest. It returns the number of messages
+// written (or routed), with the error that stopped it, if any. As for
+// Write, ctx is looked at only when the ring is full; a nil ctx returns
+// [io/fs.ErrInvalid].
+func (p *Producer) WriteBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if p.closed.Load() {
 		return 0, p.errClosed()
+	}
+	if ctx == nil {
+		return 0, errNilContext
 	}
 	if raceChecks {
 		p.use.enter("Producer", opWriteBatch)
@@ -528,7 +497,7 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 		if err != ring.ErrFull {
 			return done, err
 		}
-		return p.writeBatchWaiting(msgs, done)
+		return p.writeBatchWaiting(ctx, msgs, done)
 	}
 	return done, nil
 }
@@ -536,7 +505,7 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 // writeBatchWaiting is the rest of a WriteBatch that found the ring full:
 // registered as waiting until it returns, so that Ring.Close, which wakes
 // its waits, never unmaps the segment under the writes between them.
-func (p *Producer) writeBatchWaiting(msgs [][]byte, done int) (int, error) {
+func (p *Producer) writeBatchWaiting(ctx context.Context, msgs [][]byte, done int) (int, error) {
 	if !p.r.beginWait(&p.closed) {
 		return done, p.errClosed()
 	}
@@ -556,7 +525,7 @@ func (p *Producer) writeBatchWaiting(msgs [][]byte, done int) (int, error) {
 			}
 		}
 		var k int
-		err := p.waitFor(context.Background(), len(msgs)-done, func() (bool, error) {
+		err := p.waitFor(ctx, len(msgs)-done, func() (bool, error) {
 			var e error
 			k, e = p.rp.WriteBatch(msgs[done:])
 			return notFull(e)
@@ -585,14 +554,20 @@ func (p *Producer) writeBatchWaiting(msgs [][]byte, done int) (int, error) {
 	return done, nil
 }
 
-// Claim reserves room for an n-byte message and returns the slice to fill,
-// inside the ring (zero-copy); Commit publishes it, Abort gives the room
-// back. When the ring is full the policy applies as for Write. The slice
-// must not be used after Commit or Abort, nor after Close or Ring.Close
-// (which abandon the claim and unmap the ring).
-func (p *Producer) Claim(n int) ([]byte, error) {
+// Claim reserves room for a message of up to n bytes and returns the slice
+// to fill, inside the ring (zero-copy); Commit publishes it, Abort gives
+// the room back. When the ring is full the producer waits as for Write
+// (until ctx is done); a producer that does not wait (Drop, DropOldest,
+// Overflow: there is no message to route yet) returns ErrFull, counted as
+// a drop. The slice must not be used after Commit or Abort, nor after
+// Close or Ring.Close (which abandon the claim and unmap the ring). A nil
+// ctx returns [io/fs.ErrInvalid].
+func (p *Producer) Claim(ctx context.Context, n int) ([]byte, error) {
 	if p.closed.Load() {
 		return nil, p.errClosed()
+	}
+	if ctx == nil {
+		return nil, errNilContext
 	}
 	if raceChecks {
 		p.use.enter("Producer", opClaim)
@@ -602,7 +577,7 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	if err != ring.ErrFull {
 		return b, err
 	}
-	err = p.waitFor(context.Background(), 1, func() (bool, error) {
+	err = p.waitFor(ctx, 1, func() (bool, error) {
 		var e error
 		b, e = p.rp.Claim(n)
 		return notFull(e)
@@ -613,31 +588,16 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 	return b, nil
 }
 
-// Commit publishes the claimed message. It returns ErrClosed after Close
-// or Ring.Close (the claim was abandoned).
-func (p *Producer) Commit() error {
+// Commit publishes the first n bytes of the claimed message (n from 0 to
+// the size claimed): claim the most a message may need, commit what it
+// took. Without a claim it returns an error; ErrClosed after Close or
+// Ring.Close (the claim was abandoned).
+func (p *Producer) Commit(n int) error {
 	if p.closed.Load() {
 		return p.errClosed()
 	}
 	if raceChecks {
 		p.use.enter("Producer", opCommit)
-		defer p.use.exit()
-	}
-	err := p.rp.Commit()
-	if err == nil {
-		p.published()
-	}
-	return err
-}
-
-// CommitN publishes the first n bytes of the claimed message. It returns
-// ErrClosed after Close or Ring.Close (the claim was abandoned).
-func (p *Producer) CommitN(n int) error {
-	if p.closed.Load() {
-		return p.errClosed()
-	}
-	if raceChecks {
-		p.use.enter("Producer", opCommitN)
 		defer p.use.exit()
 	}
 	err := p.rp.CommitN(n)

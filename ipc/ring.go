@@ -4,122 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/errs"
 	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
-
-// Kind selects the producer protocol of a ring.
-type Kind = ring.Kind
-
-// Ring kinds.
-const (
-	SPSC = ring.SPSC
-	MPSC = ring.MPSC
-)
-
-// DefaultCapacity is the data area of a ring created without WithCapacity.
-const DefaultCapacity = 1 << 20
-
-type options struct {
-	cfg              ring.Config
-	shm              []shm.Option
-	high, low        uint64
-	target, interval time.Duration
-}
-
-// Option configures Create and Open.
-type Option func(*options)
-
-// WithCapacity sets the data area size in bytes (a power of two, at least
-// 1 KiB) of a ring made by Create. Default 1 MiB.
-func WithCapacity(n uint64) Option { return func(o *options) { o.cfg.Capacity = n } }
-
-// WithMaxMessage sets the largest payload (at most capacity/8; default
-// capacity/8) of a ring made by Create.
-func WithMaxMessage(n uint64) Option { return func(o *options) { o.cfg.MaxMessage = n } }
-
-// WithKind sets the kind of a ring made by Create. Default SPSC.
-func WithKind(k Kind) Option { return func(o *options) { o.cfg.Kind = k } }
-
-// WithProducers sets the number of producer slots of an MPSC ring made by
-// Create: the most producers attached at once (default 64).
-func WithProducers(n int) Option { return func(o *options) { o.cfg.Slots = n } }
-
-// WithPressureLevels sets, at creation, the depths in bytes at which the
-// ring's pressure rises (high) and falls again (low <= high); see
-// Ring.SetPressureLevels.
-func WithPressureLevels(high, low uint64) Option {
-	return func(o *options) { o.high, o.low = high, low }
-}
-
-// WithTimestamps makes every record of a ring made by Create carry its
-// commit time (8 bytes, one clock read per record), so that the consumer
-// measures queueing delay: Stats' histogram, the Prometheus histogram and
-// the adaptive pressure level (WithTargetDelay).
-func WithTimestamps() Option { return func(o *options) { o.cfg.Timestamps = true } }
-
-// WithDropOldest creates a ring whose producers may use the DropOldest
-// policy (newest wins). Its consumer copies each message out and releases it
-// with a compare-and-swap (SPSC) or under a release lock it shares with
-// reclaiming producers (MPSC) before delivering it, to stay safe from a
-// producer reclaiming what it reads. An MPSC one is ring layout version 2:
-// builds that read only version 1 refuse it with a version error.
-func WithDropOldest() Option { return func(o *options) { o.cfg.Overwrite = true } }
-
-// WithHeaderCommit creates an SPSC ring whose consumer finds messages by
-// their record headers instead of loading the producer's position: one
-// cache line less moves between the processes per message
-// (docs/benchmarks.md measures it). It is ring layout version 2, which
-// builds that read only version 1 refuse; not with WithDropOldest.
-func WithHeaderCommit() Option { return func(o *options) { o.cfg.HeaderCommit = true } }
-
-// WithSequences makes every record of a ring made by Create carry its
-// producer's sequence number (8 bytes per record). The consumer discards a
-// record whose sequence is at or below the last it delivered from that
-// producer (Stats.Duplicates), remembering it in the segment across
-// consumer restarts; a producer that restarts under the same ID resumes
-// after every sequence its predecessor may have committed
-// (Producer.NextSeq), so none of its new messages is discarded, and
-// Producer.InDoubt names the messages to resend after a crash: each,
-// resent with its original sequence (WriteSeq), is delivered once.
-func WithSequences() Option { return func(o *options) { o.cfg.Sequences = true } }
-
-// WithTargetDelay turns on, at creation, the adaptive pressure level of a
-// ring with timestamps (WithTimestamps is implied): when every record's
-// queueing delay stays above target for interval, pressure rises before the
-// ring is full; the first record under target lowers it (in the spirit of
-// CoDel).
-func WithTargetDelay(target, interval time.Duration) Option {
-	return func(o *options) { o.cfg.Timestamps, o.target, o.interval = true, target, interval }
-}
-
-// WithMode sets the permission bits of a created segment (default 0600).
-func WithMode(m os.FileMode) Option { return func(o *options) { o.shm = append(o.shm, shm.Mode(m)) } }
-
-// WithDir resolves bare names in dir instead of $SHMRING_DIR or /dev/shm.
-func WithDir(dir string) Option { return func(o *options) { o.shm = append(o.shm, shm.Dir(dir)) } }
-
-// WithTrustOwner lets Open map a segment owned by another user.
-func WithTrustOwner() Option { return func(o *options) { o.shm = append(o.shm, shm.TrustOwner()) } }
-
-// WithReadOnly opens a ring for inspection only (Stats); Producer and
-// Consumer then fail.
-func WithReadOnly() Option { return func(o *options) { o.shm = append(o.shm, shm.ReadOnly()) } }
-
-func collect(opts []Option) options {
-	o := options{cfg: ring.Config{Capacity: DefaultCapacity}}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
 
 // Ring is a ring in a shared-memory segment, open in this process.
 //
@@ -172,44 +66,71 @@ type endpoint interface {
 	guard() (kind string, g *useGuard)
 }
 
-// Create makes a new ring segment named name (a bare name lives in /dev/shm
-// or $SHMRING_DIR; a name with a slash is a path) and opens it. The segment
-// appears under its name only once fully initialised. It fails with
-// ErrExist if the name is taken, and with shm.ErrBadName if the name is not
-// printable (a control, format or invisible character, invalid UTF-8).
-func Create(name string, opts ...Option) (*Ring, error) {
+// Create makes a new ring segment named name (a bare name lives in
+// /dev/shm, or $SHMRING_DIR, or WithDir's directory; a name with a slash is
+// a path) as cfg says, and opens it. The segment appears under its name
+// only once fully initialised. It fails with [io/fs.ErrExist] if the name is
+// taken, with shm.ErrBadName if the name is not printable (a control,
+// format or invisible character, invalid UTF-8), and with
+// [io/fs.ErrInvalid] for a Config that cannot be made or WithReadOnly.
+// With cfg.Memfd the ring is an anonymous memfd instead, which name only
+// labels; share it with [Ring.Share].
+func Create(name string, cfg Config, opts ...Option) (*Ring, error) {
 	o := collect(opts)
-	size, err := ring.Size(o.cfg)
+	if o.readOnly {
+		return nil, fmt.Errorf("ipc: create %q: a ring cannot be created read-only; open it with WithReadOnly once made: %w", name, errs.ErrInvalid)
+	}
+	rc, err := cfg.ringConfig()
 	if err != nil {
 		return nil, fmt.Errorf("ipc: create %q: %w", name, err)
 	}
-	seg, err := shm.Create(name, size, func(body []byte) error { return initBody(body, o) }, o.shm...)
+	size, err := ring.Size(rc)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: create %q: %w: %w", name, err, errs.ErrInvalid)
+	}
+	init := func(body []byte) error { return initBody(body, rc, cfg) }
+	var seg *shm.Segment
+	if cfg.Memfd {
+		seg, err = shm.CreateMemfd(name, size, init)
+	} else {
+		if cfg.Mode != 0 {
+			o.shm = append(o.shm, shm.Mode(cfg.Mode))
+		}
+		seg, err = shm.Create(name, size, init, o.shm...)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return attach(seg)
 }
 
-// initBody formats a ring in a new segment's body with the options' levels.
-func initBody(body []byte, o options) error {
-	if err := ring.Format(body, o.cfg); err != nil {
+// initBody formats a ring in a new segment's body with the Config's levels.
+func initBody(body []byte, rc ring.Config, cfg Config) error {
+	if err := ring.Format(body, rc); err != nil {
 		return err
 	}
-	if o.high == 0 && o.low == 0 && o.target == 0 {
+	if cfg.HighWater == 0 && cfg.LowWater == 0 && cfg.TargetDelay == 0 {
 		return nil
 	}
 	r, err := ring.Attach(body)
 	if err != nil {
 		return err
 	}
-	if err := r.SetTargetDelay(o.target, o.interval); err != nil {
-		return err
+	if err := r.SetTargetDelay(cfg.TargetDelay, cfg.DelayInterval); err != nil {
+		return fmt.Errorf("%w: %w", err, errs.ErrInvalid)
 	}
-	return r.SetPressureLevels(o.high, o.low)
+	if err := r.SetPressureLevels(cfg.HighWater, cfg.LowWater); err != nil {
+		return fmt.Errorf("%w: %w", err, errs.ErrInvalid)
+	}
+	return nil
 }
 
 // Open opens an existing ring segment, validating its header and ring
-// descriptor; see shm.Open for the checks made before anything is mapped.
+// descriptor before it uses anything in it; see shm.Open for the checks
+// made before anything is mapped. It fails with [io/fs.ErrNotExist] if there
+// is no such ring, [io/fs.ErrPermission] if it may not be opened (or its
+// owner is another user: see WithTrustOwner), [ErrIncompatible] or
+// [ErrCorrupt] if it is not a ring this build can use.
 func Open(name string, opts ...Option) (*Ring, error) {
 	o := collect(opts)
 	seg, err := shm.Open(name, o.shm...)
@@ -227,7 +148,7 @@ func attach(seg *shm.Segment) (*Ring, error) {
 	}
 	registerBarrier()
 	ir := &Ring{seg: seg, r: r, endpoints: map[endpoint]struct{}{}}
-	if r.Kind() == MPSC && r.Overwrite() {
+	if r.Kind() == ring.MPSC && r.Overwrite() {
 		// Producers reclaiming the oldest records and the consumer take
 		// turns at a release lock; one that died holding it is displaced.
 		r.SetHolderLiveness(func(h int) bool {
@@ -240,8 +161,9 @@ func attach(seg *shm.Segment) (*Ring, error) {
 	return ir, nil
 }
 
-// Remove unlinks a ring segment. Processes that have it open keep using it
-// until they close it; the memory is freed when the last one does.
+// Remove unlinks a ring segment (opts: WithDir). Processes that have it
+// open keep using it until they close it; the memory is freed when the last
+// one does. It fails with [io/fs.ErrNotExist] if there is no such ring.
 func Remove(name string, opts ...Option) error {
 	return shm.Remove(name, collect(opts).shm...)
 }
@@ -252,57 +174,9 @@ func (r *Ring) Path() string { return r.seg.Path() }
 // Header returns the segment's decoded header (creation time, creator).
 func (r *Ring) Header() shm.Header { return r.seg.Header() }
 
-// Kind returns the ring's kind.
-func (r *Ring) Kind() Kind { return r.r.Kind() }
-
-// Slots returns the number of producer slots (0 for an SPSC ring).
-func (r *Ring) Slots() int { return r.r.Slots() }
-
-// Capacity returns the data area size in bytes.
-func (r *Ring) Capacity() uint64 { return r.r.Capacity() }
-
-// MaxMessage returns the largest payload a message may have.
-func (r *Ring) MaxMessage() uint64 { return r.r.MaxMessage() }
-
-// DropOldest reports whether the ring was created WithDropOldest.
-func (r *Ring) DropOldest() bool { return r.r.Overwrite() }
-
-// Sequences reports whether records carry their producer's sequence number.
-func (r *Ring) Sequences() bool { return r.r.Sequences() }
-
-// HeaderCommit reports whether the ring was created WithHeaderCommit.
-func (r *Ring) HeaderCommit() bool { return r.r.HeaderCommit() }
-
-// Timestamps reports whether records carry their commit time.
-func (r *Ring) Timestamps() bool { return r.r.Timestamps() }
-
-// Stats is a snapshot of a ring's counters and attachment, read from the
-// segment (so it covers every process using the ring).
-type Stats struct {
-	ring.Stats
-	Kind             Kind
-	ProducerAttached bool // SPSC: a live process holds the producer role; MPSC: at least one slot is held
-	ConsumerAttached bool // a live process holds the consumer role
-	// Slots is the number of MPSC producer slots (0 for SPSC); DropOldest,
-	// Sequences and HeaderCommit are the ring's creation options.
-	Slots                               int
-	DropOldest, Sequences, HeaderCommit bool
-	// Producers lists the MPSC slots that have ever been used.
-	Producers []ProducerStats
-}
-
-// ProducerStats describes one MPSC producer slot.
-type ProducerStats struct {
-	ring.SlotStats
-	// Alive: a process holds the slot's lock, and the recorded holder is
-	// not known to be gone (see the consumer's rule in docs/design.md,
-	// "Liveness"): what a consumer would decide. A holder in another PID
-	// namespace is alive while it holds the lock.
-	Alive bool
-}
-
-// Stats reads the ring's counters from the segment. It costs the producer
-// and consumer nothing.
+// Stats reads the ring's configuration, counters and attachment from the
+// segment. It costs the producer and consumer nothing. Safe for concurrent
+// use; ErrClosed after Close.
 //
 // A segment file truncated (or grown) after it was mapped is reported as
 // ErrCorrupt, saying to what size, from what and what to do, rather than
@@ -325,11 +199,12 @@ func (r *Ring) Stats() (s Stats, err error) {
 
 // stats is Stats, run under inspect.
 func (r *Ring) stats() (Stats, error) {
-	s := Stats{Stats: r.r.Stats(), Kind: r.r.Kind(), Slots: r.r.Slots(),
-		DropOldest: r.r.Overwrite(), Sequences: r.r.Sequences(), HeaderCommit: r.r.HeaderCommit()}
+	s := statsOf(r.r.Stats())
+	s.Kind, s.Slots = kindOf(r.r.Kind()), r.r.Slots()
+	s.DropOldest, s.Sequences, s.HeaderCommit = r.r.Overwrite(), r.r.Sequences(), r.r.HeaderCommit()
 	var errs []error
 	var err error
-	if r.r.Kind() == SPSC {
+	if r.r.Kind() == ring.SPSC {
 		s.ProducerAttached, err = r.seg.Locked(ring.ProducerLine, ring.LineSize)
 		errs = append(errs, err)
 	}
@@ -340,7 +215,7 @@ func (r *Ring) stats() (Stats, error) {
 		if sl.PID == 0 && !alive {
 			continue
 		}
-		s.Producers = append(s.Producers, ProducerStats{SlotStats: sl, Alive: alive})
+		s.Producers = append(s.Producers, slotStats(sl, alive, s.Sequences))
 		s.ProducerAttached = s.ProducerAttached || alive
 	}
 	s.ConsumerAttached, err = r.seg.Locked(ring.ConsumerLine, ring.LineSize)
@@ -392,15 +267,15 @@ func (r *Ring) SetTargetDelay(target, interval time.Duration) error {
 // depth is the ring's depth in bytes now.
 func (r *Ring) depth() uint64 { return r.r.Stats().Depth }
 
-// ErrInvalidPolicy is returned by SetPolicy for a policy that does not
+// errInvalidPolicy is returned by SetPolicy for a policy that does not
 // exist or does not apply to that side (a consumer cannot drop).
-var ErrInvalidPolicy = errors.New("invalid policy for this side")
+var errInvalidPolicy = errors.New("invalid policy for this side")
 
 // SetPolicy overrides, in the segment, the wait policy of every producer and
 // of the consumer of the ring, in whatever process they run; they follow it
 // from their next wait (parked ones are woken to see it). 0 removes an
 // override, so each goes back to its own configuration.
-func (r *Ring) SetPolicy(producers, consumer Policy) error {
+func (r *Ring) SetPolicy(producers, consumer policy) error {
 	if err := r.enter(); err != nil {
 		return err
 	}
@@ -408,10 +283,10 @@ func (r *Ring) SetPolicy(producers, consumer Policy) error {
 	if r.seg.ReadOnly() {
 		return fmt.Errorf("ipc: %q is open read-only", r.Path())
 	}
-	valid := func(p Policy) bool { _, ok := policyNames[p]; return p == 0 || ok }
+	valid := func(p policy) bool { _, ok := policyNames[p]; return p == 0 || ok }
 	if !valid(producers) || !valid(consumer) || (consumer != 0 && !consumer.waits()) ||
-		(producers == DropOldest && !r.r.Overwrite()) {
-		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, ErrInvalidPolicy)
+		(producers == pDropOldest && !r.r.Overwrite()) {
+		return fmt.Errorf("ipc: set policy producers=%v consumer=%v: %w", producers, consumer, errInvalidPolicy)
 	}
 	return r.inspect(func() error {
 		pm, cm := r.r.Modes()
@@ -434,7 +309,7 @@ func (r *Ring) consumerAlive() bool {
 // producersAlive reports whether any producer is attached: the SPSC
 // producer's lock, or any MPSC slot whose holder is alive.
 func (r *Ring) producersAlive() bool {
-	if r.r.Kind() == SPSC {
+	if r.r.Kind() == ring.SPSC {
 		ok, err := r.seg.Locked(ring.ProducerLine, ring.LineSize)
 		return ok || err != nil
 	}
