@@ -237,11 +237,11 @@ func rssBytes() uint64 {
 }
 
 // TestBoundedMemory: producer processes send for 10 seconds into rings
-// whose consumer is stalled, under Drop, Block with a deadline, and an
-// overflow route; their heap and anonymous RSS stay flat (growth under 1 MiB
-// after a warm-up; RSS is not asserted under -race, whose shadow memory
-// grows with activity), and each ring's depth never exceeds its capacity or
-// window.
+// whose consumer is stalled, under Drop, Park with a 1 ms context deadline
+// per write (what Block was), and an overflow route; their heap and
+// anonymous RSS stay flat (growth under 1 MiB after a warm-up; RSS is not
+// asserted under -race, whose shadow memory grows with activity), and each
+// ring's depth never exceeds its capacity or window.
 func TestBoundedMemory(t *testing.T) {
 	secs := 10
 	if testing.Short() {

@@ -256,7 +256,7 @@ func idleChild(role string) error {
 }
 
 // pingPong sends count messages one at a time to a consumer that parks
-// (Park policy only: no spinning to hide a missed wake-up). Each message
+// (Park only: no spinning to hide a missed wake-up). Each message
 // waits for the previous one to be received, then for a random pause, so
 // that it lands at every point of the consumer's way to sleep and no later
 // message can rescue a missed wake-up. It returns the consumer's parks and
