@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -27,17 +28,17 @@ import (
 func TestChaosStopThenCorrupt(t *testing.T) {
 	const producers = 2
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<13), ipc.WithMaxMessage(256))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: producers, Capacity: 1 << 13, MaxMessage: 256})
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithStallLimit(200 * time.Millisecond))
+	c, err := r.Consumer(&ipc.ConsumerConfig{StallLimit: 200 * time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
 	procs := make([]*exec.Cmd, producers)
 	stderr := make([]*bytes.Buffer, producers)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=mpsc-producer", "SHMRING_T_PATH="+r.Path(), "SHMRING_T_ID="+itoa(i), "SHMRING_T_COUNT=0")
+		cmd.Env = append(os.Environ(), childEnv+"=mpsc-producer", "SHMRING_T_PATH="+r.Path(), "SHMRING_T_ID="+strconv.Itoa(i), "SHMRING_T_COUNT=0")
 		stderr[i] = &bytes.Buffer{}
 		cmd.Stderr = stderr[i]
 		require.NoError(t, cmd.Start())
@@ -50,7 +51,7 @@ func TestChaosStopThenCorrupt(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		var bad error
-		_, err := c.ReadBatch(ctx, 64, func(m []byte) {
+		_, err := c.Read(ctx, 64, func(m []byte) {
 			if bad == nil {
 				bad = chk.check(m)
 			}
@@ -58,7 +59,7 @@ func TestChaosStopThenCorrupt(t *testing.T) {
 		if bad != nil {
 			return bad
 		}
-		if errors.Is(err, ipc.ErrTimeout) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			return nil
 		}
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,19 +38,20 @@ func buildRingC(t *testing.T) string {
 // a wrap with padding, in its original mode (what is pending now).
 func TestLayoutReadFromC(t *testing.T) {
 	bin := buildRingC(t)
-	t.Run("plain", func(t *testing.T) { readFromC(t, bin) })
-	t.Run("header-commit", func(t *testing.T) { readFromC(t, bin, ipc.WithHeaderCommit()) })
+	t.Run("plain", func(t *testing.T) { readFromC(t, bin, ipc.Config{}) })
+	t.Run("header-commit", func(t *testing.T) { readFromC(t, bin, ipc.Config{HeaderCommit: true}) })
 	t.Run("refuses-mpsc", func(t *testing.T) {
-		r := newRing(t, ipc.WithKind(ipc.MPSC))
+		r := newRing(t, ipc.Config{Kind: ipc.MPSC})
 		out, err := exec.Command(bin, r.Path()).CombinedOutput()
 		require.Error(t, err)
 		require.Contains(t, string(out), "kind not spsc")
 	})
 }
 
-func readFromC(t *testing.T, bin string, opts ...ipc.Option) {
-	r := newRing(t, append([]ipc.Option{ipc.WithCapacity(1 << 10), ipc.WithMaxMessage(100)}, opts...)...)
-	p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+func readFromC(t *testing.T, bin string, cfg ipc.Config) {
+	cfg.Capacity, cfg.MaxMessage = 1<<10, 100
+	r := newRing(t, cfg)
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 	require.NoError(t, err)
 	defer p.Close()
 	seq := 0
@@ -57,7 +59,7 @@ func readFromC(t *testing.T, bin string, opts ...ipc.Option) {
 		var want []string
 		for {
 			msg := fmt.Sprintf("round %d message %d %s", round, seq, strings.Repeat("x", seq%60))
-			if err := p.Write([]byte(msg)); err != nil {
+			if err := p.Write(context.Background(), []byte(msg)); err != nil {
 				require.ErrorIs(t, err, ipc.ErrFull)
 				break
 			}
@@ -71,13 +73,13 @@ func readFromC(t *testing.T, bin string, opts ...ipc.Option) {
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Zero(t, st.Depth, "the C reader released everything")
-	require.Greater(t, st.ProducerPos, 4*r.Capacity(), "the ring wrapped several times")
+	require.Greater(t, st.ProducerPos, 4*st.Capacity, "the ring wrapped several times")
 }
 
 // cKind is one ring kind the C program must read and write.
 type cKind struct {
 	name       string
-	opts       []ipc.Option
+	cfg        ipc.Config
 	mpsc       bool
 	dropOldest bool
 }
@@ -85,24 +87,25 @@ type cKind struct {
 func cKinds() []cKind {
 	kinds := []cKind{
 		{name: "spsc"},
-		{name: "header-commit", opts: []ipc.Option{ipc.WithHeaderCommit()}},
-		{name: "drop-oldest-spsc", opts: []ipc.Option{ipc.WithDropOldest()}, dropOldest: true},
-		{name: "mpsc", opts: []ipc.Option{ipc.WithKind(ipc.MPSC), ipc.WithProducers(4)}, mpsc: true},
-		{name: "drop-oldest-mpsc", opts: []ipc.Option{ipc.WithKind(ipc.MPSC), ipc.WithProducers(4), ipc.WithDropOldest()}, mpsc: true, dropOldest: true},
+		{name: "header-commit", cfg: ipc.Config{HeaderCommit: true}},
+		{name: "drop-oldest-spsc", cfg: ipc.Config{DropOldest: true}, dropOldest: true},
+		{name: "mpsc", cfg: ipc.Config{Kind: ipc.MPSC, Producers: 4}, mpsc: true},
+		{name: "drop-oldest-mpsc", cfg: ipc.Config{Kind: ipc.MPSC, Producers: 4, DropOldest: true}, mpsc: true, dropOldest: true},
 	}
 	var out []cKind
 	for _, k := range kinds {
 		for _, x := range []struct {
-			name string
-			opts []ipc.Option
+			name    string
+			ts, seq bool
 		}{
-			{"", nil},
-			{"+ts", []ipc.Option{ipc.WithTimestamps()}},
-			{"+seq", []ipc.Option{ipc.WithSequences()}},
-			{"+ts+seq", []ipc.Option{ipc.WithTimestamps(), ipc.WithSequences()}},
+			{"", false, false},
+			{"+ts", true, false},
+			{"+seq", false, true},
+			{"+ts+seq", true, true},
 		} {
-			out = append(out, cKind{name: k.name + x.name, opts: append(append([]ipc.Option{}, k.opts...), x.opts...),
-				mpsc: k.mpsc, dropOldest: k.dropOldest})
+			cfg := k.cfg
+			cfg.Timestamps, cfg.Sequences = x.ts, x.seq
+			out = append(out, cKind{name: k.name + x.name, cfg: cfg, mpsc: k.mpsc, dropOldest: k.dropOldest})
 		}
 	}
 	return out
@@ -166,8 +169,10 @@ const (
 )
 
 func cWrites(t *testing.T, bin string, k cKind) {
-	r := newRing(t, append([]ipc.Option{ipc.WithCapacity(cCapacity), ipc.WithMaxMessage(cMaxMsg)}, k.opts...)...)
-	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	cfg := k.cfg
+	cfg.Capacity, cfg.MaxMessage = cCapacity, cMaxMsg
+	r := newRing(t, cfg)
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -192,18 +197,18 @@ func cWrites(t *testing.T, bin string, k cKind) {
 			pwg.Add(1)
 			go func() {
 				defer pwg.Done()
-				policy := ipc.Hybrid
+				pcfg := &ipc.ProducerConfig{} // Hybrid
 				if k.dropOldest {
-					policy = ipc.DropOldest
+					pcfg.Full = ipc.DropOldest
 				}
-				p, err := r.Producer(ipc.WithPolicy(policy))
+				p, err := r.Producer(pcfg)
 				if err != nil {
 					goErr = err
 					return
 				}
 				defer p.Close()
 				for i := 0; i < cCount; i++ {
-					if err := p.Write([]byte(cMessage("g", i))); err != nil && !(k.dropOldest && errors.Is(err, ipc.ErrFull)) {
+					if err := p.Write(context.Background(), []byte(cMessage("g", i))); err != nil && !(k.dropOldest && errors.Is(err, ipc.ErrFull)) {
 						goErr = err
 						return
 					}
@@ -242,14 +247,14 @@ func cWrites(t *testing.T, bin string, k cKind) {
 		})
 	}
 	for consumeErr == nil {
-		_, err := c.ReadBatch(ctx, 64, fn)
+		_, err := c.Read(ctx, 64, fn)
 		if ctx.Err() != nil {
 			break
 		}
 		consumeErr = err
 	}
 	for consumeErr == nil {
-		n, err := c.TryReadBatch(64, fn)
+		n, err := c.TryRead(64, fn)
 		if consumeErr = err; n == 0 {
 			break
 		}
@@ -296,42 +301,49 @@ func cWrites(t *testing.T, bin string, k cKind) {
 	require.Zero(t, st.Duplicates, "the second C producer resumed the sequence numbers")
 	require.Zero(t, st.Lost)
 	require.Zero(t, st.Depth)
-	require.Greater(t, st.ProducerPos, 8*r.Capacity(), "records wrapped")
+	require.Greater(t, st.ProducerPos, 8*st.Capacity, "records wrapped")
 	require.Positive(t, st.ConsumerWakeups, "the C producer woke the parked Go consumer")
 	if !k.dropOldest {
 		require.Positive(t, st.ProducerWakeups, "the Go consumer woke the parked C producer")
 	}
-	if r.Timestamps() {
+	if st.Timestamps {
 		require.Equal(t, uint64(delivered), st.DelayCount)
 		require.Positive(t, st.DelaySum, "the C producer stamps CLOCK_MONOTONIC")
 		for b := 40; b < len(st.DelayBuckets); b++ {
 			require.Zero(t, st.DelayBuckets[b], "a delay of 2^%d ns: a timestamp from another clock", b)
 		}
 	}
-	if r.Sequences() && k.mpsc {
+	if st.Sequences && k.mpsc {
 		// A slot numbers its records 1, 2, ... across its holders (the two
 		// C processes, or a Go producer and a C process that took its slot
 		// after it closed): each record committed is one message in.
-		for i := 0; i < r.Slots(); i++ {
-			sl := r.ProducerSlot(i)
+		for i := 0; i < st.Slots; i++ {
+			sl, err := ops.Slot(r, i)
+			require.NoError(t, err)
 			require.Equal(t, sl.MsgsIn, sl.LastSeq, "slot %d: last sequence committed", i)
 		}
 	}
 }
 
 func cReads(t *testing.T, bin string, k cKind) {
-	r := newRing(t, append([]ipc.Option{ipc.WithCapacity(cCapacity), ipc.WithMaxMessage(cMaxMsg)}, k.opts...)...)
+	ctx := context.Background()
+	cfg := k.cfg
+	cfg.Capacity, cfg.MaxMessage = cCapacity, cMaxMsg
+	r := newRing(t, cfg)
+	rst, err := r.Stats()
+	require.NoError(t, err)
+	sequences := rst.Sequences
 	nprod := 1
 	if k.mpsc {
 		nprod = 2
 	}
-	policy := ipc.Park
+	pcfg := &ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}}
 	if k.dropOldest {
-		policy = ipc.DropOldest
+		pcfg = &ipc.ProducerConfig{Full: ipc.DropOldest}
 	}
 	var prods []*ipc.Producer
 	for i := 0; i < nprod; i++ {
-		p, err := r.Producer(ipc.WithPolicy(policy))
+		p, err := r.Producer(pcfg)
 		require.NoError(t, err)
 		defer p.Close()
 		prods = append(prods, p)
@@ -361,7 +373,7 @@ func cReads(t *testing.T, bin string, k cKind) {
 		go func() {
 			defer wg.Done()
 			for n := 0; n < cCount; n++ {
-				if err := p.Write([]byte(cMessage(fmt.Sprintf("g%d", i), n))); err != nil && !(k.dropOldest && errors.Is(err, ipc.ErrFull)) {
+				if err := p.Write(ctx, []byte(cMessage(fmt.Sprintf("g%d", i), n))); err != nil && !(k.dropOldest && errors.Is(err, ipc.ErrFull)) {
 					errs[i] = err
 					return
 				}
@@ -373,15 +385,15 @@ func cReads(t *testing.T, bin string, k cKind) {
 		require.NoError(t, err)
 	}
 	// The last message of all: never reclaimed, so the C consumer sees it.
-	require.NoError(t, prods[0].Write([]byte("FIN")))
-	err := cmd.Wait()
+	require.NoError(t, prods[0].Write(ctx, []byte("FIN")))
+	err = cmd.Wait()
 	waited = true
 	require.NoError(t, err, "C consumer: %s", stderr.String())
 
 	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
 	require.NotEmpty(t, lines)
 	seqOf := func(line string) (uint64, string) {
-		if !r.Sequences() {
+		if !sequences {
 			return 0, line
 		}
 		s, rest, ok := strings.Cut(line, " ")
@@ -408,7 +420,7 @@ func cReads(t *testing.T, bin string, k cKind) {
 		if k.dropOldest {
 			for j := 1; j < len(got[tag]); j++ {
 				require.Greater(t, got[tag][j], got[tag][j-1], "producer %s: messages out of order", tag)
-				if r.Sequences() {
+				if sequences {
 					require.Greater(t, seqs[tag][j], seqs[tag][j-1], "producer %s: sequences out of order", tag)
 				}
 			}
@@ -420,7 +432,7 @@ func cReads(t *testing.T, bin string, k cKind) {
 			want[j], wantSeq[j] = j, uint64(j+1)
 		}
 		require.Equal(t, want, got[tag], "producer %s: every message once, in order", tag)
-		if r.Sequences() {
+		if sequences {
 			require.Equal(t, wantSeq, seqs[tag], "producer %s: sequences 1, 2, ...", tag)
 		}
 	}
@@ -432,23 +444,28 @@ func cReads(t *testing.T, bin string, k cKind) {
 		require.Positive(t, st.ProducerWakeups, "the C consumer woke the parked Go producers")
 	}
 	require.Equal(t, uint64(len(lines)), st.MsgsOut, "the C consumer counts what it delivers")
-	if r.Sequences() {
+	if sequences {
 		// The C consumer remembers the last sequence it delivered from each
 		// producer (slot +104, or region 560 in SPSC): FIN is the last of
 		// producer 0, and in rings that drop nothing every producer's last
 		// record was delivered.
 		if k.mpsc {
 			for i, p := range prods {
-				if sl := r.ProducerSlot(p.Slot()); i == 0 || !k.dropOldest {
-					require.Equal(t, sl.LastSeq, sl.DelivSeq, "slot %d: last sequence delivered", p.Slot())
+				slot := slotOf(t, p)
+				sl, err := ops.Slot(r, slot)
+				require.NoError(t, err)
+				if i == 0 || !k.dropOldest {
+					require.Equal(t, sl.LastSeq, sl.DelivSeq, "slot %d: last sequence delivered", slot)
 				}
 			}
 		} else {
 			seg, err := os.ReadFile(r.Path())
 			require.NoError(t, err)
-			require.Equal(t, prods[0].NextSeq()-1, binary.LittleEndian.Uint64(seg[4096+560:]), "region 560: last sequence delivered")
+			ps, err := prods[0].Stats()
+			require.NoError(t, err)
+			require.Equal(t, ps.NextSeq-1, binary.LittleEndian.Uint64(seg[4096+560:]), "region 560: last sequence delivered")
 		}
 	}
 	require.Zero(t, st.Depth, "the C consumer released everything")
-	require.Greater(t, st.ProducerPos, 8*r.Capacity(), "records wrapped")
+	require.Greater(t, st.ProducerPos, 8*st.Capacity, "records wrapped")
 }

@@ -38,33 +38,34 @@ func catch(f func()) (msg string) {
 // is delivered and the ring is not corrupt. Before the guard, the second
 // call ran into the first.
 func TestConcurrentProducerDetected(t *testing.T) {
+	ctx := context.Background()
 	second := map[string]func(p *ipc.Producer){
-		"Write":      func(p *ipc.Producer) { _ = p.Write([]byte("second")) },
+		"Write":      func(p *ipc.Producer) { _ = p.Write(ctx, []byte("second")) },
 		"TryWrite":   func(p *ipc.Producer) { _ = p.TryWrite([]byte("second")) },
-		"WriteBatch": func(p *ipc.Producer) { _, _ = p.WriteBatch([][]byte{[]byte("second")}) },
-		"Claim":      func(p *ipc.Producer) { _, _ = p.Claim(8) },
-		"Commit":     func(p *ipc.Producer) { _ = p.Commit() },
+		"WriteBatch": func(p *ipc.Producer) { _, _ = p.WriteBatch(ctx, [][]byte{[]byte("second")}) },
+		"Claim":      func(p *ipc.Producer) { _, _ = p.Claim(ctx, 8) },
+		"Commit":     func(p *ipc.Producer) { _ = p.Commit(8) },
 		"Abort":      func(p *ipc.Producer) { _ = p.Abort() },
-		"NextSeq":    func(p *ipc.Producer) { p.NextSeq() },
+		"InDoubt":    func(p *ipc.Producer) { p.InDoubt() }, // was NextSeq
 		"Close":      func(p *ipc.Producer) { _ = p.Close() },
 	}
 	for name, f := range second {
 		for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
 			t.Run(fmt.Sprintf("%v/%s", kind, name), func(t *testing.T) {
-				r := newRing(t, ipc.WithKind(kind), ipc.WithCapacity(1<<10), ipc.WithMaxMessage(64))
+				r := newRing(t, ipc.Config{Kind: kind, Capacity: 1 << 10, MaxMessage: 64})
 				entered, release := make(chan struct{}), make(chan struct{})
 				unblock := sync.OnceFunc(func() { close(release) })
 				var held atomic.Bool
-				p, err := r.Producer(ipc.WithOverflow(func([]byte) error {
+				p, err := r.Producer(&ipc.ProducerConfig{Overflow: func([]byte) error {
 					if held.CompareAndSwap(false, true) { // the first call only
 						close(entered)
 						<-release
 					}
 					return nil
-				}))
+				}})
 				require.NoError(t, err)
 				defer p.Close()
-				c, err := r.Consumer()
+				c, err := r.Consumer(nil)
 				require.NoError(t, err)
 				defer c.Close()
 				firstDone := make(chan struct{})
@@ -78,7 +79,7 @@ func TestConcurrentProducerDetected(t *testing.T) {
 					written = append(written, m)
 				}
 				first := make(chan error, 1)
-				go func() { defer close(firstDone); first <- p.Write([]byte("first")) }() // full: the route runs, and waits
+				go func() { defer close(firstDone); first <- p.Write(ctx, []byte("first")) }() // full: the route runs, and waits
 				<-entered
 				msg := catch(func() { f(p) })
 				require.Contains(t, msg, "ipc: Producer."+name+" called while Producer.Write runs in another goroutine")
@@ -88,14 +89,14 @@ func TestConcurrentProducerDetected(t *testing.T) {
 				// The second call changed nothing: the ring holds exactly
 				// what the first goroutine wrote, and the Producer works.
 				var got []string
-				_, err = c.TryReadBatch(1<<10, func(m []byte) { got = append(got, string(m)) })
+				_, err = c.TryRead(1<<10, func(m []byte) { got = append(got, string(m)) })
 				require.NoError(t, err)
 				require.Equal(t, written, got)
 				if name != "Close" {
-					require.NoError(t, p.Write([]byte("after")))
-					ok, err := c.TryRead(func(m []byte) { got = append(got, string(m)) })
+					require.NoError(t, p.Write(ctx, []byte("after")))
+					n, err := c.TryRead(1, func(m []byte) { got = append(got, string(m)) })
 					require.NoError(t, err)
-					require.True(t, ok)
+					require.Equal(t, 1, n)
 					require.Equal(t, "after", got[len(got)-1])
 				}
 			})
@@ -104,27 +105,31 @@ func TestConcurrentProducerDetected(t *testing.T) {
 }
 
 // TestConcurrentConsumerDetected: the same for a Consumer, held inside
-// TryReadBatch by its callback.
+// TryRead by its callback. (TryRead and Read each stand for the old one-
+// message and batch calls, now one method each; Batch is new.)
 func TestConcurrentConsumerDetected(t *testing.T) {
 	fn := func([]byte) {}
+	ctx := context.Background()
 	second := map[string]func(c *ipc.Consumer){
-		"TryRead":      func(c *ipc.Consumer) { _, _ = c.TryRead(fn) },
-		"TryReadBatch": func(c *ipc.Consumer) { _, _ = c.TryReadBatch(8, fn) },
-		"Read":         func(c *ipc.Consumer) { _ = c.Read(context.Background(), fn) },
-		"ReadBatch":    func(c *ipc.Consumer) { _, _ = c.ReadBatch(context.Background(), 8, fn) },
-		"Close":        func(c *ipc.Consumer) { _ = c.Close() },
+		"TryRead/1": func(c *ipc.Consumer) { _, _ = c.TryRead(1, fn) },
+		"TryRead/8": func(c *ipc.Consumer) { _, _ = c.TryRead(8, fn) },
+		"Read/1":    func(c *ipc.Consumer) { _, _ = c.Read(ctx, 1, fn) },
+		"Read/8":    func(c *ipc.Consumer) { _, _ = c.Read(ctx, 8, fn) },
+		"Batch":     func(c *ipc.Consumer) { _, _ = c.Batch(ctx, 8) },
+		"Close":     func(c *ipc.Consumer) { _ = c.Close() },
 	}
 	for name, f := range second {
 		t.Run(name, func(t *testing.T) {
-			r := newRing(t, ipc.WithKind(ipc.MPSC), ipc.WithCapacity(1<<12))
-			p, err := r.Producer()
+			method, _, _ := strings.Cut(name, "/")
+			r := newRing(t, ipc.Config{Kind: ipc.MPSC, Capacity: 1 << 12})
+			p, err := r.Producer(nil)
 			require.NoError(t, err)
 			defer p.Close()
-			c, err := r.Consumer()
+			c, err := r.Consumer(nil)
 			require.NoError(t, err)
 			defer c.Close()
 			for i := 0; i < 10; i++ {
-				require.NoError(t, p.Write([]byte("m"+strconv.Itoa(i))))
+				require.NoError(t, p.Write(ctx, []byte("m"+strconv.Itoa(i))))
 			}
 			entered, release := make(chan struct{}), make(chan struct{})
 			unblock := sync.OnceFunc(func() { close(release) })
@@ -134,7 +139,7 @@ func TestConcurrentConsumerDetected(t *testing.T) {
 			first := make(chan error, 1)
 			go func() {
 				defer close(firstDone)
-				_, err := c.TryReadBatch(1, func(m []byte) {
+				_, err := c.TryRead(1, func(m []byte) {
 					got = append(got, string(m))
 					close(entered)
 					<-release
@@ -143,10 +148,10 @@ func TestConcurrentConsumerDetected(t *testing.T) {
 			}()
 			<-entered
 			msg := catch(func() { f(c) })
-			require.Contains(t, msg, "ipc: Consumer."+name+" called while Consumer.TryReadBatch runs in another goroutine")
+			require.Contains(t, msg, "ipc: Consumer."+method+" called while Consumer.TryRead runs in another goroutine")
 			unblock()
 			require.NoError(t, <-first)
-			_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+			_, err = c.TryRead(100, func(m []byte) { got = append(got, string(m)) })
 			require.NoError(t, err)
 			want := []string{}
 			for i := 0; i < 10; i++ {
@@ -164,11 +169,11 @@ func TestConcurrentConsumerDetected(t *testing.T) {
 // returned nil is delivered once and whole, and the ring is never
 // ErrCorrupt. Before the guard: lost messages, then ErrCorrupt.
 func TestTwoGoroutinesOneProducer(t *testing.T) {
-	for _, opts := range [][]ipc.Option{nil, {ipc.WithHeaderCommit()}} {
-		r := newRing(t, append([]ipc.Option{ipc.WithCapacity(1 << 12), ipc.WithMaxMessage(64)}, opts...)...)
-		p, err := r.Producer(ipc.WithPolicy(ipc.Drop))
+	for _, headerCommit := range []bool{false, true} {
+		r := newRing(t, ipc.Config{Capacity: 1 << 12, MaxMessage: 64, HeaderCommit: headerCommit})
+		p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
 		require.NoError(t, err)
-		c, err := r.Consumer()
+		c, err := r.Consumer(nil)
 		require.NoError(t, err)
 		const per = 2000
 		var mu sync.Mutex
@@ -182,7 +187,7 @@ func TestTwoGoroutinesOneProducer(t *testing.T) {
 				for i := 0; i < per; i++ {
 					m := fmt.Sprintf("g%d-%d", g, i)
 					var err error
-					if msg := catch(func() { err = p.Write([]byte(m)) }); msg != "" {
+					if msg := catch(func() { err = p.Write(context.Background(), []byte(m)) }); msg != "" {
 						if !strings.Contains(msg, "not safe for concurrent use") {
 							t.Errorf("unexpected panic: %s", msg)
 							return
@@ -208,7 +213,7 @@ func TestTwoGoroutinesOneProducer(t *testing.T) {
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
 		read := func() int {
-			n, err := c.TryReadBatch(64, func(m []byte) {
+			n, err := c.TryRead(64, func(m []byte) {
 				s := string(m)
 				if !strings.HasPrefix(s, "g") {
 					t.Errorf("torn message %q", s)
@@ -239,35 +244,36 @@ func TestTwoGoroutinesOneProducer(t *testing.T) {
 }
 
 // TestRingCloseDuringCall: Ring.Close while another goroutine is in the
-// middle of a Consumer call that does not wait (TryReadBatch, held in its
+// middle of a Consumer call that does not wait (TryRead, held in its
 // callback) panics in -race builds, naming the call, and changes nothing:
 // once the call has returned, the ring works and closes normally. Without
 // -race builds, Close would unmap the segment under the call.
 func TestRingCloseDuringCall(t *testing.T) {
-	r, err := ipc.Create(testutil.Name(t), ipc.WithCapacity(1<<12))
+	ctx := context.Background()
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 12})
 	require.NoError(t, err)
 	defer func() { _ = r.Close() }()
-	p, err := r.Producer()
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Write([]byte("one")))
-	require.NoError(t, p.Write([]byte("two")))
+	require.NoError(t, p.Write(ctx, []byte("one")))
+	require.NoError(t, p.Write(ctx, []byte("two")))
 	entered, release := make(chan struct{}), make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
 	defer unblock() // on failure too: the held call must return before the ring closes
 	first := make(chan error, 1)
 	go func() {
-		_, err := c.TryReadBatch(1, func([]byte) { close(entered); <-release })
+		_, err := c.TryRead(1, func([]byte) { close(entered); <-release })
 		first <- err
 	}()
 	<-entered
 	msg := catch(func() { _ = r.Close() })
 	unblock()
 	require.NoError(t, <-first)
-	require.Contains(t, msg, "Ring.Close called while Consumer.TryReadBatch runs in another goroutine")
+	require.Contains(t, msg, "Ring.Close called while Consumer.TryRead runs in another goroutine")
 	var got []string
-	_, err = c.TryReadBatch(8, func(m []byte) { got = append(got, string(m)) })
+	_, err = c.TryRead(8, func(m []byte) { got = append(got, string(m)) })
 	require.NoError(t, err, "the ring is still open")
 	require.Equal(t, []string{"two"}, got)
 	require.NoError(t, r.Close())

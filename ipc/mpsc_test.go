@@ -18,35 +18,39 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMPSCSlots(t *testing.T) {
-	r := newRing(t, ipc.WithKind(ipc.MPSC), ipc.WithProducers(3), ipc.WithCapacity(1<<12))
-	require.Equal(t, 3, r.Slots())
-	p0, err := r.Producer()
+	ctx := context.Background()
+	r := newRing(t, ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 12})
+	st, err := r.Stats()
 	require.NoError(t, err)
-	require.Equal(t, 0, p0.Slot())
-	p2, err := r.Producer(ipc.WithProducerID(2))
+	require.Equal(t, 3, st.Slots)
+	p0, err := r.Producer(nil)
 	require.NoError(t, err)
-	require.Equal(t, 2, p2.Slot())
-	_, err = r.Producer(ipc.WithProducerID(2))
+	require.Equal(t, 0, slotOf(t, p0))
+	p2, err := r.Producer(&ipc.ProducerConfig{ID: 3}) // slot 2
+	require.NoError(t, err)
+	require.Equal(t, 2, slotOf(t, p2))
+	_, err = r.Producer(&ipc.ProducerConfig{ID: 3})
 	require.ErrorIs(t, err, ipc.ErrBusy)
-	_, err = r.Producer(ipc.WithProducerID(3))
+	_, err = r.Producer(&ipc.ProducerConfig{ID: 4}) // slot 3 of 3
 	require.Error(t, err)
-	p1, err := r.Producer()
+	p1, err := r.Producer(nil)
 	require.NoError(t, err)
-	require.Equal(t, 1, p1.Slot())
-	_, err = r.Producer()
+	require.Equal(t, 1, slotOf(t, p1))
+	_, err = r.Producer(nil)
 	require.ErrorIs(t, err, ipc.ErrBusy)
 	require.Contains(t, err.Error(), "all 3 producer slots")
 
 	for i, p := range []*ipc.Producer{p0, p1, p2} {
 		for k := 0; k <= i; k++ {
-			require.NoError(t, p.Write([]byte(fmt.Sprintf("p%d-%d", i, k))))
+			require.NoError(t, p.Write(ctx, []byte(fmt.Sprintf("p%d-%d", i, k))))
 		}
 	}
-	st, err := r.Stats()
+	st, err = r.Stats()
 	require.NoError(t, err)
 	require.Len(t, st.Producers, 3)
 	for i, ps := range st.Producers {
@@ -59,17 +63,17 @@ func TestMPSCSlots(t *testing.T) {
 
 	// A closed producer's slot is free again, and keeps its counters.
 	require.NoError(t, p1.Close())
-	p1b, err := r.Producer(ipc.WithProducerID(1))
+	p1b, err := r.Producer(&ipc.ProducerConfig{ID: 2}) // slot 1
 	require.NoError(t, err)
 	p1bStats, err := p1b.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), p1bStats.MsgsIn)
-	require.NoError(t, p1b.Write([]byte("p1-again")))
+	require.NoError(t, p1b.Write(ctx, []byte("p1-again")))
 
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	var got []string
-	_, err = c.TryReadBatch(100, func(m []byte) { got = append(got, string(m)) })
+	_, err = c.TryRead(100, func(m []byte) { got = append(got, string(m)) })
 	require.NoError(t, err)
 	require.Equal(t, []string{"p0-0", "p1-0", "p1-1", "p2-0", "p2-1", "p2-2", "p1-again"}, got)
 	for _, p := range []*ipc.Producer{p0, p1b, p2} {
@@ -92,18 +96,25 @@ func mpscProducerChild() error {
 		return err
 	}
 	defer r.Close()
-	policy := ipc.Spin
-	if os.Getenv("SHMRING_T_POLICY") == "drop-oldest" {
-		policy = ipc.DropOldest
+	rst, err := r.Stats()
+	if err != nil {
+		return err
 	}
-	p, err := r.Producer(ipc.WithProducerID(id), ipc.WithPolicy(policy))
+	mpsc := rst.Kind == ipc.MPSC
+	dropOldest := os.Getenv("SHMRING_T_POLICY") == "drop-oldest"
+	cfg := &ipc.ProducerConfig{ID: id + 1, Wait: ipc.Wait{Strategy: ipc.Spin}}
+	if dropOldest {
+		cfg = &ipc.ProducerConfig{ID: id + 1, Full: ipc.DropOldest}
+	}
+	p, err := r.Producer(cfg)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(id)))
 	pad := strings.Repeat("x", 200)
-	if policy == ipc.DropOldest {
+	if dropOldest {
 		// Newest wins: a message given up (ErrFull, counted) is retried
 		// with the same sequence, which is the slot's committed count, so
 		// that a restarted producer never repeats a delivered one.
@@ -113,16 +124,16 @@ func mpscProducerChild() error {
 				return err
 			}
 			seq := st.MsgsIn
-			if r.Kind() == ipc.MPSC && rng.IntN(4) == 0 {
+			if mpsc && rng.IntN(4) == 0 {
 				// A batch: runs while there is room, then reclaiming
 				// writes one by one.
 				msgs := make([][]byte, 1+rng.IntN(8))
 				for j := range msgs {
 					msgs[j] = []byte(fmt.Sprintf("%d:%d:%s", id, seq+uint64(j), pad[:rng.IntN(len(pad))]))
 				}
-				_, err = p.WriteBatch(msgs)
+				_, err = p.WriteBatch(ctx, msgs)
 			} else {
-				err = p.Write([]byte(fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])))
+				err = p.Write(ctx, []byte(fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])))
 			}
 			if err != nil && !errors.Is(err, ipc.ErrFull) {
 				return err
@@ -135,7 +146,7 @@ func mpscProducerChild() error {
 	}
 	for seq := st.MsgsIn; count == 0 || seq < count; seq++ {
 		msg := fmt.Sprintf("%d:%d:%s", id, seq, pad[:rng.IntN(len(pad))])
-		if rng.IntN(4) == 1 && r.Kind() == ipc.MPSC {
+		if rng.IntN(4) == 1 && mpsc {
 			// A batch: one reservation per run, each record counted
 			// before its commit as single writes are. (An SPSC batch is
 			// counted once, after it is published: a successor resuming
@@ -145,28 +156,44 @@ func mpscProducerChild() error {
 			for j := uint64(1); j < 1+uint64(rng.IntN(16)) && (count == 0 || seq+j < count); j++ {
 				msgs = append(msgs, []byte(fmt.Sprintf("%d:%d:%s", id, seq+j, pad[:rng.IntN(len(pad))])))
 			}
-			if _, err := p.WriteBatch(msgs); err != nil {
+			if _, err := p.WriteBatch(ctx, msgs); err != nil {
 				return err
 			}
 			seq += uint64(len(msgs) - 1)
 			continue
 		}
 		if rng.IntN(4) == 0 {
-			b, err := p.Claim(len(msg))
+			b, err := p.Claim(ctx, len(msg))
 			if err != nil {
 				return err
 			}
 			copy(b, msg)
-			if err := p.Commit(); err != nil {
+			if err := p.Commit(len(b)); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := p.Write([]byte(msg)); err != nil {
+		if err := p.Write(ctx, []byte(msg)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// slotOf returns the MPSC slot p holds.
+func slotOf(t *testing.T, p *ipc.Producer) int {
+	t.Helper()
+	st, err := p.Stats()
+	require.NoError(t, err)
+	return st.Slot
+}
+
+// slotMsgsIn returns the messages-in counter of r's producer slot i, read
+// whether or not the slot is held (0 once r is closed); for goroutines
+// other than the test's.
+func slotMsgsIn(r *ipc.Ring, i int) uint64 {
+	sl, _ := ops.Slot(r, i)
+	return sl.MsgsIn
 }
 
 func startMPSCProducer(t *testing.T, path string, id int, count uint64, env ...string) *exec.Cmd {
@@ -265,13 +292,13 @@ func TestMPSCChaos(t *testing.T) {
 	const producers = 4
 	const stallLimit = time.Second
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<14), ipc.WithMaxMessage(512))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: producers, Capacity: 1 << 14, MaxMessage: 512})
 	require.NoError(t, err)
 	// Cleanups, not defers: they run after the killer's cleanup below
 	// (last registered, first run), which must stop the killer, still
 	// reading the segment, before it is unmapped.
 	t.Cleanup(func() { _ = r.Close() })
-	c, err := r.Consumer(ipc.WithStallLimit(stallLimit))
+	c, err := r.Consumer(&ipc.ConsumerConfig{StallLimit: stallLimit})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 
@@ -293,8 +320,8 @@ func TestMPSCChaos(t *testing.T) {
 			i := rng.IntN(producers)
 			// Kill it while it writes: wait until this incarnation has
 			// written something (bounded), then a random moment more.
-			before := r.ProducerSlot(i).MsgsIn
-			for wait := 0; wait < 200 && r.ProducerSlot(i).MsgsIn == before; wait++ {
+			before := slotMsgsIn(r, i)
+			for wait := 0; wait < 200 && slotMsgsIn(r, i) == before; wait++ {
 				time.Sleep(500 * time.Microsecond)
 			}
 			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
@@ -302,7 +329,7 @@ func TestMPSCChaos(t *testing.T) {
 			_ = procs[i].Process.Kill()
 			_ = procs[i].Wait()
 			killed[i]++
-			chk.killed(i, r.ProducerSlot(i).MsgsIn) // before its successor starts
+			chk.killed(i, slotMsgsIn(r, i)) // before its successor starts
 			procs[i], killErr = startMPSCProducerErr(r.Path(), i, 0)
 			mu.Unlock()
 			if killErr != nil {
@@ -337,9 +364,9 @@ func TestMPSCChaos(t *testing.T) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		n, err := c.ReadBatch(ctx, 64, fn)
+		n, err := c.Read(ctx, 64, fn)
 		cancel()
-		if errors.Is(err, ipc.ErrTimeout) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			if finished {
 				break // all producers dead and nothing more for 100 ms
 			}
@@ -405,14 +432,14 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
 	}
 	name := testutil.Name(t)
-	opts := []ipc.Option{ipc.WithKind(kind), ipc.WithCapacity(1 << 13), ipc.WithMaxMessage(512), ipc.WithDropOldest()}
+	cfg := ipc.Config{Kind: kind, Capacity: 1 << 13, MaxMessage: 512, DropOldest: true}
 	if kind == ipc.MPSC {
-		opts = append(opts, ipc.WithProducers(producers))
+		cfg.Producers = producers
 	}
-	r, err := ipc.Create(name, opts...)
+	r, err := ipc.Create(name, cfg)
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithStallLimit(time.Second))
+	c, err := r.Consumer(&ipc.ConsumerConfig{StallLimit: time.Second})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -437,7 +464,7 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 					st, _ := r.Stats()
 					return st.MsgsIn
 				}
-				return r.ProducerSlot(i).MsgsIn
+				return slotMsgsIn(r, i)
 			}
 			before := written()
 			deadline := time.Now().Add(2 * time.Minute) // only a stuck producer meets it
@@ -495,18 +522,18 @@ func dropOldestChaos(t *testing.T, kind ipc.Kind, producers int) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		_, err := c.ReadBatch(ctx, 4, fn)
+		_, err := c.Read(ctx, 4, fn)
 		cancel()
-		if !errors.Is(err, ipc.ErrTimeout) && !errors.Is(err, ipc.ErrPeerDead) { // between a kill and the restart
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ipc.ErrPeerDead) { // between a kill and the restart
 			require.NoError(t, err)
 		}
 		time.Sleep(20 * time.Microsecond) // slow: keep the ring full
 	}
 	for { // drain what the last incarnations left, dead reservations included
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-		n, err := c.ReadBatch(ctx, 64, fn)
+		n, err := c.Read(ctx, 64, fn)
 		cancel()
-		if errors.Is(err, ipc.ErrTimeout) || (errors.Is(err, ipc.ErrPeerDead) && n == 0) {
+		if errors.Is(err, context.DeadlineExceeded) || (errors.Is(err, ipc.ErrPeerDead) && n == 0) {
 			break
 		}
 		if !errors.Is(err, ipc.ErrPeerDead) {
@@ -532,9 +559,12 @@ func ringWords(r *ipc.Ring) string {
 		return err.Error()
 	}
 	u := func(off int) uint64 { return binary.LittleEndian.Uint64(b[4096+off:]) }
-	st, _ := r.Stats()
-	cons, capacity := u(256), r.Capacity()
-	dataOff := (4096 + r.Slots()*128 + 4095) &^ 4095 // the data area follows the slot table, page-aligned
+	st, err := r.Stats()
+	if err != nil {
+		return err.Error()
+	}
+	cons, capacity := u(256), st.Capacity
+	dataOff := (4096 + st.Slots*128 + 4095) &^ 4095 // the data area follows the slot table, page-aligned
 	hdr := u(dataOff + int(cons&(capacity-1)))
 	return fmt.Sprintf("producer pos %d, consumer pos %d, zeroing mark %d, release lock %#x, oldest header %#016x, lost %d, drops %d, producers %+v",
 		u(128), cons, u(552), u(904), hdr, st.Lost, st.Drops, st.Producers)
@@ -565,14 +595,14 @@ func mpscConsumerChild() error {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer()
+	c, err := r.Consumer(nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	fmt.Println("ready")
 	for {
-		_, err := c.ReadBatch(context.Background(), consumerBatch, func(m []byte) {
+		_, err := c.Read(context.Background(), consumerBatch, func(m []byte) {
 			_, _ = os.Stdout.Write(append(append([]byte{}, m...), '\n'))
 		})
 		if err != nil {
@@ -600,7 +630,7 @@ func TestMPSCConsumerKilled(t *testing.T) {
 	const stuck = 5 * time.Minute // only a stuck test meets it
 	kills := 20
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(producers), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: producers, Capacity: 1 << 12, MaxMessage: 256})
 	require.NoError(t, err)
 	defer r.Close()
 
@@ -615,14 +645,14 @@ func TestMPSCConsumerKilled(t *testing.T) {
 			// Between a kill and the next consumer's start (a re-executed
 			// test binary, slow under -race on a loaded machine) no
 			// consumer is attached: wait for the next one.
-			p, err := r.Producer(ipc.WithProducerID(i), ipc.WithPeerTimeout(time.Minute))
+			p, err := r.Producer(&ipc.ProducerConfig{ID: i + 1, Wait: ipc.Wait{PeerTimeout: time.Minute}})
 			if err != nil {
 				perr[i] = err
 				return
 			}
 			defer p.Close()
 			for seq := 0; seq < per; seq++ {
-				if err := p.WriteContext(ctx, []byte(fmt.Sprintf("%d:%d:", i, seq))); err != nil {
+				if err := p.Write(ctx, []byte(fmt.Sprintf("%d:%d:", i, seq))); err != nil {
 					perr[i] = fmt.Errorf("producer %d, message %d: %w", i, seq, err)
 					return
 				}
@@ -754,11 +784,11 @@ func TestMPSCConsumerKilled(t *testing.T) {
 // at most one repeat per kill); the successor never stalls and the ring
 // drains.
 func TestSPSCProducerKilled(t *testing.T) {
-	t.Run("position-commit", func(t *testing.T) { spscProducerKilled(t) })
-	t.Run("header-commit", func(t *testing.T) { spscProducerKilled(t, ipc.WithHeaderCommit()) })
+	t.Run("position-commit", func(t *testing.T) { spscProducerKilled(t, false) })
+	t.Run("header-commit", func(t *testing.T) { spscProducerKilled(t, true) })
 }
 
-func spscProducerKilled(t *testing.T, opts ...ipc.Option) {
+func spscProducerKilled(t *testing.T, headerCommit bool) {
 	kills := 60
 	if testing.Short() {
 		kills = 15
@@ -766,11 +796,13 @@ func spscProducerKilled(t *testing.T, opts ...ipc.Option) {
 	if os.Getenv("SHMRING_SOAK_KILLS") != "" {
 		kills, _ = strconv.Atoi(os.Getenv("SHMRING_SOAK_KILLS"))
 	}
-	r, err := ipc.Create(testutil.Name(t), append([]ipc.Option{ipc.WithCapacity(1 << 13), ipc.WithMaxMessage(512)}, opts...)...)
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 13, MaxMessage: 512, HeaderCommit: headerCommit})
 	require.NoError(t, err)
 	defer r.Close()
-	require.Equal(t, len(opts) > 0, r.HeaderCommit())
-	c, err := r.Consumer()
+	rst, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, headerCommit, rst.HeaderCommit)
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
 	proc := startMPSCProducer(t, r.Path(), 0, 0)
@@ -828,13 +860,13 @@ func spscProducerKilled(t *testing.T, opts ...ipc.Option) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		_, err := c.ReadBatch(ctx, 64, fn)
+		_, err := c.Read(ctx, 64, fn)
 		cancel()
-		if !errors.Is(err, ipc.ErrTimeout) && !errors.Is(err, ipc.ErrPeerDead) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ipc.ErrPeerDead) {
 			require.NoError(t, err)
 		}
 	}
-	_, err = c.TryReadBatch(1<<20, fn)
+	_, err = c.TryRead(1<<20, fn)
 	require.NoError(t, err)
 	require.NoError(t, stalled)
 	require.NoError(t, bad)

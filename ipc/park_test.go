@@ -12,40 +12,71 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
 )
 
-// TestPoliciesEachSide: every waiting policy, on each side, waits for the
-// other side and wakes when it makes progress, in one process.
+// TestPoliciesEachSide: every way of waiting, on each side, waits for the
+// other side and wakes when it makes progress, in one process. Block is
+// Park with a context deadline; Backoff, which no longer has a Strategy of
+// its own, is an operator's override (ops.SetPolicy) of both sides, over a
+// Park that would otherwise sleep on the futex: it never parks.
 func TestPoliciesEachSide(t *testing.T) {
-	for _, pol := range []ipc.Policy{ipc.Spin, ipc.Yield, ipc.Backoff, ipc.Park, ipc.Block, ipc.Hybrid} {
-		t.Run(pol.String(), func(t *testing.T) {
-			r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-			p, err := r.Producer(ipc.WithPolicy(pol), ipc.WithTimeout(2*time.Minute))
+	for _, tc := range []struct {
+		name     string
+		strategy ipc.Strategy
+		deadline bool       // the writes and the read have a context deadline (Block)
+		override ops.Policy // set on both sides before they wait
+	}{
+		{name: "spin", strategy: ipc.Spin},
+		{name: "yield", strategy: ipc.Yield},
+		{name: "backoff", strategy: ipc.Park, override: ops.Backoff},
+		{name: "park", strategy: ipc.Park},
+		{name: "block", strategy: ipc.Park, deadline: true},
+		{name: "hybrid", strategy: ipc.Hybrid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+			wait := ipc.Wait{Strategy: tc.strategy}
+			p, err := r.Producer(&ipc.ProducerConfig{Wait: wait})
 			require.NoError(t, err)
 			defer p.Close()
-			c, err := r.Consumer(ipc.WithWait(pol))
+			c, err := r.Consumer(&ipc.ConsumerConfig{Wait: wait})
 			require.NoError(t, err)
 			defer c.Close()
+			if tc.override != 0 {
+				require.NoError(t, ops.SetPolicy(r, tc.override, tc.override))
+			}
+			// ctx is what every call that waits gets: a deadline only a
+			// stuck test meets, for Block.
+			ctx := context.Background()
+			if tc.deadline {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+				defer cancel()
+			}
 
 			// Consumer waits for data.
 			got := make(chan string)
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
+				if tc.deadline {
+					rctx = ctx
+				}
 				var s string
-				err := c.Read(ctx, func(m []byte) { s = string(m) })
+				_, err := c.Read(rctx, 1, func(m []byte) { s = string(m) })
 				if err != nil {
 					s = err.Error()
 				}
 				got <- s
 			}()
-			parks := pol == ipc.Park || pol == ipc.Block || pol == ipc.Hybrid
+			parks := tc.strategy == ipc.Park && tc.override == 0 || tc.strategy == ipc.Hybrid
 			waitUntil(t, func() bool { // until it sleeps (or a while, for the others)
 				st, _ := r.Stats()
 				return parks && st.ConsumerParks > 0
 			}, parks)
-			require.NoError(t, p.Write([]byte("hello")))
+			require.NoError(t, p.Write(ctx, []byte("hello")))
 			require.Equal(t, "hello", <-got)
 
 			// Producer waits for room.
@@ -53,12 +84,12 @@ func TestPoliciesEachSide(t *testing.T) {
 			for p.TryWrite(msg) == nil {
 			}
 			wrote := make(chan error)
-			go func() { wrote <- p.Write(msg) }()
+			go func() { wrote <- p.Write(ctx, msg) }()
 			waitUntil(t, func() bool {
 				st, _ := r.Stats()
 				return parks && st.ProducerParks > 0
 			}, parks)
-			n, err := c.TryReadBatch(1, func([]byte) {})
+			n, err := c.TryRead(1, func([]byte) {})
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
 			require.NoError(t, <-wrote)
@@ -71,38 +102,51 @@ func TestPoliciesEachSide(t *testing.T) {
 				require.NotZero(t, st.ProducerParks)
 				require.NotZero(t, st.ProducerWakeups)
 			}
+			if tc.override != 0 {
+				require.Equal(t, tc.name, st.ProducerOverride)
+				require.Equal(t, tc.name, st.ConsumerOverride)
+				require.Zero(t, st.ConsumerParks+st.ProducerParks, "both sides followed the override: backoff sleeps, it never parks")
+			}
 		})
 	}
 }
 
-func TestBlockTimeoutAndCancel(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	c, err := r.Consumer() // attached but not reading
+// TestParkDeadlineAndCancel (was TestBlockTimeoutAndCancel: Block is Park
+// with a context deadline): a parked producer gives up when its context's
+// deadline passes, with an error that is context.DeadlineExceeded, not
+// before; cancelling the context wakes a parked producer at once. Both
+// give-ups count as drops.
+func TestParkDeadlineAndCancel(t *testing.T) {
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	c, err := r.Consumer(nil) // attached but not reading
 	require.NoError(t, err)
 	defer c.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Block), ipc.WithTimeout(50*time.Millisecond))
+	park := &ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}}
+	p, err := r.Producer(park)
 	require.NoError(t, err)
 	defer p.Close()
 	msg := make([]byte, 120)
 	for p.TryWrite(msg) == nil {
 	}
 	start := time.Now()
-	err = p.Write(msg)
-	require.ErrorIs(t, err, ipc.ErrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err = p.Write(ctx, msg)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)
 
 	// Cancelling the context wakes a parked producer at once.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	done := make(chan error)
-	_, err = r.Producer(ipc.WithPolicy(ipc.Park))
+	_, err = r.Producer(park)
 	require.Error(t, err, "spsc: one producer")
 	require.NoError(t, p.Close())
-	pp, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	pp, err := r.Producer(park)
 	require.NoError(t, err)
 	defer pp.Close()
 	restore := ipc.BreakParkProtocol(false, time.Minute) // only a wake can end a sleep now
 	defer restore()
-	go func() { done <- pp.WriteContext(ctx, msg) }()
+	go func() { done <- pp.Write(ctx, msg) }()
 	waitUntil(t, func() bool { st, _ := r.Stats(); return st.ProducerParks > 0 }, true)
 	cancel()
 	select {
@@ -118,32 +162,33 @@ func TestBlockTimeoutAndCancel(t *testing.T) {
 }
 
 func TestConsumerParkDeadline(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10))
-	p, err := r.Producer()
+	r := newRing(t, ipc.Config{Capacity: 1 << 10})
+	p, err := r.Producer(nil)
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	require.ErrorIs(t, c.Read(ctx, func([]byte) {}), ipc.ErrTimeout)
+	_, err = c.Read(ctx, 1, func([]byte) {})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 // TestPeerDeadWhileParked: a parked producer learns that the consumer
 // process died, and a parked consumer that the producer process died.
 func TestPeerDeadWhileParked(t *testing.T) {
 	t.Run("consumer dies", func(t *testing.T) {
-		r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
+		r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
 		child := startIdleChild(t, r.Path(), "consumer")
-		p, err := r.Producer(ipc.WithPolicy(ipc.Park), ipc.WithPeerTimeout(100*time.Millisecond))
+		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: 100 * time.Millisecond}})
 		require.NoError(t, err)
 		defer p.Close()
 		msg := make([]byte, 120)
 		for p.TryWrite(msg) == nil {
 		}
 		done := make(chan error)
-		go func() { done <- p.Write(msg) }()
+		go func() { done <- p.Write(context.Background(), msg) }()
 		time.Sleep(50 * time.Millisecond)
 		require.NoError(t, child.Process.Kill())
 		_ = child.Wait()
@@ -155,13 +200,13 @@ func TestPeerDeadWhileParked(t *testing.T) {
 		}
 	})
 	t.Run("producer dies", func(t *testing.T) {
-		r := newRing(t, ipc.WithCapacity(1<<10))
+		r := newRing(t, ipc.Config{Capacity: 1 << 10})
 		child := startIdleChild(t, r.Path(), "producer")
-		c, err := r.Consumer(ipc.WithWait(ipc.Park), ipc.WithConsumerPeerTimeout(100*time.Millisecond))
+		c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: 100 * time.Millisecond}})
 		require.NoError(t, err)
 		defer c.Close()
 		done := make(chan error)
-		go func() { done <- c.Read(context.Background(), func([]byte) {}) }()
+		go func() { _, err := c.Read(context.Background(), 1, func([]byte) {}); done <- err }()
 		time.Sleep(50 * time.Millisecond)
 		require.NoError(t, child.Process.Kill())
 		_ = child.Wait()
@@ -198,9 +243,9 @@ func idleChild(role string) error {
 	}
 	switch role {
 	case "idle-consumer":
-		_, err = r.Consumer()
+		_, err = r.Consumer(nil)
 	case "idle-producer":
-		_, err = r.Producer()
+		_, err = r.Producer(nil)
 	}
 	if err != nil {
 		return err
@@ -211,7 +256,7 @@ func idleChild(role string) error {
 }
 
 // pingPong sends count messages one at a time to a consumer that parks
-// (Park policy only: no spinning to hide a missed wake-up). Each message
+// (Park only: no spinning to hide a missed wake-up). Each message
 // waits for the previous one to be received, then for a random pause, so
 // that it lands at every point of the consumer's way to sleep and no later
 // message can rescue a missed wake-up. It returns the consumer's parks and
@@ -221,11 +266,11 @@ func idleChild(role string) error {
 // message well before the test binary's timeout: a message not received
 // within a minute, or the run not done 30 s before the test's deadline.
 func pingPong(t *testing.T, count int) (parks, late uint64) {
-	r := newRing(t, ipc.WithCapacity(1<<12))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Park), ipc.WithConsumerPeerTimeout(time.Minute))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Minute}})
 	require.NoError(t, err)
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Minute)
@@ -243,7 +288,7 @@ func pingPong(t *testing.T, count int) (parks, late uint64) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < count; i++ {
 			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
-			if err := p.Write([]byte(fmt.Sprint(i))); err != nil {
+			if err := p.Write(context.Background(), []byte(fmt.Sprint(i))); err != nil {
 				perr <- fmt.Errorf("write %d: %w", i, err)
 				return
 			}
@@ -260,7 +305,7 @@ func pingPong(t *testing.T, count int) (parks, late uint64) {
 			t.Fatalf("pingPong: %d of %d messages received when the test's deadline neared: stuck", i, count)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := c.ReadBatch(ctx, 16, func([]byte) {})
+		n, err := c.Read(ctx, 16, func([]byte) {})
 		cancel()
 		select {
 		case err := <-perr:
@@ -303,16 +348,16 @@ func TestNoLostWakeup(t *testing.T) {
 // they write messages.
 func TestWakeupsCoalesced(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithCapacity(1<<16))
+	r, err := ipc.Create(name, ipc.Config{Capacity: 1 << 16})
 	require.NoError(t, err)
 	defer r.Close()
 	const bursts, perBurst = 50, 4000
-	c, err := r.Consumer() // Hybrid: spins, yields, then parks
+	c, err := r.Consumer(nil) // Hybrid: spins, yields, then parks
 	require.NoError(t, err)
 	defer c.Close()
 	done := make(chan error)
 	go func() {
-		p, err := r.Producer()
+		p, err := r.Producer(nil)
 		if err != nil {
 			done <- err
 			return
@@ -321,7 +366,7 @@ func TestWakeupsCoalesced(t *testing.T) {
 		msg := make([]byte, 64)
 		for b := 0; b < bursts; b++ {
 			for i := 0; i < perBurst; i++ {
-				if err := p.Write(msg); err != nil {
+				if err := p.Write(context.Background(), msg); err != nil {
 					done <- err
 					return
 				}
@@ -343,7 +388,7 @@ func TestWakeupsCoalesced(t *testing.T) {
 	}()
 	for got := 0; got < bursts*perBurst; {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		n, err := c.ReadBatch(ctx, 256, func([]byte) {})
+		n, err := c.Read(ctx, 256, func([]byte) {})
 		cancel()
 		require.NoError(t, err)
 		got += n
@@ -360,36 +405,38 @@ func TestWakeupsCoalesced(t *testing.T) {
 // TestControlWordSwitchesPolicy: an operator's override in the segment
 // changes a running producer's policy without a restart.
 func TestControlWordSwitchesPolicy(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
-	c, err := r.Consumer()
+	ctx := context.Background()
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
-	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer p.Close()
 	msg := make([]byte, 120)
 	for p.TryWrite(msg) == nil {
 	}
 	done := make(chan error)
-	go func() { done <- p.Write(msg) }() // parks: the consumer does not read
+	go func() { done <- p.Write(ctx, msg) }() // parks: the consumer does not read
 	time.Sleep(30 * time.Millisecond)
 	other, err := ipc.Open(r.Path()) // as ringctl policy does, from anywhere
 	require.NoError(t, err)
 	defer other.Close()
-	require.NoError(t, other.SetPolicy(ipc.Drop, 0))
+	require.NoError(t, ops.SetPolicy(other, ops.Drop, 0))
 	select {
 	case err := <-done:
 		require.ErrorIs(t, err, ipc.ErrFull, "the parked producer now drops")
 	case <-time.After(2 * time.Minute): // only a stuck test meets it
 		t.Fatal("the producer did not follow the override")
 	}
-	require.ErrorIs(t, p.Write(msg), ipc.ErrFull)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrFull)
 	st, err := r.Stats()
 	require.NoError(t, err)
-	require.Equal(t, ipc.Drop, ipc.Policy(st.ProducerMode))
-	require.NoError(t, other.SetPolicy(0, 0))
-	require.ErrorIs(t, other.SetPolicy(ipc.Policy(99), 0), ipc.ErrInvalidPolicy)
-	require.ErrorIs(t, other.SetPolicy(0, ipc.Drop), ipc.ErrInvalidPolicy, "a consumer cannot drop")
+	require.Equal(t, "drop", st.ProducerOverride)
+	require.Equal(t, ops.Drop.String(), st.ProducerOverride)
+	require.NoError(t, ops.SetPolicy(other, 0, 0))
+	require.ErrorIs(t, ops.SetPolicy(other, ops.Policy(99), 0), ops.ErrInvalidPolicy)
+	require.ErrorIs(t, ops.SetPolicy(other, 0, ops.Drop), ops.ErrInvalidPolicy, "a consumer cannot drop")
 }
 
 // TestLongPark: a consumer parked for longer than the peer timeout (its
@@ -399,18 +446,19 @@ func TestLongPark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("parks for over a second")
 	}
-	r := newRing(t, ipc.WithCapacity(1<<12))
-	p, err := r.Producer(ipc.WithPolicy(ipc.Park))
+	r := newRing(t, ipc.Config{Capacity: 1 << 12})
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := r.Consumer(ipc.WithWait(ipc.Park))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	defer c.Close()
 	got := make(chan error)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		got <- c.Read(ctx, func([]byte) {})
+		_, err := c.Read(ctx, 1, func([]byte) {})
+		got <- err
 	}()
 	// Parked for longer than the peer timeout (1 s): more than ten 100 ms
 	// slices. A condition, not a sleep: under load the reader may start
@@ -422,7 +470,7 @@ func TestLongPark(t *testing.T) {
 		require.NoError(t, err)
 		return before.ConsumerParks > 10
 	}, true)
-	require.NoError(t, p.Write([]byte("wake up")))
+	require.NoError(t, p.Write(context.Background(), []byte("wake up")))
 	require.NoError(t, <-got)
 	after, err := r.Stats()
 	require.NoError(t, err)

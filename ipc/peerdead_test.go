@@ -1,6 +1,7 @@
 package ipc_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,26 +16,27 @@ import (
 // attached; a consumer's return ends that, and after it dies a write waits
 // out the peer timeout again.
 func TestPeerDeadRemembered(t *testing.T) {
-	r := newRing(t, ipc.WithCapacity(1<<10), ipc.WithMaxMessage(120))
+	ctx := context.Background()
+	r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
 	var checks atomic.Int64
 	var giveUp atomic.Bool
-	p, err := r.Producer(ipc.WithPeerTimeout(50*time.Millisecond), ipc.WithWaitHook(func(ipc.WaitInfo) ipc.WaitDecision {
+	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{PeerTimeout: 50 * time.Millisecond, Hook: func(ipc.WaitInfo) error {
 		checks.Add(1)
 		if giveUp.Load() {
-			return ipc.GiveUp
+			return ipc.ErrFull // give the message up: a drop
 		}
-		return ipc.KeepWaiting
-	}))
+		return nil
+	}}})
 	require.NoError(t, err)
 	defer p.Close()
 	msg := make([]byte, 120)
 	for p.TryWrite(msg) == nil {
 	}
-	require.ErrorIs(t, p.Write(msg), ipc.ErrPeerDead)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrPeerDead)
 	require.NotZero(t, checks.Load(), "the first write waited")
 	for i := 0; i < 3; i++ {
 		checks.Store(0)
-		require.ErrorIs(t, p.Write(msg), ipc.ErrPeerDead)
+		require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrPeerDead)
 		require.Zero(t, checks.Load(), "write %d waited for the consumer again after ErrPeerDead", i+2)
 	}
 
@@ -42,7 +44,7 @@ func TestPeerDeadRemembered(t *testing.T) {
 	child := startIdleChild(t, r.Path(), "consumer")
 	giveUp.Store(true)
 	checks.Store(0)
-	require.ErrorIs(t, p.Write(msg), ipc.ErrFull)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrFull)
 	require.NotZero(t, checks.Load(), "with a consumer attached the write must wait")
 
 	// It dies: the next write waits out the peer timeout before ErrPeerDead.
@@ -50,6 +52,6 @@ func TestPeerDeadRemembered(t *testing.T) {
 	_ = child.Wait()
 	giveUp.Store(false)
 	checks.Store(0)
-	require.ErrorIs(t, p.Write(msg), ipc.ErrPeerDead)
+	require.ErrorIs(t, p.Write(ctx, msg), ipc.ErrPeerDead)
 	require.NotZero(t, checks.Load())
 }

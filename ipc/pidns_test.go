@@ -18,6 +18,7 @@ import (
 	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
@@ -42,12 +43,12 @@ func nsClaimChild() error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(ipc.WithProducerID(0))
+	p, err := r.Producer(&ipc.ProducerConfig{ID: 1}) // slot 0
 	if err != nil {
 		return err
 	}
 	msg := nsMessage()
-	b, err := p.Claim(len(msg))
+	b, err := p.Claim(context.Background(), len(msg))
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func nsClaimChild() error {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("waiting for the word to commit: %w", err)
 	}
-	if err := p.Commit(); err != nil {
+	if err := p.Commit(len(b)); err != nil {
 		return err
 	}
 	fmt.Println("committed")
@@ -181,10 +182,10 @@ func watchSlot(c *ipc.Consumer, slot int) *slotVerdicts {
 func TestPIDNamespaceClaimHeld(t *testing.T) {
 	const count = 2000
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12, MaxMessage: 256})
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithStallLimit(50 * time.Millisecond))
+	c, err := r.Consumer(&ipc.ConsumerConfig{StallLimit: 50 * time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
 	slot0 := watchSlot(c, 0)
@@ -201,7 +202,7 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "stuck after %d of %d messages; asked about slot 0 %d times, %d dead; %s",
 			chk.count, count+1, slot0.asked, slot0.dead, ringWords(r))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		_, err := c.ReadBatch(ctx, 64, func(m []byte) {
+		_, err := c.Read(ctx, 64, func(m []byte) {
 			if bad == nil {
 				bad = errors.Join(chk.check(m), checkPad(m))
 			}
@@ -210,7 +211,7 @@ func TestPIDNamespaceClaimHeld(t *testing.T) {
 			}
 		})
 		cancel()
-		if !errors.Is(err, ipc.ErrTimeout) {
+		if !errors.Is(err, context.DeadlineExceeded) {
 			require.NoError(t, err)
 		}
 		// Hold the claim for the 3 s, and until the consumer has
@@ -258,7 +259,7 @@ func inspectNamespacedAlive(t *testing.T, r *ipc.Ring, pidNS uint64) {
 	ro, err := ipc.Open(r.Path(), ipc.WithReadOnly()) // as ringctl doctor opens it
 	require.NoError(t, err)
 	defer ro.Close()
-	d, err := ro.Doctor(false)
+	d, err := ops.Doctor(ro, false)
 	require.NoError(t, err)
 	require.True(t, d.Healthy(), "doctor: %q", d.Problems)
 	require.NotContains(t, d.DeadProducers, 0)
@@ -267,7 +268,7 @@ func inspectNamespacedAlive(t *testing.T, r *ipc.Ring, pidNS uint64) {
 	rw, err := ipc.Open(r.Path()) // as ringctl doctor --repair opens it
 	require.NoError(t, err)
 	defer rw.Close()
-	d, err = rw.Doctor(true)
+	d, err = ops.Doctor(rw, true)
 	require.NoError(t, err, "doctor --repair found something to repair")
 	require.Zero(t, d.Repaired)
 	require.False(t, d.Stuck)
@@ -281,25 +282,25 @@ func inspectNamespacedAlive(t *testing.T, r *ipc.Ring, pidNS uint64) {
 // limit); the time is logged, and only a stuck test fails.
 func TestPIDNamespaceProducerKilled(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12, MaxMessage: 256})
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer() // the default stall limit, 1 s
+	c, err := r.Consumer(nil) // the default stall limit, 1 s
 	require.NoError(t, err)
 	defer c.Close()
 	slot0 := watchSlot(c, 0)
 	ns := startNSClaimer(t, r.Path())
-	p1, err := r.Producer(ipc.WithProducerID(1))
+	p1, err := r.Producer(&ipc.ProducerConfig{ID: 2}) // slot 1
 	require.NoError(t, err)
 	defer p1.Close()
-	require.NoError(t, p1.Write([]byte("1:0:xxxx")))
+	require.NoError(t, p1.Write(context.Background(), []byte("1:0:xxxx")))
 
 	var got []string
 	read := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, err := c.ReadBatch(ctx, 64, func(m []byte) { got = append(got, string(m)) })
-		if !errors.Is(err, ipc.ErrTimeout) {
+		_, err := c.Read(ctx, 64, func(m []byte) { got = append(got, string(m)) })
+		if !errors.Is(err, context.DeadlineExceeded) {
 			require.NoError(t, err)
 		}
 	}
@@ -332,7 +333,7 @@ func TestPIDNamespaceProducerKilled(t *testing.T) {
 // this process's own PID namespace. The offsets are docs/layout.md's.
 func TestSlotLivenessRule(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12})
 	require.NoError(t, err)
 	defer r.Close()
 	f, err := os.OpenFile(r.Path(), os.O_RDWR, 0)
@@ -382,7 +383,7 @@ func TestSlotLivenessRule(t *testing.T) {
 			require.Len(t, st.Producers, 1)
 			require.Equal(t, tc.pidNS, st.Producers[0].PIDNamespace)
 			require.Equal(t, tc.alive, st.Producers[0].Alive)
-			d, err := r.Doctor(false)
+			d, err := ops.Doctor(r, false)
 			require.NoError(t, err)
 			if tc.alive {
 				require.True(t, d.Healthy(), "%q", d.Problems)
@@ -407,17 +408,17 @@ func TestSlotLivenessRule(t *testing.T) {
 // released), and once the holder is killed the lock is taken over.
 func TestPIDNamespaceReleaseLockHolder(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithDropOldest(),
-		ipc.WithCapacity(1<<12), ipc.WithMaxMessage(256))
+	ctx := context.Background()
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: 2, DropOldest: true, Capacity: 1 << 12, MaxMessage: 256})
 	require.NoError(t, err)
 	defer r.Close()
-	p1, err := r.Producer(ipc.WithProducerID(1), ipc.WithPolicy(ipc.DropOldest))
+	p1, err := r.Producer(&ipc.ProducerConfig{ID: 2, Full: ipc.DropOldest}) // slot 1
 	require.NoError(t, err)
 	defer p1.Close()
 	msg := []byte("1:0:" + strings.Repeat("x", 196))
 	// The oldest record committed, so that reclaiming it takes the lock
 	// (producers do not take it to reclaim a pending record).
-	require.NoError(t, p1.Write(msg))
+	require.NoError(t, p1.Write(ctx, msg))
 	ns := startNSClaimer(t, r.Path())
 	f, err := os.OpenFile(r.Path(), os.O_RDWR, 0)
 	require.NoError(t, err)
@@ -436,7 +437,7 @@ func TestPIDNamespaceReleaseLockHolder(t *testing.T) {
 
 	var full int
 	for i := 0; i < 40; i++ { // 40 × 208 bytes: more than the ring holds
-		err := p1.Write(msg)
+		err := p1.Write(ctx, msg)
 		if errors.Is(err, ipc.ErrFull) {
 			full++
 			continue
@@ -452,7 +453,7 @@ func TestPIDNamespaceReleaseLockHolder(t *testing.T) {
 	// the oldest message and hands the lock back.
 	st, err := r.Stats()
 	require.NoError(t, err)
-	require.NoError(t, p1.Write(msg))
+	require.NoError(t, p1.Write(ctx, msg))
 	require.Zero(t, lockWord(), "the release lock of a dead holder was not taken over")
 	st2, err := r.Stats()
 	require.NoError(t, err)
@@ -465,21 +466,22 @@ func TestPIDNamespaceReleaseLockHolder(t *testing.T) {
 // producer holds its slot.
 func TestPIDNamespaceProducerAttached(t *testing.T) {
 	name := testutil.Name(t)
-	r, err := ipc.Create(name, ipc.WithKind(ipc.MPSC), ipc.WithProducers(2), ipc.WithCapacity(1<<12))
+	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 1 << 12})
 	require.NoError(t, err)
 	defer r.Close()
-	c, err := r.Consumer(ipc.WithConsumerPeerTimeout(20 * time.Millisecond))
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: 20 * time.Millisecond}})
 	require.NoError(t, err)
 	defer c.Close()
 	ns := startNSClaimer(t, r.Path())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err = c.Read(ctx, func([]byte) { t.Fatal("a claim was delivered before its commit") })
-	require.ErrorIs(t, err, ipc.ErrTimeout, "the consumer thinks no producer is attached")
+	_, err = c.Read(ctx, 1, func([]byte) { t.Fatal("a claim was delivered before its commit") })
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the consumer thinks no producer is attached")
 	ns.commit(t)
 	var got []byte
 	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, c.Read(ctx, func(m []byte) { got = append(got, m...) }))
+	_, err = c.Read(ctx, 1, func(m []byte) { got = append(got, m...) })
+	require.NoError(t, err)
 	require.Equal(t, nsMessage(), got)
 }

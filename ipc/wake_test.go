@@ -20,35 +20,39 @@ func TestWakeOnReleaseWithoutDelivery(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
-		opts  []ipc.Option
+		cfg   ipc.Config
 		stage func(t *testing.T, p *ipc.Producer) // leaves records that deliver nothing
 	}{
-		{"duplicates", []ipc.Option{ipc.WithSequences()}, func(t *testing.T, p *ipc.Producer) {
+		{"duplicates", ipc.Config{Sequences: true}, func(t *testing.T, p *ipc.Producer) {
 			for range 3 {
 				require.NoError(t, p.WriteSeq(ctx, 1, []byte("again")))
 			}
 		}},
-		{"padding", []ipc.Option{ipc.WithKind(ipc.MPSC), ipc.WithProducers(2)}, func(t *testing.T, p *ipc.Producer) {
-			_, err := p.Claim(64)
+		{"padding", ipc.Config{Kind: ipc.MPSC, Producers: 2}, func(t *testing.T, p *ipc.Producer) {
+			_, err := p.Claim(ctx, 64)
 			require.NoError(t, err)
 			require.NoError(t, p.Abort())
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ipc.Create(testutil.Name(t), append(tc.opts, ipc.WithCapacity(1<<12))...)
+			cfg := tc.cfg
+			cfg.Capacity = 1 << 12
+			r, err := ipc.Create(testutil.Name(t), cfg)
 			require.NoError(t, err)
 			defer r.Close()
-			c, err := r.Consumer()
+			c, err := r.Consumer(nil)
 			require.NoError(t, err)
 			defer c.Close()
-			p, err := r.Producer()
+			p, err := r.Producer(nil)
 			require.NoError(t, err)
 			defer p.Close()
-			if r.Sequences() {
+			st, err := r.Stats()
+			require.NoError(t, err)
+			if st.Sequences {
 				require.NoError(t, p.WriteSeq(ctx, 1, []byte("first")))
-				ok, err := c.TryRead(func([]byte) {})
+				n, err := c.TryRead(1, func([]byte) {})
 				require.NoError(t, err)
-				require.True(t, ok)
+				require.Equal(t, 1, n)
 			}
 			wakeups := func() uint64 {
 				st, err := r.Stats()
@@ -59,7 +63,7 @@ func TestWakeOnReleaseWithoutDelivery(t *testing.T) {
 
 			// Nothing to read: nothing released, a parked producer sleeps on.
 			pw.Parked.Store(1)
-			n, err := c.TryReadBatch(10, func([]byte) {})
+			n, err := c.TryRead(10, func([]byte) {})
 			require.NoError(t, err)
 			require.Zero(t, n)
 			require.Zero(t, wakeups(), "an empty read wakes nobody")
@@ -69,7 +73,7 @@ func TestWakeOnReleaseWithoutDelivery(t *testing.T) {
 			before, err := r.Stats()
 			require.NoError(t, err)
 			require.NotZero(t, before.Depth)
-			n, err = c.TryReadBatch(10, func([]byte) { t.Error("delivered a message") })
+			n, err = c.TryRead(10, func([]byte) { t.Error("delivered a message") })
 			require.NoError(t, err)
 			require.Zero(t, n, "nothing delivered")
 			after, err := r.Stats()
