@@ -1,0 +1,80 @@
+// Peek: a read-only walk of the records from the consumer position.
+
+package ring
+
+// Record is one record found by Peek.
+type Record struct {
+	Pos     uint64 // its position
+	Type    uint8  // TypeData, TypePadding, TypePending or TypeNone
+	Slot    int    // the producer slot in its header (MPSC)
+	Payload []byte // a copy of a data record's payload
+}
+
+// Peek walks up to max records from the consumer position without
+// consuming anything, copying each data record's payload: a read-only
+// inspection, safe on a read-only mapping and against live producers (a
+// record being overwritten may show stale bytes; a position that moves
+// while it walks ends the walk). It stops at the producer position, at an
+// uncommitted MPSC reservation (which it reports), or at damage, which it
+// returns as ErrCorrupt along with the records before it.
+//
+// In a header-commit ring it walks as that ring's consumer reads: from the
+// consumer position along the committed headers to the first zero header
+// (records a dead producer committed past the published producer position
+// included), at most a capacity.
+func (r *Ring) Peek(max int) ([]Record, error) {
+	cw := word(r.region, offConsumerPos)
+	c := cw.Load()
+	p := word(r.region, offProducerPos).Load()
+	if _, _, ok := r.span(p, c); !ok {
+		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
+	}
+	end := p
+	if r.polled {
+		end = c + r.capacity
+	}
+	var out []Record
+	for pos := c; pos != end && len(out) < max; {
+		i := pos & (r.capacity - 1)
+		h := word(r.data, i).Load()
+		t := headerType(h)
+		rec := Record{Pos: pos, Type: t, Slot: int(h >> 32 & 0xffff)}
+		if t == TypeNone && h != 0 {
+			if cw.Load() != c {
+				return out, nil // the consumer moved: the walk read space being reused
+			}
+			return out, corruptf(r.dataOff+i, "record header %#016x has type 0 but is not zero", h)
+		}
+		if t == TypeNone && r.polled {
+			if d := p - pos; d != 0 && d <= r.capacity && cw.Load() == c {
+				// Below the published position every header is committed:
+				// the consumer would wait here for ever.
+				return out, corruptf(r.dataOff+i, "record header at position %d, below the producer position %d, is zero", pos, p)
+			}
+			return out, nil // nothing more is committed
+		}
+		if t == TypeNone || t == TypePending {
+			if r.kind == SPSC {
+				if cw.Load() != c {
+					return out, nil // the consumer moved: the walk read space being reused
+				}
+				return out, corruptf(r.dataOff+i, "record header %#016x is not committed in an spsc ring", h)
+			}
+			return append(out, rec), nil
+		}
+		t, length, size, ok := r.decodeRecord(h, i, end-pos)
+		if !ok {
+			if cw.Load() != c {
+				return out, nil // the consumer moved: the walk read space being reused
+			}
+			return out, corruptf(r.dataOff+i, "record header %#016x (length %d) is invalid", h, length)
+		}
+		if t == TypeData {
+			j := i + HeaderSize + r.extra
+			rec.Payload = append([]byte(nil), r.data[j:j+length]...)
+			out = append(out, rec)
+		}
+		pos += size
+	}
+	return out, nil
+}
