@@ -101,7 +101,6 @@ type Consumer struct {
 	blockedSince time.Time
 	nextCheck    time.Time
 	interval     time.Duration
-	alive        func(slot int) bool
 
 	side waitSide       // waiting for data
 	pw   ring.WaitPoint // the producers' wait words, to wake them
@@ -136,7 +135,6 @@ func (r *Ring) newConsumer(opts ...ConsumerOption) (c *Consumer, err error) {
 	if c.stallLimit <= 0 || c.side.peerTimeout <= 0 || c.side.hybridSpins < 0 || c.side.hybridYield < 0 {
 		return nil, fmt.Errorf("ipc: consumer stall limit and peer timeout must be positive, hybrid phases not negative")
 	}
-	c.alive = r.slotAlive
 	c.side.wp = r.r.ConsumerWait()
 	_, c.side.mode = r.r.Modes()
 	c.side.peerAlive = r.producersAlive
@@ -204,7 +202,7 @@ func (c *Consumer) recover() (bool, error) {
 	if now.Before(c.nextCheck) {
 		return false, nil
 	}
-	ok, err := c.rc.Recover(c.alive)
+	ok, err := c.rc.Recover()
 	if err != nil || ok {
 		c.blockedSince = time.Time{}
 		return ok, err

@@ -122,7 +122,7 @@ func (r *Ring) doctor(repair bool) (Diagnosis, error) {
 	}
 	defer c.Close()
 	for c.rc.Blocked() {
-		ok, err := c.rc.Recover(r.slotAlive)
+		ok, err := c.rc.Recover()
 		if err != nil {
 			return d, err
 		}

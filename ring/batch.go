@@ -14,6 +14,8 @@ func (p *Producer) reserveRun(msgs [][]byte) (uint64, int) {
 	capacity := p.r.capacity
 	reloaded := false
 	for {
+		// Acquire: the MPSC frontier publishes nothing (record headers do); this is
+		// the value our compare-and-swap advances from.
 		pos := p.prodPos.Load()
 		tail := capacity - pos&p.mask
 		k, total, forRoom := 0, uint64(0), false
@@ -35,8 +37,8 @@ func (p *Producer) reserveRun(msgs [][]byte) (uint64, int) {
 		}
 		if forRoom && !reloaded {
 			reloaded = true
-			c := p.consPos.Load()
-			if pos-c <= capacity && c%Align == 0 {
+			c := p.consPos.Load() // acquire: as in takeShared
+			if _, _, ok := p.r.span(pos, c); ok {
 				p.consCached = c
 			}
 			continue

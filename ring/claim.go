@@ -50,16 +50,7 @@ func (p *Producer) CommitN(n int) error {
 	p.claimed = false
 	p.stamp(i)
 	if p.mpsc {
-		// The reservation's size is fixed: pad what the shorter record leaves.
-		if rest := p.r.dataSize(p.claimLen) - p.r.dataSize(uint64(n)); rest > 0 {
-			publish(word(p.data, i+p.r.dataSize(uint64(n))), makeHeader(uint32(rest-HeaderSize), p.slot, TypePadding))
-		}
-		p.count(1, uint64(n))
-		publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
-		if p.hook != nil {
-			p.hook(stepCommit)
-		}
-		p.committed()
+		p.commitShared(i, uint64(n))
 		return nil
 	}
 	p.zeroNext(p.claimPos + p.r.dataSize(uint64(n)))

@@ -170,7 +170,16 @@ func (c Config) version() uint32 {
 // first (magic, version, kind, checksum, geometry), and returns a view of it.
 // Everything in the region is untrusted: a failed check returns an error
 // wrapping ErrCorrupt or ErrIncompatible that names the field and its offset.
-func Attach(region []byte) (*Ring, error) {
+//
+// The view has no Liveness: nobody is known dead, so Consumer.Recover
+// refuses (ErrInvalid) and a holder of an MPSC drop-oldest ring's release
+// lock is never displaced. A party whose peers can die attaches with
+// AttachWithLiveness.
+func Attach(region []byte) (*Ring, error) { return AttachWithLiveness(region, nil) }
+
+// AttachWithLiveness is Attach with the Liveness that recovery asks
+// whether the holders of roles are alive (nil: as Attach).
+func AttachWithLiveness(region []byte, live Liveness) (*Ring, error) {
 	if len(region) < ControlSize {
 		return nil, fmt.Errorf("ring: region of %d bytes is smaller than the %d-byte control block: %w", len(region), ControlSize, ErrCorrupt)
 	}
@@ -238,5 +247,6 @@ func Attach(region []byte) (*Ring, error) {
 		seqs:       flags&FlagSequences != 0,
 		overwrite:  flags&FlagOverwrite != 0,
 		polled:     flags&FlagHeaderCommit != 0,
+		live:       live,
 	}).withExtras(), nil
 }

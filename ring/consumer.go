@@ -60,11 +60,11 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		zeroEnd:  word(r.region, offZeroEnd),
 		mpsc:     r.kind == MPSC,
 	}
-	c.pos = c.consPos.Load()
-	c.prodCached = c.pos
-	if c.pos%Align != 0 {
-		return nil, corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c.pos, Align)
+	pr, err := r.loadPositions(0)
+	if err != nil {
+		return nil, err
 	}
+	c.pos, c.prodCached = pr.c, pr.c
 	if _, err := c.reloadProducer(); err != nil {
 		return nil, err
 	}
@@ -77,6 +77,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		}
 		// Validate the position we resume at: the lock's holder may have
 		// been live (not taken), and the word is untrusted either way.
+		// Acquire: pairs with releaseRange's store of the position under the lock.
 		c.pos = c.consPos.Load()
 		if _, err := c.reloadProducer(); err != nil {
 			return nil, err
@@ -85,6 +86,8 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		// A previous consumer that died while zeroing a delivered batch
 		// left its end here: finish its release rather than deliver the
 		// batch again or mistake the zeroed records for lost ones.
+		// Acquire: pairs with the predecessor's store of the mark in release,
+		// made before it zeroed (it is gone: we hold its role).
 		if ze := c.zeroEnd.Load(); ze != c.pos && ze-c.pos <= c.prodCached-c.pos && ze%Align == 0 {
 			c.release(c.pos, ze)
 		}
@@ -133,6 +136,9 @@ func (c *Consumer) reloadProducer() (bool, error) {
 	if c.r.overwrite {
 		p = c.resync()
 	} else {
+		// Acquire: pairs with the SPSC producer's position store after its
+		// records (TryWrite, WriteBatch, CommitN), which publishes them. An MPSC
+		// frontier publishes nothing: each header load below pairs with its commit.
 		p = c.prodPos.Load()
 	}
 	// A header-commit ring's consumer may be past the published position
@@ -156,16 +162,11 @@ func (c *Consumer) reloadProducer() (bool, error) {
 // position having read the same before and after (both move meanwhile, so
 // a pair loaded once can look inconsistent on a healthy ring).
 func (c *Consumer) resync() uint64 {
-	for {
-		cp := c.consPos.Load()
-		p := c.prodPos.Load()
-		if c.consPos.Load() == cp {
-			if cp%Align == 0 && p-cp <= c.r.capacity {
-				c.pos = cp
-			}
-			return p // the caller reports damage
-		}
+	pr, err := c.r.loadPositions(0)
+	if err == nil {
+		c.pos = pr.c
 	}
+	return pr.p // the caller reports damage
 }
 
 // Pending reports whether there are published records not yet read, loading
@@ -175,6 +176,7 @@ func (c *Consumer) Pending() (bool, error) {
 		return false, c.err
 	}
 	if c.r.polled {
+		// Acquire: pairs with the producer's store of a committed header (put, CommitN).
 		return headerType(word(c.data, c.pos&c.mask).Load()) != TypeNone, nil
 	}
 	if c.pos != c.prodCached {
@@ -227,6 +229,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 			avail = c.prodCached - c.pos
 		}
 		i := c.pos & c.mask
+		// Acquire: SPSC, the header lies below the producer position loaded
+		// above, which published it; header commit, pairs with the producer's
+		// header store (put, CommitN; flushPad for padding); MPSC, with the
+		// committed header's store (TryWrite, putShared, CommitN) or the padding's.
 		h := word(c.data, i).Load()
 		if t := headerType(h); t == TypeNone || t == TypePending {
 			if t == TypeNone && h != 0 {
@@ -277,10 +283,4 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
 	return n, c.err
-}
-
-// AddWaits counts n busy-wait iterations and y sched_yield calls of the
-// consumer waiting for data.
-func (c *Consumer) AddWaits(n, y uint64) {
-	add2(word(c.r.region, offConsSpins), n, word(c.r.region, offConsYields), y)
 }

@@ -47,6 +47,7 @@ func (c *Consumer) observeStamp(ts int64, now *int64) {
 		b = min(bits.Len64(uint64(d))-1, DelayBuckets-1)
 	}
 	hb := word(c.r.region, offDelayHist+uint64(b)*8)
+	// Our own counters (single writer): the loads pair with nothing.
 	publish(hb, hb.Load()+1)
 	cnt, sum := word(c.r.region, offDelayCount), word(c.r.region, offDelaySum)
 	publish(cnt, cnt.Load()+1)
@@ -58,6 +59,7 @@ func (c *Consumer) observeStamp(ts int64, now *int64) {
 // delay has stayed above the target for a whole interval, the delay bit of
 // the pressure word is raised; the first record below the target lowers it.
 func (c *Consumer) adapt(d, now int64) {
+	// The settings are values stored by SetTargetDelay; they publish nothing.
 	target := int64(word(c.r.region, offTargetDelay).Load())
 	pw := word32(c.r.region, offPressure)
 	if target <= 0 {

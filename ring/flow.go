@@ -12,6 +12,8 @@ import (
 // it loads the producer position, the moment it knows the depth exactly.
 func (r *Ring) lowerPressure(depth uint64) {
 	pw := word32(r.region, offPressure)
+	// The pressure word: raised by producers' compare-and-swap (raisePressure);
+	// the levels are values stored by SetPressureLevels (they publish nothing).
 	old := pw.Load()
 	if old&PressureDepth == 0 {
 		return
@@ -65,6 +67,7 @@ func (p *Producer) limit() uint64 {
 		// so it must lie in free space: never fill the last word.
 		c -= Align
 	}
+	// A value stored by SetWindow: it publishes nothing.
 	if w := p.window.Load(); w != 0 && w < c {
 		return w
 	}
@@ -79,6 +82,8 @@ func (p *Producer) fastFits(est uint64) bool {
 	if est > p.limit() {
 		return false
 	}
+	// Values (SetPressureLevels; the consumer's compare-and-swap lowering
+	// the pressure word): nothing is published by them.
 	high := p.pHigh.Load()
 	return high == 0 || est < high || p.pressure.Load()&PressureDepth != 0
 }

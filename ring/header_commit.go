@@ -15,20 +15,17 @@ package ring
 // zeroes the next header word first.
 //
 // The chain holds at most capacity-8 bytes from c (the producer keeps the
-// word at its position free), so it ends at a zero header within that.
-func (p *Producer) resumeCommitted() error {
-	c := p.consPos.Load()
-	pos := p.pos
-	_, ahead, ok := p.r.span(pos, c)
-	if !ok {
-		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, p.r.capacity)
-		return p.err
-	}
-	if ahead { // the consumer read records past the published position
+// word at its position free), so it ends at a zero header within that. pr
+// is the pair of positions the producer resumes from (loadPositions).
+func (p *Producer) resumeCommitted(pr positions) error {
+	c, pos := pr.c, pr.p
+	if pr.ahead { // the consumer read records past the published position
 		pos = c
 	}
 	for {
 		i := pos & p.mask
+		// Acquire: pairs with the predecessor's header stores (put, flushPad),
+		// all made before it died (we hold its role).
 		h := word(p.data, i).Load()
 		if h == 0 {
 			break
@@ -84,12 +81,13 @@ func (c *Consumer) observeDepth(start, end uint64, full bool) {
 	if full {
 		c.fullBatches++
 	}
+	// The pressure word: producers raise it by compare-and-swap (a value).
 	if (!full || c.fullBatches%64 != 1) && word32(c.r.region, offPressure).Load() == 0 {
 		c.r.raiseHighWater(end - start)
 		return
 	}
-	p := c.prodPos.Load()
-	if p-end > c.r.capacity || p%Align != 0 {
+	p := c.prodPos.Load() // acquire: pairs with the producer's position store, as in reloadProducer
+	if _, ahead, ok := c.r.span(p, end); !ok || ahead {
 		return // moving or damaged: the next read finds out
 	}
 	c.prodCached = p

@@ -62,29 +62,21 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 
 // sharedPositions loads the frontier of an MPSC ring into p.pos and the
 // consumer position into p.consCached as a consistent pair and returns the
-// depth between them. Other producers move the frontier and the consumer its
-// position meanwhile, so a frontier loaded first can be behind a consumer
-// position loaded second. Both only grow: if the consumer position reads the
-// same before and after the frontier load, it held at that load, and the pair
-// is one the ring was in. A ring so busy that no attempt is stable gets the
+// depth between them (loadPositions: other producers move the frontier and
+// the consumer its position meanwhile). A ring so busy that no attempt is
+// stable gets the
 // last pair with the depth clamped to [0, capacity]: the callers use it as
 // an estimate (reserveShared checks again against the live positions).
 func (p *Producer) sharedPositions() (uint64, error) {
-	capacity := p.r.capacity
-	var pos, c uint64
-	for range 100 {
-		c = p.consPos.Load()
-		pos = p.prodPos.Load()
-		if p.consPos.Load() != c {
-			continue
-		}
-		if pos-c > capacity || c%Align != 0 || pos%Align != 0 {
-			p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, capacity)
-			return 0, p.err
-		}
-		p.pos, p.consCached = pos, c
-		return pos - c, nil
+	pr, err := p.r.loadPositions(100)
+	if err == nil {
+		p.pos, p.consCached = pr.p, pr.c
+		return pr.depth, nil
+	} else if err != errMoving {
+		p.err = err
+		return 0, err
 	}
+	capacity, pos, c := p.r.capacity, pr.p, pr.c
 	if c%Align != 0 || pos%Align != 0 {
 		p.err = corruptf(offConsumerPos, "positions %d and %d are not %d-aligned", c, pos, Align)
 		return 0, p.err
@@ -108,6 +100,8 @@ func (p *Producer) reserveShared(n uint64) (uint64, error) {
 	need := p.r.dataSize(n)
 	capacity := p.r.capacity
 	for {
+		// Acquire: the frontier publishes nothing (record headers do); this is
+		// the value our compare-and-swap advances from.
 		pos := p.prodPos.Load()
 		tail := capacity - pos&p.mask
 		total := need
@@ -151,22 +145,19 @@ func (p *Producer) takeShared(pos, total uint64) (bool, error) {
 		return false, p.err
 	}
 	if pos-p.consCached > capacity || !p.fastFits(pos+total-p.consCached) {
+		// Acquire: pairs with the consumer's release store of its
+		// position (Consumer.release, or releaseRange in a drop-oldest
+		// ring): the space below it is zeroed and may be reserved.
 		c := p.consPos.Load()
-		if c%Align != 0 {
-			p.err = corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c, Align)
-			return false, p.err
-		}
-		if pos-c > capacity {
+		if _, _, ok := p.r.span(pos, c); !ok {
 			// Our load of the frontier is older than the consumer's
-			// position, or the positions are damaged: look again. The
-			// pair is evidence of damage only if the consumer position
-			// held still while the frontier was loaded (others move
-			// both meanwhile: the consumer, and in a drop-oldest ring
-			// the producers reclaiming).
-			now := p.prodPos.Load()
-			if p.consPos.Load() == c && (now-c > capacity || c%Align != 0) {
-				p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, now, capacity)
-				return false, p.err
+			// position, or the positions are damaged: look again. They
+			// are evidence of damage only as a pair the ring was in
+			// (others move both meanwhile: the consumer, and in a
+			// drop-oldest ring the producers reclaiming).
+			if _, err := p.r.loadPositions(1); err != nil && err != errMoving {
+				p.err = err
+				return false, err
 			}
 			return false, nil
 		}
@@ -221,4 +212,19 @@ func (p *Producer) putShared(pos uint64, msg []byte) {
 	if p.hook != nil {
 		p.hook(stepCommitted)
 	}
+}
+
+// commitShared is CommitN for MPSC: it commits the claimed record at index
+// i, stamped, with an n-byte payload. The reservation's size is fixed: a
+// shorter record leaves padding after it, written before the commit.
+func (p *Producer) commitShared(i, n uint64) {
+	if rest := p.r.dataSize(p.claimLen) - p.r.dataSize(n); rest > 0 {
+		publish(word(p.data, i+p.r.dataSize(n)), makeHeader(uint32(rest-HeaderSize), p.slot, TypePadding))
+	}
+	p.count(1, n)
+	publish(word(p.data, i), makeHeader(uint32(n), p.slot, TypeData))
+	if p.hook != nil {
+		p.hook(stepCommit)
+	}
+	p.committed()
 }

@@ -50,14 +50,18 @@ func (p *Producer) reclaim(n uint64) (int, error) {
 	}
 	limit := p.limit()
 	for {
+		// Acquire: pairs with the consumer's compare-and-swap of its
+		// position (releaseCopied), a release: it has copied the record.
 		c := p.consPos.Load()
-		if pos-c > p.r.capacity || c%Align != 0 {
+		if _, _, ok := p.r.span(pos, c); !ok {
 			p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", c, pos)
 			return 0, p.err
 		}
 		target, dropped := c, 0
 		for pos+total-target > limit && target != pos {
 			i := target & p.mask
+			// Our own records (only this producer writes below its position):
+			// the load pairs with our own stores.
 			h := word(p.data, i).Load()
 			// Only this producer writes below its position, and the
 			// consumer only reads there: every record is committed, data
@@ -104,32 +108,26 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	}
 read:
 	for n < max {
-		if cp := c.consPos.Load(); cp != c.pos {
-			// Producers reclaimed records, perhaps many laps' worth: the
-			// new position must lie within a capacity of the producer's.
-			if p := c.prodPos.Load(); p-cp > c.r.capacity || cp%Align != 0 {
-				if c.consPos.Load() != cp {
-					continue // still moving: look again
-				}
-				c.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d", cp, p)
-				break
-			}
-			c.pos = cp
-		}
-		p := c.prodPos.Load()
-		if p == c.pos {
+		// Producers may have reclaimed records, perhaps many laps' worth,
+		// moving the consumer position: resume from a pair of positions
+		// the ring was in.
+		pr, err := c.r.loadPositions(1)
+		if err == errMoving {
+			continue // reclaimed meanwhile: look again
+		} else if err != nil {
+			c.err = err
 			break
 		}
-		avail := p - c.pos
-		if avail > c.r.capacity || p%Align != 0 {
-			if c.consPos.Load() != c.pos {
-				continue // reclaimed meanwhile: resynchronise
-			}
-			c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d", p, c.pos)
+		c.pos = pr.c
+		if pr.depth == 0 {
 			break
 		}
+		p, avail := pr.p, pr.depth
 		c.prodCached = p
 		pos, i := c.pos, c.pos&c.mask
+		// Acquire: pairs with the producer's header store (or the SPSC position
+		// store) that published the record; releaseCopied then checks that no
+		// producer reclaimed it while it was copied.
 		h := word(c.data, i).Load()
 		t := headerType(h)
 		if c.mpsc && (t == TypeNone && h == 0 || t == TypePending) {
@@ -184,16 +182,12 @@ read:
 // producers reclaiming move too; a moving or damaged pair waits for the
 // next batch.
 func (c *Consumer) settlePressure() {
+	// The pressure word: raised by producers' compare-and-swap (a value).
 	if word32(c.r.region, offPressure).Load()&PressureDepth == 0 {
 		return
 	}
-	cp := c.consPos.Load()
-	p := c.prodPos.Load()
-	if c.consPos.Load() != cp {
-		return
-	}
-	if depth, _, ok := c.r.span(p, cp); ok {
-		c.r.lowerPressure(depth)
+	if pr, err := c.r.loadPositions(1); err == nil {
+		c.r.lowerPressure(pr.depth)
 	}
 }
 
@@ -217,6 +211,7 @@ func (c *Consumer) releaseCopied(pos, size uint64, bad bool) int {
 			// otherwise be satisfied after the check's acquire load on
 			// arm64).
 			c.fence.Add(1)
+			// Acquire: pairs with a reclaiming producer's compare-and-swap (reclaim).
 			if c.consPos.Load() != pos {
 				return copyReclaimed // garbage from a record being overwritten
 			}
@@ -240,6 +235,7 @@ func (c *Consumer) releaseCopied(pos, size uint64, bad bool) int {
 	}
 	defer c.r.unlockRelease()
 	switch {
+	// Acquire: pairs with releaseRange's store by the previous holder.
 	case c.consPos.Load() != pos:
 		return copyReclaimed
 	case bad:

@@ -23,12 +23,14 @@ type Record struct {
 // (records a dead producer committed past the published producer position
 // included), at most a capacity.
 func (r *Ring) Peek(max int) ([]Record, error) {
-	cw := word(r.region, offConsumerPos)
-	c := cw.Load()
-	p := word(r.region, offProducerPos).Load()
-	if _, _, ok := r.span(p, c); !ok {
-		return nil, corruptf(offConsumerPos, "positions producer %d, consumer %d are inconsistent (capacity %d)", p, c, r.capacity)
+	pr, err := r.loadPositions(100)
+	if err == errMoving {
+		return nil, nil // the consumer kept moving: the walk ended before it began
+	} else if err != nil {
+		return nil, err
 	}
+	cw := word(r.region, offConsumerPos)
+	c, p := pr.c, pr.p
 	end := p
 	if r.polled {
 		end = c + r.capacity
@@ -36,9 +38,12 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 	var out []Record
 	for pos := c; pos != end && len(out) < max; {
 		i := pos & (r.capacity - 1)
+		// Acquire: pairs with the store that committed the record (as in
+		// ReadBatch); the loads of cw below pair with the consumer's position
+		// stores: a moved consumer means the walk read space being reused.
 		h := word(r.data, i).Load()
 		t := headerType(h)
-		rec := Record{Pos: pos, Type: t, Slot: int(h >> 32 & 0xffff)}
+		rec := Record{Pos: pos, Type: t, Slot: headerSlot(h)}
 		if t == TypeNone && h != 0 {
 			if cw.Load() != c {
 				return out, nil // the consumer moved: the walk read space being reused

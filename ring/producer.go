@@ -106,7 +106,6 @@ func (r *Ring) NewProducer() (*Producer, error) {
 		drops:      word(r.region, offDrops),
 		spins:      word(r.region, offSpins),
 	}
-	p.pos = p.prodPos.Load()
 	p.initFlow(word(r.region, offOverflowed))
 	p.yields = word(r.region, offYields)
 	if r.kind != SPSC {
@@ -115,11 +114,13 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	if err := p.initSeqs(offSeqBegun, offLastSeq); err != nil {
 		return nil, err
 	}
-	if p.pos%Align != 0 {
-		return nil, corruptf(offProducerPos, "producer position %d is not %d-aligned", p.pos, Align)
+	pr, err := r.loadPositions(0)
+	if err != nil {
+		return nil, err
 	}
+	p.pos = pr.p
 	if r.polled {
-		if err := p.resumeCommitted(); err != nil {
+		if err := p.resumeCommitted(pr); err != nil {
 			return nil, err
 		}
 	}
@@ -128,9 +129,6 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	}
 	return p, nil
 }
-
-// AddOverflowed counts n messages handed to an overflow route.
-func (p *Producer) AddOverflowed(n uint64) { publish(p.overflowed, p.overflowed.Load()+n) }
 
 // Slot returns the producer's slot (0 in SPSC rings).
 func (p *Producer) Slot() int { return int(p.slot) }
@@ -143,9 +141,13 @@ func (p *Producer) Ring() *Ring { return p.r }
 
 // reloadConsumer loads and validates the consumer position.
 func (p *Producer) reloadConsumer() error {
+	// Acquire: pairs with the consumer's release store of its position
+	// (Consumer.release): the space below it is read and may be reused.
 	c := p.consPos.Load()
-	depth := p.pos - c
-	if depth > p.r.capacity || c%Align != 0 {
+	// Our own position is the truth, so a consumer past it (which span
+	// allows a header-commit ring's observers) is damage.
+	depth, ahead, ok := p.r.span(p.pos, c)
+	if !ok || ahead {
 		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, p.pos, p.r.capacity)
 		return p.err
 	}
@@ -160,16 +162,6 @@ func (p *Producer) count(msgs, bytes uint64) {
 	}
 	add2(p.msgsIn, msgs, p.bytesIn, bytes)
 }
-
-// AddFullEvent counts one write that found the ring full (the policy layer
-// calls it once per write call, however long it then waits).
-func (p *Producer) AddFullEvent() { publish(p.fullEvents, p.fullEvents.Load()+1) }
-
-// AddDrops counts n messages dropped by policy.
-func (p *Producer) AddDrops(n uint64) { publish(p.drops, p.drops.Load()+n) }
-
-// AddSpins counts n busy-wait iterations and y sched_yield calls.
-func (p *Producer) AddSpins(n, y uint64) { add2(p.spins, n, p.yields, y) }
 
 // Free returns the free space as last seen by the producer, refreshing its
 // view of the consumer position.

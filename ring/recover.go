@@ -15,14 +15,16 @@ func (c *Consumer) Blocked() bool {
 			return false
 		}
 	}
+	// Acquire: pairs with the producers' header stores (pending or committed).
 	t := headerType(word(c.data, c.pos&c.mask).Load())
 	return t == TypeNone || t == TypePending
 }
 
 // Recover examines the uncommitted reservation the consumer is blocked at
 // (see Blocked) and, if no live producer can own it, turns it into padding
-// and counts it lost. alive reports whether the holder of a slot is alive;
-// it is called only for slots whose intent covers the reservation, so a
+// and counts it lost. It asks the ring's Liveness (AttachWithLiveness;
+// without one it returns ErrInvalid) whether the holder of a slot is alive,
+// only for slots whose intent covers the reservation, so a
 // slot taken over by a restarted producer does not shield its predecessor's
 // leftovers. It returns true if the consumer can make progress (the record
 // was committed meanwhile, or has been skipped), false if a live producer
@@ -38,9 +40,9 @@ func (c *Consumer) Blocked() bool {
 //     the nearest of: the end of the dead intents, the start of any other
 //     intent, the first non-zero word, the producer position and the end of
 //     the data area is unwritten space of dead reservations: skip it.
-func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
-	if alive == nil {
-		return false, errNilAlive
+func (c *Consumer) Recover() (bool, error) {
+	if c.r.live == nil {
+		return false, errNoLiveness
 	}
 	if c.mpsc && c.r.overwrite && c.err == nil {
 		// Producers move the position too: hold it still, so that the
@@ -62,12 +64,13 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 	S, P, capacity := c.pos, c.prodCached, c.r.capacity
 	i := S & c.mask
 	hw := word(c.data, i)
+	// Acquire: pairs with the owner's pending or committed header store
+	// (reserveShared, TryWrite, putShared, CommitN, Abort).
 	h := hw.Load()
 	switch headerType(h) {
 	case TypePending:
-		slot, length := int(h>>32&0xffff), headerLength(h)
-		size := c.r.dataSize(length)
-		if headerReserved(h) || slot >= c.r.slots || length > c.r.maxMessage || size > P-S || i+size > capacity {
+		slot, size, ok := c.r.decodePending(h, i, P-S)
+		if !ok {
 			c.err = corruptf(c.r.dataOff+i, "pending record header %#016x is out of range", h)
 			return false, c.err
 		}
@@ -75,7 +78,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if ilen <= capacity+c.r.maxMessage+2*HeaderSize && S-ipos < ilen && alive(slot) {
+		if ilen <= capacity+c.r.maxMessage+2*HeaderSize && S-ipos < ilen && c.r.live.SlotAlive(slot) {
 			return false, nil
 		}
 		if !hw.CompareAndSwap(h, makeHeader(uint32(size-HeaderSize), uint16(slot), TypePadding)) {
@@ -100,7 +103,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 				continue
 			}
 			if S-ipos < ilen { // this intent covers S
-				if alive(k) {
+				if c.r.live.SlotAlive(k) {
 					return false, nil
 				}
 				lim = min(lim, ipos+ilen-S)
@@ -110,6 +113,7 @@ func (c *Consumer) Recover(alive func(slot int) bool) (bool, error) {
 			}
 		}
 		for j := uint64(Align); j < lim; j += Align {
+			// Acquire: pairs with any producer's first header store there.
 			if word(c.data, (S+j)&c.mask).Load() != 0 {
 				lim = j
 				break
@@ -169,12 +173,9 @@ func (c *Consumer) SkipPadding() bool {
 				break
 			}
 		}
-		h := word(c.data, c.pos&c.mask).Load()
-		if headerType(h) != TypePadding {
-			break
-		}
-		size := recordSize(headerLength(h))
-		if size > c.prodCached-c.pos || c.pos&c.mask+size > c.r.capacity {
+		i := c.pos & c.mask
+		t, _, size, ok := c.r.decodeRecord(word(c.data, i).Load(), i, c.prodCached-c.pos)
+		if !ok || t != TypePadding {
 			break
 		}
 		c.pos += size

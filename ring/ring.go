@@ -2,8 +2,9 @@
 
 package ring
 
-// Ring is a validated view of a ring's descriptor in a region. It is
-// immutable and safe for concurrent use; it makes Producers and Consumers.
+// Ring is a validated view of a ring's descriptor in a region, with the
+// Liveness it was attached with. It is immutable and safe for concurrent
+// use; it makes Producers and Consumers.
 type Ring struct {
 	region     []byte
 	data       []byte
@@ -17,9 +18,9 @@ type Ring struct {
 	seqOff     uint64 // offset of the sequence after the header, if any
 	ts, seqs   bool
 	overwrite  bool
-	polled     bool                  // FlagHeaderCommit: the consumer polls headers and zeroes
-	alive      func(holder int) bool // MPSC drop-oldest: is the release lock's holder alive
-	hook       func(step int)        // test only: called in a release (stepReleaseMarked)
+	polled     bool           // FlagHeaderCommit: the consumer polls headers and zeroes
+	live       Liveness       // nil: nobody is known dead (AttachWithLiveness)
+	hook       func(step int) // test only: called in a release (stepReleaseMarked)
 }
 
 // Kind returns the ring's kind.
@@ -71,3 +72,21 @@ func (r *Ring) SlotOffset(i int) uint64 { return SlotsOffset + uint64(i)*LineSiz
 
 // DataOffset returns the region offset of the data area.
 func (r *Ring) DataOffset() uint64 { return r.dataOff }
+
+// Liveness tells recovery whether the process holding a role is alive. It
+// is handed over once, at AttachWithLiveness; package ipc answers from the
+// role and slot locks, which the kernel releases when a holder dies. It is
+// asked by Consumer.Recover (is the owner of an uncommitted reservation
+// alive?) and, in an MPSC drop-oldest ring, by any party waiting for the
+// release lock (is its holder alive?), on that party's goroutine, possibly
+// concurrently; it must not block for long. Each method must answer true
+// when in doubt: a live holder taken for dead has its reservation skipped,
+// or its release lock taken, under it.
+type Liveness interface {
+	// SlotAlive reports whether the holder of MPSC producer slot i
+	// (0 <= i < Slots) is alive.
+	SlotAlive(i int) bool
+	// ConsumerAlive reports whether the holder of the consumer role is
+	// alive.
+	ConsumerAlive() bool
+}

@@ -32,6 +32,8 @@ func (p *Producer) initSeqs(begun, done uint64) error {
 		return nil
 	}
 	p.seqBegun = word(p.r.region, begun)
+	// Acquire: pairs with the predecessor's stores in stamp (begun) and
+	// storeDone (done); it is gone, we hold its role.
 	high := p.seqBegun.Load()
 	from := high
 	if done != 0 {
@@ -141,12 +143,13 @@ func (c *Consumer) duplicate(i, h uint64) bool {
 func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	w := word(c.r.region, offDelivSeq)
 	if c.mpsc {
-		slot := int(h >> 32 & 0xffff)
+		slot := headerSlot(h)
 		if slot >= c.r.slots {
 			return false // damage; the record is delivered, nothing remembered
 		}
 		w = word(c.r.region, c.r.SlotOffset(slot)+slotDelivSeq)
 	}
+	// Our own word (the consumer's), or our predecessor's store of it.
 	if seq <= w.Load() {
 		d := word(c.r.region, offDuplicates)
 		publish(d, d.Load()+1)

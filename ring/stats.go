@@ -123,20 +123,18 @@ func (r *Ring) Heartbeat(i int, nowNanos int64) {
 func (r *Ring) Stats() Stats {
 	w := func(off uint64) uint64 { return word(r.region, off).Load() }
 	s := Stats{
-		Capacity:    r.capacity,
-		MaxMessage:  r.maxMessage,
-		ConsumerPos: w(offConsumerPos),
-		ProducerPos: w(offProducerPos),
-		HighWater:   w(offHighWater),
-		MsgsIn:      w(offMsgsIn),
-		BytesIn:     w(offBytesIn),
-		MsgsOut:     w(offMsgsOut),
-		BytesOut:    w(offBytesOut),
-		FullEvents:  w(offFullEvents),
-		Drops:       w(offDrops),
-		Spins:       w(offSpins),
-		Lost:        w(offLost),
-		LostBytes:   w(offLostBytes),
+		Capacity:   r.capacity,
+		MaxMessage: r.maxMessage,
+		HighWater:  w(offHighWater),
+		MsgsIn:     w(offMsgsIn),
+		BytesIn:    w(offBytesIn),
+		MsgsOut:    w(offMsgsOut),
+		BytesOut:   w(offBytesOut),
+		FullEvents: w(offFullEvents),
+		Drops:      w(offDrops),
+		Spins:      w(offSpins),
+		Lost:       w(offLost),
+		LostBytes:  w(offLostBytes),
 
 		ConsumerParks:   w(offConsWait + waitParks),
 		ConsumerWakeups: w(offConsWait + waitWakeups),
@@ -180,15 +178,17 @@ func (r *Ring) Stats() Stats {
 		s.Overflowed += sl.Overflowed
 		s.Yields += sl.Yields
 	}
-	// The consumer position was loaded first, so in a healthy ring the
-	// difference is negative only in a header-commit ring, whose consumer
-	// may be past the published producer position (span: depth 0). Damaged
-	// positions are clamped: the region is untrusted.
-	if d, _, ok := r.span(s.ProducerPos, s.ConsumerPos); ok {
-		s.Depth = d
-	} else if d := s.ProducerPos - s.ConsumerPos; int64(d) < 0 {
+	// A pair the ring was in (a header-commit ring's consumer may be past
+	// the published producer position: depth 0). Damaged positions, or a
+	// pair that never held still, are clamped: the region is untrusted.
+	pr, err := r.loadPositions(100)
+	s.ProducerPos, s.ConsumerPos = pr.p, pr.c
+	switch {
+	case err == nil:
+		s.Depth = pr.depth
+	case int64(pr.p-pr.c) < 0:
 		s.Depth = 0
-	} else {
+	default:
 		s.Depth = r.capacity
 	}
 	// The watermark is raised on slow paths only; never show it below the
@@ -212,9 +212,10 @@ func (r *Ring) raiseHighWater(depth uint64) {
 // ResetHighWater sets the high watermark to the current depth, starting a
 // new observation period (ringctl reset).
 func (r *Ring) ResetHighWater() {
-	c := word(r.region, offConsumerPos).Load()
-	p := word(r.region, offProducerPos).Load()
-	d, _, _ := r.span(p, c) // 0 if damaged
+	var d uint64 // 0 if damaged
+	if pr, err := r.loadPositions(100); err == nil {
+		d = pr.depth
+	}
 	word(r.region, offHighWater).Store(d)
 }
 
