@@ -58,3 +58,33 @@ func recoverWith(t testing.TB, c *ring.Consumer, alive func(slot int) bool) (boo
 	setAlive(t, c.Ring(), alive)
 	return c.Recover()
 }
+
+// TestRecoverAsksTheAttachedLiveness: liveness comes one way, with the
+// attachment. A ring attached without a Liveness knows no producer dead,
+// so Recover refuses (ErrInvalid) instead of guessing, and skips nothing;
+// attached with one, Recover asks it about the slot whose reservation
+// blocks the consumer, and skips the reservation once it answers dead.
+func TestRecoverAsksTheAttachedLiveness(t *testing.T) {
+	region, _ := formatRing(t, ring.Config{Kind: ring.MPSC, Capacity: 1 << 12, MaxMessage: 128, Slots: 2})
+	bare, err := ring.Attach(region)
+	require.NoError(t, err)
+	ring.ReserveDying(t, slotProducer(t, bare, 0), []byte("lost in the crash"), ring.StepPending)
+	c, err := bare.NewConsumer()
+	require.NoError(t, err)
+	require.True(t, c.Blocked())
+	_, err = c.Recover()
+	require.ErrorIs(t, err, ring.ErrInvalid)
+	require.Zero(t, bare.Stats().Lost, "nothing skipped without a Liveness")
+
+	r := attach(t, region)
+	var asked []int
+	setAlive(t, r, func(h int) bool { asked = append(asked, h); return false })
+	c, err = r.NewConsumer()
+	require.NoError(t, err)
+	require.True(t, c.Blocked())
+	ok, err := c.Recover()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []int{0}, asked, "asked about the reservation's slot only")
+	require.Equal(t, uint64(1), r.Stats().Lost)
+}

@@ -27,11 +27,13 @@ func (r *Ring) decodeRecord(h, i, room uint64) (typ uint8, length, size uint64, 
 
 // decodePending is decodeRecord for a pending header (TypePending: an MPSC
 // reservation being written, which Recover examines). The header is
-// checked as the data record it announces (its type bits turned from
-// pending into data, which turns no other type into data: 3^2 = 1, while
-// 1 and 2 become 3 and 0), and its slot must be one of the ring's.
+// checked as the data record it announces: its type bits turned from
+// pending (3) into data (1) by flipping bit 1, which turns only a pending
+// header into data (data becomes 3 and is refused, padding becomes 0 and is
+// refused, zero becomes padding and is told apart by its type). Its slot
+// must be one of the ring's.
 func (r *Ring) decodePending(h, i, room uint64) (slot int, size uint64, ok bool) {
-	_, _, size, ok = r.decodeRecord(h^(TypePending^TypeData)<<48, i, room)
+	typ, _, size, ok := r.decodeRecord(h^(TypePending^TypeData)<<48, i, room)
 	slot = headerSlot(h)
-	return slot, size, ok && slot < r.slots
+	return slot, size, ok && typ == TypeData && slot < r.slots
 }
