@@ -33,7 +33,8 @@ import "github.com/shmring/shmring/internal/pad"
 // producers (any MPSC producer: compare-and-swap on a shared word, plain
 // stores only to its own slot), consumer, holder (whoever holds an MPSC
 // drop-oldest ring's release lock: the consumer or a reclaiming producer),
-// any (producers and the consumer, by compare-and-swap or atomic add),
+// any (producers and the consumer, by compare-and-swap or atomic add; for
+// a waiting line's seq, anyone who wakes its waiters),
 // operator (any process with the segment open read-write: ringctl), and
 // "slot" where the word lives in the producer's slot instead. Drop-oldest
 // (FlagOverwrite) is SPSC or MPSC; header commit (FlagHeaderCommit) is SPSC
@@ -56,10 +57,12 @@ import "github.com/shmring/shmring/internal/pad"
 //	line 4  zero end               creator    consumer   creator        creator   | holder
 //	line 4  delivered seq          consumer   slot       consumer       consumer  | slot
 //	line 4  lapped                 -          -          -              consumer  | consumer
-//	line 5  seq, wake-ups          producer   producers  producer       producer  | producers
+//	line 5  seq                    any (add)  any (add)  any (add)      any (add) | any (add)
+//	line 5  wake-ups               producer   producers  producer       producer  | producers
 //	line 5  parked                 any        any        any            any       | any
 //	line 5  parks                  consumer   consumer   consumer       consumer  | consumer
-//	line 6  seq, wake-ups          consumer   consumer   consumer       consumer  | consumer
+//	line 6  seq                    any (add)  any (add)  any (add)      any (add) | any (add)
+//	line 6  wake-ups               consumer   consumer   consumer       consumer  | consumer
 //	line 6  parked                 any        any        any            any       | any
 //	line 6  parks                  producer   producers  producer       producer  | producers
 //	line 7  wait-mode overrides    operator   operator   operator       operator  | operator
@@ -75,12 +78,14 @@ import "github.com/shmring/shmring/internal/pad"
 //	        last seq
 //	slot    lost, delivered seq    -          consumer   -              -         | consumer
 //	data    record headers         producer   producers; producer       producer  | producers;
-//	        and payloads                      consumer                                 holder
+//	        and payloads                      consumer                       consumer, holder
 //
 // "-" is a word the kind never writes (zero); "creator" alone, one it
-// writes only at Format. Line 5's parked word is set by the consumer and
-// cleared by whichever producer wakes it; line 6's the other way round.
-// The operator's words (window, levels, target, wait-mode overrides) are
+// writes only at Format. A waiting line's seq is bumped by whoever wakes
+// its waiters: the other side, an operator changing the wait-mode
+// overrides, a process closing its endpoints. Line 5's parked word is set
+// by the consumer and cleared by whichever producer wakes it; line 6's the
+// other way round. The operator's words (window, levels, target, wait-mode overrides) are
 // also stored by the creator (ipc's options) and, the window, by the
 // consumer's owner. An MPSC consumer zeroes the records it consumed and
 // turns a dead producer's reservation into padding (compare-and-swap); in
