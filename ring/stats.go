@@ -118,8 +118,10 @@ func (r *Ring) Heartbeat(i int, nowNanos int64) {
 	word(r.region, r.SlotOffset(i)+slotHeartbeat).Store(uint64(nowNanos))
 }
 
-// Stats loads the ring's positions and counters. It never fails: damaged
-// positions show as a depth clamped to [0, Capacity].
+// Stats loads the ring's positions and counters. The two positions are a
+// pair the ring was in (loadPositions), unless they kept moving through
+// every attempt. It never fails: damaged positions (or a pair that never
+// held still) show as a depth clamped to [0, Capacity].
 func (r *Ring) Stats() Stats {
 	w := func(off uint64) uint64 { return word(r.region, off).Load() }
 	s := Stats{
