@@ -51,7 +51,6 @@ type Consumer struct {
 	blockedSince time.Time
 	nextCheck    time.Time
 	interval     time.Duration
-	alive        func(slot int) bool
 
 	side waitSide       // waiting for data
 	pw   ring.WaitPoint // the producers' wait words, to wake them
@@ -101,7 +100,6 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if c.stallLimit == 0 {
 		c.stallLimit = defaultStallLimit
 	}
-	c.alive = r.slotAlive
 	c.side.wp = r.r.ConsumerWait()
 	_, c.side.mode = r.r.Modes()
 	c.side.peerAlive = r.producersAlive
@@ -169,7 +167,7 @@ func (c *Consumer) recover() (bool, error) {
 	if now.Before(c.nextCheck) {
 		return false, nil
 	}
-	ok, err := c.rc.Recover(c.alive)
+	ok, err := c.rc.Recover()
 	if err != nil || ok {
 		c.blockedSince = time.Time{}
 		return ok, err

@@ -22,15 +22,10 @@ func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 func (r *Ring) FD() int { return int(r.seg.FD()) }
 
 // WatchLiveness makes the consumer call seen with each slot it asks about
-// and the answer, after asking (MPSC recovery). Tests only, before reading.
-func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) {
-	alive := c.alive
-	c.alive = func(slot int) bool {
-		a := alive(slot)
-		seen(slot, a)
-		return a
-	}
-}
+// and the answer, after asking (MPSC recovery; the questions go to the
+// ring's Liveness, so in a drop-oldest ring they include this process's
+// producers' about the release lock's holder). Tests only, before reading.
+func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) { c.r.watchAlive = seen }
 
 // ProducerWait returns the producers' waiting words the consumer wakes
 // (tests that stand in for a parked producer of another process).

@@ -231,7 +231,7 @@ func TestRingNilCallbacks(t *testing.T) {
 	require.ErrorIs(t, err, ring.ErrInvalid)
 	_, err = c.TryRead(nil)
 	require.ErrorIs(t, err, ring.ErrInvalid)
-	_, err = c.Recover(nil)
+	_, err = c.Recover() // attached without a Liveness
 	require.ErrorIs(t, err, ring.ErrInvalid)
 }
 

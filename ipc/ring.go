@@ -36,6 +36,8 @@ type Ring struct {
 	seg *shm.Segment
 	r   *ring.Ring
 
+	watchAlive func(slot int, alive bool) // test only: sees ring's SlotAlive questions (WatchLiveness)
+
 	// life keeps the mapping alive under the Ring's methods (and the
 	// Producer's and Consumer's that any goroutine may call): each holds it
 	// shared (enter, leave) for its whole run; Close takes it exclusively
@@ -141,23 +143,14 @@ func Open(name string, opts ...Option) (*Ring, error) {
 }
 
 func attach(seg *shm.Segment) (*Ring, error) {
-	r, err := ring.Attach(seg.Body())
+	ir := &Ring{seg: seg, endpoints: map[endpoint]struct{}{}}
+	r, err := ring.AttachWithLiveness(seg.Body(), liveness{ir})
 	if err != nil {
 		_ = seg.Close()
 		return nil, fmt.Errorf("ipc: %q: %w", seg.Path(), err)
 	}
 	registerBarrier()
-	ir := &Ring{seg: seg, r: r, endpoints: map[endpoint]struct{}{}}
-	if r.Kind() == ring.MPSC && r.Overwrite() {
-		// Producers reclaiming the oldest records and the consumer take
-		// turns at a release lock; one that died holding it is displaced.
-		r.SetHolderLiveness(func(h int) bool {
-			if h == ring.HolderConsumer {
-				return ir.consumerAlive()
-			}
-			return ir.slotAlive(h)
-		})
-	}
+	ir.r = r
 	return ir, nil
 }
 
@@ -173,6 +166,21 @@ func (r *Ring) Path() string { return r.seg.Path() }
 
 // depth is the ring's depth in bytes now.
 func (r *Ring) depth() uint64 { return r.r.Stats().Depth }
+
+// liveness answers package ring's recovery (the consumer skipping a dead
+// producer's reservation; a drop-oldest ring's release lock displacing a
+// dead holder) from the role and slot locks.
+type liveness struct{ r *Ring }
+
+func (l liveness) SlotAlive(i int) bool {
+	alive := l.r.slotAlive(i)
+	if l.r.watchAlive != nil {
+		l.r.watchAlive(i, alive)
+	}
+	return alive
+}
+
+func (l liveness) ConsumerAlive() bool { return l.r.consumerAlive() }
 
 // registerBarrier makes this process a target of the membarrier the
 // waiting protocol issues (once per process).

@@ -103,7 +103,7 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 	}
 	defer func() { _ = done() }()
 	for c.Blocked() {
-		ok, err := c.Recover(h.SlotAlive)
+		ok, err := c.Recover()
 		if err != nil {
 			return d, err
 		}

@@ -20,8 +20,21 @@
 // each written by one Producer (NewSlotProducer), which reserve space with
 // compare-and-swap and commit each record with one header store. The MPSC
 // consumer zeroes what it consumes, and Consumer.Recover skips a
-// reservation whose owner died (given a liveness test from the caller).
+// reservation whose owner died, asking the [Liveness] the ring was attached
+// with ([AttachWithLiveness]).
 //
 // A Producer and a Consumer are each used by one goroutine. All waiting is
-// left to the caller (package ipc adds the policies).
+// left to the caller (package ipc adds the policies; this package only
+// places the words they use, words.go).
+//
+// Files, by feature: layout.go (offsets, ownership table), config.go
+// (Config, Format, Attach), ring.go (the Ring view, Liveness), record.go
+// (the one record decoder), positions.go (the one reader of both
+// positions), producer.go and consumer.go (each side's state, resuming,
+// releasing, the read path), spsc.go (SPSC writes), mpsc.go (MPSC
+// reservation), batch.go, claim.go, header_commit.go, overwrite.go and
+// shared_overwrite.go (drop-oldest, SPSC and MPSC), seq.go (sequences),
+// recover.go (dead producers), delay.go, flow.go (window, pressure),
+// stats.go, peek.go, words.go (ipc's waiting and counter words), and
+// unsafe.go, publish_*.go (the only unsafe and assembly).
 package ring

@@ -35,8 +35,8 @@ var (
 // Errors for a nil callback: values, so a caller that checks for them in a
 // loop allocates nothing.
 var (
-	errNilRead  = fmt.Errorf("ring: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
-	errNilAlive = fmt.Errorf("ring: recover: the liveness test is nil; pass a function that reports whether a slot's holder lives: %w", ErrInvalid)
+	errNilRead    = fmt.Errorf("ring: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
+	errNoLiveness = fmt.Errorf("ring: recover: the ring was attached without a Liveness, so no producer is known dead; attach with AttachWithLiveness: %w", ErrInvalid)
 )
 
 // corruptf reports damage found at a region offset.

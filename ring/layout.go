@@ -27,58 +27,112 @@ import "github.com/shmring/shmring/internal/pad"
 //	   │ record │ record │ ... │ padding               │
 //	   └──────────────────────────────────────────────┘
 //
-// Ownership of each shared word (who writes, who reads, how):
+// Ownership: who writes each shared word, in each kind of ring. Writers:
+// creator (Format, before the region is published: shm publishes a segment
+// only once its body is initialised), producer (the SPSC producer),
+// producers (any MPSC producer: compare-and-swap on a shared word, plain
+// stores only to its own slot), consumer, holder (whoever holds an MPSC
+// drop-oldest ring's release lock: the consumer or a reclaiming producer),
+// any (producers and the consumer, by compare-and-swap or atomic add; for
+// a waiting line's seq, anyone who wakes its waiters),
+// operator (any process with the segment open read-write: ringctl), and
+// "slot" where the word lives in the producer's slot instead. Drop-oldest
+// (FlagOverwrite) is SPSC or MPSC; header commit (FlagHeaderCommit) is SPSC
+// without drop-oldest. Everyone may read every word.
 //
-//   - descriptor: written once by Format before the region is published
-//     (shm publishes a segment only after it is fully initialised); read by
-//     everyone, validated by Attach (magic, version, kind, checksum, geometry).
+//	word                           SPSC       MPSC       header-commit  drop-oldest SPSC | MPSC
+//	line 0  descriptor             creator    creator    creator        creator   | creator
+//	line 1  producer position      producer   producers  producer       producer  | producers
+//	line 2  consumer position      consumer   consumer   consumer       any (CAS) | holder
+//	line 3  msgs/bytes in, full    producer   slot       producer       producer  | slot
+//	        events, drops, spins,
+//	        overflowed, yields
+//	line 3  seq begun, last seq    producer   slot       producer       producer  | slot
+//	line 4  msgs/bytes out,        consumer   consumer   consumer       consumer  | consumer
+//	        duplicates, spins,
+//	        yields, heartbeat
+//	line 4  high watermark         any (CAS)  any (CAS)  any (CAS)      any (CAS) | any (CAS)
+//	        (ResetHighWater: operator stores)
+//	line 4  lost, lost bytes       -          consumer   -              -         | consumer
+//	line 4  zero end               creator    consumer   creator        creator   | holder
+//	line 4  delivered seq          consumer   slot       consumer       consumer  | slot
+//	line 4  lapped                 -          -          -              consumer  | consumer
+//	line 5  seq                    any (add)  any (add)  any (add)      any (add) | any (add)
+//	line 5  wake-ups               producer   producers  producer       producer  | producers
+//	line 5  parked                 any        any        any            any       | any
+//	line 5  parks                  consumer   consumer   consumer       consumer  | consumer
+//	line 6  seq                    any (add)  any (add)  any (add)      any (add) | any (add)
+//	line 6  wake-ups               consumer   consumer   consumer       consumer  | consumer
+//	line 6  parked                 any        any        any            any       | any
+//	line 6  parks                  producer   producers  producer       producer  | producers
+//	line 7  wait-mode overrides    operator   operator   operator       operator  | operator
+//	line 7  release lock           -          -          -              -         | any (CAS)
+//	line 8  window, levels         operator   operator   operator       operator  | operator
+//	line 8  pressure               any (CAS)  any (CAS)  any (CAS)      any (CAS) | any (CAS)
+//	line 8  pressure changes       any (add)  any (add)  any (add)      any (add) | any (add)
+//	9-11    delay histogram,       consumer   consumer   consumer       consumer  | consumer
+//	        count, sum
+//	line 11 target, interval       operator   operator   operator       operator  | operator
+//	slot    holder, heartbeat,     -          producers  -              -         | producers
+//	        intent, counters,
+//	        last seq
+//	slot    lost, delivered seq    -          consumer   -              -         | consumer
+//	data    record headers         producer   producers; producer       producer  | producers;
+//	        and payloads                      consumer                       consumer, holder
+//
+// "-" is a word the kind never writes (zero); "creator" alone, one it
+// writes only at Format. A waiting line's seq is bumped by whoever wakes
+// its waiters: the other side, an operator changing the wait-mode
+// overrides, a process closing its endpoints. Line 5's parked word is set
+// by the consumer and cleared by whichever producer wakes it; line 6's the
+// other way round. The operator's words (window, levels, target, wait-mode overrides) are
+// also stored by the creator (ipc's options) and, the window, by the
+// consumer's owner. An MPSC consumer zeroes the records it consumed and
+// turns a dead producer's reservation into padding (compare-and-swap); in
+// an MPSC drop-oldest ring the release lock's holder zeroes.
+//
+// How each word is written and what its stores publish:
+//
 //   - producer position: SPSC: the producer stores it (release) after
-//     writing a record; the consumer loads it (acquire). The store publishes
-//     every header and payload byte written before it. MPSC: producers
-//     advance it with compare-and-swap to reserve space; it publishes
-//     nothing, each record's header commit does.
+//     writing records: the store publishes every header and payload byte
+//     below it. Header commit: the same, and also before every load of the
+//     consumer position (which bounds how far a consumer may run past it).
+//     MPSC: producers advance it by compare-and-swap to reserve; it
+//     publishes nothing, each record's header commit does.
 //   - consumer position: the consumer stores it (release) after it has read
-//     the records below it; the producer loads it (acquire) before reusing
-//     that space. The store hands the space back to the producer.
-//   - producer counters: stored by the producer only (single writer, release
-//     store of load+n); loaded by inspectors.
-//   - sequence words (rings with sequences): the last sequence begun (SPSC
-//     offSeqBegun, MPSC the slot's slotLastSeq), stored by the producer
-//     (release) before the store that commits a record carrying a higher
-//     sequence; the SPSC last committed (offLastSeq), stored after the
-//     position store; both loaded by the producer's successor when it takes
-//     the role (Producer.initSeqs says why that order loses nothing).
-//   - consumer counters: stored by the consumer only; loaded by inspectors.
-//   - waiting lines: the waiting protocol of package ipc (docs/layout.md,
-//     "Lines 5 and 6").
-//     Consumer line: seq (futex word) bumped by a producer that wakes the
-//     consumer; parked set by the consumer (seq-cst) before it sleeps and
-//     cleared by whoever wakes it (compare-and-swap); parks counted by the
-//     consumer; wake-ups counted by producers (atomic add). Producer line:
-//     the same with the roles swapped, parked being a flag any parking
-//     producer sets and the consumer clears; parks added by producers.
-//   - flow (line 8): window and pressure levels stored by the consumer or
-//     an operator, loaded by producers on every reservation; the pressure
-//     level raised by producers (CAS 0->1) when the depth they see reaches
-//     the high level, lowered by the consumer (CAS 1->0) at or below the
-//     low level; changes counted with atomic add.
-//   - control: wait-mode overrides, stored by an operator (ringctl
-//     policy), loaded by producers and the consumer when a wait begins.
-//   - high watermark: raised with compare-and-swap by either side, on the
-//     slow path only (when it reloads the other side's position).
-//   - record headers: stored by the producer (atomic 64-bit store), loaded by
-//     the consumer (atomic 64-bit load) after it has loaded the producer
-//     position that covers them. MPSC: the producer stores a pending header,
+//     the records below it, which hands the space back (MPSC: zeroed
+//     first). Drop-oldest: moved by compare-and-swap (SPSC) or under the
+//     release lock (MPSC, shared_overwrite.go) by producers too.
+//   - record headers: atomic 64-bit stores. SPSC: published by the position
+//     store (header commit: each committed header publishes its record,
+//     the next header word being zeroed first). MPSC: a pending header,
 //     then the payload, then the committed header (the release that
-//     publishes the payload); the consumer zeroes what it consumed, and
-//     replaces the header of a dead producer's reservation with padding by
-//     compare-and-swap.
-//   - producer slot (MPSC): every word stored by the producer that holds
-//     the slot, except lost, stored by the consumer. Intent: the producer
-//     stores intentLen then intentPos (release) before its compare-and-swap
-//     on the producer position, so that a reservation whose owner died before
-//     writing its header can still be sized and skipped (docs/layout.md,
-//     "Skipping a dead producer's reservation").
+//     publishes the payload).
+//   - sequence words: the last sequence begun (SPSC offSeqBegun, MPSC the
+//     slot's slotLastSeq) is stored (release) before the store that commits
+//     a record carrying a higher sequence; the SPSC last committed
+//     (offLastSeq) after the position store; both loaded by the producer's
+//     successor (Producer.initSeqs says why that order loses nothing).
+//   - intent (MPSC slot): the producer stores intentLen then intentPos
+//     (release) before its compare-and-swap on the producer position, so
+//     that a reservation whose owner died before writing its header can
+//     still be sized and skipped (docs/layout.md, "Skipping a dead
+//     producer's reservation").
+//   - counters: a single writer stores load+n (release) of its own word;
+//     a load of one's own counter pairs with nothing; other parties load
+//     them for display only. Words several parties add to use atomic add.
+//   - waiting lines: package ipc's protocol (docs/layout.md, "Lines 5 and
+//     6"): seq bumped by the waker before its wake, parked set
+//     (sequentially consistent) by a waiter before it sleeps.
+//   - flow: window and levels are loaded by producers on every reservation
+//     (values, not hand-offs: they publish nothing); the pressure level is
+//     raised by producers (CAS) when the depth they see reaches the high
+//     level and lowered by the consumer (CAS) at or below the low level.
+//   - high watermark: raised by compare-and-swap on slow paths only (a
+//     reload of the other side's position).
+//
+// Every acquire load of a word another party writes names, where it is
+// made, the release store it pairs with.
 
 const (
 	// LineSize is the unit of separation between words written by different
@@ -322,7 +376,7 @@ func makeHeader(length uint32, slot uint16, typ uint8) uint64 {
 
 func headerLength(h uint64) uint64 { return h & 0xffffffff }
 func headerType(h uint64) uint8    { return uint8(h >> 48) }
-func headerReserved(h uint64) bool { return h>>56 != 0 }
+func headerSlot(h uint64) int      { return int(h >> 32 & 0xffff) }
 
 // recordSize is the space a record with an n-byte payload occupies.
 func recordSize(n uint64) uint64 { return (HeaderSize + n + Align - 1) &^ (Align - 1) }

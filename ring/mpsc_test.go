@@ -25,9 +25,7 @@ func formatRing(t testing.TB, cfg ring.Config) ([]byte, *ring.Ring) {
 	require.NoError(t, err)
 	region := make([]byte, size)
 	require.NoError(t, ring.Format(region, cfg))
-	r, err := ring.Attach(region)
-	require.NoError(t, err)
-	return region, r
+	return region, attach(t, region)
 }
 
 func newMPSC(t testing.TB, capacity, maxMsg uint64, slots int) (*ring.Ring, *ring.Consumer) {
@@ -160,7 +158,7 @@ func recoverDeadSlot0(t *testing.T, c *ring.Consumer) []string {
 	dead := false
 	alive := func(slot int) bool { return slot != 0 || !dead }
 	require.True(t, c.Blocked())
-	ok, err := c.Recover(alive)
+	ok, err := recoverWith(t, c, alive)
 	require.NoError(t, err)
 	require.False(t, ok, "a live owner is never skipped")
 	dead = true
@@ -170,7 +168,7 @@ func recoverDeadSlot0(t *testing.T, c *ring.Consumer) []string {
 		if !c.Blocked() {
 			return got
 		}
-		ok, err = c.Recover(alive)
+		ok, err = recoverWith(t, c, alive)
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -188,7 +186,7 @@ func TestMPSCReclaimedSlot(t *testing.T) {
 		reborn := slotProducer(t, r, 0)
 		require.NoError(t, reborn.TryWrite([]byte("reborn")))
 		require.Empty(t, drain(t, c))
-		ok, err := c.Recover(func(int) bool { return true })
+		ok, err := recoverWith(t, c, func(int) bool { return true })
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, []string{"reborn"}, drain(t, c))
@@ -202,7 +200,7 @@ func TestMPSCReclaimedSlot(t *testing.T) {
 		ring.ReserveDying(t, slotProducer(t, r, 0), []byte("lost in the crash"), step)
 		require.NoError(t, slotProducer(t, r, 1).TryWrite([]byte("behind it")))
 		_ = slotProducer(t, r, 0) // reborn, idle
-		ok, err := c.Recover(func(int) bool { return true })
+		ok, err := recoverWith(t, c, func(int) bool { return true })
 		require.NoError(t, err)
 		require.True(t, ok, "step %d: the dead record is skipped", step)
 		require.Equal(t, []string{"behind it"}, drain(t, c))
@@ -220,7 +218,7 @@ func TestMPSCStaleLoserIntent(t *testing.T) {
 	ring.ReserveDying(t, winner, []byte("slow"), ring.StepCAS)      // wins P, alive but slow
 	require.NoError(t, other.TryWrite([]byte("later")))
 	alive := func(slot int) bool { return slot != 0 }
-	ok, err := c.Recover(alive)
+	ok, err := recoverWith(t, c, alive)
 	require.NoError(t, err)
 	require.False(t, ok, "the winner is alive: wait")
 	require.Empty(t, drain(t, c))
@@ -979,7 +977,7 @@ func drainSeqs(t *testing.T, c *ring.Consumer) []uint64 {
 func TestSharedOverwriteDeadHolder(t *testing.T) {
 	_, r := newSharedOverwrite(t, 1<<12, 256, 2)
 	var dead atomic.Bool
-	r.SetHolderLiveness(func(h int) bool { return h != 0 || !dead.Load() })
+	setAlive(t, r, func(h int) bool { return h != 0 || !dead.Load() })
 	p0, p1 := slotProducer(t, r, 0), slotProducer(t, r, 1)
 	c, err := r.NewConsumer()
 	require.NoError(t, err)
@@ -1114,7 +1112,7 @@ func TestSharedOverwriteConsumerDiesHoldingLock(t *testing.T) {
 	for _, who := range []string{"producer", "new consumer"} {
 		region, r := newSharedOverwrite(t, 1<<12, 256, 1)
 		consumerAlive := true
-		r.SetHolderLiveness(func(h int) bool { return h != ring.HolderConsumer || consumerAlive })
+		setAlive(t, r, func(h int) bool { return h != holderConsumer || consumerAlive })
 		p := slotProducer(t, r, 0)
 		msg := make([]byte, 100)
 		written := fillSeqs(t, p, msg)
@@ -1317,7 +1315,7 @@ func TestMPSCLoserWithdrawsIntent(t *testing.T) {
 	require.Len(t, drain(t, c), 7)
 	require.True(t, c.Blocked(), "at the dead winner's reservation")
 	alive := func(slot int) bool { return slot != 1 } // the loser lives
-	ok, err := c.Recover(alive)
+	ok, err := recoverWith(t, c, alive)
 	require.NoError(t, err)
 	require.True(t, ok, "the dead winner's record is skipped while the loser lives")
 	require.Equal(t, uint64(1), r.Slot(1).Lost)

@@ -38,9 +38,8 @@ func TestSharedOverwriteConsumerRestartQuiet(t *testing.T) {
 
 			// The restarted process: a new attachment; the consumer role is
 			// held (by the new consumer), so producers see its ID as alive.
-			r2, err := ring.Attach(region)
-			require.NoError(t, err)
-			r2.SetHolderLiveness(func(int) bool { return true })
+			r2 := attach(t, region)
+			setAlive(t, r2, func(int) bool { return true })
 			p1 := slotProducer(t, r2, 1)
 			write := func() {
 				for seq := uint64(4); seq <= 6; seq++ {

@@ -217,7 +217,7 @@ func damageAndRun(t *testing.T, region []byte, r *ring.Ring, off uint64, bad fun
 					if !cons.Blocked() {
 						break
 					}
-					_, err := cons.Recover(func(int) bool { return false })
+					_, err := recoverWith(t, cons, func(int) bool { return false })
 					check("recover", err)
 				}
 			}
@@ -393,7 +393,7 @@ func TestTypeZeroHeaderIsCorrupt(t *testing.T) {
 			if r.Kind() == ring.MPSC {
 				c2, err := r.NewConsumer()
 				require.NoError(t, err)
-				_, err = c2.Recover(func(int) bool { return false })
+				_, err = recoverWith(t, c2, func(int) bool { return false })
 				require.ErrorIs(t, err, ring.ErrCorrupt, "recover")
 			}
 			if r.HeaderCommit() {

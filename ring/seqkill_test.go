@@ -135,8 +135,7 @@ func runSeqKill(t *testing.T, cfg ring.Config, batch bool, step, nth int, commit
 	seg, err := shm.Create(testutil.Name(t), size, func(body []byte) error { return ring.Format(body, cfg) })
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = seg.Close() })
-	r, err := ring.Attach(seg.Body())
-	require.NoError(t, err)
+	r := attach(t, seg.Body())
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	var stderr bytes.Buffer
@@ -194,7 +193,7 @@ func runSeqKill(t *testing.T, cfg ring.Config, batch bool, step, nth int, commit
 			if !c.Blocked() {
 				return
 			}
-			ok, err := c.Recover(func(int) bool { return false }) // the child is dead
+			ok, err := recoverWith(t, c, func(int) bool { return false }) // the child is dead
 			require.NoError(t, err)
 			require.True(t, ok)
 		}

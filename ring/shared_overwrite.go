@@ -25,7 +25,7 @@ import "runtime"
 // zeroing mark is ahead of the consumer position, [c, zero end) is zeroed
 // and the position moved there (zeroing is idempotent, and the holder being
 // dead, nobody else writes there). A holder is displaced only when the
-// ring's liveness function (SetHolderLiveness) says it is dead; without one
+// ring's Liveness (given to AttachWithLiveness) says it is dead; without one
 // every holder counts as alive and a waiter gives up instead.
 //
 // The consumer copies a record out before it takes the lock, and delivers
@@ -44,22 +44,14 @@ const releaseByConsumer = 1 << 32
 // (a producer then gives up on this attempt; the consumer reads later).
 const releaseSpins = 256
 
-// HolderConsumer is the holder passed to the function set by
-// SetHolderLiveness for the consumer; producers are their slot numbers.
-const HolderConsumer = -1
-
-// SetHolderLiveness sets the function that tells whether the holder of an
-// MPSC drop-oldest ring's release lock is alive: HolderConsumer or a
-// producer slot. Package ipc sets it from the role and slot locks. It must
-// answer true when in doubt; set it before producers and the consumer run.
-func (r *Ring) SetHolderLiveness(alive func(holder int) bool) { r.alive = alive }
-
 // lockRelease takes the release lock for id, finishing the release of a dead
 // holder. It returns false if a live holder kept the lock through the
 // polling budget, or an error if the region is damaged.
 func (r *Ring) lockRelease(id uint64) (bool, error) {
 	lock := word(r.region, offReleaseLock)
 	for i := 0; ; i++ {
+		// Acquire: pairs with the previous holder's unlockRelease store; the
+		// compare-and-swap that takes the lock is the acquire its zeroing needs.
 		h := lock.Load()
 		if h == 0 {
 			if lock.CompareAndSwap(0, id) {
@@ -76,11 +68,7 @@ func (r *Ring) lockRelease(id uint64) (bool, error) {
 			runtime.Gosched()
 			continue
 		}
-		holder, known := HolderConsumer, h == releaseByConsumer
-		if !known && h-1 < uint64(r.slots) {
-			holder, known = int(h-1), true
-		}
-		if known && (r.alive == nil || r.alive(holder)) {
+		if r.holderAlive(h) {
 			return false, nil
 		}
 		// Dead, or a value no holder writes (damage): take it over.
@@ -90,21 +78,42 @@ func (r *Ring) lockRelease(id uint64) (bool, error) {
 	}
 }
 
+// holderAlive reports whether the release lock's holder h (the word's
+// value) is alive: the consumer, or producer slot h-1, asked of the ring's
+// Liveness. Without one every holder is alive. A value no holder writes is
+// damage: not alive, so that it is taken over.
+func (r *Ring) holderAlive(h uint64) bool {
+	switch {
+	case h == releaseByConsumer:
+		return r.live == nil || r.live.ConsumerAlive()
+	case h-1 < uint64(r.slots):
+		return r.live == nil || r.live.SlotAlive(int(h-1))
+	}
+	return false
+}
+
 // unlockRelease hands the release lock back.
 func (r *Ring) unlockRelease() { publish(word(r.region, offReleaseLock), 0) }
 
 // finishRelease completes a release the previous holder began: its zeroing
 // mark ahead of the consumer position.
 func (r *Ring) finishRelease() error {
-	c := word(r.region, offConsumerPos).Load()
+	// Acquire: pairs with releaseRange's store of the mark (a release
+	// under the lock that a holder may have died in). The lock holds the
+	// consumer position still; the common case, no release left
+	// unfinished, costs these two loads.
 	ze := word(r.region, offZeroEnd).Load()
-	if ze == c {
+	if ze == word(r.region, offConsumerPos).Load() {
 		return nil
 	}
-	if p := word(r.region, offProducerPos).Load(); ze-c > p-c || p-c > r.capacity || ze%Align != 0 || c%Align != 0 {
-		return corruptf(offZeroEnd, "zeroing mark %d is inconsistent with consumer position %d and producer position %d (capacity %d)", ze, c, p, r.capacity)
+	pr, err := r.loadPositions(0)
+	if err != nil {
+		return err
 	}
-	r.releaseRange(c, ze)
+	if ze-pr.c > pr.depth || ze%Align != 0 {
+		return corruptf(offZeroEnd, "zeroing mark %d is inconsistent with consumer position %d and producer position %d (capacity %d)", ze, pr.c, pr.p, r.capacity)
+	}
+	r.releaseRange(pr.c, ze)
 	return nil
 }
 
@@ -161,11 +170,14 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	// position; else a dead holder's release may need finishing): do not
 	// take the lock then. Producers taking it again and again for nothing
 	// keep the consumer from the lock its recovery needs.
+	// Acquire, without the lock (a hint only): pairs with releaseRange's or
+	// the consumer's store of the position.
 	c := p.consPos.Load()
 	if c%Align != 0 {
 		p.err = corruptf(offConsumerPos, "consumer position %d is not %d-aligned", c, Align)
 		return 0, p.err
 	}
+	// Acquire: pairs with the oldest record's committed header store.
 	if h := word(p.data, c&p.mask).Load(); (h == 0 || headerType(h) == TypePending) &&
 		word(p.r.region, offZeroEnd).Load() == c {
 		return 0, nil // (anything else but a committed record is damage, found under the lock)
@@ -180,12 +192,12 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	}
 	defer p.r.unlockRelease()
 	capacity := p.r.capacity
-	c = p.consPos.Load() // stable: only the lock's holder moves it
-	pos := p.prodPos.Load()
-	if pos-c > capacity || c%Align != 0 {
-		p.err = corruptf(offConsumerPos, "consumer position %d is inconsistent with producer position %d (capacity %d)", c, pos, capacity)
-		return 0, p.err
+	pr, err := p.r.loadPositions(0) // stable: only the lock's holder moves the consumer position
+	if err != nil {
+		p.err = err
+		return 0, err
 	}
+	c, pos := pr.c, pr.p
 	need := p.r.dataSize(n)
 	total := need
 	if tail := capacity - pos&p.mask; need > tail {
@@ -195,6 +207,8 @@ func (p *Producer) reclaimShared(n uint64) (int, error) {
 	target, dropped := c, 0
 	for pos+total-target > limit && target != pos {
 		i := target & p.mask
+		// Under the lock: pairs with the committed header stores (TryWrite,
+		// putShared, CommitN) of records below the frontier.
 		h := word(p.data, i).Load()
 		if h == 0 || headerType(h) == TypePending {
 			break // being written (or abandoned: the consumer's recovery skips it)
