@@ -53,7 +53,7 @@ type Consumer struct {
 	interval     time.Duration
 
 	side waitSide       // waiting for data
-	pw   ring.WaitPoint // the producers' wait words, to wake them
+	pw   ring.WaitLine // the producers' wait words, to wake them
 
 	coalesce  time.Duration // ConsumerConfig.Coalesce
 	holdUntil time.Time     // after a short batch: when the next may start
@@ -100,13 +100,13 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if c.stallLimit == 0 {
 		c.stallLimit = defaultStallLimit
 	}
-	c.side.wp = r.r.ConsumerWait()
-	_, c.side.mode = r.r.Modes()
+	c.side.wp = r.r.ConsumerWaitLine()
+	_, c.side.mode = r.r.OverrideWords()
 	c.side.peerAlive = r.producersAlive
 	c.side.sliceCap = c.recoverIn
 	c.side.depth = r.depth
 	c.side.closed = &c.closed
-	c.pw = r.r.ProducerWait()
+	c.pw = r.r.ProducerWaitLine()
 	// The role lock is a local: a failed constructor returns a nil c, so
 	// the deferred release must not reach the lock through c.
 	lock, err := r.lockRole(ring.ConsumerLine, "consumer")

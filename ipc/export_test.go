@@ -27,6 +27,6 @@ func (r *Ring) FD() int { return int(r.seg.FD()) }
 // producers' about the release lock's holder). Tests only, before reading.
 func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) { c.r.watchAlive = seen }
 
-// ProducerWait returns the producers' waiting words the consumer wakes
+// ProducerWaitLine returns the producers' waiting words the consumer wakes
 // (tests that stand in for a parked producer of another process).
-func (c *Consumer) ProducerWait() ring.WaitPoint { return c.pw }
+func (c *Consumer) ProducerWaitLine() ring.WaitLine { return c.pw }

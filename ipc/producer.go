@@ -51,7 +51,7 @@ type Producer struct {
 	overflow func(msg []byte) error // the Overflow policy's route
 	throttle time.Duration          // pause after a write under pressure
 	side     waitSide               // waiting for room
-	cw       ring.WaitPoint         // the consumer's wait words, to wake it
+	cw       ring.WaitLine         // the consumer's wait words, to wake it
 	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
 	done     chan struct{}
 }
@@ -110,12 +110,12 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 	p = pad.New[Producer]()
 	*p = Producer{r: r, policy: pol, slot: cfg.ID - 1, overflow: cfg.Overflow, throttle: cfg.Throttle, side: side}
 	registerBarrier()
-	p.side.wp = r.r.ProducerWait()
-	p.side.mode, _ = r.r.Modes()
+	p.side.wp = r.r.ProducerWaitLine()
+	p.side.mode, _ = r.r.OverrideWords()
 	p.side.peerAlive = r.consumerAlive
 	p.side.depth = r.depth
 	p.side.closed = &p.closed
-	p.cw = r.r.ConsumerWait()
+	p.cw = r.r.ConsumerWaitLine()
 	if r.r.Kind() == ring.MPSC {
 		err = p.takeSlot()
 	} else {

@@ -115,7 +115,7 @@ func (c *Consumer) await(ctx context.Context, try func() (bool, error)) error {
 		return c.errClosed()
 	}
 	if spins+yields > 0 {
-		c.rc.AddWaits(spins, yields)
+		c.rc.AddWaitCounts(spins, yields)
 	}
 	return err
 }

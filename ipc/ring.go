@@ -256,7 +256,7 @@ func (r *Ring) endWait() { r.waiters.Add(-1) }
 // wake repeat until the count is zero.
 func (r *Ring) awaitWaiters() {
 	for r.waiters.Load() != 0 {
-		for _, wp := range []ring.WaitPoint{r.r.ProducerWait(), r.r.ConsumerWait()} {
+		for _, wp := range []ring.WaitLine{r.r.ProducerWaitLine(), r.r.ConsumerWaitLine()} {
 			wp.Seq.Add(1)
 			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
 		}

@@ -98,7 +98,7 @@ const (
 // waitSide is one side's view of a wait: the words it sleeps on, the
 // override it follows, how it tests its peer.
 type waitSide struct {
-	wp          ring.WaitPoint
+	wp          ring.WaitLine
 	mode        *atomic.Uint32 // the control word: a policy that overrides ours
 	peerAlive   func() bool
 	peerTimeout time.Duration
@@ -370,7 +370,7 @@ var (
 // wake is the waker's half of the protocol, called after progress was
 // published: one load on the fast path; when a waiter announced itself, one
 // wake for however many messages were published since.
-func wake(wp ring.WaitPoint) {
+func wake(wp ring.WaitLine) {
 	if wp.Parked.Load() == 0 || !wp.Parked.CompareAndSwap(1, 0) {
 		return
 	}

@@ -59,7 +59,7 @@ func TestWakeOnReleaseWithoutDelivery(t *testing.T) {
 				require.NoError(t, err)
 				return st.ProducerWakeups
 			}
-			pw := c.ProducerWait()
+			pw := c.ProducerWaitLine()
 
 			// Nothing to read: nothing released, a parked producer sleeps on.
 			pw.Parked.Store(1)

@@ -150,7 +150,7 @@ func (p *Producer) waitFor(ctx context.Context, pending int, try func() (bool, e
 		if err == errShut {
 			return p.errClosed() // the ring is closing: count nothing
 		}
-		p.rp.AddSpins(spins, yields)
+		p.rp.AddWaitCounts(spins, yields)
 	}
 	switch {
 	case err == nil:

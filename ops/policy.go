@@ -111,10 +111,10 @@ func SetPolicy(r *ipc.Ring, producers, consumer Policy) error {
 			"producers may also drop, overflow or (in a ring created with DropOldest) drop-oldest: %w", h.Seg.Path(), producers, consumer, ErrInvalidPolicy)
 	}
 	return h.Inspect(func() error {
-		pm, cm := h.R.Modes()
+		pm, cm := h.R.OverrideWords()
 		pm.Store(uint32(producers))
 		cm.Store(uint32(consumer))
-		for _, wp := range []ring.WaitPoint{h.R.ProducerWait(), h.R.ConsumerWait()} {
+		for _, wp := range []ring.WaitLine{h.R.ProducerWaitLine(), h.R.ConsumerWaitLine()} {
 			wp.Seq.Add(1)
 			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
 		}

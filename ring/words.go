@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 )
 
-// WaitPoint is the words of one waiting line of the layout: line 5
+// WaitLine is the words of one waiting line of the layout: line 5
 // (offConsWait, the consumer waiting for data) or line 6 (offProdWait,
 // producers waiting for room). Package ipc runs the protocol over them
 // (docs/layout.md, "Lines 5 and 6"); this package only places the words.
-type WaitPoint struct {
+type WaitLine struct {
 	// Seq is the futex word: a waker bumps it, then wakes.
 	Seq *atomic.Uint32
 	// Parked is non-zero while a waiter may be asleep (or about to be).
@@ -27,8 +27,8 @@ type WaitPoint struct {
 	Wakeups *atomic.Uint64
 }
 
-func (r *Ring) waitPoint(line uint64) WaitPoint {
-	return WaitPoint{
+func (r *Ring) waitLine(line uint64) WaitLine {
+	return WaitLine{
 		Seq:     word32(r.region, line+waitSeq),
 		Parked:  word32(r.region, line+waitParked),
 		Parks:   word(r.region, line+waitParks),
@@ -36,19 +36,19 @@ func (r *Ring) waitPoint(line uint64) WaitPoint {
 	}
 }
 
-// ConsumerWait returns line 5's words, which the consumer sleeps on when
+// ConsumerWaitLine returns line 5's words, which the consumer sleeps on when
 // the ring is empty.
-func (r *Ring) ConsumerWait() WaitPoint { return r.waitPoint(offConsWait) }
+func (r *Ring) ConsumerWaitLine() WaitLine { return r.waitLine(offConsWait) }
 
-// ProducerWait returns line 6's words, which producers sleep on when the
+// ProducerWaitLine returns line 6's words, which producers sleep on when the
 // ring is full.
-func (r *Ring) ProducerWait() WaitPoint { return r.waitPoint(offProdWait) }
+func (r *Ring) ProducerWaitLine() WaitLine { return r.waitLine(offProdWait) }
 
-// Modes returns line 7's two override words (offProdMode, offConsMode), the
+// OverrideWords returns line 7's two override words (offProdMode, offConsMode), the
 // producers' and the consumer's: an operator stores in them a wait mode
 // that overrides each side's configured one, 0 for none. The values are
 // package ipc's; this package never reads them.
-func (r *Ring) Modes() (producers, consumer *atomic.Uint32) {
+func (r *Ring) OverrideWords() (producers, consumer *atomic.Uint32) {
 	return word32(r.region, offProdMode), word32(r.region, offConsMode)
 }
 
@@ -65,12 +65,12 @@ func (p *Producer) AddFullEvent() { publish(p.fullEvents, p.fullEvents.Load()+1)
 // by the caller's policy, or reclaimed by a drop-oldest write.
 func (p *Producer) AddDrops(n uint64) { publish(p.drops, p.drops.Load()+n) }
 
-// AddSpins adds to the producer's waiting counter words: n busy-wait
+// AddWaitCounts adds to the producer's waiting counter words: n busy-wait
 // iterations and y sched_yield calls.
-func (p *Producer) AddSpins(n, y uint64) { add2(p.spins, n, p.yields, y) }
+func (p *Producer) AddWaitCounts(n, y uint64) { add2(p.spins, n, p.yields, y) }
 
-// AddWaits adds to the consumer's waiting counter words (line 4): n
+// AddWaitCounts adds to the consumer's waiting counter words (line 4): n
 // busy-wait iterations and y sched_yield calls while waiting for data.
-func (c *Consumer) AddWaits(n, y uint64) {
+func (c *Consumer) AddWaitCounts(n, y uint64) {
 	add2(word(c.r.region, offConsSpins), n, word(c.r.region, offConsYields), y)
 }
