@@ -52,7 +52,7 @@ type Consumer struct {
 	nextCheck    time.Time
 	interval     time.Duration
 
-	side waitSide       // waiting for data
+	side waitSide      // waiting for data
 	pw   ring.WaitLine // the producers' wait words, to wake them
 
 	coalesce  time.Duration // ConsumerConfig.Coalesce

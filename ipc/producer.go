@@ -51,7 +51,7 @@ type Producer struct {
 	overflow func(msg []byte) error // the Overflow policy's route
 	throttle time.Duration          // pause after a write under pressure
 	side     waitSide               // waiting for room
-	cw       ring.WaitLine         // the consumer's wait words, to wake it
+	cw       ring.WaitLine          // the consumer's wait words, to wake it
 	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
 	done     chan struct{}
 }
