@@ -360,6 +360,7 @@ const (
 	MPSC Kind = 2
 )
 
+// String returns "spsc", "mpsc", or "unknown" for any other value.
 func (k Kind) String() string {
 	switch k {
 	case SPSC:
