@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/ring"
@@ -16,6 +17,13 @@ func LateWakes() uint64 { return lateWakes.Load() }
 func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 	testSkipRecheck, testParkSlice = skipRecheck, slice
 	return func() { testSkipRecheck, testParkSlice = false, 0 }
+}
+
+// BeforeParkLoad runs f as each sleep of a wait begins, before the futex
+// word is loaded; Restore undoes it. Tests only, not concurrently with others.
+func BeforeParkLoad(f func(seq *atomic.Uint32)) (restore func()) {
+	testBeforeSeqLoad = f
+	return func() { testBeforeSeqLoad = nil }
 }
 
 // FD returns the segment's descriptor (tests of sealed memfd segments).

@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,6 +108,63 @@ func TestPoliciesEachSide(t *testing.T) {
 				require.Equal(t, tc.name, st.ProducerOverride)
 				require.Equal(t, tc.name, st.ConsumerOverride)
 				require.Zero(t, st.ConsumerParks+st.ProducerParks, "both sides followed the override: backoff sleeps, it never parks")
+			}
+		})
+	}
+}
+
+// TestCancelBeforeParkLoad: a context cancelled as a sleep begins, its
+// AfterFunc having bumped the futex word before the sleeper loads it,
+// still ends the wait at once. (The sleeper used to sleep on the bumped
+// value for a whole slice, here a minute: nothing would wake it again.)
+func TestCancelBeforeParkLoad(t *testing.T) {
+	for _, side := range []string{"producer", "consumer"} {
+		t.Run(side, func(t *testing.T) {
+			r := newRing(t, ipc.Config{Capacity: 1 << 10, MaxMessage: 120})
+			park := ipc.Wait{Strategy: ipc.Park}
+			c, err := r.Consumer(&ipc.ConsumerConfig{Wait: park})
+			require.NoError(t, err)
+			defer c.Close()
+			p, err := r.Producer(&ipc.ProducerConfig{Wait: park})
+			require.NoError(t, err)
+			defer p.Close()
+			msg := make([]byte, 120)
+			if side == "producer" {
+				for p.TryWrite(msg) == nil {
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var once sync.Once
+			restoreHook := ipc.BeforeParkLoad(func(seq *atomic.Uint32) {
+				once.Do(func() {
+					v := seq.Load()
+					cancel()
+					for seq.Load() == v { // the AfterFunc's bump
+						runtime.Gosched()
+					}
+				})
+			})
+			defer restoreHook()
+			restore := ipc.BreakParkProtocol(false, time.Minute) // only a wake can end a sleep
+			defer restore()
+			done := make(chan error, 1)
+			go func() {
+				if side == "producer" {
+					done <- p.Write(ctx, msg)
+					return
+				}
+				_, err := c.Read(ctx, 1, func([]byte) {})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, context.Canceled)
+			case <-time.After(30 * time.Second):
+				// Not t.Fatal: the writer still runs; end its sleep first.
+				require.NoError(t, r.Close())
+				<-done
+				t.Fatal("the cancellation did not end the sleep")
 			}
 		})
 	}

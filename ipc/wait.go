@@ -278,7 +278,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 				})
 			}
 			announced = announced || s.consumer
-			done, err := s.park(deadline, try)
+			done, err := s.park(ctx, deadline, try)
 			if done || err != nil {
 				return spins, yields, err
 			}
@@ -300,13 +300,24 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 // clears it, bumps the word and wakes. Either the waiter's re-try sees the
 // progress, or the waker sees the announcement: no wake-up is lost, and
 // the waker's fast path needs no fence and no system call.
-func (s *waitSide) park(deadline time.Time, try func() (bool, error)) (bool, error) {
+func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (bool, error)) (bool, error) {
+	if testBeforeSeqLoad != nil {
+		testBeforeSeqLoad(s.wp.Seq)
+	}
 	seq := s.wp.Seq.Load()
 	if s.shut() {
 		// Checked after loading the word: Ring.Close stores the flag
 		// before it bumps the word, so a close that this check misses
 		// makes the sleep below return at once.
 		return false, errShut
+	}
+	if err := ctxErr(ctx); err != nil {
+		// The same for a cancellation: the context is done before its
+		// AfterFunc bumps the word, so a cancellation whose bump this
+		// load already saw is seen here, and one that comes later bumps
+		// a word that no longer holds seq. Without this check a waiter
+		// that loaded the bumped word would sleep a whole slice.
+		return false, err
 	}
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
@@ -365,6 +376,9 @@ var (
 	lateWakes       atomic.Uint64
 	testSkipRecheck bool
 	testParkSlice   time.Duration
+	// testBeforeSeqLoad, if set, runs as a sleep begins, before the
+	// futex word is loaded (tests that cancel a context at that point).
+	testBeforeSeqLoad func(seq *atomic.Uint32)
 )
 
 // wake is the waker's half of the protocol, called after progress was
