@@ -88,6 +88,9 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if cfg == nil {
 		cfg = &ConsumerConfig{}
 	}
+	if err := r.writable("consumer"); err != nil {
+		return nil, err
+	}
 	side, pol, err := cfg.Wait.waitSide(true)
 	if err != nil {
 		return nil, err

@@ -93,6 +93,9 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 	if cfg == nil {
 		cfg = &ProducerConfig{}
 	}
+	if err := r.writable("producer"); err != nil {
+		return nil, err
+	}
 	side, wait, err := cfg.Wait.waitSide(false)
 	if err != nil {
 		return nil, err
