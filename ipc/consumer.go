@@ -109,6 +109,7 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	c.side.sliceCap = c.recoverIn
 	c.side.depth = r.depth
 	c.side.closed = &c.closed
+	c.side.errPeer = peerDeadError(r.Path(), true, c.side.peerTimeout)
 	c.pw = r.r.ProducerWaitLine()
 	// The role lock is a local: a failed constructor returns a nil c, so
 	// the deferred release must not reach the lock through c.

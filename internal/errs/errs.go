@@ -28,8 +28,6 @@ var (
 	ErrNotExist = fs.ErrNotExist
 	// ErrPermission is returned when the caller may not open, create or trust a segment.
 	ErrPermission = fs.ErrPermission
-	// ErrTimeout is returned when a deadline passes before an operation completes.
-	ErrTimeout = os.ErrDeadlineExceeded
 	// ErrBusy is returned when a role that only one party may hold (the SPSC
 	// producer, the consumer) is already held.
 	ErrBusy = errors.New("role already held")
