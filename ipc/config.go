@@ -60,14 +60,14 @@ type Config struct {
 	// 64 TiB (ring.MaxCapacity, 1<<46). 0: 1 MiB.
 	//
 	// Each message takes a record of its payload plus an overhead: an
-	// 8-byte header, 8 bytes more with Sequences, 8 more with Timestamps
-	// (or TargetDelay), the whole rounded up to a multiple of 8
-	// (docs/layout.md, "Data area"). So N messages of S bytes need about
-	// N × ((8 + extras + S + 7) &^ 7) bytes: 100-byte messages take 112
-	// bytes each (128 with both Sequences and Timestamps), and a 1 MiB ring
-	// holds about 9,362 of them. A record never wraps around the end of
-	// the data area (the tail it does not fit in becomes padding), so a
-	// ring may hold one record fewer than that.
+	// 8-byte header, and E bytes of extras (8 with Sequences, 8 more with
+	// Timestamps or TargetDelay: E is 0, 8 or 16), the whole rounded up to
+	// a multiple of 8 (docs/layout.md, "Data area"). So N messages of S
+	// bytes need about N × ((8 + E + S + 7) &^ 7) bytes: 100-byte messages
+	// take 112 bytes each (128 with both Sequences and Timestamps), and a
+	// 1 MiB ring holds about 9,362 of them. A record never wraps around the
+	// end of the data area (the tail it does not fit in becomes padding),
+	// so a ring may hold one record fewer than that.
 	Capacity uint64
 	// MaxMessage is the largest payload a message may have: at most
 	// Capacity/8 (and 2 GiB − 1). 0: Capacity/8 (capped at 2 GiB − 1).
