@@ -60,7 +60,9 @@ func (p *Producer) Claim(ctx context.Context, n int) ([]byte, error) {
 
 // Commit publishes the first n bytes of the claimed message (n from 0 to
 // the size claimed): claim the most a message may need, commit what it
-// took. Without a claim it returns an error; ErrClosed after Close or
+// took. Without a claim (none was made, or it was committed or aborted
+// already), or with n out of range, it returns an error matching
+// [io/fs.ErrInvalid] and writes nothing; [ErrClosed] after Close or
 // Ring.Close (the claim was abandoned).
 func (p *Producer) Commit(n int) error {
 	if p.closed.Load() {

@@ -56,11 +56,22 @@ const defaultCapacity = 1 << 20
 type Config struct {
 	// Kind is SPSC (the zero value) or MPSC.
 	Kind Kind
-	// Capacity is the data area in bytes: a power of two, at least 1 KiB
-	// (at most 1 TiB). 0: 1 MiB.
+	// Capacity is the data area in bytes: a power of two from 1 KiB to
+	// 64 TiB (ring.MaxCapacity, 1<<46). 0: 1 MiB.
+	//
+	// Each message takes a record of its payload plus an overhead: an
+	// 8-byte header, and E bytes of extras (8 with Sequences, 8 more with
+	// Timestamps or TargetDelay: E is 0, 8 or 16), the whole rounded up to
+	// a multiple of 8 (docs/layout.md, "Data area"). So N messages of S
+	// bytes need about N × ((8 + E + S + 7) &^ 7) bytes: 100-byte messages
+	// take 112 bytes each (128 with both Sequences and Timestamps), and a
+	// 1 MiB ring holds about 9,362 of them. A record never wraps around the
+	// end of the data area (the tail it does not fit in becomes padding),
+	// so a ring may hold one record fewer than that.
 	Capacity uint64
 	// MaxMessage is the largest payload a message may have: at most
-	// Capacity/8. 0: Capacity/8.
+	// Capacity/8 (and 2 GiB − 1). 0: Capacity/8 (capped at 2 GiB − 1).
+	// Its record is larger by the overhead described under Capacity.
 	MaxMessage uint64
 	// Producers is the number of MPSC producer slots, the most producers
 	// attached at once (1 to 4096). 0: 64. An SPSC ring has none: leave it 0.
@@ -156,9 +167,12 @@ func WithTrustOwner() Option {
 	return func(o *options) { o.shm = append(o.shm, shm.TrustOwner()) }
 }
 
-// WithReadOnly opens a ring for inspection only ([Ring.Stats]): the
-// segment is mapped read-only, and [Ring.Producer] and [Ring.Consumer]
-// fail. Create refuses it.
+// WithReadOnly opens a ring for inspection only ([Ring.Stats], and the
+// reading tools of package ops): the segment is mapped read-only, and
+// [Ring.Producer] and [Ring.Consumer] fail with an error matching
+// [io/fs.ErrPermission] (and ops.ErrReadOnly, the same value), since
+// taking a role writes the segment: open the ring without WithReadOnly to
+// produce or consume. Create refuses it.
 func WithReadOnly() Option {
 	return func(o *options) { o.shm, o.readOnly = append(o.shm, shm.ReadOnly()), true }
 }

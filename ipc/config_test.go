@@ -14,6 +14,25 @@ import (
 	"github.com/shmring/shmring/ipc"
 )
 
+// TestCapacityError: a capacity that cannot be made is refused with an
+// error giving the real bounds (1 KiB to ring.MaxCapacity, 64 TiB) in
+// bytes and binary units, and what to use instead.
+func TestCapacityError(t *testing.T) {
+	const bounds = "must be a power of two from 1024 bytes (1 KiB) to 70368744177664 bytes (64 TiB); "
+	for _, tc := range []struct {
+		capacity uint64
+		msg      string
+	}{
+		{3000, "capacity 3000 bytes (2.9 KiB) " + bounds + "round it to 2048 bytes (2 KiB) or 4096 bytes (4 KiB)"},
+		{512, "capacity 512 bytes (512 B) " + bounds + "use 1024 bytes (1 KiB) or more"},
+		{1 << 47, "capacity 140737488355328 bytes (128 TiB) " + bounds + "use 70368744177664 bytes (64 TiB) or less"},
+	} {
+		_, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: tc.capacity})
+		require.ErrorIs(t, err, fs.ErrInvalid)
+		require.Contains(t, err.Error(), tc.msg)
+	}
+}
+
 // Configurations no ring, producer or consumer can follow are refused with
 // fs.ErrInvalid, before anything is created or taken.
 func TestConfigRefusals(t *testing.T) {

@@ -88,6 +88,9 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if cfg == nil {
 		cfg = &ConsumerConfig{}
 	}
+	if err := r.writable("consumer"); err != nil {
+		return nil, err
+	}
 	side, pol, err := cfg.Wait.waitSide(true)
 	if err != nil {
 		return nil, err
@@ -106,6 +109,7 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	c.side.sliceCap = c.recoverIn
 	c.side.depth = r.depth
 	c.side.closed = &c.closed
+	c.side.errPeer = peerDeadError(r.Path(), true, c.side.peerTimeout)
 	c.pw = r.r.ProducerWaitLine()
 	// The role lock is a local: a failed constructor returns a nil c, so
 	// the deferred release must not reach the lock through c.

@@ -84,6 +84,42 @@
 // cancellation the context's error. A call that does not have to wait does
 // not look at its context, so passing one costs nothing on the fast path.
 //
+// # Two processes
+//
+// One process creates the ring (only [Create] takes a Config); the other
+// opens it by name. When they may start in either order, the opener
+// retries while Open fails with an error matching [io/fs.ErrNotExist]
+// (the name appears only once the ring is fully made), with a limit of
+// its own:
+//
+//	r, err := ipc.Open("orders")
+//	for i := 0; errors.Is(err, fs.ErrNotExist) && i < 100; i++ {
+//		time.Sleep(50 * time.Millisecond) // not created yet
+//		r, err = ipc.Open("orders")
+//	}
+//
+// The creator removes the name ([Remove]) when the ring is no longer
+// wanted; processes that have it open keep using it, and its memory is
+// freed when the last one closes it. A name left behind by a creator that
+// died makes the next Create fail with io/fs.ErrExist: remove it first
+// (ringctl rm NAME), or Open it instead.
+//
+// The default wait is not a wait forever. Wait.PeerTimeout (1 s by
+// default) is how long the other side may be absent while one waits: a
+// producer started more than that before its consumer gets [ErrPeerDead]
+// (the message counted as a drop) once the ring fills, and a consumer
+// started more than that before its producer gets ErrPeerDead from Read.
+// Raise PeerTimeout for processes that start far apart, or retry on
+// ErrPeerDead.
+//
+// A consumer learns that its producer finished in one of two ways. The
+// producer closes (or exits), and the consumer, once it has delivered
+// every message still in the ring, gets ErrPeerDead when no producer has
+// been attached for PeerTimeout (in an MPSC ring: no producer at all). Or,
+// to know at once and without a timeout, the producer writes a last
+// message that the application defines as the end, and the consumer
+// stops when it reads it.
+//
 // # Errors
 //
 // ipc's sentinels are [ErrFull], [ErrTooLarge], [ErrClosed], [ErrCorrupt],
@@ -92,7 +128,8 @@
 // on a taken name returns an error matching [io/fs.ErrExist], Open and
 // Remove of no such ring [io/fs.ErrNotExist], a segment this user may not
 // open (or one owned by another user, without WithTrustOwner)
-// [io/fs.ErrPermission], and a Config, argument or configuration no call
+// [io/fs.ErrPermission] (so does a Producer or Consumer of a ring opened
+// WithReadOnly), and a Config, argument or configuration no call
 // can accept (a nil context or callback, a negative duration)
 // [io/fs.ErrInvalid]. Everything read from the segment is validated;
 // damage is reported as ErrCorrupt, never a panic. Errors say what is

@@ -36,8 +36,13 @@ var (
 	// ring already has a producer, or every MPSC slot asked for is held, in
 	// this or another process.
 	ErrBusy = errs.ErrBusy
-	// ErrPeerDead is returned by a wait when the other side has been gone
-	// (no live consumer, or no live producer) for Wait.PeerTimeout: nobody
-	// is left to make room or to write. Retry once a peer is back.
+	// ErrPeerDead is matched by the error of a wait when the other side
+	// has been gone (no live consumer, or no live producer) for
+	// Wait.PeerTimeout, 1 s by default: nobody is left to make room or to
+	// write. The error names the ring, the side that is gone and for how
+	// long. Start the other side, or raise Wait.PeerTimeout for processes
+	// that start far apart; retry once a peer is back. A consumer also
+	// gets it once a producer that finished has gone and its messages are
+	// delivered (see the package doc, "Two processes").
 	ErrPeerDead = errors.New("peer gone")
 )

@@ -198,6 +198,13 @@ func TestConsumerResumes(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	_, err := ipc.Open(testutil.Name(t))
 	require.ErrorIs(t, err, fs.ErrNotExist)
+	// Said once, with what to do (not the errno's text and then fs's).
+	require.Contains(t, err.Error(), "no such ring (create it first, or check the name and the directory): file does not exist")
+	require.NotContains(t, err.Error(), "no such file or directory")
+	err = ipc.Remove(testutil.Name(t))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.Contains(t, err.Error(), "no such ring (check the name and the directory): file does not exist")
+	require.NotContains(t, err.Error(), "no such file or directory")
 	r := newRing(t, ipc.Config{Capacity: 1 << 12})
 	_, err = ipc.Create(r.Path(), ipc.Config{})
 	require.ErrorIs(t, err, fs.ErrExist)
@@ -215,15 +222,27 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorIs(t, err, ipc.ErrCorrupt)
 }
 
+// TestReadOnlyInspection: a ring opened WithReadOnly gives Stats but no
+// producer or consumer, refused with an error an ipc-only caller can
+// test (fs.ErrPermission) that names the ring and says what to do.
 func TestReadOnlyInspection(t *testing.T) {
-	r := newRing(t, ipc.Config{Capacity: 1 << 12})
-	ro, err := ipc.Open(r.Path(), ipc.WithReadOnly())
-	require.NoError(t, err)
-	defer ro.Close()
-	_, err = ro.Stats()
-	require.NoError(t, err)
-	_, err = ro.Producer(nil)
-	require.Error(t, err)
+	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
+		t.Run(string(kind), func(t *testing.T) {
+			r := newRing(t, ipc.Config{Kind: kind, Capacity: 1 << 12})
+			ro, err := ipc.Open(r.Path(), ipc.WithReadOnly())
+			require.NoError(t, err)
+			defer ro.Close()
+			_, err = ro.Stats()
+			require.NoError(t, err)
+			_, perr := ro.Producer(nil)
+			_, cerr := ro.Consumer(nil)
+			for _, err := range []error{perr, cerr} {
+				require.ErrorIs(t, err, fs.ErrPermission)
+				require.Contains(t, err.Error(), r.Path())
+				require.Contains(t, err.Error(), "open it without WithReadOnly to produce or consume")
+			}
+		})
+	}
 }
 
 func TestHotPathAllocs(t *testing.T) {

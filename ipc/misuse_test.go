@@ -392,3 +392,42 @@ func TestCloseConcurrentWithRingMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitWithoutClaim: Commit with no claim outstanding (none made, or
+// the one made already committed or aborted), or of more than was claimed,
+// is a misuse matching fs.ErrInvalid that says what to do; nothing is
+// written.
+func TestCommitWithoutClaim(t *testing.T) {
+	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
+		t.Run(string(kind), func(t *testing.T) { testCommitWithoutClaim(t, kind) })
+	}
+}
+
+func testCommitWithoutClaim(t *testing.T, kind ipc.Kind) {
+	r := newRing(t, ipc.Config{Kind: kind, Capacity: 1 << 12})
+	p, err := r.Producer(nil)
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := context.Background()
+	check := func(err error, what string) {
+		require.ErrorIs(t, err, fs.ErrInvalid, "%s %s", kind, what)
+		require.Contains(t, err.Error(), "call Claim first", "%s %s", kind, what)
+	}
+	check(p.Commit(0), "no claim")
+	_, err = p.Claim(ctx, 8)
+	require.NoError(t, err)
+	require.NoError(t, p.Commit(8))
+	check(p.Commit(8), "committed twice")
+	_, err = p.Claim(ctx, 8)
+	require.NoError(t, err)
+	require.NoError(t, p.Abort())
+	check(p.Commit(8), "commit after abort")
+	_, err = p.Claim(ctx, 8)
+	require.NoError(t, err)
+	err = p.Commit(9)
+	require.ErrorIs(t, err, fs.ErrInvalid, "%s: more than claimed", kind)
+	require.NoError(t, p.Abort())
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.MsgsIn, "%s: only the committed claim was written", kind)
+}

@@ -93,6 +93,9 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 	if cfg == nil {
 		cfg = &ProducerConfig{}
 	}
+	if err := r.writable("producer"); err != nil {
+		return nil, err
+	}
 	side, wait, err := cfg.Wait.waitSide(false)
 	if err != nil {
 		return nil, err
@@ -115,6 +118,7 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 	p.side.peerAlive = r.consumerAlive
 	p.side.depth = r.depth
 	p.side.closed = &p.closed
+	p.side.errPeer = peerDeadError(r.Path(), false, p.side.peerTimeout)
 	p.cw = r.r.ConsumerWaitLine()
 	if r.r.Kind() == ring.MPSC {
 		err = p.takeSlot()

@@ -57,7 +57,9 @@ func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 // returns 0 at once. It returns [ErrClosed] after Close or when the Ring is
 // closed while it waits, [ErrCorrupt] when the ring is damaged (the
 // messages before the damage are delivered and counted first), and
-// [io/fs.ErrInvalid] for a nil ctx or fn.
+// [io/fs.ErrInvalid] for a nil ctx or fn. The default wait is not forever:
+// a consumer started more than Wait.PeerTimeout (1 s) before its producer
+// gets ErrPeerDead (see the package doc, "Two processes").
 func (c *Consumer) Read(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if err := c.readable(ctx, fn); err != nil {
 		return 0, err

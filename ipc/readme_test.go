@@ -38,11 +38,12 @@ func readmeOrders(ctx context.Context, handle func(msg []byte)) error {
 		return err
 	}
 	defer r2.Close()
-	c, err := r2.Consumer(nil) // nil: every default (wait Hybrid, stall limit 1 s)
+	c, err := r2.Consumer(nil) // nil: every default (Hybrid wait, 1 s peer timeout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	// Read waits, but not forever: ipc.ErrPeerDead once no producer has been attached for 1 s (Wait.PeerTimeout).
 	_, err = c.Read(ctx, 1, func(msg []byte) { handle(msg) }) // up to 1 message; msg is valid inside the callback only
 	return err
 }

@@ -264,6 +264,15 @@ func (r *Ring) awaitWaiters() {
 	}
 }
 
+// writable refuses a producer or consumer role (role) on a ring opened
+// WithReadOnly: taking one writes the segment.
+func (r *Ring) writable(role string) error {
+	if r.seg.ReadOnly() {
+		return fmt.Errorf("ipc: %q is open read-only (WithReadOnly), so it cannot have a %s; open it without WithReadOnly to produce or consume: %w", r.seg.Path(), role, errs.ErrReadOnly)
+	}
+	return nil
+}
+
 // lockRole takes the role lock at line, or reports who holds it.
 func (r *Ring) lockRole(line int64, role string) (*shm.Lock, error) {
 	if err := r.check(); err != nil {

@@ -7,14 +7,13 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// delayBuckets is the length of Stats.DelayBuckets: the ring's histogram,
-// checked at compile time against the ring package's (both arrays below
-// have a negative length if the two differ).
-const delayBuckets = 32
-
+// Stats.DelayBuckets is the ring's histogram: its length is written as a
+// literal (so that go doc shows it) and checked at compile time against
+// the ring package's (one of the arrays below has a negative length if the
+// two differ).
 var (
-	_ [delayBuckets - ring.DelayBuckets]struct{}
-	_ [ring.DelayBuckets - delayBuckets]struct{}
+	_ [len(Stats{}.DelayBuckets) - ring.DelayBuckets]struct{}
+	_ [ring.DelayBuckets - len(Stats{}.DelayBuckets)]struct{}
 )
 
 // Stats is a snapshot of a ring's configuration, counters and attachment,
@@ -78,11 +77,11 @@ type Stats struct {
 	SeqBegun uint64 // SPSC sequences: the highest written into a record (stored before its commit)
 	DelivSeq uint64 // SPSC sequences: the last one delivered
 
-	DelayCount    uint64               // records whose queueing delay was measured (Timestamps)
-	DelaySum      uint64               // their delays, nanoseconds
-	DelayBuckets  [delayBuckets]uint64 // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
-	TargetDelay   time.Duration        // the adaptive level's target (0: off)
-	DelayInterval time.Duration        // and its interval
+	DelayCount    uint64        // records whose queueing delay was measured (Timestamps)
+	DelaySum      uint64        // their delays, nanoseconds
+	DelayBuckets  [32]uint64    // bucket k: delay in [2^k, 2^(k+1)) ns (bucket 0 also 0 and 1 ns; the last, all above)
+	TargetDelay   time.Duration // the adaptive level's target (0: off)
+	DelayInterval time.Duration // and its interval
 
 	// Producers lists the MPSC slots that have ever been used, or are held.
 	Producers []SlotStats

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,11 +64,42 @@ func (p policy) waits() bool {
 	return p.known() && p != pDrop && p != pOverflow && p != pDropOldest
 }
 
-// errDeadline is a wait's context deadline passing, as seen at a check of
-// the clock; one value, so a producer dropping messages at a high rate
-// allocates nothing. It matches context.DeadlineExceeded and, for callers
-// of the old API, errs.ErrTimeout (os.ErrDeadlineExceeded).
-var errDeadline = fmt.Errorf("ipc: deadline passed while waiting: %w: %w", errs.ErrTimeout, context.DeadlineExceeded)
+// errDeadlineRoom and errDeadlineData are a wait's context deadline
+// passing (a producer's wait for room, a consumer's for data), whether
+// the context said so or a check of the clock saw it first: one value
+// each, so a producer dropping messages at a high rate allocates nothing.
+// They match context.DeadlineExceeded.
+var (
+	errDeadlineRoom = fmt.Errorf("ipc: gave up waiting for room: the context's deadline passed: %w", context.DeadlineExceeded)
+	errDeadlineData = fmt.Errorf("ipc: gave up waiting for data: the context's deadline passed: %w", context.DeadlineExceeded)
+)
+
+// errDeadline returns the side's deadline error.
+func (s *waitSide) errDeadline() error {
+	if s.consumer {
+		return errDeadlineData
+	}
+	return errDeadlineRoom
+}
+
+// peerDeadError builds, once per endpoint, the error a wait returns when
+// the other side has been gone for the peer timeout: it matches
+// ErrPeerDead and says which ring, which side is gone, for how long, and
+// what to do. Built at Producer() or Consumer(), so that a producer
+// returning it for every message (the peerGone fast path) allocates
+// nothing.
+func peerDeadError(path string, consumer bool, timeout time.Duration) error {
+	if consumer {
+		return fmt.Errorf("ipc: %q: no producer for %v (Wait.PeerTimeout): start a producer, or raise Wait.PeerTimeout; "+
+			"a producer that finished leaves this after its messages are delivered: %w", path, timeout, ErrPeerDead)
+	}
+	start := "start a consumer (ringctl recv " + path + ")"
+	if strings.HasPrefix(path, "memfd:") {
+		start = "start a consumer (Receive the ring in its process)" // no name ringctl could open
+	}
+	return fmt.Errorf("ipc: %q: no consumer for %v (Wait.PeerTimeout): %s or raise Wait.PeerTimeout: %w",
+		path, timeout, start, ErrPeerDead)
+}
 
 // hookError is an error a wait hook returned to end a wait, wrapped: the
 // wait returns it, and a producer does not count its message as dropped.
@@ -76,10 +108,17 @@ type hookError struct{ err error }
 func (h hookError) Error() string { return "ipc: the wait hook ended the wait: " + h.err.Error() }
 func (h hookError) Unwrap() error { return h.err }
 
-// isHookError reports whether err is a wait hook's.
+// isHookError reports whether err is a wait hook's. It walks the chain by
+// hand: errors.As would move its target to the heap, an allocation for
+// every write that gives up.
 func isHookError(err error) bool {
-	var h hookError
-	return errors.As(err, &h)
+	for err != nil {
+		if _, ok := err.(hookError); ok {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
 
 const (
@@ -105,6 +144,10 @@ type waitSide struct {
 	hybridSpins int
 	hybridYield int
 	consumer    bool // the consumer clears its parked flag when done
+	// errPeer is what a wait returns when the peer has been gone for
+	// peerTimeout: ErrPeerDead wrapped with the ring and what to do
+	// (peerDeadError), built once with the endpoint; nil: ErrPeerDead.
+	errPeer error
 	// peerGone (producers only) is set when a wait returned ErrPeerDead and
 	// cleared when a wait finds the consumer back: while it is set, a wait
 	// that finds no consumer returns ErrPeerDead at once instead of waiting
@@ -177,11 +220,11 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 		if start.IsZero() {
 			start = now
 		}
-		if err := ctxErr(ctx); err != nil {
+		if err := s.ctxErr(ctx); err != nil {
 			return err
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
-			return errDeadline
+			return s.errDeadline()
 		}
 		if s.hook != nil {
 			if err := s.hook(WaitInfo{Attempt: hookAttempt, Waited: now.Sub(start), Depth: s.depth()}); err != nil {
@@ -199,18 +242,18 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 		} else if absentSince.IsZero() {
 			absentSince = now
 		} else if now.Sub(absentSince) >= s.peerTimeout {
-			return ErrPeerDead
+			return s.peerDead()
 		}
 		return nil
 	}
 	if s.peerGone {
 		if !s.peerAlive() {
-			return 0, 0, ErrPeerDead
+			return 0, 0, s.peerDead()
 		}
 		s.peerGone = false
 	}
 	defer func() {
-		if !s.consumer && err == ErrPeerDead {
+		if !s.consumer && err != nil && err == s.peerDead() {
 			s.peerGone = true
 		}
 	}()
@@ -393,13 +436,22 @@ func wake(wp ring.WaitLine) {
 	wp.Wakeups.Add(1)
 }
 
-// ctxErr returns ErrTimeout (wrapping the context's error) when the
-// context's deadline passed, the context's error when it was cancelled.
-func ctxErr(ctx context.Context) error {
+// peerDead returns the error for a peer gone for the peer timeout.
+func (s *waitSide) peerDead() error {
+	if s.errPeer != nil {
+		return s.errPeer
+	}
+	return ErrPeerDead
+}
+
+// ctxErr returns the side's deadline error (errDeadline, matching
+// context.DeadlineExceeded; no allocation) when the context's deadline
+// passed, the context's error when it was cancelled, nil while it runs.
+func (s *waitSide) ctxErr(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		if err := ctx.Err(); err == context.DeadlineExceeded {
-			return fmt.Errorf("ipc: %w: %w", errs.ErrTimeout, err)
+			return s.errDeadline()
 		} else {
 			return err
 		}

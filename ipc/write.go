@@ -23,6 +23,11 @@ import (
 // counts as dropped, unless the hook ended the wait with an error of its
 // own or the ring is damaged.
 //
+// The default wait is not forever: a producer started more than
+// Wait.PeerTimeout (1 s by default) before its consumer gets ErrPeerDead,
+// and a counted drop, once the ring fills. Raise PeerTimeout for processes
+// that start far apart (see the package doc, "Two processes").
+//
 // ctx is looked at only when the message does not fit: a write that finds
 // room costs no context call. A nil ctx returns [io/fs.ErrInvalid]. It
 // returns [ErrTooLarge] for a message above Stats.MaxMessage, [ErrClosed]

@@ -11,11 +11,18 @@ import (
 
 // Diagnosis is what Doctor found.
 type Diagnosis struct {
-	Problems      []string // what is wrong, each a sentence (for people: test the fields below, not these)
-	DeadProducers []int    // MPSC slots that have had a holder and are not held by a live one (see ipc.SlotStats.Alive)
-	Stuck         bool     // the consumer position is at an uncommitted reservation of a dead producer
-	Pending       int      // committed messages waiting, as far as the walk got
-	Repaired      int      // dead reservations skipped by the repair
+	Problems []string // what is wrong, each a sentence (for people: test the fields below, not these)
+	// DeadProducers lists the MPSC slots that have had a holder and have
+	// no live one now: closed or died. The slot's words do not tell a
+	// clean Close from a death (Close only releases the slot's lock, which
+	// is all a death does too: docs/layout.md, "Producer slots" and
+	// "Liveness"), so a producer that closed cleanly is listed here until
+	// a producer takes its slot again. Such a slot is free to take; it
+	// is a problem only if a reservation of it blocks the ring (Stuck).
+	DeadProducers []int
+	Stuck         bool // the consumer position is at an uncommitted reservation of a dead producer
+	Pending       int  // committed messages waiting, as far as the walk got
+	Repaired      int  // dead reservations skipped by the repair
 }
 
 // Healthy reports whether Doctor found nothing wrong.
@@ -26,9 +33,13 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // producer slots. Damage it finds is a problem in the Diagnosis, not an
 // error. With repair, it also takes the consumer role (if no live consumer
 // holds it) and skips the reservations of dead producers that block the
-// ring, as a consumer would, counting them in the ring's lost counters;
-// repair on a ring opened read-only returns ErrReadOnly, and with a live
-// consumer ipc.ErrBusy (that consumer skips dead reservations itself).
+// ring, as a consumer would, counting them in the ring's lost counters.
+// A repair asks for a write, so on a ring opened read-only it is refused
+// with ErrReadOnly (and an empty Diagnosis) before anything is examined,
+// whether or not there would be anything to repair: diagnose with repair
+// false, or open the ring writable to repair it. With a live consumer the
+// repair returns ipc.ErrBusy (that consumer skips dead reservations
+// itself).
 //
 // A segment that cannot be read at all (its file truncated or grown after
 // it was mapped, or a page of it faulting) is not diagnosed: Doctor
@@ -40,6 +51,11 @@ func Doctor(r *ipc.Ring, repair bool) (d Diagnosis, err error) {
 		return d, err
 	}
 	defer h.Leave()
+	if repair {
+		if err := writable("repair", h); err != nil {
+			return d, err
+		}
+	}
 	err = h.Inspect(func() error {
 		var err error
 		d, err = doctor(h, repair)
@@ -93,9 +109,6 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 	}
 	if !repair || !d.Stuck {
 		return d, nil
-	}
-	if err := writable("repair", h); err != nil {
-		return d, err
 	}
 	c, done, err := h.Consumer()
 	if err != nil {

@@ -35,9 +35,9 @@ var (
 
 	// ErrInvalidPolicy is returned by ParsePolicy for a name that is not a
 	// policy, and by SetPolicy for a policy that does not exist or does
-	// not apply to that side: a consumer only waits (it cannot drop or
-	// overflow), and drop-oldest needs a ring created with
-	// ipc.Config.DropOldest. Nothing is changed; use one of the names the
-	// error lists.
-	ErrInvalidPolicy = errors.New("invalid policy for this side")
+	// not apply to the side it was given for (the error names the side): a
+	// consumer only waits (it cannot drop or overflow), and drop-oldest
+	// needs a ring created with ipc.Config.DropOldest. Nothing is changed;
+	// use one of the names the error lists.
+	ErrInvalidPolicy = errors.New("invalid policy")
 )

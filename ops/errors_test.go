@@ -22,8 +22,10 @@ import (
 
 // TestErrReadOnly: on a ring opened read-only, every operation that
 // writes the segment returns an error matching ErrReadOnly and changes
-// nothing, and so does taking a producer or consumer role; the reading
-// operations work.
+// nothing, and so does taking a producer or consumer role (saying to open
+// it without WithReadOnly, and matching fs.ErrPermission too, for an
+// ipc-only caller), and so does a repair by Doctor with nothing to repair
+// (the caller asked for a write); the reading operations work.
 func TestErrReadOnly(t *testing.T) {
 	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -37,10 +39,13 @@ func TestErrReadOnly(t *testing.T) {
 				"SetTargetDelay":    func() error { return ops.SetTargetDelay(ro, 0, 0) },
 				"Producer":          func() error { _, err := ro.Producer(nil); return err },
 				"Consumer":          func() error { _, err := ro.Consumer(nil); return err },
+				"Doctor(repair)":    func() error { d, err := ops.Doctor(ro, true); require.Zero(t, d); return err },
 			} {
 				err := f()
 				require.ErrorIs(t, err, ops.ErrReadOnly, name)
+				require.ErrorIs(t, err, fs.ErrPermission, name)
 				require.Contains(t, err.Error(), r.Path(), "%s: the error names the ring", name)
+				require.Contains(t, err.Error(), "without", "%s: the error says to open it without WithReadOnly", name)
 			}
 			d, err := ops.Doctor(ro, false)
 			require.NoError(t, err)

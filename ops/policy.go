@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/internal/handle"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ring"
 )
@@ -104,11 +105,8 @@ func SetPolicy(r *ipc.Ring, producers, consumer Policy) error {
 	if err := writable("set policy", h); err != nil {
 		return err
 	}
-	valid := func(p Policy) bool { return p == 0 || p.known() }
-	if !valid(producers) || !valid(consumer) || (consumer != 0 && !consumer.waits()) ||
-		(producers == DropOldest && !h.R.Overwrite()) {
-		return fmt.Errorf("ops: set policy of %q: producers %v, consumer %v: a consumer waits (spin, backoff, yield, park, block or hybrid), "+
-			"producers may also drop, overflow or (in a ring created with DropOldest) drop-oldest: %w", h.Seg.Path(), producers, consumer, ErrInvalidPolicy)
+	if err := policyFits(h, producers, consumer); err != nil {
+		return fmt.Errorf("ops: set policy of %q: %w", h.Seg.Path(), err)
 	}
 	return h.Inspect(func() error {
 		pm, cm := h.R.OverrideWords()
@@ -120,4 +118,23 @@ func SetPolicy(r *ipc.Ring, producers, consumer Policy) error {
 		}
 		return nil
 	})
+}
+
+// waitNames lists the policies a consumer may follow, for an error.
+const waitNames = "spin, backoff, yield, park, block or hybrid"
+
+// policyFits checks SetPolicy's arguments against the sides they are for
+// and h's ring, saying which side is wrong and what would do.
+func policyFits(h *handle.Ring, producers, consumer Policy) error {
+	switch {
+	case producers != 0 && !producers.known():
+		return fmt.Errorf("the producers' policy %v is no policy (want 0 for none, or %s): %w", producers, nameList, ErrInvalidPolicy)
+	case producers == DropOldest && !h.R.Overwrite():
+		return fmt.Errorf("the producers' policy drop-oldest needs a ring created with DropOldest (ipc.Config.DropOldest, ringctl create --drop-oldest): %w", ErrInvalidPolicy)
+	case consumer != 0 && !consumer.known():
+		return fmt.Errorf("the consumer's policy %v is no policy (want 0 for none, or %s): %w", consumer, waitNames, ErrInvalidPolicy)
+	case consumer != 0 && !consumer.waits():
+		return fmt.Errorf("the consumer's policy %v does not apply to a consumer, which only waits (want 0 for none, or %s): %w", consumer, waitNames, ErrInvalidPolicy)
+	}
+	return nil
 }

@@ -36,6 +36,7 @@ func TestParsePolicy(t *testing.T) {
 	for _, bad := range []string{"", "Spin", "drop_oldest", "Policy(1)", "nope"} {
 		_, err := ops.ParsePolicy(bad)
 		require.ErrorIs(t, err, ops.ErrInvalidPolicy, bad)
+		require.NotContains(t, err.Error(), "side", "a name has no side")
 		for _, tc := range allPolicies {
 			require.Contains(t, err.Error(), tc.name, "the error lists every name")
 		}
@@ -65,10 +66,16 @@ func TestSetPolicy(t *testing.T) {
 		require.Equal(t, cons.String(), st.ConsumerOverride)
 	}
 	require.NoError(t, ops.SetPolicy(r, ops.Park, ops.Yield))
-	for _, bad := range [][2]ops.Policy{
-		{0, ops.Drop}, {0, ops.Overflow}, {0, ops.DropOldest}, {ops.DropOldest, 0}, {10, 0}, {0, 255},
+	for _, bad := range []struct {
+		producers, consumer ops.Policy
+		side                string // the side the error names
+	}{
+		{0, ops.Drop, "consumer's"}, {0, ops.Overflow, "consumer's"}, {0, ops.DropOldest, "consumer's"},
+		{ops.DropOldest, 0, "producers'"}, {10, 0, "producers'"}, {0, 255, "consumer's"},
 	} {
-		require.ErrorIs(t, ops.SetPolicy(r, bad[0], bad[1]), ops.ErrInvalidPolicy, "%v", bad)
+		err := ops.SetPolicy(r, bad.producers, bad.consumer)
+		require.ErrorIs(t, err, ops.ErrInvalidPolicy, "%v", bad)
+		require.Contains(t, err.Error(), "the "+bad.side+" policy", "%v: the error names the side", bad)
 	}
 	st, err := r.Stats()
 	require.NoError(t, err)

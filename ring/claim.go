@@ -44,7 +44,7 @@ func (p *Producer) CommitN(n int) error {
 		return ErrNoClaim
 	}
 	if n < 0 || uint64(n) > p.claimLen {
-		return fmt.Errorf("ring: commit of %d bytes, claimed %d", n, p.claimLen)
+		return fmt.Errorf("ring: commit of %d bytes, claimed %d; commit from 0 to the size claimed: %w", n, p.claimLen, ErrInvalid)
 	}
 	i := p.claimPos & p.mask
 	p.claimed = false

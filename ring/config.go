@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/bits"
+
+	"github.com/shmring/shmring/internal/units"
 )
 
 // Config fixes a ring's geometry at Format time.
@@ -71,7 +73,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("ring: kind %d is unknown (want spsc or mpsc): %w", uint32(c.Kind), ErrIncompatible)
 	}
 	if c.Capacity < MinCapacity || c.Capacity > MaxCapacity || bits.OnesCount64(c.Capacity) != 1 {
-		return c, fmt.Errorf("ring: capacity %d must be a power of two between %d and %d", c.Capacity, uint64(MinCapacity), uint64(MaxCapacity))
+		return c, capacityError(c.Capacity)
 	}
 	if c.MaxMessage == 0 {
 		c.MaxMessage = min(c.Capacity/8, MaxMessageLimit)
@@ -80,6 +82,23 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("ring: max message %d exceeds capacity/8 (%d) or %d; use a larger capacity", c.MaxMessage, c.Capacity/8, MaxMessageLimit)
 	}
 	return c, nil
+}
+
+// capacityError says why capacity is refused, in bytes and binary units,
+// and which capacity to use instead.
+func capacityError(capacity uint64) error {
+	size := func(n uint64) string { return fmt.Sprintf("%d bytes (%s)", n, units.FormatSize(n)) }
+	var advice string
+	switch {
+	case capacity < MinCapacity:
+		advice = "use " + size(MinCapacity) + " or more"
+	case capacity > MaxCapacity:
+		advice = "use " + size(MaxCapacity) + " or less"
+	default: // between the bounds, not a power of two
+		up := uint64(1) << bits.Len64(capacity)
+		advice = "round it to " + size(up>>1) + " or " + size(up)
+	}
+	return fmt.Errorf("ring: capacity %s must be a power of two from %s to %s; %s", size(capacity), size(MinCapacity), size(MaxCapacity), advice)
 }
 
 // dataOffset is where the data area starts: after the control block and,

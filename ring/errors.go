@@ -28,8 +28,10 @@ var (
 	// ErrClaimPending is returned when a write or claim is attempted while a
 	// claim is outstanding; Commit or Abort it first.
 	ErrClaimPending = errors.New("ring: a claim is outstanding; Commit or Abort it first")
-	// ErrNoClaim is returned by Commit when there is no outstanding claim.
-	ErrNoClaim = errors.New("ring: no outstanding claim")
+	// ErrNoClaim is returned by Commit when there is no outstanding claim
+	// (none was made, or it was committed or aborted already). It matches
+	// ErrInvalid (fs.ErrInvalid): a misuse, nothing is written.
+	ErrNoClaim = fmt.Errorf("ring: no outstanding claim to commit; call Claim first (a claim is committed or aborted once): %w", ErrInvalid)
 )
 
 // Errors for a nil callback: values, so a caller that checks for them in a

@@ -269,6 +269,13 @@ func allocate(fd int, size int64) error {
 	return nil
 }
 
+// Open's and Remove's error for a name with no file (ENOENT): the errno's
+// text would say the same as ErrNotExist's, and neither what to do.
+var (
+	errNoRingOpen   = fmt.Errorf("no such ring (create it first, or check the name and the directory): %w", ErrNotExist)
+	errNoRingRemove = fmt.Errorf("no such ring (check the name and the directory): %w", ErrNotExist)
+)
+
 // fileError turns an errno from open or link into an error that matches
 // the package's sentinels and says what to do.
 func fileError(err error) error {
@@ -306,6 +313,9 @@ func Open(name string, opts ...Option) (seg *Segment, err error) {
 		flags = unix.O_RDONLY
 	}
 	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, wrap(errNoRingOpen)
+	}
 	if err != nil {
 		return nil, wrap(fileError(err))
 	}
@@ -422,6 +432,9 @@ func Remove(name string, opts ...Option) error {
 		return wrap(fmt.Errorf("it is a temporary file of a create of %q, perhaps still running; RemoveLeftover (ringctl doctor %s --repair) removes it once its creator is dead: %w", seg, printable.Quote(seg), ErrBadName))
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return wrap(errNoRingRemove)
+	}
 	if err != nil {
 		return wrap(fileError(err))
 	}

@@ -141,7 +141,7 @@ func TestLeftoversLsAndDoctor(t *testing.T) {
 	require.Empty(t, tempFiles(t, dir, "dead"))
 	r = ringctl(t, "", "doctor", "dead", "--dir", dir)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "no such file")
+	require.Contains(t, r.stderr, "no such ring (create it first")
 
 	// Its creator killed, the create in progress becomes a leftover.
 	require.NoError(t, creator.Process.Kill())

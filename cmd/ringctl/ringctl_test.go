@@ -91,7 +91,7 @@ func TestCreateStatRm(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	r = ringctl(t, "", "stat", name)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "no such file")
+	require.Contains(t, r.stderr, "no such ring (create it first")
 }
 
 func TestCreateOptions(t *testing.T) {

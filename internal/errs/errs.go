@@ -28,8 +28,6 @@ var (
 	ErrNotExist = fs.ErrNotExist
 	// ErrPermission is returned when the caller may not open, create or trust a segment.
 	ErrPermission = fs.ErrPermission
-	// ErrTimeout is returned when a deadline passes before an operation completes.
-	ErrTimeout = os.ErrDeadlineExceeded
 	// ErrBusy is returned when a role that only one party may hold (the SPSC
 	// producer, the consumer) is already held.
 	ErrBusy = errors.New("role already held")
@@ -38,8 +36,9 @@ var (
 	ErrInvalid = fs.ErrInvalid
 	// ErrReadOnly is returned when an operation that writes the segment (a
 	// role lock, an operator's setting, a repair) is asked of a segment
-	// mapped read-only.
-	ErrReadOnly = errors.New("segment is open read-only")
+	// mapped read-only. It matches fs.ErrPermission too (errors.Is), so a
+	// caller of ipc alone can test it without importing ops.
+	ErrReadOnly error = readOnlyError{}
 	// ErrFault is matched (alongside ErrCorrupt) by the error of an
 	// inspection that could not read the segment's memory: its file was
 	// truncated or grown after it was mapped, or a page of it faulted
@@ -47,3 +46,12 @@ var (
 	// re-exports it.
 	ErrFault = errors.New("segment memory unreadable")
 )
+
+// readOnlyError is ErrReadOnly's type: a sentinel that is also
+// fs.ErrPermission for errors.Is, with a text of its own.
+type readOnlyError struct{}
+
+func (readOnlyError) Error() string { return "segment is open read-only" }
+
+// Is makes errors.Is(ErrReadOnly, fs.ErrPermission) hold.
+func (readOnlyError) Is(target error) bool { return target == fs.ErrPermission }
