@@ -354,7 +354,7 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 		// makes the sleep below return at once.
 		return false, errShut
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := s.ctxErr(ctx); err != nil {
 		// The same for a cancellation: the context is done before its
 		// AfterFunc bumps the word, so a cancellation whose bump this
 		// load already saw is seen here, and one that comes later bumps
