@@ -3,124 +3,101 @@ package ipc
 import (
 	"context"
 	"iter"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Batch waits as Read does until at least one message is available, then
-// returns an iterator over up to max messages, zero-copy: each Record's
-// Data points into the ring. The messages are consumed as the loop goes,
-// each one released when the loop body for it returns; a break leaves the
-// rest in the ring for the next call.
+// Batch returns an iterator that waits as Read does until at least one
+// message is available, then yields up to max messages, zero-copy: each
+// Record's Data points into the ring.
 //
-//	seq, err := c.Batch(ctx, 64)
-//	if err != nil {
-//		return err
-//	}
-//	for rec := range seq {
-//		handle(rec.Data) // rec.Data is valid until this body returns
+//	for rec, err := range c.Batch(ctx, 64) {
+//		if err != nil {
+//			return err
+//		}
+//		handle(rec.Data) // valid until the loop ends
 //	}
 //
-// Validity: a Record's Data is valid only until the loop body it was
-// yielded to returns (the consumer then hands its space back to the
-// producers, which may overwrite it at once; copy what must outlive it),
-// and the iterator only until the next call on the Consumer: ranging it
-// after that, or a second time, yields nothing. The loop body runs on the
-// ranging goroutine and must not call the Consumer's methods, nor close
-// its Ring, as for Read's callback.
+// Release: every message the loop saw is consumed, with one position store,
+// when the loop ends, whether it ran to the end or broke (the record whose
+// body broke is consumed: the body saw it); the messages it did not reach
+// stay in the ring for the next read. So a Record's Data is valid until the
+// loop ends (the consumer then hands the space back to the producers,
+// which may overwrite it at once: copy what must outlive the loop), except
+// in a ring created with DropOldest, whose consumer copies each message
+// out before delivering it, into one buffer: there Data is valid only until
+// the body it was yielded to returns.
 //
-// The wait, and its errors, are Read's: Batch returns them with an
-// iterator that yields nothing. It may return, rarely, with what it saw
-// pending turning out to hold no message (padding, a duplicate the
-// consumer discards, an MPSC reservation its producer abandoned): the
-// iterator then yields nothing, and the next Batch waits again. Damage
-// found while ranging ends the iteration; the next call returns
-// [ErrCorrupt]. Each message is released with a position store of its own
-// (Read(ctx, max, fn) releases a whole batch with one, and is the faster
-// way to drain a ring), and the range loop costs two small allocations per
-// Batch (its body and state: Go allocates them for an iterator returned by
-// a call), none per message; Read allocates nothing. Record's Seq, Slot
-// and Time are 0 (see Record).
-func (c *Consumer) Batch(ctx context.Context, max int) (iter.Seq[Record], error) {
-	// Small enough to inline: the method value then stays on the
-	// caller's stack. The caller's range loop still allocates its body
-	// (and its state): the compiler cannot see through an iter.Seq
-	// returned by a call (Go 1.26).
-	err := c.startBatch(ctx, max)
-	return c.iterate, err
+// Errors: a wait that ends without a message (ctx done, the Wait's hook,
+// [ErrPeerDead], [ErrClosed]), the argument checks ([io/fs.ErrInvalid] for
+// a nil ctx) and damage found while reading ([ErrCorrupt], after the
+// messages before it) are yielded once, as (Record{}, err), and end the
+// iteration; every other step yields a nil error. max <= 0 yields nothing.
+//
+// The iterator may be ranged more than once: each range is a batch of its
+// own, waiting again. It is a reading call like Read: the loop body runs on
+// the ranging goroutine and must not call the Consumer's methods, nor close
+// its Ring, nor range another of its iterators. The loop allocates nothing
+// (Batch is small enough to inline, so the iterator it returns stays on
+// the caller's stack).
+func (c *Consumer) Batch(ctx context.Context, max int) iter.Seq2[Record, error] {
+	// Keep this a single return of a func literal calling one function:
+	// anything more exceeds the inlining budget, and the range loop then
+	// allocates the iterator, its body and its state.
+	return func(yield func(Record, error) bool) { c.batch(ctx, max, yield) }
 }
 
-// startBatch is Batch's wait: on success, it arms the iterator for up to
-// max messages; on an error (or max <= 0), the iterator yields nothing.
-func (c *Consumer) startBatch(ctx context.Context, max int) error {
+// batch is the iterator Batch returns: Read's wait and read of up to max
+// messages, the loop body run inside the read's callback, so that the whole
+// batch is released with one position store once the loop ends; a body
+// that breaks stops the ring's read after its record.
+func (c *Consumer) batch(ctx context.Context, max int, yield func(Record, error) bool) {
 	if c.closed.Load() {
-		return c.errClosed()
-	}
-	if ctx == nil {
-		return errNilContext
-	}
-	if raceChecks {
-		c.use.enter("Consumer", opBatch)
-		defer c.use.exit()
-	}
-	c.gen++
-	c.batchGen, c.batchMax, c.batchRan = c.gen, max, true
-	if max <= 0 {
-		return nil
-	}
-	if c.coalesce > 0 {
-		c.awaitHold()
-	}
-	ok, err := c.ready()
-	if !ok && err == nil {
-		err = c.await(ctx, c.ready)
-	}
-	if err != nil {
-		return err
-	}
-	c.batchRan = false
-	return nil
-}
-
-// ready is Batch's test, without consuming anything: a record is pending
-// and the consumer is not stopped at an uncommitted MPSC reservation; when
-// it is, the reservation's owner is checked as a read that found nothing
-// checks it (recover), and a dead one's reservation skipped.
-func (c *Consumer) ready() (bool, error) {
-	ok, err := c.rc.Pending()
-	if err != nil || (ok && !c.rc.Blocked()) {
-		return ok, err
-	}
-	return c.recover()
-}
-
-// iterate is the iterator Batch returns: up to batchMax messages,
-// one read of one message per step, the loop body run inside the read's
-// callback, so the message is released only once the body returns.
-func (c *Consumer) iterate(yield func(Record) bool) {
-	if c.batchRan || c.batchGen != c.gen || c.closed.Load() {
-		// Ranged already, after another call, after Close, or armed by
-		// a Batch that failed.
+		yield(Record{}, c.errClosed())
 		return
 	}
-	c.batchRan = true
+	if ctx == nil {
+		yield(Record{}, errNilContext)
+		return
+	}
 	if raceChecks {
 		c.use.enter("Consumer", opBatch)
 		defer c.use.exit()
 	}
-	stop := false
-	fn := func(msg []byte) {
-		if !yield(Record{Data: msg}) {
-			stop = true
+	if max <= 0 {
+		return
+	}
+	// Unix time minus CLOCK_MONOTONIC (the clock of record timestamps),
+	// once per batch and only for rings whose records carry time.
+	var offset int64
+	if c.times {
+		offset = monotonicToUnix()
+	}
+	c.broke = false
+	_, err := c.readBatch(ctx, max, func(msg []byte) {
+		cur := c.rc.Current()
+		rec := Record{Data: msg, Seq: cur.Seq, Slot: cur.Slot}
+		if cur.Mono != 0 {
+			rec.Time = cur.Mono + offset
 		}
-	}
-	n := 0
-	for n < c.batchMax && !stop {
-		k, err := c.tryReadBatch(1, fn)
-		if k == 0 || err != nil {
-			break
+		if c.broke || !yield(rec, nil) {
+			// The body broke: this record is consumed, the batch ends.
+			c.broke = true
+			c.rc.Stop()
 		}
-		n += k
+	})
+	if err != nil && !c.broke {
+		yield(Record{}, err)
 	}
-	if c.coalesce > 0 && !stop {
-		c.hold(c.batchMax, &n)
+}
+
+// monotonicToUnix returns what to add to a CLOCK_MONOTONIC reading (the
+// clock of record timestamps) to get Unix time, now.
+func monotonicToUnix() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0 // never on Linux; the times then stay monotonic readings
 	}
+	return time.Now().UnixNano() - ts.Nano()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"iter"
 	"testing"
 	"time"
 
@@ -29,9 +30,38 @@ var batchRings = []struct {
 
 func msgN(i int) []byte { return []byte(fmt.Sprintf("message %02d", i)) }
 
-// Batch yields up to max records with their exact payloads, consumed as
-// the loop goes: a break leaves the rest, in order, for the next call.
-func TestBatchConsumesAsTheLoopGoes(t *testing.T) {
+// drainBatch ranges seq to its end and returns the payloads it yielded,
+// copied, and the error it yielded, if any (the last step when there is one).
+func drainBatch(t testing.TB, seq iter.Seq2[ipc.Record, error]) ([]string, error) {
+	var got []string
+	var gotErr error
+	for rec, err := range seq {
+		if err != nil {
+			require.Nil(t, gotErr, "an error ends the iteration")
+			require.Empty(t, rec.Data, "an error comes with an empty Record")
+			gotErr = err
+			continue
+		}
+		require.Nil(t, gotErr, "nothing follows an error")
+		got = append(got, string(rec.Data))
+	}
+	return got, gotErr
+}
+
+// batchErr ranges c.Batch(ctx, max) and returns the error it yielded.
+func batchErr(c *ipc.Consumer, ctx context.Context, max int) error {
+	for _, err := range c.Batch(ctx, max) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Batch yields up to max records with their exact payloads, and consumes
+// what the loop saw when it ends: a break consumes the record whose body
+// broke and leaves the rest, in order, for the next call.
+func TestBatchConsumesWhatTheLoopSaw(t *testing.T) {
 	for _, tc := range batchRings {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := ipc.Create(testutil.Name(t), tc.cfg)
@@ -46,18 +76,16 @@ func TestBatchConsumesAsTheLoopGoes(t *testing.T) {
 				require.NoError(t, p.Write(ctx, msgN(i)))
 			}
 
-			seq, err := c.Batch(ctx, 4)
-			require.NoError(t, err)
 			next := 0
-			for rec := range seq {
+			for rec, err := range c.Batch(ctx, 4) {
+				require.NoError(t, err)
 				require.Equal(t, msgN(next), rec.Data)
 				next++
 			}
 			require.Equal(t, 4, next, "max bounds the batch")
 
-			seq, err = c.Batch(ctx, 100)
-			require.NoError(t, err)
-			for rec := range seq {
+			for rec, err := range c.Batch(ctx, 100) {
+				require.NoError(t, err)
 				require.Equal(t, msgN(next), rec.Data)
 				next++
 				if next == 6 {
@@ -66,7 +94,7 @@ func TestBatchConsumesAsTheLoopGoes(t *testing.T) {
 			}
 			st, err := r.Stats()
 			require.NoError(t, err)
-			require.Equal(t, uint64(6), st.MsgsOut, "the records yielded, and only they, are consumed")
+			require.Equal(t, uint64(6), st.MsgsOut, "the records yielded, the one whose body broke included, and only they, are consumed")
 
 			n, err := c.TryRead(100, func(m []byte) {
 				require.Equal(t, msgN(next), m, "the rest stays, in order")
@@ -79,8 +107,73 @@ func TestBatchConsumesAsTheLoopGoes(t *testing.T) {
 	}
 }
 
-// The iterator yields once, and only until the next call on the Consumer.
-func TestBatchIteratorValidity(t *testing.T) {
+// The messages a loop saw are released with one position store when the
+// loop ends, not one each: the consumer position in the segment holds
+// still while the loop runs, so every Data stays valid until the loop
+// ends (drop-oldest rings excepted: their consumer releases each record
+// before delivering a copy of it).
+func TestBatchReleasesOnceWhenTheLoopEnds(t *testing.T) {
+	for _, tc := range batchRings {
+		if tc.cfg.DropOldest {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), tc.cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			p, err := r.Producer(nil)
+			require.NoError(t, err)
+			c, err := r.Consumer(nil)
+			require.NoError(t, err)
+			ctx := context.Background()
+			for i := range 10 {
+				require.NoError(t, p.Write(ctx, msgN(i)))
+			}
+			stats := func() ipc.Stats {
+				st, err := r.Stats()
+				require.NoError(t, err)
+				return st
+			}
+
+			next := 0
+			for _, brk := range []int{-1, 2} { // the whole batch of 6; a break at the 3rd
+				before := stats()
+				first := next
+				var seen [][]byte
+				for rec, err := range c.Batch(ctx, 6) {
+					require.NoError(t, err)
+					require.Equal(t, before.ConsumerPos, stats().ConsumerPos, "nothing is released while the loop runs")
+					seen = append(seen, rec.Data) // zero-copy
+					for i, d := range seen {
+						require.Equal(t, msgN(first+i), d, "every Data stays valid while the loop runs")
+					}
+					next++
+					if len(seen)-1 == brk {
+						break
+					}
+				}
+				after := stats()
+				require.Equal(t, uint64(len(seen)), after.MsgsOut-before.MsgsOut)
+				if next == 10 {
+					require.Equal(t, after.ProducerPos, after.ConsumerPos, "the loop's end released everything it saw")
+				} else {
+					require.Greater(t, after.ConsumerPos, before.ConsumerPos, "the loop's end released what it saw")
+				}
+			}
+			require.Equal(t, 9, next)
+			got, err := drainBatch(t, c.Batch(ctx, 6))
+			require.NoError(t, err)
+			require.Equal(t, []string{string(msgN(9))}, got, "a break consumed the record whose body broke, and only it")
+			require.Equal(t, stats().ProducerPos, stats().ConsumerPos)
+		})
+	}
+}
+
+// Each range of the iterator Batch returns is a batch of its own: ranging
+// it twice reads two batches, waiting again; after Close, ranging yields
+// ErrClosed. (Before, the iterator was armed by the Batch call and yielded
+// only once, and only until the next call on the Consumer.)
+func TestBatchRangedTwice(t *testing.T) {
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 4096})
 	require.NoError(t, err)
 	defer r.Close()
@@ -92,38 +185,34 @@ func TestBatchIteratorValidity(t *testing.T) {
 	for i := range 6 {
 		require.NoError(t, p.Write(ctx, msgN(i)))
 	}
-	count := func(seq func(func(ipc.Record) bool)) int {
-		n := 0
-		for range seq {
-			n++
-		}
-		return n
-	}
 
-	seq, err := c.Batch(ctx, 2)
+	seq := c.Batch(ctx, 2)
+	got, err := drainBatch(t, seq)
 	require.NoError(t, err)
-	require.Equal(t, 2, count(seq))
-	require.Zero(t, count(seq), "ranging it twice yields nothing the second time")
+	require.Equal(t, []string{"message 00", "message 01"}, got)
+	got, err = drainBatch(t, seq)
+	require.NoError(t, err)
+	require.Equal(t, []string{"message 02", "message 03"}, got, "a second range reads the next batch")
 
-	seq, err = c.Batch(ctx, 2)
-	require.NoError(t, err)
 	n, err := c.TryRead(1, func([]byte) {})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	require.Zero(t, count(seq), "a call on the Consumer ends the iterator")
-
-	seq, err = c.Batch(ctx, 10)
+	got, err = drainBatch(t, seq)
 	require.NoError(t, err)
+	require.Equal(t, []string{"message 05"}, got, "other calls in between are fine")
+
 	require.NoError(t, c.Close())
-	require.Zero(t, count(seq), "Close ends the iterator")
+	got, err = drainBatch(t, seq)
+	require.ErrorIs(t, err, ipc.ErrClosed, "Close ends the iterator")
+	require.Empty(t, got)
 	st, err := r.Stats()
 	require.NoError(t, err)
-	require.Equal(t, uint64(3), st.MsgsOut)
+	require.Equal(t, uint64(6), st.MsgsOut)
 }
 
 // Batch waits as Read does: until a message comes, or the context ends
-// (an error matching context.DeadlineExceeded, and an iterator that yields
-// nothing). Its argument checks are Read's.
+// (an error matching context.DeadlineExceeded, yielded once with an empty
+// Record). Its argument checks are Read's, yielded the same way.
 func TestBatchWaits(t *testing.T) {
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 4096})
 	require.NoError(t, err)
@@ -135,21 +224,16 @@ func TestBatchWaits(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	seq, err := c.Batch(ctx, 10)
+	got, err := drainBatch(t, c.Batch(ctx, 10))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	for range seq {
-		t.Fatal("an iterator returned with an error yields nothing")
-	}
+	require.Empty(t, got, "a wait that ends yields only its error")
 
 	before, err := r.Stats()
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	var got []string
 	go func() {
-		seq, err := c.Batch(context.Background(), 10)
-		for rec := range seq {
-			got = append(got, string(rec.Data))
-		}
+		var err error
+		got, err = drainBatch(t, c.Batch(context.Background(), 10))
 		done <- err
 	}()
 	// Write once the consumer sleeps, so that the write wakes it.
@@ -167,21 +251,41 @@ func TestBatchWaits(t *testing.T) {
 	require.Equal(t, []string{"wake up"}, got)
 
 	//lint:ignore SA1012 a nil context is what is tested
-	_, err = c.Batch(nil, 1)
+	got, err = drainBatch(t, c.Batch(nil, 1))
 	require.ErrorIs(t, err, fs.ErrInvalid)
-	seq, err = c.Batch(context.Background(), 0)
+	require.Empty(t, got)
+	got, err = drainBatch(t, c.Batch(context.Background(), 0))
 	require.NoError(t, err)
-	for range seq {
-		t.Fatal("max 0 yields nothing")
-	}
+	require.Empty(t, got, "max 0 yields nothing")
 	require.NoError(t, c.Close())
-	_, err = c.Batch(context.Background(), 1)
+	_, err = drainBatch(t, c.Batch(context.Background(), 1))
 	require.ErrorIs(t, err, ipc.ErrClosed)
+}
+
+// A body that stops at the error it was yielded ends the loop cleanly, and
+// one that keeps ranging after it sees nothing more: the error is yielded
+// once. (drainBatch checks the second; this checks that a break at the
+// error does not make the iterator call yield again, which would panic.)
+func TestBatchErrorBreak(t *testing.T) {
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 4096})
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Consumer(nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	steps := 0
+	for _, err := range c.Batch(ctx, 4) {
+		steps++
+		require.ErrorIs(t, err, context.Canceled)
+		break
+	}
+	require.Equal(t, 1, steps)
 }
 
 // In an MPSC ring, a message committed behind a live producer's
 // uncommitted reservation is not ready: Batch waits, as Read does, rather
-// than returning an empty batch at once; the commit releases both.
+// than ending at once with an empty batch; the commit releases both.
 func TestBatchWaitsAtALiveReservation(t *testing.T) {
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 4096})
 	require.NoError(t, err)
@@ -200,49 +304,120 @@ func TestBatchWaitsAtALiveReservation(t *testing.T) {
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	_, err = c.Batch(short, 10)
+	got, err := drainBatch(t, c.Batch(short, 10))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Empty(t, got)
 
 	n := copy(buf, "first")
 	require.NoError(t, a.Commit(n))
-	seq, err := c.Batch(ctx, 10)
+	got, err = drainBatch(t, c.Batch(ctx, 10))
 	require.NoError(t, err)
-	var got []string
-	for rec := range seq {
-		got = append(got, string(rec.Data))
-	}
 	require.Equal(t, []string{"first", "behind"}, got)
 }
 
-// Batch and its loop allocate nothing per message: at most the range
-// loop's body and state per batch (Go allocates them for an iterator a
-// call returns).
+// The Record carries what the ring's records do: Seq with sequences, Slot
+// in MPSC (the producer slot in the header), Time with timestamps (Unix
+// ns), each 0 where the ring does not record it; the same from every read
+// path (plain, header commit, MPSC, drop-oldest's copies).
+func TestBatchRecordFields(t *testing.T) {
+	rings := []struct {
+		name string
+		cfg  ipc.Config
+	}{
+		{"spsc", ipc.Config{Capacity: 4096}},
+		{"spsc sequences timestamps", ipc.Config{Capacity: 4096, Sequences: true, Timestamps: true}},
+		{"spsc header commit sequences", ipc.Config{Capacity: 4096, HeaderCommit: true, Sequences: true}},
+		{"spsc drop oldest sequences timestamps", ipc.Config{Capacity: 4096, DropOldest: true, Sequences: true, Timestamps: true}},
+		{"mpsc", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 4096}},
+		{"mpsc sequences timestamps", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 4096, Sequences: true, Timestamps: true}},
+		{"mpsc drop oldest sequences", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 4096, DropOldest: true, Sequences: true}},
+	}
+	for _, tc := range rings {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), tc.cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			ctx := context.Background()
+			mpsc := tc.cfg.Kind == ipc.MPSC
+			var ps []*ipc.Producer
+			ids := []int{1}
+			if mpsc {
+				ids = []int{2, 3} // slots 1 and 2
+			}
+			for _, id := range ids {
+				p, err := r.Producer(&ipc.ProducerConfig{ID: id})
+				require.NoError(t, err)
+				ps = append(ps, p)
+			}
+			c, err := r.Consumer(nil)
+			require.NoError(t, err)
+			t0 := time.Now()
+			for i := range 6 {
+				require.NoError(t, ps[i%len(ps)].Write(ctx, msgN(i)))
+			}
+			i := 0
+			for rec, err := range c.Batch(ctx, 10) {
+				require.NoError(t, err)
+				require.Equal(t, msgN(i), rec.Data)
+				wantSlot, wantSeq := 0, uint64(0)
+				if mpsc {
+					wantSlot = ids[i%len(ids)] - 1
+				}
+				if tc.cfg.Sequences {
+					wantSeq = uint64(i/len(ps) + 1) // each producer's own, from 1
+				}
+				require.Equal(t, wantSlot, rec.Slot, "record %d", i)
+				require.Equal(t, wantSeq, rec.Seq, "record %d", i)
+				if tc.cfg.Timestamps {
+					// Commit times, converted to Unix ns: between a little
+					// before the writes and now (a second's slack for the
+					// clocks' offset being read at another moment).
+					require.GreaterOrEqual(t, rec.Time, t0.Add(-time.Second).UnixNano(), "record %d", i)
+					require.LessOrEqual(t, rec.Time, time.Now().Add(time.Second).UnixNano(), "record %d", i)
+				} else {
+					require.Zero(t, rec.Time)
+				}
+				i++
+			}
+			require.Equal(t, 6, i)
+		})
+	}
+}
+
+// A range loop over Batch allocates nothing: Batch inlines, so the
+// iterator, its body and their state stay on the caller's stack; nothing
+// per message either.
 func TestBatchAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 64 << 10})
-	require.NoError(t, err)
-	defer r.Close()
-	p, err := r.Producer(nil)
-	require.NoError(t, err)
-	c, err := r.Consumer(nil)
-	require.NoError(t, err)
-	ctx := context.Background()
-	msg := []byte("sixteen bytes!!!")
-	var sum int
-	allocs := testing.AllocsPerRun(100, func() {
-		for range 32 {
-			_ = p.Write(ctx, msg)
-		}
-		seq, err := c.Batch(ctx, 32)
-		if err != nil {
-			panic(err)
-		}
-		for rec := range seq {
-			sum += len(rec.Data)
-		}
-	})
-	require.Equal(t, 32*101*len(msg), sum)
-	require.LessOrEqual(t, allocs, 2.0, "per batch of 32 (the range loop's body and state)")
+	for _, tc := range batchRings {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), tc.cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			p, err := r.Producer(nil)
+			require.NoError(t, err)
+			c, err := r.Consumer(nil)
+			require.NoError(t, err)
+			ctx := context.Background()
+			msg := []byte("sixteen bytes!!!")
+			var sum int
+			allocs := testing.AllocsPerRun(100, func() {
+				for range 32 {
+					if err := p.Write(ctx, msg); err != nil {
+						panic(err)
+					}
+				}
+				for rec, err := range c.Batch(ctx, 32) {
+					if err != nil {
+						panic(err)
+					}
+					sum += len(rec.Data)
+				}
+			})
+			require.Equal(t, 32*101*len(msg), sum)
+			require.Zero(t, allocs, "per batch of 32")
+		})
+	}
 }

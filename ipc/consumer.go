@@ -17,9 +17,8 @@ import (
 // a time across all processes; a second gets ErrBusy.
 //
 // Concurrency: a Consumer is not safe for concurrent use. Its reading
-// methods (Read, TryRead, Batch and the iterator Batch returns) and Close
-// are called by
-// one goroutine at a time; hand it from one goroutine to another only with
+// methods (Read, TryRead and the iterator Batch returns) and Close are
+// called by one goroutine at a time; hand it from one goroutine to another only with
 // synchronisation. Two goroutines reading through one Consumer at once
 // deliver messages twice or not at all and may corrupt the ring for every
 // process; -race builds detect the overlap and panic, naming both calls,
@@ -60,13 +59,8 @@ type Consumer struct {
 
 	stop, done chan struct{} // the heartbeat goroutine
 
-	// gen counts the reading calls (Read, TryRead, Batch): an iterator
-	// Batch returned yields only while gen is what it was then.
-	gen uint64
-	// The state of the iterator the last Batch returned.
-	batchGen uint64 // gen of that Batch
-	batchMax int    // its max
-	batchRan bool   // seq was ranged already: the second range yields nothing
+	times bool // the ring's records carry timestamps (Batch fills Record.Time)
+	broke bool // Batch: the loop body broke (the batch ends; no coalescing hold)
 }
 
 // Consumer takes the consumer role of the ring, configured by cfg (nil:
@@ -99,7 +93,7 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 		return nil, fmt.Errorf("ipc: consumer stall limit %v and coalesce %v must not be negative: %w", cfg.StallLimit, cfg.Coalesce, errs.ErrInvalid)
 	}
 	c = pad.New[Consumer]()
-	*c = Consumer{r: r, policy: pol, stallLimit: cfg.StallLimit, coalesce: cfg.Coalesce, side: side}
+	*c = Consumer{r: r, policy: pol, stallLimit: cfg.StallLimit, coalesce: cfg.Coalesce, side: side, times: r.r.Timestamps()}
 	if c.stallLimit == 0 {
 		c.stallLimit = defaultStallLimit
 	}

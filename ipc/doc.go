@@ -44,19 +44,24 @@
 //
 // [Ring.Consumer] takes the consumer role. [Consumer.Read] waits for data
 // and hands up to max messages to a callback, then releases them with one
-// position store; [Consumer.TryRead] does not wait. [Consumer.Batch] waits
-// the same way and returns an iterator instead of taking a callback:
+// position store; [Consumer.TryRead] does not wait. [Consumer.Batch]
+// returns an iterator that waits the same way and hands the messages to a
+// range loop instead of a callback, releasing what the loop saw with one
+// position store when the loop ends:
 //
 //	n, err := c.Read(ctx, 64, func(msg []byte) { handle(msg) })
 //
-//	seq, err := c.Batch(ctx, 64)
-//	for rec := range seq {
+//	for rec, err := range c.Batch(ctx, 64) {
+//		if err != nil {
+//			return err
+//		}
 //		handle(rec.Data)
 //	}
 //
-// Messages are zero-copy: a callback's slice, and a Record's Data, point
-// into shared memory and are valid only until the callback (the loop body)
-// returns. Copy what must outlive it.
+// Messages are zero-copy: a callback's slice points into shared memory and
+// is valid only until the callback returns; a Record's Data, until the loop
+// ends (until the body returns in a drop-oldest ring). Copy what must
+// outlive it.
 //
 // # When the ring is full, and how anyone waits
 //

@@ -54,8 +54,8 @@ func Example() {
 }
 
 // Batch hands the messages to a range loop instead of a callback: each
-// Record's Data points into the ring until the loop body returns, and a
-// break leaves the rest for the next call.
+// Record's Data points into the ring until the loop ends, which releases
+// what the loop saw; a break leaves the rest for the next batch.
 func ExampleConsumer_Batch() {
 	dir, _ := os.MkdirTemp("", "shmring-example")
 	defer os.RemoveAll(dir)
@@ -68,19 +68,21 @@ func ExampleConsumer_Batch() {
 		_ = p.Write(ctx, []byte(m))
 	}
 
-	seq, err := c.Batch(ctx, 10)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for rec := range seq {
+	for rec, err := range c.Batch(ctx, 10) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		fmt.Println(string(rec.Data))
 		if string(rec.Data) == "stop" {
-			break // "start" stays in the ring
+			break // "stop" is consumed; "start" stays in the ring
 		}
 	}
-	seq, _ = c.Batch(ctx, 10)
-	for rec := range seq {
+	for rec, err := range c.Batch(ctx, 10) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		fmt.Println("next batch:", string(rec.Data))
 	}
 	// Output:

@@ -115,7 +115,7 @@ func TestConcurrentConsumerDetected(t *testing.T) {
 		"TryRead/8": func(c *ipc.Consumer) { _, _ = c.TryRead(8, fn) },
 		"Read/1":    func(c *ipc.Consumer) { _, _ = c.Read(ctx, 1, fn) },
 		"Read/8":    func(c *ipc.Consumer) { _, _ = c.Read(ctx, 8, fn) },
-		"Batch":     func(c *ipc.Consumer) { _, _ = c.Batch(ctx, 8) },
+		"Batch":     func(c *ipc.Consumer) { _ = batchErr(c, ctx, 8) },
 		"Close":     func(c *ipc.Consumer) { _ = c.Close() },
 	}
 	for name, f := range second {
@@ -149,6 +149,69 @@ func TestConcurrentConsumerDetected(t *testing.T) {
 			<-entered
 			msg := catch(func() { f(c) })
 			require.Contains(t, msg, "ipc: Consumer."+method+" called while Consumer.TryRead runs in another goroutine")
+			unblock()
+			require.NoError(t, <-first)
+			_, err = c.TryRead(100, func(m []byte) { got = append(got, string(m)) })
+			require.NoError(t, err)
+			want := []string{}
+			for i := 0; i < 10; i++ {
+				want = append(want, "m"+strconv.Itoa(i))
+			}
+			require.Equal(t, want, got, "each message once, in order")
+		})
+	}
+}
+
+// TestConcurrentConsumerDuringBatchLoop: a Batch loop is a reading call
+// from its first step to its end, its body included: another goroutine's
+// read or Close while a body runs panics, naming both, and the loop then
+// finishes its batch with each message once.
+func TestConcurrentConsumerDuringBatchLoop(t *testing.T) {
+	fn := func([]byte) {}
+	ctx := context.Background()
+	second := map[string]func(c *ipc.Consumer){
+		"TryRead": func(c *ipc.Consumer) { _, _ = c.TryRead(8, fn) },
+		"Read":    func(c *ipc.Consumer) { _, _ = c.Read(ctx, 8, fn) },
+		"Batch":   func(c *ipc.Consumer) { _ = batchErr(c, ctx, 8) },
+		"Close":   func(c *ipc.Consumer) { _ = c.Close() },
+	}
+	for method, f := range second {
+		t.Run(method, func(t *testing.T) {
+			r := newRing(t, ipc.Config{Capacity: 1 << 12})
+			p, err := r.Producer(nil)
+			require.NoError(t, err)
+			defer p.Close()
+			c, err := r.Consumer(nil)
+			require.NoError(t, err)
+			defer c.Close()
+			for i := 0; i < 10; i++ {
+				require.NoError(t, p.Write(ctx, []byte("m"+strconv.Itoa(i))))
+			}
+			entered, release := make(chan struct{}), make(chan struct{})
+			unblock := sync.OnceFunc(func() { close(release) })
+			firstDone := make(chan struct{})
+			defer func() { unblock(); <-firstDone }()
+			var got []string
+			first := make(chan error, 1)
+			go func() {
+				defer close(firstDone)
+				var ferr error
+				for rec, err := range c.Batch(ctx, 4) {
+					if err != nil {
+						ferr = err
+						break
+					}
+					got = append(got, string(rec.Data))
+					if len(got) == 2 {
+						close(entered)
+						<-release
+					}
+				}
+				first <- ferr
+			}()
+			<-entered
+			msg := catch(func() { f(c) })
+			require.Contains(t, msg, "ipc: Consumer."+method+" called while Consumer.Batch runs in another goroutine")
 			unblock()
 			require.NoError(t, <-first)
 			_, err = c.TryRead(100, func(m []byte) { got = append(got, string(m)) })

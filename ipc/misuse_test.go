@@ -45,7 +45,7 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 		{"Producer.Pressure", func() error { _, err := p.Pressure(); return err }},
 		{"Consumer.TryRead", func() error { _, err := c.TryRead(8, fn); return err }},
 		{"Consumer.Read", func() error { _, err := c.Read(ctx, 8, fn); return err }},
-		{"Consumer.Batch", func() error { _, err := c.Batch(ctx, 8); return err }},
+		{"Consumer.Batch", func() error { return batchErr(c, ctx, 8) }},
 		{"Consumer.SetWindow", func() error { return c.SetWindow(512) }},
 	}
 	if r != nil {
@@ -200,7 +200,7 @@ func TestNilArguments(t *testing.T) {
 		{"Read batch", func() error { _, err := c.Read(ctx, 8, nil); return err }},
 		{"Read nil ctx", func() error { _, err := c.Read(nilCtx, 1, fn); return err }},
 		{"Read batch nil ctx", func() error { _, err := c.Read(nilCtx, 8, fn); return err }},
-		{"Batch nil ctx", func() error { _, err := c.Batch(nilCtx, 8); return err }},
+		{"Batch nil ctx", func() error { return batchErr(c, nilCtx, 8) }},
 		{"Write nil ctx", func() error { return p.Write(nilCtx, []byte("x")) }},
 		{"WriteSeq nil ctx", func() error { return p.WriteSeq(nilCtx, 1<<40, []byte("x")) }},
 		{"WriteBatch nil ctx", func() error { _, err := p.WriteBatch(nilCtx, [][]byte{[]byte("x")}); return err }},
@@ -304,7 +304,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 					case "ReadBatch":
 						_, err = c.Read(ctx, 8, func([]byte) {})
 					case "Batch":
-						_, err = c.Batch(ctx, 8)
+						err = batchErr(c, ctx, 8)
 					}
 					// What a deferred Close in the waiting goroutine does,
 					// possibly while Ring.Close is closing it too.

@@ -26,7 +26,6 @@ func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 		c.use.enter("Consumer", opTryRead)
 		defer c.use.exit()
 	}
-	c.gen++
 	return c.tryReadBatch(max, fn)
 }
 
@@ -68,7 +67,6 @@ func (c *Consumer) Read(ctx context.Context, max int, fn func(msg []byte)) (n in
 		c.use.enter("Consumer", opRead)
 		defer c.use.exit()
 	}
-	c.gen++
 	return c.readBatch(ctx, max, fn)
 }
 
@@ -136,9 +134,11 @@ func (c *Consumer) awaitHold() {
 	c.holdUntil = time.Time{}
 }
 
-// hold starts a coalescing hold after a batch of n smaller than max.
+// hold starts a coalescing hold after a batch of n smaller than max,
+// unless a Batch loop broke (it ended the batch, not an empty ring).
 func (c *Consumer) hold(max int, n *int) {
-	if *n < max {
+	if *n < max && !c.broke {
 		c.holdUntil = time.Now().Add(c.coalesce)
 	}
+	c.broke = false
 }

@@ -157,13 +157,15 @@ type Record struct {
 	// Data is the payload. From Batch it points into the ring (zero-copy):
 	// see Batch for how long it stays valid.
 	Data []byte
-	// Seq, Slot and Time are reserved for the message's sequence (rings
-	// with sequences), the MPSC producer slot that wrote it and its commit
-	// time (rings with timestamps, Unix ns). The consumer's read path does
-	// not hand them over without slowing every message, so Batch leaves
-	// them 0 for now.
-	Seq  uint64
+	// Seq is the message's sequence in a ring created with Sequences;
+	// else 0.
+	Seq uint64
+	// Slot is the MPSC producer slot that wrote it, as the record's header
+	// says; 0 in an SPSC ring.
 	Slot int
+	// Time is its commit time in a ring created with Timestamps, Unix ns
+	// (records carry CLOCK_MONOTONIC, converted with the two clocks' offset
+	// read once per batch); else 0.
 	Time int64
 }
 

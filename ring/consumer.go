@@ -4,6 +4,7 @@
 package ring
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/pad"
@@ -32,6 +33,7 @@ type Consumer struct {
 
 	pos        uint64 // our position; the shared copy trails it between releases
 	prodCached uint64 // last producer position loaded and validated
+	limit      int    // the running ReadBatch's max; Stop lowers it to 0
 
 	err error // sticky: set on corruption
 
@@ -40,6 +42,7 @@ type Consumer struct {
 	noCounters bool // test only: measure what the counters cost
 
 	buf   []byte        // overwrite rings: the copy a record is delivered from
+	hdr   uint64        // overwrite rings: the header of the record being delivered (Current)
 	fence atomic.Uint64 // overwrite rings: a private word whose update orders the copy before the check
 
 }
@@ -196,7 +199,8 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 // their space with one position store. It returns the number delivered; 0
 // with a nil error means the ring is empty. On ErrCorrupt the records
 // delivered before the damage are released and counted. A nil fn returns
-// ErrInvalid.
+// ErrInvalid. fn may call Stop to end the batch after the record it was
+// given, and Current to learn that record's sequence, slot, time and end.
 func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	if c.err != nil {
 		return 0, c.err
@@ -212,7 +216,11 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	var now int64 // the clock, read once per batch when records carry time
 	start := c.pos
 	polled := c.r.polled
-	for n < max {
+	// The loop tests the field, not max: a callback ends the batch with
+	// Stop. After the callback (an opaque call) both would be loaded from
+	// memory again anyway.
+	c.limit = max
+	for n < c.limit {
 		// Header commit: nothing the producer may have written lies a
 		// capacity or more past the released position (start); there lie
 		// this batch's own records, read but not yet released and zeroed.
@@ -283,4 +291,65 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)
 	}
 	return n, c.err
+}
+
+// Stop, called by a read callback, ends the ReadBatch (or TryRead) that
+// called it after the record being delivered: that record is consumed
+// (released and counted with the others), the rest stay in the ring.
+// Outside a callback it does nothing that outlives the next read.
+func (c *Consumer) Stop() { c.limit = 0 }
+
+// Current describes the record a read callback is being given.
+type Current struct {
+	End  uint64 // the position just past the record
+	Seq  uint64 // rings with sequences: its sequence; else 0
+	Slot int    // MPSC: the producer slot in its header; else 0
+	Mono int64  // rings with timestamps: its commit time, CLOCK_MONOTONIC ns; else 0
+}
+
+// Current returns what the record being delivered carries besides its
+// payload. It is valid only when called from a read callback, about the
+// record that callback was given; the read path pays nothing for it (the
+// consumer's position still names the record while its callback runs, or,
+// in an overwrite ring, the copy holds it).
+func (c *Consumer) Current() Current {
+	var cur Current
+	var h uint64
+	var rec []byte // the record from its header on
+	if c.r.overwrite {
+		// The copy: the extras, then the payload (no header). c.pos is
+		// already past the record (releaseCopied).
+		h, cur.End = c.hdr, c.pos
+		if len(c.buf) < int(c.r.extra) {
+			return cur
+		}
+		rec = c.buf[:c.r.extra]
+		if c.r.seqs {
+			cur.Seq = binary.LittleEndian.Uint64(rec[c.r.seqOff-HeaderSize:])
+		}
+		if c.r.ts {
+			cur.Mono = int64(binary.LittleEndian.Uint64(rec[c.r.tsOff-HeaderSize:]))
+		}
+	} else {
+		i := c.pos & c.mask
+		// Acquire: the header the read path validated a moment ago; no
+		// producer writes it until the consumer releases the record.
+		h = word(c.data, i).Load()
+		_, _, size, ok := c.r.decodeRecord(h, i, c.r.capacity)
+		if !ok {
+			return cur // not a callback's record: nothing to say
+		}
+		cur.End = c.pos + size
+		rec = c.data[i : i+size]
+		if c.r.seqs {
+			cur.Seq = binary.LittleEndian.Uint64(rec[c.r.seqOff:])
+		}
+		if c.r.ts {
+			cur.Mono = int64(binary.LittleEndian.Uint64(rec[c.r.tsOff:]))
+		}
+	}
+	if c.mpsc {
+		cur.Slot = headerSlot(h)
+	}
+	return cur
 }

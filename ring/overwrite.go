@@ -106,8 +106,9 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
 	}
+	c.limit = max // Stop lowers it
 read:
-	for n < max {
+	for n < c.limit {
 		// Producers may have reclaimed records, perhaps many laps' worth,
 		// moving the consumer position: resume from a pair of positions
 		// the ring was in.
@@ -162,6 +163,7 @@ read:
 		if c.r.ts {
 			c.observeStamp(int64(binary.LittleEndian.Uint64(msg[c.r.tsOff-HeaderSize:])), &now)
 		}
+		c.hdr = h // Current's
 		fn(msg[c.r.extra:])
 		n++
 		bytes += length
