@@ -196,4 +196,3 @@ func TestInCreateConsumer(t *testing.T) {
 	require.Zero(t, b2.Stats().Duplicates)
 	require.EqualValues(t, 10, b2.Stats().Written)
 }
-
