@@ -174,7 +174,12 @@ func startReader(t testing.TB, r *ipc.Ring) *reader {
 			}
 		}
 	}()
-	t.Cleanup(rd.close)
+	t.Cleanup(func() {
+		rd.close()
+		if _, err := rd.count(); err != nil {
+			t.Errorf("ring reader: %v", err)
+		}
+	})
 	return rd
 }
 
@@ -217,17 +222,25 @@ func (rd *reader) close() {
 	<-rd.done
 }
 
-// waitRead waits until rd has read n messages, failing t at the first out
-// of order.
+// waitRead waits until rd has read at least n messages, failing t at the
+// first out of order.
 func (rd *reader) waitRead(t testing.TB, n uint64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d messages in the ring", n), func() bool {
 		got, err := rd.count()
 		return err != nil || got >= n
 	})
-	got, err := rd.count()
+	_, err := rd.count()
 	require.NoError(t, err)
-	require.Equal(t, n, got)
+}
+
+// waitAll waits until rd has read the n messages of a test, and fails t if
+// one was out of order or it read more.
+func (rd *reader) waitAll(t testing.TB, n uint64) {
+	t.Helper()
+	rd.waitRead(t, n)
+	got, _ := rd.count()
+	require.Equal(t, n, got, "messages read")
 }
 
 // runIn runs b on a goroutine; the function it returns (also called when t

@@ -46,7 +46,7 @@ func TestInDeliversInOrder(t *testing.T) {
 			runIn(t, b)
 			rd := startReader(t, r)
 			require.NoError(t, publish(t, js, "ORDERS.new", n/2, n, 64))
-			rd.waitRead(t, n)
+			rd.waitAll(t, n)
 
 			waitFor(t, "every message acknowledged", func() bool { return b.Stats().Acked == n })
 			st := b.Stats()
@@ -191,7 +191,7 @@ func TestInCreateConsumer(t *testing.T) {
 	b2, err := bridge.NewIn(context.Background(), r, cfg)
 	require.NoError(t, err)
 	runIn(t, b2)
-	rd.waitRead(t, 20)
+	rd.waitAll(t, 20)
 	waitFor(t, "acknowledgements", func() bool { return b2.Stats().Acked == 10 })
 	require.Zero(t, b2.Stats().Duplicates)
 	require.EqualValues(t, 10, b2.Stats().Written)

@@ -1,0 +1,96 @@
+package bridge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmring/shmring/bridge"
+	"github.com/shmring/shmring/internal/natstest"
+	"github.com/shmring/shmring/ipc"
+	"github.com/stretchr/testify/require"
+)
+
+// Messages the durable consumer delivered to a bridge that died before
+// writing them (here: fetched by hand and dropped) are recovered from the
+// stream by the next bridge and written first, in order, without waiting
+// for the server to redeliver them (AckWait is an hour); their redelivery,
+// when it comes, is a duplicate the bridge acknowledges and skips.
+func TestInRecoversDeliveriesOfADeadBridge(t *testing.T) {
+	for _, ack := range []jetstream.AckPolicy{jetstream.AckAllPolicy, jetstream.AckExplicitPolicy} {
+		t.Run(ack.String(), func(t *testing.T) {
+			srv := natstest.Start(t)
+			js := connect(t, srv.URL())
+			addStream(t, js, "R")
+			ctx := context.Background()
+			cons, err := js.CreateConsumer(ctx, "R", jetstream.ConsumerConfig{Durable: "in", AckPolicy: ack, AckWait: time.Hour})
+			require.NoError(t, err)
+			require.NoError(t, publish(t, js, "R.x", 0, 200, 16))
+
+			// A bridge that fetched 50 and died.
+			mb, err := cons.Fetch(50, jetstream.FetchMaxWait(deadline))
+			require.NoError(t, err)
+			n := 0
+			for range mb.Messages() {
+				n++
+			}
+			require.NoError(t, mb.Error())
+			require.Equal(t, 50, n)
+
+			r, _ := newRing(t, ipc.Config{})
+			b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "R", Consumer: "in", Batch: 32})
+			require.NoError(t, err)
+			runIn(t, b)
+			rd := startReader(t, r)
+			rd.waitRead(t, 200)
+			require.NoError(t, publish(t, js, "R.x", 200, 300, 16))
+			rd.waitAll(t, 300)
+
+			st := b.Stats()
+			t.Log(st)
+			require.EqualValues(t, 50, st.Recovered)
+			require.EqualValues(t, 300, st.Written)
+			require.EqualValues(t, 300, st.LastSeq)
+			if ack == jetstream.AckAllPolicy {
+				// An acknowledgement of a later message covers the 50.
+				waitFor(t, "the ack floor past every message", func() bool {
+					info, err := cons.Info(ctx)
+					return err == nil && info.AckFloor.Stream == 300 && info.NumAckPending == 0
+				})
+			}
+		})
+	}
+}
+
+// The server shut down and restarted on the same store mid-stream: the
+// bridge reconnects and resumes, nothing lost, nothing duplicated.
+func TestInServerRestart(t *testing.T) {
+	const n = 3000
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "RS")
+	addConsumer(t, js, "RS", "in", jetstream.AckAllPolicy)
+	r, _ := newRing(t, ipc.Config{Capacity: 1 << 16})
+	b, err := bridge.NewIn(context.Background(), r, bridge.InConfig{URL: srv.URL(), Stream: "RS", Consumer: "in", Batch: 64, ReconnectWait: 20 * time.Millisecond})
+	require.NoError(t, err)
+	runIn(t, b)
+	rd := startReader(t, r)
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publish(t, js, "RS.x", 0, n, 64) }()
+
+	rd.waitRead(t, n/3)
+	srv.Shutdown()
+	waitFor(t, "the bridge to see the server gone", func() bool { return b.Stats().Connection != "CONNECTED" })
+	require.NoError(t, srv.Restart())
+	require.NoError(t, <-pubErr)
+	rd.waitAll(t, n)
+
+	st := b.Stats()
+	t.Log(st)
+	require.GreaterOrEqual(t, st.Reconnects, uint64(1))
+	require.EqualValues(t, n, st.LastSeq)
+	rs, err := r.Stats()
+	require.NoError(t, err)
+	require.Zero(t, rs.Drops)
+}
