@@ -134,7 +134,8 @@ func (b *In) fetch(ctx context.Context) error {
 		unacked uint64 // AckAll: messages processed since the last acknowledgement
 		werr    error
 	)
-	for msg := range mb.Messages() {
+	msgs := mb.Messages()
+	for msg := range msgs {
 		b.st.fetched.Add(1)
 		if b.needSync || werr != nil {
 			continue // drained: not acknowledged, written after the resync if need be
@@ -164,6 +165,13 @@ func (b *In) fetch(ctx context.Context) error {
 		unacked++
 		if seq >= lastSeq {
 			last, lastSeq = msg, seq
+		}
+		// One acknowledgement per burst: when no further message is
+		// waiting, rather than at the end of a fetch that may wait
+		// FetchWait for more.
+		if len(msgs) == 0 {
+			b.ack(last, unacked)
+			last, lastSeq, unacked = nil, 0, 0
 		}
 	}
 	if last != nil {

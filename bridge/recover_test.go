@@ -94,3 +94,44 @@ func TestInServerRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, rs.Drops)
 }
+
+// Deliveries the bridge never receives while it runs (here a second client
+// fetching from the same durable consumer and dropping what it gets, as a
+// lost reply would) show as a skip in the delivery sequence: the bridge
+// resyncs and recovers them from the stream, so the ring still gets every
+// message once, in order.
+func TestInRecoversDeliveriesItMissed(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "G")
+	ctx := context.Background()
+	cons, err := js.CreateConsumer(ctx, "G", jetstream.ConsumerConfig{Durable: "in", AckPolicy: jetstream.AckAllPolicy, AckWait: time.Hour})
+	require.NoError(t, err)
+	r, _ := newRing(t, ipc.Config{})
+	b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "G", Consumer: "in", Batch: 8})
+	require.NoError(t, err)
+	runIn(t, b)
+	rd := startReader(t, r)
+
+	// Seven rounds: a pull request of 3 from a second client, waiting in
+	// line with the bridge's, then 100 messages published, which serve it.
+	const rounds, per = 7, 100
+	stolen := 0
+	for i := uint64(0); i < rounds; i++ {
+		mb, err := cons.Fetch(3, jetstream.FetchMaxWait(deadline))
+		require.NoError(t, err)
+		require.NoError(t, publish(t, js, "G.x", i*per, (i+1)*per, 16))
+		for range mb.Messages() {
+			stolen++
+		}
+		require.NoError(t, mb.Error())
+	}
+	n := uint64(rounds * per)
+	require.Equal(t, 3*rounds, stolen)
+	rd.waitAll(t, n)
+	st := b.Stats()
+	t.Logf("%d deliveries stolen, %d messages; %s", stolen, n, st)
+	require.NotZero(t, st.Gaps)
+	require.GreaterOrEqual(t, st.Recovered, uint64(stolen))
+	require.Equal(t, n, st.LastSeq)
+}
