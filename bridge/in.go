@@ -336,6 +336,7 @@ func (b *In) Close() error {
 type counters struct {
 	fetched, written, dups, acked, recovered atomic.Uint64
 	resyncs, gaps, errors, pauses, checks    atomic.Uint64
+	resets                                   atomic.Uint64
 	high                                     atomic.Uint64
 	paused                                   atomic.Bool
 	state                                    atomic.Value // string

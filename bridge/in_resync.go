@@ -34,8 +34,45 @@ func (b *In) resync(ctx context.Context) error {
 		return err
 	}
 	b.lastCons = info.Delivered.Consumer
+	if info.NumAckPending > 0 && b.canReset() {
+		b.reset(ctx)
+	}
 	b.needSync = false
 	return nil
+}
+
+// canReset reports whether resync may reset the consumer to high+1: with
+// AckPolicy explicit only (with all, the next acknowledgement covers what a
+// predecessor left pending), never on a work-queue stream (where an
+// acknowledgement deletes, and a reset does not), and only where the
+// consumer's DeliverPolicy lets it start there.
+func (b *In) canReset() bool {
+	if b.ackAll || b.str.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		return false
+	}
+	cc := b.cons.CachedInfo().Config
+	return cc.DeliverPolicy == jetstream.DeliverAllPolicy ||
+		cc.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && b.high+1 >= cc.OptStartSeq
+}
+
+// reset makes the consumer deliver from high+1 on, forgetting the
+// deliveries pending acknowledgement (all at or below high, so in the ring):
+// with AckPolicy explicit, those a dead predecessor left would otherwise
+// count against MaxAckPending until their AckWait expired, and a bridge
+// killed often would stall the consumer. A server without the reset API
+// (before 2.14) refuses it: the bridge goes on, and they are redelivered and
+// skipped after AckWait instead.
+func (b *In) reset(ctx context.Context) {
+	tctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	defer cancel()
+	resp, err := b.js.ResetConsumerToSequence(tctx, b.cfg.Stream, b.cfg.Consumer, b.high+1)
+	if err != nil {
+		b.fail(fmt.Errorf("bridge: reset consumer %s/%s to %d (its deliveries pending acknowledgement are redelivered after AckWait instead): %w",
+			b.cfg.Stream, b.cfg.Consumer, b.high+1, err))
+		return
+	}
+	b.st.resets.Add(1)
+	b.lastCons = resp.Delivered.Consumer
 }
 
 // recover writes the consumer's messages with stream sequences in

@@ -28,6 +28,10 @@ type InStats struct {
 	// (the delivery sequence skipped).
 	Resyncs uint64
 	Gaps    uint64
+	// Resets counts the consumer reset to deliver after the ring's last
+	// message (AckPolicy explicit: to release the deliveries a dead
+	// predecessor left pending acknowledgement).
+	Resets uint64
 	// Errors counts NATS-side failures (each retried) and writes retried;
 	// LastError is the last of them ("" none).
 	Errors    uint64
@@ -62,6 +66,7 @@ func (b *In) Stats() InStats {
 		Recovered:   s.recovered.Load(),
 		Resyncs:     s.resyncs.Load(),
 		Gaps:        s.gaps.Load(),
+		Resets:      s.resets.Load(),
 		Errors:      s.errors.Load(),
 		Paused:      s.paused.Load(),
 		Pauses:      s.pauses.Load(),
@@ -82,8 +87,8 @@ func (b *In) Stats() InStats {
 
 // String prints the counters on one line.
 func (s InStats) String() string {
-	return fmt.Sprintf("state=%s conn=%s fetched=%d written=%d dups=%d acked=%d recovered=%d resyncs=%d gaps=%d errors=%d paused=%v pauses=%d last_seq=%d",
-		s.State, s.Connection, s.Fetched, s.Written, s.Duplicates, s.Acked, s.Recovered, s.Resyncs, s.Gaps, s.Errors, s.Paused, s.Pauses, s.LastSeq)
+	return fmt.Sprintf("state=%s conn=%s fetched=%d written=%d dups=%d acked=%d recovered=%d resyncs=%d gaps=%d resets=%d errors=%d paused=%v pauses=%d last_seq=%d",
+		s.State, s.Connection, s.Fetched, s.Written, s.Duplicates, s.Acked, s.Recovered, s.Resyncs, s.Gaps, s.Resets, s.Errors, s.Paused, s.Pauses, s.LastSeq)
 }
 
 func (b *In) setState(s string) { b.st.state.Store(s) }
