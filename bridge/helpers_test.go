@@ -159,10 +159,17 @@ type reader struct {
 // startReader starts reading r on a goroutine until t ends.
 func startReader(t testing.TB, r *ipc.Ring) *reader {
 	t.Helper()
+	return startReaderAt(t, r, 0)
+}
+
+// startReaderAt is startReader for a ring whose first message is number
+// first.
+func startReaderAt(t testing.TB, r *ipc.Ring, first uint64) *reader {
+	t.Helper()
 	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: forever}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	rd := &reader{done: make(chan struct{}), stop: cancel}
+	rd := &reader{next: first, done: make(chan struct{}), stop: cancel}
 	go func() {
 		defer close(rd.done)
 		defer c.Close()

@@ -118,7 +118,9 @@ type In struct {
 //
 //   - no server at URL, or credentials refused (nats.ErrNoServers,
 //     nats.ErrAuthorization);
-//   - JetStream not enabled, no such stream (jetstream.ErrStreamNotFound);
+//   - JetStream not enabled (jetstream.ErrJetStreamNotEnabled, or
+//     nats.ErrNoResponders: nothing answers), no such stream
+//     (jetstream.ErrStreamNotFound);
 //   - no such consumer (jetstream.ErrConsumerNotFound) unless
 //     CreateConsumer, a push consumer, one that does not acknowledge, or
 //     one whose filter is not Subject;
@@ -251,8 +253,10 @@ func (b *In) bind(ctx context.Context) error {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("bridge: stream %q not found on %s: create it (nats stream add %s --subjects SUBJECTS), or fix InConfig.Stream: %w",
 			cfg.Stream, cfg.URL, cfg.Stream, err)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account: start nats-server with -js (or enable it for the account): %w", cfg.URL, err)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
+		errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
+			cfg.URL, err)
 	default:
 		return fmt.Errorf("bridge: stream %q on %s: %w", cfg.Stream, cfg.URL, err)
 	}

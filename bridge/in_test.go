@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
@@ -195,4 +196,35 @@ func TestInCreateConsumer(t *testing.T) {
 	waitFor(t, "acknowledgements", func() bool { return b2.Stats().Acked == 10 })
 	require.Zero(t, b2.Stats().Duplicates)
 	require.EqualValues(t, 10, b2.Stats().Written)
+}
+
+// A server that refuses the credentials, and one without JetStream, are
+// told apart from an unreachable one.
+func TestInBadServer(t *testing.T) {
+	start := func(t *testing.T, opts *server.Options) string {
+		opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+		srv, err := server.NewServer(opts)
+		require.NoError(t, err)
+		srv.Start()
+		t.Cleanup(srv.Shutdown)
+		require.True(t, srv.ReadyForConnections(deadline))
+		return srv.ClientURL()
+	}
+	r, _ := newRing(t, ipc.Config{})
+	ctx := context.Background()
+
+	t.Run("credentials refused", func(t *testing.T) {
+		url := start(t, &server.Options{Username: "bridge", Password: "right"})
+		_, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: url, User: "bridge", Password: "wrong", Stream: "S", Consumer: "c"})
+		require.ErrorIs(t, err, nats.ErrAuthorization)
+		require.ErrorContains(t, err, "check InConfig.Creds, User and Password")
+		t.Log(err)
+	})
+	t.Run("no JetStream", func(t *testing.T) {
+		url := start(t, &server.Options{})
+		_, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: url, Stream: "S", Consumer: "c"})
+		require.ErrorIs(t, err, nats.ErrNoResponders)
+		require.ErrorContains(t, err, "start nats-server with -js")
+		t.Log(err)
+	})
 }

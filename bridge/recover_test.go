@@ -140,3 +140,37 @@ func TestInRecoversDeliveriesItMissed(t *testing.T) {
 	require.GreaterOrEqual(t, st.Recovered, uint64(stolen))
 	require.Equal(t, n, st.LastSeq)
 }
+
+// A ring recreated (removed and created again) loses what it held: the new
+// ring's bridge starts after what the consumer had acknowledged, the
+// messages the old ring held unread are gone with it, the rest arrive.
+func TestInRingRecreated(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "RC")
+	addConsumer(t, js, "RC", "in", jetstream.AckAllPolicy)
+	ctx := context.Background()
+	cfg := bridge.InConfig{URL: srv.URL(), Stream: "RC", Consumer: "in"}
+
+	old, name := newRing(t, ipc.Config{})
+	b, err := bridge.NewIn(ctx, old, cfg)
+	require.NoError(t, err)
+	stop := runIn(t, b)
+	require.NoError(t, publish(t, js, "RC.x", 0, 10, 16))
+	waitFor(t, "10 messages acknowledged", func() bool { return b.Stats().Acked == 10 })
+	stop()
+	require.NoError(t, old.Close())
+	require.NoError(t, ipc.Remove(name))
+
+	r, err := ipc.Create(name, ipc.Config{Sequences: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	b, err = bridge.NewIn(ctx, r, cfg)
+	require.NoError(t, err)
+	runIn(t, b)
+	require.NoError(t, publish(t, js, "RC.x", 10, 20, 16))
+	rd := startReaderAt(t, r, 10) // the first ten were in the old ring
+	rd.waitAll(t, 20)
+	require.EqualValues(t, 20, b.Stats().LastSeq)
+	require.EqualValues(t, 10, b.Stats().Written)
+}
