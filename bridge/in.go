@@ -91,6 +91,7 @@ var errStopping = errors.New("bridge: stopping")
 // concurrent use, at any time; Close is called once Run has returned.
 type In struct {
 	cfg  InConfig
+	r    *ipc.Ring
 	ring string // the ring's path, for errors
 	nc   *nats.Conn
 	js   jetstream.JetStream
@@ -146,7 +147,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 	if cfg.URL == "" {
 		cfg.URL = nats.DefaultURL
 	}
-	b := &In{cfg: cfg, ring: r.Path(), needSync: true}
+	b := &In{cfg: cfg, r: r, ring: r.Path(), needSync: true}
 
 	rs, err := r.Stats()
 	if err != nil {

@@ -90,12 +90,24 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // fetches nothing meanwhile. It looks every few milliseconds (each look
 // counted in Stats.PauseChecks); the ring's hysteresis (HighWater down to
 // LowWater) keeps it from flapping.
+//
+// The delay level falls only when the consumer reads a record that waited
+// less than the target, so with the bridge holding back it could stay
+// raised over an empty ring for ever: the bridge honours it only while the
+// ring holds something, and fetches again once the consumer has drained it.
 func (b *In) waitPressure(ctx context.Context) error {
 	wait := time.Millisecond
 	for {
 		p, err := b.prod.Pressure()
 		if err != nil {
 			return fmt.Errorf("bridge: ring %s: %w", b.ring, err)
+		}
+		if !p.Depth && p.Delay {
+			st, err := b.r.Stats()
+			if err != nil {
+				return fmt.Errorf("bridge: ring %s: %w", b.ring, err)
+			}
+			p.Delay = st.Depth > 0
 		}
 		if !p.Depth && !p.Delay {
 			b.st.paused.Store(false)

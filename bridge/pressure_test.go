@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
@@ -85,4 +86,28 @@ func TestInBackpressure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The delay level, raised while records wait longer than the target, falls
+// only when the consumer reads one that waited less: here never (a target
+// of a nanosecond). The bridge honours it while the ring holds messages and
+// fetches again once the consumer has drained them, rather than waiting
+// for ever over an empty ring.
+func TestInDelayPressure(t *testing.T) {
+	const n = 1000
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "DP")
+	addConsumer(t, js, "DP", "in", jetstream.AckAllPolicy)
+	r, _ := newRing(t, ipc.Config{TargetDelay: time.Nanosecond, DelayInterval: time.Nanosecond})
+	b, err := bridge.NewIn(context.Background(), r, bridge.InConfig{URL: srv.URL(), Stream: "DP", Consumer: "in", Batch: 50})
+	require.NoError(t, err)
+	runIn(t, b)
+	rd := startReader(t, r)
+	require.NoError(t, publish(t, js, "DP.x", 0, n, 16))
+	rd.waitAll(t, n)
+	rs, err := r.Stats()
+	require.NoError(t, err)
+	require.True(t, rs.Pressure.Delay, "the delay level is raised")
+	t.Log(b.Stats())
 }
