@@ -46,7 +46,8 @@ type InConfig struct {
 	Subject string
 
 	// Batch is the most messages one fetch asks for, and so the most the
-	// bridge holds in memory. 0: 256.
+	// bridge holds in memory (in bytes, at most Batch times the stream's
+	// largest message). 0: 256.
 	Batch int
 	// FetchWait is how long a fetch waits on the server for messages when
 	// there are fewer than Batch. 0: 1 s.
@@ -321,8 +322,8 @@ func (b *In) waitHook(ipc.WaitInfo) error {
 }
 
 // Close releases the ring's producer role and closes the NATS connection
-// (acknowledgements already sent are flushed first). Call it after Run has
-// returned; it fails if Run is running. Idempotent.
+// (acknowledgements not yet sent are flushed first, if it is connected).
+// Call it after Run has returned; it fails if Run is running. Idempotent.
 func (b *In) Close() error {
 	if b.running.Load() {
 		return errors.New("bridge: Close while Run is running: cancel Run's context and wait for it to return first")
@@ -331,9 +332,10 @@ func (b *In) Close() error {
 		return nil
 	}
 	err := b.prod.Close()
-	if ferr := b.nc.Drain(); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
-		b.nc.Close()
+	if b.nc.IsConnected() {
+		_ = b.nc.FlushTimeout(b.cfg.Timeout) // a lost acknowledgement is only a redelivery, which is skipped
 	}
+	b.nc.Close()
 	return err
 }
 
