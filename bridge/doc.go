@@ -29,8 +29,9 @@
 //     once their AckWait expires, after newer ones; the ring's duplicate
 //     check would then discard them as old. So the bridge never writes a
 //     message until it has written every earlier one: at start, after any
-//     error or reconnection, and whenever the consumer's delivery sequence
-//     shows a delivery it did not receive, it reads the consumer's state
+//     error or reconnection, after a fetch the server did not end in time,
+//     and whenever the consumer's delivery sequence shows a delivery it did
+//     not receive, it reads the consumer's state
 //     and fetches the messages delivered but not in the ring straight from
 //     the stream (by sequence and the consumer's filter), writes them, and
 //     then goes on with the consumer.

@@ -108,10 +108,11 @@ type In struct {
 	lastCons uint64 // the consumer (delivery) sequence of the last delivery received
 	needSync bool   // high and lastCons must be re-established before fetching
 
-	running  atomic.Bool
-	stopping atomic.Bool // Run's context is done: producer waits end
-	closed   atomic.Bool
-	st       counters
+	running     atomic.Bool
+	reconnected atomic.Bool // set by the connection on reconnecting: Run resyncs
+	stopping    atomic.Bool // Run's context is done: producer waits end
+	closed      atomic.Bool
+	st          counters
 }
 
 // NewIn connects to NATS, checks the stream, the durable consumer and the
@@ -215,6 +216,7 @@ func (b *In) connect() error {
 		nats.Name("shmring-bridge-in " + b.cfg.Stream + "/" + b.cfg.Consumer),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(b.cfg.ReconnectWait),
+		nats.ReconnectHandler(func(*nats.Conn) { b.reconnected.Store(true) }),
 	}
 	if b.cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(b.cfg.Creds))

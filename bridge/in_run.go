@@ -35,6 +35,9 @@ func (b *In) Run(ctx context.Context) error {
 	pause := time.Duration(0)
 	for ctx.Err() == nil {
 		var err error
+		if b.reconnected.Swap(false) {
+			b.needSync = true // deliveries may have been lost with the old connection
+		}
 		if b.needSync {
 			b.setState("resyncing")
 			err = b.resync(ctx)
@@ -192,7 +195,16 @@ func (b *In) fetch(ctx context.Context) error {
 	if werr != nil {
 		return werr
 	}
-	if err := mb.Error(); err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+	err = mb.Error()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// The server did not end the fetch in time (it is asked to end it
+		// first): deliveries may be on their way to an inbox nobody reads
+		// any more, and with no later delivery to show the skip, they
+		// would wait for their AckWait. Resync now instead.
+		b.needSync = true
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("bridge: fetch from %s/%s: %w", b.cfg.Stream, b.cfg.Consumer, err)
 	}
 	return nil

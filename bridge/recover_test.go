@@ -131,8 +131,11 @@ func TestInRecoversDeliveriesItMissed(t *testing.T) {
 		}
 		require.NoError(t, mb.Error())
 	}
-	n := uint64(rounds * per)
 	require.Equal(t, 3*rounds, stolen)
+	// A last round without theft, whose deliveries show the skip if the
+	// last stolen ones were the round's last.
+	n := uint64((rounds + 1) * per)
+	require.NoError(t, publish(t, js, "G.x", rounds*per, n, 16))
 	rd.waitAll(t, n)
 	st := b.Stats()
 	t.Logf("%d deliveries stolen, %d messages; %s", stolen, n, st)

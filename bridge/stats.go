@@ -24,8 +24,9 @@ type InStats struct {
 	// whose reply was lost) but not in the ring.
 	Recovered uint64
 	// Resyncs counts readings of the consumer's state (at each Run's start,
-	// after every error, at each gap); Gaps the deliveries found missing
-	// (the delivery sequence skipped).
+	// after every error and reconnection, after a fetch the server did not
+	// end in time, at each gap); Gaps the skips found in the delivery
+	// sequence (deliveries never received).
 	Resyncs uint64
 	Gaps    uint64
 	// Resets counts the consumer reset to deliver after the ring's last
