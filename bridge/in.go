@@ -32,7 +32,8 @@ type InConfig struct {
 	// Stream is the JetStream stream to read.
 	Stream string
 	// Consumer is the name of a durable pull consumer of Stream, with
-	// AckPolicy all (cheapest: one acknowledgement per batch) or explicit.
+	// AckPolicy all (cheapest: one acknowledgement per burst of messages) or
+	// explicit.
 	// It holds the bridge's place in the stream on the server; use it for
 	// this bridge only. If it does not exist, NewIn fails, unless
 	// CreateConsumer is set.
