@@ -183,8 +183,12 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 	})
 	if err != nil {
 		if errors.Is(err, ipc.ErrBusy) {
-			return nil, fmt.Errorf("bridge: ring %s: its producer role (slot %d) is held, by another bridge or producer: stop it, or give this bridge a slot of its own: %w",
-				b.ring, cfg.ProducerID, err)
+			role := "producer role"
+			if rs.Kind == ipc.MPSC {
+				role = fmt.Sprintf("producer slot %d", cfg.ProducerID)
+			}
+			return nil, fmt.Errorf("bridge: ring %s: its %s is held, by another bridge or producer: stop it, or give this bridge a ring (or slot) of its own: %w",
+				b.ring, role, err)
 		}
 		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -106,11 +107,23 @@ func TestInBadConfig(t *testing.T) {
 			jetstream.ErrNotPullConsumer, "give it a pull consumer"},
 		{"consumer filtering another subject", nil, bridge.InConfig{Stream: "S", Consumer: "all", Subject: "S.x"},
 			fs.ErrInvalid, "fix InConfig.Subject"},
+		{"consumer not durable", nil, bridge.InConfig{Stream: "S", Consumer: "ephemeral"},
+			fs.ErrInvalid, "use a durable pull consumer"},
+		{"ring's producer role held", func(tb testing.TB) *ipc.Ring {
+			r := mk(tb, ipc.Config{})
+			p, err := r.Producer(nil)
+			require.NoError(tb, err)
+			tb.Cleanup(func() { _ = p.Close() })
+			return r
+		}, bridge.InConfig{Stream: "S", Consumer: "all"}, ipc.ErrBusy, "its producer role is held"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			switch tc.cfg.Consumer {
 			case "none":
 				addConsumer(t, js, "S", "none", jetstream.AckNonePolicy)
+			case "ephemeral":
+				_, err := js.CreateConsumer(ctx, "S", jetstream.ConsumerConfig{Name: "ephemeral", AckPolicy: jetstream.AckAllPolicy, InactiveThreshold: time.Hour})
+				require.NoError(t, err)
 			case "push":
 				_, err := js.CreateOrUpdatePushConsumer(ctx, "S", jetstream.ConsumerConfig{Durable: "push", DeliverSubject: "push.here", AckPolicy: jetstream.AckExplicitPolicy})
 				require.NoError(t, err)
