@@ -177,3 +177,47 @@ func TestInRingRecreated(t *testing.T) {
 	require.EqualValues(t, 20, b.Stats().LastSeq)
 	require.EqualValues(t, 10, b.Stats().Written)
 }
+
+// On a work-queue stream (which requires explicit acknowledgements, and
+// deletes what is acknowledged) CreateConsumer makes an explicit consumer;
+// deliveries a dead bridge left are recovered, every message lands once,
+// and the stream empties as the bridge acknowledges.
+func TestInWorkQueue(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	ctx := context.Background()
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WQ", Subjects: []string{"WQ.>"}, Retention: jetstream.WorkQueuePolicy})
+	require.NoError(t, err)
+	require.NoError(t, publish(t, js, "WQ.x", 0, 300, 16))
+	r, _ := newRing(t, ipc.Config{})
+	cfg := bridge.InConfig{URL: srv.URL(), Stream: "WQ", Consumer: "in", CreateConsumer: true}
+	b, err := bridge.NewIn(ctx, r, cfg)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	cons, err := js.Consumer(ctx, "WQ", "in")
+	require.NoError(t, err)
+	require.Equal(t, jetstream.AckExplicitPolicy, cons.CachedInfo().Config.AckPolicy)
+
+	// A bridge that fetched 40 and died.
+	mb, err := cons.Fetch(40, jetstream.FetchMaxWait(deadline))
+	require.NoError(t, err)
+	for range mb.Messages() {
+	}
+	require.NoError(t, mb.Error())
+
+	b, err = bridge.NewIn(ctx, r, cfg)
+	require.NoError(t, err)
+	runIn(t, b)
+	rd := startReader(t, r)
+	rd.waitAll(t, 300)
+	st := b.Stats()
+	t.Log(st)
+	require.EqualValues(t, 40, st.Recovered)
+	require.Zero(t, st.Resets, "no reset on a work-queue stream")
+	// The 260 the bridge fetched are acknowledged, so deleted; the 40 it
+	// recovered wait for their redelivery (AckWait) to be acknowledged.
+	waitFor(t, "the stream to hold only the recovered messages", func() bool {
+		s, err := js.Stream(ctx, "WQ")
+		return err == nil && s.CachedInfo().State.Msgs == 40
+	})
+}
