@@ -1,0 +1,59 @@
+// Package bridge carries messages between shmring rings and NATS JetStream
+// streams, so that co-located processes that outgrow one host hand their
+// messages to a distributed engine users already run.
+//
+// This first slice has the in direction, stream → ring: [In] reads a stream
+// through a durable pull consumer and writes each message into a local ring
+// as that ring's producer. The out direction (ring → stream) is to come.
+//
+// # The guarantee
+//
+// Every message the durable consumer would deliver lands in the ring exactly
+// once and in stream order, across bridge crashes at any instruction, server
+// restarts and reconnections, as long as the ring is not recreated and the
+// stream keeps its messages until they are acknowledged. How:
+//
+//   - At least once from the stream: a message is acknowledged only after
+//     the ring holds it (its write returned), so a bridge killed before that
+//     leaves it unacknowledged and the server still has it.
+//   - De-duplicated by the ring's sequence check: the bridge writes each
+//     message with its stream sequence as the ring's message sequence
+//     ([ipc.Producer.WriteSeq]); the ring's producer keeps, in shared memory
+//     and across restarts, the highest sequence it may have committed
+//     ([ipc.Producer.InDoubt]), and its consumer discards a record at or
+//     below the last sequence it delivered. A successor bridge skips what is
+//     certainly in the ring and re-writes only what its predecessor may
+//     have died writing, which the ring's consumer discards if it landed.
+//   - In order, without relying on redelivery timing: after a crash the
+//     server would redeliver the predecessor's unacknowledged messages only
+//     once their AckWait expires, after newer ones; the ring's duplicate
+//     check would then discard them as old. So the bridge never writes a
+//     message until it has written every earlier one: at start, after any
+//     error or reconnection, after a fetch the server did not end in time,
+//     and whenever the consumer's delivery sequence shows a delivery it did
+//     not receive, it reads the consumer's state
+//     and fetches the messages delivered but not in the ring straight from
+//     the stream (by sequence and the consumer's filter), writes them, and
+//     then goes on with the consumer.
+//
+// # Backpressure
+//
+// The bridge writes with the producer's default full-ring behaviour: it waits
+// for room, never drops. Before each fetch it looks at the ring's pressure
+// ([ipc.Producer.Pressure], raised at [ipc.Config.HighWater] or by queueing
+// delay); while it is raised the bridge fetches nothing, and it resumes when
+// the pressure falls (at [ipc.Config.LowWater]). Meanwhile messages stay in
+// the stream, where its limits and the consumer's MaxAckPending apply. The
+// bridge holds at most one fetch batch in memory.
+//
+// # Ordering with several publishers
+//
+// The ring sees one producer, the bridge, and the stream's order: messages of
+// several NATS publishers arrive interleaved as the stream stored them, each
+// publisher's own messages in the order the stream received them. The ring's
+// sequences are stream sequences, not the publishers' own. In an MPSC ring
+// the bridge is one producer slot among others, ordered only against itself.
+//
+// docs/bridge.md has the configuration, the failure cases and what each
+// counter means.
+package bridge
