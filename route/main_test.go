@@ -1,0 +1,9 @@
+package route_test
+
+import (
+	"testing"
+
+	"github.com/shmring/shmring/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
