@@ -137,6 +137,8 @@ type Router struct {
 	lanes []*lane
 	next  int // RoundRobin, and LeastDepth's tie-break: where the next turn starts
 
+	retrying bool // Send is in its full-ring wait, offering a message again
+
 	dropped, overflowed, samples atomic.Uint64
 
 	stop chan struct{}

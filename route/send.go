@@ -161,7 +161,7 @@ func (rt *Router) tryLeast(msg []byte) (bool, error) {
 				continue
 			}
 			if !l.healthy() {
-				if first {
+				if first && !rt.retrying {
 					inc(&l.skipped)
 				}
 				continue
@@ -195,7 +195,9 @@ func (rt *Router) tryRR(msg []byte) (bool, error) {
 		i := (rt.next + k) % n
 		l := rt.lanes[i]
 		if !l.healthy() {
-			inc(&l.skipped)
+			if !rt.retrying {
+				inc(&l.skipped)
+			}
 			continue
 		}
 		if l.pressured.Load() || (l.full && l.fullGen == gen) {
@@ -241,7 +243,7 @@ func (rt *Router) tryKey(msg []byte, key int) (bool, error) {
 			return ok, err
 		}
 	}
-	if !healthy {
+	if !healthy && !rt.retrying {
 		inc(&l.skipped)
 	}
 	n := len(rt.lanes)
@@ -278,6 +280,8 @@ func (rt *Router) full(ctx context.Context, msg []byte, key int) error {
 	case ctx == nil:
 		return fmt.Errorf("route: nil context: %w", fs.ErrInvalid)
 	}
+	rt.retrying = true // a message is skipped past a ring once, not at every retry
+	defer func() { rt.retrying = false }()
 	for {
 		if t := rt.waitTarget(key); t < 0 {
 			// Nothing in the rotation: wait for a sample to bring a ring back.
