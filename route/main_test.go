@@ -7,3 +7,5 @@ import (
 )
 
 func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
+
+func testutilName(b testing.TB) string { return testutil.Name(b) }
