@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/route"
 	"github.com/stretchr/testify/require"
 )
 
@@ -90,4 +92,36 @@ func TestReadmeGoSnippets(t *testing.T) {
 		require.Empty(t, entries, "run %d left files behind", run)
 	}
 	require.True(t, strings.HasPrefix(code[0], "// In the writing process:"))
+}
+
+// readmeRoute is docs/routing.md's snippet: a router over four rings.
+func readmeRoute(ctx context.Context, w0, w1, w2, w3 *ipc.Ring, msg []byte) error {
+	rt, err := route.New([]*ipc.Ring{w0, w1, w2, w3}, &route.Config{By: route.LeastDepth})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return rt.Send(ctx, msg) // By: route.ByKey sends with rt.SendKey(ctx, key, msg)
+}
+
+// TestReadmeRoute runs readmeRoute: the message lands in one of the rings.
+func TestReadmeRoute(t *testing.T) {
+	var rings []*ipc.Ring
+	for i := 0; i < 4; i++ {
+		r, err := ipc.Create(testutil.Name(t), ipc.Config{})
+		require.NoError(t, err)
+		defer r.Close()
+		c, err := r.Consumer(nil)
+		require.NoError(t, err)
+		defer c.Close()
+		rings = append(rings, r)
+	}
+	require.NoError(t, readmeRoute(context.Background(), rings[0], rings[1], rings[2], rings[3], []byte("job")))
+	var in uint64
+	for _, r := range rings {
+		st, err := r.Stats()
+		require.NoError(t, err)
+		in += st.MsgsIn
+	}
+	require.EqualValues(t, 1, in)
 }

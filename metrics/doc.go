@@ -5,13 +5,16 @@
 // Prometheus, protobuf or net/http: only the program that serves metrics
 // (ringctl serve, or a service's own /metrics handler) imports metrics.
 //
-// Two collectors, both implementing prometheus.Collector:
+// Three collectors, all implementing prometheus.Collector:
 //
 //   - [Collector] ([NewCollector]) exports a fixed set of rings that the
 //     program has open, each under the "ring" label it is given.
 //   - [DirCollector] ([NewDirCollector]) exports every ring in a directory,
 //     listed afresh at each scrape and opened read-only for it, and counts
 //     the files that cannot be read as rings in shmring_unreadable_segments.
+//   - [RouterCollector] ([NewRouterCollector]) exports a route.Router's
+//     counters (shmring_route_...), which live in the routing process, not
+//     in a segment: only that process can export them.
 //
 // Both read the counters from the segment at scrape time, through
 // [ipc.Ring.Stats]: producers and consumers pay nothing for being watched,

@@ -22,13 +22,36 @@ func runSend(sio stdio, args []string) error {
 	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "under a waiting policy, stop (exit 3) once a message has waited DUR for room (block: default 1s; others: no limit, but they stop once no consumer has been attached for 1s)")
 	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
-	pos, err := parse(fs, args, 1)
+	var rf routeFlags
+	rf.register(fs)
+	pos, err := parse(fs, args, -1)
 	if err != nil {
 		return err
 	}
 	pcfg, waits, limit, perr := sendPolicy(*policy)
 	if errors.Is(perr, errUsage) {
 		return perr
+	}
+	if rf.rings != "" {
+		if len(pos) != 0 {
+			return usagef("--route names the rings; give no NAME (got %q)", pos)
+		}
+		if timeout.Given && timeout.Value <= 0 {
+			return usagef("--timeout must be positive")
+		}
+		if timeout.Given {
+			limit = timeout.Value
+		}
+		return runSendRoute(sio, loc, rf, pcfg, waits, limit, *id, perr)
+	}
+	if err := rf.single(); err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		return usagef("missing ring NAME (or --route R1,R2,...)")
+	case len(pos) > 1:
+		return usagef("want 1 argument(s), got %d: %q", len(pos), pos)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
