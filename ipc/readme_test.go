@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmring/shmring/bridge"
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/route"
@@ -92,6 +93,41 @@ func TestReadmeGoSnippets(t *testing.T) {
 		require.Empty(t, entries, "run %d left files behind", run)
 	}
 	require.True(t, strings.HasPrefix(code[0], "// In the writing process:"))
+
+	// docs/bridge.md's snippet, against a server that is not there: it
+	// compiles, and fails as its comment says, naming the cause.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.Error(t, readmeBridgeIn(ctx))
+	entries, err := os.ReadDir(os.Getenv("SHMRING_DIR"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the snippet creates its ring and leaves its removal to the caller")
+	require.NoError(t, ipc.Remove("orders"))
+}
+
+// readmeBridgeIn is docs/bridge.md's snippet: a ring fed from a JetStream
+// stream. It is compiled, vetted and checked by staticcheck; running it needs
+// a server (bridge's own tests and ExampleNewIn run one).
+func readmeBridgeIn(ctx context.Context) error {
+	// The ring: sequences are required (the bridge numbers every message).
+	r, err := ipc.Create("orders", ipc.Config{
+		Sequences: true,
+		HighWater: 512 << 10, LowWater: 128 << 10, // the bridge pauses at 512 KiB, resumes at 128 KiB
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	b, err := bridge.NewIn(ctx, r, bridge.InConfig{
+		URL:      "nats://nats.internal:4222",
+		Stream:   "ORDERS",
+		Consumer: "orders-to-ring", // a durable pull consumer, yours alone
+	})
+	if err != nil {
+		return err // says what is wrong and what to do
+	}
+	defer b.Close()   // after Run has returned
+	return b.Run(ctx) // until ctx is done, or the ring fails
 }
 
 // readmeRoute is docs/routing.md's snippet: a router over four rings.
