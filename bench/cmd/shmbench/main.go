@@ -56,6 +56,20 @@ type report struct {
 	// ProbeFloor is the fastest cache-line probe of the run (ns): a probe
 	// over three times it marks the slow state.
 	ProbeFloor int64 `json:"probe_floor_ns,omitempty"`
+	// MedianCPU: per case, the median over rounds of its CPU (every
+	// process, seconds per million messages).
+	MedianCPU map[string]float64 `json:"median_cpu_seconds_per_million_messages"`
+	// ByState: the medians and ratios again, over the rounds of one
+	// machine state only ("fast", "slow"), so that neither state's
+	// figures are read alone.
+	ByState map[string]stateSummary `json:"by_state"`
+	// OneCore: per one-core case, the median over every round of its
+	// cost per message (its thread's CPU time, ns); CostRatios: per
+	// bench.CostRatios pair, the median of per-round cost ratios (case
+	// ns over peer ns) over every round, CostRatioRounds how many.
+	OneCore         map[string]float64 `json:"one_core_ns_per_message"`
+	CostRatios      map[string]float64 `json:"one_core_cost_ratios"`
+	CostRatioRounds map[string]int     `json:"one_core_cost_ratio_rounds"`
 
 	RoundTrips     int                      `json:"latency_round_trips"`
 	Latency        map[string][]latencyJSON `json:"latency"`            // per case, one per round
@@ -70,6 +84,21 @@ type report struct {
 	Sizes      []uint64                        `json:"sweep_sizes"`
 	SizeRates  map[string]map[string][]float64 `json:"sweep_bytes_per_sec"` // size -> case -> rounds
 	SizeMedian map[string]map[string]float64   `json:"sweep_median_bytes_per_sec"`
+	// SizeCPU: CPU seconds per million messages of the size sweep, per
+	// size, case and round.
+	SizeCPU map[string]map[string][]float64 `json:"sweep_cpu_seconds_per_million_messages"`
+}
+
+// stateSummary is a report's figures over the rounds of one machine state.
+type stateSummary struct {
+	Median          map[string]float64 `json:"median_msgs_per_sec"`
+	CPU             map[string]float64 `json:"median_cpu_seconds_per_million_messages"`
+	Ratios          map[string]float64 `json:"median_ratios"`
+	RatioRounds     map[string]int     `json:"ratio_rounds"`
+	CostRatios      map[string]float64 `json:"one_core_cost_ratios"`
+	CostRatioRounds map[string]int     `json:"one_core_cost_ratio_rounds"`
+	LatRatios       map[string]float64 `json:"latency_p50_ratios"`
+	LatRatioRounds  map[string]int     `json:"latency_ratio_rounds"`
 }
 
 // latencyJSON is one latency measurement, in nanoseconds.
@@ -146,7 +175,8 @@ func main() {
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{}, RatioRounds: map[string]int{},
 		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{}, LatRatioRounds: map[string]int{},
-		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
+		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{},
+		SizeCPU: map[string]map[string][]float64{}}
 	cases := pick(bench.Cases())
 	rep.Only = slices.Sorted(maps.Keys(only))
 	skipped := rep.Skipped
@@ -177,17 +207,18 @@ func main() {
 		for _, size := range sizes {
 			key := strconv.FormatUint(size, 10)
 			if rep.SizeRates[key] == nil {
-				rep.SizeRates[key] = map[string][]float64{}
+				rep.SizeRates[key], rep.SizeCPU[key] = map[string][]float64{}, map[string][]float64{}
 			}
 			n := max(1000, min(*messages, (256<<20)/size)) // at most 256 MiB a case
 			for _, c := range pick(bench.SweepCases()) {
 				progress("shmbench: round %d/%d, %s at %s", i, *rounds, c.Name, units.FormatSize(size))
-				rate, err := c.Run(exe, n, size)
+				res, err := c.RunCPU(exe, n, size)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "\nshmbench:", err)
 					os.Exit(1)
 				}
-				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], rate*float64(size))
+				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], res.Rate*float64(size))
+				rep.SizeCPU[key][c.Name] = append(rep.SizeCPU[key][c.Name], res.CPUPerMsg.Seconds()*1e6)
 			}
 		}
 		for _, c := range pickLatency(bench.LatencyCases()) {
@@ -240,31 +271,9 @@ func main() {
 			P999: med(func(l latencyJSON) int64 { return l.P999 }), Max: med(func(l latencyJSON) int64 { return l.Max }), CPU: med(func(l latencyJSON) int64 { return l.CPU })}
 	}
 	rep.ProbeFloor = probeFloor(rep)
-	for _, q := range latencyRatios {
-		a, b := rep.Latency[q[0]], rep.Latency[q[1]]
-		if len(a) == 0 || len(b) == 0 {
-			continue
-		}
-		var v []float64
-		for i := range min(len(a), len(b)) {
-			if sameState(a[i].state(rep.ProbeFloor), b[i].state(rep.ProbeFloor)) {
-				v = append(v, float64(a[i].P50)/float64(b[i].P50))
-			}
-		}
-		rep.LatRatioRounds[q[0]+"/"+q[1]] = len(v)
-		if len(v) > 0 {
-			rep.LatRatios[q[0]+"/"+q[1]] = median(v)
-		}
-	}
+	rep.LatRatios, rep.LatRatioRounds = latRatios(rep, "")
 	progress("")
-	for _, c := range cases {
-		var v []float64
-		for _, r := range rep.Rounds {
-			v = append(v, r.Rates[c.Name])
-		}
-		rep.Median[c.Name] = median(v)
-	}
-	rep.Ratios, rep.RatioRounds = sameStateRatios(rep)
+	summarize(&rep, cases)
 	if *plotPath != "" {
 		if err := writePlot(*plotPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
@@ -296,18 +305,66 @@ var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin-
 	{"shmring-park", "futex"}, {"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
 	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
 
-// sameStateRatios computes, for each of bench.Ratios that ran, the median
-// of its per-round ratios over the rounds that ran the case and its peer in
-// the same machine state, and how many rounds those were.
-func sameStateRatios(rep report) (map[string]float64, map[string]int) {
-	ratios, rounds := map[string]float64{}, map[string]int{}
-	for _, q := range bench.Ratios() {
+// summarize fills the report's medians and ratios from its rounds: over
+// every round (ratios: over the rounds that ran the case and its peer in
+// the same state; cost ratios: over every round) and, in ByState, over
+// each state's rounds alone.
+func summarize(rep *report, cases []bench.Case) {
+	rep.MedianCPU = map[string]float64{}
+	rep.OneCore = map[string]float64{}
+	for _, c := range cases {
+		rep.Median[c.Name] = medianOf(rep, c.Name, "", func(r roundResult) float64 { return r.Rates[c.Name] })
+		rep.MedianCPU[c.Name] = medianOf(rep, c.Name, "", func(r roundResult) float64 { return r.CPU[c.Name] })
+		if bench.OneCore(c.Name) {
+			if m := rep.Median[c.Name]; m > 0 {
+				rep.OneCore[c.Name] = 1e9 / m
+			}
+		}
+	}
+	rep.Ratios, rep.RatioRounds = sameStateRatios(*rep, bench.Ratios(), "")
+	rep.CostRatios, rep.CostRatioRounds = costRatios(*rep, "")
+	rep.ByState = map[string]stateSummary{}
+	for _, st := range []string{"fast", "slow"} {
+		s := stateSummary{Median: map[string]float64{}, CPU: map[string]float64{}}
+		for _, c := range cases {
+			if m := medianOf(rep, c.Name, st, func(r roundResult) float64 { return r.Rates[c.Name] }); m > 0 {
+				s.Median[c.Name] = m
+				s.CPU[c.Name] = medianOf(rep, c.Name, st, func(r roundResult) float64 { return r.CPU[c.Name] })
+			}
+		}
+		s.Ratios, s.RatioRounds = sameStateRatios(*rep, bench.Ratios(), st)
+		s.CostRatios, s.CostRatioRounds = costRatios(*rep, st)
+		s.LatRatios, s.LatRatioRounds = latRatios(*rep, st)
+		rep.ByState[st] = s
+	}
+}
+
+// medianOf is the median of f over the rounds in which the case ran (a
+// positive value) in state st ("": any state).
+func medianOf(rep *report, name, st string, f func(roundResult) float64) float64 {
+	var v []float64
+	for _, r := range rep.Rounds {
+		if x := f(r); x > 0 && (st == "" || r.state(name, rep.ProbeFloor) == st) {
+			v = append(v, x)
+		}
+	}
+	return median(v)
+}
+
+// sameStateRatios computes, for each of ratios that ran, the median of its
+// per-round ratios over the rounds that ran the case and its peer in the
+// same machine state (st: in that state only), and how many rounds those
+// were.
+func sameStateRatios(rep report, ratios []bench.Ratio, st string) (map[string]float64, map[string]int) {
+	out, rounds := map[string]float64{}, map[string]int{}
+	for _, q := range ratios {
 		var v []float64
 		ran := false
 		for _, r := range rep.Rounds {
 			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
 				ran = true
-				if sameState(r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)) {
+				a, b := r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)
+				if sameState(a, b) && (st == "" || a == st) {
 					v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
 				}
 			}
@@ -316,10 +373,61 @@ func sameStateRatios(rep report) (map[string]float64, map[string]int) {
 			rounds[q.Case+"/"+q.Peer] = len(v)
 		}
 		if len(v) > 0 {
-			ratios[q.Case+"/"+q.Peer] = median(v)
+			out[q.Case+"/"+q.Peer] = median(v)
 		}
 	}
-	return ratios, rounds
+	return out, rounds
+}
+
+// costRatios computes, for each of bench.CostRatios that ran, the median
+// of its per-round cost ratios (the case's cost per message over its
+// peer's) over every round (st ""), or over the rounds that ran both in
+// state st.
+func costRatios(rep report, st string) (map[string]float64, map[string]int) {
+	out, rounds := map[string]float64{}, map[string]int{}
+	for _, q := range bench.CostRatios() {
+		var v []float64
+		ran := false
+		for _, r := range rep.Rounds {
+			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
+				ran = true
+				a, b := r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)
+				if st == "" || (a == st && b == st) {
+					v = append(v, r.Rates[q.Peer]/r.Rates[q.Case])
+				}
+			}
+		}
+		if ran {
+			rounds[q.Case+"/"+q.Peer] = len(v)
+		}
+		if len(v) > 0 {
+			out[q.Case+"/"+q.Peer] = median(v)
+		}
+	}
+	return out, rounds
+}
+
+// latRatios is sameStateRatios for the latency cases' p50s.
+func latRatios(rep report, st string) (map[string]float64, map[string]int) {
+	out, rounds := map[string]float64{}, map[string]int{}
+	for _, q := range latencyRatios {
+		a, b := rep.Latency[q[0]], rep.Latency[q[1]]
+		if len(a) == 0 || len(b) == 0 {
+			continue
+		}
+		var v []float64
+		for i := range min(len(a), len(b)) {
+			sa, sb := a[i].state(rep.ProbeFloor), b[i].state(rep.ProbeFloor)
+			if sameState(sa, sb) && (st == "" || sa == st) {
+				v = append(v, float64(a[i].P50)/float64(b[i].P50))
+			}
+		}
+		rounds[q[0]+"/"+q[1]] = len(v)
+		if len(v) > 0 {
+			out[q[0]+"/"+q[1]] = median(v)
+		}
+	}
+	return out, rounds
 }
 
 // probe measures the cache-line round trip now, in ns; 0 if it cannot
