@@ -7,7 +7,7 @@
 // in the same state.
 //
 //	go run ./bench/cmd/shmbench [--rounds 5] [--messages 4000000] [--json] [--quick]
-//	go run ./bench/cmd/shmbench --check-json FILE
+//	go run ./bench/cmd/shmbench --check-json FILE [--table] [--plot FILE]
 package main
 
 import (
@@ -128,7 +128,8 @@ func main() {
 	roundTrips := flag.Int("round-trips", 20000, "round trips per latency case per round")
 	sizesFlag := flag.String("sizes", "8,64,512,4KiB,64KiB", "message sizes of the throughput sweep (shmring, Unix socket, pipe)")
 	plotPath := flag.String("plot", "", "write an SVG plot of the sweep and the latencies to this file")
-	check := flag.String("check-json", "", "validate a JSON report written by --json and exit (with --plot: draw its plot)")
+	check := flag.String("check-json", "", "validate a JSON report written by --json and exit (with --plot: draw its plot; with --table: print its tables)")
+	table := flag.Bool("table", false, "with --check-json: print the report's tables, as a run without --json does")
 	casesFlag := flag.String("cases", "", "run only these cases (comma-separated names, as in the tables; \"idle\" for the idle consumer)")
 	flag.Parse()
 	if *casesFlag != "" {
@@ -148,6 +149,17 @@ func main() {
 				fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
 				os.Exit(1)
 			}
+		}
+		if *table {
+			only = nil
+			if len(rep.Only) > 0 {
+				only = map[string]bool{}
+				for _, c := range rep.Only {
+					only[c] = true
+				}
+			}
+			printTable(rep, pick(bench.Cases()))
+			return
 		}
 		fmt.Println("shmbench: report ok:", *check)
 		return
