@@ -71,6 +71,9 @@ func printTable(rep report, cases []bench.Case) {
 	fmt.Println("(fast, slow: medians over the rounds the case ran in that machine state; CPU: user+system time of every process of the case, start-up included)")
 	if len(rep.Rounds) > 0 && len(rep.Rounds[0].Probe) > 0 {
 		fmt.Printf("\ncache-line round trip just before and after each case, and the machine's state (slow: over three times the run's fastest probe, %v):\n", time.Duration(rep.ProbeFloor))
+		if rep.ProbeFloor > 200 {
+			fmt.Println("(no probe of this run came under 200ns: if the machine never reached its fast state, what is called fast here is its slow state; the fast state's probes measured 70 to 140ns on the machines measured so far)")
+		}
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		for _, c := range cases {
 			if _, skip := rep.Skipped[c.Name]; skip {
