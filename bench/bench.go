@@ -61,6 +61,30 @@ func Cases() []Case {
 		{"shmring-mpsc-4p-batch64", 5, mpscCase(4, RoleMPSCProducerBatch), false},
 		{"go-chan-2g", 1, chanCase(2), false},
 		{"go-chan-4g", 1, chanCase(4), false},
+		{"shmring-1core", 1, oneCoreCase(1), false},
+		{"c-1core", 1, cloopCase(1), false},
+		{"shmring-1core-batch64", 1, oneCoreCase(64), false},
+		{"c-1core-batch64", 1, cloopCase(64), false},
+	}
+}
+
+// OneCore reports whether the case named is a one-core loop (its rate is
+// the inverse of its cost per message, in its thread's CPU time).
+func OneCore(name string) bool {
+	switch name {
+	case "shmring-1core", "c-1core", "shmring-1core-batch64", "c-1core-batch64":
+		return true
+	}
+	return false
+}
+
+// CostRatios are the one-core comparisons: the case's cost per message
+// over its peer's (the inverse of their rates' ratio), in every round,
+// whatever the machine's state (one core's cache: no line crosses cores).
+func CostRatios() []Ratio {
+	return []Ratio{
+		{"shmring-1core", "c-1core"},
+		{"shmring-1core-batch64", "c-1core-batch64"},
 	}
 }
 
@@ -82,6 +106,7 @@ func Ratios() []Ratio {
 		{"shmring-spsc", "c-ring"},
 		{"shmring-spsc-hc", "c-ring"},
 		{"shmring-spsc-hc", "shmring-spsc"},
+		{"shmring-spsc-claim", "c-ring"},
 		{"shmring-spsc-batch64", "c-ring-batch64"},
 		{"shmring-spsc-batch64", "pipe-batch64"},
 		{"shmring-spsc", "go-chan"},
@@ -122,7 +147,7 @@ func (c Case) RunCPU(exe string, n, size uint64) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	if c.Procs == 1 {
+	if c.Procs == 1 && cpuUsed == 0 { // the one-core cases count their thread's own
 		cpuUsed = cpuTime() - self
 	}
 	return Result{Rate: float64(n) / d.Seconds(), CPUPerMsg: cpuUsed / time.Duration(max(n, 1))}, nil
@@ -285,12 +310,13 @@ func runShmring(exe string, n, size uint64) (time.Duration, error) {
 // must hand ChildArg invocations to RunChild) through the existing ring at
 // path: n messages of size bytes, each carrying its sequence number, which
 // the consumer checks. It returns the time from the producer's first write
-// to the consumer's last read.
+// to the consumer's last read, and adds both processes' CPU time to the
+// case's (demo.Pair, which ringctl demo uses, drops it).
 func ShmringPair(exe, path string, n, size uint64) (time.Duration, error) {
 	if size < 8 {
 		return 0, fmt.Errorf("messages must be at least 8 bytes (the sequence number)")
 	}
-	return demo.Pair(exe, path, n, size)
+	return pair(exe, RoleShmConsumer, RoleShmProducer, path, strconv.FormatUint(n, 10), strconv.FormatUint(size, 10))
 }
 
 // runSeqpacket is runUnix over a SOCK_SEQPACKET socket: message boundaries

@@ -3,6 +3,12 @@
  * forked producer and consumer, each side caching the other's position.
  * The producer publishes its position every BATCH messages (1: every one).
  * Usage: cring N BATCH        prints "msgs_per_sec cpu_ns" (both processes)
+ *        cring -loop N BATCH SIZE  one thread writes BATCH records of SIZE
+ *                             bytes into a ring of variable-length records
+ *                             (lring, below) and reads them back, N in all;
+ *                             prints "cpu_ns_per_msg wall_ns_per_msg cpu_ns":
+ *                             the ring's own cost per message in one core's
+ *                             cache (the thread's CPU time per message)
  *        cring -rt N          two processes ping-pong a word, spinning
  *        cring -hrt N SPINS   the same, each side spinning SPINS pauses and
  *                             then sleeping on a futex (spin then park)
@@ -185,12 +191,137 @@ static int ringtrips(long n, long spins) {
 	return report(s, n, cpu0, pid, !check);
 }
 
+/* lring: the minimal ring of variable-length records that the one-core
+ * loop measures shmring's path against. 64 KiB of data, as the Go loop's
+ * ring; each record an 8-byte header (the payload length in the low 32
+ * bits, bit 32 marking padding) and the payload rounded up to 8 bytes; a
+ * record that does not fit before the end of the data is preceded by a
+ * padding record to the end. The producer's and the consumer's positions
+ * (byte counts, never wrapped) sit on lines of their own, stored with
+ * release and loaded with acquire; each side caches the other's. The reader
+ * checks a record's length against the maximum message and what is
+ * published (one compare each), so a bad header cannot send it out of the
+ * data. */
+#define LCAP (64 * 1024)
+#define LMAX 4096
+#define LPAD (1ull << 32)
+
+struct lring {
+	_Alignas(128) _Atomic uint64_t prod;
+	_Alignas(128) _Atomic uint64_t cons;
+	_Alignas(128) unsigned char data[LCAP];
+};
+
+struct lprod {
+	struct lring *r;
+	uint64_t pos, cons; /* own position, cached consumer position */
+};
+
+struct lcons {
+	struct lring *r;
+	uint64_t pos;
+};
+
+static inline uint64_t lsize(uint64_t len) { return 8 + ((len + 7) & ~7ull); }
+
+/* lwrite appends one record (not yet published); 0: no room. */
+static int lwrite(struct lprod *p, const unsigned char *msg, uint64_t len) {
+	uint64_t need = lsize(len), off = p->pos % LCAP, tail = LCAP - off;
+	uint64_t total = need + (tail < need ? tail : 0);
+	if (p->pos + total - p->cons > LCAP) {
+		p->cons = atomic_load_explicit(&p->r->cons, memory_order_acquire);
+		if (p->pos + total - p->cons > LCAP) return 0;
+	}
+	if (tail < need) {
+		uint64_t h = LPAD | (tail - 8);
+		memcpy(p->r->data + off, &h, 8);
+		p->pos += tail;
+		off = 0;
+	}
+	memcpy(p->r->data + off, &len, 8);
+	memcpy(p->r->data + off + 8, msg, len);
+	p->pos += need;
+	return 1;
+}
+
+static void lpublish(struct lprod *p) {
+	atomic_store_explicit(&p->r->prod, p->pos, memory_order_release);
+}
+
+/* lread delivers up to max records (adding each payload's first 8 bytes to
+ * *sum, as the Go loop's callback does) and releases them with one store;
+ * -1: a damaged header. */
+static long lread(struct lcons *c, long max, uint64_t *sum) {
+	uint64_t end = atomic_load_explicit(&c->r->prod, memory_order_acquire), pos = c->pos;
+	long n = 0;
+	while (pos < end && n < max) {
+		uint64_t off = pos % LCAP, h, v;
+		memcpy(&h, c->r->data + off, 8);
+		uint64_t len = (uint32_t)h, size = lsize(len);
+		if (size > end - pos || off + size > LCAP || (h >> 32 == 0 && len > LMAX) || h >> 33) return -1;
+		if (h & LPAD) {
+			pos += size;
+			continue;
+		}
+		memcpy(&v, c->r->data + off + 8, 8);
+		*sum += v;
+		pos += size;
+		n++;
+	}
+	atomic_store_explicit(&c->r->cons, pos, memory_order_release);
+	c->pos = pos;
+	return n;
+}
+
+static uint64_t thread_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* oneloop writes batch records, publishes them, reads them back, until n
+ * messages, after a warm-up of n/8; prints the thread's CPU time per
+ * message (what the loop costs, whatever else the machine runs), the wall
+ * time per message and the process's CPU time (ns). */
+static int oneloop(uint64_t n, long batch, uint64_t size) {
+	if (batch < 1 || size < 8 || size > LMAX || lsize(size) * batch > LCAP) return 2;
+	struct lring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED) return 1;
+	struct lprod p = {r, 0, 0};
+	struct lcons c = {r, 0};
+	unsigned char *msg = calloc(1, size);
+	uint64_t sum = 0, want = 0, t0 = 0, cpu0 = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t total = pass == 0 ? n / 8 : n;
+		if (pass == 1) {
+			t0 = now_ns();
+			cpu0 = thread_ns();
+		}
+		for (uint64_t i = 0; i < total; i += batch) {
+			for (long j = 0; j < batch; j++) {
+				uint64_t seq = i + j;
+				memcpy(msg, &seq, 8);
+				want += seq;
+				if (!lwrite(&p, msg, size)) return 3;
+			}
+			lpublish(&p);
+			if (lread(&c, batch, &sum) != batch) return 3;
+		}
+	}
+	uint64_t cpu = thread_ns() - cpu0, t = now_ns() - t0, msgs = (n + batch - 1) / batch * batch;
+	if (sum != want) return 4;
+	printf("%.3f %.3f %llu\n", (double)cpu / (double)msgs, (double)t / (double)msgs, (unsigned long long)cpu_ns(RUSAGE_SELF));
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc == 3 && strcmp(argv[1], "-rt") == 0) return roundtrips(atol(argv[2]), -1);
 	if (argc == 4 && strcmp(argv[1], "-hrt") == 0) return roundtrips(atol(argv[2]), atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "-rrt") == 0) return ringtrips(atol(argv[2]), atol(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "-loop") == 0)
+		return oneloop(strtoull(argv[2], 0, 10), atol(argv[3]), strtoull(argv[4], 0, 10));
 	if (argc != 3) {
-		fprintf(stderr, "usage: cring N BATCH | cring -rt N | cring -hrt N SPINS | cring -rrt N SPINS\n");
+		fprintf(stderr, "usage: cring N BATCH | cring -loop N BATCH SIZE | cring -rt N | cring -hrt N SPINS | cring -rrt N SPINS\n");
 		return 2;
 	}
 	uint64_t n = strtoull(argv[1], 0, 10), batch = strtoull(argv[2], 0, 10);

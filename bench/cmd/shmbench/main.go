@@ -7,7 +7,7 @@
 // in the same state.
 //
 //	go run ./bench/cmd/shmbench [--rounds 5] [--messages 4000000] [--json] [--quick]
-//	go run ./bench/cmd/shmbench --check-json FILE
+//	go run ./bench/cmd/shmbench --check-json FILE [--table] [--plot FILE]
 package main
 
 import (
@@ -56,6 +56,20 @@ type report struct {
 	// ProbeFloor is the fastest cache-line probe of the run (ns): a probe
 	// over three times it marks the slow state.
 	ProbeFloor int64 `json:"probe_floor_ns,omitempty"`
+	// MedianCPU: per case, the median over rounds of its CPU (every
+	// process, seconds per million messages).
+	MedianCPU map[string]float64 `json:"median_cpu_seconds_per_million_messages"`
+	// ByState: the medians and ratios again, over the rounds of one
+	// machine state only ("fast", "slow"), so that neither state's
+	// figures are read alone.
+	ByState map[string]stateSummary `json:"by_state"`
+	// OneCore: per one-core case, the median over every round of its
+	// cost per message (its thread's CPU time, ns); CostRatios: per
+	// bench.CostRatios pair, the median of per-round cost ratios (case
+	// ns over peer ns) over every round, CostRatioRounds how many.
+	OneCore         map[string]float64 `json:"one_core_ns_per_message"`
+	CostRatios      map[string]float64 `json:"one_core_cost_ratios"`
+	CostRatioRounds map[string]int     `json:"one_core_cost_ratio_rounds"`
 
 	RoundTrips     int                      `json:"latency_round_trips"`
 	Latency        map[string][]latencyJSON `json:"latency"`            // per case, one per round
@@ -70,6 +84,21 @@ type report struct {
 	Sizes      []uint64                        `json:"sweep_sizes"`
 	SizeRates  map[string]map[string][]float64 `json:"sweep_bytes_per_sec"` // size -> case -> rounds
 	SizeMedian map[string]map[string]float64   `json:"sweep_median_bytes_per_sec"`
+	// SizeCPU: CPU seconds per million messages of the size sweep, per
+	// size, case and round.
+	SizeCPU map[string]map[string][]float64 `json:"sweep_cpu_seconds_per_million_messages"`
+}
+
+// stateSummary is a report's figures over the rounds of one machine state.
+type stateSummary struct {
+	Median          map[string]float64 `json:"median_msgs_per_sec"`
+	CPU             map[string]float64 `json:"median_cpu_seconds_per_million_messages"`
+	Ratios          map[string]float64 `json:"median_ratios"`
+	RatioRounds     map[string]int     `json:"ratio_rounds"`
+	CostRatios      map[string]float64 `json:"one_core_cost_ratios"`
+	CostRatioRounds map[string]int     `json:"one_core_cost_ratio_rounds"`
+	LatRatios       map[string]float64 `json:"latency_p50_ratios"`
+	LatRatioRounds  map[string]int     `json:"latency_ratio_rounds"`
 }
 
 // latencyJSON is one latency measurement, in nanoseconds.
@@ -99,7 +128,8 @@ func main() {
 	roundTrips := flag.Int("round-trips", 20000, "round trips per latency case per round")
 	sizesFlag := flag.String("sizes", "8,64,512,4KiB,64KiB", "message sizes of the throughput sweep (shmring, Unix socket, pipe)")
 	plotPath := flag.String("plot", "", "write an SVG plot of the sweep and the latencies to this file")
-	check := flag.String("check-json", "", "validate a JSON report written by --json and exit (with --plot: draw its plot)")
+	check := flag.String("check-json", "", "validate a JSON report written by --json and exit (with --plot: draw its plot; with --table: print its tables)")
+	table := flag.Bool("table", false, "with --check-json: print the report's tables, as a run without --json does")
 	casesFlag := flag.String("cases", "", "run only these cases (comma-separated names, as in the tables; \"idle\" for the idle consumer)")
 	flag.Parse()
 	if *casesFlag != "" {
@@ -119,6 +149,17 @@ func main() {
 				fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
 				os.Exit(1)
 			}
+		}
+		if *table {
+			only = nil
+			if len(rep.Only) > 0 {
+				only = map[string]bool{}
+				for _, c := range rep.Only {
+					only[c] = true
+				}
+			}
+			printTable(rep, pick(bench.Cases()))
+			return
 		}
 		fmt.Println("shmbench: report ok:", *check)
 		return
@@ -146,7 +187,8 @@ func main() {
 	rep := report{Machine: cpuModel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(),
 		Messages: *messages, Size: 64, Median: map[string]float64{}, Ratios: map[string]float64{}, RatioRounds: map[string]int{},
 		RoundTrips: *roundTrips, Latency: map[string][]latencyJSON{}, LatMedian: map[string]latencyJSON{}, LatRatios: map[string]float64{}, LatRatioRounds: map[string]int{},
-		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{}}
+		Skipped: map[string]string{}, IdleCPU: map[string]float64{}, Sizes: sizes, SizeRates: map[string]map[string][]float64{}, SizeMedian: map[string]map[string]float64{},
+		SizeCPU: map[string]map[string][]float64{}}
 	cases := pick(bench.Cases())
 	rep.Only = slices.Sorted(maps.Keys(only))
 	skipped := rep.Skipped
@@ -177,17 +219,18 @@ func main() {
 		for _, size := range sizes {
 			key := strconv.FormatUint(size, 10)
 			if rep.SizeRates[key] == nil {
-				rep.SizeRates[key] = map[string][]float64{}
+				rep.SizeRates[key], rep.SizeCPU[key] = map[string][]float64{}, map[string][]float64{}
 			}
 			n := max(1000, min(*messages, (256<<20)/size)) // at most 256 MiB a case
 			for _, c := range pick(bench.SweepCases()) {
 				progress("shmbench: round %d/%d, %s at %s", i, *rounds, c.Name, units.FormatSize(size))
-				rate, err := c.Run(exe, n, size)
+				res, err := c.RunCPU(exe, n, size)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "\nshmbench:", err)
 					os.Exit(1)
 				}
-				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], rate*float64(size))
+				rep.SizeRates[key][c.Name] = append(rep.SizeRates[key][c.Name], res.Rate*float64(size))
+				rep.SizeCPU[key][c.Name] = append(rep.SizeCPU[key][c.Name], res.CPUPerMsg.Seconds()*1e6)
 			}
 		}
 		for _, c := range pickLatency(bench.LatencyCases()) {
@@ -240,31 +283,9 @@ func main() {
 			P999: med(func(l latencyJSON) int64 { return l.P999 }), Max: med(func(l latencyJSON) int64 { return l.Max }), CPU: med(func(l latencyJSON) int64 { return l.CPU })}
 	}
 	rep.ProbeFloor = probeFloor(rep)
-	for _, q := range latencyRatios {
-		a, b := rep.Latency[q[0]], rep.Latency[q[1]]
-		if len(a) == 0 || len(b) == 0 {
-			continue
-		}
-		var v []float64
-		for i := range min(len(a), len(b)) {
-			if sameState(a[i].state(rep.ProbeFloor), b[i].state(rep.ProbeFloor)) {
-				v = append(v, float64(a[i].P50)/float64(b[i].P50))
-			}
-		}
-		rep.LatRatioRounds[q[0]+"/"+q[1]] = len(v)
-		if len(v) > 0 {
-			rep.LatRatios[q[0]+"/"+q[1]] = median(v)
-		}
-	}
+	rep.LatRatios, rep.LatRatioRounds = latRatios(rep, "")
 	progress("")
-	for _, c := range cases {
-		var v []float64
-		for _, r := range rep.Rounds {
-			v = append(v, r.Rates[c.Name])
-		}
-		rep.Median[c.Name] = median(v)
-	}
-	rep.Ratios, rep.RatioRounds = sameStateRatios(rep)
+	summarize(&rep, cases)
 	if *plotPath != "" {
 		if err := writePlot(*plotPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "shmbench: plot:", err)
@@ -295,32 +316,6 @@ var latencyRatios = [][2]string{{"shmring-spin", "c-ring-spin"}, {"shmring-spin-
 	{"shmring-hybrid", "c-ring-hybrid"}, {"shmring-hybrid-hc", "c-ring-hybrid"},
 	{"shmring-park", "futex"}, {"shmring-park", "c-park"}, {"shmring-spin", "futex"}, {"shmring-hybrid", "futex"},
 	{"shmring-park", "unix-stream"}, {"shmring-spin", "unix-stream"}}
-
-// sameStateRatios computes, for each of bench.Ratios that ran, the median
-// of its per-round ratios over the rounds that ran the case and its peer in
-// the same machine state, and how many rounds those were.
-func sameStateRatios(rep report) (map[string]float64, map[string]int) {
-	ratios, rounds := map[string]float64{}, map[string]int{}
-	for _, q := range bench.Ratios() {
-		var v []float64
-		ran := false
-		for _, r := range rep.Rounds {
-			if r.Rates[q.Case] > 0 && r.Rates[q.Peer] > 0 {
-				ran = true
-				if sameState(r.state(q.Case, rep.ProbeFloor), r.state(q.Peer, rep.ProbeFloor)) {
-					v = append(v, r.Rates[q.Case]/r.Rates[q.Peer])
-				}
-			}
-		}
-		if ran {
-			rounds[q.Case+"/"+q.Peer] = len(v)
-		}
-		if len(v) > 0 {
-			ratios[q.Case+"/"+q.Peer] = median(v)
-		}
-	}
-	return ratios, rounds
-}
 
 // probe measures the cache-line round trip now, in ns; 0 if it cannot
 // (no C compiler).
