@@ -212,6 +212,10 @@ func TestParkDeadlineAndCancel(t *testing.T) {
 	case err := <-done:
 		require.ErrorIs(t, err, context.Canceled)
 	case <-time.After(30 * time.Second):
+		// Not t.Fatal with the write still running (the deferred Close
+		// would race it): end its sleep first.
+		require.NoError(t, r.Close())
+		<-done
 		t.Fatal("the cancellation did not wake the parked producer")
 	}
 

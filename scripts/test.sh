@@ -10,6 +10,25 @@ export PATH="/usr/local/go/bin:$PATH:$(go env GOPATH)/bin"
 
 STATICCHECK_VERSION=v0.8.2
 
+# A test process that dies (a panic, a timeout's SIGKILL) runs no cleanup:
+# what it left in /dev/shm (names testutil gives: shmring-test-PID-N) is
+# removed when the run ends, pass or fail, and fails the run.
+dead_leftovers() {
+  local f pid left=()
+  for f in /dev/shm/shmring-test-* /dev/shm/.shmring-test-*; do
+    [[ -e $f ]] || continue
+    pid=${f##*/}; pid=${pid#.}; pid=${pid#shmring-test-}; pid=${pid%%-*}
+    if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+      left+=("$f")
+    fi
+  done
+  ((${#left[@]} == 0)) && return 0
+  echo "FAIL: test processes that died left ${#left[@]} file(s) in /dev/shm (removed): ${left[*]}" >&2
+  rm -f "${left[@]}"
+  return 1
+}
+trap 'rc=$?; dead_leftovers || rc=1; exit $rc' EXIT
+
 # IPC_EXPORTS_MAX: the most exported identifiers package ipc may have
 # (issue 14's API 1.0 budget; scripts/exports.sh counts them). The run fails
 # if ipc exports more: a new export must displace an old one or raise this
