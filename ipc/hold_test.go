@@ -1,0 +1,329 @@
+package ipc_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
+)
+
+// holdRings are the ring kinds a consumer may hold its reads in.
+var holdRings = []struct {
+	name string
+	cfg  ipc.Config
+}{
+	{"spsc", ipc.Config{Capacity: 4096}},
+	{"spsc sequences", ipc.Config{Capacity: 4096, Sequences: true}},
+	{"spsc header commit", ipc.Config{Capacity: 4096, HeaderCommit: true}},
+	{"spsc header commit sequences", ipc.Config{Capacity: 4096, HeaderCommit: true, Sequences: true, Timestamps: true}},
+	{"mpsc", ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 4096}},
+	{"mpsc sequences", ipc.Config{Kind: ipc.MPSC, Producers: 2, Capacity: 4096, Sequences: true}},
+}
+
+// heldRecord is what a test keeps of a Record a held consumer delivered.
+type heldRecord struct {
+	data []byte // the zero-copy Data, valid until released
+	pos  uint64
+	seq  uint64
+}
+
+// batchHeld ranges c.Batch(ctx, max) and returns what it yielded.
+func batchHeld(t *testing.T, c *ipc.Consumer, max int) []heldRecord {
+	t.Helper()
+	var out []heldRecord
+	for rec, err := range c.Batch(context.Background(), max) {
+		require.NoError(t, err)
+		out = append(out, heldRecord{rec.Data, rec.Pos, rec.Seq})
+	}
+	return out
+}
+
+// A held consumer delivers and releases nothing: the consumer position in
+// the segment stays where it was (the depth and the high watermark count
+// the held bytes), Data stays valid after the loop, and Release(pos) hands
+// back up to a record's Pos. A successor, after Close, resumes at the
+// released position and delivers again what was held and not released,
+// nothing else.
+func TestHoldRelease(t *testing.T) {
+	for _, tc := range holdRings {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), tc.cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			p, err := r.Producer(nil)
+			require.NoError(t, err)
+			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			ctx := context.Background()
+			for i := range 10 {
+				require.NoError(t, p.Write(ctx, msgN(i)))
+			}
+
+			recs := batchHeld(t, c, 4)
+			recs = append(recs, batchHeld(t, c, 100)...)
+			require.Len(t, recs, 10)
+			st, err := r.Stats()
+			require.NoError(t, err)
+			require.Zero(t, st.ConsumerPos, "reads release nothing")
+			require.Equal(t, uint64(10), st.MsgsOut, "messages are counted when delivered")
+			if !tc.cfg.HeaderCommit { // a header-commit ring publishes its producer position lazily
+				require.Equal(t, st.ProducerPos, st.Depth, "held bytes are in the depth")
+				require.GreaterOrEqual(t, st.HighWater, recs[9].pos, "and in the high watermark")
+			}
+			for i, rec := range recs {
+				require.Equal(t, msgN(i), rec.data, "held Data stays valid")
+				if i > 0 {
+					require.Greater(t, rec.pos, recs[i-1].pos)
+				}
+				if tc.cfg.Sequences && tc.cfg.Kind != ipc.MPSC {
+					require.Equal(t, uint64(i+1), rec.seq)
+				}
+			}
+			short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+			got, err := drainBatch(t, c.Batch(short, 10))
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Empty(t, got, "held messages are not delivered twice by one consumer")
+
+			require.NoError(t, c.Release(recs[2].pos))
+			st, err = r.Stats()
+			require.NoError(t, err)
+			require.Equal(t, recs[2].pos, st.ConsumerPos, "Release moves the consumer position to pos")
+			for i := 3; i < 10; i++ {
+				require.Equal(t, msgN(i), recs[i].data, "what is still held stays valid")
+			}
+			require.NoError(t, c.Close())
+
+			// The successor delivers again what was held and not released.
+			c, err = r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			again := batchHeld(t, c, 100)
+			require.Len(t, again, 7)
+			for i, rec := range again {
+				require.Equal(t, msgN(i+3), rec.data)
+				require.Equal(t, recs[i+3].pos, rec.pos, "the same positions")
+				require.Equal(t, recs[i+3].seq, rec.seq, "the same sequences")
+			}
+			require.NoError(t, c.Release(again[6].pos))
+			st, err = r.Stats()
+			require.NoError(t, err)
+			require.Equal(t, st.ProducerPos, st.ConsumerPos)
+			require.Zero(t, st.Duplicates, "re-delivered messages are not duplicates")
+			require.NoError(t, c.Close())
+
+			// An unheld consumer after it sees nothing more.
+			c, err = r.Consumer(nil)
+			require.NoError(t, err)
+			defer c.Close()
+			n, err := c.TryRead(10, func([]byte) {})
+			require.NoError(t, err)
+			require.Zero(t, n)
+		})
+	}
+}
+
+// Release's arguments: a position outside the held records, or inside
+// one, returns fs.ErrInvalid and changes nothing; so does Release on a
+// consumer that does not hold its reads. Read and TryRead refuse a held
+// consumer; a drop-oldest ring refuses Hold.
+func TestHoldReleaseErrors(t *testing.T) {
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 4096})
+	require.NoError(t, err)
+	defer r.Close()
+	p, err := r.Producer(nil)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := range 6 {
+		require.NoError(t, p.Write(ctx, msgN(i)))
+	}
+
+	c, err := r.Consumer(nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Release(0), fs.ErrInvalid, "a consumer that does not hold its reads")
+	require.NoError(t, c.Close())
+
+	c, err = r.Consumer(&ipc.ConsumerConfig{Hold: true})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Read(ctx, 1, func([]byte) {})
+	require.ErrorIs(t, err, fs.ErrInvalid)
+	require.Contains(t, err.Error(), "Batch")
+	_, err = c.TryRead(1, func([]byte) {})
+	require.ErrorIs(t, err, fs.ErrInvalid)
+
+	recs := batchHeld(t, c, 4)
+	require.Len(t, recs, 4)
+	released := func() uint64 {
+		st, err := r.Stats()
+		require.NoError(t, err)
+		return st.ConsumerPos
+	}
+	for _, pos := range []uint64{
+		recs[3].pos + 8,  // past the read cursor (unread messages follow)
+		recs[3].pos + 64, // further
+		recs[1].pos - 8,  // inside a record
+		1,                // not even aligned
+		1 << 63,          // nowhere
+	} {
+		err := c.Release(pos)
+		require.ErrorIs(t, err, fs.ErrInvalid, "Release(%d)", pos)
+		require.Zero(t, released(), "Release(%d) changed nothing", pos)
+	}
+	require.NoError(t, c.Release(0), "the released position itself: nothing to do")
+	require.NoError(t, c.Release(recs[1].pos))
+	require.Equal(t, recs[1].pos, released())
+	require.ErrorIs(t, c.Release(recs[0].pos), fs.ErrInvalid, "before the released position")
+	require.NoError(t, c.Release(recs[1].pos), "the released position again")
+	require.Equal(t, recs[1].pos, released())
+	require.NoError(t, c.Release(recs[3].pos))
+	require.Equal(t, recs[3].pos, released())
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Release(recs[3].pos), ipc.ErrClosed)
+
+	for _, kind := range []ipc.Kind{ipc.SPSC, ipc.MPSC} {
+		d, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: kind, Capacity: 4096, DropOldest: true})
+		require.NoError(t, err)
+		_, err = d.Consumer(&ipc.ConsumerConfig{Hold: true})
+		require.ErrorIs(t, err, fs.ErrInvalid, "%s drop-oldest", kind)
+		require.Contains(t, err.Error(), "DropOldest")
+		c, err := d.Consumer(nil)
+		require.NoError(t, err, "the refusal took no role")
+		require.NoError(t, c.Close())
+		require.NoError(t, d.Close())
+	}
+}
+
+// A ring full of held messages stops the producers; a parked producer is
+// woken by the Release that makes room.
+func TestHoldReleaseWakesParkedProducer(t *testing.T) {
+	for _, tc := range holdRings {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Capacity = 1024
+			r, err := ipc.Create(testutil.Name(t), cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			wait := ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Minute}
+			p, err := r.Producer(&ipc.ProducerConfig{Wait: wait})
+			require.NoError(t, err)
+			defer p.Close()
+			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true, Wait: wait})
+			require.NoError(t, err)
+			defer c.Close()
+			ctx := context.Background()
+			msg := make([]byte, 100)
+			for p.TryWrite(msg) == nil {
+			}
+			recs := batchHeld(t, c, 1000)
+			require.NotEmpty(t, recs)
+			for p.TryWrite(msg) == nil { // room a skipped padding may have left
+			}
+			before, err := r.Stats()
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			go func() { done <- p.Write(ctx, msg) }()
+			for deadline := time.Now().Add(time.Minute); ; {
+				st, err := r.Stats()
+				require.NoError(t, err)
+				if st.ProducerParks > before.ProducerParks {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("the write returned %v on a ring full of held messages", err)
+				default:
+				}
+				require.True(t, time.Now().Before(deadline), "the producer never parked")
+				time.Sleep(time.Millisecond)
+			}
+			require.NoError(t, c.Release(recs[len(recs)-1].pos))
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(time.Minute):
+				t.Fatal("Release did not wake the parked producer")
+			}
+			st, err := r.Stats()
+			require.NoError(t, err)
+			require.Positive(t, st.ProducerWakeups-before.ProducerWakeups, "the release woke it")
+		})
+	}
+}
+
+// The C program written from docs/layout.md reads a ring a held consumer
+// left, correctly: from the released position, what was held and not
+// released comes first, with its sequences (the held consumer stored in
+// the segment only the sequences it released, so none of it is discarded
+// as a duplicate), then the rest. The layout is unchanged.
+func TestHoldLeavesARingCReads(t *testing.T) {
+	bin := buildRingC(t)
+	for _, k := range cKinds() {
+		if k.dropOldest {
+			continue
+		}
+		t.Run(k.name, func(t *testing.T) {
+			cfg := k.cfg
+			cfg.Capacity, cfg.MaxMessage = 1<<12, 128
+			r := newRing(t, cfg)
+			p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
+			require.NoError(t, err)
+			defer p.Close()
+			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			next, delivered := 0, 0
+			var held []heldRecord
+			first := 0 // the first message not released
+			for round := 0; round < 8; round++ {
+				for p.TryWrite([]byte(cMessage("g0", next))) == nil {
+					next++
+				}
+				recs := batchHeld(t, c, 1000)
+				for _, rec := range recs {
+					require.Equal(t, cMessage("g0", delivered), string(rec.data))
+					delivered++
+				}
+				held = append(held, recs...)
+				// Release two thirds of what is held: the ring wraps.
+				k := len(held) * 2 / 3
+				if k > 0 {
+					require.NoError(t, c.Release(held[k-1].pos))
+					held, first = held[k:], first+k
+				}
+			}
+			require.NoError(t, c.Close())
+			require.NotEmpty(t, held, "the consumer left held messages")
+			require.NoError(t, p.Write(context.Background(), []byte("FIN")))
+
+			out, err := exec.Command(bin, "read", r.Path(), "FIN").CombinedOutput()
+			require.NoError(t, err, "C consumer: %s", out)
+			lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			var want []string
+			for i := first; i < next; i++ {
+				line := cMessage("g0", i)
+				if cfg.Sequences {
+					line = fmt.Sprintf("%d %s", i+1, line)
+				}
+				want = append(want, line)
+			}
+			fin := "FIN"
+			if cfg.Sequences {
+				fin = fmt.Sprintf("%d FIN", next+1)
+			}
+			want = append(want, fin)
+			require.Equal(t, want, lines, "the C reader resumes at the released position")
+			st, err := r.Stats()
+			require.NoError(t, err)
+			require.Zero(t, st.Depth)
+			require.Zero(t, st.Duplicates)
+			require.Greater(t, st.ProducerPos, 4*st.Capacity, "records wrapped")
+		})
+	}
+}
