@@ -327,3 +327,41 @@ func TestHoldLeavesARingCReads(t *testing.T) {
 		})
 	}
 }
+
+// Held messages count in the depth pressure level: raised by the producers
+// past the high level, it stays raised while the consumer holds what it
+// read, and falls when a Release brings the depth to the low level.
+func TestHoldPressure(t *testing.T) {
+	for _, tc := range holdRings {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.HighWater, cfg.LowWater = 2048, 512
+			r, err := ipc.Create(testutil.Name(t), cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
+			require.NoError(t, err)
+			defer p.Close()
+			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			defer c.Close()
+			pressure := func() bool {
+				st, err := r.Stats()
+				require.NoError(t, err)
+				return st.Pressure.Depth
+			}
+			msg := make([]byte, 100)
+			for i := 0; i < 30; i++ { // about 3.3 KiB
+				require.NoError(t, p.TryWrite(msg))
+			}
+			require.True(t, pressure(), "the producers raised it past the high level")
+			recs := batchHeld(t, c, 1000)
+			require.Len(t, recs, 30)
+			require.True(t, pressure(), "held messages keep the depth up")
+			require.NoError(t, c.Release(recs[9].pos))
+			require.True(t, pressure(), "about 2.2 KiB still held: above the low level")
+			require.NoError(t, c.Release(recs[29].pos))
+			require.False(t, pressure(), "the Release that empties the ring lowers it")
+		})
+	}
+}

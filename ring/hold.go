@@ -92,6 +92,14 @@ func (c *Consumer) Release(pos uint64) error {
 	if c.hook != nil {
 		c.hook(stepHeldReleased)
 	}
+	// Producers raise the depth pressure level; the consumer lowers it as
+	// the depth falls, when it loads the producer position. Held bytes
+	// count in the depth, so a release is when it falls: look now, or a
+	// held consumer that released all and idles leaves pressure raised.
+	// (The pressure word: raised by producers' compare-and-swap, a value.)
+	if c.err == nil && word32(c.r.region, offPressure).Load()&PressureDepth != 0 {
+		_, _ = c.reloadProducer() // damage sets c.err, returned below
+	}
 	return c.err
 }
 
