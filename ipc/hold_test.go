@@ -365,3 +365,34 @@ func TestHoldPressure(t *testing.T) {
 		})
 	}
 }
+
+// The consumer's window counts held messages too: producers may fill the
+// window from the released position, so a held consumer that read all the
+// window's worth gets no more until it releases.
+func TestHoldWindow(t *testing.T) {
+	for _, tc := range holdRings {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ipc.Create(testutil.Name(t), tc.cfg)
+			require.NoError(t, err)
+			defer r.Close()
+			p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
+			require.NoError(t, err)
+			defer p.Close()
+			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.SetWindow(1024))
+			msg := make([]byte, 100)
+			n := 0
+			for p.TryWrite(msg) == nil {
+				n++
+			}
+			require.Less(t, n, 10, "the window bounds the producers")
+			recs := batchHeld(t, c, 1000)
+			require.Len(t, recs, n)
+			require.ErrorIs(t, p.TryWrite(msg), ipc.ErrFull, "held messages fill the window")
+			require.NoError(t, c.Release(recs[n-1].pos))
+			require.NoError(t, p.TryWrite(msg), "a release makes room in the window")
+		})
+	}
+}
