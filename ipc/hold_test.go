@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os/exec"
 	"strings"
 	"testing"
@@ -395,4 +396,142 @@ func TestHoldWindow(t *testing.T) {
 			require.NoError(t, p.TryWrite(msg), "a release makes room in the window")
 		})
 	}
+}
+
+// TestHoldModel drives a held consumer through random writes (two
+// producers in MPSC, some resending their last message with its sequence,
+// which the consumer must discard), Batch loops of random sizes that may
+// break, Releases (valid, and invalid ones that must change nothing) and
+// restarts (Close, then a new Consumer), against a reference: the
+// messages written in ring order, a released prefix, the held ones after
+// it. Every message is delivered at least once, in order, without a gap;
+// after a restart exactly the held and not released ones come again.
+func TestHoldModel(t *testing.T) {
+	for _, tc := range holdRings {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := range uint64(4) {
+				holdModel(t, tc.cfg, seed)
+			}
+		})
+	}
+}
+
+func holdModel(t *testing.T, cfg ipc.Config, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 15))
+	cfg.Capacity, cfg.MaxMessage = 1024, 100
+	r, err := ipc.Create(testutil.Name(t), cfg)
+	require.NoError(t, err)
+	defer r.Close()
+	nprod := 1
+	if cfg.Kind == ipc.MPSC {
+		nprod = 2
+	}
+	var ps []*ipc.Producer
+	for range nprod {
+		p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
+		require.NoError(t, err)
+		defer p.Close()
+		ps = append(ps, p)
+	}
+	c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+	require.NoError(t, err)
+	defer func() { _ = c.Close() }()
+	ctx := context.Background()
+
+	var (
+		expected []string        // in ring order, resends left out
+		released int             // expected[:released] are released
+		held     []uint64        // the Pos of expected[released:released+len(held)]
+		last     = map[int]int{} // producer: the index of its last message in expected
+		next     int
+	)
+	for op := 0; op < 300; op++ {
+		switch x := rng.IntN(10); {
+		case x < 4: // write
+			k := rng.IntN(nprod)
+			if j, ok := last[k]; ok && cfg.Sequences && rng.IntN(5) == 0 {
+				st, err := ps[k].Stats()
+				require.NoError(t, err)
+				// The last message again, with its sequence: discarded.
+				if err := ps[k].WriteSeq(ctx, st.NextSeq-1, []byte(expected[j])); err != nil {
+					require.ErrorIs(t, err, ipc.ErrFull)
+				}
+				continue
+			}
+			m := fmt.Sprintf("p%d message %d %s", k, next, strings.Repeat("x", rng.IntN(60)))
+			if err := ps[k].TryWrite([]byte(m)); err != nil {
+				require.ErrorIs(t, err, ipc.ErrFull)
+				continue
+			}
+			next++
+			last[k] = len(expected)
+			expected = append(expected, m)
+		case x < 7: // a Batch loop, which may break
+			short, cancel := context.WithTimeout(ctx, time.Millisecond)
+			max, brk := 1+rng.IntN(8), rng.IntN(10)
+			i := 0
+			for rec, err := range c.Batch(short, max) {
+				if err != nil {
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+					require.Equal(t, len(expected), released+len(held), "a wait ends only when nothing is left")
+					break
+				}
+				at := released + len(held)
+				require.Less(t, at, len(expected), "delivered %q beyond what was written", rec.Data)
+				require.Equal(t, expected[at], string(rec.Data), "the next message in order, no gap")
+				held = append(held, rec.Pos)
+				if i++; i == brk {
+					break
+				}
+			}
+			cancel()
+		case x < 9: // releases
+			st, err := r.Stats()
+			require.NoError(t, err)
+			rel := st.ConsumerPos
+			bad := []uint64{rel - 8, rel + 1, rel + 2*1024} // before, unaligned, past anything read
+			if len(held) > 0 {
+				bad = append(bad, held[0]-8) // inside the first held message
+			}
+			for _, pos := range bad {
+				require.ErrorIs(t, c.Release(pos), fs.ErrInvalid, "Release(%d), released %d", pos, rel)
+			}
+			after, err := r.Stats()
+			require.NoError(t, err)
+			require.Equal(t, rel, after.ConsumerPos, "bad releases change nothing")
+			if len(held) == 0 {
+				continue
+			}
+			j := 1 + rng.IntN(len(held))
+			require.NoError(t, c.Release(held[j-1]))
+			released += j
+			held = held[j:]
+			st, err = r.Stats()
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, st.ConsumerPos, rel)
+			if len(held) > 0 {
+				require.Less(t, st.ConsumerPos, held[0], "what is still held stays held")
+			}
+		default: // restart
+			require.NoError(t, c.Close())
+			c, err = r.Consumer(&ipc.ConsumerConfig{Hold: true})
+			require.NoError(t, err)
+			held = nil // delivered again from the released position
+		}
+	}
+	// Drain: everything written is delivered and released.
+	for released+len(held) < len(expected) {
+		for rec, err := range c.Batch(ctx, 100) {
+			require.NoError(t, err)
+			require.Equal(t, expected[released+len(held)], string(rec.Data))
+			held = append(held, rec.Pos)
+		}
+	}
+	if len(held) > 0 {
+		require.NoError(t, c.Release(held[len(held)-1]))
+	}
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, st.ProducerPos, st.ConsumerPos, "seed %d: all released", seed)
+	require.Greater(t, len(expected), 30, "seed %d: the model wrote too little to mean anything", seed)
 }
