@@ -17,8 +17,8 @@ import (
 // a time across all processes; a second gets ErrBusy.
 //
 // Concurrency: a Consumer is not safe for concurrent use. Its reading
-// methods (Read, TryRead and the iterator Batch returns) and Close are
-// called by one goroutine at a time; hand it from one goroutine to another only with
+// methods (Read, TryRead, the iterator Batch returns and Release) and Close
+// are called by one goroutine at a time; hand it from one goroutine to another only with
 // synchronisation. Two goroutines reading through one Consumer at once
 // deliver messages twice or not at all and may corrupt the ring for every
 // process; -race builds detect the overlap and panic, naming both calls,
