@@ -356,3 +356,34 @@ func TestHoldReleaseDies(t *testing.T) {
 		}
 	}
 }
+
+// A held MPSC consumer killed while zeroing what it released (its zeroing
+// mark published, the position not stored) is finished by its successor,
+// as an unheld one's is: the successor resumes after the released records
+// and delivers again only what was held and not released.
+func TestHoldMPSCDiesWhileZeroing(t *testing.T) {
+	r, c := newMPSC(t, 1<<12, 128, 1)
+	p := slotProducer(t, r, 0)
+	for i := range 6 {
+		require.NoError(t, p.TryWrite(holdMsg(uint64(i), 24)))
+	}
+	require.NoError(t, c.Hold())
+	var ends []uint64
+	_, err := c.ReadBatch(10, func([]byte) { ends = append(ends, c.Current().End) })
+	require.NoError(t, err)
+	require.Len(t, ends, 6)
+	require.NoError(t, c.Release(ends[2]))
+	// Simulate: the mark says the release ends at ends[2], the consumer
+	// position was never stored (and only part of the range was zeroed).
+	region := ring.RegionOf(r)
+	ring.SetConsumerPos(region, 0)
+	c2, err := r.NewConsumer()
+	require.NoError(t, err)
+	require.NoError(t, c2.Hold())
+	require.Equal(t, ends[2], c2.Position(), "the successor finished the release")
+	var got []uint64
+	_, err = c2.ReadBatch(10, func(m []byte) { got = append(got, holdID(t, m)) })
+	require.NoError(t, err)
+	require.Equal(t, []uint64{3, 4, 5}, got)
+	require.Zero(t, r.Stats().Lost)
+}
