@@ -27,7 +27,9 @@ import (
 // which may overwrite it at once: copy what must outlive the loop), except
 // in a ring created with DropOldest, whose consumer copies each message
 // out before delivering it, into one buffer: there Data is valid only until
-// the body it was yielded to returns.
+// the body it was yielded to returns. A consumer created with
+// ConsumerConfig.Hold releases nothing when the loop ends: the messages
+// stay held, their Data valid, until [Consumer.Release] hands them back.
 //
 // Errors: a wait that ends without a message (ctx done, the Wait's hook,
 // [ErrPeerDead], [ErrClosed]), the argument checks ([io/fs.ErrInvalid] for
@@ -77,7 +79,7 @@ func (c *Consumer) batch(ctx context.Context, max int, yield func(Record, error)
 	c.broke = false
 	_, err := c.readBatch(ctx, max, func(msg []byte) {
 		cur := c.rc.Current()
-		rec := Record{Data: msg, Seq: cur.Seq, Slot: cur.Slot}
+		rec := Record{Data: msg, Seq: cur.Seq, Slot: cur.Slot, Pos: cur.End}
 		if cur.Mono != 0 {
 			rec.Time = cur.Mono + offset
 		}

@@ -356,9 +356,12 @@ func TestBatchRecordFields(t *testing.T) {
 				require.NoError(t, ps[i%len(ps)].Write(ctx, msgN(i)))
 			}
 			i := 0
+			var pos uint64
 			for rec, err := range c.Batch(ctx, 10) {
 				require.NoError(t, err)
 				require.Equal(t, msgN(i), rec.Data)
+				require.Greater(t, rec.Pos, pos, "record %d: Pos, past the record, grows", i)
+				pos = rec.Pos
 				wantSlot, wantSeq := 0, uint64(0)
 				if mpsc {
 					wantSlot = ids[i%len(ids)] - 1
@@ -380,6 +383,9 @@ func TestBatchRecordFields(t *testing.T) {
 				i++
 			}
 			require.Equal(t, 6, i)
+			st, err := r.Stats()
+			require.NoError(t, err)
+			require.Equal(t, st.ProducerPos, pos, "the last record ends at the producer position")
 		})
 	}
 }

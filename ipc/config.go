@@ -360,6 +360,22 @@ type ConsumerConfig struct {
 	// throughput (docs/benchmarks.md measures it). A full batch is never
 	// held. 0: off.
 	Coalesce time.Duration
+	// Hold makes the consumer hold what it reads until [Consumer.Release]:
+	// a Batch loop delivers messages and moves a read cursor kept in this
+	// process, but hands nothing back to the producers; each Record's Pos
+	// is what Release takes. The consumer position in the segment stays
+	// the release point, so a consumer that closes or dies leaves what it
+	// held in the ring, and its successor delivers it again (for a consumer
+	// that releases only what it has finished with: at-least-once across
+	// crashes). Held messages occupy the ring: they count in the depth,
+	// pressure, window and high watermark, and a ring full of them stops
+	// the producers until a Release (a Batch waiting then waits until its
+	// context ends: release first). Read and TryRead return
+	// [io/fs.ErrInvalid] on such a consumer (their callbacks get no
+	// position to release); a ring created with DropOldest refuses Hold
+	// ([io/fs.ErrInvalid] from [Ring.Consumer]): its producers reclaim the
+	// oldest messages, which a held read would still hold.
+	Hold bool
 }
 
 // singleCPU reports whether spinning cannot help: this process runs Go code

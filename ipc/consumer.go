@@ -17,8 +17,8 @@ import (
 // a time across all processes; a second gets ErrBusy.
 //
 // Concurrency: a Consumer is not safe for concurrent use. Its reading
-// methods (Read, TryRead and the iterator Batch returns) and Close are
-// called by one goroutine at a time; hand it from one goroutine to another only with
+// methods (Read, TryRead, the iterator Batch returns and Release) and Close
+// are called by one goroutine at a time; hand it from one goroutine to another only with
 // synchronisation. Two goroutines reading through one Consumer at once
 // deliver messages twice or not at all and may corrupt the ring for every
 // process; -race builds detect the overlap and panic, naming both calls,
@@ -59,6 +59,7 @@ type Consumer struct {
 
 	stop, done chan struct{} // the heartbeat goroutine
 
+	held  bool // ConsumerConfig.Hold: reads release nothing; Release does
 	times bool // the ring's records carry timestamps (Batch fills Record.Time)
 	broke bool // Batch: the loop body broke (the batch ends; no coalescing hold)
 }
@@ -92,6 +93,9 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if cfg.StallLimit < 0 || cfg.Coalesce < 0 {
 		return nil, fmt.Errorf("ipc: consumer stall limit %v and coalesce %v must not be negative: %w", cfg.StallLimit, cfg.Coalesce, errs.ErrInvalid)
 	}
+	if cfg.Hold && r.r.Overwrite() {
+		return nil, fmt.Errorf("ipc: %q: a consumer that holds its reads (ConsumerConfig.Hold) cannot read a ring created with DropOldest, whose producers reclaim the oldest messages; read it without Hold: %w", r.Path(), errs.ErrInvalid)
+	}
 	c = pad.New[Consumer]()
 	*c = Consumer{r: r, policy: pol, stallLimit: cfg.StallLimit, coalesce: cfg.Coalesce, side: side, times: r.r.Timestamps()}
 	if c.stallLimit == 0 {
@@ -119,6 +123,12 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	c.lock = lock
 	if c.rc, err = r.r.NewConsumer(); err != nil {
 		return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
+	}
+	if cfg.Hold {
+		if err = c.rc.Hold(); err != nil {
+			return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
+		}
+		c.held = true
 	}
 	if err = r.register(c); err != nil {
 		return nil, err

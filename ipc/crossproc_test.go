@@ -121,6 +121,10 @@ func runChild(role string) error {
 		return holePunchChild()
 	case "hc-batch-producer":
 		return hcBatchProducerChild()
+	case "hold-producer":
+		return holdProducerChild()
+	case "held-consumer":
+		return heldConsumerChild()
 	}
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(os.Getenv(k), 10, 64); return v }
 	c := childConf{path: os.Getenv("SHMRING_T_PATH"), count: u("SHMRING_T_COUNT"), seed: u("SHMRING_T_SEED"), maxSize: u("SHMRING_T_MAX")}

@@ -58,6 +58,11 @@
 //		handle(rec.Data)
 //	}
 //
+// A consumer created with ConsumerConfig.Hold releases nothing as it
+// reads: [Consumer.Release] hands back, later, everything up to a Record's
+// Pos, and a successor resumes at what was released (a bridge that
+// releases what a remote store acknowledged loses nothing in a crash).
+//
 // Messages are zero-copy: a callback's slice points into shared memory and
 // is valid only until the callback returns; a Record's Data, until the loop
 // ends (until the body returns in a drop-oldest ring). Copy what must

@@ -93,6 +93,53 @@ func ExampleConsumer_Batch() {
 	// next batch: start
 }
 
+// A consumer that holds what it reads releases it later, up to a Record's
+// Pos: here, once a (pretend) remote store has acknowledged it. What is
+// not released stays in the ring, and the next consumer reads it again.
+func ExampleConsumer_Release() {
+	dir, _ := os.MkdirTemp("", "shmring-example")
+	defer os.RemoveAll(dir)
+	r, _ := ipc.Create(filepath.Join(dir, "outbox"), ipc.Config{Capacity: 4096, Sequences: true})
+	defer r.Close()
+	p, _ := r.Producer(nil)
+	ctx := context.Background()
+	for _, m := range []string{"a", "b", "c"} {
+		_ = p.Write(ctx, []byte(m))
+	}
+
+	c, _ := r.Consumer(&ipc.ConsumerConfig{Hold: true})
+	var acked uint64
+	for rec, err := range c.Batch(ctx, 10) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println("sent", string(rec.Data), "seq", rec.Seq)
+		if string(rec.Data) == "b" {
+			acked = rec.Pos // the store acknowledged a and b
+		}
+	}
+	if err := c.Release(acked); err != nil {
+		fmt.Println(err)
+	}
+	_ = c.Close() // or a crash: c is still held
+
+	c, _ = r.Consumer(&ipc.ConsumerConfig{Hold: true})
+	defer c.Close()
+	for rec, err := range c.Batch(ctx, 10) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println("again", string(rec.Data), "seq", rec.Seq)
+	}
+	// Output:
+	// sent a seq 1
+	// sent b seq 2
+	// sent c seq 3
+	// again c seq 3
+}
+
 // The zero-copy path: claim room for the largest message you may write,
 // fill it in place, commit what you used.
 func ExampleProducer_Claim() {

@@ -40,6 +40,7 @@ const (
 	opRead
 	opBatch
 	opInDoubt
+	opRelease
 
 	// waitingBit marks a call that waits for room or data: Ring.Close may
 	// wake it (it returns ErrClosed), and waits for it to return.
@@ -48,7 +49,7 @@ const (
 
 var opNames = [...]string{opWrite: "Write", opWriteSeq: "WriteSeq", opTryWrite: "TryWrite",
 	opWriteBatch: "WriteBatch", opClaim: "Claim", opCommit: "Commit", opAbort: "Abort",
-	opClose: "Close", opTryRead: "TryRead", opRead: "Read", opBatch: "Batch", opInDoubt: "InDoubt"}
+	opClose: "Close", opTryRead: "TryRead", opRead: "Read", opBatch: "Batch", opInDoubt: "InDoubt", opRelease: "Release"}
 
 func (o op) String() string {
 	o &^= waitingBit

@@ -47,6 +47,7 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 		{"Consumer.Read", func() error { _, err := c.Read(ctx, 8, fn); return err }},
 		{"Consumer.Batch", func() error { return batchErr(c, ctx, 8) }},
 		{"Consumer.SetWindow", func() error { return c.SetWindow(512) }},
+		{"Consumer.Release", func() error { return c.Release(0) }},
 	}
 	if r != nil {
 		errs = append(errs, []misuseCall{

@@ -22,6 +22,9 @@ func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 	if fn == nil {
 		return 0, errNilFn
 	}
+	if c.held {
+		return 0, errHeldRead
+	}
 	if raceChecks {
 		c.use.enter("Consumer", opTryRead)
 		defer c.use.exit()
@@ -79,6 +82,8 @@ func (c *Consumer) readable(ctx context.Context, fn func(msg []byte)) error {
 		return errNilFn
 	case ctx == nil:
 		return errNilContext
+	case c.held:
+		return errHeldRead
 	}
 	return nil
 }

@@ -167,6 +167,10 @@ type Record struct {
 	// (records carry CLOCK_MONOTONIC, converted with the two clocks' offset
 	// read once per batch); else 0.
 	Time int64
+	// Pos is the ring position just past the message (the bytes written to
+	// the ring before its end, since the ring's creation): what
+	// [Consumer.Release] takes to hand back the message and all before it.
+	Pos uint64
 }
 
 // overrideName is a segment override word as Stats shows it.

@@ -18,7 +18,10 @@ type Record struct {
 	// slot that wrote it; each 0 where the ring does not record it.
 	ipc.Record
 	// Pos is the record's position: bytes written to the ring before it
-	// since its creation (docs/layout.md, "Positions").
+	// since its creation (docs/layout.md, "Positions"). It shadows the
+	// embedded Record's Pos, which is where the record ends (as a Batch
+	// gives it: the position Consumer.Release takes); Record.Pos-Pos is the
+	// record's size in the ring.
 	Pos uint64
 	// Uncommitted marks an MPSC reservation a producer has not committed
 	// yet, where the walk stopped (always the last entry; Data is empty):
@@ -69,7 +72,7 @@ func Peek(r *ipc.Ring, max int) ([]Record, error) {
 		default:
 			continue
 		}
-		out = append(out, Record{Record: ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot}, Pos: rec.Pos})
+		out = append(out, Record{Record: ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot, Pos: rec.End}, Pos: rec.Pos})
 		if rec.Time != 0 {
 			if offset == 0 {
 				offset = monotonicToUnix()

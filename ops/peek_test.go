@@ -87,6 +87,10 @@ func TestPeekMPSC(t *testing.T) {
 	require.Equal(t, uint64(1), recs[1].Seq)
 	require.Equal(t, uint64(0), recs[0].Pos)
 	require.Greater(t, recs[1].Pos, recs[0].Pos)
+	require.Equal(t, recs[1].Pos, recs[0].Record.Pos, "the embedded Record's Pos is where the record ends")
+	st, err := r.Stats()
+	require.NoError(t, err)
+	require.Equal(t, st.ProducerPos, recs[1].Record.Pos)
 	require.False(t, recs[0].Uncommitted || recs[1].Uncommitted)
 
 	p, err := r.Producer(&ipc.ProducerConfig{ID: 2})

@@ -35,11 +35,19 @@ type Consumer struct {
 	prodCached uint64 // last producer position loaded and validated
 	limit      int    // the running ReadBatch's max; Stop lowers it to 0
 
+	// Held reads (hold.go): pos is the read cursor, rel the released
+	// position (the region's), seen the last sequence delivered per slot.
+	hold bool
+	rel  uint64
+	seen []uint64
+
 	err error // sticky: set on corruption
 
 	aboveSince int64 // adaptive level: when the delay went above target, 0 if below
 
 	noCounters bool // test only: measure what the counters cost
+
+	hook func(step int) // test only: called at each step of a held Release (stepHeldStored)
 
 	buf   []byte        // overwrite rings: the copy a record is delivered from
 	hdr   uint64        // overwrite rings: the header of the record being delivered (Current)
@@ -123,8 +131,14 @@ func (c *Consumer) release(from, to uint64) {
 // read and handed back (or reclaimed by producers, in an overwrite ring).
 // A read call that moved it released room, whether or not it delivered a
 // message (padding, duplicates, a skipped dead reservation): a parked
-// producer must then be woken. It reads no shared memory.
-func (c *Consumer) Position() uint64 { return c.pos }
+// producer must then be woken. It reads no shared memory. A consumer that
+// holds its reads has read up to its Cursor.
+func (c *Consumer) Position() uint64 {
+	if c.hold {
+		return c.rel
+	}
+	return c.pos
+}
 
 // Err returns the sticky error that stopped the consumer, if any.
 func (c *Consumer) Err() error { return c.err }
@@ -147,6 +161,22 @@ func (c *Consumer) reloadProducer() (bool, error) {
 	// A header-commit ring's consumer may be past the published position
 	// (span); it then has nothing to read by that position, depth 0.
 	depth, _, ok := c.r.span(p, c.pos)
+	left := depth // bytes to read
+	if c.hold {
+		// The depth is from the released position: held bytes occupy the
+		// ring. The cursor may not pass the producer position (but in a
+		// header-commit ring, as the consumer position may).
+		depth, _, ok = c.r.span(p, c.rel)
+		switch read := c.pos - c.rel; {
+		case !ok:
+		case read <= depth:
+			left = depth - read
+		case c.r.polled:
+			left = 0
+		default:
+			ok = false
+		}
+	}
 	if !ok {
 		c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d (capacity %d)", p, c.pos, c.r.capacity)
 		return false, c.err
@@ -156,7 +186,7 @@ func (c *Consumer) reloadProducer() (bool, error) {
 		c.r.raiseHighWater(depth)
 	}
 	c.r.lowerPressure(depth)
-	return depth != 0, nil
+	return left != 0, nil
 }
 
 // resync moves the consumer of an overwrite ring to the released position,
@@ -215,6 +245,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	var bytes uint64
 	var now int64 // the clock, read once per batch when records carry time
 	start := c.pos
+	base := start // the released position
+	if c.hold {
+		base = c.rel
+	}
 	polled := c.r.polled
 	// The loop tests the field, not max: a callback ends the batch with
 	// Stop. After the callback (an opaque call) both would be loaded from
@@ -222,9 +256,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	c.limit = max
 	for n < c.limit {
 		// Header commit: nothing the producer may have written lies a
-		// capacity or more past the released position (start); there lie
-		// this batch's own records, read but not yet released and zeroed.
-		avail := c.r.capacity - (c.pos - start)
+		// capacity or more past the released position (base); there lie
+		// this batch's own records (and held ones), read but not yet
+		// released.
+		avail := c.r.capacity - (c.pos - base)
 		if polled && avail == 0 {
 			break
 		}
@@ -272,10 +307,16 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	}
 	if c.pos != start {
 		end := c.pos
-		c.pos = start
-		c.release(start, end)
+		if c.hold {
+			// Release nothing delivered; only records skipped while
+			// nothing delivered is held.
+			c.releaseHeld(c.rel)
+		} else {
+			c.pos = start
+			c.release(start, end)
+		}
 		if polled {
-			c.observeDepth(start, end, n == max)
+			c.observeDepth(base, end, n == max)
 		}
 	}
 	// A batch that took its maximum exactly at the last producer position

@@ -31,7 +31,8 @@
 // (Config, Format, Attach), ring.go (the Ring view, Liveness), record.go
 // (the one record decoder), positions.go (the one reader of both
 // positions), producer.go and consumer.go (each side's state, resuming,
-// releasing, the read path), spsc.go (SPSC writes), mpsc.go (MPSC
+// releasing, the read path), hold.go (held reads: reading ahead of the
+// released position, Release), spsc.go (SPSC writes), mpsc.go (MPSC
 // reservation), batch.go, claim.go, header_commit.go, overwrite.go and
 // shared_overwrite.go (drop-oldest, SPSC and MPSC), seq.go (sequences),
 // recover.go (dead producers), delay.go, flow.go (window, pressure),

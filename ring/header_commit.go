@@ -92,5 +92,9 @@ func (c *Consumer) observeDepth(start, end uint64, full bool) {
 	}
 	c.prodCached = p
 	c.r.raiseHighWater(p - start)
-	c.r.lowerPressure(p - end)
+	depth := p - end
+	if c.hold {
+		depth = p - c.rel // held bytes are in the depth (start is c.rel)
+	}
+	c.r.lowerPressure(depth)
 }

@@ -7,6 +7,7 @@ import "encoding/binary"
 // Record is one record found by Peek.
 type Record struct {
 	Pos     uint64 // its position
+	End     uint64 // a data or padding record's end: the position just past it
 	Type    uint8  // TypeData, TypePadding, TypePending or TypeNone
 	Slot    int    // the producer slot in its header (MPSC)
 	Payload []byte // a copy of a data record's payload
@@ -78,6 +79,7 @@ func (r *Ring) Peek(max int) ([]Record, error) {
 			}
 			return out, corruptf(r.dataOff+i, "record header %#016x (length %d) is invalid", h, length)
 		}
+		rec.End = pos + size
 		if t == TypeData {
 			j := i + HeaderSize + r.extra
 			rec.Payload = append([]byte(nil), r.data[j:j+length]...)

@@ -136,7 +136,11 @@ func (p *Producer) TryWriteSeq(seq uint64, msg []byte) error {
 // segment (the slot's word, or line 4 in SPSC), so a restarted consumer
 // keeps discarding what its predecessor delivered.
 func (c *Consumer) duplicate(i, h uint64) bool {
-	return c.duplicateSeq(binary.LittleEndian.Uint64(c.data[i+c.r.seqOff:]), h)
+	seq := binary.LittleEndian.Uint64(c.data[i+c.r.seqOff:])
+	if c.hold {
+		return c.duplicateHeld(seq, h) // the region's words wait for Release
+	}
+	return c.duplicateSeq(seq, h)
 }
 
 // duplicateSeq is duplicate for a record of sequence seq and header h.
