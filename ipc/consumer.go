@@ -22,8 +22,8 @@ import (
 // synchronisation. Two goroutines reading through one Consumer at once
 // deliver messages twice or not at all and may corrupt the ring for every
 // process; -race builds detect the overlap and panic, naming both calls,
-// before the second touches the ring. SetWindow is safe for concurrent use,
-// from any goroutine at any time.
+// before the second touches the ring. (The window, credit for producers,
+// is set with ops.SetWindow, from any goroutine or process.)
 //
 // Messages are delivered to a callback as a slice into the ring, valid only
 // until the callback returns. The callback runs on the calling goroutine and
@@ -197,28 +197,6 @@ func (c *Consumer) recoverIn() time.Duration {
 // errClosed is what a call on a closed consumer returns.
 func (c *Consumer) errClosed() error {
 	return fmt.Errorf("ipc: %q: the consumer is closed (Consumer.Close or Ring.Close); take the role again with Ring.Consumer: %w", c.r.Path(), ErrClosed)
-}
-
-// SetWindow narrows the bytes producers may fill to window (credit, as
-// reactive streams' request(n)), or widens it again; 0 gives them the whole
-// capacity. A window smaller than a message stops that message until the
-// window widens. Producers treat the window as the capacity from their next
-// write; parked producers are woken to see a wider one. Safe for
-// concurrent use, from any goroutine; ErrClosed after Close or Ring.Close.
-func (c *Consumer) SetWindow(window uint64) error {
-	if err := c.r.enter(); err != nil {
-		return err
-	}
-	defer c.r.leave()
-	if c.closed.Load() {
-		return c.errClosed()
-	}
-	c.r.r.SetWindow(window)
-	c.pw.Seq.Add(1)
-	if c.pw.Parked.Load() != 0 {
-		wake(c.pw)
-	}
-	return nil
 }
 
 // Close releases the consumer role; the next consumer resumes where this

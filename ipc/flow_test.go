@@ -111,7 +111,7 @@ func TestWindowAndWaitHook(t *testing.T) {
 	c, err := r.Consumer(nil)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, c.SetWindow(512))
+	require.NoError(t, ops.SetWindow(r, 512))
 	p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 	require.NoError(t, err)
 	msg := make([]byte, 120)
@@ -124,7 +124,7 @@ func TestWindowAndWaitHook(t *testing.T) {
 	st, err := r.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(512), st.Depth, "the window holds the producer")
-	require.NoError(t, c.SetWindow(0))
+	require.NoError(t, ops.SetWindow(r, 0))
 	require.NoError(t, <-done)
 	require.NoError(t, p.Close())
 
@@ -268,7 +268,7 @@ func TestBoundedMemory(t *testing.T) {
 		require.NoError(t, err)
 		defer c.Close()
 		if pol == "block" {
-			require.NoError(t, c.SetWindow(1<<14))
+			require.NoError(t, ops.SetWindow(r, 1<<14))
 		}
 		x := &run{policy: pol, r: r}
 		x.cmd = exec.Command(os.Args[0], "-test.run=^$")

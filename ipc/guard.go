@@ -70,7 +70,7 @@ func (g *useGuard) enter(kind string, o op) {
 	}
 	cur := op(g.state.Load())
 	panic(fmt.Sprintf("ipc: %s.%v called while %s.%v runs in another goroutine: a %s is not safe for concurrent use "+
-		"(one goroutine at a time; only Stats, Pressure and SetWindow may be called from others). "+
+		"(one goroutine at a time; only a Producer's Stats and Pressure may be called from others). "+
 		"Give each goroutine its own (an MPSC ring has a producer slot per writer) or serialise the calls",
 		kind, o, kind, cur, kind))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // holdRings are the ring kinds a consumer may hold its reads in.
@@ -382,7 +383,7 @@ func TestHoldWindow(t *testing.T) {
 			c, err := r.Consumer(&ipc.ConsumerConfig{Hold: true})
 			require.NoError(t, err)
 			defer c.Close()
-			require.NoError(t, c.SetWindow(1024))
+			require.NoError(t, ops.SetWindow(r, 1024))
 			msg := make([]byte, 100)
 			n := 0
 			for p.TryWrite(msg) == nil {

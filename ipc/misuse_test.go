@@ -46,7 +46,6 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 		{"Consumer.TryRead", func() error { _, err := c.TryRead(8, fn); return err }},
 		{"Consumer.Read", func() error { _, err := c.Read(ctx, 8, fn); return err }},
 		{"Consumer.Batch", func() error { return batchErr(c, ctx, 8) }},
-		{"Consumer.SetWindow", func() error { return c.SetWindow(512) }},
 		{"Consumer.Release", func() error { return c.Release(0) }},
 	}
 	if r != nil {
@@ -62,6 +61,7 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 			{"ops.SetPressureLevels", func() error { return ops.SetPressureLevels(r, 100, 50) }},
 			{"ops.SetTargetDelay", func() error { return ops.SetTargetDelay(r, 0, 0) }},
 			{"ops.SetPolicy", func() error { return ops.SetPolicy(r, ops.Park, ops.Park) }},
+			{"ops.SetWindow", func() error { return ops.SetWindow(r, 512) }},    // was Consumer.SetWindow
 			{"ops.Slot", func() error { _, err := ops.Slot(r, 0); return err }}, // was ProducerSlot: a zero SlotStats after Close, now ErrClosed
 		}...)
 	}

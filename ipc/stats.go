@@ -67,7 +67,7 @@ type Stats struct {
 	ProducerOverride string
 	ConsumerOverride string
 
-	Window          uint64   // bytes producers may fill (0: the capacity); see Consumer.SetWindow
+	Window          uint64   // bytes producers may fill (0: the capacity); see ops.SetWindow
 	PressureHigh    uint64   // depth at which pressure rises (0: off)
 	PressureLow     uint64   // depth at or below which it falls
 	Pressure        Pressure // the pressure now

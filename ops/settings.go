@@ -2,9 +2,11 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/shmring/shmring/internal/errs"
+	"github.com/shmring/shmring/internal/futex"
 	"github.com/shmring/shmring/internal/handle"
 	"github.com/shmring/shmring/ipc"
 )
@@ -65,6 +67,37 @@ func SetTargetDelay(r *ipc.Ring, target, interval time.Duration) error {
 	return h.Inspect(func() error {
 		if err := h.R.SetTargetDelay(target, interval); err != nil {
 			return fmt.Errorf("ops: %q: %w: %w", h.Seg.Path(), err, errs.ErrInvalid)
+		}
+		return nil
+	})
+}
+
+// SetWindow narrows the bytes producers may fill to window (credit, as
+// reactive streams' request(n)), or widens it again; 0 gives them the whole
+// capacity. A window smaller than a message stops that message until the
+// window widens. Producers treat the window as the capacity from their next
+// write; parked producers are woken to see a wider one. Any process that
+// may write the segment may call it: the consumer granting credit, or an
+// operator; the running consumer does not restore a value of its own.
+// A read-only ring returns ErrReadOnly.
+func SetWindow(r *ipc.Ring, window uint64) error {
+	h, err := enter("set window", r)
+	if err != nil {
+		return err
+	}
+	defer h.Leave()
+	if err := writable("set window", h); err != nil {
+		return err
+	}
+	return h.Inspect(func() error {
+		h.R.SetWindow(window)
+		// Line 6's waking rule (docs/layout.md, "Waking"): bump, then
+		// wake if a producer said it may be asleep.
+		wp := h.R.ProducerWaitLine()
+		wp.Seq.Add(1)
+		if wp.Parked.Load() != 0 && wp.Parked.CompareAndSwap(1, 0) {
+			_, _ = futex.Wake(wp.Seq, math.MaxInt32)
+			wp.Wakeups.Add(1)
 		}
 		return nil
 	})
