@@ -17,12 +17,11 @@ type Record struct {
 	// (Unix ns) in one created with timestamps, Slot the MPSC producer
 	// slot that wrote it; each 0 where the ring does not record it.
 	ipc.Record
-	// Pos is the record's position: bytes written to the ring before it
-	// since its creation (docs/layout.md, "Positions"). It shadows the
-	// embedded Record's Pos, which is where the record ends (as a Batch
-	// gives it: the position Consumer.Release takes); Record.Pos-Pos is the
-	// record's size in the ring.
-	Pos uint64
+	// Start is the record's position: bytes written to the ring before it
+	// since its creation (docs/layout.md, "Positions"). The embedded
+	// Record's Pos is where it ends (as a Batch gives it: the position
+	// Consumer.Release takes); Pos-Start is the record's size in the ring.
+	Start uint64
 	// Uncommitted marks an MPSC reservation a producer has not committed
 	// yet, where the walk stopped (always the last entry; Data is empty):
 	// a live producer is writing it, or a dead one left it (Doctor tells
@@ -67,12 +66,12 @@ func Peek(r *ipc.Ring, max int) ([]Record, error) {
 		switch rec.Type {
 		case ring.TypeData:
 		case ring.TypePending, ring.TypeNone:
-			out = append(out, Record{Record: ipc.Record{Slot: rec.Slot}, Pos: rec.Pos, Uncommitted: true})
+			out = append(out, Record{Record: ipc.Record{Slot: rec.Slot}, Start: rec.Pos, Uncommitted: true})
 			continue
 		default:
 			continue
 		}
-		out = append(out, Record{Record: ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot, Pos: rec.End}, Pos: rec.Pos})
+		out = append(out, Record{Record: ipc.Record{Data: rec.Payload, Seq: rec.Seq, Slot: rec.Slot, Pos: rec.End}, Start: rec.Pos})
 		if rec.Time != 0 {
 			if offset == 0 {
 				offset = monotonicToUnix()

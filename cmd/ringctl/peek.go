@@ -43,7 +43,7 @@ func runPeek(sio stdio, args []string) error {
 	recs, perr := ops.Peek(r, *n)
 	out := []peekRecord{}
 	for _, rec := range recs {
-		out = append(out, peekRecord{Position: rec.Pos, Slot: rec.Slot, Length: len(rec.Data), Hex: hex.EncodeToString(rec.Data),
+		out = append(out, peekRecord{Position: rec.Start, Slot: rec.Slot, Length: len(rec.Data), Hex: hex.EncodeToString(rec.Data),
 			Text: printable(rec.Data), Pending: rec.Uncommitted})
 	}
 	if *asJSON {
