@@ -44,7 +44,6 @@ func (r *Ring) handle() *handle.Ring {
 func (c *Consumer) handle() *handle.Consumer {
 	return &handle.Consumer{
 		Line:           c.side.wp,
-		Override:       c.side.mode,
 		Closed:         &c.closed,
 		TryRead:        c.tryReadBatch,
 		RecoverIn:      c.recoverIn,

@@ -60,8 +60,6 @@ type Consumer struct {
 	// Line is the ring's line 5, which the consumer sleeps on (the waiting
 	// protocol: docs/layout.md, "Lines 5 and 6").
 	Line ring.WaitLine
-	// Override is the consumer's wait-policy override word (line 7).
-	Override *atomic.Uint32
 	// Closed is the consumer's closed flag: set by its Close or its Ring's.
 	Closed *atomic.Bool
 
