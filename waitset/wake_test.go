@@ -116,3 +116,28 @@ func TestPollWithoutWaitV(t *testing.T) {
 	require.NotZero(t, parks)
 	require.Zero(t, late, "a poll is not counted as a missed wake-up")
 }
+
+// TestMoreMembersThanWaitV: futex_waitv sleeps on at most 128 words; a
+// set of 130 rings polls the members it cannot sleep on, and still
+// delivers a message written to the last one while it sleeps.
+func TestMoreMembersThanWaitV(t *testing.T) {
+	const members = 130
+	var rings []*ipc.Ring
+	for range members {
+		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 10}))
+	}
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	p := producer(t, rings[members-1])
+	done := make(chan *waitset.Member, 1)
+	go func() {
+		var from *waitset.Member
+		_, err := s.Read(ctxFor(t), 1, func(m *waitset.Member, _ []byte) { from = m })
+		if err != nil {
+			from = nil
+		}
+		done <- from
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	require.NoError(t, p.TryWrite([]byte("last")))
+	require.Equal(t, ms[members-1], <-done)
+}
