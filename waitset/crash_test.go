@@ -30,6 +30,9 @@ const crashBudget = 8
 // prints each message as "index:message", unbuffered, so every line it
 // printed was delivered.
 func child(role string) error {
+	if role == "claim" {
+		return claimChild(os.Getenv("SHMRING_T_PATHS"))
+	}
 	if role != "set-consumer" {
 		return fmt.Errorf("unknown role %q", role)
 	}
@@ -226,4 +229,65 @@ func lens(streams [][]int) []int {
 		out = append(out, len(s))
 	}
 	return out
+}
+
+// claimChild claims a record in slot 0 of the MPSC ring at path, says
+// "claimed", and waits to be killed.
+func claimChild(path string) error {
+	r, err := ipc.Open(path)
+	if err != nil {
+		return err
+	}
+	p, err := r.Producer(&ipc.ProducerConfig{ID: 1})
+	if err != nil {
+		return err
+	}
+	if _, err := p.Claim(context.Background(), 10); err != nil {
+		return err
+	}
+	fmt.Println("claimed")
+	select {}
+}
+
+// TestDeadReservationSkipped: an MPSC member stopped at the reservation of
+// a producer process that was SIGKILLed while it held it: the set, asleep,
+// wakes in time for its consumer's liveness check of the owner, skips the
+// reservation (counted as lost) and delivers the message behind it, as a
+// single consumer does; the other member is served meanwhile.
+func TestDeadReservationSkipped(t *testing.T) {
+	mp := newRing(t, ipc.Config{Kind: ipc.MPSC, Producers: 2})
+	other := newRing(t, ipc.Config{})
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}, StallLimit: 20 * time.Millisecond}, mp, other)
+	cmd := exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=claim", "SHMRING_T_PATHS="+mp.Path())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	l, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "claimed\n", l)
+	p, err := mp.Producer(&ipc.ProducerConfig{ID: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.TryWrite([]byte("behind")))
+	po := producer(t, other)
+	require.NoError(t, po.TryWrite([]byte("other")))
+
+	got := map[*waitset.Member][]string{}
+	read := func() {
+		_, err := s.Read(ctxFor(t), 8, func(m *waitset.Member, msg []byte) { got[m] = append(got[m], string(msg)) })
+		require.NoError(t, err)
+	}
+	read()
+	require.Equal(t, []string{"other"}, got[ms[1]], "the other member is not held up")
+	require.Empty(t, got[ms[0]], "stopped at the live claim")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	read() // sleeps until the consumer's liveness check finds the owner dead
+	require.Equal(t, []string{"behind"}, got[ms[0]])
+	st, err := mp.Stats()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.Lost)
 }
