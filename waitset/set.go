@@ -62,8 +62,8 @@ type Set struct {
 	// (poke). Process-private memory, but a shared futex as the members'
 	// are (futex.Vec's words are all shared; futex.Wake is shared).
 	ctrl atomic.Uint32
-	// ops counts joins and leaves queued for the reading goroutine, and
-	// Close: a non-zero value sends the reader to apply them.
+	// ops counts joins and leaves queued for the reading goroutine: a
+	// non-zero value sends the reader to apply them.
 	ops      atomic.Int32
 	isClosed atomic.Bool
 
@@ -225,6 +225,17 @@ func (s *Set) remove(m *Member) error {
 		if x == m {
 			s.joins = slices.Delete(s.joins, i, i+1)
 			break
+		}
+	}
+	if m.announced {
+		// Left in the middle of a wait (by the reader: only a wait
+		// announces): its producers need not wake us any more.
+		m.announced = false
+		if m.h.Enter() == nil {
+			if m.h.Line.Parked.Load() != 0 {
+				m.h.Line.Parked.Store(0)
+			}
+			m.h.Leave()
 		}
 	}
 	m.left = true
