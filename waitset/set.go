@@ -82,6 +82,7 @@ type Set struct {
 	fn        func(*Member, []byte) // the running Read's callback
 	vec       futex.Vec             // the words of one sleep
 	parked    []*Member             // the members registered for that sleep
+	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members
 	parks     atomic.Uint64         // sleeps

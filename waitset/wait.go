@@ -61,13 +61,14 @@ func (s *Set) wait(ctx context.Context, max int) (n int, err error) {
 			if n, err = s.park(ctx, deadline, max); n > 0 || err != nil {
 				return n, err
 			}
-			check = true
-		}
-		if check {
-			if err := ctxErr(ctx); err != nil {
+			// park made its pass (or has the loop's checks to make).
+			if err := s.checks(ctx); err != nil {
 				return 0, err
 			}
-			if err := s.checkPeers(time.Now()); err != nil {
+			continue
+		}
+		if check {
+			if err := s.checks(ctx); err != nil {
 				return 0, err
 			}
 		}
@@ -75,6 +76,14 @@ func (s *Set) wait(ctx context.Context, max int) (n int, err error) {
 			return n, err
 		}
 	}
+}
+
+// checks ends a wait whose context is done, or to report a member.
+func (s *Set) checks(ctx context.Context) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return s.checkPeers(time.Now())
 }
 
 // phase is what the i-th step of a wait does.
@@ -115,12 +124,12 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	waitv := futex.WaitVAvailable() && !testNoWaitV
 	s.vec.Reset()
 	s.vec.Add(&s.ctrl, cseq)
-	s.parked = s.parked[:0]
+	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
 	bounded := !waitv
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
 	}
-	for _, m := range s.members {
+	for i, m := range s.members {
 		if !waitv {
 			break
 		}
@@ -131,7 +140,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if !m.h.BeginWait() {
 			continue // its ring is closing: the re-check reports it
 		}
-		s.parked = append(s.parked, m)
+		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
 		s.vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
 		m.h.Line.Parked.Store(1)
 		m.announced = true
@@ -187,9 +196,21 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		return 0, fmt.Errorf("waitset: futex_waitv on %d words: %w", s.vec.Len(), err)
 	}
 	if idx > 0 && idx <= len(s.parked) {
-		s.parked[idx-1].wakeups.Add(1)
+		// Woken by a member: its turn comes first. Every member was
+		// empty at the re-check, so none is owed a turn before it; the
+		// others that filled meanwhile follow in this pass.
+		m := s.parked[idx-1]
+		m.wakeups.Add(1)
+		if i := s.parkedAt[idx-1]; i < len(s.members) && s.members[i] == m {
+			s.next, s.used = i, 0
+		}
 	}
-	return 0, nil
+	if s.isClosed.Load() || s.ops.Load() != 0 {
+		return 0, nil // the caller handles them first
+	}
+	// Deliver before the registrations end (endWaits, deferred): the
+	// latency of a wake-up is that of this pass.
+	return s.pass(max)
 }
 
 // endWaits ends the registrations of the last sleep.
@@ -198,7 +219,7 @@ func (s *Set) endWaits() {
 		m.h.EndWait()
 	}
 	clear(s.parked)
-	s.parked = s.parked[:0]
+	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
 }
 
 // unannounce clears, when a wait ends, each member's parked flag that the
