@@ -8,7 +8,12 @@ import (
 // Package ops (the operator tools: Doctor, Peek, SetPolicy, ...) works on
 // a Ring's internals through internal/handle, so that ipc exports nothing
 // for it. Only ops calls handle.Of.
-func init() { handle.Of = func(r any) *handle.Ring { return r.(*Ring).handle() } }
+// Package waitset (many rings, one consumer) reaches a Consumer's read and
+// wait internals through handle.ConsumerOf, the same way.
+func init() {
+	handle.Of = func(r any) *handle.Ring { return r.(*Ring).handle() }
+	handle.ConsumerOf = func(c any) *handle.Consumer { return c.(*Consumer).handle() }
+}
 
 // handle returns r's internals for package ops.
 func (r *Ring) handle() *handle.Ring {
@@ -32,5 +37,20 @@ func (r *Ring) handle() *handle.Ring {
 			}
 			return c.rc, c.Close, nil
 		},
+	}
+}
+
+// handle returns c's internals for package waitset.
+func (c *Consumer) handle() *handle.Consumer {
+	return &handle.Consumer{
+		Line:           c.side.wp,
+		Closed:         &c.closed,
+		TryRead:        c.tryReadBatch,
+		RecoverIn:      c.recoverIn,
+		ProducersAlive: c.r.producersAlive,
+		Enter:          c.r.enter,
+		Leave:          c.r.leave,
+		BeginWait:      func() bool { return c.r.beginWait(&c.closed) },
+		EndWait:        c.r.endWait,
 	}
 }

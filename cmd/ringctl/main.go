@@ -5,7 +5,8 @@
 //	ringctl stat NAME [--json] [--dir DIR]
 //	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
 //	ringctl send --route R1,R2,R3 [--by least|rr|key] [--key-field N] [--spill] [--policy ...] [--timeout DUR] [--dir DIR]
-//	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]
+//	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
+//	ringctl recv --set NAME,NAME,GLOB... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
@@ -54,7 +55,7 @@ func init() {
 		"rm":     {"rm NAME [--force] [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
 		"send":   {"send NAME|--route R1,R2,... [--by least|rr|key] [--key-field N] [--spill] [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message (to one ring, or routed over several)", runSend, false},
-		"recv":   {"recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--dir DIR]", "print messages as lines, in order", runRecv, false},
+		"recv":   {"recv NAME | --set NAME,GLOB,... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]", "print messages as lines, in order (--set: from many rings, round robin)", runRecv, false},
 		"ls":     {"ls [--dir DIR] [--json]", "list the rings in a directory: kind, size, depth, producers, consumer, drops", runLs, false},
 		"peek":   {"peek NAME [-n N] [--json] [--dir DIR]", "show pending messages without consuming them", runPeek, false},
 		"doctor": {"doctor NAME [--repair] [--json] [--dir DIR]", "validate a ring; report dead producers and stuck reservations; repair", runDoctor, false},
@@ -262,6 +263,16 @@ func runHelp(io stdio, args []string) int {
 // parse parses flags that may stand before or after the positional
 // arguments, as users type them, and checks the positional count.
 func parse(fs *flag.FlagSet, args []string, wantPos int) ([]string, error) {
+	pos, err := parseAll(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, checkPos(pos, wantPos)
+}
+
+// parseAll parses flags anywhere among args and returns the positional
+// arguments, however many.
+func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := parseFlags(fs, args); err != nil {
@@ -269,18 +280,23 @@ func parse(fs *flag.FlagSet, args []string, wantPos int) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			break
+			return pos, nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// checkPos refuses a count of positional arguments other than wantPos
+// (-1: any count; the caller checks).
+func checkPos(pos []string, wantPos int) error {
 	if wantPos >= 0 && len(pos) != wantPos { // -1: the caller checks
 		if wantPos == 1 && len(pos) == 0 {
-			return nil, usagef("missing ring NAME")
+			return usagef("missing ring NAME")
 		}
-		return nil, usagef("want %d argument(s), got %d: %q", wantPos, len(pos), pos)
+		return usagef("want %d argument(s), got %d: %q", wantPos, len(pos), pos)
 	}
-	return pos, nil
+	return nil
 }
 
 // cliWording rewrites the Go API's advice in an error for a ringctl user:

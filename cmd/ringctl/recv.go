@@ -22,13 +22,24 @@ func runRecv(sio stdio, args []string) error {
 	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "stop once DUR passes with no message, e.g. 500ms, 2s (default: wait forever)")
 	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park, block (park; --timeout bounds either) or backoff")
-	pos, err := parse(fs, args, 1)
+	set := fs.String("set", "", "consume several rings as one wait set: comma-separated names or globs (e.g. 'app-*'), round robin, instead of NAME")
+	withName := fs.Bool("with-name", false, "prefix each line with its ring's name and \": \"")
+	pos, err := parseAll(fs, args)
 	if err != nil {
 		return err
 	}
 	w, ok := recvWait(*wait)
 	if !ok {
 		return usagef("--wait %q: want hybrid, spin, yield, park, block or backoff", *wait)
+	}
+	if *set != "" {
+		if len(pos) != 0 {
+			return usagef("--set takes the rings: give no NAME (got %q)", pos)
+		}
+		return recvSet(sio, loc, *set, w, *limit, timeout, *withName)
+	}
+	if err := checkPos(pos, 1); err != nil {
+		return err
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
@@ -49,7 +60,12 @@ func runRecv(sio stdio, args []string) error {
 	defer out.Flush()
 	var got uint64
 	lastMessage := time.Now()
+	prefix := ""
+	if *withName {
+		prefix = pos[0] + ": "
+	}
 	emit := func(m []byte) {
+		out.WriteString(prefix)
 		out.Write(m)
 		out.WriteByte('\n')
 		got++

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,4 +30,55 @@ func TestRecvFewerThanN(t *testing.T) {
 	r = ringctl(t, "", "recv", "R", "-n", "2", "--timeout", "30ms", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Equal(t, "a\nb\n", r.stdout)
+}
+
+// TestRecvSet (issue 16): recv --set consumes several rings as one wait
+// set, by names or a glob; --with-name prefixes each line with its ring's
+// name; each ring's lines keep their order.
+func TestRecvSet(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"app-1", "app-2", "other"} {
+		require.Zero(t, ringctl(t, "", "create", name, "--size", "4KiB", "--dir", dir).code)
+		require.Zero(t, ringctl(t, name+" a\n"+name+" b\n", "send", name, "--dir", dir).code)
+	}
+	r := ringctl(t, "", "recv", "--set", "app-*,other", "--with-name", "-n", "6", "--timeout", "30s", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.ElementsMatch(t, []string{
+		"app-1: app-1 a", "app-1: app-1 b", "app-2: app-2 a", "app-2: app-2 b", "other: other a", "other: other b",
+	}, lines)
+	perRing := map[string][]string{}
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, ": ")
+		perRing[name] = append(perRing[name], l)
+	}
+	for name, ls := range perRing {
+		require.Equal(t, []string{name + ": " + name + " a", name + ": " + name + " b"}, ls, "in order")
+	}
+
+	// Without --with-name, the bare messages; --timeout ends it (exit 0).
+	require.Zero(t, ringctl(t, "x\n", "send", "app-2", "--dir", dir).code)
+	r = ringctl(t, "", "recv", "--set", "app-1,app-2", "--timeout", "30ms", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, "x\n", r.stdout)
+	// -n not reached: exit 3, as for one ring.
+	r = ringctl(t, "", "recv", "--set", "app-1,app-2", "-n", "1", "--timeout", "30ms", "--dir", dir)
+	require.Equal(t, 3, r.code, r.stderr)
+
+	// --with-name works for one ring too.
+	require.Zero(t, ringctl(t, "y\n", "send", "other", "--dir", dir).code)
+	r = ringctl(t, "", "recv", "other", "--with-name", "-n", "1", "--timeout", "30s", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Equal(t, "other: y\n", r.stdout)
+
+	r = ringctl(t, "", "recv", "other", "--set", "app-1", "--dir", dir)
+	require.Equal(t, 2, r.code, "NAME and --set: usage")
+	r = ringctl(t, "", "recv", "--set", "nope-*", "--dir", dir)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, `no ring matches "nope-*"`)
+	r = ringctl(t, "", "recv", "--set", "app-1,,other", "--dir", dir)
+	require.Equal(t, 2, r.code)
+	r = ringctl(t, "", "recv", "--dir", dir)
+	require.Equal(t, 2, r.code, "no NAME and no --set")
+	require.Contains(t, r.stderr, "missing ring NAME")
 }

@@ -27,3 +27,47 @@ func TestBarrier(t *testing.T) {
 	}
 	require.True(t, Barrier())
 }
+
+func TestWaitV(t *testing.T) {
+	if !WaitVAvailable() {
+		t.Skip("futex_waitv unavailable (Linux < 5.16)")
+	}
+	var a, b atomic.Uint32
+	var v Vec
+	v.Add(&a, 0)
+	v.Add(&b, 0)
+	i, err := v.Wait(time.Millisecond)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.Equal(t, -1, i)
+	b.Store(1)
+	i, err = v.Wait(time.Second)
+	require.NoError(t, err, "a word differs: no wait")
+	require.Equal(t, -1, i)
+
+	v.Reset()
+	v.Add(&a, 0)
+	v.Add(&b, 1)
+	done := make(chan int)
+	go func() {
+		for {
+			i, err := v.Wait(10 * time.Second)
+			if err != nil || i >= 0 || b.Load() != 1 {
+				done <- i
+				return
+			}
+		}
+	}()
+	// Whether the waiter sleeps yet or not, the bump ends its wait: it is
+	// woken (index 1), or its next call sees the word changed.
+	b.Add(1)
+	for {
+		_, err := Wake(&b, 1)
+		require.NoError(t, err)
+		select {
+		case i := <-done:
+			require.Contains(t, []int{-1, 1}, i)
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}

@@ -1,6 +1,7 @@
-// Package handle is how package ops reaches the internals of an open
-// ipc.Ring without ipc exporting them: ipc sets [Of] in an init function
-// (ipc/handle.go), and ops calls it. Nothing else uses it.
+// Package handle is how packages ops and waitset reach the internals of
+// an open ipc.Ring or ipc.Consumer without ipc exporting them: ipc sets [Of]
+// and [ConsumerOf] in an init function (ipc/handle.go); ops calls Of,
+// waitset ConsumerOf. Nothing else uses them.
 //
 // It cannot name ipc's types (ipc imports it), so [Of] takes the ring as
 // an any and [Ring.Slot] returns an ipc.SlotStats as an any: each is the
@@ -8,6 +9,9 @@
 package handle
 
 import (
+	"sync/atomic"
+	"time"
+
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -47,3 +51,43 @@ type Ring struct {
 
 // Of returns the internals of r, an *ipc.Ring (not nil). Set by ipc's init.
 var Of func(r any) *Ring
+
+// Consumer is an open ipc.Consumer's internals, as package waitset needs
+// them to read and wait on many rings from one goroutine. The functions are
+// the consumer's and its ring's own (ipc/consumer.go, read.go, ring.go):
+// their contracts are ipc's.
+type Consumer struct {
+	// Line is the ring's line 5, which the consumer sleeps on (the waiting
+	// protocol: docs/layout.md, "Lines 5 and 6").
+	Line ring.WaitLine
+	// Closed is the consumer's closed flag: set by its Close or its Ring's.
+	Closed *atomic.Bool
+
+	// TryRead is the consumer's non-blocking read: up to max messages to
+	// fn, one position store, the MPSC recovery of a dead producer's
+	// reservation, the producers woken if room was released. Unguarded:
+	// the caller makes sure one goroutine at a time calls it, inside Enter,
+	// with Closed false.
+	TryRead func(max int, fn func(msg []byte)) (int, error)
+	// RecoverIn bounds a sleep while the consumer is stopped at an
+	// uncommitted MPSC reservation (0: it is not).
+	RecoverIn func() time.Duration
+	// ProducersAlive reports whether any producer is attached (lock
+	// tests: system calls). Inside Enter.
+	ProducersAlive func() bool
+
+	// Enter and Leave are the ring's (Ring above): the segment stays
+	// mapped between them, and Ring.Close waits for Leave.
+	Enter func() error
+	Leave func()
+	// BeginWait registers a wait on the ring, so that the ring's Close
+	// marks Closed, bumps and wakes Line and waits for EndWait before it
+	// unmaps; false (not registered) if Closed is set already. Line's
+	// words may be used between BeginWait and EndWait without Enter.
+	BeginWait func() bool
+	EndWait   func()
+}
+
+// ConsumerOf returns the internals of c, an *ipc.Consumer (not nil). Set by
+// ipc's init.
+var ConsumerOf func(c any) *Consumer

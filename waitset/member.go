@@ -1,0 +1,118 @@
+package waitset
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/internal/handle"
+	"github.com/shmring/shmring/ipc"
+)
+
+// Member is one ring of a Set: the identity each message comes with, and
+// its counters. Its methods are safe from any goroutine.
+type Member struct {
+	s    *Set
+	r    *ipc.Ring
+	c    *ipc.Consumer
+	h    *handle.Consumer
+	name string
+	fn   func(msg []byte) // deliver, bound once: a turn allocates nothing
+
+	// The reader's.
+	bytes       uint64    // delivered in the running turn
+	empty       bool      // its last turn found nothing
+	announced   bool      // its parked flag may be set by the set
+	absentSince time.Time // first seen with no producer (zero: one is attached)
+	reported    bool      // reported for this absence
+	errPeer     *MemberError
+
+	left     bool  // under s.mu: out of the set, consumer closed
+	closeErr error // under s.mu: the consumer's Close's
+
+	messages, byteCount, turns, wakeups, reports atomic.Uint64
+}
+
+// MemberStats are a member's counters since it joined.
+type MemberStats struct {
+	Messages uint64 // messages delivered
+	Bytes    uint64 // their payload bytes
+	Turns    uint64 // turns of the round robin that delivered at least one
+	Wakeups  uint64 // sleeps of the set that this ring's futex word ended
+	// PeerDead counts the times it was reported with no producer.
+	PeerDead uint64
+}
+
+func newMember(s *Set, r *ipc.Ring, c *ipc.Consumer) *Member {
+	m := &Member{s: s, r: r, c: c, h: handle.ConsumerOf(c), name: filepath.Base(r.Path())}
+	m.fn = m.deliver
+	m.errPeer = &MemberError{Member: m, Err: fmt.Errorf("no producer for %v (Config.Wait.PeerTimeout) and nothing left to read: "+
+		"start a producer, or Leave the ring; the set keeps it and reports it again after a producer comes and goes: %w", s.peerTimeout, ipc.ErrPeerDead)}
+	return m
+}
+
+// Ring returns the member's ring.
+func (m *Member) Ring() *ipc.Ring { return m.r }
+
+// Name returns the last element of the ring's path: its name, for a ring
+// in the default directory.
+func (m *Member) Name() string { return m.name }
+
+// Stats returns the member's counters. The ring's own (depth, parks,
+// wake-ups, lost records) are its Ring's Stats.
+func (m *Member) Stats() MemberStats {
+	return MemberStats{
+		Messages: m.messages.Load(),
+		Bytes:    m.byteCount.Load(),
+		Turns:    m.turns.Load(),
+		Wakeups:  m.wakeups.Load(),
+		PeerDead: m.reports.Load(),
+	}
+}
+
+// deliver hands one message to the running Read's callback.
+func (m *Member) deliver(msg []byte) {
+	m.bytes += uint64(len(msg))
+	m.s.fn(m, msg)
+}
+
+// turn reads up to max messages from the member: its consumer's read,
+// inside the ring's Enter, so that the ring's Close waits for it.
+func (m *Member) turn(max int) (int, error) {
+	if m.h.Closed.Load() {
+		return 0, fmt.Errorf("the ring's consumer was closed: %w", ipc.ErrClosed)
+	}
+	if err := m.h.Enter(); err != nil {
+		return 0, err
+	}
+	m.bytes = 0
+	n, err := m.h.TryRead(max, m.fn)
+	m.h.Leave()
+	if n > 0 {
+		m.messages.Add(uint64(n))
+		m.byteCount.Add(m.bytes)
+		m.turns.Add(1)
+	}
+	m.empty = n == 0
+	return n, err
+}
+
+// MemberError is an error of one member, which Read returns after what it
+// delivered: its producers have been gone for the peer timeout
+// (ipc.ErrPeerDead: the member stays in the set, and is reported once per
+// absence), or its ring was closed (ipc.ErrClosed) or found damaged
+// (ipc.ErrCorrupt), in which cases the set has dropped it (Leave is then a
+// no-op). errors.Is sees through it to Err.
+type MemberError struct {
+	Member *Member
+	Err    error
+}
+
+// Error names the ring and says what happened.
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("waitset: ring %q: %v", e.Member.r.Path(), e.Err)
+}
+
+// Unwrap returns Err.
+func (e *MemberError) Unwrap() error { return e.Err }

@@ -1,0 +1,269 @@
+package waitset
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/internal/spin"
+	"github.com/shmring/shmring/ipc"
+)
+
+const (
+	// parkSlice bounds one sleep, as a single ring's (ipc's parkSlice):
+	// the set re-checks its members' producers at least this often.
+	parkSlice = 100 * time.Millisecond
+	// pollSlice bounds a sleep that cannot be woken by every member: no
+	// membarrier, no futex_waitv, or a member beyond futex_waitv's 128
+	// words. It is the bound on a missed wake-up then.
+	pollSlice = time.Millisecond
+	// maxMembersAsleep is how many members one sleep watches: futex_waitv's
+	// 128 words, less the set's own.
+	maxMembersAsleep = futex.MaxWaitV - 1
+)
+
+// wait runs the set's Wait until a pass delivers, ctx ends, the set closes
+// or a member is reported. Every member's parked flag it set is cleared
+// when it returns, unless a producer's wake-up cleared it first.
+func (s *Set) wait(ctx context.Context, max int) (n int, err error) {
+	var stopWake func() bool
+	defer func() {
+		if stopWake != nil {
+			stopWake()
+		}
+		s.unannounce()
+	}()
+	deadline, _ := ctx.Deadline()
+	for i := 1; ; i++ {
+		if s.isClosed.Load() {
+			return 0, errClosed
+		}
+		if s.ops.Load() != 0 {
+			s.mu.Lock()
+			s.apply()
+			s.mu.Unlock()
+		}
+		check := false
+		switch s.phase(i) {
+		case ipc.Spin:
+			spin.Pause()
+			check = i%64 == 0
+		case ipc.Yield:
+			spin.Yield()
+			check = i%4 == 0
+		default:
+			if stopWake == nil && ctx.Done() != nil {
+				// Cancellation must reach a sleeper: poke it.
+				stopWake = context.AfterFunc(ctx, s.poke)
+			}
+			if n, err = s.park(ctx, deadline, max); n > 0 || err != nil {
+				return n, err
+			}
+			// park made its pass (or has the loop's checks to make).
+			if err := s.checks(ctx); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if check {
+			if err := s.checks(ctx); err != nil {
+				return 0, err
+			}
+		}
+		if n, err = s.pass(max); n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+// checks ends a wait whose context is done, or to report a member.
+func (s *Set) checks(ctx context.Context) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return s.checkPeers(time.Now())
+}
+
+// phase is what the i-th step of a wait does.
+func (s *Set) phase(i int) ipc.Strategy {
+	if s.strategy != ipc.Hybrid {
+		return s.strategy
+	}
+	switch {
+	case i <= s.spins:
+		return ipc.Spin
+	case i <= s.spins+s.yields:
+		return ipc.Yield
+	}
+	return ipc.Park
+}
+
+// park is one sleep on every member at once; the protocol is a single
+// ring's (docs/layout.md, "Lines 5 and 6"), run over each member's line 5:
+// load the futex word, announce (parked = 1), then one membarrier for all,
+// re-check every member, sleep on all the words with one futex_waitv. A
+// producer of any member either published before the barrier (the re-check
+// sees it) or sees parked = 1 afterwards and wakes that member's word.
+//
+// Each member is registered as waiting on its ring (BeginWait) before its
+// words are touched and until the sleep ends, so that its ring's Close
+// wakes the sleep and waits for it before it unmaps the segment.
+func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error) {
+	cseq := s.ctrl.Load()
+	if s.isClosed.Load() {
+		return 0, errClosed // checked after the load: Close stores, then pokes
+	}
+	if s.ops.Load() != 0 {
+		return 0, nil // apply them first (the caller does)
+	}
+	if err := ctxErr(ctx); err != nil {
+		return 0, err // the same for a cancellation's poke
+	}
+	waitv := futex.WaitVAvailable() && !testNoWaitV
+	s.vec.Reset()
+	s.vec.Add(&s.ctrl, cseq)
+	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
+	bounded := !waitv
+	if testSkipRecheck {
+		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
+	}
+	for i, m := range s.members {
+		if !waitv {
+			break
+		}
+		if len(s.parked) == maxMembersAsleep {
+			bounded = true // the rest are polled
+			break
+		}
+		if !m.h.BeginWait() {
+			continue // its ring is closing: the re-check reports it
+		}
+		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
+		s.vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
+		m.h.Line.Parked.Store(1)
+		m.announced = true
+	}
+	defer s.endWaits()
+	exact := futex.Barrier()
+	if !testSkipRecheck {
+		if n, err := s.pass(max); n > 0 || err != nil {
+			return n, err
+		}
+	}
+	slice := parkSlice
+	if testParkSlice > 0 {
+		slice = testParkSlice
+	}
+	if !exact || bounded {
+		slice, exact = pollSlice, false
+	}
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, nil
+		}
+		slice = min(slice, left)
+	}
+	for _, m := range s.parked {
+		// A member stopped at an uncommitted reservation must be read
+		// again in time for its owner's liveness check.
+		if c := m.h.RecoverIn(); c > 0 && c < slice {
+			slice, exact = c, false
+		}
+		m.h.Line.Parks.Add(1)
+	}
+	s.parks.Add(1)
+	var idx int
+	var err error
+	if waitv {
+		idx, err = s.vec.Wait(slice)
+	} else {
+		idx, err = -1, futex.Wait(&s.ctrl, cseq, slice)
+	}
+	if err == futex.ErrTimeout {
+		// Slept the whole slice: if a member had a message all along, a
+		// wake-up was missed. That must never happen; count it so tests
+		// can tell.
+		n, err := s.pass(max)
+		if exact && n > 0 {
+			lateWakes.Add(1)
+		}
+		return n, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("waitset: futex_waitv on %d words: %w", s.vec.Len(), err)
+	}
+	if idx > 0 && idx <= len(s.parked) {
+		// Woken by a member: its turn comes first. Every member was
+		// empty at the re-check, so none is owed a turn before it; the
+		// others that filled meanwhile follow in this pass.
+		m := s.parked[idx-1]
+		m.wakeups.Add(1)
+		if i := s.parkedAt[idx-1]; i < len(s.members) && s.members[i] == m {
+			s.next, s.used = i, 0
+		}
+	}
+	if s.isClosed.Load() || s.ops.Load() != 0 {
+		return 0, nil // the caller handles them first
+	}
+	// Deliver before the registrations end (endWaits, deferred): the
+	// latency of a wake-up is that of this pass.
+	return s.pass(max)
+}
+
+// endWaits ends the registrations of the last sleep.
+func (s *Set) endWaits() {
+	for _, m := range s.parked {
+		m.h.EndWait()
+	}
+	clear(s.parked)
+	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
+}
+
+// unannounce clears, when a wait ends, each member's parked flag that the
+// set set and no producer cleared: producers stop paying a wake-up for a
+// set that is reading.
+func (s *Set) unannounce() {
+	for _, m := range s.members {
+		if !m.announced {
+			continue
+		}
+		m.announced = false
+		if m.h.Enter() != nil {
+			continue
+		}
+		if m.h.Line.Parked.Load() != 0 {
+			m.h.Line.Parked.Store(0)
+		}
+		m.h.Leave()
+	}
+}
+
+// ctxErr returns errDeadline (no allocation) when ctx's deadline passed,
+// ctx's error when it was cancelled, nil while it runs.
+func ctxErr(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		if err := ctx.Err(); err == context.DeadlineExceeded {
+			return errDeadline
+		} else {
+			return err
+		}
+	default:
+		return nil
+	}
+}
+
+// Test hooks (export_test.go): lateWakes counts sleeps that ran out although
+// a member had a message (a missed wake-up); testSkipRecheck breaks the
+// protocol so a test can show it would see that; testParkSlice sets the
+// sleep's bound; testNoWaitV makes the set poll as on a kernel without
+// futex_waitv.
+var (
+	lateWakes       atomic.Uint64
+	testSkipRecheck bool
+	testParkSlice   time.Duration
+	testNoWaitV     bool
+)

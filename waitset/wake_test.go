@@ -1,0 +1,143 @@
+package waitset_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/waitset"
+	"github.com/stretchr/testify/require"
+)
+
+// pingPong sends count messages one at a time, each to a random member of
+// a set of 8 that parks (Park only: no spinning hides a missed wake-up);
+// each waits for the previous to be received and for a random pause, so
+// that it lands at every point of the set's way to sleep. It returns the
+// set's sleeps and the missed wake-ups seen (LateWakes), stopping at the
+// first one. A message not received within stuck fails the test.
+func pingPong(t *testing.T, count int) (parks, late uint64) {
+	const members = 8
+	var rings []*ipc.Ring
+	var ps []*ipc.Producer
+	for i := range members {
+		kind := ipc.SPSC
+		if i%2 == 1 {
+			kind = ipc.MPSC
+		}
+		r := newRing(t, ipc.Config{Capacity: 1 << 12, Kind: kind})
+		rings = append(rings, r)
+		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
+		require.NoError(t, err)
+		ps = append(ps, p)
+	}
+	s, _ := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	ack, quit := make(chan struct{}), make(chan struct{})
+	perr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	defer func() {
+		close(quit)
+		wg.Wait()
+		for _, p := range ps {
+			_ = p.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range count {
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+			if err := ps[rng.IntN(members)].Write(context.Background(), []byte(fmt.Sprint(i))); err != nil {
+				perr <- err
+				return
+			}
+			select {
+			case <-ack:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	before := waitset.LateWakes()
+	for i := 0; i < count && late == 0; {
+		ctx, cancel := context.WithTimeout(context.Background(), stuck)
+		n, err := s.Read(ctx, 16, func(*waitset.Member, []byte) {})
+		cancel()
+		select {
+		case err := <-perr:
+			t.Fatalf("producer: %v", err)
+		default:
+		}
+		require.NoError(t, err, "message %d of %d not received", i, count)
+		for range n {
+			ack <- struct{}{}
+		}
+		i += n
+		late = waitset.LateWakes() - before
+	}
+	return s.Parks(), late
+}
+
+// TestNoLostWakeup: thousands of sleeps over 8 members, each ended by a
+// producer of one of them, with a sleep slice of a minute (only a wake-up
+// ends a sleep in time): none is missed. The same test with the set's
+// re-check removed does miss them, so the test can fail.
+func TestNoLostWakeup(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	count := 2000
+	if testing.Short() {
+		count = 300
+	}
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	parks, late := pingPong(t, count)
+	restore()
+	require.Zero(t, late, "no wake-up was missed in %d sleeps", parks)
+	require.Greater(t, parks, uint64(count/10), "the set slept between messages")
+
+	restore = waitset.BreakParkProtocol(true, 5*time.Millisecond)
+	defer restore()
+	_, late = pingPong(t, 300)
+	require.NotZero(t, late, "without the re-check, wake-ups are missed, and the test sees it")
+}
+
+// TestPollWithoutWaitV: on a kernel without futex_waitv the set polls, and
+// still delivers.
+func TestPollWithoutWaitV(t *testing.T) {
+	restore := waitset.NoWaitV()
+	defer restore()
+	parks, late := pingPong(t, 100)
+	require.NotZero(t, parks)
+	require.Zero(t, late, "a poll is not counted as a missed wake-up")
+}
+
+// TestMoreMembersThanWaitV: futex_waitv sleeps on at most 128 words; a
+// set of 130 rings polls the members it cannot sleep on, and still
+// delivers a message written to the last one while it sleeps.
+func TestMoreMembersThanWaitV(t *testing.T) {
+	const members = 130
+	var rings []*ipc.Ring
+	for range members {
+		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 10}))
+	}
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	p := producer(t, rings[members-1])
+	done := make(chan *waitset.Member, 1)
+	go func() {
+		var from *waitset.Member
+		_, err := s.Read(ctxFor(t), 1, func(m *waitset.Member, _ []byte) { from = m })
+		if err != nil {
+			from = nil
+		}
+		done <- from
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	require.NoError(t, p.TryWrite([]byte("last")))
+	require.Equal(t, ms[members-1], <-done)
+}
