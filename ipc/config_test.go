@@ -251,3 +251,40 @@ func (untouchable) Deadline() (time.Time, bool) { panic("Deadline called") }
 func (untouchable) Done() <-chan struct{}       { panic("Done called") }
 func (untouchable) Err() error                  { panic("Err called") }
 func (untouchable) Value(any) any               { panic("Value called") }
+
+// TestContextWakeEndsWithTheWait: the wake a context's end sends a parked
+// waiter (an AfterFunc that bumps and wakes the segment's futex word) has
+// finished when the wait returns, so closing the Ring at once never lets it
+// touch the unmapped segment. The wake is delayed here past the waiter's
+// own sight of the cancellation; it used to run after the wait returned,
+// and after Close: SIGSEGV (or a store into whatever was mapped there).
+func TestContextWakeEndsWithTheWait(t *testing.T) {
+	started, restore := ipc.DelayContextWake(20 * time.Millisecond)
+	defer restore()
+	restoreSlice := ipc.BreakParkProtocol(false, time.Millisecond) // the waiter sees the cancellation first
+	defer restoreSlice()
+	for i := 0; i < 10; i++ {
+		r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1024, MaxMessage: 120})
+		require.NoError(t, err)
+		c, err := r.Consumer(nil)
+		require.NoError(t, err)
+		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
+		require.NoError(t, err)
+		for p.TryWrite(make([]byte, 120)) == nil {
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Write(ctx, make([]byte, 120)) }()
+		waitUntil(t, func() bool { st, _ := r.Stats(); return st.ProducerParks > 0 }, true)
+		seq := c.ProducerWaitLine().Seq
+		before, ran := seq.Load(), started.Load()
+		cancel() // its wake starts (unless the waiter stops it first), and sleeps before touching the segment
+		require.ErrorIs(t, <-done, context.Canceled)
+		if started.Load() != ran {
+			require.NotEqual(t, before, seq.Load(), "the wait returned while its context's wake was still to touch the segment")
+		}
+		require.NoError(t, p.Close())
+		require.NoError(t, c.Close())
+		require.NoError(t, r.Close()) // unmaps: a wake still to run would fault
+	}
+}

@@ -26,6 +26,15 @@ func BeforeParkLoad(f func(seq *atomic.Uint32)) (restore func()) {
 	return func() { testBeforeSeqLoad = nil }
 }
 
+// DelayContextWake makes the wake a context's end sends a parked waiter
+// count itself in started and sleep d before it touches the segment;
+// Restore undoes it. Tests only, not concurrently with others.
+func DelayContextWake(d time.Duration) (started *atomic.Int64, restore func()) {
+	started = new(atomic.Int64)
+	testBeforeContextWake = func() { started.Add(1); time.Sleep(d) }
+	return started, func() { testBeforeContextWake = nil }
+}
+
 // FD returns the segment's descriptor (tests of sealed memfd segments).
 func (r *Ring) FD() int { return int(r.seg.FD()) }
 

@@ -209,10 +209,14 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 	var absentSince time.Time
 	var sleep time.Duration
 	var stopWake func() bool
+	var woken chan struct{} // closed when the cancellation's wake has run
 	hookAttempt := 0
 	defer func() {
-		if stopWake != nil {
-			stopWake()
+		// A wake already started by the cancellation touches the
+		// segment: wait for it, so that it never runs after the wait
+		// returned and its Ring was closed and unmapped (it did: SIGSEGV).
+		if stopWake != nil && !stopWake() {
+			<-woken
 		}
 	}()
 	// checkPeer is called every few milliseconds of waiting at most.
@@ -315,7 +319,13 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 		default: // pPark, pBlock (bounded by the caller's context)
 			if stopWake == nil && ctx.Done() != nil {
 				// Cancellation must reach a sleeper: bump and wake.
+				woken = make(chan struct{})
+				done := woken
 				stopWake = context.AfterFunc(ctx, func() {
+					defer close(done)
+					if testBeforeContextWake != nil {
+						testBeforeContextWake()
+					}
 					s.wp.Seq.Add(1)
 					_, _ = futex.Wake(s.wp.Seq, math.MaxInt32)
 				})
@@ -422,6 +432,9 @@ var (
 	// testBeforeSeqLoad, if set, runs as a sleep begins, before the
 	// futex word is loaded (tests that cancel a context at that point).
 	testBeforeSeqLoad func(seq *atomic.Uint32)
+	// testBeforeContextWake, if set, runs in a context's wake before it
+	// touches the segment (tests that delay it past the wait's return).
+	testBeforeContextWake func()
 )
 
 // wake is the waker's half of the protocol, called after progress was
