@@ -88,6 +88,20 @@ func (p *Producer) fastFits(est uint64) bool {
 	return high == 0 || est < high || p.pressure.Load()&PressureDepth != 0
 }
 
+// room is the most bytes the ring may hold, by the cached consumer position,
+// for a write that does not look at the consumer position: the same test
+// as fastFits (est fits if est <= room), for the fast paths, which take it
+// once per call (a WriteBatch's records after the first use the window and
+// levels read at its start, as if they had been written at once).
+func (p *Producer) room() uint64 {
+	lim := p.limit()
+	// Values, as in fastFits.
+	if high := p.pHigh.Load(); high != 0 && high <= lim && p.pressure.Load()&PressureDepth == 0 {
+		return high - 1
+	}
+	return lim
+}
+
 // raisePressure sets the soft pressure level when depth reaches the high
 // level; the consumer lowers it (Consumer.reloadProducer).
 func (p *Producer) raisePressure(depth uint64) {

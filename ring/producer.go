@@ -59,6 +59,12 @@ type Producer struct {
 
 	padPos, padSize uint64 // header-commit rings: wrap padding not yet written
 
+	// plain: an SPSC ring without sequences, timestamps or header commit,
+	// fixed when the producer is made. fast: plain, no claim outstanding and
+	// no test hook (setFast keeps it): TryWrite and WriteBatch then take
+	// their fast path (spsc.go), which does only what such a ring needs.
+	plain, fast bool
+
 	err error // sticky: set on corruption
 
 	noCounters bool // test only: measure what the counters cost
@@ -127,8 +133,14 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
+	p.plain = !r.seqs && !r.ts && !r.polled
+	p.setFast()
 	return p, nil
 }
+
+// setFast recomputes p.fast; called whenever a claim begins or ends or a
+// test hook is set.
+func (p *Producer) setFast() { p.fast = p.plain && !p.mpsc && !p.claimed && p.hook == nil }
 
 // Slot returns the producer's slot (0 in SPSC rings).
 func (p *Producer) Slot() int { return int(p.slot) }
