@@ -40,6 +40,7 @@ type Producer struct {
 	seqHigh, seqDoneV  uint64 // what seqBegun and seqDone hold (never lowered)
 	doubtFrom, doubtTo uint64 // InDoubt, as found when the producer opened
 
+	lim             uint64         // the most bytes the ring holds without a window (capacity, less a word with header commit)
 	window, pHigh   *atomic.Uint64 // flow control words (line 8)
 	pressure        *atomic.Uint32
 	pressureChanges *atomic.Uint64
