@@ -36,6 +36,8 @@ func word(region []byte, off uint64) *atomic.Uint64 {
 // amd64), no fence, no lock prefix: publish on amd64 (publish_amd64.go says
 // why that is a release store there, and when it is used). w is a word of a
 // region (word), so the store is aligned and not torn.
+//
+//lint:ignore U1000 used by publish_amd64.go only (amd64 without -race)
 func storePlain(w *atomic.Uint64, v uint64) { *(*uint64)(unsafe.Pointer(w)) = v }
 
 // aligned reports whether the region's first byte is 8-aligned.
