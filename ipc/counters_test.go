@@ -195,3 +195,54 @@ func TestOverflowAndSpinCounters(t *testing.T) {
 	require.Subset(t, got, []string{"FullEvents", "Spins", "Yields", "MsgsIn", "BytesIn", "MsgsOut", "BytesOut"})
 	require.NotContains(t, got, "Drops")
 }
+
+// TestCountersExactOnPlainRing: a plain ring's writes (the fast path of
+// ring.Producer.TryWrite and WriteBatch) and the general path's (a wrap, a
+// full ring) leave MsgsIn and BytesIn exact when each call returns, as
+// another handle on the segment (what ringctl and a metrics exporter
+// open) sees them while the producer is idle and after it is closed.
+func TestCountersExactOnPlainRing(t *testing.T) {
+	r := newRing(t, ipc.Config{Capacity: 1 << 12, MaxMessage: 200})
+	other, err := ipc.Open(r.Path())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, other.Close()) }()
+	p, err := r.Producer(&ipc.ProducerConfig{Full: ipc.Drop})
+	require.NoError(t, err)
+	c, err := r.Consumer(nil)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	var msgs, bytes uint64
+	check := func(what string) {
+		t.Helper()
+		st, err := other.Stats()
+		require.NoError(t, err)
+		require.Equal(t, msgs, st.MsgsIn, "%s: MsgsIn", what)
+		require.Equal(t, bytes, st.BytesIn, "%s: BytesIn", what)
+	}
+	for i := range 300 { // about 12 laps of the ring: wraps on the way
+		m := make([]byte, 1+i%200)
+		require.NoError(t, p.Write(ctx, m))
+		msgs, bytes = msgs+1, bytes+uint64(len(m))
+		check("after Write")
+		batch := [][]byte{make([]byte, i%50), make([]byte, 7), make([]byte, 64)}
+		n, err := p.WriteBatch(ctx, batch)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		msgs, bytes = msgs+3, bytes+uint64(i%50+7+64)
+		check("after WriteBatch")
+		_, err = c.TryRead(4, func([]byte) {})
+		require.NoError(t, err)
+	}
+	for { // fill the ring: the last write finds it full and is dropped
+		err := p.Write(ctx, make([]byte, 100))
+		if err != nil {
+			require.ErrorIs(t, err, ipc.ErrFull)
+			break
+		}
+		msgs, bytes = msgs+1, bytes+100
+	}
+	check("idle, full")
+	require.NoError(t, p.Close())
+	check("after Close")
+}

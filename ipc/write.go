@@ -44,15 +44,17 @@ func (p *Producer) Write(ctx context.Context, msg []byte) error {
 		p.use.enter("Producer", opWrite)
 		defer p.use.exit()
 	}
-	return p.write(ctx, msg)
+	if err := p.rp.TryWrite(msg); err != nil {
+		return p.writeFull(ctx, msg, err)
+	}
+	p.published()
+	return nil
 }
 
-func (p *Producer) write(ctx context.Context, msg []byte) error {
-	err := p.rp.TryWrite(msg)
-	if err == nil {
-		p.published()
-		return nil
-	}
+// writeFull is the rest of a Write whose first attempt returned err: the
+// error, or the policy if the ring is full (out of Write, so that a write
+// that finds room makes one call, ring.Producer.TryWrite).
+func (p *Producer) writeFull(ctx context.Context, msg []byte, err error) error {
 	if err != ring.ErrFull {
 		return err
 	}
@@ -105,7 +107,16 @@ func notFull(err error) (bool, error) {
 
 // published is called after every successful write: one load of the
 // consumer's parked flag, and a wake only if it sleeps; then the soft level.
+// Small enough to inline: the wake and the throttle are in wakeOrThrottle.
 func (p *Producer) published() {
+	if p.cw.Parked.Load() != 0 || p.throttle > 0 {
+		p.wakeOrThrottle()
+	}
+}
+
+// wakeOrThrottle is published's work when the consumer is parked or the
+// producer has a throttle.
+func (p *Producer) wakeOrThrottle() {
 	if p.cw.Parked.Load() != 0 {
 		wake(p.cw)
 	}

@@ -114,7 +114,27 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 	var n int
 	var bytes uint64
 	var err error
-	for _, m := range msgs {
+	if p.fast && p.err == nil {
+		// A plain ring (TryWrite's fast path, a record at a time): what
+		// fits before the end of the data area and within room by the
+		// cached consumer position; the rest, if any, as below.
+		pos, room := p.pos, p.room()
+		for _, m := range msgs {
+			ln := uint64(len(m))
+			i := pos & p.mask
+			need := (HeaderSize + ln + Align - 1) &^ (Align - 1)
+			if ln > p.r.maxMessage || need > p.r.capacity-i || pos+need-p.consCached > room {
+				break
+			}
+			copy(p.data[i+HeaderSize:], m)
+			publish(word(p.data, i), makeHeader(uint32(ln), 0, TypeData))
+			pos += need
+			n++
+			bytes += ln
+		}
+		p.pos = pos
+	}
+	for _, m := range msgs[n:] {
 		var pos uint64
 		pos, err = p.reserve(uint64(len(m)))
 		if err != nil {

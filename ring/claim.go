@@ -22,6 +22,7 @@ func (p *Producer) Claim(n int) ([]byte, error) {
 		return nil, err
 	}
 	p.claimed, p.claimPos, p.claimLen = true, pos, uint64(n)
+	p.setFast()
 	i := pos&p.mask + HeaderSize + p.r.extra
 	return p.data[i : i+uint64(n) : i+uint64(n)], nil
 }
@@ -48,6 +49,7 @@ func (p *Producer) CommitN(n int) error {
 	}
 	i := p.claimPos & p.mask
 	p.claimed = false
+	p.setFast()
 	p.stamp(i)
 	if p.mpsc {
 		p.commitShared(i, uint64(n))
@@ -74,6 +76,7 @@ func (p *Producer) Abort() {
 		return
 	}
 	p.claimed = false
+	p.setFast()
 	if p.mpsc {
 		size := p.r.dataSize(p.claimLen)
 		publish(word(p.data, p.claimPos&p.mask), makeHeader(uint32(size-HeaderSize), p.slot, TypePadding))

@@ -9,7 +9,7 @@ const (
 // SetSeqHook installs fn, called with the step at each point of p's real
 // write code named by a Step constant (a test stops a producer there, as a
 // kill would).
-func SetSeqHook(p *Producer, fn func(step int)) { p.hook = fn }
+func SetSeqHook(p *Producer, fn func(step int)) { p.hook = fn; p.setFast() }
 
 // SetSeqBegun stores the SPSC producer's begun sequence (line 3) directly.
 func SetSeqBegun(r *Ring, seq uint64) { word(r.region, offSeqBegun).Store(seq) }

@@ -50,6 +50,7 @@ func DieAt(p *Producer, step, nth int) {
 			panic(dying{})
 		}
 	}
+	p.setFast()
 }
 
 // RunDying runs f and reports whether a producer armed by DieAt died in
@@ -187,7 +188,7 @@ func Intent(r *Ring, k int) (uint64, uint64) { return r.intent(k) }
 
 // SetHook installs fn, called at each step of p's MPSC writes (the Step
 // constants).
-func SetHook(p *Producer, fn func(step int)) { p.hook = fn }
+func SetHook(p *Producer, fn func(step int)) { p.hook = fn; p.setFast() }
 
 // ReleaseDying runs c.ReadBatch(1, …), the real code, in a goroutine and
 // stops it as a consumer killed in its release would stop: holding the
@@ -201,3 +202,6 @@ func ReleaseDying(t testing.TB, c *Consumer) {
 		t.Fatal("ReleaseDying: the consumer released nothing")
 	}
 }
+
+// Fast reports whether p takes the plain ring's fast write path now.
+func Fast(p *Producer) bool { return p.fast }

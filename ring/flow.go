@@ -56,17 +56,18 @@ func (p *Producer) initFlow(overflowed *atomic.Uint64) {
 	p.pressure = word32(p.r.region, offPressure)
 	p.pressureChanges = word(p.r.region, offPressureChanges)
 	p.overflowed = overflowed
+	p.lim = p.r.capacity
+	if p.r.polled {
+		// Header commit: the word at the producer position is kept zero,
+		// so it must lie in free space: never fill the last word.
+		p.lim -= Align
+	}
 }
 
 // limit is the most bytes the ring may hold now: the capacity, or the
 // consumer's window if narrower.
 func (p *Producer) limit() uint64 {
-	c := p.r.capacity
-	if p.r.polled {
-		// Header commit: the word at the producer position is kept zero,
-		// so it must lie in free space: never fill the last word.
-		c -= Align
-	}
+	c := p.lim
 	// A value stored by SetWindow: it publishes nothing.
 	if w := p.window.Load(); w != 0 && w < c {
 		return w
@@ -86,6 +87,39 @@ func (p *Producer) fastFits(est uint64) bool {
 	// the pressure word): nothing is published by them.
 	high := p.pHigh.Load()
 	return high == 0 || est < high || p.pressure.Load()&PressureDepth != 0
+}
+
+// room is the most bytes the ring may hold, by the cached consumer position,
+// for a write that does not look at the consumer position: the same test
+// as fastFits (est fits if est <= room), for the fast paths, which take it
+// once per call (a WriteBatch's records after the first use the window and
+// levels read at its start, as if they had been written at once). The
+// common case, no window and no pressure levels, costs two loads of line 8
+// and one test: the window and levels are still read on every call, since
+// a window applies from the producer's next write (ipc's Consumer.SetWindow
+// promises it) and the layout has no word that would tell a producer that
+// they changed since it last looked.
+func (p *Producer) room() uint64 {
+	// Values (SetWindow, SetPressureLevels): they publish nothing.
+	w, high := p.window.Load(), p.pHigh.Load()
+	if w|high == 0 {
+		return p.lim
+	}
+	return p.roomFlow(w, high)
+}
+
+// roomFlow is room with a window or pressure levels set.
+func (p *Producer) roomFlow(w, high uint64) uint64 {
+	lim := p.lim
+	if w != 0 && w < lim {
+		lim = w
+	}
+	// The pressure word: raised by producers, lowered by the consumer
+	// (compare-and-swap; a value).
+	if high != 0 && high <= lim && p.pressure.Load()&PressureDepth == 0 {
+		return high - 1
+	}
+	return lim
 }
 
 // raisePressure sets the soft pressure level when depth reaches the high

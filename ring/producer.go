@@ -40,6 +40,7 @@ type Producer struct {
 	seqHigh, seqDoneV  uint64 // what seqBegun and seqDone hold (never lowered)
 	doubtFrom, doubtTo uint64 // InDoubt, as found when the producer opened
 
+	lim             uint64         // the most bytes the ring holds without a window (capacity, less a word with header commit)
 	window, pHigh   *atomic.Uint64 // flow control words (line 8)
 	pressure        *atomic.Uint32
 	pressureChanges *atomic.Uint64
@@ -58,6 +59,12 @@ type Producer struct {
 	claimLen uint64 // payload length claimed
 
 	padPos, padSize uint64 // header-commit rings: wrap padding not yet written
+
+	// plain: an SPSC ring without sequences, timestamps or header commit,
+	// fixed when the producer is made. fast: plain, no claim outstanding and
+	// no test hook (setFast keeps it): TryWrite and WriteBatch then take
+	// their fast path (spsc.go), which does only what such a ring needs.
+	plain, fast bool
 
 	err error // sticky: set on corruption
 
@@ -127,8 +134,14 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	if err := p.reloadConsumer(); err != nil {
 		return nil, err
 	}
+	p.plain = !r.seqs && !r.ts && !r.polled
+	p.setFast()
 	return p, nil
 }
+
+// setFast recomputes p.fast; called whenever a claim begins or ends or a
+// test hook is set.
+func (p *Producer) setFast() { p.fast = p.plain && !p.mpsc && !p.claimed && p.hook == nil }
 
 // Slot returns the producer's slot (0 in SPSC rings).
 func (p *Producer) Slot() int { return int(p.slot) }

@@ -57,7 +57,16 @@ func (p *Producer) initSeqs(begun, done uint64) error {
 // if the ring's records carry them. Plain stores: the header store after
 // them publishes them. A sequence above any so far is stored in the begun
 // word first, before the record can be committed (initSeqs says why).
+// Small enough to inline: a ring without either makes no call.
 func (p *Producer) stamp(i uint64) {
+	if p.r.ts || p.r.seqs {
+		p.stampExtras(i)
+	}
+}
+
+// stampExtras is stamp's work for a ring whose records carry a timestamp,
+// a sequence or both.
+func (p *Producer) stampExtras(i uint64) {
 	if p.r.ts {
 		binary.LittleEndian.PutUint64(p.data[i+p.r.tsOff:], uint64(nanotime()))
 	}

@@ -65,7 +65,36 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 // TryWrite copies msg into the ring as one record and publishes it. It
 // returns ErrFull if there is no room (nothing is written), ErrTooLarge if
 // msg exceeds MaxMessage, or ErrCorrupt if the region is damaged.
+//
+// A plain ring's write (Producer.fast) that fits before the end of the data
+// area and within room by the cached consumer position is done here, with
+// nothing but the copy, the header, the position and the counters; every
+// other write goes to tryWrite. Keep this path free of calls other than the
+// copy's: its cost is issue 17's (docs/benchmarks.md).
 func (p *Producer) TryWrite(msg []byte) error {
+	n := uint64(len(msg))
+	if p.fast && p.err == nil && n <= p.r.maxMessage {
+		pos := p.pos
+		i := pos & p.mask
+		need := (HeaderSize + n + Align - 1) &^ (Align - 1) // dataSize: no extras
+		if need <= p.r.capacity-i && pos+need-p.consCached <= p.room() {
+			copy(p.data[i+HeaderSize:], msg)
+			publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
+			pos += need
+			p.pos = pos
+			// Release: the header and payload stores above are visible
+			// to a consumer that loads this position.
+			publish(p.prodPos, pos)
+			p.count(1, n)
+			return nil
+		}
+	}
+	return p.tryWrite(msg)
+}
+
+// tryWrite is TryWrite for every ring and every case: options, a claim,
+// a wrap, a full ring, a look at the consumer position.
+func (p *Producer) tryWrite(msg []byte) error {
 	if p.claimed {
 		return ErrClaimPending
 	}

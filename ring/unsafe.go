@@ -32,6 +32,14 @@ func word(region []byte, off uint64) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Pointer(&region[off]))
 }
 
+// storePlain stores v to w with an ordinary store instruction (a MOV on
+// amd64), no fence, no lock prefix: publish on amd64 (publish_amd64.go says
+// why that is a release store there, and when it is used). w is a word of a
+// region (word), so the store is aligned and not torn.
+//
+//lint:ignore U1000 used by publish_amd64.go only (amd64 without -race)
+func storePlain(w *atomic.Uint64, v uint64) { *(*uint64)(unsafe.Pointer(w)) = v }
+
 // aligned reports whether the region's first byte is 8-aligned.
 func aligned(region []byte) bool {
 	return len(region) > 0 && uintptr(unsafe.Pointer(&region[0]))%8 == 0
