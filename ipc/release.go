@@ -26,9 +26,12 @@ var (
 // The consumer position in the segment moves to pos with one store (in a
 // ring with sequences, after the released messages' sequences are stored,
 // which makes a successor discard them; in an MPSC ring, after the released
-// range is zeroed): a consumer killed in Release leaves its successor to
-// deliver again either everything after the previous release or nothing
-// before pos. Producers parked on a full ring are woken. Release is a call
+// range is zeroed): a consumer killed in Release leaves its successor
+// resuming at the previous release or at pos, and in a ring with sequences
+// anywhere between the two (the released messages' sequences are stored
+// one by one, in order, before the position): never past pos, and what it
+// does not deliver again was delivered before. Producers parked on a full
+// ring are woken. Release is a call
 // on the Consumer like Read: not from inside a Batch loop body, nor
 // concurrently with another call. It returns [ErrClosed] after Close, and
 // [ErrCorrupt] if a held message changed in the ring since it was read.

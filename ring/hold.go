@@ -66,8 +66,12 @@ func (c *Consumer) Cursor() uint64 { return c.pos }
 // releasing all that was delivered releases all that was read. In a ring
 // with sequences the released records' sequences are stored first (what
 // discards duplicates after a restart), then the position (MPSC: the range
-// zeroed first, as every release does). A held record changed since it was
-// read returns ErrCorrupt.
+// zeroed first, as every release does). The sequences are stored one
+// record at a time, in order: a consumer killed during a Release leaves
+// its successor resuming after the last one stored, anywhere between the
+// released position and pos, never past pos (what it skips was delivered
+// and its release begun). A held record changed since it was read returns
+// ErrCorrupt.
 func (c *Consumer) Release(pos uint64) error {
 	if c.err != nil {
 		return c.err
