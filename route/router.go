@@ -215,10 +215,12 @@ func New(rings []*ipc.Ring, cfg *Config) (rt *Router, err error) {
 	if c.StallAfter == 0 {
 		c.StallAfter = 500 * time.Millisecond
 	}
-	rt = &Router{cfg: c, stop: make(chan struct{})}
+	made := &Router{cfg: c, stop: make(chan struct{})}
+	rt = made
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, rt.closeProducers())
+			// made, not rt: a failing return has set rt to nil.
+			err = errors.Join(err, made.closeProducers())
 		}
 	}()
 	now := time.Now()
