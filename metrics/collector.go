@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/printable"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // Collector is a prometheus.Collector that reads rings' counters from their
@@ -99,8 +100,18 @@ var (
 		"MPSC: reservations of the slot's dead holders that the consumer skipped.", []string{"ring", "slot"}, nil)
 	slotAliveDesc = prometheus.NewDesc("shmring_slot_alive",
 		"MPSC: 1 while a live process holds the producer slot.", []string{"ring", "slot"}, nil)
+	// The routing counters of the segment (ops.Routing): every router's,
+	// summed. Not shmring_route_*: those are RouterCollector's, one
+	// router's own counts, labelled router and ring.
+	routedDesc = prometheus.NewDesc("shmring_routed_messages_total",
+		"Messages routers wrote to the ring, summed over every router routing into it (from the segment; up to one router sample interval behind).", []string{"ring"}, nil)
+	spilledDesc = prometheus.NewDesc("shmring_spilled_messages_total",
+		"By-key routing with spill-over: messages keyed to the ring that routers sent to another ring, summed over every router (from the segment).", []string{"ring"}, nil)
+	skippedDesc = prometheus.NewDesc("shmring_unhealthy_skips_total",
+		"Times a message passed the ring over because it was out of a router's rotation (consumer dead or stalled), summed over every router (from the segment).", []string{"ring"}, nil)
 	// extraDescs are the descriptors beyond metrics and delayDesc.
-	extraDescs = []*prometheus.Desc{pressureDesc, infoDesc, slotMessagesDesc, slotDropsDesc, slotLostDesc, slotAliveDesc}
+	extraDescs = []*prometheus.Desc{pressureDesc, infoDesc, slotMessagesDesc, slotDropsDesc, slotLostDesc, slotAliveDesc,
+		routedDesc, spilledDesc, skippedDesc}
 )
 
 var delayDesc = prometheus.NewDesc("shmring_queue_delay_seconds",
@@ -137,7 +148,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			continue
 		}
-		emit(ch, name, st)
+		rc, err := ops.Routing(r)
+		if err != nil {
+			continue
+		}
+		emit(ch, name, st, rc)
 	}
 }
 
@@ -145,7 +160,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // control character, invalid UTF-8, which Prometheus refuses in a label)
 // is labelled quoted instead, so that a file name chosen by another process
 // can neither break the scrape nor write escapes to whoever reads it.
-func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats) {
+func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats, rc ops.RouteCounters) {
 	name = printable.Label(name)
 	for _, m := range metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
@@ -158,6 +173,9 @@ func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats) {
 	tf := strconv.FormatBool
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, name, string(st.Kind), strconv.Itoa(st.Slots),
 		strconv.FormatUint(st.MaxMessage, 10), tf(st.Timestamps), tf(st.DropOldest), tf(st.Sequences), tf(st.HeaderCommit))
+	ch <- prometheus.MustNewConstMetric(routedDesc, prometheus.CounterValue, float64(rc.Routed), name)
+	ch <- prometheus.MustNewConstMetric(spilledDesc, prometheus.CounterValue, float64(rc.Spilled), name)
+	ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(rc.Skipped), name)
 	for _, p := range st.Producers {
 		slot := strconv.Itoa(p.Slot)
 		ch <- prometheus.MustNewConstMetric(slotMessagesDesc, prometheus.CounterValue, float64(p.MsgsIn), name, slot)

@@ -51,7 +51,7 @@ func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
 			bad++
 			continue
 		}
-		emit(ch, ri.Name, ri.Stats)
+		emit(ch, ri.Name, ri.Stats, ri.Routing)
 	}
 	ch <- prometheus.MustNewConstMetric(unreadableDesc, prometheus.GaugeValue, float64(bad))
 }

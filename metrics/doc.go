@@ -13,10 +13,15 @@
 //     listed afresh at each scrape and opened read-only for it, and counts
 //     the files that cannot be read as rings in shmring_unreadable_segments.
 //   - [RouterCollector] ([NewRouterCollector]) exports a route.Router's
-//     counters (shmring_route_...), which live in the routing process, not
-//     in a segment: only that process can export them.
+//     own counters (shmring_route_...), current to the message, which live
+//     in the routing process: only that process can export them. The ring
+//     collectors above export the routing counters kept in each ring's
+//     segment instead (shmring_routed_messages_total,
+//     shmring_spilled_messages_total, shmring_unhealthy_skips_total:
+//     every router's, summed, up to one router sample interval behind;
+//     see ops.Routing).
 //
-// Both read the counters from the segment at scrape time, through
+// The two ring collectors read the counters from the segment at scrape time, through
 // [ipc.Ring.Stats]: producers and consumers pay nothing for being watched,
 // and a scrape never blocks them. A ring that cannot be read (closed,
 // truncated, damaged) is left out of the scrape rather than failing it.

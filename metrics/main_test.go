@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
 
 // newRing creates a ring as cfg says, closed and removed when t ends.
 func newRing(t *testing.T, cfg ipc.Config, opts ...ipc.Option) *ipc.Ring {

@@ -8,10 +8,12 @@ import (
 	"github.com/shmring/shmring/route"
 )
 
-// RouterCollector is a prometheus.Collector for a route.Router's counters,
-// which live in the routing process (not in any segment): each ring's
-// routed, spilled and skipped messages and its health, and the router's
-// drops and overflows. Every metric carries a "router" label with the name
+// RouterCollector is a prometheus.Collector for a route.Router's own
+// counters, which live in the routing process: each ring's routed, spilled
+// and skipped messages and its health, and the router's drops and
+// overflows. (The router also adds the first three to each ring's segment,
+// summed with other routers'; Collector and DirCollector export those, as
+// shmring_routed_messages_total and the rest, from any process.) Every metric carries a "router" label with the name
 // given to NewRouterCollector, and the per-ring ones a "ring" label with
 // the ring's file name. It is safe for concurrent use; the router must stay
 // open while it is registered (a closed one reports its last counters).

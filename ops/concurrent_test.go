@@ -111,6 +111,7 @@ func TestConcurrentClose(t *testing.T) {
 		func() error { _, err := ops.Peek(r, 10); return err },
 		func() error { _, err := ops.Doctor(r, false); return err },
 		func() error { _, err := ops.Slot(r, 0); return err },
+		func() error { _, err := ops.Routing(r); return err },
 		func() error { return ops.SetPolicy(r, ops.Park, 0) },
 		func() error { return ops.ResetHighWater(r) },
 	}

@@ -12,7 +12,8 @@
 //     consumer of a ring behave when they must wait, in whatever process
 //     they run ([Policy], [ParsePolicy]).
 //   - [ResetHighWater], [SetPressureLevels] and [SetTargetDelay] adjust
-//     the ring's counters and pressure levels; [Header] and [Slot] read
+//     the ring's counters and pressure levels; [Header], [Slot] and
+//     [Routing] (the routing counters of package route's routers) read
 //     what ipc.Ring.Stats does not show.
 //
 // Every function takes a ring opened with ipc.Open (or ipc.Create); those

@@ -86,6 +86,7 @@ func TestErrFaultTruncated(t *testing.T) {
 				"Doctor":            func() error { d, err := ops.Doctor(ro, false); require.Zero(t, d); return err },
 				"Doctor(repair)":    func() error { d, err := ops.Doctor(r, true); require.Zero(t, d); return err },
 				"Slot":              func() error { _, err := ops.Slot(ro, 0); return err },
+				"Routing":           func() error { _, err := ops.Routing(ro); return err },
 				"SetPolicy":         func() error { return ops.SetPolicy(r, ops.Park, ops.Park) },
 				"ResetHighWater":    func() error { return ops.ResetHighWater(r) },
 				"SetPressureLevels": func() error { return ops.SetPressureLevels(r, 0, 0) },
@@ -124,6 +125,7 @@ func TestClosedAndNil(t *testing.T) {
 			"Peek":              func() error { _, err := ops.Peek(tc.r, 10); return err },
 			"Doctor":            func() error { _, err := ops.Doctor(tc.r, false); return err },
 			"Slot":              func() error { _, err := ops.Slot(tc.r, 0); return err },
+			"Routing":           func() error { _, err := ops.Routing(tc.r); return err },
 			"SetPolicy":         func() error { return ops.SetPolicy(tc.r, ops.Park, ops.Park) },
 			"ResetHighWater":    func() error { return ops.ResetHighWater(tc.r) },
 			"SetPressureLevels": func() error { return ops.SetPressureLevels(tc.r, 0, 0) },
@@ -201,6 +203,8 @@ func holePunchChild() error {
 	report("doctor-repair", err)
 	_, err = ops.Slot(r, 0)
 	report("slot", err)
+	_, err = ops.Routing(r)
+	report("routing", err)
 	report("policy", ops.SetPolicy(r, ops.Park, ops.Park))
 	report("reset", ops.ResetHighWater(r))
 	report("pressure", ops.SetPressureLevels(r, 0, 0))
@@ -244,5 +248,5 @@ func TestErrFaultHolePunched(t *testing.T) {
 		require.Contains(t, res.Err, "although the file still has its full size", res.Op)
 		require.Contains(t, res.Err, "recreate it", res.Op)
 	}
-	require.Equal(t, []string{"peek", "doctor", "doctor-repair", "slot", "policy", "reset", "pressure", "stats"}, seen)
+	require.Equal(t, []string{"peek", "doctor", "doctor-repair", "slot", "routing", "policy", "reset", "pressure", "stats"}, seen)
 }

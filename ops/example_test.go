@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ops"
+	"github.com/shmring/shmring/route"
 )
 
 // exampleRing makes a ring with two messages waiting, in a directory of its
@@ -114,4 +115,34 @@ func ExampleSetPolicy() {
 	// producers "drop", consumer ""
 	// producers ""
 	// true
+}
+
+// A router (package route, here in the same process; usually another)
+// counts its routing in each ring's segment, where any process reads it.
+func ExampleRouting() {
+	r, _, cleanup := exampleRing(ipc.Config{Capacity: 4096})
+	defer cleanup()
+	c, _ := r.Consumer(nil) // a consumer attached: the ring is in the rotation
+	defer c.Close()
+	rt, err := route.New([]*ipc.Ring{r}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = rt.Send(context.Background(), []byte("buy 1"))
+	_ = rt.Close() // flushes what the sampler has not yet
+
+	ro, err := ipc.Open(r.Path(), ipc.WithReadOnly())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ro.Close()
+	rc, err := ops.Routing(ro)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("routed:", rc.Routed, "spilled:", rc.Spilled, "skipped:", rc.Skipped)
+	// Output: routed: 1 spilled: 0 skipped: 0
 }

@@ -20,7 +20,8 @@ import "github.com/shmring/shmring/internal/pad"
 //	1024├─────────────────────────────────────────────┤ line 8: flow (window, pressure)
 //	1152├─────────────────────────────────────────────┤ lines 9-10: queueing-delay histogram
 //	1408├─────────────────────────────────────────────┤ line 11: delay totals, adaptive settings
-//	1536├─────────────────────────────────────────────┤ lines 12..31: reserved, zero
+//	1536├─────────────────────────────────────────────┤ line 12: routing counters (display)
+//	1664├─────────────────────────────────────────────┤ lines 13..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -73,6 +74,9 @@ import "github.com/shmring/shmring/internal/pad"
 //	9-11    delay histogram,       consumer   consumer   consumer       consumer  | consumer
 //	        count, sum
 //	line 11 target, interval       operator   operator   operator       operator  | operator
+//	line 12 routed, spilled,       any (add)  any (add)  any (add)      any (add) | any (add)
+//	        skipped (routers)
+//	line 12 last flush (routers)   any        any        any            any       | any
 //	slot    holder, heartbeat,     -          producers  -              -         | producers
 //	        intent, counters,
 //	        last seq
@@ -128,6 +132,11 @@ import "github.com/shmring/shmring/internal/pad"
 //     (values, not hand-offs: they publish nothing); the pressure level is
 //     raised by producers (CAS) when the depth they see reaches the high
 //     level and lowered by the consumer (CAS) at or below the low level.
+//   - routing counters (line 12): every router routing into the ring
+//     (package route, in any process) atomically adds its counts to them
+//     every sample and stores the time; they publish nothing, decide
+//     nothing, and are display only (any value is possible: a co-tenant
+//     may scribble on them).
 //   - high watermark: raised by compare-and-swap on slow paths only (a
 //     reload of the other side's position).
 //
@@ -259,7 +268,16 @@ const (
 	offTargetDelay   = offDelay + 16 // u64: target delay, ns (0: adaptive level off)
 	offDelayInterval = offDelay + 24 // u64: how long the delay must stay above target, ns
 	offDelayEnd      = offDelay + 32
-	endOfDefined     = 12 * LineSize
+
+	// Line 12: routing counters, added to by every router (package route)
+	// that routes into the ring, in whatever process: display only.
+	offRoute        = 12 * LineSize
+	offRouteRouted  = offRoute + 0  // u64: messages routers wrote to this ring (atomic add)
+	offRouteSpilled = offRoute + 8  // u64: messages keyed to this ring that routers sent to another (atomic add)
+	offRouteSkipped = offRoute + 16 // u64: times a message passed this ring over, out of the rotation (atomic add)
+	offRouteFlushed = offRoute + 24 // u64: Unix ns of the last router's flush into this line (store)
+	offRouteEnd     = offRoute + 32
+	endOfDefined    = 13 * LineSize
 
 	// SlotsOffset is where the slot table of an MPSC ring starts.
 	SlotsOffset = ControlSize
@@ -395,6 +413,8 @@ const (
 	_ = uint(LineSize - (offFlowEnd - offFlow))
 	_ = uint(2*LineSize - DelayBuckets*8)
 	_ = uint(LineSize - (offDelayEnd - offDelay))
+	_ = uint(-(offRoute % LineSize))
+	_ = uint(LineSize - (offRouteEnd - offRoute))
 	_ = uint(-(offFlow % LineSize))
 	_ = uint(LineSize - (offHighWater + 8 - offConsCounters))
 	_ = uint(ControlSize - endOfDefined)

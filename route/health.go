@@ -31,6 +31,7 @@ func (rt *Router) sample(now time.Time) {
 		if err == nil {
 			l.base.Store(int64(st.Depth) - int64(sent))
 		}
+		l.flush(now)
 	}
 	rt.samples.Add(1)
 }

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/handle"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ring"
 )
 
 // MaxRings is the most rings one Router routes over.
@@ -172,6 +174,15 @@ type lane struct {
 	// Sampler only.
 	lastPos      uint64
 	lastProgress time.Time
+
+	// The ring's line 12 (flush.go), written by the sampler, and by Close
+	// once the sampler has stopped.
+	h         *handle.Ring
+	line      ring.RouteLine
+	flushed   [3]uint64 // routed, spilled, skipped as last added to line
+	pending   [3]uint64 // what the flush in progress adds
+	pendingAt int64     // and the Unix ns it stamps
+	flushFn   func() error
 }
 
 // New returns a Router over rings, taking a producer on each (as cfg says;
@@ -204,10 +215,12 @@ func New(rings []*ipc.Ring, cfg *Config) (rt *Router, err error) {
 	if c.StallAfter == 0 {
 		c.StallAfter = 500 * time.Millisecond
 	}
-	rt = &Router{cfg: c, stop: make(chan struct{})}
+	made := &Router{cfg: c, stop: make(chan struct{})}
+	rt = made
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, rt.closeProducers())
+			// made, not rt: a failing return has set rt to nil.
+			err = errors.Join(err, made.closeProducers())
 		}
 	}()
 	now := time.Now()
@@ -220,6 +233,7 @@ func New(rings []*ipc.Ring, cfg *Config) (rt *Router, err error) {
 			return nil, fmt.Errorf("route: %w", err)
 		}
 		l := &lane{r: r, name: r.Path(), cap: st.Capacity, over: 8, lastPos: st.ConsumerPos, lastProgress: now}
+		l.initFlush()
 		if st.Sequences {
 			l.over += 8
 		}
@@ -264,14 +278,19 @@ func (rt *Router) wait(l *lane) ipc.Wait {
 	return w
 }
 
-// Close stops the sampler and closes the Router's producers (not the
-// rings). It is called by the sending goroutine, or with sends stopped;
-// idempotent.
+// Close stops the sampler, adds the counts not yet flushed to each ring's
+// routing counters (line 12, see Stats) and closes the Router's producers
+// (not the rings). It is called by the sending goroutine, or with sends
+// stopped; idempotent.
 func (rt *Router) Close() error {
 	var err error
 	rt.once.Do(func() {
 		close(rt.stop)
 		rt.done.Wait()
+		now := time.Now()
+		for _, l := range rt.lanes {
+			l.flush(now)
+		}
 		err = rt.closeProducers()
 	})
 	return err
@@ -289,6 +308,15 @@ func (rt *Router) closeProducers() error {
 
 // Stats returns the Router's counters and each ring's state at the last
 // sample. Safe for concurrent use with Send.
+//
+// The per-ring Routed, Spilled and Skipped are this Router's alone. The
+// Router also adds them into each ring's segment (line 12 of
+// docs/layout.md), summed with those of every other router routing into
+// the ring, in any process, where ops.Routing, ringctl stat and the
+// metrics collectors read them: its sampler adds what it counted since
+// the last sample every Config.Sample, and Close adds the rest, so the
+// segment's counts lag this Router's by at most one sample interval (plus
+// the time the sampler takes), and are exact once Close returns.
 func (rt *Router) Stats() Stats {
 	s := Stats{Dropped: rt.dropped.Load(), Overflowed: rt.overflowed.Load(), Samples: rt.samples.Load()}
 	s.Rings = make([]RingStats, len(rt.lanes))

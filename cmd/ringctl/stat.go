@@ -85,6 +85,14 @@ type statReport struct {
 
 	ProducerAttached bool `json:"producer_attached"`
 	ConsumerAttached bool `json:"consumer_attached"`
+
+	// Routing counters (line 12, ops.Routing): every router's routing
+	// into the ring, summed, up to one router sample interval behind.
+	// Display only: another process may have stored anything there.
+	Routed         uint64     `json:"routed"`
+	Spilled        uint64     `json:"spilled"`
+	Skipped        uint64     `json:"skipped_unhealthy"`
+	RoutingFlushed *time.Time `json:"routing_flushed"` // null: no router ever flushed
 }
 
 // producerInfo is one MPSC producer slot in stat's report.
@@ -177,6 +185,15 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	rep.Pending = pendingMessages(st)
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		rep.OwnerUID = sys.Uid
+	}
+	rc, err := ops.Routing(r)
+	if err != nil {
+		return statReport{}, err
+	}
+	rep.Routed, rep.Spilled, rep.Skipped = rc.Routed, rc.Spilled, rc.Skipped
+	if !rc.LastFlush.IsZero() {
+		t := rc.LastFlush.UTC()
+		rep.RoutingFlushed = &t
 	}
 	h := ops.Header(r)
 	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
@@ -289,6 +306,15 @@ func printStat(io stdio, r statReport) {
 	}
 	if r.Kind == "mpsc" {
 		p("lost", "%d records of dead producers, %s", r.Lost, units.FormatSize(r.LostBytes))
+	}
+	if r.Routed != 0 || r.Spilled != 0 || r.Skipped != 0 {
+		fmt.Fprintln(tw, "routing (every router, summed)")
+		p("routed", "%d messages", r.Routed)
+		p("spilled", "%d keyed here, sent elsewhere", r.Spilled)
+		p("skipped", "%d times out of the rotation", r.Skipped)
+		if r.RoutingFlushed != nil {
+			p("updated", "%v ago", time.Since(*r.RoutingFlushed).Round(time.Millisecond))
+		}
 	}
 	fmt.Fprintln(tw, "attached")
 	if r.Kind == "mpsc" {
