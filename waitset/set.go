@@ -85,6 +85,10 @@ type Set struct {
 	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members
+	chunks    []*chunk              // the helpers that sleep on members beyond the first 127
+	inUse     int                   // how many of them the running sleep uses
+	helpers   sync.WaitGroup        // their goroutines
+	woken     atomic.Int32          // s.parked's index of the member whose word woke a helper (-1: none)
 	parks     atomic.Uint64         // sleeps
 }
 
@@ -297,5 +301,6 @@ func (s *Set) Close() error {
 		errList = append(errList, s.remove(m))
 	}
 	s.members, s.joins = nil, nil
+	s.stopChunks()
 	return errors.Join(errList...)
 }

@@ -16,11 +16,12 @@ const (
 	// the set re-checks its members' producers at least this often.
 	parkSlice = 100 * time.Millisecond
 	// pollSlice bounds a sleep that cannot be woken by every member: no
-	// membarrier, no futex_waitv, or a member beyond futex_waitv's 128
-	// words. It is the bound on a missed wake-up then.
+	// membarrier, or no futex_waitv. It is the bound on a missed wake-up
+	// then.
 	pollSlice = time.Millisecond
-	// maxMembersAsleep is how many members one sleep watches: futex_waitv's
-	// 128 words, less the set's own.
+	// maxMembersAsleep is how many members one futex_waitv watches: its
+	// 128 words, less the set's own. A helper goroutine sleeps on each
+	// further chunk of as many (chunk.go).
 	maxMembersAsleep = futex.MaxWaitV - 1
 )
 
@@ -125,7 +126,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	s.vec.Reset()
 	s.vec.Add(&s.ctrl, cseq)
 	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
-	bounded := !waitv
+	s.inUse = 0
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
 	}
@@ -133,15 +134,14 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if !waitv {
 			break
 		}
-		if len(s.parked) == maxMembersAsleep {
-			bounded = true // the rest are polled
-			break
-		}
 		if !m.h.BeginWait() {
 			continue // its ring is closing: the re-check reports it
 		}
+		// Beyond futex_waitv's 127 members, a helper sleeps on the rest
+		// (chunk.go).
+		vec := s.chunkFor(len(s.parked), cseq)
 		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
-		s.vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
+		vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
 		m.h.Line.Parked.Store(1)
 		m.announced = true
 	}
@@ -156,7 +156,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	if testParkSlice > 0 {
 		slice = testParkSlice
 	}
-	if !exact || bounded {
+	if !exact || !waitv {
 		slice, exact = pollSlice, false
 	}
 	if !deadline.IsZero() {
@@ -178,7 +178,18 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	var idx int
 	var err error
 	if waitv {
+		s.woken.Store(-1)
+		s.sleepChunks(slice)
 		idx, err = s.vec.Wait(slice)
+		if cerr := s.wakeChunks(cseq); err == nil || err == futex.ErrTimeout {
+			if cerr != nil {
+				err = cerr
+			} else if idx <= 0 {
+				if w := s.woken.Load(); w >= 0 {
+					idx, err = int(w)+1, nil // a helper's member
+				}
+			}
+		}
 	} else {
 		idx, err = -1, futex.Wait(&s.ctrl, cseq, slice)
 	}
