@@ -5,7 +5,7 @@
 // Prometheus, protobuf or net/http: only the program that serves metrics
 // (ringctl serve, or a service's own /metrics handler) imports metrics.
 //
-// Three collectors, all implementing prometheus.Collector:
+// Four collectors, all implementing prometheus.Collector:
 //
 //   - [Collector] ([NewCollector]) exports a fixed set of rings that the
 //     program has open, each under the "ring" label it is given.
@@ -15,8 +15,11 @@
 //   - [RouterCollector] ([NewRouterCollector]) exports a route.Router's
 //     counters (shmring_route_...), which live in the routing process, not
 //     in a segment: only that process can export them.
+//   - [WaitSetCollector] ([NewWaitSetCollector]) exports a waitset.Set's
+//     counters (shmring_waitset_...), per member ring and for the set, which
+//     live in the consuming process, as a router's do.
 //
-// Both read the counters from the segment at scrape time, through
+// The first two read the counters from the segment at scrape time, through
 // [ipc.Ring.Stats]: producers and consumers pay nothing for being watched,
 // and a scrape never blocks them. A ring that cannot be read (closed,
 // truncated, damaged) is left out of the scrape rather than failing it.

@@ -90,6 +90,11 @@ type Set struct {
 	helpers   sync.WaitGroup        // their goroutines
 	woken     atomic.Int32          // s.parked's index of the member whose word woke a helper (-1: none)
 	parks     atomic.Uint64         // sleeps
+
+	// Counters (Stats): sleeps ended by a member's word, ended early with
+	// nothing to deliver, run out; members reported with no producer,
+	// dropped.
+	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails

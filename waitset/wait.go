@@ -197,6 +197,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// Slept the whole slice: if a member had a message all along, a
 		// wake-up was missed. That must never happen; count it so tests
 		// can tell.
+		s.timeouts.Add(1)
 		n, err := s.pass(max)
 		if exact && n > 0 {
 			lateWakes.Add(1)
@@ -212,6 +213,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// others that filled meanwhile follow in this pass.
 		m := s.parked[idx-1]
 		m.wakeups.Add(1)
+		s.wakeups.Add(1)
 		if i := s.parkedAt[idx-1]; i < len(s.members) && s.members[i] == m {
 			s.next, s.used = i, 0
 		}
@@ -221,7 +223,11 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	}
 	// Deliver before the registrations end (endWaits, deferred): the
 	// latency of a wake-up is that of this pass.
-	return s.pass(max)
+	n, err := s.pass(max)
+	if n == 0 && err == nil && ctxErr(ctx) == nil {
+		s.spurious.Add(1) // nothing to deliver, nothing else to do
+	}
+	return n, err
 }
 
 // endWaits ends the registrations of the last sleep.

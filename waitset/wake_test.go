@@ -155,10 +155,18 @@ func TestPollWithoutWaitV(t *testing.T) {
 }
 
 // TestMoreMembersThanWaitV: futex_waitv sleeps on at most 128 words; a
-// set of 130 rings polls the members it cannot sleep on, and still
-// delivers a message written to the last one while it sleeps.
+// set of 130 rings sleeps on the last 3 through a helper (chunk.go), and a
+// message written to the last one while it sleeps wakes it: with a sleep
+// slice of a minute, no sleep runs out (the set does not poll), and the
+// wake-up is the last member's (or, after a signal's spurious wake-up, the
+// re-check's).
 func TestMoreMembersThanWaitV(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
 	const members = 130
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
 	var rings []*ipc.Ring
 	for range members {
 		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 10}))
@@ -177,4 +185,8 @@ func TestMoreMembersThanWaitV(t *testing.T) {
 	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
 	require.NoError(t, p.TryWrite([]byte("last")))
 	require.Equal(t, ms[members-1], <-done)
+	st := s.Stats()
+	require.Zero(t, st.Timeouts, "no sleep ran out: nothing polls")
+	require.Equal(t, st.Wakeups, ms[members-1].Stats().Wakeups, "only the last member woke the set")
+	require.NotZero(t, st.Wakeups+st.Spurious)
 }
