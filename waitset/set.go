@@ -89,6 +89,8 @@ type Set struct {
 	inUse     int                   // how many of them the running sleep uses
 	helpers   sync.WaitGroup        // their goroutines
 	woken     atomic.Int32          // s.parked's index of the member whose word woke a helper (-1: none)
+	fenced    bool                  // every announced flag was stored before a barrier of the running wait
+	barriers  atomic.Uint64         // membarriers issued (tests)
 	parks     atomic.Uint64         // sleeps
 
 	// Counters (Stats): sleeps ended by a member's word, ended early with

@@ -141,12 +141,32 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// (chunk.go).
 		vec := s.chunkFor(len(s.parked), cseq)
 		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
-		vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
-		m.h.Line.Parked.Store(1)
-		m.announced = true
+		vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load()) // before the flag's load below
+		if !m.announced || m.h.Line.Parked.Load() == 0 {
+			m.h.Line.Parked.Store(1)
+			m.announced = true
+			s.fenced = false
+		}
 	}
 	defer s.endWaits()
-	exact := futex.Barrier()
+	// The barrier orders each flag's store before the re-check's loads. A
+	// flag found still set (above) was stored before an earlier barrier of
+	// this wait, and has been set since: only the set sets it, and a
+	// producer that clears it bumps the word afterwards, which the value
+	// loaded before the flag's load catches. A producer whose load of the
+	// flag came after that barrier sees it set and wakes us; one whose
+	// load came before it had its publish made visible by it, so the
+	// re-check below sees the message. So when no flag was stored since
+	// the last barrier of this wait, the barrier is skipped: a sleep that
+	// ran out, or ended with nothing to do, is followed by none.
+	exact := true
+	if !s.fenced {
+		exact = futex.Barrier()
+		s.fenced = exact && waitv
+		if exact {
+			s.barriers.Add(1)
+		}
+	}
 	if !testSkipRecheck {
 		if n, err := s.pass(max); n > 0 || err != nil {
 			return n, err
@@ -243,6 +263,7 @@ func (s *Set) endWaits() {
 // set set and no producer cleared: producers stop paying a wake-up for a
 // set that is reading.
 func (s *Set) unannounce() {
+	s.fenced = false
 	for _, m := range s.members {
 		if !m.announced {
 			continue

@@ -190,3 +190,44 @@ func TestMoreMembersThanWaitV(t *testing.T) {
 	require.Equal(t, st.Wakeups, ms[members-1].Stats().Wakeups, "only the last member woke the set")
 	require.NotZero(t, st.Wakeups+st.Spurious)
 }
+
+// TestBarrierOncePerWait: a sleep that ends with nothing to do (here a
+// poke of the set's own word, as a signal would) is followed, in the same
+// wait, by a sleep without a membarrier (every member's flag is still set
+// since the first sleep's), and a producer's message still wakes that
+// second sleep (a slice of a minute: only a wake-up ends it in time).
+func TestBarrierOncePerWait(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	var rings []*ipc.Ring
+	for range 3 {
+		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 10}))
+	}
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	p := producer(t, rings[2])
+	done := make(chan *waitset.Member, 1)
+	go func() {
+		var from *waitset.Member
+		if _, err := s.Read(ctxFor(t), 1, func(m *waitset.Member, _ []byte) { from = m }); err != nil {
+			from = nil
+		}
+		done <- from
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	barriers := s.Barriers()
+	if barriers == 0 {
+		t.Skip("membarrier unavailable: the set polls")
+	}
+	require.Equal(t, uint64(1), barriers)
+	late := waitset.LateWakes()
+	s.Poke()
+	waitFor(t, func() bool { return s.Parks() > 1 }, "the set sleeps again")
+	require.Equal(t, barriers, s.Barriers(), "no membarrier for the second sleep")
+	require.NoError(t, p.TryWrite([]byte("m")))
+	require.Equal(t, ms[2], <-done)
+	require.Equal(t, late, waitset.LateWakes())
+	require.NotZero(t, s.Stats().Spurious, "the poke's wake-up found nothing to do")
+}
