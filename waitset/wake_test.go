@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/internal/testutil"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/waitset"
 	"github.com/stretchr/testify/require"
@@ -230,4 +231,41 @@ func TestBarrierOncePerWait(t *testing.T) {
 	require.Equal(t, ms[2], <-done)
 	require.Equal(t, late, waitset.LateWakes())
 	require.NotZero(t, s.Stats().Spurious, "the poke's wake-up found nothing to do")
+}
+
+// TestRingClosedBeyondWaitV: the Ring of a member beyond the 127th, whose
+// word a helper sleeps on, closed while the set sleeps: its Close wakes
+// the helper, which wakes the set, which drops and reports the member (a
+// MemberError matching ipc.ErrClosed); Close returned, so no sleep was left
+// on the word of the unmapped segment.
+func TestRingClosedBeyondWaitV(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	const members = 130
+	var rings []*ipc.Ring
+	for range members - 1 {
+		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 10}))
+	}
+	last, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = last.Close() })
+	rings = append(rings, last)
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Read(ctxFor(t), 1, func(*waitset.Member, []byte) {})
+		done <- err
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	require.NoError(t, last.Close())
+	err = <-done
+	require.ErrorIs(t, err, ipc.ErrClosed)
+	var me *waitset.MemberError
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, ms[members-1], me.Member)
+	require.Len(t, s.Members(), members-1)
+	require.Equal(t, uint64(1), s.Stats().Dropped)
 }
