@@ -19,10 +19,12 @@ import (
 // of members that parks (Park only: no spinning hides a missed wake-up),
 // chosen by pick (nil: at random); each waits for the previous to be
 // received and for a random pause, so that it lands at every point of the
-// set's way to sleep. It returns the set's sleeps and the missed wake-ups
-// seen (LateWakes), stopping at the first one. A message not received
-// within stuck fails the test.
-func pingPong(t *testing.T, count, members int, pick func(rng *rand.Rand) int) (parks, late uint64) {
+// set's way to sleep. With pokes, another goroutine meanwhile ends the
+// set's sleeps at random moments (as signals would), so that the set sleeps
+// again in the same wait, without a membarrier. It returns the set (its
+// Parks and Barriers) and the missed wake-ups seen (LateWakes), stopping at
+// the first one. A message not received within stuck fails the test.
+func pingPong(t *testing.T, count, members int, pick func(rng *rand.Rand) int, pokes bool) (s *waitset.Set, late uint64) {
 	if pick == nil {
 		pick = func(rng *rand.Rand) int { return rng.IntN(members) }
 	}
@@ -39,10 +41,25 @@ func pingPong(t *testing.T, count, members int, pick func(rng *rand.Rand) int) (
 		require.NoError(t, err)
 		ps = append(ps, p)
 	}
-	s, _ := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	s, _ = newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
 	ack, quit := make(chan struct{}), make(chan struct{})
 	perr := make(chan error, 1)
 	var wg sync.WaitGroup
+	if pokes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(3, 4))
+			for {
+				select {
+				case <-quit:
+					return
+				case <-time.After(time.Duration(rng.IntN(300)) * time.Microsecond):
+					s.Poke()
+				}
+			}
+		}()
+	}
 	wg.Add(1)
 	defer func() {
 		close(quit)
@@ -84,13 +101,15 @@ func pingPong(t *testing.T, count, members int, pick func(rng *rand.Rand) int) (
 		i += n
 		late = waitset.LateWakes() - before
 	}
-	return s.Parks(), late
+	return s, late
 }
 
 // TestNoLostWakeup: thousands of sleeps over 8 members, each ended by a
 // producer of one of them, with a sleep slice of a minute (only a wake-up
-// ends a sleep in time): none is missed. The same test with the set's
-// re-check removed does miss them, so the test can fail.
+// ends a sleep in time): none is missed; the same with sleeps also ended at
+// random by pokes, so that many sleeps follow another of the same wait
+// without a membarrier. The same test with the set's re-check removed does
+// miss them, so the test can fail.
 func TestNoLostWakeup(t *testing.T) {
 	if !futex.WaitVAvailable() {
 		t.Skip("futex_waitv unavailable: the set polls")
@@ -100,14 +119,21 @@ func TestNoLostWakeup(t *testing.T) {
 		count = 300
 	}
 	restore := waitset.BreakParkProtocol(false, time.Minute)
-	parks, late := pingPong(t, count, 8, nil)
+	s, late := pingPong(t, count, 8, nil, false)
+	require.Zero(t, late, "no wake-up was missed in %d sleeps", s.Parks())
+	require.Greater(t, s.Parks(), uint64(count/10), "the set slept between messages")
+
+	// Sleeps ended at random by pokes: the set sleeps again in the same
+	// wait, mostly without a membarrier; a producer's clearing of a flag
+	// meanwhile must make the set announce (and fence) again.
+	s, late = pingPong(t, count/2, 8, nil, true)
+	require.Zero(t, late, "no wake-up was missed in %d sleeps", s.Parks())
+	require.Less(t, s.Barriers(), s.Parks(), "sleeps without a membarrier were tested")
 	restore()
-	require.Zero(t, late, "no wake-up was missed in %d sleeps", parks)
-	require.Greater(t, parks, uint64(count/10), "the set slept between messages")
 
 	restore = waitset.BreakParkProtocol(true, 5*time.Millisecond)
 	defer restore()
-	_, late = pingPong(t, 300, 8, nil)
+	_, late = pingPong(t, 300, 8, nil, false)
 	require.NotZero(t, late, "without the re-check, wake-ups are missed, and the test sees it")
 }
 
@@ -134,14 +160,14 @@ func TestNoLostWakeupBeyondWaitV(t *testing.T) {
 		return 127 + rng.IntN(members-127)
 	}
 	restore := waitset.BreakParkProtocol(false, time.Minute)
-	parks, late := pingPong(t, count, members, beyond)
+	s, late := pingPong(t, count, members, beyond, false)
 	restore()
-	require.Zero(t, late, "no wake-up was missed in %d sleeps", parks)
-	require.Greater(t, parks, uint64(count/10), "the set slept between messages")
+	require.Zero(t, late, "no wake-up was missed in %d sleeps", s.Parks())
+	require.Greater(t, s.Parks(), uint64(count/10), "the set slept between messages")
 
 	restore = waitset.BreakParkProtocol(true, 5*time.Millisecond)
 	defer restore()
-	_, late = pingPong(t, 300, members, func(rng *rand.Rand) int { return 127 + rng.IntN(members-127) })
+	_, late = pingPong(t, 300, members, func(rng *rand.Rand) int { return 127 + rng.IntN(members-127) }, false)
 	require.NotZero(t, late, "without the re-check, wake-ups of members beyond the 127th are missed, and the test sees it")
 }
 
@@ -150,8 +176,8 @@ func TestNoLostWakeupBeyondWaitV(t *testing.T) {
 func TestPollWithoutWaitV(t *testing.T) {
 	restore := waitset.NoWaitV()
 	defer restore()
-	parks, late := pingPong(t, 100, 8, nil)
-	require.NotZero(t, parks)
+	s, late := pingPong(t, 100, 8, nil, false)
+	require.NotZero(t, s.Parks())
 	require.Zero(t, late, "a poll is not counted as a missed wake-up")
 }
 
