@@ -44,7 +44,7 @@ func NewWaitSetCollector(set *waitset.Set, labels map[string]string) *WaitSetCol
 		messages:       d("delivered_messages_total", "Messages the set delivered from the member ring.", member),
 		bytes:          d("delivered_bytes_total", "Payload bytes the set delivered from the member ring.", member),
 		turns:          d("turns_total", "Turns of the set's round robin that delivered at least one message of the member ring.", member),
-		exhausted:      d("budget_exhausted_total", "Turns that ended because the member ring had delivered its whole budget and had more.", member),
+		exhausted:      d("budget_exhausted_total", "Turns that delivered the member ring's whole budget (ended at the budget, not at an empty ring).", member),
 		memberWakeups:  d("member_wakeups_total", "Sleeps of the set that the member ring's producer ended.", member),
 		memberPeerDead: d("member_peer_dead_total", "Times the member ring was reported with no producer.", member),
 		sleeps:         d("sleeps_total", "Times the set slept on its members.", nil),

@@ -53,7 +53,7 @@ shmring_waitset_delivered_bytes_total{member="`+bn+`",set="ingest"} 3
 # TYPE shmring_waitset_turns_total counter
 shmring_waitset_turns_total{member="`+an+`",set="ingest"} 2
 shmring_waitset_turns_total{member="`+bn+`",set="ingest"} 1
-# HELP shmring_waitset_budget_exhausted_total Turns that ended because the member ring had delivered its whole budget and had more.
+# HELP shmring_waitset_budget_exhausted_total Turns that delivered the member ring's whole budget (ended at the budget, not at an empty ring).
 # TYPE shmring_waitset_budget_exhausted_total counter
 shmring_waitset_budget_exhausted_total{member="`+an+`",set="ingest"} 1
 shmring_waitset_budget_exhausted_total{member="`+bn+`",set="ingest"} 0

@@ -40,9 +40,10 @@ type MemberStats struct {
 	Messages uint64 // messages delivered
 	Bytes    uint64 // their payload bytes
 	Turns    uint64 // turns of the round robin that delivered at least one
-	// Exhausted counts the turns that ended because the member had
-	// delivered its whole Config.Budget (it had more, and waited for its
-	// next turn): a member busier than its share.
+	// Exhausted counts the turns that delivered the member's whole
+	// Config.Budget: the turn ended at the budget, not at an empty ring
+	// (the ring may have had nothing more, or more that waited for its
+	// next turn). Near Turns: a member as busy as its share, or busier.
 	Exhausted uint64
 	Wakeups   uint64 // sleeps of the set that this ring's futex word ended
 	// PeerDead counts the times it was reported with no producer.
