@@ -57,6 +57,13 @@
 // goroutine sleeps on each further chunk of 127 and wakes the set's word; a
 // kernel without futex_waitv polls every member every millisecond).
 //
+// # Counters
+//
+// [Set.Stats] returns the set's counters (sleeps, wake-ups, spurious
+// wake-ups, timed-out sleeps, members reported or dropped) and each
+// member's (messages, bytes, turns, spent budgets, wake-ups); package
+// metrics exports them (NewWaitSetCollector).
+//
 // # Concurrency
 //
 // Read is called by one goroutine at a time (a second concurrent Read

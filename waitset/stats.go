@@ -11,10 +11,9 @@ type Stats struct {
 	// producer of that member woke the set).
 	Wakeups uint64
 	// Spurious counts the sleeps that ended before their time and found
-	// nothing to deliver and nothing else to do: a signal, a wake-up
-	// meant for an earlier sleep, a member's word bumped by its ring's
-	// Close or by its producer's wake-up of a plain consumer. Join,
-	// Leave, Close and a done context are not counted.
+	// nothing to deliver and nothing else to do: a signal, or a wake-up
+	// left from an earlier sleep. Join, Leave, Close, a done context and a
+	// member's ring closed are not counted.
 	Spurious uint64
 	// Timeouts counts the sleeps that ran their whole slice (100 ms, or 1
 	// ms when the set polls: no futex_waitv or no membarrier).
