@@ -19,6 +19,8 @@ import (
 // it compares; none asserts a timing.
 //
 //	go test -run '^$' -bench 'WaitSet(Idle|Wake)' -benchtime 20x ./bench
+//	go test -run '^$' -bench 'WaitSetWakeRatio' -benchtime 2000x -count 4 ./bench
+//	go test -run '^$' -bench 'WaitSetIdleLarge' -benchtime 30x -count 2 ./bench
 //	go test -run '^$' -bench 'WaitSetBusy' -benchtime 1000000x ./bench
 
 // waitsetRings makes n rings in a temporary directory, each with a producer
