@@ -19,6 +19,8 @@ import (
 // it compares; none asserts a timing.
 //
 //	go test -run '^$' -bench 'WaitSet(Idle|Wake)' -benchtime 20x ./bench
+//	go test -run '^$' -bench 'WaitSetWakeRatio' -benchtime 2000x -count 4 ./bench
+//	go test -run '^$' -bench 'WaitSetIdleLarge' -benchtime 30x -count 2 ./bench
 //	go test -run '^$' -bench 'WaitSetBusy' -benchtime 1000000x ./bench
 
 // waitsetRings makes n rings in a temporary directory, each with a producer
@@ -109,6 +111,44 @@ func BenchmarkWaitSetIdle64(b *testing.B) {
 			return wg.Wait // after the cancel
 		})
 	})
+}
+
+// BenchmarkWaitSetIdleLarge compares the idle cost of a set of 300 rings
+// (a reader and two helper goroutines, each in its futex_waitv: 127 + 127
+// + 46 members) with a set of 64 (one futex_waitv), each against the
+// baseline of its rings with nobody waiting. Each iteration is 100 ms of
+// wall time; the metric is the whole process's CPU in percent of one core.
+func BenchmarkWaitSetIdleLarge(b *testing.B) {
+	for _, n := range []int{64, 300} {
+		for _, waiting := range []bool{false, true} {
+			name := fmt.Sprint(n, "-baseline")
+			if waiting {
+				name = fmt.Sprint(n, "-set")
+			}
+			b.Run(name, func(b *testing.B) {
+				rings, _ := waitsetRings(b, n)
+				s := newSet(b, nil, rings)
+				done := make(chan struct{})
+				if waiting {
+					go func() {
+						defer close(done)
+						_, _ = s.Read(context.Background(), 1, func(*waitset.Member, []byte) {})
+					}()
+				} else {
+					close(done)
+				}
+				defer func() { _ = s.Close(); <-done }()
+				time.Sleep(50 * time.Millisecond) // past the spinning of the wait's start
+				st0, cpu0, wall0 := s.Stats(), cpuTime(), time.Now()
+				for b.Loop() {
+					time.Sleep(100 * time.Millisecond)
+				}
+				wall := time.Since(wall0)
+				b.ReportMetric(100*float64(cpuTime()-cpu0)/float64(wall), "cpu%")
+				b.ReportMetric(float64(s.Stats().Sleeps-st0.Sleeps)/wall.Seconds(), "sleeps/s")
+			})
+		}
+	}
 }
 
 func newSet(b *testing.B, cfg *waitset.Config, rings []*ipc.Ring) *waitset.Set {
@@ -202,6 +242,93 @@ func BenchmarkWaitSetWake(b *testing.B) {
 			<-done
 			_ = s.Close()
 		})
+	}
+}
+
+// BenchmarkWaitSetWakeRatio measures, in one run and interleaved, the
+// wake-up latency of a single parked ipc Consumer, of a parked set of 1
+// ring and of two parked sets of 64 rings: the readers sleep at once, and
+// each iteration writes one message to each (to the next member of the
+// first set of 64, whose ring is then cold in the caches; always to the
+// first member of the other, "set64-one"; in an order that rotates), each
+// after a 200 µs pause so that its reader is asleep. Metrics: p50 and p99 of each (ns), and the ratios
+// of the sets' to the single Consumer's (the target: set of 64 within
+// 1.2x). Interleaving puts all three under the same load, which on a
+// shared machine moves more than any of them.
+func BenchmarkWaitSetWakeRatio(b *testing.B) {
+	park := ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}
+	since := func(msg []byte) time.Duration {
+		return time.Duration(time.Now().UnixNano() - int64(binary.LittleEndian.Uint64(msg)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	type reader struct {
+		name string
+		ps   []*ipc.Producer
+		lat  chan time.Duration
+		ds   []time.Duration
+	}
+	one, pOne := waitsetRings(b, 1)
+	c, err := one[0].Consumer(&ipc.ConsumerConfig{Wait: park})
+	if err != nil {
+		b.Fatal(err)
+	}
+	readers := []*reader{{name: "single", ps: pOne, lat: make(chan time.Duration)}}
+	wg.Add(1)
+	go func(lat chan<- time.Duration) {
+		defer wg.Done()
+		defer c.Close()
+		for {
+			if _, err := c.Read(ctx, 1, func(m []byte) { lat <- since(m) }); err != nil {
+				return
+			}
+		}
+	}(readers[0].lat)
+	for _, n := range []int{1, 64, -64} {
+		rings, ps := waitsetRings(b, max(n, -n))
+		s := newSet(b, &waitset.Config{Wait: park}, rings)
+		defer s.Close()
+		r := &reader{name: fmt.Sprint("set", n), ps: ps, lat: make(chan time.Duration)}
+		if n < 0 {
+			r.name, r.ps = fmt.Sprint("set", -n, "-one"), ps[:1] // every message to its first member
+		}
+		readers = append(readers, r)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := s.Read(ctx, 1, func(_ *waitset.Member, m []byte) { r.lat <- since(m) }); err != nil {
+					return
+				}
+			}
+		}()
+	}
+
+	msg := make([]byte, 8)
+	i := 0
+	for b.Loop() {
+		for k := range readers {
+			r := readers[(i+k)%len(readers)]
+			time.Sleep(200 * time.Microsecond) // the reader goes to sleep
+			binary.LittleEndian.PutUint64(msg, uint64(time.Now().UnixNano()))
+			if err := r.ps[i%len(r.ps)].Write(context.Background(), msg); err != nil {
+				b.Fatal(err)
+			}
+			r.ds = append(r.ds, <-r.lat)
+		}
+		i++
+	}
+	q := func(ds []time.Duration, p int) float64 { return float64(ds[len(ds)*p/100]) }
+	for _, r := range readers {
+		slices.Sort(r.ds)
+		b.ReportMetric(q(r.ds, 50), r.name+"-p50-ns")
+		b.ReportMetric(q(r.ds, 99), r.name+"-p99-ns")
+		if r != readers[0] {
+			b.ReportMetric(q(r.ds, 50)/q(readers[0].ds, 50), r.name+"/single-p50")
+			b.ReportMetric(q(r.ds, 99)/q(readers[0].ds, 99), r.name+"/single-p99")
+		}
 	}
 }
 

@@ -5,7 +5,7 @@
 // Prometheus, protobuf or net/http: only the program that serves metrics
 // (ringctl serve, or a service's own /metrics handler) imports metrics.
 //
-// Three collectors, all implementing prometheus.Collector:
+// Four collectors, all implementing prometheus.Collector:
 //
 //   - [Collector] ([NewCollector]) exports a fixed set of rings that the
 //     program has open, each under the "ring" label it is given.
@@ -20,6 +20,9 @@
 //     shmring_spilled_messages_total, shmring_unhealthy_skips_total:
 //     every router's, summed, up to one router sample interval behind;
 //     see ops.Routing).
+//   - [WaitSetCollector] ([NewWaitSetCollector]) exports a waitset.Set's
+//     counters (shmring_waitset_...), per member ring and for the set, which
+//     live in the consuming process, as a router's do.
 //
 // The two ring collectors read the counters from the segment at scrape time, through
 // [ipc.Ring.Stats]: producers and consumers pay nothing for being watched,

@@ -53,9 +53,16 @@
 // member wakes it through that ring's ordinary, coalesced wake-up: the
 // producer side, and a C producer, need no change, and the segment no new
 // field (docs/waitset.md says why, and what the limits are: futex_waitv
-// sleeps on at most 128 words, so a set of more than 127 rings polls the
-// rest every millisecond; a kernel without futex_waitv polls every
-// member every millisecond).
+// sleeps on at most 128 words, so in a set of more than 127 rings a helper
+// goroutine sleeps on each further chunk of 127 and wakes the set's word; a
+// kernel without futex_waitv polls every member every millisecond).
+//
+// # Counters
+//
+// [Set.Stats] returns the set's counters (sleeps, wake-ups, spurious
+// wake-ups, timed-out sleeps, members reported or dropped) and each
+// member's (messages, bytes, turns, spent budgets, wake-ups); package
+// metrics exports them (NewWaitSetCollector).
 //
 // # Concurrency
 //

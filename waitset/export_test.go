@@ -23,3 +23,9 @@ func NoWaitV() (restore func()) {
 
 // Parks returns the set's sleeps.
 func (s *Set) Parks() uint64 { return s.parks.Load() }
+
+// Barriers returns the membarriers the set issued.
+func (s *Set) Barriers() uint64 { return s.barriers.Load() }
+
+// Poke ends the set's sleep as Join, Leave and Close do.
+func (s *Set) Poke() { s.poke() }

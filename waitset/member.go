@@ -31,15 +31,21 @@ type Member struct {
 	left     bool  // under s.mu: out of the set, consumer closed
 	closeErr error // under s.mu: the consumer's Close's
 
-	messages, byteCount, turns, wakeups, reports atomic.Uint64
+	messages, byteCount, turns, exhausted, wakeups, reports atomic.Uint64
 }
 
 // MemberStats are a member's counters since it joined.
 type MemberStats struct {
+	Name     string // the member's Name
 	Messages uint64 // messages delivered
 	Bytes    uint64 // their payload bytes
 	Turns    uint64 // turns of the round robin that delivered at least one
-	Wakeups  uint64 // sleeps of the set that this ring's futex word ended
+	// Exhausted counts the turns that delivered the member's whole
+	// Config.Budget: the turn ended at the budget, not at an empty ring
+	// (the ring may have had nothing more, or more that waited for its
+	// next turn). Near Turns: a member as busy as its share, or busier.
+	Exhausted uint64
+	Wakeups   uint64 // sleeps of the set that this ring's futex word ended
 	// PeerDead counts the times it was reported with no producer.
 	PeerDead uint64
 }
@@ -63,11 +69,13 @@ func (m *Member) Name() string { return m.name }
 // wake-ups, lost records) are its Ring's Stats.
 func (m *Member) Stats() MemberStats {
 	return MemberStats{
-		Messages: m.messages.Load(),
-		Bytes:    m.byteCount.Load(),
-		Turns:    m.turns.Load(),
-		Wakeups:  m.wakeups.Load(),
-		PeerDead: m.reports.Load(),
+		Name:      m.name,
+		Exhausted: m.exhausted.Load(),
+		Messages:  m.messages.Load(),
+		Bytes:     m.byteCount.Load(),
+		Turns:     m.turns.Load(),
+		Wakeups:   m.wakeups.Load(),
+		PeerDead:  m.reports.Load(),
 	}
 }
 

@@ -101,6 +101,9 @@ func (s *Set) pass(max int) (int, error) {
 			s.used += got // cut by max: its turn goes on at the next pass
 			break
 		}
+		if got == quota && err == nil {
+			m.exhausted.Add(1) // its budget is spent: the rest waits for its next turn
+		}
 		s.next, s.used = s.next+1, 0
 		if got == 0 {
 			s.sawEmpty = true
@@ -118,6 +121,7 @@ func (s *Set) drop(m *Member, err error) error {
 	s.mu.Lock()
 	_ = s.remove(m) // the consumer is closed, or its ring's Close closes it
 	s.mu.Unlock()
+	s.dropped.Add(1)
 	return &MemberError{Member: m, Err: err}
 }
 
@@ -146,6 +150,7 @@ func (s *Set) checkPeers(now time.Time) error {
 		case !m.reported && now.Sub(m.absentSince) >= s.peerTimeout:
 			m.reported = true
 			m.reports.Add(1)
+			s.peerDead.Add(1)
 			s.lastCheck = time.Time{} // the others at the next Read
 			return m.errPeer
 		}

@@ -85,7 +85,18 @@ type Set struct {
 	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members
+	chunks    []*chunk              // the helpers that sleep on members beyond the first 127
+	inUse     int                   // how many of them the running sleep uses
+	helpers   sync.WaitGroup        // their goroutines
+	woken     atomic.Int32          // s.parked's index of the member whose word woke a helper (-1: none)
+	fenced    bool                  // every announced flag was stored before a barrier of the running wait
+	barriers  atomic.Uint64         // membarriers issued (tests)
 	parks     atomic.Uint64         // sleeps
+
+	// Counters (Stats): sleeps ended by a member's word, ended early with
+	// nothing to deliver, run out; members reported with no producer,
+	// dropped.
+	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails
@@ -297,5 +308,6 @@ func (s *Set) Close() error {
 		errList = append(errList, s.remove(m))
 	}
 	s.members, s.joins = nil, nil
+	s.stopChunks()
 	return errors.Join(errList...)
 }

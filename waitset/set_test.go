@@ -212,6 +212,7 @@ func TestPeerDeadReported(t *testing.T) {
 	require.Contains(t, report.Error(), dead.Path())
 	require.Equal(t, []string{"last words"}, fromDead, "its messages first")
 	require.Equal(t, uint64(1), ms[1].Stats().PeerDead)
+	require.Equal(t, uint64(1), s.Stats().PeerDead)
 	require.Len(t, s.Members(), 2, "a reported member stays")
 
 	// Reported once per absence: the live member goes on without errors.
@@ -221,6 +222,8 @@ func TestPeerDeadReported(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, uint64(1), ms[1].Stats().PeerDead)
+	require.Equal(t, uint64(1), s.Stats().PeerDead)
+	require.Zero(t, s.Stats().Dropped)
 }
 
 // TestRingClosedWhileWaiting: a member's Ring closed while the set sleeps
@@ -246,6 +249,11 @@ func TestRingClosedWhileWaiting(t *testing.T) {
 	require.Equal(t, ms[1], me.Member)
 	require.Equal(t, []*waitset.Member{ms[0]}, s.Members())
 	require.NoError(t, s.Leave(ms[1]), "dropped already")
+	st := s.Stats()
+	require.Equal(t, uint64(1), st.Dropped)
+	require.Zero(t, st.PeerDead)
+	require.Len(t, st.Members, 1)
+	require.Equal(t, ms[0].Name(), st.Members[0].Name)
 }
 
 // TestCloseAndCancelWakeRead: Close and a cancelled context end a Read
@@ -343,3 +351,45 @@ func waitFor(t *testing.T, cond func() bool, what string, args ...any) {
 }
 
 var _ = errors.Is
+
+// TestStats: the members' messages, turns and spent budgets, and the set's
+// sleeps and wake-ups.
+func TestStats(t *testing.T) {
+	a, b := newRing(t, ipc.Config{}), newRing(t, ipc.Config{})
+	s, ms := newSet(t, &waitset.Config{Budget: 2, Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, a, b)
+	pa, pb := producer(t, a), producer(t, b)
+	for range 5 {
+		require.NoError(t, pa.TryWrite([]byte("a")))
+	}
+	require.NoError(t, pb.TryWrite([]byte("b")))
+	// Passes: a 2 (budget spent), b 1; a 2 (spent); a 1.
+	for n := 0; n < 6; {
+		k, err := s.Read(ctxFor(t), 100, func(*waitset.Member, []byte) {})
+		require.NoError(t, err)
+		n += k
+	}
+	st := s.Stats()
+	require.Len(t, st.Members, 2)
+	require.Equal(t, waitset.MemberStats{Name: ms[0].Name(), Messages: 5, Bytes: 5, Turns: 3, Exhausted: 2}, st.Members[0])
+	require.Equal(t, waitset.MemberStats{Name: ms[1].Name(), Messages: 1, Bytes: 1, Turns: 1}, st.Members[1])
+	require.Zero(t, st.Sleeps, "no Read had to wait")
+
+	// A sleep of a minute, ended by b's producer.
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Read(ctxFor(t), 1, func(*waitset.Member, []byte) {})
+		done <- err
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	require.NoError(t, pb.TryWrite([]byte("b")))
+	require.NoError(t, <-done)
+	st = s.Stats()
+	require.NotZero(t, st.Sleeps)
+	require.Zero(t, st.Timeouts)
+	require.Equal(t, st.Wakeups, st.Members[1].Wakeups, "b woke the set (or a signal did, and the re-check found b's message)")
+	require.NotZero(t, st.Wakeups+st.Spurious)
+	require.Zero(t, st.Members[0].Wakeups)
+	require.Equal(t, uint64(2), st.Members[1].Messages)
+}

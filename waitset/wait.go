@@ -16,11 +16,12 @@ const (
 	// the set re-checks its members' producers at least this often.
 	parkSlice = 100 * time.Millisecond
 	// pollSlice bounds a sleep that cannot be woken by every member: no
-	// membarrier, no futex_waitv, or a member beyond futex_waitv's 128
-	// words. It is the bound on a missed wake-up then.
+	// membarrier, or no futex_waitv. It is the bound on a missed wake-up
+	// then.
 	pollSlice = time.Millisecond
-	// maxMembersAsleep is how many members one sleep watches: futex_waitv's
-	// 128 words, less the set's own.
+	// maxMembersAsleep is how many members one futex_waitv watches: its
+	// 128 words, less the set's own. A helper goroutine sleeps on each
+	// further chunk of as many (chunk.go).
 	maxMembersAsleep = futex.MaxWaitV - 1
 )
 
@@ -125,7 +126,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	s.vec.Reset()
 	s.vec.Add(&s.ctrl, cseq)
 	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
-	bounded := !waitv
+	s.inUse = 0
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
 	}
@@ -133,20 +134,39 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if !waitv {
 			break
 		}
-		if len(s.parked) == maxMembersAsleep {
-			bounded = true // the rest are polled
-			break
-		}
 		if !m.h.BeginWait() {
 			continue // its ring is closing: the re-check reports it
 		}
+		// Beyond futex_waitv's 127 members, a helper sleeps on the rest
+		// (chunk.go).
+		vec := s.chunkFor(len(s.parked), cseq)
 		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
-		s.vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load())
-		m.h.Line.Parked.Store(1)
-		m.announced = true
+		vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load()) // before the flag's load below
+		if !m.announced || m.h.Line.Parked.Load() == 0 {
+			m.h.Line.Parked.Store(1)
+			m.announced = true
+			s.fenced = false
+		}
 	}
 	defer s.endWaits()
-	exact := futex.Barrier()
+	// The barrier orders each flag's store before the re-check's loads. A
+	// flag found still set (above) was stored before an earlier barrier of
+	// this wait, and has been set since: only the set sets it, and a
+	// producer that clears it bumps the word afterwards, which the value
+	// loaded before the flag's load catches. A producer whose load of the
+	// flag came after that barrier sees it set and wakes us; one whose
+	// load came before it had its publish made visible by it, so the
+	// re-check below sees the message. So when no flag was stored since
+	// the last barrier of this wait, the barrier is skipped: a sleep that
+	// ran out, or ended with nothing to do, is followed by none.
+	exact := true
+	if !s.fenced {
+		exact = futex.Barrier()
+		s.fenced = exact && waitv
+		if exact {
+			s.barriers.Add(1)
+		}
+	}
 	if !testSkipRecheck {
 		if n, err := s.pass(max); n > 0 || err != nil {
 			return n, err
@@ -156,7 +176,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	if testParkSlice > 0 {
 		slice = testParkSlice
 	}
-	if !exact || bounded {
+	if !exact || !waitv {
 		slice, exact = pollSlice, false
 	}
 	if !deadline.IsZero() {
@@ -178,7 +198,18 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	var idx int
 	var err error
 	if waitv {
+		s.woken.Store(-1)
+		s.sleepChunks(slice)
 		idx, err = s.vec.Wait(slice)
+		if cerr := s.wakeChunks(cseq); err == nil || err == futex.ErrTimeout {
+			if cerr != nil {
+				err = cerr
+			} else if idx <= 0 {
+				if w := s.woken.Load(); w >= 0 {
+					idx, err = int(w)+1, nil // a helper's member
+				}
+			}
+		}
 	} else {
 		idx, err = -1, futex.Wait(&s.ctrl, cseq, slice)
 	}
@@ -186,6 +217,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// Slept the whole slice: if a member had a message all along, a
 		// wake-up was missed. That must never happen; count it so tests
 		// can tell.
+		s.timeouts.Add(1)
 		n, err := s.pass(max)
 		if exact && n > 0 {
 			lateWakes.Add(1)
@@ -201,6 +233,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// others that filled meanwhile follow in this pass.
 		m := s.parked[idx-1]
 		m.wakeups.Add(1)
+		s.wakeups.Add(1)
 		if i := s.parkedAt[idx-1]; i < len(s.members) && s.members[i] == m {
 			s.next, s.used = i, 0
 		}
@@ -210,7 +243,11 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	}
 	// Deliver before the registrations end (endWaits, deferred): the
 	// latency of a wake-up is that of this pass.
-	return s.pass(max)
+	n, err := s.pass(max)
+	if n == 0 && err == nil && ctxErr(ctx) == nil {
+		s.spurious.Add(1) // nothing to deliver, nothing else to do
+	}
+	return n, err
 }
 
 // endWaits ends the registrations of the last sleep.
@@ -226,6 +263,7 @@ func (s *Set) endWaits() {
 // set set and no producer cleared: producers stop paying a wake-up for a
 // set that is reading.
 func (s *Set) unannounce() {
+	s.fenced = false
 	for _, m := range s.members {
 		if !m.announced {
 			continue

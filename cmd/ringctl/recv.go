@@ -24,6 +24,8 @@ func runRecv(sio stdio, args []string) error {
 	wait := fs.String("wait", "hybrid", "how to wait for messages: hybrid, spin, yield, park, block (park; --timeout bounds either) or backoff")
 	set := fs.String("set", "", "consume several rings as one wait set: comma-separated names or globs (e.g. 'app-*'), round robin, instead of NAME")
 	withName := fs.Bool("with-name", false, "prefix each line with its ring's name and \": \"")
+	var stats units.DurationFlag
+	fs.Var(&stats, "stats", "with --set: print the set's counters on stderr every DUR as well as on exit, e.g. 10s")
 	pos, err := parseAll(fs, args)
 	if err != nil {
 		return err
@@ -36,10 +38,16 @@ func runRecv(sio stdio, args []string) error {
 		if len(pos) != 0 {
 			return usagef("--set takes the rings: give no NAME (got %q)", pos)
 		}
-		return recvSet(sio, loc, *set, w, *limit, timeout, *withName)
+		if stats.Given && stats.Value <= 0 {
+			return usagef("--stats %v: want a positive interval, e.g. 10s", stats.Value)
+		}
+		return recvSet(sio, loc, *set, w, *limit, timeout, *withName, stats.Value)
 	}
 	if err := checkPos(pos, 1); err != nil {
 		return err
+	}
+	if stats.Given {
+		return usagef("--stats is for --set (the set's counters); one ring's are `ringctl stat NAME`")
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/shmring/shmring/internal/units"
@@ -19,8 +21,9 @@ import (
 
 // recvSet is recv --set: the rings named (or matched) by list, consumed
 // as one wait set, each message a line, prefixed with its ring's name if
-// withName.
-func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, timeout units.DurationFlag, withName bool) error {
+// withName. The set's counters go to stderr on exit, and every every (if
+// not 0) while it runs.
+func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, timeout units.DurationFlag, withName bool, every time.Duration) error {
 	names, err := setNames(loc, list)
 	if err != nil {
 		return err
@@ -37,6 +40,7 @@ func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, tim
 		}
 	}()
 	label := map[*waitset.Member]string{}
+	defer func() { printSetStats(sio.err, s, label) }() // before the set's Close (deferred above)
 	for _, name := range names {
 		r, err := ipc.Open(name, loc.options()...)
 		if err != nil {
@@ -57,6 +61,7 @@ func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, tim
 	defer out.Flush()
 	var got uint64
 	lastMessage := time.Now()
+	nextStats := lastMessage.Add(every)
 	emit := func(m *waitset.Member, msg []byte) {
 		if withName {
 			out.WriteString(label[m])
@@ -72,13 +77,31 @@ func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, tim
 			max = int(min(uint64(max), limit-got))
 		}
 		wctx, cancel := ctx, context.CancelFunc(func() {})
+		var deadline time.Time
 		if timeout.Given {
-			wctx, cancel = context.WithDeadline(ctx, lastMessage.Add(timeout.Value))
+			deadline = lastMessage.Add(timeout.Value)
+		}
+		statsDue := every > 0 && (deadline.IsZero() || nextStats.Before(deadline))
+		if statsDue {
+			deadline = nextStats
+		}
+		if !deadline.IsZero() {
+			wctx, cancel = context.WithDeadline(ctx, deadline)
 		}
 		n, err := s.Read(wctx, max, emit)
 		cancel()
 		if n > 0 {
 			lastMessage = time.Now()
+		}
+		if statsDue && !time.Now().Before(nextStats) {
+			if ferr := out.Flush(); ferr != nil {
+				return ferr
+			}
+			printSetStats(sio.err, s, label)
+			nextStats = time.Now().Add(every)
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				continue // the Read's deadline was the counters' (--timeout's is later)
+			}
 		}
 		if ferr := out.Flush(); ferr != nil {
 			return ferr
@@ -103,6 +126,25 @@ func recvSet(sio stdio, loc location, list string, w ipc.Wait, limit uint64, tim
 		}
 	}
 	return nil
+}
+
+// printSetStats prints the set's counters: a line per member (its name as
+// given), then the set's.
+func printSetStats(w io.Writer, s *waitset.Set, label map[*waitset.Member]string) {
+	st := s.Stats() // the set's counters; the members' below, with their names
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tMESSAGES\tBYTES\tTURNS\tBUDGET-SPENT\tWAKEUPS\tPEER-DEAD")
+	for _, m := range s.Members() {
+		ms := m.Stats()
+		name := label[m]
+		if name == "" {
+			name = ms.Name
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", show(name), ms.Messages, ms.Bytes, ms.Turns, ms.Exhausted, ms.Wakeups, ms.PeerDead)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "set: sleeps %d, wakeups %d, spurious %d, timeouts %d, peer-dead reports %d, dropped %d\n",
+		st.Sleeps, st.Wakeups, st.Spurious, st.Timeouts, st.PeerDead, st.Dropped)
 }
 
 // setNames expands --set's list: each comma-separated element is a ring

@@ -55,6 +55,23 @@ func TestRecvSet(t *testing.T) {
 	for name, ls := range perRing {
 		require.Equal(t, []string{name + ": " + name + " a", name + ": " + name + " b"}, ls, "in order")
 	}
+	// On exit, the set's counters on stderr: a line per member, then the set's.
+	errLines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	require.Len(t, errLines, 5, r.stderr)
+	require.Equal(t, []string{"MEMBER", "MESSAGES", "BYTES", "TURNS", "BUDGET-SPENT", "WAKEUPS", "PEER-DEAD"}, strings.Fields(errLines[0]))
+	for i, name := range []string{"app-1", "app-2", "other"} {
+		f := strings.Fields(errLines[1+i])
+		require.Equal(t, []string{name, "2", "14"}, f[:3], "%s: 2 messages of 7 bytes", name)
+	}
+	require.Regexp(t, `^set: sleeps \d+, wakeups \d+, spurious \d+, timeouts \d+, peer-dead reports 0, dropped 0$`, errLines[4])
+
+	// --stats DUR prints them while it runs too (here: at least once
+	// before --timeout, whose deadline is later), and on exit.
+	r = ringctl(t, "", "recv", "--set", "app-1", "--stats", "1ms", "--timeout", "200ms", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.GreaterOrEqual(t, strings.Count(r.stderr, "\nset: sleeps "), 2, r.stderr)
+	r = ringctl(t, "", "recv", "app-1", "--stats", "1s", "--dir", dir)
+	require.Equal(t, 2, r.code, "--stats without --set: usage")
 
 	// Without --with-name, the bare messages; --timeout ends it (exit 0).
 	require.Zero(t, ringctl(t, "x\n", "send", "app-2", "--dir", dir).code)

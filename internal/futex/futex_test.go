@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestWaitWake(t *testing.T) {
@@ -69,5 +70,19 @@ func TestWaitV(t *testing.T) {
 			return
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// TestMonotonicNow: the clock futex_waitv's timeout is read on, without a
+// system call, stays within a bound of the system call's reading (a
+// generous one: only a wrong clock or unit is off by seconds).
+func TestMonotonicNow(t *testing.T) {
+	for range 3 {
+		got, err := monotonicNow()
+		require.NoError(t, err)
+		var ts unix.Timespec
+		require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+		require.InDelta(t, float64(ts.Nano()), float64(got), float64(10*time.Second))
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -59,11 +59,11 @@ func (v *Vec) Wait(timeout time.Duration) (int, error) {
 	var ts *unix.Timespec
 	if timeout > 0 {
 		// futex_waitv takes an absolute time on the clock it is given.
-		var now unix.Timespec
-		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		now, err := monotonicNow()
+		if err != nil {
 			return -1, err
 		}
-		t := unix.NsecToTimespec(now.Nano() + int64(timeout))
+		t := unix.NsecToTimespec(now + int64(timeout))
 		ts = &t
 	}
 	r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&v.ws[0])), uintptr(len(v.ws)), 0,
@@ -82,7 +82,29 @@ func (v *Vec) Wait(timeout time.Duration) (int, error) {
 var (
 	waitvOnce sync.Once
 	waitvOK   bool
+
+	clockOnce sync.Once
+	clockErr  error
+	clockBase int64     // CLOCK_MONOTONIC, in ns, at clockAt
+	clockAt   time.Time // with Go's monotonic reading
 )
+
+// monotonicNow returns CLOCK_MONOTONIC in ns without a system call
+// (x/sys's ClockGettime is one; the runtime's is the vDSO's): one reading
+// of the clock, then Go's monotonic time since, which on Linux is that
+// same clock. Off by the few ns between the two first readings, which only
+// moves a sleep's timeout.
+func monotonicNow() (int64, error) {
+	clockOnce.Do(func() {
+		var ts unix.Timespec
+		clockErr = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		clockBase, clockAt = ts.Nano(), time.Now()
+	})
+	if clockErr != nil {
+		return 0, clockErr
+	}
+	return clockBase + int64(time.Since(clockAt)), nil
+}
 
 // WaitVAvailable reports whether the kernel has futex_waitv (Linux 5.16+):
 // a call with no words fails with EINVAL where it exists, ENOSYS where not.
