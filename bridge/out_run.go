@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -134,10 +135,16 @@ func (b *Out) republish() error {
 	return nil
 }
 
+// noRetry turns off nats.go's own re-publishing of a message the stream did
+// not answer ("no responders"): it would land after the later publishes of
+// the window, and outlive a window given up; the bridge's retry (the whole
+// window, in order) covers it.
+var noRetry = []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}
+
 // publish publishes e's message asynchronously. A failure ends the epoch
 // (w.failed); only one that retrying cannot cure is returned.
 func (b *Out) publish(e *entry) error {
-	_, err := b.js.PublishMsgAsync(e.msg)
+	_, err := b.js.PublishMsgAsync(e.msg, noRetry...)
 	if err == nil {
 		e.sent = true
 		b.st.published.Add(1)

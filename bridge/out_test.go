@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -283,4 +284,73 @@ func TestOutBadServer(t *testing.T) {
 		require.ErrorContains(t, err, "start nats-server with -js")
 		t.Log(err)
 	})
+}
+
+// A stream that refuses (a DiscardNew limit reached): the bridge's window
+// stops at what the stream took, the bridge retries and reads no further,
+// the ring keeps the rest; once the stream takes more (its limit raised),
+// every message lands once. The window bounds what is unacknowledged throughout.
+func TestOutStreamRefuses(t *testing.T) {
+	const n, limit, window = 300, 100, 32
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: limit, Discard: jetstream.DiscardNew})
+	require.NoError(t, err)
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Sequences: true, Capacity: 1 << 12})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "F.x", Window: window})
+	require.NoError(t, err)
+	runOut(t, b)
+
+	// A sampler: the window is never exceeded.
+	stopSampling := make(chan struct{})
+	sampled := make(chan int)
+	go func() {
+		most := 0
+		for {
+			select {
+			case <-stopSampling:
+				sampled <- most
+				return
+			default:
+				most = max(most, b.Stats().InFlight)
+			}
+		}
+	}()
+	wrote := writeAll(t, r, 1, n)
+	waitFor(t, "the stream refusing", func() bool {
+		st := b.Stats()
+		return st.Errors > 0 && strings.Contains(st.LastError, "maximum messages")
+	})
+	st := b.Stats()
+	require.EqualValues(t, limit, st.Released, "released: only what the stream took")
+	rs, err := r.Stats()
+	require.NoError(t, err)
+	require.NotZero(t, rs.Depth, "the rest waits in the ring")
+
+	_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: -1, Discard: jetstream.DiscardNew})
+	require.NoError(t, err)
+	require.NoError(t, <-wrote)
+	waitFor(t, "every message released", func() bool { return b.Stats().Released == n })
+	close(stopSampling)
+	require.LessOrEqual(t, <-sampled, window, "messages unacknowledged at once")
+
+	// The purge may fall in the middle of a window's publishes, letting a
+	// later one land before an earlier refused one (docs/bridge.md,
+	// "The out direction", "The guarantee", 4): check each once, not
+	// their order.
+	msgs := readStream(t, js, "F", n)
+	require.Len(t, msgs, n)
+	seen := map[uint64]bool{}
+	for _, m := range msgs {
+		i := binary.BigEndian.Uint64(m.data[8:])
+		require.True(t, i >= 1 && i <= n && !seen[i], "message %d", i)
+		seen[i] = true
+	}
+	st = b.Stats()
+	t.Log(st, "; last error:", st.LastError)
+	require.NotZero(t, st.Retries)
 }
