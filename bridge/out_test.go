@@ -354,3 +354,45 @@ func TestOutStreamRefuses(t *testing.T) {
 	t.Log(st, "; last error:", st.LastError)
 	require.NotZero(t, st.Retries)
 }
+
+// Run stopped by its context returns nil having released what was
+// acknowledged; a new bridge on the ring publishes again only what was
+// held (the stream discards those that had landed), and the stream ends
+// with every message once, in order.
+func TestOutStopResume(t *testing.T) {
+	const n, window = 3000, 200
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "P")
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Sequences: true, Capacity: 1 << 14})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	cfg := bridge.OutConfig{URL: srv.URL(), Subject: "P.x", Window: window}
+	wrote := writeAll(t, r, 1, n)
+
+	b, err := bridge.NewOut(context.Background(), r, cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	waitFor(t, "messages released", func() bool { return b.Stats().Released >= n/3 })
+	cancel()
+	require.NoError(t, <-done)
+	st := b.Stats()
+	require.Equal(t, "stopped", st.State)
+	require.LessOrEqual(t, st.Acked-st.Released, uint64(window), "acknowledged and not released: only those behind one not acknowledged")
+	require.NoError(t, b.Close())
+	require.NoError(t, b.Close(), "Close again")
+	require.ErrorIs(t, b.Run(context.Background()), ipc.ErrClosed)
+
+	b2, err := bridge.NewOut(context.Background(), r, cfg)
+	require.NoError(t, err)
+	runOut(t, b2)
+	require.NoError(t, <-wrote)
+	waitFor(t, "every message released", func() bool { return st.Released+b2.Stats().Released == n })
+	checkProducers(t, readStream(t, js, "P", n), 1, n)
+	st2 := b2.Stats()
+	t.Log("first: ", st, "; second: ", st2)
+	require.LessOrEqual(t, st2.Duplicates, uint64(window), "re-published: only what the first held")
+	require.Equal(t, uint64(n)-st.Released, st2.Released)
+}
