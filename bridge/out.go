@@ -54,7 +54,7 @@ type OutStats struct {
 	Acked      uint64 // publishes the stream acknowledged
 	Duplicates uint64 // acknowledgements the stream marked duplicate
 	Released   uint64 // messages released from the ring (acknowledged in order)
-	InFlight   int    // publishes sent and not yet acknowledged
+	InFlight   int    // messages read (held) and not yet acknowledged: at most Window
 	Window     int    // OutConfig.Window
 	Errors     uint64 // failures: a publish or acknowledgement failing (the first of each window published), a ring error
 	LastError  string // the last of Errors ("" none)
