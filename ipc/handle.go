@@ -7,7 +7,8 @@ import (
 
 // Package ops (the operator tools: Doctor, Peek, SetPolicy, ...) works on
 // a Ring's internals through internal/handle, so that ipc exports nothing
-// for it. Only ops calls handle.Of.
+// for it. Only ops calls handle.Of, and package bridge, to store its
+// bridge block (lines 13 and 14) in the ring it bridges.
 // Package waitset (many rings, one consumer) reaches a Consumer's read and
 // wait internals through handle.ConsumerOf, the same way.
 func init() {

@@ -14,6 +14,8 @@
 //   - [ResetHighWater], [SetPressureLevels] and [SetTargetDelay] adjust
 //     the ring's counters and pressure levels; [Header] and [Slot] read
 //     what ipc.Ring.Stats does not show.
+//   - [Bridges] reads the state a NATS bridge (package bridge) publishes
+//     in the ring's segment.
 //
 // Every function takes a ring opened with ipc.Open (or ipc.Create); those
 // that only read work on a ring opened with ipc.WithReadOnly, which is how

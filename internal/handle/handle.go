@@ -1,7 +1,8 @@
 // Package handle is how packages ops and waitset reach the internals of
 // an open ipc.Ring or ipc.Consumer without ipc exporting them: ipc sets [Of]
-// and [ConsumerOf] in an init function (ipc/handle.go); ops calls Of,
-// waitset ConsumerOf. Nothing else uses them.
+// and [ConsumerOf] in an init function (ipc/handle.go); ops calls Of (and
+// bridge, to store its bridge block), waitset ConsumerOf. Nothing else
+// uses them.
 //
 // It cannot name ipc's types (ipc imports it), so [Of] takes the ring as
 // an any and [Ring.Slot] returns an ipc.SlotStats as an any: each is the
