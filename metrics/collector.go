@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shmring/shmring/internal/printable"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // Collector is a prometheus.Collector that reads rings' counters from their
@@ -115,6 +116,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range extraDescs {
 		ch <- d
 	}
+	describeBridges(ch)
 }
 
 // delayHistogram turns the segment's power-of-two buckets into a
@@ -129,15 +131,17 @@ func delayHistogram(st ipc.Stats, name string) prometheus.Metric {
 	return prometheus.MustNewConstHistogram(delayDesc, st.DelayCount, float64(st.DelaySum)/1e9, buckets, name)
 }
 
-// Collect reads each ring's counters and sends them. A ring that can no
-// longer be read (closed) is skipped.
+// Collect reads each ring's counters and its bridge blocks (metrics
+// shmring_bridge_*, for a ring a NATS bridge has run on) and sends them.
+// A ring that can no longer be read (closed) is skipped.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for name, r := range c.rings {
 		st, err := r.Stats()
 		if err != nil {
 			continue
 		}
-		emit(ch, name, st)
+		bs, _ := ops.Bridges(r) // none if they cannot be read: the ring's own metrics still go
+		emit(ch, name, st, bs)
 	}
 }
 
@@ -145,8 +149,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // control character, invalid UTF-8, which Prometheus refuses in a label)
 // is labelled quoted instead, so that a file name chosen by another process
 // can neither break the scrape nor write escapes to whoever reads it.
-func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats) {
+func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats, bridges []ops.Bridge) {
 	name = printable.Label(name)
+	emitBridges(ch, name, bridges)
 	for _, m := range metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
 	}

@@ -14,7 +14,11 @@ type Entry struct {
 	Name  string    // the file's name in the directory, exactly (it may be unsafe to print: see printable.Quote)
 	Path  string    // dir joined with Name
 	Stats ipc.Stats // the ring's configuration and counters, when Err is nil and it is not Creating
-	Err   error     // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
+	// Bridges are the ring's bridge blocks (see Bridges), when Err is nil
+	// and it is not Creating; none if no bridge ever ran on it (or they
+	// could not be read: Stats could, so the ring is listed).
+	Bridges []Bridge
+	Err     error // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
 
 	// Creating marks a temporary file of Create (".NAME.creating-" and 16
 	// hex digits), which List does not open: a ring being created, or the
@@ -55,6 +59,9 @@ func List(dir string, opts ...ipc.Option) ([]Entry, error) {
 		r, err := ipc.Open(info.Path, append(opts[:len(opts):len(opts)], ipc.WithReadOnly())...)
 		if err == nil {
 			info.Stats, err = r.Stats()
+			if err == nil {
+				info.Bridges, _ = Bridges(r)
+			}
 			_ = r.Close()
 		}
 		info.Err = err
