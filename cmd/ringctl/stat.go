@@ -85,6 +85,10 @@ type statReport struct {
 
 	ProducerAttached bool `json:"producer_attached"`
 	ConsumerAttached bool `json:"consumer_attached"`
+
+	// Bridges are the ring's bridge blocks (ringctl bridge status): none
+	// if no NATS bridge ever ran on it.
+	Bridges []bridgeReport `json:"bridges"`
 }
 
 // producerInfo is one MPSC producer slot in stat's report.
@@ -177,6 +181,9 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	rep.Pending = pendingMessages(st)
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		rep.OwnerUID = sys.Uid
+	}
+	if rep.Bridges, err = bridgeReports(r); err != nil {
+		return statReport{}, err
 	}
 	h := ops.Header(r)
 	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
@@ -326,6 +333,7 @@ func printStat(io stdio, r statReport) {
 		}
 		_ = tw.Flush()
 	}
+	printBridges(io.out, r.Bridges)
 }
 
 // pidNamespace describes a producer's PID namespace for stat's table:

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmring/shmring/internal/natstest"
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+// bridgeDeadline bounds every wait on a condition: only a stuck test meets it.
+const bridgeDeadline = 90 * time.Second
+
+// startRingctl runs ringctl with args as a child process (the test binary,
+// RINGCTL_TEST_ARGS) with env added, killed when t ends if still running.
+func startRingctl(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+	t.Helper()
+	cmd = exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), env...), "RINGCTL_TEST_ARGS="+strings.Join(args, "\x1f"))
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, stdout, stderr
+}
+
+// bridgeBlocks runs ringctl bridge status --json on the ring.
+func bridgeBlocks(t *testing.T, name, dir string) []bridgeReport {
+	t.Helper()
+	r := ringctl(t, "", "bridge", "status", name, "--json", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	var reps []bridgeReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &reps), r.stdout)
+	return reps
+}
+
+// publishN publishes n messages "m0".."m(n-1)" on subj, each acknowledged.
+func publishN(t *testing.T, url, subj string, n int) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeDeadline)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		_, err := js.Publish(ctx, subj, []byte(fmt.Sprintf("m%d", i)))
+		require.NoError(t, err)
+	}
+}
+
+func wantLines(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "m%d\n", i)
+	}
+	return b.String()
+}
+
+// TestBridgeInCommand: ringctl bridge in, a real process, against a
+// server given by $NATS_URL: every message lands in the ring in order;
+// bridge status and stat (other processes' view) show its block with the
+// counters; it prints a status line a second; SIGTERM stops it cleanly
+// (exit 0), leaving the block stopped.
+func TestBridgeInCommand(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeDeadline)
+	defer cancel()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORD", Subjects: []string{"ORD.>"}})
+	require.NoError(t, err)
+	publishN(t, srv.URL(), "ORD.new", 100)
+
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
+	require.Empty(t, bridgeBlocks(t, "r", dir))
+	cmd, stdout, stderr := startRingctl(t, []string{"NATS_URL=" + srv.URL()},
+		"bridge", "in", "r", "--stream", "ORD", "--consumer", "ring", "--create-consumer", "--dir", dir)
+
+	r := ringctl(t, "", "recv", "r", "-n", "100", "--timeout", "90s", "--dir", dir)
+	require.Zero(t, r.code, r.stderr+stderr.String())
+	require.Equal(t, wantLines(100), r.stdout)
+	require.Eventually(t, func() bool {
+		bs := bridgeBlocks(t, "r", dir)
+		return len(bs) == 1 && bs[0].Acked == 100
+	}, bridgeDeadline, 5*time.Millisecond, "the block shows every message acknowledged")
+	b := bridgeBlocks(t, "r", dir)[0]
+	require.Equal(t, "in", b.Direction)
+	require.True(t, b.Up)
+	require.Equal(t, "connected", b.Connection)
+	require.EqualValues(t, 100, b.Moved)
+	require.EqualValues(t, 100, b.Mark)
+	require.EqualValues(t, cmd.Process.Pid, b.PID)
+
+	st := ringctl(t, "", "stat", "r", "--json", "--dir", dir)
+	require.Zero(t, st.code, st.stderr)
+	var rep statReport
+	require.NoError(t, json.Unmarshal([]byte(st.stdout), &rep))
+	require.Len(t, rep.Bridges, 1)
+	require.Equal(t, "in", rep.Bridges[0].Direction)
+	st = ringctl(t, "", "stat", "r", "--dir", dir)
+	require.Contains(t, st.stdout, "bridge in (stream → ring): up")
+	require.Contains(t, st.stdout, "written        100 (0 duplicates skipped)")
+
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "written=100") },
+		bridgeDeadline, 5*time.Millisecond, "a status line a second")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a clean stop exits 0: %s", stderr.String())
+	require.Contains(t, stderr.String(), `bridging stream "ORD" (consumer "ring") on `+srv.URL())
+	b = bridgeBlocks(t, "r", dir)[0]
+	require.Equal(t, "stopped", b.State)
+	require.Equal(t, "closed", b.Connection)
+	require.False(t, b.Up)
+	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
+	require.Zero(t, s.code)
+	require.Contains(t, s.stdout, "bridge in (stream → ring): stopped\n")
+}
+
+// TestBridgeInEmbedded: --embedded starts a JetStream server in the
+// bridge's process with its store in DIR (the stream created), says where
+// on stderr; --quiet prints no status line; SIGINT stops it (exit 0).
+func TestBridgeInEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
+	cmd, stdout, stderr := startRingctl(t, nil, "bridge", "in", "r", "--embedded", dir+"/js", "--stream", "EMB",
+		"--consumer", "ring", "--create-consumer", "--quiet", "--dir", dir)
+	var url string
+	require.Eventually(t, func() bool {
+		line, _, ok := strings.Cut(stderr.String(), "\n")
+		if ok {
+			_, err := fmt.Sscanf(line, "embedded JetStream server at %s", &url)
+			return err == nil
+		}
+		return false
+	}, bridgeDeadline, 5*time.Millisecond, "the embedded server's address on stderr")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "bridging stream") }, bridgeDeadline, 5*time.Millisecond)
+	publishN(t, url, "EMB.x", 20)
+	r := ringctl(t, "", "recv", "r", "-n", "20", "--timeout", "90s", "--dir", dir)
+	require.Zero(t, r.code, r.stderr+stderr.String())
+	require.Equal(t, wantLines(20), r.stdout)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Wait(), stderr.String())
+	require.Empty(t, stdout.String(), "--quiet")
+	st, err := os.Stat(dir + "/js/jetstream")
+	require.NoError(t, err, "the store is in DIR")
+	require.True(t, st.IsDir())
+}
+
+// TestBridgeUsage: the verbs and their flags are checked before anything
+// is opened or dialled: exit 2 with the reason and the usage; a server
+// that is not there fails fast (exit 1) naming the flag to fix.
+func TestBridgeUsage(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "missing verb: out (ring → stream), in (stream → ring) or status"},
+		{[]string{"sideways", "r"}, `unknown verb "sideways"`},
+		{[]string{"out", "--subject", "x"}, "missing ring NAME"},
+		{[]string{"out", "r", "--dir", dir}, "bridge out needs --subject SUBJ"},
+		{[]string{"out", "r", "--subject", "x", "--window", "-3", "--dir", dir}, "--window -3: want a positive number"},
+		{[]string{"in", "r", "--stream", "S", "--dir", dir}, "bridge in needs --stream STREAM and --consumer DURABLE"},
+		{[]string{"in", "r", "--stream", "S", "--consumer", "c", "--producer-id", "-1", "--dir", dir}, "--producer-id -1"},
+		{[]string{"in", "r", "--stream", "S", "--consumer", "c", "--embedded", dir + "/js", "--nats", "nats://10.0.0.1:4222", "--dir", dir}, "with --embedded: want the local address"},
+		{[]string{"status"}, "missing ring NAME"},
+	} {
+		r := ringctl(t, "", append([]string{"bridge"}, tc.args...)...)
+		require.Equal(t, 2, r.code, "%v: %s", tc.args, r.stderr)
+		require.Contains(t, r.stderr, tc.want, tc.args)
+		require.Contains(t, r.stderr, "usage: ringctl bridge out NAME", tc.args)
+	}
+	r := ringctl(t, "", "bridge", "in", "r", "--bogus", "--dir", dir)
+	require.Equal(t, 2, r.code)
+	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\n", r.stderr)
+
+	r = ringctl(t, "", "bridge", "in", "r", "--stream", "S", "--consumer", "c", "--nats", "nats://127.0.0.1:1", "--dir", dir)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "is a NATS server running there? check --nats")
+
+	r = ringctl(t, "", "bridge", "--help")
+	require.Zero(t, r.code)
+	require.Contains(t, r.stdout, "usage: ringctl bridge out NAME --nats URL --subject SUBJ")
+	r = ringctl(t, "", "bridge", "in", "--help")
+	require.Zero(t, r.code)
+	for _, f := range []string{"-nats", "-creds", "-user", "-password", "-tlsca", "-embedded", "-create-consumer", "-producer-id", "-quiet"} {
+		require.Contains(t, r.stdout, "\n  "+f, f)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a child's output copier and the
+// test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
