@@ -68,3 +68,55 @@ func TestInStatusBlock(t *testing.T) {
 	require.False(t, st.Stale)
 	require.EqualValues(t, 50, st.Moved)
 }
+
+// TestOutStatusBlock: an out-bridge publishes its state in the ring's line
+// 13, read by another opening of the ring: idle and connected after
+// NewOut, its window, publishes, acknowledgements and releases while it
+// runs, stopped with the connection closed after Close.
+func TestOutStatusBlock(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "OS")
+	r, name := newRing(t, ipc.Config{Capacity: 1 << 16})
+	ro, err := ipc.Open(name, ipc.WithReadOnly())
+	require.NoError(t, err)
+	defer ro.Close()
+	block := func() ops.Bridge {
+		bs, err := ops.Bridges(ro)
+		require.NoError(t, err)
+		require.Len(t, bs, 1)
+		require.Equal(t, "out", bs[0].Direction)
+		return bs[0]
+	}
+
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "OS.x", Window: 32})
+	require.NoError(t, err)
+	st := block()
+	require.Equal(t, "idle", st.State)
+	require.Equal(t, "connected", st.Connection)
+	require.True(t, st.Up)
+	require.EqualValues(t, 32, st.Window)
+	require.EqualValues(t, os.Getpid(), st.PID)
+
+	stop := runOut(t, b)
+	p, err := r.Producer(nil)
+	require.NoError(t, err)
+	for i := uint64(1); i <= 50; i++ {
+		require.NoError(t, p.Write(context.Background(), prodMsg(1, i, 16)))
+	}
+	require.NoError(t, p.Close())
+	waitFor(t, "the block to show 50 messages published, acknowledged and released", func() bool {
+		st := block()
+		return st.Moved >= 50 && st.Acked >= 50 && st.Mark == 50 && st.InFlight == 0
+	})
+	st = block()
+	require.True(t, st.Up)
+	require.Contains(t, []string{"reading", "full", "retrying"}, st.State)
+
+	stop()
+	st = block()
+	require.Equal(t, "stopped", st.State)
+	require.Equal(t, "closed", st.Connection)
+	require.False(t, st.Up)
+	require.EqualValues(t, 50, st.Mark)
+}
