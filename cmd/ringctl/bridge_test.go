@@ -117,7 +117,7 @@ func TestBridgeInCommand(t *testing.T) {
 	require.Equal(t, "in", rep.Bridges[0].Direction)
 	st = ringctl(t, "", "stat", "r", "--dir", dir)
 	require.Contains(t, st.stdout, "bridge in (stream → ring): up")
-	require.Contains(t, st.stdout, "written        100 (0 duplicates skipped)")
+	require.Regexp(t, `\n  written +100 \(0 duplicates skipped\)\n`, st.stdout)
 
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "written=100") },
 		bridgeDeadline, 5*time.Millisecond, "a status line a second")
@@ -131,6 +131,65 @@ func TestBridgeInCommand(t *testing.T) {
 	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
 	require.Zero(t, s.code)
 	require.Contains(t, s.stdout, "bridge in (stream → ring): stopped\n")
+}
+
+// TestBridgeOutCommand: ringctl bridge out, a real process: every line
+// sent into the ring lands in the stream once and in order; bridge status
+// shows the out block with the window and the releases; SIGTERM stops it
+// cleanly (exit 0) with the block stopped.
+func TestBridgeOutCommand(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeDeadline)
+	defer cancel()
+	str, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OUT", Subjects: []string{"OUT.>"}})
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
+	cmd, stdout, stderr := startRingctl(t, nil, "bridge", "out", "r", "--nats", srv.URL(), "--subject", "OUT.x",
+		"--stream", "OUT", "--window", "8", "--dir", dir)
+	r := ringctl(t, wantLines(100), "send", "r", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Eventually(t, func() bool {
+		bs := bridgeBlocks(t, "r", dir)
+		return len(bs) == 1 && bs[0].Mark == 100
+	}, bridgeDeadline, 5*time.Millisecond, "the block shows every message released: %s", stderr.String())
+	b := bridgeBlocks(t, "r", dir)[0]
+	require.Equal(t, "out", b.Direction)
+	require.True(t, b.Up)
+	require.EqualValues(t, 8, b.Window)
+	require.GreaterOrEqual(t, b.Acked, uint64(100))
+	require.EqualValues(t, cmd.Process.Pid, b.PID)
+
+	c, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	var got strings.Builder
+	for i := 0; i < 100; i++ {
+		m, err := c.Next(jetstream.FetchMaxWait(bridgeDeadline))
+		require.NoError(t, err)
+		got.Write(m.Data())
+		got.WriteByte('\n')
+	}
+	require.Equal(t, wantLines(100), got.String())
+	info, err := str.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 100, info.State.Msgs, "nothing duplicated")
+
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "released=100") },
+		bridgeDeadline, 5*time.Millisecond, "a status line a second")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a clean stop exits 0: %s", stderr.String())
+	b = bridgeBlocks(t, "r", dir)[0]
+	require.Equal(t, "stopped", b.State)
+	require.Equal(t, "closed", b.Connection)
+	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
+	require.Contains(t, s.stdout, "bridge out (ring → stream): stopped\n")
+	require.Regexp(t, `\n  released +100\n`, s.stdout)
 }
 
 // TestBridgeInEmbedded: --embedded starts a JetStream server in the
@@ -192,9 +251,11 @@ func TestBridgeUsage(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\n", r.stderr)
 
-	r = ringctl(t, "", "bridge", "in", "r", "--stream", "S", "--consumer", "c", "--nats", "nats://127.0.0.1:1", "--dir", dir)
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "is a NATS server running there? check --nats")
+	for _, verb := range [][]string{{"in", "--stream", "S", "--consumer", "c"}, {"out", "--subject", "S.x"}} {
+		r = ringctl(t, "", append(append([]string{"bridge"}, verb...), "r", "--nats", "nats://127.0.0.1:1", "--dir", dir)...)
+		require.Equal(t, 1, r.code, verb)
+		require.Contains(t, r.stderr, "is a NATS server running there? check --nats", verb)
+	}
 
 	r = ringctl(t, "", "bridge", "--help")
 	require.Zero(t, r.code)
