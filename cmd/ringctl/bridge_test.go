@@ -285,3 +285,36 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestBridgeKilledGoesStale: a bridge SIGKILLed leaves its last sample in
+// the segment; once its heartbeat is older than 5 s, bridge status calls
+// it stale (not up), whatever state it was in, without looking at its PID.
+func TestBridgeKilledGoesStale(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeDeadline)
+	defer cancel()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "K", Subjects: []string{"K.>"}})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
+	cmd, _, stderr := startRingctl(t, nil, "bridge", "in", "r", "--nats", srv.URL(), "--stream", "K", "--consumer", "c",
+		"--create-consumer", "--quiet", "--dir", dir)
+	require.Eventually(t, func() bool {
+		bs := bridgeBlocks(t, "r", dir)
+		return len(bs) == 1 && bs[0].Up && bs[0].State == "fetching"
+	}, bridgeDeadline, 5*time.Millisecond, "the bridge running: %s", stderr.String())
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.Eventually(t, func() bool { return bridgeBlocks(t, "r", dir)[0].Stale }, bridgeDeadline, 50*time.Millisecond,
+		"the dead bridge's block going stale")
+	b := bridgeBlocks(t, "r", dir)[0]
+	require.False(t, b.Up)
+	require.NotEqual(t, "stopped", b.State, "its last sample stays: it never stopped")
+	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
+	require.Contains(t, s.stdout, "bridge in (stream → ring): stale: no heartbeat for 5 s or more (dead or hung)\n")
+}
