@@ -200,15 +200,7 @@ func TestBridgeInEmbedded(t *testing.T) {
 	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
 	cmd, stdout, stderr := startRingctl(t, nil, "bridge", "in", "r", "--embedded", dir+"/js", "--stream", "EMB",
 		"--consumer", "ring", "--create-consumer", "--quiet", "--dir", dir)
-	var url string
-	require.Eventually(t, func() bool {
-		line, _, ok := strings.Cut(stderr.String(), "\n")
-		if ok {
-			_, err := fmt.Sscanf(line, "embedded JetStream server at %s", &url)
-			return err == nil
-		}
-		return false
-	}, bridgeDeadline, 5*time.Millisecond, "the embedded server's address on stderr")
+	url := embeddedURL(t, stderr)
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "bridging stream") }, bridgeDeadline, 5*time.Millisecond)
 	publishN(t, url, "EMB.x", 20)
 	r := ringctl(t, "", "recv", "r", "-n", "20", "--timeout", "90s", "--dir", dir)
@@ -267,6 +259,22 @@ func TestBridgeUsage(t *testing.T) {
 	}
 }
 
+// embeddedURL waits for the address a bridge --embedded prints first on
+// stderr, and returns it.
+func embeddedURL(t *testing.T, stderr *syncBuffer) string {
+	t.Helper()
+	var url string
+	require.Eventually(t, func() bool {
+		line, _, ok := strings.Cut(stderr.String(), "\n")
+		if !ok {
+			return false
+		}
+		_, err := fmt.Sscanf(line, "embedded JetStream server at %s", &url)
+		return err == nil
+	}, bridgeDeadline, 5*time.Millisecond, "the embedded server's address on stderr")
+	return url
+}
+
 // syncBuffer is a bytes.Buffer safe for a child's output copier and the
 // test's reads.
 type syncBuffer struct {
@@ -317,4 +325,42 @@ func TestBridgeKilledGoesStale(t *testing.T) {
 	require.NotEqual(t, "stopped", b.State, "its last sample stays: it never stopped")
 	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
 	require.Contains(t, s.stdout, "bridge in (stream → ring): stale: no heartbeat for 5 s or more (dead or hung)\n")
+}
+
+// TestBridgeOutEmbedded: bridge out --embedded creates the stream (default
+// name SHMRING, capturing --subject) in its own server, where another
+// process reads what the ring held.
+func TestBridgeOutEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--dir", dir).code)
+	require.Zero(t, ringctl(t, wantLines(30), "send", "r", "--dir", dir).code)
+	cmd, _, stderr := startRingctl(t, nil, "bridge", "out", "r", "--embedded", dir+"/js", "--subject", "A.b", "--quiet", "--dir", dir)
+	url := embeddedURL(t, stderr)
+	require.Eventually(t, func() bool {
+		bs := bridgeBlocks(t, "r", dir)
+		return len(bs) == 1 && bs[0].Mark == 30
+	}, bridgeDeadline, 5*time.Millisecond, "every message released: %s", stderr.String())
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeDeadline)
+	defer cancel()
+	str, err := js.Stream(ctx, "SHMRING")
+	require.NoError(t, err)
+	require.Equal(t, []string{"A.b"}, str.CachedInfo().Config.Subjects)
+	c, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	var got strings.Builder
+	for i := 0; i < 30; i++ {
+		m, err := c.Next(jetstream.FetchMaxWait(bridgeDeadline))
+		require.NoError(t, err)
+		got.Write(m.Data())
+		got.WriteByte('\n')
+	}
+	require.Equal(t, wantLines(30), got.String())
+	nc.Close()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Wait(), stderr.String())
 }
