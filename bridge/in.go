@@ -114,6 +114,7 @@ type In struct {
 	stopping    atomic.Bool // Run's context is done: producer waits end
 	closed      atomic.Bool
 	st          counters
+	stopStatus  func() // ends the bridge block's sampling (status.go)
 }
 
 // NewIn connects to NATS, checks the stream, the durable consumer and the
@@ -203,6 +204,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 			"(its sequences started again); recreate the ring, or bridge the new stream into a new ring: %w", b.ring, b.high, cfg.Stream, last, fs.ErrInvalid)
 	}
 	b.st.high.Store(b.high)
+	b.stopStatus = startStatus(r, statusIn, b.statusSample)
 	return b, nil
 }
 
@@ -306,7 +308,9 @@ func (b *In) waitHook(ipc.WaitInfo) error {
 }
 
 // Close releases the ring's producer role and closes the NATS connection
-// (acknowledgements not yet sent are flushed first, if it is connected).
+// (acknowledgements not yet sent are flushed first, if it is connected),
+// then marks the ring's bridge block stopped (the ring must still be open
+// for that; a closed one is left as it was).
 // Call it after Run has returned; it fails if Run is running. Idempotent.
 func (b *In) Close() error {
 	if b.running.Load() {
@@ -320,6 +324,7 @@ func (b *In) Close() error {
 		_ = b.nc.FlushTimeout(b.cfg.Timeout) // a lost acknowledgement is only a redelivery, which is skipped
 	}
 	b.nc.Close()
+	b.stopStatus() // the last sample: stopped, the connection closed
 	return err
 }
 

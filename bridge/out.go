@@ -278,7 +278,9 @@ func (b *Out) waitHook(ipc.WaitInfo) error {
 var errWake = errors.New("bridge: publishes to process")
 
 // Close releases the ring's consumer role (the messages not yet released
-// stay in the ring, for the next consumer) and closes the NATS connection.
+// stay in the ring, for the next consumer) and closes the NATS connection,
+// then marks the ring's bridge block stopped (the ring must still be open
+// for that; a closed one is left as it was).
 // Call it after Run has returned; it fails if Run is running. Idempotent.
 func (b *Out) Close() error {
 	if b.running.Load() {
@@ -287,8 +289,8 @@ func (b *Out) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	b.stopStatus()
 	err := b.cons.Close()
 	b.nc.Close()
+	b.stopStatus() // the last sample: stopped, the connection closed
 	return err
 }

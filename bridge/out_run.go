@@ -259,15 +259,13 @@ func (s OutStats) String() string {
 		s.State, s.Connection, s.Published, s.Acked, s.Duplicates, s.Released, s.InFlight, s.Window, s.Errors, s.Retries)
 }
 
-// Out's states as codes in the ring's bridge block (statusSample.State).
-var outStateCodes = map[string]uint64{"idle": 0, "reading": 1, "full": 2, "retrying": 3, "stopped": 4}
-
-// sample is the bridge's state for the ring's bridge block.
+// sample is the bridge's state for the ring's bridge block, in the
+// layout's codes (status.go, docs/layout.md "Lines 13 and 14").
 func (b *Out) sample() statusSample {
 	st := b.Stats()
 	return statusSample{
-		State:      outStateCodes[st.State],
-		Connection: uint64(b.nc.Status()),
+		State:      stateCode(st.State),
+		Connection: connCode(b.nc.Status()),
 		Window:     uint64(st.Window),
 		InFlight:   uint64(st.InFlight),
 		Moved:      st.Published,

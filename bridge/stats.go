@@ -101,3 +101,19 @@ func (b *In) fail(err error) {
 	b.st.lastErr = err.Error()
 	b.st.mu.Unlock()
 }
+
+// statusSample is the bridge block's sample of In (status.go), taken
+// every 100 ms by the block's goroutine.
+func (b *In) statusSample() statusSample {
+	st := b.Stats()
+	var paused uint64
+	if st.Paused {
+		paused = 1
+	}
+	return statusSample{
+		State: stateCode(st.State), Connection: connCode(b.nc.Status()),
+		Window: uint64(b.cfg.Batch), InFlight: paused,
+		Moved: st.Written, Acked: st.Acked, Errors: st.Errors, Reconnects: st.Reconnects,
+		Duplicates: st.Duplicates, Mark: st.LastSeq,
+	}
+}

@@ -7,7 +7,8 @@ import (
 
 // Package ops (the operator tools: Doctor, Peek, SetPolicy, ...) works on
 // a Ring's internals through internal/handle, so that ipc exports nothing
-// for it. Only ops, and route for its routing counters, call handle.Of.
+// for it. Only ops, route (for its routing counters, line 12) and bridge
+// (to store its bridge block, lines 13 and 14) call handle.Of.
 // Package waitset (many rings, one consumer) reaches a Consumer's read and
 // wait internals through handle.ConsumerOf, the same way.
 func init() {

@@ -126,6 +126,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range extraDescs {
 		ch <- d
 	}
+	describeBridges(ch)
 }
 
 // delayHistogram turns the segment's power-of-two buckets into a
@@ -140,8 +141,9 @@ func delayHistogram(st ipc.Stats, name string) prometheus.Metric {
 	return prometheus.MustNewConstHistogram(delayDesc, st.DelayCount, float64(st.DelaySum)/1e9, buckets, name)
 }
 
-// Collect reads each ring's counters and sends them. A ring that can no
-// longer be read (closed) is skipped.
+// Collect reads each ring's counters and its bridge blocks (metrics
+// shmring_bridge_*, for a ring a NATS bridge has run on) and sends them.
+// A ring that can no longer be read (closed) is skipped.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for name, r := range c.rings {
 		st, err := r.Stats()
@@ -152,7 +154,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			continue
 		}
-		emit(ch, name, st, rc)
+		bs, _ := ops.Bridges(r) // none if they cannot be read: the ring's own metrics still go
+		emit(ch, name, st, rc, bs)
 	}
 }
 
@@ -160,8 +163,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // control character, invalid UTF-8, which Prometheus refuses in a label)
 // is labelled quoted instead, so that a file name chosen by another process
 // can neither break the scrape nor write escapes to whoever reads it.
-func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats, rc ops.RouteCounters) {
+func emit(ch chan<- prometheus.Metric, name string, st ipc.Stats, rc ops.RouteCounters, bridges []ops.Bridge) {
 	name = printable.Label(name)
+	emitBridges(ch, name, bridges)
 	for _, m := range metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, m.value(st), name)
 	}

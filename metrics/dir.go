@@ -36,6 +36,7 @@ func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range extraDescs {
 		ch <- d
 	}
+	describeBridges(ch)
 	ch <- unreadableDesc
 }
 
@@ -51,7 +52,7 @@ func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
 			bad++
 			continue
 		}
-		emit(ch, ri.Name, ri.Stats, ri.Routing)
+		emit(ch, ri.Name, ri.Stats, ri.Routing, ri.Bridges)
 	}
 	ch <- prometheus.MustNewConstMetric(unreadableDesc, prometheus.GaugeValue, float64(bad))
 }

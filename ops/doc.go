@@ -15,6 +15,8 @@
 //     the ring's counters and pressure levels; [Header], [Slot] and
 //     [Routing] (the routing counters of package route's routers) read
 //     what ipc.Ring.Stats does not show.
+//   - [Bridges] reads the state a NATS bridge (package bridge) publishes
+//     in the ring's segment.
 //
 // Every function takes a ring opened with ipc.Open (or ipc.Create); those
 // that only read work on a ring opened with ipc.WithReadOnly, which is how

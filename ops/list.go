@@ -17,6 +17,10 @@ type Entry struct {
 	// Routing is the ring's routing counters (see Routing), when Err is
 	// nil and it is not Creating.
 	Routing RouteCounters
+	// Bridges are the ring's bridge blocks (see Bridges), when Err is nil
+	// and it is not Creating; none if no bridge ever ran on it (or they
+	// could not be read: Stats could, so the ring is listed).
+	Bridges []Bridge
 	Err     error // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
 
 	// Creating marks a temporary file of Create (".NAME.creating-" and 16
@@ -60,6 +64,7 @@ func List(dir string, opts ...ipc.Option) ([]Entry, error) {
 			info.Stats, err = r.Stats()
 			if err == nil {
 				info.Routing, err = Routing(r)
+				info.Bridges, _ = Bridges(r)
 			}
 			_ = r.Close()
 		}

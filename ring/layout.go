@@ -21,7 +21,9 @@ import "github.com/shmring/shmring/internal/pad"
 //	1152├─────────────────────────────────────────────┤ lines 9-10: queueing-delay histogram
 //	1408├─────────────────────────────────────────────┤ line 11: delay totals, adaptive settings
 //	1536├─────────────────────────────────────────────┤ line 12: routing counters (display)
-//	1664├─────────────────────────────────────────────┤ lines 13..31: reserved, zero
+//	1664├─────────────────────────────────────────────┤ line 13: out-bridge block (bridge.go)
+//	1792├─────────────────────────────────────────────┤ line 14: in-bridge block (bridge.go)
+//	1920├─────────────────────────────────────────────┤ lines 15..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -36,7 +38,9 @@ import "github.com/shmring/shmring/internal/pad"
 // drop-oldest ring's release lock: the consumer or a reclaiming producer),
 // any (producers and the consumer, by compare-and-swap or atomic add; for
 // a waiting line's seq, anyone who wakes its waiters),
-// operator (any process with the segment open read-write: ringctl), and
+// operator (any process with the segment open read-write: ringctl),
+// bridge (package bridge: the out-bridge, the ring's consumer, stores
+// line 13; an in-bridge, a producer, line 14; display words, bridge.go), and
 // "slot" where the word lives in the producer's slot instead. Drop-oldest
 // (FlagOverwrite) is SPSC or MPSC; header commit (FlagHeaderCommit) is SPSC
 // without drop-oldest. Everyone may read every word.
@@ -77,6 +81,8 @@ import "github.com/shmring/shmring/internal/pad"
 //	line 12 routed, spilled,       any (add)  any (add)  any (add)      any (add) | any (add)
 //	        skipped (routers)
 //	line 12 last flush (routers)   any        any        any            any       | any
+//	line 13 out-bridge block       bridge     bridge     bridge         bridge    | bridge
+//	line 14 in-bridge block        bridge     bridge     bridge         bridge    | bridge
 //	slot    holder, heartbeat,     -          producers  -              -         | producers
 //	        intent, counters,
 //	        last seq

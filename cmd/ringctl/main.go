@@ -10,6 +10,9 @@
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
+//	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N]
+//	ringctl bridge in NAME --nats URL --stream STREAM --consumer DURABLE [--subject SUBJ]
+//	ringctl bridge status NAME [--json] [--dir DIR]
 //
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
 // path. Flags may come before or after NAME. Sizes take plain bytes or a
@@ -64,6 +67,7 @@ func init() {
 		"watch":  {"watch NAME... [--interval DUR] [--once] [--count N] [--json] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--json] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"check":  {"check NAME [--max-depth 80%] [--max-delay DUR [--window DUR]] [--consumer-alive] [--json] [--dir DIR]", "exit 0 if a ring is healthy, 3 with the reasons if not: for scripts and deployment gates", runCheck, false},
+		"bridge": {bridgeUsage, "run a NATS JetStream bridge for a ring (out: ring → stream, in: stream → ring), or show its state (status)", runBridge, false},
 		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
 	}
 }
@@ -305,5 +309,10 @@ func cliWording(msg string) string {
 	return strings.NewReplacer(
 		"pass TrustOwner (ringctl --trust-owner)", "pass --trust-owner",
 		"pass TrustOwner", "pass --trust-owner",
+		// The bridge's advice (ringctl bridge).
+		"check InConfig.URL", "check --nats (or $NATS_URL)", "check OutConfig.URL", "check --nats (or $NATS_URL)",
+		"InConfig.Creds, User and Password", "--creds, --user and --password", "OutConfig.Creds, User and Password", "--creds, --user and --password",
+		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID", "--producer-id",
+		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
 	).Replace(msg)
 }

@@ -93,6 +93,9 @@ type statReport struct {
 	Spilled        uint64     `json:"spilled"`
 	Skipped        uint64     `json:"skipped_unhealthy"`
 	RoutingFlushed *time.Time `json:"routing_flushed"` // null: no router ever flushed
+	// Bridges are the ring's bridge blocks (ringctl bridge status): none
+	// if no NATS bridge ever ran on it.
+	Bridges []bridgeReport `json:"bridges"`
 }
 
 // producerInfo is one MPSC producer slot in stat's report.
@@ -194,6 +197,9 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 	if !rc.LastFlush.IsZero() {
 		t := rc.LastFlush.UTC()
 		rep.RoutingFlushed = &t
+	}
+	if rep.Bridges, err = bridgeReports(r); err != nil {
+		return statReport{}, err
 	}
 	h := ops.Header(r)
 	rep.Created = time.Unix(0, h.CreatedNanos).UTC()
@@ -352,6 +358,7 @@ func printStat(io stdio, r statReport) {
 		}
 		_ = tw.Flush()
 	}
+	printBridges(io.out, r.Bridges)
 }
 
 // pidNamespace describes a producer's PID namespace for stat's table:

@@ -1,8 +1,9 @@
-// Package handle is how packages ops, route and waitset reach the
+// Package handle is how packages ops, route, bridge and waitset reach the
 // internals of an open ipc.Ring or ipc.Consumer without ipc exporting them:
 // ipc sets [Of] and [ConsumerOf] in an init function (ipc/handle.go); ops
 // calls Of, route calls Of to add its routing counters to each ring's line
-// 12 (route/flush.go), waitset calls ConsumerOf. Nothing else uses them.
+// 12 (route/flush.go), bridge to store its bridge block (lines 13 and 14),
+// waitset calls ConsumerOf. Nothing else uses them.
 //
 // It cannot name ipc's types (ipc imports it), so [Of] takes the ring as
 // an any and [Ring.Slot] returns an ipc.SlotStats as an any: each is the

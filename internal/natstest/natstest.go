@@ -1,49 +1,28 @@
-// Package natstest runs an embedded NATS server with JetStream for tests and
-// demos: its store in a directory of the caller's (a test's t.TempDir()),
-// on a random port chosen at the first start and kept across restarts, so
-// that clients with reconnection turned on find it again. A server restarted
-// on the same store recovers its streams and durable consumers, as a real
+// Package natstest runs an embedded NATS server with JetStream for tests:
+// package natsembed's server, with its store in the test's t.TempDir(), on
+// a random port chosen at the first start and kept across restarts, so that
+// clients with reconnection turned on find it again. A server restarted on
+// the same store recovers its streams and durable consumers, as a real
 // deployment's would after a crash or an upgrade.
 //
 // It imports nats-server, which is large: only tests, demos and the bridge's
-// own tools import this package, never package bridge or ipc.
+// own tools import this package (or natsembed), never package bridge or ipc.
 package natstest
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/shmring/shmring/internal/natsembed"
 )
 
-// readyTimeout bounds how long Start waits for the server to accept
-// connections: far above any working start, however loaded the machine.
-const readyTimeout = 60 * time.Second
-
-// Server is an embedded NATS server with JetStream. Its methods are safe
-// for concurrent use.
-type Server struct {
-	dir string
-
-	mu   sync.Mutex
-	srv  *server.Server // nil while shut down
-	port int            // chosen at the first start, reused by Restart
-}
+// Server is an embedded NATS server with JetStream (natsembed.Server). Its
+// methods are safe for concurrent use.
+type Server = natsembed.Server
 
 // New starts a server with JetStream whose store is in dir, on port (0: a
 // random free one, which Restart then reuses). It returns once the server
 // accepts connections.
-func New(dir string, port int) (*Server, error) {
-	s := &Server{dir: dir, port: port}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+func New(dir string, port int) (*Server, error) { return natsembed.New(dir, port) }
 
 // Start is New for a test: its store in t.TempDir(), a random port, shut
 // down when t ends. It fails t if the server does not start.
@@ -55,74 +34,4 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
-}
-
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv != nil {
-		return errors.New("natstest: the server is running already")
-	}
-	port := s.port
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	opts := &server.Options{
-		ServerName: "natstest",
-		Host:       "127.0.0.1",
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   s.dir,
-		NoLog:      true,
-		NoSigs:     true,
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return fmt.Errorf("natstest: configure the server: %w", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(readyTimeout) {
-		srv.Shutdown()
-		return fmt.Errorf("natstest: the server in %s did not accept connections within %v", s.dir, readyTimeout)
-	}
-	if !srv.JetStreamEnabled() {
-		srv.Shutdown()
-		return fmt.Errorf("natstest: the server in %s started without JetStream (see its store directory)", s.dir)
-	}
-	if addr, ok := srv.Addr().(*net.TCPAddr); ok {
-		s.port = addr.Port
-	}
-	s.srv = srv
-	return nil
-}
-
-// URL returns the server's client URL, the same across restarts.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprintf("nats://127.0.0.1:%d", s.port)
-}
-
-// Dir returns the directory of the server's store.
-func (s *Server) Dir() string { return s.dir }
-
-// Shutdown stops the server (clients see their connection drop) and waits
-// until it has stopped. Idempotent.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}
-}
-
-// Restart starts the server again on the same store and port after
-// Shutdown (or shuts it down first if it runs): streams, messages and
-// durable consumers are recovered from the store.
-func (s *Server) Restart() error {
-	s.Shutdown()
-	return s.start()
 }
