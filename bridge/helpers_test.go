@@ -33,8 +33,12 @@ const (
 
 func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
 
-// runChild runs an in-bridge until it is killed.
+// runChild runs an in-bridge until it is killed (or the out-bridge of
+// TestOutRSSFlat).
 func runChild(role string) error {
+	if role == bpRSSRole {
+		return bpRSSChild()
+	}
 	if role != "in" {
 		return fmt.Errorf("unknown child role %q", role)
 	}
