@@ -126,8 +126,8 @@ const bpWindow = 16
 // bpRig is an MPSC ring with three producers of different full-ring
 // policies and an out-bridge publishing it to a stream.
 type bpRig struct {
-	r    *ipc.Ring
-	out  *bridge.Out
+	r   *ipc.Ring
+	out *bridge.Out
 
 	wait, drop, over *ipc.Producer // IDs 1, 2, 3
 	deadlines        atomic.Uint64 // the waiting producer's writes that met their deadline (each retried)
