@@ -214,39 +214,17 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
-// connect dials NATS once (no retry: an unreachable URL fails now), with
-// reconnection forever once connected.
+// connect dials NATS (conn.dial), reconnecting forever once connected.
 func (b *In) connect() error {
-	opts := []nats.Option{
-		nats.Name("shmring-bridge-in " + b.cfg.Stream + "/" + b.cfg.Consumer),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(b.cfg.ReconnectWait),
-		nats.ReconnectHandler(func(*nats.Conn) { b.reconnected.Store(true) }),
+	c := conn{
+		cfg: "InConfig", name: "shmring-bridge-in " + b.cfg.Stream + "/" + b.cfg.Consumer,
+		url: b.cfg.URL, creds: b.cfg.Creds, user: b.cfg.User, pass: b.cfg.Password, rootCA: b.cfg.RootCA,
+		reconnectWait: b.cfg.ReconnectWait,
+		reconnected:   func() { b.reconnected.Store(true) },
 	}
-	if b.cfg.Creds != "" {
-		opts = append(opts, nats.UserCredentials(b.cfg.Creds))
-	}
-	if b.cfg.User != "" {
-		opts = append(opts, nats.UserInfo(b.cfg.User, b.cfg.Password))
-	}
-	if b.cfg.RootCA != "" {
-		opts = append(opts, nats.RootCAs(b.cfg.RootCA))
-	}
-	nc, err := nats.Connect(b.cfg.URL, opts...)
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
-		return fmt.Errorf("bridge: connect to NATS at %s: the server refused the credentials: check InConfig.Creds, User and Password: %w", b.cfg.URL, err)
-	default:
-		return fmt.Errorf("bridge: connect to NATS at %s: %w: is a NATS server running there? check InConfig.URL", b.cfg.URL, err)
-	}
-	b.nc = nc
-	b.js, err = jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return fmt.Errorf("bridge: JetStream on %s: %w", b.cfg.URL, err)
-	}
-	return nil
+	var err error
+	b.nc, b.js, err = c.dial()
+	return err
 }
 
 // bind finds the stream and the durable consumer (or creates it) and checks
@@ -262,8 +240,7 @@ func (b *In) bind(ctx context.Context) error {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("bridge: stream %q not found on %s: create it (nats stream add %s --subjects SUBJECTS), or fix InConfig.Stream: %w",
 			cfg.Stream, cfg.URL, cfg.Stream, err)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
-		errors.Is(err, nats.ErrNoResponders):
+	case errNoJetStream(err):
 		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
 			cfg.URL, err)
 	default:

@@ -3,13 +3,18 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
-
-// STUB: the out-bridge's API, fixed so that the CLI, metrics and benchmarks
-// can be built beside it. The implementation replaces this file.
 
 // OutConfig configures an out-bridge (ring → stream). Subject is required;
 // every other zero value is a default.
@@ -21,7 +26,8 @@ type OutConfig struct {
 	Password string
 	RootCA   string
 
-	// Subject is the subject every message is published on.
+	// Subject is the subject every message is published on: a literal
+	// subject (no wildcards) that a stream captures.
 	Subject string
 	// Stream, if set, is the stream that must capture Subject (NewOut fails
 	// naming both if it does not); "": the stream that captures Subject,
@@ -30,7 +36,9 @@ type OutConfig struct {
 	// Window is the most publishes awaiting the stream's acknowledgement,
 	// and so (with the ring's largest message) the bridge's memory. 0: 1024.
 	Window int
-	// ReconnectWait and Timeout are as in InConfig.
+	// ReconnectWait and Timeout are as in InConfig. Timeout also bounds the
+	// wait for each publish's acknowledgement: a publish not acknowledged
+	// within it fails, and the window is published again.
 	ReconnectWait time.Duration
 	Timeout       time.Duration
 	// ID is the ring's identity in every message's Nats-Msg-Id. "": the
@@ -39,7 +47,8 @@ type OutConfig struct {
 	ID string
 }
 
-// OutStats is a snapshot of an out-bridge's state.
+// OutStats is a snapshot of an out-bridge's state. Counters count since
+// NewOut; each is read atomically, not all at one instant.
 type OutStats struct {
 	Published  uint64 // publishes sent, re-publishes included
 	Acked      uint64 // publishes the stream acknowledged
@@ -47,30 +56,232 @@ type OutStats struct {
 	Released   uint64 // messages released from the ring (acknowledged in order)
 	InFlight   int    // publishes sent and not yet acknowledged
 	Window     int    // OutConfig.Window
-	Errors     uint64
-	LastError  string
+	Errors     uint64 // failed publishes and acknowledgements (each retried), ring errors
+	LastError  string // the last of Errors ("" none)
 	Retries    uint64 // times the window was re-published from the released position
 	State      string // "idle", "reading", "full" (window full), "retrying", "stopped"
-	Connection string
-	Reconnects uint64
+	Connection string // the NATS connection's status ("CONNECTED", "RECONNECTING", ...)
+	Reconnects uint64 // times the connection reconnected
+
+	// Stream is the stream that captures the subject; DuplicateWindow its
+	// duplicate window: an outage of the bridge longer than it may leave
+	// duplicates in the stream (docs/bridge.md, "The out direction").
+	Stream          string
+	DuplicateWindow time.Duration
 }
+
+// Defaults of OutConfig.
+const defaultWindow = 1024
+
+// msgIDHeader is JetStream's de-duplication header.
+const msgIDHeader = "Nats-Msg-Id"
 
 // Out is an out-bridge: the ring's consumer, publishing every message to a
-// JetStream stream and releasing it from the ring once acknowledged.
-type Out struct{}
+// JetStream stream and releasing it from the ring once acknowledged, in
+// order. See the package documentation for the guarantee.
+//
+// Concurrency: Run is called by one goroutine at a time; Stats is safe for
+// concurrent use, at any time; Close is called once Run has returned.
+type Out struct {
+	cfg    OutConfig
+	r      *ipc.Ring
+	ring   string // the ring's path, for errors
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	cons   *ipc.Consumer
+	seqs   bool   // the ring's records carry sequences: Msg-Id by slot and sequence
+	stream string // the stream capturing Subject
+	dups   time.Duration
 
-var errStub = errors.New("bridge: the out-bridge is not built yet")
+	// The window, owned by the goroutine in Run (win.go).
+	w window
 
-// NewOut connects, checks the stream and takes the ring's consumer role.
-func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (*Out, error) {
-	return nil, errStub
+	// in carries the publishes' outcomes from nats.go's callbacks to Run.
+	in inbox
+
+	stopStatus func()
+	running    atomic.Bool
+	stopping   atomic.Bool
+	closed     atomic.Bool
+	st         outCounters
 }
 
-// Run publishes until ctx is done or the ring fails.
-func (b *Out) Run(ctx context.Context) error { return errStub }
+// NewOut connects to NATS, finds the stream that captures Subject and
+// checks it, and takes the ring's consumer role holding its reads
+// (ipc.ConsumerConfig.Hold), failing fast with an error that names the
+// cause and the fix:
+//
+//   - no Subject, or one with wildcards (io/fs.ErrInvalid);
+//   - no server at URL, or credentials refused (nats.ErrNoServers,
+//     nats.ErrAuthorization); JetStream not enabled (nats.ErrNoResponders);
+//   - Stream set and missing (jetstream.ErrStreamNotFound), or not
+//     capturing Subject (io/fs.ErrInvalid), or Subject captured by no
+//     stream (jetstream.ErrStreamNotFound);
+//   - a ring created with DropOldest (io/fs.ErrInvalid: its producers
+//     reclaim what the bridge still holds), a ring whose consumer role is
+//     held (ipc.ErrBusy).
+//
+// ctx bounds the checks. The ring stays the caller's: Close releases the
+// consumer role, not the ring.
+func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error) {
+	if cfg.Subject == "" || strings.ContainsAny(cfg.Subject, "*> \t") {
+		return nil, fmt.Errorf("bridge: OutConfig.Subject %q: set the literal subject (no wildcards) to publish every message on: %w", cfg.Subject, fs.ErrInvalid)
+	}
+	if cfg.Window < 0 || cfg.ReconnectWait < 0 || cfg.Timeout < 0 {
+		return nil, fmt.Errorf("bridge: OutConfig with a negative Window, ReconnectWait or Timeout: %w", fs.ErrInvalid)
+	}
+	cfg.Window = or(cfg.Window, defaultWindow)
+	cfg.ReconnectWait = or(cfg.ReconnectWait, defaultReconnectWait)
+	cfg.Timeout = or(cfg.Timeout, defaultTimeout)
+	if cfg.URL == "" {
+		cfg.URL = nats.DefaultURL
+	}
+	if cfg.ID == "" {
+		cfg.ID = ringID(r)
+	}
+	b := &Out{cfg: cfg, r: r, ring: r.Path()}
+	b.in.init(cfg.Window)
 
-// Stats returns the bridge's state.
-func (b *Out) Stats() OutStats { return OutStats{} }
+	rs, err := r.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
+	}
+	if rs.DropOldest {
+		return nil, fmt.Errorf("bridge: ring %s was created with DropOldest: its producers reclaim the oldest messages, which the out-bridge holds "+
+			"until the stream acknowledges them; recreate the ring without DropOldest (the full ring's policy applies at its producers instead): %w",
+			b.ring, fs.ErrInvalid)
+	}
+	b.seqs = rs.Sequences
 
-// Close releases the consumer role and the connection.
-func (b *Out) Close() error { return nil }
+	c := conn{
+		cfg: "OutConfig", name: "shmring-bridge-out " + b.ring + " > " + cfg.Subject,
+		url: cfg.URL, creds: cfg.Creds, user: cfg.User, pass: cfg.Password, rootCA: cfg.RootCA,
+		reconnectWait: cfg.ReconnectWait,
+		reconnected:   func() {},
+		// No reconnect buffer: a publish while disconnected fails at once,
+		// so that nothing published after a lost one lands before it is
+		// published again.
+		extra: []nats.Option{nats.ReconnectBufSize(-1)},
+	}
+	b.nc, b.js, err = c.dial(
+		jetstream.WithPublishAsyncAckHandler(b.onAck),
+		jetstream.WithPublishAsyncErrHandler(b.onErr),
+		jetstream.WithPublishAsyncTimeout(cfg.Timeout),
+		// The window bounds the current publishes; those of windows given
+		// up stay pending until they time out.
+		jetstream.WithPublishAsyncMaxPending(max(4000, 4*cfg.Window)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.nc.Close()
+		}
+	}()
+	if err := b.bind(ctx); err != nil {
+		return nil, err
+	}
+
+	b.cons, err = r.Consumer(&ipc.ConsumerConfig{
+		Hold: true,
+		Wait: ipc.Wait{PeerTimeout: forever, Hook: b.waitHook},
+	})
+	if err != nil {
+		if errors.Is(err, ipc.ErrBusy) {
+			return nil, fmt.Errorf("bridge: ring %s: its consumer role is held, by another bridge or consumer: stop it; a ring has one consumer, "+
+				"bridge a ring of its own: %w", b.ring, err)
+		}
+		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
+	}
+	b.w.init(cfg.Window, cfg.Subject)
+	b.stopStatus = startStatus(r, statusOut, b.sample)
+	return b, nil
+}
+
+// ringID is the default OutConfig.ID: the ring's name and its creation
+// time in hex nanoseconds.
+func ringID(r *ipc.Ring) string {
+	name := r.Path()
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	return name + ":" + strconv.FormatInt(ops.Header(r).CreatedNanos, 16)
+}
+
+// bind finds the stream that captures Subject, checks it against Stream,
+// and reads its duplicate window.
+func (b *Out) bind(ctx context.Context) error {
+	cfg := b.cfg
+	tctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if cfg.Stream != "" {
+		_, err := b.js.Stream(tctx, cfg.Stream)
+		switch {
+		case err == nil:
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return fmt.Errorf("bridge: stream %q not found on %s: create it capturing %s (nats stream add %s --subjects %s), or fix OutConfig.Stream: %w",
+				cfg.Stream, cfg.URL, cfg.Subject, cfg.Stream, cfg.Subject, err)
+		case errNoJetStream(err):
+			return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
+				cfg.URL, err)
+		default:
+			return fmt.Errorf("bridge: stream %q on %s: %w", cfg.Stream, cfg.URL, err)
+		}
+	}
+	name, err := b.js.StreamNameBySubject(tctx, cfg.Subject)
+	switch {
+	case err == nil:
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		fix := fmt.Sprintf("create a stream capturing it (nats stream add STREAM --subjects %s)", cfg.Subject)
+		if cfg.Stream != "" {
+			fix = fmt.Sprintf("add it to stream %q's subjects (nats stream edit %s --subjects ...), or fix OutConfig.Subject", cfg.Stream, cfg.Stream)
+		}
+		return fmt.Errorf("bridge: no stream on %s captures subject %q: the bridge would publish into nothing; %s: %w", cfg.URL, cfg.Subject, fix, err)
+	case errNoJetStream(err):
+		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
+			cfg.URL, err)
+	default:
+		return fmt.Errorf("bridge: the stream capturing %q on %s: %w", cfg.Subject, cfg.URL, err)
+	}
+	if cfg.Stream != "" && name != cfg.Stream {
+		return fmt.Errorf("bridge: subject %q is captured by stream %q, not by OutConfig.Stream %q: add the subject to %q's subjects (and remove it from %q's), "+
+			"or fix OutConfig.Subject or Stream: %w", cfg.Subject, name, cfg.Stream, cfg.Stream, name, fs.ErrInvalid)
+	}
+	str, err := b.js.Stream(tctx, name)
+	if err != nil {
+		return fmt.Errorf("bridge: stream %q on %s: %w", name, cfg.URL, err)
+	}
+	b.stream = name
+	b.dups = str.CachedInfo().Config.Duplicates
+	return nil
+}
+
+// waitHook ends the ring's wait for messages when publishes have an
+// outcome to process (an acknowledgement may release what fills the ring)
+// or Run's context is done.
+func (b *Out) waitHook(ipc.WaitInfo) error {
+	if b.in.pending.Load() || b.stopping.Load() {
+		return errWake
+	}
+	return nil
+}
+
+// errWake ends a wait for messages in the ring: see waitHook.
+var errWake = errors.New("bridge: publishes to process")
+
+// Close releases the ring's consumer role (the messages not yet released
+// stay in the ring, for the next consumer) and closes the NATS connection.
+// Call it after Run has returned; it fails if Run is running. Idempotent.
+func (b *Out) Close() error {
+	if b.running.Load() {
+		return errors.New("bridge: Close while Run is running: cancel Run's context and wait for it to return first")
+	}
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	b.stopStatus()
+	err := b.cons.Close()
+	b.nc.Close()
+	return err
+}

@@ -1,0 +1,257 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/shmring/shmring/ipc"
+)
+
+// Run publishes the ring's messages until ctx is done (it releases what is
+// acknowledged and returns nil) or the ring fails (closed, damaged: it
+// returns the error). It reads with a held Batch, publishes each message
+// asynchronously with its Nats-Msg-Id, keeps at most OutConfig.Window
+// unacknowledged, and releases the ring up to the last message whose
+// acknowledgement and every earlier one's have arrived. Everything on the
+// NATS side (a publish refused, an acknowledgement timed out, the server
+// gone) is counted in Stats.Errors and retried with a growing pause (up to a
+// second): the window is published again from the released position, the
+// stream's duplicate window discarding what had landed (Stats.Retries). A
+// full window stops the reading: the ring fills and its producers' policy
+// applies. It must not run in two goroutines at once.
+func (b *Out) Run(ctx context.Context) error {
+	if b.closed.Load() {
+		return fmt.Errorf("bridge: Run after Close: %w", ipc.ErrClosed)
+	}
+	if !b.running.CompareAndSwap(false, true) {
+		return errors.New("bridge: Run is running already: one Run at a time")
+	}
+	defer b.running.Store(false)
+	b.stopping.Store(false)
+	stop := context.AfterFunc(ctx, func() { b.stopping.Store(true) })
+	defer stop()
+	defer b.setState("stopped")
+
+	pause := time.Duration(0)
+	for {
+		if b.process() {
+			pause = 0 // an acknowledgement: the stream takes messages again
+		}
+		if err := b.release(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case b.w.failed:
+			// Publish the window again, from the released position, after
+			// a pause; the stream discards the duplicates.
+			b.setState("retrying")
+			b.st.retries.Add(1)
+			pause = min(max(2*pause, 10*time.Millisecond), time.Second)
+			if !sleep(ctx, pause) {
+				continue
+			}
+			b.process() // outcomes of the failed epoch's publishes that came meanwhile
+			if err := b.release(); err != nil {
+				return err
+			}
+			b.w.renew()
+			if err := b.republish(); err != nil {
+				return err
+			}
+		case b.w.full():
+			b.setState("full")
+			select {
+			case <-b.in.notify:
+			case <-ctx.Done():
+			}
+		default:
+			b.setState("reading")
+			if err := b.read(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// read reads up to the window's room from the ring (waiting for a first
+// message, until a publish's outcome or ctx ends the wait) and publishes
+// each message. After a publish fails, the batch ends: the rest stays in
+// the ring, and the window is re-published.
+func (b *Out) read(ctx context.Context) error {
+	for rec, err := range b.cons.Batch(ctx, b.w.room()) {
+		if err != nil {
+			if errors.Is(err, errWake) || ctx.Err() != nil {
+				return nil
+			}
+			b.fail(err)
+			return fmt.Errorf("bridge: read ring %s: %w", b.ring, err)
+		}
+		e := b.w.push(b.cfg.ID, b.seqs, rec.Slot, rec.Seq, rec.Pos, rec.Data)
+		if err := b.publish(e); err != nil {
+			return err
+		}
+		if b.w.failed {
+			break
+		}
+	}
+	b.st.inflight.Store(int64(b.w.n - b.w.acked))
+	return nil
+}
+
+// republish publishes every entry of the window not acknowledged, in
+// order, in a new epoch.
+func (b *Out) republish() error {
+	for k := 0; k < b.w.n && !b.w.failed; k++ {
+		if e := b.w.at(k); !e.acked {
+			if err := b.publish(e); err != nil {
+				return err
+			}
+		}
+	}
+	b.st.inflight.Store(int64(b.w.n - b.w.acked))
+	return nil
+}
+
+// publish publishes e's message asynchronously. A failure ends the epoch
+// (w.failed); only one that retrying cannot cure is returned.
+func (b *Out) publish(e *entry) error {
+	_, err := b.js.PublishMsgAsync(e.msg)
+	if err == nil {
+		e.sent = true
+		b.st.published.Add(1)
+		return nil
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		err = fmt.Errorf("bridge: publish a message of %d bytes from ring %s to %s: %w: raise the server's max_payload, or write smaller messages",
+			len(e.msg.Data), b.ring, b.cfg.URL, err)
+		b.fail(err)
+		return err
+	}
+	b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, err))
+	b.w.failed = true
+	return nil
+}
+
+// process applies the publishes' outcomes that have come, and reports
+// whether one was an acknowledgement of this epoch.
+func (b *Out) process() (acked bool) {
+	if !b.in.pending.Load() {
+		return false
+	}
+	for _, ev := range b.in.take() {
+		if ev.err != nil {
+			if b.w.mine(ev.msg) {
+				b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, ev.err))
+				b.w.failed = true
+			}
+			continue
+		}
+		if b.w.ack(ev.msg) {
+			acked = true
+			b.st.acked.Add(1)
+			if ev.dup {
+				b.st.dups.Add(1)
+			}
+		}
+	}
+	b.st.inflight.Store(int64(b.w.n - b.w.acked))
+	return acked
+}
+
+// release releases the ring up to the last message acknowledged with every
+// earlier one. An error is the ring's: Run returns it.
+func (b *Out) release() error {
+	k, pos := b.w.pop()
+	if k == 0 {
+		return nil
+	}
+	if err := b.cons.Release(pos); err != nil {
+		err = fmt.Errorf("bridge: release ring %s up to %d: %w", b.ring, pos, err)
+		b.fail(err)
+		return err
+	}
+	b.st.released.Add(uint64(k))
+	return nil
+}
+
+// outCounters are Out's Stats, updated by Run and read by anyone.
+type outCounters struct {
+	published, acked, dups, released atomic.Uint64
+	errors, retries                  atomic.Uint64
+	inflight                         atomic.Int64
+	state                            atomic.Value // string
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+func (b *Out) setState(s string) { b.st.state.Store(s) }
+
+// fail counts a failure and keeps it as the last error.
+func (b *Out) fail(err error) {
+	b.st.errors.Add(1)
+	b.st.mu.Lock()
+	b.st.lastErr = err.Error()
+	b.st.mu.Unlock()
+}
+
+// Stats returns the bridge's state. Safe for concurrent use, at any time.
+func (b *Out) Stats() OutStats {
+	s := &b.st
+	st := OutStats{
+		Published:       s.published.Load(),
+		Acked:           s.acked.Load(),
+		Duplicates:      s.dups.Load(),
+		Released:        s.released.Load(),
+		InFlight:        int(s.inflight.Load()),
+		Window:          b.cfg.Window,
+		Errors:          s.errors.Load(),
+		Retries:         s.retries.Load(),
+		State:           "idle",
+		Connection:      b.nc.Status().String(),
+		Reconnects:      b.nc.Stats().Reconnects,
+		Stream:          b.stream,
+		DuplicateWindow: b.dups,
+	}
+	if v, ok := s.state.Load().(string); ok {
+		st.State = v
+	}
+	s.mu.Lock()
+	st.LastError = s.lastErr
+	s.mu.Unlock()
+	return st
+}
+
+// String prints the counters on one line.
+func (s OutStats) String() string {
+	return fmt.Sprintf("state=%s conn=%s published=%d acked=%d dups=%d released=%d in_flight=%d/%d errors=%d retries=%d",
+		s.State, s.Connection, s.Published, s.Acked, s.Duplicates, s.Released, s.InFlight, s.Window, s.Errors, s.Retries)
+}
+
+// Out's states as codes in the ring's bridge block (statusSample.State).
+var outStateCodes = map[string]uint64{"idle": 0, "reading": 1, "full": 2, "retrying": 3, "stopped": 4}
+
+// sample is the bridge's state for the ring's bridge block.
+func (b *Out) sample() statusSample {
+	st := b.Stats()
+	return statusSample{
+		State:      outStateCodes[st.State],
+		Connection: uint64(b.nc.Status()),
+		Window:     uint64(st.Window),
+		InFlight:   uint64(st.InFlight),
+		Moved:      st.Published,
+		Acked:      st.Acked,
+		Errors:     st.Errors,
+		Reconnects: st.Reconnects,
+		Duplicates: st.Duplicates,
+		Mark:       st.Released,
+	}
+}
