@@ -56,7 +56,7 @@ type OutStats struct {
 	Released   uint64 // messages released from the ring (acknowledged in order)
 	InFlight   int    // publishes sent and not yet acknowledged
 	Window     int    // OutConfig.Window
-	Errors     uint64 // failed publishes and acknowledgements (each retried), ring errors
+	Errors     uint64 // failures: a publish or acknowledgement failing (the first of each window published), a ring error
 	LastError  string // the last of Errors ("" none)
 	Retries    uint64 // times the window was re-published from the released position
 	State      string // "idle", "reading", "full" (window full), "retrying", "stopped"
@@ -96,8 +96,10 @@ type Out struct {
 	// The window, owned by the goroutine in Run (win.go).
 	w window
 
-	// in carries the publishes' outcomes from nats.go's callbacks to Run.
-	in inbox
+	// in carries the publishes' outcomes from nats.go's callbacks to Run;
+	// reconn a token at each reconnection, ending a retry's pause.
+	in     inbox
+	reconn chan struct{}
 
 	stopStatus func()
 	running    atomic.Bool
@@ -139,7 +141,7 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	if cfg.ID == "" {
 		cfg.ID = ringID(r)
 	}
-	b := &Out{cfg: cfg, r: r, ring: r.Path()}
+	b := &Out{cfg: cfg, r: r, ring: r.Path(), reconn: make(chan struct{}, 1)}
 	b.in.init(cfg.Window)
 
 	rs, err := r.Stats()
@@ -157,7 +159,12 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		cfg: "OutConfig", name: "shmring-bridge-out " + b.ring + " > " + cfg.Subject,
 		url: cfg.URL, creds: cfg.Creds, user: cfg.User, pass: cfg.Password, rootCA: cfg.RootCA,
 		reconnectWait: cfg.ReconnectWait,
-		reconnected:   func() {},
+		reconnected: func() {
+			select {
+			case b.reconn <- struct{}{}:
+			default:
+			}
+		},
 		// No reconnect buffer: a publish while disconnected fails at once,
 		// so that nothing published after a lost one lands before it is
 		// published again.

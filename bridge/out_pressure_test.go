@@ -79,6 +79,10 @@ func TestOutBackpressure(t *testing.T) {
 			// ring can take together.
 			rig.produce(t, 10, bpPerProducer)
 			rig.waitStalled(t)
+			if !tc.shutdown {
+				// The stream refuses: the window fills, and stays full.
+				waitFor(t, "the window to fill", func() bool { return rig.out.Stats().InFlight == bpWindow })
+			}
 			st := rig.out.Stats()
 			t.Logf("stalled: %+v", st)
 			if !tc.shutdown {
@@ -164,7 +168,7 @@ func bpStart(t *testing.T, url, subject string) *bpRig {
 
 	rig.out, err = bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: url, Subject: subject, Window: bpWindow, ReconnectWait: 20 * time.Millisecond})
 	require.NoError(t, err)
-	bpRunOut(t, rig.out)
+	runOut(t, rig.out)
 	// Watch the window: it never holds more than Window publishes.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -366,7 +370,11 @@ type bpRemote struct {
 	js   jetstream.JetStream
 	cons jetstream.Consumer
 	held []jetstream.Msg
-	got  map[uint64]int
+	cc   jetstream.ConsumeContext
+
+	mu  sync.Mutex
+	got map[uint64]int // tag → deliveries
+	err error          // the first acknowledgement that failed
 }
 
 func bpNewRemote(t *testing.T, js jetstream.JetStream, stream string, maxPending int) *bpRemote {
@@ -402,69 +410,54 @@ func (rm *bpRemote) fetchHold(t *testing.T, n int) {
 	require.Equal(t, n, info.NumAckPending)
 }
 
-// resume acknowledges the held deliveries.
+// resume acknowledges the held deliveries and consumes on (acknowledging
+// each) until waitAll.
 func (rm *bpRemote) resume(t *testing.T) {
 	t.Helper()
 	for _, m := range rm.held {
 		require.NoError(t, m.DoubleAck(context.Background()))
 	}
 	rm.held = nil
+	cc, err := rm.cons.Consume(func(m jetstream.Msg) {
+		rm.mu.Lock()
+		rm.got[binary.BigEndian.Uint64(m.Data())]++
+		rm.mu.Unlock()
+		if err := m.DoubleAck(context.Background()); err != nil {
+			rm.mu.Lock()
+			rm.err = errors.Join(rm.err, err)
+			rm.mu.Unlock()
+		}
+	})
+	require.NoError(t, err)
+	rm.cc = cc
+	t.Cleanup(cc.Stop)
 }
 
-// waitAll consumes (acknowledging each) until n messages in all were
-// received, checks that the stream is then empty, and returns them.
+// waitAll waits until n messages in all were received, checks that the
+// stream is then empty, and returns them.
 func (rm *bpRemote) waitAll(t *testing.T, n uint64) map[uint64]int {
 	t.Helper()
 	total := func() (s uint64) {
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
 		for _, k := range rm.got {
 			s += uint64(k)
 		}
 		return s
 	}
-	waitFor(t, fmt.Sprintf("%d messages consumed", n), func() bool {
-		batch, err := rm.cons.Fetch(256, jetstream.FetchMaxWait(100*time.Millisecond))
-		if err != nil {
-			return false
-		}
-		for m := range batch.Messages() {
-			rm.got[binary.BigEndian.Uint64(m.Data())]++
-			if err := m.DoubleAck(context.Background()); err != nil {
-				return false
-			}
-		}
-		return total() >= n
-	})
-	require.Equal(t, n, total(), "messages consumed")
+	waitFor(t, fmt.Sprintf("%d messages consumed", n), func() bool { return total() >= n })
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	s, err := rm.js.Stream(ctx, "BPO")
 	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	require.Zero(t, info.State.Msgs, "the work queue is empty")
+	waitFor(t, "the work queue to empty", func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	rm.cc.Stop()
+	require.Equal(t, n, total(), "messages consumed")
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	require.NoError(t, rm.err, "acknowledgements")
 	return rm.got
-}
-
-// bpRunOut runs b on a goroutine; the function it returns (also called when
-// t ends) stops Run, fails t if Run returned anything but the cancellation,
-// and closes b.
-func bpRunOut(t testing.TB, b *bridge.Out) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; !errors.Is(err, context.Canceled) {
-				t.Errorf("Run: %v", err)
-			}
-			if err := b.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }

@@ -51,17 +51,18 @@ func (b *Out) Run(ctx context.Context) error {
 		switch {
 		case b.w.failed:
 			// Publish the window again, from the released position, after
-			// a pause; the stream discards the duplicates.
+			// a pause (cut short by a reconnection) and once connected; the
+			// stream discards the duplicates.
 			b.setState("retrying")
-			b.st.retries.Add(1)
 			pause = min(max(2*pause, 10*time.Millisecond), time.Second)
-			if !sleep(ctx, pause) {
+			if !b.pause(ctx, pause) || !b.nc.IsConnected() {
 				continue
 			}
 			b.process() // outcomes of the failed epoch's publishes that came meanwhile
 			if err := b.release(); err != nil {
 				return err
 			}
+			b.st.retries.Add(1)
 			b.w.renew()
 			if err := b.republish(); err != nil {
 				return err
@@ -79,6 +80,19 @@ func (b *Out) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// pause waits for d, a reconnection or ctx done (false).
+func (b *Out) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.reconn:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // read reads up to the window's room from the ring (waiting for a first
@@ -135,8 +149,10 @@ func (b *Out) publish(e *entry) error {
 		b.fail(err)
 		return err
 	}
-	b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, err))
-	b.w.failed = true
+	if !b.w.failed {
+		b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, err))
+		b.w.failed = true
+	}
 	return nil
 }
 
@@ -148,7 +164,7 @@ func (b *Out) process() (acked bool) {
 	}
 	for _, ev := range b.in.take() {
 		if ev.err != nil {
-			if b.w.mine(ev.msg) {
+			if b.w.mine(ev.msg) && !b.w.failed {
 				b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, ev.err))
 				b.w.failed = true
 			}

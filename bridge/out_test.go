@@ -2,12 +2,18 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
 	"github.com/shmring/shmring/internal/natstest"
 	"github.com/shmring/shmring/internal/testutil"
@@ -98,4 +104,183 @@ func TestOutEndToEnd(t *testing.T) {
 			t.Log(st)
 		})
 	}
+}
+
+// writeAll writes messages 1 to n of producers 1 to producers into r, each
+// from a goroutine of its own (producer k in slot k of an MPSC ring), and
+// returns a channel that yields the first error, or nil once all are in.
+func writeAll(t testing.TB, r *ipc.Ring, producers int, n uint64) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for k := 1; k <= producers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := &ipc.ProducerConfig{Wait: ipc.Wait{PeerTimeout: forever}}
+			if producers > 1 {
+				cfg.ID = k
+			}
+			p, err := r.Producer(cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer p.Close()
+			for i := uint64(1); i <= n; i++ {
+				if err := p.Write(context.Background(), prodMsg(k, i, 16+int(i%100))); err != nil {
+					errs <- fmt.Errorf("producer %d message %d: %w", k, i, err)
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(errs)
+		done <- <-errs
+	}()
+	return done
+}
+
+// The server shut down and restarted on the same store while producers
+// write: the bridge's publishes fail, it re-publishes the window once the
+// connection is back, and the stream ends with every message once, in
+// order per producer.
+func TestOutServerRestart(t *testing.T) {
+	const producers, n = 2, 3000
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "R")
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond})
+	require.NoError(t, err)
+	runOut(t, b)
+	wrote := writeAll(t, r, producers, n)
+
+	for round := 1; round <= 2; round++ {
+		released := b.Stats().Released
+		waitFor(t, "messages released before the shutdown", func() bool { return b.Stats().Released >= released+500 })
+		srv.Shutdown()
+		waitFor(t, "the bridge to see the server gone", func() bool { return b.Stats().Errors >= uint64(round) })
+		require.NoError(t, srv.Restart())
+		waitFor(t, "messages released after the restart", func() bool { return b.Stats().Released >= released+1000 })
+	}
+	require.NoError(t, <-wrote)
+	waitFor(t, "every message released", func() bool { return b.Stats().Released == producers*n })
+	checkProducers(t, readStream(t, js, "R", producers*n), producers, n)
+	st := b.Stats()
+	t.Log(st, "; last error:", st.LastError)
+	require.NotZero(t, st.Retries)
+	require.NotZero(t, st.Reconnects)
+}
+
+// NewOut fails fast, naming the cause and the fix.
+func TestOutBadConfig(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "S")
+	addStream(t, js, "T")
+	ctx := context.Background()
+	ring := func(tb testing.TB, cfg ipc.Config) *ipc.Ring {
+		r, err := ipc.Create(testutil.Name(tb), cfg)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		ring func(testing.TB) *ipc.Ring
+		cfg  bridge.OutConfig
+		is   error
+		says string
+	}{
+		{"unreachable URL", nil, bridge.OutConfig{URL: "nats://127.0.0.1:1", Subject: "S.x"},
+			nats.ErrNoServers, "is a NATS server running there? check OutConfig.URL"},
+		{"no subject", nil, bridge.OutConfig{}, fs.ErrInvalid, "set the literal subject"},
+		{"wildcard subject", nil, bridge.OutConfig{Subject: "S.*"}, fs.ErrInvalid, "no wildcards"},
+		{"missing stream", nil, bridge.OutConfig{Subject: "S.x", Stream: "NOPE"},
+			jetstream.ErrStreamNotFound, "nats stream add NOPE --subjects S.x"},
+		{"subject bound to no stream", nil, bridge.OutConfig{Subject: "elsewhere"},
+			jetstream.ErrStreamNotFound, `no stream on nats://127.0.0.1:`},
+		{"subject not in the named stream", nil, bridge.OutConfig{Subject: "T.x", Stream: "S"},
+			fs.ErrInvalid, `subject "T.x" is captured by stream "T", not by OutConfig.Stream "S"`},
+		{"ring with DropOldest", func(tb testing.TB) *ipc.Ring { return ring(tb, ipc.Config{DropOldest: true}) },
+			bridge.OutConfig{Subject: "S.x"}, fs.ErrInvalid, "recreate the ring without DropOldest"},
+		{"ring's consumer role held", func(tb testing.TB) *ipc.Ring {
+			r := ring(tb, ipc.Config{})
+			c, err := r.Consumer(nil)
+			require.NoError(tb, err)
+			tb.Cleanup(func() { _ = c.Close() })
+			return r
+		}, bridge.OutConfig{Subject: "S.x"}, ipc.ErrBusy, "its consumer role is held"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r *ipc.Ring
+			if tc.ring != nil {
+				r = tc.ring(t)
+			} else {
+				r = ring(t, ipc.Config{})
+			}
+			if tc.cfg.URL == "" {
+				tc.cfg.URL = srv.URL()
+			}
+			b, err := bridge.NewOut(ctx, r, tc.cfg)
+			if b != nil {
+				_ = b.Close()
+			}
+			require.ErrorIs(t, err, tc.is)
+			require.ErrorContains(t, err, tc.says)
+			t.Log(err)
+			// Nothing held: a consumer can take the ring (unless the case
+			// holds it).
+			if !errors.Is(err, ipc.ErrBusy) {
+				c, err := r.Consumer(nil)
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+			}
+		})
+	}
+	t.Run("subject in the named stream", func(t *testing.T) {
+		b, err := bridge.NewOut(ctx, ring(t, ipc.Config{}), bridge.OutConfig{URL: srv.URL(), Subject: "T.x", Stream: "T"})
+		require.NoError(t, err)
+		require.Equal(t, "T", b.Stats().Stream)
+		require.NotZero(t, b.Stats().DuplicateWindow, "the stream's duplicate window")
+		require.NoError(t, b.Close())
+	})
+}
+
+// A server refusing the credentials, and one without JetStream, are told
+// apart from an unreachable one.
+func TestOutBadServer(t *testing.T) {
+	start := func(t *testing.T, opts *server.Options) string {
+		opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+		srv, err := server.NewServer(opts)
+		require.NoError(t, err)
+		srv.Start()
+		t.Cleanup(srv.Shutdown)
+		require.True(t, srv.ReadyForConnections(deadline))
+		return srv.ClientURL()
+	}
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	ctx := context.Background()
+	t.Run("credentials refused", func(t *testing.T) {
+		url := start(t, &server.Options{Username: "bridge", Password: "right"})
+		_, err := bridge.NewOut(ctx, r, bridge.OutConfig{URL: url, User: "bridge", Password: "wrong", Subject: "S.x"})
+		require.ErrorIs(t, err, nats.ErrAuthorization)
+		require.ErrorContains(t, err, "check OutConfig.Creds, User and Password")
+		t.Log(err)
+	})
+	t.Run("no JetStream", func(t *testing.T) {
+		url := start(t, &server.Options{})
+		_, err := bridge.NewOut(ctx, r, bridge.OutConfig{URL: url, Subject: "S.x"})
+		require.ErrorIs(t, err, nats.ErrNoResponders)
+		require.ErrorContains(t, err, "start nats-server with -js")
+		t.Log(err)
+	})
 }
