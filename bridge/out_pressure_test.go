@@ -141,7 +141,6 @@ type bpRig struct {
 	dropped    map[uint64]bool // drop producer: messages refused (ErrFull)
 	overflowed map[uint64]bool // overflow producer: messages routed
 	wg         sync.WaitGroup
-	dropDone   chan struct{} // the drop and overflow producers' phase 2 is done
 	errs       chan error
 }
 
