@@ -9,7 +9,7 @@
 //	ringctl recv --set NAME,NAME,GLOB... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
-//	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
+//	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]
 //
 // NAME is a bare name, resolved in --dir, $SHMRING_DIR or /dev/shm, or a
 // path. Flags may come before or after NAME. Sizes take plain bytes or a
@@ -64,7 +64,7 @@ func init() {
 		"watch":  {"watch NAME... [--interval DUR] [--once] [--count N] [--json] [--dir DIR]", "a live view: depth, rates, pressure, drops", runWatch, false},
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--json] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"check":  {"check NAME [--max-depth 80%] [--max-delay DUR [--window DUR]] [--consumer-alive] [--json] [--dir DIR]", "exit 0 if a ring is healthy, 3 with the reasons if not: for scripts and deployment gates", runCheck, false},
-		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
+		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]", "run a producer and a consumer process through a fresh ring (--bridge: through two rings and NATS JetStream) and report", runDemo, false},
 	}
 }
 
