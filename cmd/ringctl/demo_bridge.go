@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/shmring/shmring/internal/demo"
 	"github.com/shmring/shmring/internal/units"
+	"github.com/shmring/shmring/ipc"
 )
 
 // bridgeDemoArgs are ringctl demo --bridge's flags.
@@ -36,10 +39,34 @@ func runBridgeDemo(sio stdio, a bridgeDemoArgs) error {
 	if err != nil {
 		return fmt.Errorf("find this executable to start the demo processes: %w", err)
 	}
+	// The server's store, and on Ctrl-C the rings too, removed before
+	// exiting; the children die with their parent.
+	store, err := os.MkdirTemp("", "shmring-bridge-demo-")
+	if err != nil {
+		return fmt.Errorf("make a directory for the server's store: %w", err)
+	}
+	defer os.RemoveAll(store)
+	name := fmt.Sprintf("ringctl-bridge-demo-%d", os.Getpid())
+	var opts []ipc.Option
+	if a.dir != "" {
+		opts = append(opts, ipc.WithDir(a.dir))
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			_ = ipc.Remove(name+"-out", opts...)
+			_ = ipc.Remove(name+"-in", opts...)
+			_ = os.RemoveAll(store)
+			fmt.Fprintln(sio.err, "ringctl demo: interrupted; rings and store removed")
+			os.Exit(130)
+		}
+	}()
 	total := per * uint64(a.producers)
 	fmt.Fprintf(sio.out, "shmring bridge demo: %d messages of %s from %d producer processes\n", total, units.FormatSize(a.size), a.producers)
 	fmt.Fprintln(sio.out, "  producers → ring → bridge out → NATS JetStream (embedded, file storage) → bridge in → ring → consumer process")
-	res, err := demo.Bridge(exe, demo.BridgeConfig{Producers: a.producers, Messages: per, Size: a.size, Capacity: a.capacity, Window: a.window, Dir: a.dir})
+	res, err := demo.Bridge(exe, demo.BridgeConfig{Producers: a.producers, Messages: per, Size: a.size, Capacity: a.capacity, Window: a.window, Dir: a.dir, Name: name, Store: store})
 	if err != nil {
 		return err
 	}
@@ -65,6 +92,9 @@ func runBridgeDemo(sio stdio, a bridgeDemoArgs) error {
 	fmt.Fprintf(tw, "  producers' ring: in / out, full events, drops\t%d / %d, %d, %d\n", res.RingOut.MsgsIn, res.RingOut.MsgsOut, res.RingOut.FullEvents, res.RingOut.Drops)
 	fmt.Fprintf(tw, "  consumer's ring: in / out, duplicates, drops\t%d / %d, %d, %d\n", res.RingIn.MsgsIn, res.RingIn.MsgsOut, res.RingIn.Duplicates, res.RingIn.Drops)
 	_ = tw.Flush()
+	if err := os.RemoveAll(store); err != nil {
+		return err
+	}
 	fmt.Fprintf(sio.out, "removed %s, %s and the server's store %s\n", show(res.RingOutPath), show(res.RingInPath), show(res.Store))
 	return nil
 }

@@ -25,8 +25,12 @@ type BridgeConfig struct {
 	Window    int    // the out-bridge's window (0: its default)
 	Batch     int    // the in-bridge's fetch batch (0: its default)
 	// Dir is where the two rings are created ("": $SHMRING_DIR or
-	// /dev/shm). The server's store is in a temporary directory of its own.
-	Dir string
+	// /dev/shm), named Name+"-out" (the producers') and Name+"-in" (the
+	// consumer's); Name "": "ringctl-bridge-demo-" and the process ID.
+	Dir, Name string
+	// Store is an empty directory for the server's store, which the caller
+	// removes; "": a temporary directory, removed at the end.
+	Store string
 }
 
 // BridgeResult is what [Bridge] measured and the counters at the end.
@@ -40,7 +44,7 @@ type BridgeResult struct {
 	// consumer's (written by the in-bridge).
 	RingOut, RingIn ipc.Stats
 	StreamMsgs      uint64 // messages in the stream at the end
-	Store           string // the server's store directory (removed)
+	Store           string // the server's store directory (removed unless BridgeConfig.Store)
 	RingOutPath     string // (removed)
 	RingInPath      string // (removed)
 }
@@ -64,12 +68,14 @@ func Bridge(exe string, cfg BridgeConfig) (res BridgeResult, err error) {
 	if cfg.Size < 8 || cfg.Producers < 1 || cfg.Messages == 0 {
 		return res, fmt.Errorf("demo: the bridge demo needs at least 1 producer, 1 message and 8-byte messages (the sequence number)")
 	}
-	store, err := os.MkdirTemp("", "shmring-bridge-demo-")
-	if err != nil {
-		return res, fmt.Errorf("demo: make the server's store directory: %w", err)
+	store := cfg.Store
+	if store == "" {
+		if store, err = os.MkdirTemp("", "shmring-bridge-demo-"); err != nil {
+			return res, fmt.Errorf("demo: make the server's store directory: %w", err)
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(store)) }()
 	}
 	res.Store = store
-	defer func() { err = errors.Join(err, os.RemoveAll(store)) }()
 	srv, err := natstest.New(store, 0)
 	if err != nil {
 		return res, err
@@ -96,7 +102,10 @@ func Bridge(exe string, cfg BridgeConfig) (res BridgeResult, err error) {
 		opts = append(opts, ipc.WithDir(cfg.Dir))
 	}
 	maxMsg := min(cfg.Capacity/8, cfg.Size)
-	name := fmt.Sprintf("ringctl-bridge-demo-%d", os.Getpid())
+	name := cfg.Name
+	if name == "" {
+		name = fmt.Sprintf("ringctl-bridge-demo-%d", os.Getpid())
+	}
 	ringOut, err := ipc.Create(name+"-out", ipc.Config{Kind: ipc.MPSC, Producers: cfg.Producers, Sequences: true, Capacity: cfg.Capacity, MaxMessage: maxMsg}, opts...)
 	if err != nil {
 		return res, err

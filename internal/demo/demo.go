@@ -4,8 +4,9 @@
 // messages through a ring and reporting their times and CPU.
 //
 // It is internal and separate from bench so that ringctl links neither the
-// benchmark harness nor its embedded C source. A binary that calls [Pair]
-// or [Group] must, before anything else in main, hand an invocation whose
+// benchmark harness nor its embedded C source. [Bridge] runs the same
+// children through two rings bridged by NATS JetStream (ringctl demo
+// --bridge). A binary that calls [Pair], [Group] or [Bridge] must, before anything else in main, hand an invocation whose
 // first argument is [ChildArg] to [RunChild] (bench.RunChild, which
 // delegates the shmring roles here, does for shmbench).
 //

@@ -182,11 +182,16 @@ func medianDur(rs []pacedResult, f func(pacedResult) time.Duration) time.Duratio
 	for i, r := range rs {
 		v[i] = float64(f(r))
 	}
-	return time.Duration(median(v)).Round(100 * time.Nanosecond)
+	return r(time.Duration(median(v)))
 }
 
-// r rounds d for printing.
-func r(d time.Duration) time.Duration { return d.Round(100 * time.Nanosecond) }
+// r rounds d for printing: to 100 ns, or 10 µs above a millisecond.
+func r(d time.Duration) time.Duration {
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(100 * time.Nanosecond)
+}
 
 // pct returns the p-th percentile of sorted s.
 func pct(s []time.Duration, p float64) time.Duration {
