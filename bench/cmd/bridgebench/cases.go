@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,7 +179,9 @@ func ringSend(s *setup, p params) (func(k, i int, msg []byte) error, func(), err
 // directSend returns a send function publishing with PublishAsync, each
 // producer on its own connection with a pending window of p.window, and a
 // function that waits for every publish to complete and closes them.
-func directSend(srv *natstest.Server, p params) (func(k, i int, msg []byte) error, func() error, error) {
+// With ids, each message carries a Nats-Msg-Id (producer:number), as the
+// bridge's do, so that the stream de-duplicates it.
+func directSend(srv *natstest.Server, p params, ids bool) (func(k, i int, msg []byte) error, func() error, error) {
 	var failed atomic.Uint64
 	var lastErr atomic.Value
 	conns := make([]*nats.Conn, p.producers)
@@ -215,9 +218,13 @@ func directSend(srv *natstest.Server, p params) (func(k, i int, msg []byte) erro
 	}
 	// The buffer is reused: PublishAsync has written it to the connection
 	// when it returns, and only a retry (none here) would read it again.
-	send := func(k, _ int, msg []byte) error {
+	send := func(k, i int, msg []byte) error {
+		var opts []jetstream.PublishOpt
+		if ids {
+			opts = append(opts, jetstream.WithMsgID(strconv.Itoa(k)+":"+strconv.Itoa(i)))
+		}
 		for {
-			_, err := jss[k].PublishAsync(subject, msg)
+			_, err := jss[k].PublishAsync(subject, msg, opts...)
 			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 				return err
 			}
@@ -226,8 +233,9 @@ func directSend(srv *natstest.Server, p params) (func(k, i int, msg []byte) erro
 	return send, finish, nil
 }
 
-// throughput runs one throughput case and returns messages per second.
-func throughput(srv *natstest.Server, p params, size int, bridged, file bool) (float64, error) {
+// throughput runs one throughput case and returns messages per second:
+// bridged, or direct (with Nats-Msg-Ids if ids).
+func throughput(srv *natstest.Server, p params, size int, bridged, file, ids bool) (float64, error) {
 	s, err := newSetup(srv, p, size, file, bridged, bridged)
 	if err != nil {
 		return 0, err
@@ -250,7 +258,7 @@ func throughput(srv *natstest.Server, p params, size int, bridged, file bool) (f
 			return 0, errors.Join(err, s.stop())
 		}
 	} else {
-		send, finish, err := directSend(srv, p)
+		send, finish, err := directSend(srv, p, ids)
 		if err != nil {
 			return 0, errors.Join(err, s.stop())
 		}
@@ -363,7 +371,7 @@ func pacedRun(srv *natstest.Server, p params, size int, kase string) (res pacedR
 	interval := time.Duration(float64(time.Second) * float64(p.producers) / float64(p.rate))
 	var writes []time.Duration
 	if kase == "direct" {
-		send, finish, err := directSend(srv, p)
+		send, finish, err := directSend(srv, p, false)
 		if err != nil {
 			return res, err
 		}

@@ -10,7 +10,9 @@
 //   - Throughput: each producer writes --messages/--producers messages as
 //     fast as it can; the clock stops when the stream has acknowledged the
 //     last one (the bridge released it; every PublishAsync completed).
-//     Bridged and direct, memory and file storage, at each --sizes.
+//     Bridged, direct, and direct with a Nats-Msg-Id on every message
+//     (direct-id: what the bridge sends, so the stream de-duplicates
+//     alike), memory and file storage, at each --sizes.
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
@@ -55,7 +57,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
-	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, bridged/file, direct/file, bridged, direct, ring-only); the summary needs them all")
+	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -94,11 +96,13 @@ func main() {
 				name    string
 				bridged bool
 				file    bool
-			}{{"bridged/memory", true, false}, {"direct/memory", false, false}, {"bridged/file", true, true}, {"direct/file", false, true}} {
+				ids     bool
+			}{{"bridged/memory", true, false, false}, {"direct/memory", false, false, false}, {"direct-id/memory", false, false, true},
+				{"bridged/file", true, true, false}, {"direct/file", false, true, false}, {"direct-id/file", false, true, true}} {
 				if !want(*only, c.name) {
 					continue
 				}
-				rate, err := throughput(srv, p, size, c.bridged, c.file)
+				rate, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
 				if err != nil {
 					fail(fmt.Errorf("round %d, %d B, %s: %w", round, size, c.name, err))
 				}
@@ -126,16 +130,16 @@ func main() {
 	if *only != "" {
 		return
 	}
-	fmt.Println("\nthroughput, median of the rounds (ratio: bridged / direct, the median of the per-round ratios)")
-	fmt.Printf("%6s  %-7s %12s %12s %7s\n", "size", "storage", "bridged", "direct", "ratio")
+	fmt.Println("\nthroughput, msgs/s, median of the rounds (ratios: bridged / direct, the median of the per-round ratios)")
+	fmt.Printf("%6s  %-7s %10s %10s %10s %10s %10s\n", "size", "storage", "bridged", "direct", "direct-id", "/direct", "/direct-id")
 	for _, size := range sz {
 		for _, st := range []string{"memory", "file"} {
-			b, d := tput[key{size, "bridged/" + st}], tput[key{size, "direct/" + st}]
-			ratios := make([]float64, len(b))
+			b, d, di := tput[key{size, "bridged/" + st}], tput[key{size, "direct/" + st}], tput[key{size, "direct-id/" + st}]
+			ratios, ratiosID := make([]float64, len(b)), make([]float64, len(b))
 			for i := range b {
-				ratios[i] = b[i] / d[i]
+				ratios[i], ratiosID[i] = b[i]/d[i], b[i]/di[i]
 			}
-			fmt.Printf("%5dB  %-7s %12.0f %12.0f %6.2fx\n", size, st, median(b), median(d), median(ratios))
+			fmt.Printf("%5dB  %-7s %10.0f %10.0f %10.0f %9.2fx %9.2fx\n", size, st, median(b), median(d), median(di), median(ratios), median(ratiosID))
 		}
 	}
 	if p.paced == 0 {
