@@ -2,11 +2,12 @@
 // streams, so that co-located processes that outgrow one host hand their
 // messages to a distributed engine users already run.
 //
-// This first slice has the in direction, stream → ring: [In] reads a stream
-// through a durable pull consumer and writes each message into a local ring
-// as that ring's producer. The out direction (ring → stream) is to come.
+// Two directions: [In], stream → ring, reads a stream through a durable
+// pull consumer and writes each message into a local ring as that ring's
+// producer; [Out], ring → stream, is a ring's consumer publishing each
+// message to the stream that captures a subject.
 //
-// # The guarantee
+// # The in direction's guarantee
 //
 // Every message the durable consumer would deliver lands in the ring exactly
 // once and in stream order, across bridge crashes at any instruction, server
@@ -53,6 +54,40 @@
 // publisher's own messages in the order the stream received them. The ring's
 // sequences are stream sequences, not the publishers' own. In an MPSC ring
 // the bridge is one producer slot among others, ordered only against itself.
+//
+// # The out direction's guarantee
+//
+// At least once into the stream, de-duplicated within the stream's
+// duplicate window, in ring order: effectively exactly once while every
+// outage is shorter than that window. How:
+//
+//   - At least once: the bridge holds what it reads
+//     ([ipc.ConsumerConfig].Hold) and releases the ring
+//     ([ipc.Consumer.Release]) only up to the last message whose
+//     acknowledgement and every earlier one's have arrived, so a bridge
+//     killed at any instruction leaves every unacknowledged message in the
+//     ring, and its successor publishes again from the released position.
+//     A failed publish, an acknowledgement timed out or lost with the
+//     connection: the window is published again the same way.
+//   - De-duplicated: each message is published with a Nats-Msg-Id that is
+//     the same at every publish of it and unique in the ring's life:
+//     ID:slot:seq (the ring's identity, the producer slot, the producer's
+//     sequence) in a ring with sequences, ID:pPOS (its ring position)
+//     without. The stream discards a publish of an ID it stored within its
+//     duplicate window.
+//   - Beyond the window, duplicates are possible: a message the stream
+//     stored but whose acknowledgement the bridge did not receive and
+//     release (at most Window of them) is stored again if it is published
+//     again more than the duplicate window after it was stored: the bridge
+//     down, or the server out of reach, for that long.
+//   - In order: publishes go out in ring order on one connection without a
+//     reconnect buffer, and after a failure the window is published again
+//     in order; only a publish the stream refuses while accepting a later
+//     one already in flight lands late (at most Window places).
+//
+// The bridge's memory is bounded by OutConfig.Window: payloads stay in the
+// ring until released. A full window stops the reading, the ring fills,
+// and its producers' policy applies.
 //
 // docs/bridge.md has the configuration, the failure cases and what each
 // counter means.
