@@ -33,8 +33,12 @@ const (
 
 func TestMain(m *testing.M) { testutil.MainWithChildren(m, childEnv, runChild) }
 
-// runChild runs an in-bridge until it is killed (or another role).
+// runChild runs an in-bridge until it is killed (or another role: the
+// out-bridge of TestOutRSSFlat, out_kill_test.go's).
 func runChild(role string) error {
+	if role == bpRSSRole {
+		return bpRSSChild()
+	}
 	if role != "in" {
 		return runOutChild(role) // out_kill_test.go
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,8 +24,19 @@ func runDemo(sio stdio, args []string) error {
 	capacity := units.SizeFlag{Value: 1 << 20}
 	fs.Var(&capacity, "size", "ring capacity (default 1 MiB)")
 	dir := fs.String("dir", "", "directory for the ring (default $SHMRING_DIR or /dev/shm)")
+	viaBridge := fs.Bool("bridge", false, "producers → ring → bridge out → embedded NATS JetStream → bridge in → ring → consumer (default 200000 messages)")
+	producers := fs.Int("producers", 2, "with --bridge: producer processes")
+	window := fs.Int("window", 0, "with --bridge: the out-bridge's window (default 1024)")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *viaBridge {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["messages"] {
+			*count = 200_000
+		}
+		return runBridgeDemo(sio, bridgeDemoArgs{count: *count, size: msgSize.Value, capacity: capacity.Value, dir: *dir, producers: *producers, window: *window})
 	}
 	if msgSize.Value < 8 {
 		return usagef("--msg-size must be at least 8 bytes (the sequence number)")

@@ -9,7 +9,7 @@
 //	ringctl recv --set NAME,NAME,GLOB... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
-//	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]
+//	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]
 //	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N]
 //	ringctl bridge in NAME --nats URL --stream STREAM --consumer DURABLE [--subject SUBJ]
 //	ringctl bridge status NAME [--json] [--dir DIR]
@@ -68,7 +68,7 @@ func init() {
 		"policy": {"policy NAME [--producers POLICY] [--consumer POLICY] [--json] [--dir DIR]", "show or override the wait policy of a live ring's producers and consumer", runPolicy, false},
 		"check":  {"check NAME [--max-depth 80%] [--max-delay DUR [--window DUR]] [--consumer-alive] [--json] [--dir DIR]", "exit 0 if a ring is healthy, 3 with the reasons if not: for scripts and deployment gates", runCheck, false},
 		"bridge": {bridgeUsage, "run a NATS JetStream bridge for a ring (out: ring → stream, in: stream → ring), or show its state (status)", runBridge, false},
-		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR]", "run a producer and a consumer process through a fresh ring and report", runDemo, false},
+		"demo":   {"demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]", "run a producer and a consumer process through a fresh ring (--bridge: through two rings and NATS JetStream) and report", runDemo, false},
 	}
 }
 

@@ -223,6 +223,24 @@ func TestDemo(t *testing.T) {
 	require.Empty(t, ents, "the demo removes its ring")
 }
 
+// ringctl demo --bridge: through two rings and an embedded JetStream,
+// every sequence verified, both bridges' counters printed, everything
+// removed.
+func TestDemoBridge(t *testing.T) {
+	dir := t.TempDir()
+	r := ringctl(t, "", "demo", "--bridge", "--messages", "4000", "--producers", "2", "--window", "64", "--dir", dir, "--size", "64KiB")
+	require.Zero(t, r.code, r.stderr)
+	for _, want := range []string{"throughput", "msgs/s", "verified", "4000 messages, every producer's sequence numbers in order",
+		"stream", "bridge out", "published / acked / duplicates", "released from the ring", "bridge in", "fetched / written / acked", "removed"} {
+		require.Contains(t, r.stdout, want)
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, ents, "the demo removes its rings")
+	r = ringctl(t, "", "demo", "--bridge", "--producers", "0")
+	require.Equal(t, 2, r.code, r.stderr)
+}
+
 func TestMPSCCommands(t *testing.T) {
 	name := newRingName(t)
 	r := ringctl(t, "", "create", name, "--kind", "mpsc", "--producers", "3", "--size", "64KiB")

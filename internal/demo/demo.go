@@ -4,8 +4,9 @@
 // messages through a ring and reporting their times and CPU.
 //
 // It is internal and separate from bench so that ringctl links neither the
-// benchmark harness nor its embedded C source. A binary that calls [Pair]
-// or [Group] must, before anything else in main, hand an invocation whose
+// benchmark harness nor its embedded C source. [Bridge] runs the same
+// children through two rings bridged by NATS JetStream (ringctl demo
+// --bridge). A binary that calls [Pair], [Group] or [Bridge] must, before anything else in main, hand an invocation whose
 // first argument is [ChildArg] to [RunChild] (bench.RunChild, which
 // delegates the shmring roles here, does for shmbench).
 //
@@ -52,11 +53,28 @@ const (
 	RoleMPSCProducerClaim   = "mpsc-producer-claim"
 	RoleMPSCProducerBatch   = "mpsc-producer-batch"
 	RoleMPSCConsumer        = "mpsc-consumer"
+	// RoleBridgeProducer and RoleBridgeConsumer are RoleMPSCProducer and
+	// RoleMPSCConsumer waiting the default way (Hybrid: spin, yield, then
+	// park) with a one-minute peer timeout, for the bridge demo, whose
+	// bridges need the CPUs that spinning children would take.
+	RoleBridgeProducer = "bridge-producer"
+	RoleBridgeConsumer = "bridge-consumer"
 )
 
 // spinWait is how every child waits: it busy-waits (the demo and the
 // benchmarks measure the transport, not the scheduler).
 var spinWait = ipc.Wait{Strategy: ipc.Spin}
+
+// bridgeWait is how the bridge demo's children wait.
+var bridgeWait = ipc.Wait{PeerTimeout: time.Minute}
+
+// waitOf returns how a child of role waits.
+func waitOf(role string) ipc.Wait {
+	if role == RoleBridgeProducer || role == RoleBridgeConsumer {
+		return bridgeWait
+	}
+	return spinWait
+}
 
 // CPUTime is this process's user plus system time so far.
 func CPUTime() time.Duration {
@@ -84,7 +102,13 @@ func Pair(exe, path string, n, size uint64) (time.Duration, error) {
 // read (wall clock, reported by each) and the CPU time (user+system) the
 // children reported.
 func Group(exe, consRole, prodRole string, producers int, args ...string) (elapsed, cpuUsed time.Duration, err error) {
-	cons := exec.Command(exe, append([]string{ChildArg, consRole}, args...)...)
+	return group(exe, consRole, prodRole, producers, args, args)
+}
+
+// group is Group with the consumer's and the producers' arguments apart
+// (the bridge demo's read one ring and write another).
+func group(exe, consRole, prodRole string, producers int, consArgs, args []string) (elapsed, cpuUsed time.Duration, err error) {
+	cons := exec.Command(exe, append([]string{ChildArg, consRole}, consArgs...)...)
 	cons.Stderr = os.Stderr
 	cout, err := cons.StdoutPipe()
 	if err != nil {
@@ -149,7 +173,7 @@ func Group(exe, consRole, prodRole string, producers int, args ...string) (elaps
 func RunChild(role string, args []string) (bool, error) {
 	switch role {
 	case RoleShmProducer, RoleShmProducerClaim, RoleShmProducerBatch, RoleShmConsumer, RoleShmConsumerCoalesce,
-		RoleMPSCProducer, RoleMPSCProducerClaim, RoleMPSCProducerBatch, RoleMPSCConsumer:
+		RoleMPSCProducer, RoleMPSCProducerClaim, RoleMPSCProducerBatch, RoleMPSCConsumer, RoleBridgeProducer, RoleBridgeConsumer:
 	default:
 		return false, nil
 	}
@@ -165,10 +189,10 @@ func RunChild(role string, args []string) (bool, error) {
 		return true, shmConsumer(path, n, size, 0)
 	case role == RoleShmConsumerCoalesce:
 		return true, shmConsumer(path, n, size, CoalesceDelay)
-	case role != RoleMPSCConsumer && len(extra) == 2:
+	case role != RoleMPSCConsumer && role != RoleBridgeConsumer && len(extra) == 2:
 		return true, mpscProducer(role, path, n, size, extra[1])
-	case role == RoleMPSCConsumer && len(extra) == 1:
-		return true, mpscConsumer(path, n, size, extra[0])
+	case (role == RoleMPSCConsumer || role == RoleBridgeConsumer) && len(extra) == 1:
+		return true, mpscConsumer(role, path, n, size, extra[0])
 	}
 	return true, fmt.Errorf("child %s: wrong arguments %q", role, args)
 }
@@ -202,7 +226,7 @@ func mpscProducer(role, path string, n, size uint64, id int) error {
 		return err
 	}
 	defer r.Close()
-	p, err := r.Producer(&ipc.ProducerConfig{ID: id + 1, Wait: spinWait}) // ID k takes slot k-1
+	p, err := r.Producer(&ipc.ProducerConfig{ID: id + 1, Wait: waitOf(role)}) // ID k takes slot k-1
 	if err != nil {
 		return err
 	}
@@ -212,13 +236,13 @@ func mpscProducer(role, path string, n, size uint64, id int) error {
 
 // mpscConsumer reads n messages from each of producers producers and
 // checks that each producer's arrive in order.
-func mpscConsumer(path string, n, size uint64, producers int) error {
+func mpscConsumer(role, path string, n, size uint64, producers int) error {
 	r, err := ipc.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: spinWait})
+	c, err := r.Consumer(&ipc.ConsumerConfig{Wait: waitOf(role)})
 	if err != nil {
 		return err
 	}

@@ -57,3 +57,28 @@ func TestRunChildRoles(t *testing.T) {
 	require.True(t, ok)
 	require.ErrorContains(t, err, "want PATH N SIZE")
 }
+
+// TestBridge runs the bridge demo with small counts: two producer
+// processes → ring → out-bridge → embedded JetStream → in-bridge → ring →
+// a consumer process checking every producer's sequence; the counters
+// agree, and the rings and the server's store are removed.
+func TestBridge(t *testing.T) {
+	dir := t.TempDir()
+	res, err := demo.Bridge(os.Args[0], demo.BridgeConfig{Producers: 2, Messages: 3000, Size: 64, Capacity: 64 << 10, Window: 64, Batch: 32, Dir: dir})
+	require.NoError(t, err)
+	require.EqualValues(t, 6000, res.Verified)
+	require.EqualValues(t, 6000, res.StreamMsgs)
+	require.EqualValues(t, 6000, res.Out.Released)
+	require.EqualValues(t, 6000, res.In.Written)
+	require.EqualValues(t, 6000, res.RingOut.MsgsIn)
+	require.EqualValues(t, 6000, res.RingIn.MsgsOut)
+	require.Zero(t, res.RingOut.Drops+res.RingIn.Drops)
+	require.Positive(t, res.Elapsed)
+	t.Logf("%v; out %v; in %v", res.Elapsed, res.Out, res.In)
+	for _, p := range []string{res.Store, res.RingOutPath, res.RingInPath} {
+		_, err := os.Stat(p)
+		require.ErrorIs(t, err, os.ErrNotExist, "%s removed", p)
+	}
+	_, err = demo.Bridge(os.Args[0], demo.BridgeConfig{Producers: 1, Messages: 1, Size: 4, Capacity: 64 << 10})
+	require.Error(t, err, "messages must hold the sequence number")
+}

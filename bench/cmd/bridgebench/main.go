@@ -1,0 +1,211 @@
+// Command bridgebench measures the out-bridge (package bridge) against an
+// embedded JetStream server (internal/natstest, its store in a temporary
+// directory): producers → MPSC ring → bridge.Out → stream, against the same
+// producers publishing directly with nats.go's PublishAsync (each with its
+// own connection and a pending window as large as the bridge's).
+//
+// Two parts, both run round by round, the cases interleaved within each
+// round so that the machine's state moves every case alike:
+//
+//   - Throughput: each producer writes --messages/--producers messages as
+//     fast as it can; the clock stops when the stream has acknowledged the
+//     last one (the bridge released it; every PublishAsync completed).
+//     Bridged, direct, and direct with a Nats-Msg-Id on every message
+//     (direct-id: what the bridge sends, so the stream de-duplicates
+//     alike), memory and file storage, at each --sizes.
+//
+//   - Paced: the producers write at --rate messages per second in all
+//     (each message due at its time: a late one counts its wait), memory
+//     storage. The time each Write call takes (ring Write; PublishAsync for
+//     direct), and the end-to-end latency, from the producer's timestamp in
+//     the message to its reading by a stream consumer (an ordered
+//     consumer; for the ring alone, the ring's consumer). Cases: bridged,
+//     direct, and the ring alone (no bridge: a plain consumer drains it).
+//
+//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shmring/shmring/internal/natstest"
+)
+
+// params are the command line's.
+type params struct {
+	messages  int // per throughput case, all producers together
+	producers int
+	window    int
+	rate      int // paced: messages per second, all producers together
+	paced     int // paced: messages per case
+}
+
+func main() {
+	var p params
+	flag.IntVar(&p.messages, "messages", 100_000, "messages per throughput case (all producers together)")
+	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
+	flag.IntVar(&p.producers, "producers", 2, "producers (goroutines, each an MPSC slot; for direct, each its own connection)")
+	flag.IntVar(&p.window, "window", 1024, "the bridge's window, and each direct publisher's PublishAsync pending limit")
+	rounds := flag.Int("rounds", 3, "rounds")
+	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
+	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
+	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
+	flag.Parse()
+	var sz []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 16 {
+			fail(fmt.Errorf("--sizes: %q is not a size of at least 16 bytes", s))
+		}
+		sz = append(sz, n)
+	}
+	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 {
+		fail(fmt.Errorf("--messages, --producers, --window, --rounds and --rate must be positive (and messages at least producers)"))
+	}
+	dir, err := os.MkdirTemp("", "bridgebench-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natstest.New(dir, 0)
+	if err != nil {
+		fail(err)
+	}
+	defer srv.Shutdown()
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("bridgebench: %d producers, window %d, %d messages per throughput case, %d paced at %d/s, %d rounds; GOMAXPROCS %d, %d CPUs; load average %s\n",
+		p.producers, p.window, p.messages, p.paced, p.rate, *rounds, runtime.GOMAXPROCS(0), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
+
+	type key struct {
+		size int
+		kase string
+	}
+	tput := map[key][]float64{}
+	paced := map[key][]pacedResult{}
+	for round := 1; round <= *rounds; round++ {
+		for _, size := range sz {
+			for _, c := range []struct {
+				name    string
+				bridged bool
+				file    bool
+				ids     bool
+			}{{"bridged/memory", true, false, false}, {"direct/memory", false, false, false}, {"direct-id/memory", false, false, true},
+				{"bridged/file", true, true, false}, {"direct/file", false, true, false}, {"direct-id/file", false, true, true}} {
+				if !want(*only, c.name) {
+					continue
+				}
+				rate, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
+				if err != nil {
+					fail(fmt.Errorf("round %d, %d B, %s: %w", round, size, c.name, err))
+				}
+				tput[key{size, c.name}] = append(tput[key{size, c.name}], rate)
+				fmt.Printf("round %d  %5d B  %-15s %10.0f msgs/s\n", round, size, c.name, rate)
+			}
+			if p.paced == 0 {
+				continue
+			}
+			for _, c := range []string{"bridged", "direct", "ring-only"} {
+				if !want(*only, c) {
+					continue
+				}
+				res, err := pacedRun(srv, p, size, c)
+				if err != nil {
+					fail(fmt.Errorf("round %d, %d B, paced %s: %w", round, size, c, err))
+				}
+				paced[key{size, c}] = append(paced[key{size, c}], res)
+				fmt.Printf("round %d  %5d B  paced %-9s Write p50 %8v p99 %8v  end-to-end p50 %8v p99 %8v\n", round, size, c,
+					r(res.writeP50), r(res.writeP99), r(res.e2eP50), r(res.e2eP99))
+			}
+		}
+	}
+
+	if *only != "" {
+		return
+	}
+	fmt.Println("\nthroughput, msgs/s, median of the rounds (ratios: bridged / direct, the median of the per-round ratios)")
+	fmt.Printf("%6s  %-7s %10s %10s %10s %10s %10s\n", "size", "storage", "bridged", "direct", "direct-id", "/direct", "/direct-id")
+	for _, size := range sz {
+		for _, st := range []string{"memory", "file"} {
+			b, d, di := tput[key{size, "bridged/" + st}], tput[key{size, "direct/" + st}], tput[key{size, "direct-id/" + st}]
+			ratios, ratiosID := make([]float64, len(b)), make([]float64, len(b))
+			for i := range b {
+				ratios[i], ratiosID[i] = b[i]/d[i], b[i]/di[i]
+			}
+			fmt.Printf("%5dB  %-7s %10.0f %10.0f %10.0f %9.2fx %9.2fx\n", size, st, median(b), median(d), median(di), median(ratios), median(ratiosID))
+		}
+	}
+	if p.paced == 0 {
+		return
+	}
+	fmt.Println("\npaced, median of the rounds (Write: the producer's call; end-to-end: producer's timestamp to the reader)")
+	fmt.Printf("%6s  %-9s %10s %10s %12s %12s\n", "size", "case", "Write p50", "Write p99", "e2e p50", "e2e p99")
+	for _, size := range sz {
+		for _, c := range []string{"bridged", "direct", "ring-only"} {
+			rs := paced[key{size, c}]
+			fmt.Printf("%5dB  %-9s %10v %10v %12v %12v\n", size, c,
+				medianDur(rs, func(r pacedResult) time.Duration { return r.writeP50 }),
+				medianDur(rs, func(r pacedResult) time.Duration { return r.writeP99 }),
+				medianDur(rs, func(r pacedResult) time.Duration { return r.e2eP50 }),
+				medianDur(rs, func(r pacedResult) time.Duration { return r.e2eP99 }))
+		}
+		b, o := paced[key{size, "bridged"}], paced[key{size, "ring-only"}]
+		ratios := make([]float64, len(b))
+		for i := range b {
+			ratios[i] = float64(b[i].writeP99) / float64(max(o[i].writeP99, 1))
+		}
+		fmt.Printf("%5dB  Write p99 with the bridge / without: %.2fx (median of per-round ratios)\n", size, median(ratios))
+	}
+}
+
+// want reports whether the --cases list only names kase ("": every case).
+func want(only, kase string) bool {
+	return only == "" || slices.Contains(strings.Split(only, ","), kase)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bridgebench:", err)
+	os.Exit(1)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianDur(rs []pacedResult, f func(pacedResult) time.Duration) time.Duration {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = float64(f(r))
+	}
+	return r(time.Duration(median(v)))
+}
+
+// r rounds d for printing: to 100 ns, or 10 µs above a millisecond.
+func r(d time.Duration) time.Duration {
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(100 * time.Nanosecond)
+}
+
+// pct returns the p-th percentile of sorted s.
+func pct(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[int(float64(len(s)-1)*p/100)]
+}
+
+// withTimeout is a context for one case: far above any working run.
+func withTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Minute)
+}
