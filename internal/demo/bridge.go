@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
-	"github.com/shmring/shmring/internal/natstest"
+	"github.com/shmring/shmring/internal/natsembed"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -76,7 +76,7 @@ func Bridge(exe string, cfg BridgeConfig) (res BridgeResult, err error) {
 		defer func() { err = errors.Join(err, os.RemoveAll(store)) }()
 	}
 	res.Store = store
-	srv, err := natstest.New(store, 0)
+	srv, err := natsembed.New(store, 0)
 	if err != nil {
 		return res, err
 	}

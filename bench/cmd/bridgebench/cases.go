@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
-	"github.com/shmring/shmring/internal/natstest"
+	"github.com/shmring/shmring/internal/natsembed"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -44,7 +44,7 @@ type setup struct {
 // newSetup makes the stream (memory or file storage), and, if bridged or
 // ring, an MPSC ring with p.producers slots; if bridged, an out-bridge
 // running on it.
-func newSetup(srv *natstest.Server, p params, size int, file, ring, bridged bool) (s *setup, err error) {
+func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (s *setup, err error) {
 	s = &setup{}
 	var stops []func() error
 	s.stop = func() error {
@@ -181,7 +181,7 @@ func ringSend(s *setup, p params) (func(k, i int, msg []byte) error, func(), err
 // function that waits for every publish to complete and closes them.
 // With ids, each message carries a Nats-Msg-Id (producer:number), as the
 // bridge's do, so that the stream de-duplicates it.
-func directSend(srv *natstest.Server, p params, ids bool) (func(k, i int, msg []byte) error, func() error, error) {
+func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg []byte) error, func() error, error) {
 	var failed atomic.Uint64
 	var lastErr atomic.Value
 	conns := make([]*nats.Conn, p.producers)
@@ -235,7 +235,7 @@ func directSend(srv *natstest.Server, p params, ids bool) (func(k, i int, msg []
 
 // throughput runs one throughput case and returns messages per second:
 // bridged, or direct (with Nats-Msg-Ids if ids).
-func throughput(srv *natstest.Server, p params, size int, bridged, file, ids bool) (float64, error) {
+func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, error) {
 	s, err := newSetup(srv, p, size, file, bridged, bridged)
 	if err != nil {
 		return 0, err
@@ -327,7 +327,7 @@ func (l *latencies) wait(ctx context.Context) ([]time.Duration, error) {
 }
 
 // pacedRun runs one paced case: "bridged", "direct" or "ring-only".
-func pacedRun(srv *natstest.Server, p params, size int, kase string) (res pacedResult, err error) {
+func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res pacedResult, err error) {
 	ring, bridged := kase != "direct", kase == "bridged"
 	s, err := newSetup(srv, p, size, false, ring, bridged)
 	if err != nil {

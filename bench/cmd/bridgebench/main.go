@@ -1,5 +1,5 @@
 // Command bridgebench measures the out-bridge (package bridge) against an
-// embedded JetStream server (internal/natstest, its store in a temporary
+// embedded JetStream server (internal/natsembed, its store in a temporary
 // directory): producers → MPSC ring → bridge.Out → stream, against the same
 // producers publishing directly with nats.go's PublishAsync (each with its
 // own connection and a pending window as large as the bridge's).
@@ -36,7 +36,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shmring/shmring/internal/natstest"
+	"github.com/shmring/shmring/internal/natsembed"
 )
 
 // params are the command line's.
@@ -75,7 +75,7 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natstest.New(dir, 0)
+	srv, err := natsembed.New(dir, 0)
 	if err != nil {
 		fail(err)
 	}
