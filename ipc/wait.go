@@ -132,6 +132,14 @@ const (
 	// missed wake-up and is much shorter.
 	parkSlice         = 100 * time.Millisecond
 	parkSliceFallback = time.Millisecond
+	// firstSleep bounds the first sleep of a wait, which goes without the
+	// barrier (park): the most a wake-up that the barrier would have
+	// caught is late, the bound a missed wake-up has without membarrier
+	// (parkSliceFallback). Long against a round trip through a futex (5 to
+	// 10 µs here, 20 to 100 µs at the 99th percentile on this loaded
+	// machine: a first sleep that runs out costs a wake-up, the barrier and
+	// a second sleep), short against the park slice.
+	firstSleep = parkSliceFallback
 )
 
 // waitSide is one side's view of a wait: the words it sleeps on, the
@@ -211,6 +219,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 	var stopWake func() bool
 	var woken chan struct{} // closed when the cancellation's wake has run
 	hookAttempt := 0
+	slept := false // a park has run in this wait: the next skips the short first sleep
 	defer func() {
 		// A wake already started by the cancellation touches the
 		// segment: wait for it, so that it never runs after the wait
@@ -331,7 +340,8 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 				})
 			}
 			announced = announced || s.consumer
-			done, err := s.park(ctx, deadline, try)
+			done, err := s.park(ctx, deadline, try, !slept)
+			slept = true
 			if done || err != nil {
 				return spins, yields, err
 			}
@@ -353,7 +363,17 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 // clears it, bumps the word and wakes. Either the waiter's re-try sees the
 // progress, or the waker sees the announcement: no wake-up is lost, and
 // the waker's fast path needs no fence and no system call.
-func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (bool, error)) (bool, error) {
+//
+// The first park of a wait (first) puts the barrier off: it re-tries and
+// sleeps at most firstSleep without it, and only if that sleep runs out
+// unwoken does it go on with the barrier as above. A wake-up that the
+// barrier would have caught (a publisher whose store of progress was still
+// in its store buffer when it loaded parked and our re-try loaded its
+// position) is then late by at most firstSleep, never lost; and a wait that
+// is woken within firstSleep, a round trip's, makes no membarrier call (an
+// inter-processor interrupt to every core running a registered process:
+// the 1.3x of a park round trip over a raw futex, docs/benchmarks.md).
+func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (bool, error), first bool) (bool, error) {
 	if testBeforeSeqLoad != nil {
 		testBeforeSeqLoad(s.wp.Seq)
 	}
@@ -372,35 +392,46 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 		// that loaded the bumped word would sleep a whole slice.
 		return false, err
 	}
-	if testSkipRecheck {
+	if testSkipRecheck || testSkipFirstRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
 	}
 	s.wp.Parked.Store(1)
-	slice := parkSlice
-	if testParkSlice > 0 {
-		slice = testParkSlice
+	if first && !testNoFirstSleep {
+		if !testSkipRecheck && !testSkipFirstRecheck {
+			if done, err := try(); done || err != nil {
+				return done, err
+			}
+		}
+		slice, _, ok := s.slice(firstSleep, deadline)
+		if !ok {
+			return false, nil
+		}
+		s.wp.Parks.Add(1)
+		if err := futex.Wait(s.wp.Seq, seq, slice); err != futex.ErrTimeout {
+			if err != nil {
+				return false, fmt.Errorf("ipc: futex wait: %w", err)
+			}
+			return false, nil // woken, or the word moved: the caller re-tries
+		}
+		firstSleepsRanOut.Add(1)
+		// Ran out unwoken: on with the barrier. seq is still the word we
+		// announced against: a wake since has bumped it, and the sleep
+		// below returns at once.
 	}
 	exact := futex.Barrier()
-	if !exact {
-		slice = parkSliceFallback // no membarrier: bound a missed wake-up instead
-	}
 	if !testSkipRecheck {
 		if done, err := try(); done || err != nil {
 			return done, err
 		}
 	}
-	if !deadline.IsZero() {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
-		}
-		slice = min(slice, left)
+	slice, capped, ok := s.slice(parkSlice, deadline)
+	if !ok {
+		return false, nil
 	}
-	if s.sliceCap != nil {
-		if c := s.sliceCap(); c > 0 && c < slice {
-			slice, exact = c, false
-		}
+	if !exact {
+		slice = min(slice, parkSliceFallback) // no membarrier: bound a missed wake-up instead
 	}
+	exact = exact && !capped
 	s.wp.Parks.Add(1)
 	err := futex.Wait(s.wp.Seq, seq, slice)
 	if err == futex.ErrTimeout {
@@ -420,6 +451,30 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 	return false, nil
 }
 
+// slice bounds a sleep of at most d (testParkSlice instead, when a test set
+// it) by the caller's deadline and the side's slice cap; capped reports
+// that the cap shortened it (a sleep that may run out with its condition
+// holding: not a missed wake-up), ok false that the deadline has passed.
+func (s *waitSide) slice(d time.Duration, deadline time.Time) (slice time.Duration, capped, ok bool) {
+	slice = d
+	if testParkSlice > 0 {
+		slice = min(slice, testParkSlice)
+	}
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, false, false
+		}
+		slice = min(slice, left)
+	}
+	if s.sliceCap != nil {
+		if c := s.sliceCap(); c > 0 && c < slice {
+			slice, capped = c, true
+		}
+	}
+	return slice, capped, true
+}
+
 // Test hooks (export_test.go): lateWakes counts sleeps that ran out although
 // their condition held (a missed wake-up); testSkipRecheck breaks the
 // protocol (and widens the window it leaves open) so a test can show it
@@ -435,6 +490,15 @@ var (
 	// testBeforeContextWake, if set, runs in a context's wake before it
 	// touches the segment (tests that delay it past the wait's return).
 	testBeforeContextWake func()
+	// firstSleepsRanOut counts first sleeps that ran out unwoken (park);
+	// testNoFirstSleep makes every park take the barrier at once, as
+	// before the first sleep existed.
+	firstSleepsRanOut atomic.Uint64
+	testNoFirstSleep  bool
+	// testSkipFirstRecheck skips the re-try before the first sleep, as if
+	// every publisher's store were still in its store buffer then (the
+	// race the barrier closes): only the barrier's re-try finds it.
+	testSkipFirstRecheck bool
 )
 
 // wake is the waker's half of the protocol, called after progress was
