@@ -110,14 +110,19 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 	return false, nil
 }
 
-// slice bounds a sleep of at most d (testParkSlice instead, when a test set
-// it) by the caller's deadline and the side's slice cap; capped reports
-// that the cap shortened it (a sleep that may run out with its condition
-// holding: not a missed wake-up), ok false that the deadline has passed.
+// slice bounds a sleep of at most d by the caller's deadline and the side's
+// slice cap; capped reports that the cap shortened it (a sleep that may run
+// out with its condition holding: not a missed wake-up), ok false that the
+// deadline has passed. A test's testParkSlice replaces the park slice (d
+// above firstSleep), longer or shorter, and bounds the first sleep.
 func (s *waitSide) slice(d time.Duration, deadline time.Time) (slice time.Duration, capped, ok bool) {
 	slice = d
 	if testParkSlice > 0 {
-		slice = min(slice, testParkSlice)
+		if d > firstSleep {
+			slice = testParkSlice
+		} else {
+			slice = min(slice, testParkSlice)
+		}
 	}
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
