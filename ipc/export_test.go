@@ -19,6 +19,19 @@ func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 	return func() { testSkipRecheck, testParkSlice = false, 0 }
 }
 
+// FirstSleepRace makes the first sleep of every wait skip its re-try, as if
+// each publisher's progress were still in its store buffer when the waiter
+// looked (the race the barrier closes), or with off every park take the
+// barrier at once; Restore undoes it. FirstSleepsRanOut counts the first
+// sleeps that ran out unwoken. Tests only, not concurrently with others.
+func FirstSleepRace(skipFirstRecheck, off bool) (restore func()) {
+	testSkipFirstRecheck, testNoFirstSleep = skipFirstRecheck, off
+	return func() { testSkipFirstRecheck, testNoFirstSleep = false, false }
+}
+
+// FirstSleepsRanOut returns the number of first sleeps that ran out unwoken.
+func FirstSleepsRanOut() uint64 { return firstSleepsRanOut.Load() }
+
 // BeforeParkLoad runs f as each sleep of a wait begins, before the futex
 // word is loaded; Restore undoes it. Tests only, not concurrently with others.
 func BeforeParkLoad(f func(seq *atomic.Uint32)) (restore func()) {

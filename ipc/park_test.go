@@ -406,6 +406,26 @@ func TestNoLostWakeup(t *testing.T) {
 	require.NotZero(t, late, "without the re-check, wake-ups are missed, and the test sees it")
 }
 
+// TestFirstSleepLateNotLost: the first sleep of a wait goes without the
+// barrier (park). A message its re-try misses (here every one: the re-try
+// is skipped, as if each publisher's store were still in its store buffer)
+// is found by the barrier's re-try when that sleep runs out: late by at
+// most the first sleep, never lost (no long sleep runs out with its message
+// there). Without the first sleep (every park takes the barrier at once)
+// the same holds, as before it existed.
+func TestFirstSleepLateNotLost(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		restore := ipc.FirstSleepRace(true, off)
+		ranOut := ipc.FirstSleepsRanOut()
+		parks, late := pingPong(t, 300)
+		restore()
+		require.Zero(t, late, "no wake-up was missed in %d parks (first sleep off: %v)", parks, off)
+		if off {
+			require.Equal(t, ranOut, ipc.FirstSleepsRanOut(), "no first sleep when it is off")
+		}
+	}
+}
+
 // TestWakeupsCoalesced: under sustained load, and with a consumer that
 // sleeps between bursts, producers make far fewer wake system calls than
 // they write messages.

@@ -132,6 +132,14 @@ const (
 	// missed wake-up and is much shorter.
 	parkSlice         = 100 * time.Millisecond
 	parkSliceFallback = time.Millisecond
+	// firstSleep bounds the first sleep of a wait, which goes without the
+	// barrier (park): the most a wake-up that the barrier would have
+	// caught is late, the bound a missed wake-up has without membarrier
+	// (parkSliceFallback). Long against a round trip through a futex (5 to
+	// 10 µs here, 20 to 100 µs at the 99th percentile on this loaded
+	// machine: a first sleep that runs out costs a wake-up, the barrier and
+	// a second sleep), short against the park slice.
+	firstSleep = parkSliceFallback
 )
 
 // waitSide is one side's view of a wait: the words it sleeps on, the
@@ -211,6 +219,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 	var stopWake func() bool
 	var woken chan struct{} // closed when the cancellation's wake has run
 	hookAttempt := 0
+	slept := false // a park has run in this wait: the next skips the short first sleep
 	defer func() {
 		// A wake already started by the cancellation touches the
 		// segment: wait for it, so that it never runs after the wait
@@ -331,7 +340,8 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 				})
 			}
 			announced = announced || s.consumer
-			done, err := s.park(ctx, deadline, try)
+			done, err := s.park(ctx, deadline, try, !slept)
+			slept = true
 			if done || err != nil {
 				return spins, yields, err
 			}
@@ -343,110 +353,6 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			return spins, yields, err
 		}
 	}
-}
-
-// park is one sleep of the waiting protocol. The waiter reads the futex
-// word, announces itself (a sequentially consistent store of parked), makes
-// every other process's recent stores visible and its later loads see the
-// announcement (membarrier), re-tries, and only then sleeps on the word. A
-// waker publishes its progress with a plain store, loads parked, and if set
-// clears it, bumps the word and wakes. Either the waiter's re-try sees the
-// progress, or the waker sees the announcement: no wake-up is lost, and
-// the waker's fast path needs no fence and no system call.
-func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (bool, error)) (bool, error) {
-	if testBeforeSeqLoad != nil {
-		testBeforeSeqLoad(s.wp.Seq)
-	}
-	seq := s.wp.Seq.Load()
-	if s.shut() {
-		// Checked after loading the word: Ring.Close stores the flag
-		// before it bumps the word, so a close that this check misses
-		// makes the sleep below return at once.
-		return false, errShut
-	}
-	if err := s.ctxErr(ctx); err != nil {
-		// The same for a cancellation: the context is done before its
-		// AfterFunc bumps the word, so a cancellation whose bump this
-		// load already saw is seen here, and one that comes later bumps
-		// a word that no longer holds seq. Without this check a waiter
-		// that loaded the bumped word would sleep a whole slice.
-		return false, err
-	}
-	if testSkipRecheck {
-		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
-	}
-	s.wp.Parked.Store(1)
-	slice := parkSlice
-	if testParkSlice > 0 {
-		slice = testParkSlice
-	}
-	exact := futex.Barrier()
-	if !exact {
-		slice = parkSliceFallback // no membarrier: bound a missed wake-up instead
-	}
-	if !testSkipRecheck {
-		if done, err := try(); done || err != nil {
-			return done, err
-		}
-	}
-	if !deadline.IsZero() {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
-		}
-		slice = min(slice, left)
-	}
-	if s.sliceCap != nil {
-		if c := s.sliceCap(); c > 0 && c < slice {
-			slice, exact = c, false
-		}
-	}
-	s.wp.Parks.Add(1)
-	err := futex.Wait(s.wp.Seq, seq, slice)
-	if err == futex.ErrTimeout {
-		// Slept the whole slice: if the condition already holds, a wake-up
-		// was missed. That must never happen; count it so tests can tell.
-		if done, err := try(); done || err != nil {
-			if exact && done {
-				lateWakes.Add(1)
-			}
-			return done, err
-		}
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("ipc: futex wait: %w", err)
-	}
-	return false, nil
-}
-
-// Test hooks (export_test.go): lateWakes counts sleeps that ran out although
-// their condition held (a missed wake-up); testSkipRecheck breaks the
-// protocol (and widens the window it leaves open) so a test can show it
-// would catch that; testParkSlice shortens
-// sleeps so a broken protocol shows as late wakes rather than slowness.
-var (
-	lateWakes       atomic.Uint64
-	testSkipRecheck bool
-	testParkSlice   time.Duration
-	// testBeforeSeqLoad, if set, runs as a sleep begins, before the
-	// futex word is loaded (tests that cancel a context at that point).
-	testBeforeSeqLoad func(seq *atomic.Uint32)
-	// testBeforeContextWake, if set, runs in a context's wake before it
-	// touches the segment (tests that delay it past the wait's return).
-	testBeforeContextWake func()
-)
-
-// wake is the waker's half of the protocol, called after progress was
-// published: one load on the fast path; when a waiter announced itself, one
-// wake for however many messages were published since.
-func wake(wp ring.WaitLine) {
-	if wp.Parked.Load() == 0 || !wp.Parked.CompareAndSwap(1, 0) {
-		return
-	}
-	wp.Seq.Add(1)
-	_, _ = futex.Wake(wp.Seq, math.MaxInt32)
-	wp.Wakeups.Add(1)
 }
 
 // peerDead returns the error for a peer gone for the peer timeout.

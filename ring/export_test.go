@@ -205,3 +205,7 @@ func ReleaseDying(t testing.TB, c *Consumer) {
 
 // Fast reports whether p takes the plain ring's fast write path now.
 func Fast(p *Producer) bool { return p.fast }
+
+// FastShared reports whether p takes the plain MPSC ring's fast write path
+// now.
+func FastShared(p *Producer) bool { return p.fastShared }

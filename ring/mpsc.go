@@ -57,7 +57,59 @@ func (r *Ring) NewSlotProducer(i int) (*Producer, error) {
 	// the first non-zero word and the producer position.
 	publish(p.intentLen, 0)
 	publish(p.intentPos, 0)
+	p.plain = !r.seqs && !r.ts && !r.polled // header commit is SPSC only (Attach refuses it with MPSC)
+	p.setFast()
 	return p, nil
+}
+
+// tryWriteShared is TryWrite for a plain MPSC ring (Producer.fastShared).
+// A record that fits before the end of the data area, in the room the
+// cached consumer position shows, is reserved and written here: the
+// protocol's stores in the protocol's order (docs/layout.md, "Writing (MPSC
+// producer holding slot s)": the intent, the compare-and-swap, the pending
+// header, the payload, the counters, the committed header), with no call
+// but the copy's. Anything else (a wrap, a ring that looks full by the
+// cached consumer position, a compare-and-swap lost to another producer, a
+// damaged frontier, a refused message) goes to tryWrite, which starts again
+// from the frontier and decides. Keep this path free of other calls: its
+// cost is issue 17's (docs/benchmarks.md).
+func (p *Producer) tryWriteShared(msg []byte) error {
+	n := uint64(len(msg))
+	if p.err == nil && n <= p.r.maxMessage {
+		need := recordSize(n) // dataSize: a plain ring has no extras
+		capacity := p.r.capacity
+		// Acquire: the frontier publishes nothing (record headers do); this
+		// is the value our compare-and-swap advances from.
+		pos := p.prodPos.Load()
+		i := pos & p.mask
+		// takeShared's test of the cached consumer position: the frontier
+		// at most capacity past it (else it is stale, or the ring damaged:
+		// tryWrite looks), the record within room (fastFits).
+		d := pos - p.consCached
+		if pos%Align == 0 && need <= capacity-i && d <= capacity && d+need <= p.room() {
+			// The intent must be visible before the reservation exists: a
+			// consumer that finds the reservation unwritten sizes it from
+			// here.
+			publish(p.intentLen, need)
+			publish(p.intentPos, pos)
+			if p.prodPos.CompareAndSwap(pos, pos+need) {
+				w := word(p.data, i)
+				h := makeHeader(uint32(n), p.slot, TypePending)
+				publish(w, h)
+				copy(p.data[i+HeaderSize:], msg)
+				// Counted before the commit: a consumer never sees a
+				// record its producer's counter does not include.
+				p.count(1, n)
+				// Release: the payload is visible to a consumer that
+				// loads this header as data.
+				publish(w, h^(TypePending^TypeData)<<48)
+				return nil
+			}
+			// Lost the race: withdraw the intent (takeShared says why).
+			publish(p.intentLen, 0)
+		}
+	}
+	return p.tryWrite(msg)
 }
 
 // sharedPositions loads the frontier of an MPSC ring into p.pos and the

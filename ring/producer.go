@@ -60,11 +60,13 @@ type Producer struct {
 
 	padPos, padSize uint64 // header-commit rings: wrap padding not yet written
 
-	// plain: an SPSC ring without sequences, timestamps or header commit,
-	// fixed when the producer is made. fast: plain, no claim outstanding and
+	// plain: a ring without sequences, timestamps or header commit, fixed
+	// when the producer is made. fast: plain, SPSC, no claim outstanding and
 	// no test hook (setFast keeps it): TryWrite and WriteBatch then take
 	// their fast path (spsc.go), which does only what such a ring needs.
-	plain, fast bool
+	// fastShared: the same for an MPSC ring, TryWrite's MPSC fast path
+	// (tryWriteShared in mpsc.go).
+	plain, fast, fastShared bool
 
 	err error // sticky: set on corruption
 
@@ -139,9 +141,12 @@ func (r *Ring) NewProducer() (*Producer, error) {
 	return p, nil
 }
 
-// setFast recomputes p.fast; called whenever a claim begins or ends or a
-// test hook is set.
-func (p *Producer) setFast() { p.fast = p.plain && !p.mpsc && !p.claimed && p.hook == nil }
+// setFast recomputes p.fast and p.fastShared; called whenever a claim
+// begins or ends or a test hook is set.
+func (p *Producer) setFast() {
+	f := p.plain && !p.claimed && p.hook == nil
+	p.fast, p.fastShared = f && !p.mpsc, f && p.mpsc
+}
 
 // Slot returns the producer's slot (0 in SPSC rings).
 func (p *Producer) Slot() int { return int(p.slot) }

@@ -69,8 +69,9 @@ func (p *Producer) reserve(n uint64) (uint64, error) {
 // A plain ring's write (Producer.fast) that fits before the end of the data
 // area and within room by the cached consumer position is done here, with
 // nothing but the copy, the header, the position and the counters; every
-// other write goes to tryWrite. Keep this path free of calls other than the
-// copy's: its cost is issue 17's (docs/benchmarks.md).
+// other write goes to tryWrite, or for a plain MPSC ring (Producer.fastShared)
+// to tryWriteShared. Keep this path free of calls other than the copy's: its
+// cost is issue 17's (docs/benchmarks.md).
 func (p *Producer) TryWrite(msg []byte) error {
 	n := uint64(len(msg))
 	if p.fast && p.err == nil && n <= p.r.maxMessage {
@@ -88,6 +89,9 @@ func (p *Producer) TryWrite(msg []byte) error {
 			p.count(1, n)
 			return nil
 		}
+	}
+	if p.fastShared {
+		return p.tryWriteShared(msg)
 	}
 	return p.tryWrite(msg)
 }
