@@ -102,6 +102,8 @@ func TestReadmeGoSnippets(t *testing.T) {
 	entries, err := os.ReadDir(os.Getenv("SHMRING_DIR"))
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "the snippet creates its ring and leaves its removal to the caller")
+	// The out direction's snippet opens that ring, and fails to connect.
+	require.Error(t, readmeBridgeOut(ctx))
 	require.NoError(t, ipc.Remove("orders"))
 }
 
@@ -128,6 +130,27 @@ func readmeBridgeIn(ctx context.Context) error {
 	}
 	defer b.Close()   // after Run has returned
 	return b.Run(ctx) // until ctx is done, or the ring fails
+}
+
+// readmeBridgeOut is docs/bridge.md's out-direction snippet: a ring's
+// messages published to a JetStream stream. Compiled, vetted and checked
+// like readmeBridgeIn; bridge's own tests and ExampleNewOut run one.
+func readmeBridgeOut(ctx context.Context) error {
+	r, err := ipc.Open("orders") // any ring but a DropOldest one
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	b, err := bridge.NewOut(ctx, r, bridge.OutConfig{
+		URL:     "nats://nats.internal:4222",
+		Subject: "orders.local", // a stream must capture it
+		Window:  1024,           // publishes awaiting acknowledgement, at most
+	})
+	if err != nil {
+		return err // says what is wrong and what to do
+	}
+	defer b.Close()   // after Run has returned
+	return b.Run(ctx) // until ctx is done (nil), or the ring fails
 }
 
 // readmeRoute is docs/routing.md's snippet: a router over four rings.
