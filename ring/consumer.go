@@ -53,6 +53,8 @@ type Consumer struct {
 	// path (read_plain.go), which does only what such a ring needs.
 	plain, fast bool
 	end         uint64 // the fast path: the end of the record being delivered (Current)
+	stop        uint64 // the fast path: the end of the published bytes before the end of the data area
+	maxMsg      uint64 // the ring's maximum message
 
 	highWater *atomic.Uint64 // shared: the high watermark (consumer CAS; any process resets it)
 	pressure  *atomic.Uint32 // shared: the pressure word (producers raise, the consumer lowers, CAS)
@@ -81,6 +83,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		zeroEnd:  word(r.region, offZeroEnd),
 		mpsc:     r.kind == MPSC,
 		plain:    r.kind == SPSC && !r.overwrite && !r.polled && !r.seqs && !r.ts,
+		maxMsg:   r.maxMessage,
 
 		highWater: word(r.region, offHighWater),
 		pressure:  word32(r.region, offPressure),

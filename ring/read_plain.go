@@ -36,37 +36,50 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 	c.limit = max
 	for n < c.limit {
 		pos := c.pos
-		if pos == c.prodCached {
-			// reloadPlain, written out: it is on the path of every read
-			// that finds the ring drained (TryRead's of one message).
-			// Acquire: pairs with the producer's position store after
-			// its records (TryWrite, WriteBatch), which publishes them.
-			p := c.prodPos.Load()
-			depth := p - pos
-			if p%Align != 0 || depth > c.r.capacity {
-				c.badProducer(p)
-				break
-			}
-			if p != pos {
-				c.prodCached = p
-				// The high watermark: raised by the consumer's
-				// compare-and-swap, reset by any process; a value.
-				if depth > c.highWater.Load() {
-					c.r.raiseHighWater(depth)
+		// left: the bytes from pos to c.stop, the end of what the last
+		// producer position loaded published or of the data area,
+		// whichever comes first. None left (or more than a capacity: a
+		// consumer that has not read yet, c.stop 0): look again.
+		left := c.stop - pos
+		i := pos & c.mask
+		if left-1 > c.mask {
+			left = c.prodCached - pos
+			if left == 0 {
+				// reloadPlain, written out: it is on the path of every
+				// read that finds the ring drained (TryRead's of one
+				// message). Acquire: pairs with the producer's position
+				// store after its records (TryWrite, WriteBatch), which
+				// publishes them.
+				p := c.prodPos.Load()
+				left = p - pos
+				if p%Align != 0 || left > c.mask+1 {
+					c.badProducer(p)
+					break
+				}
+				if left != 0 {
+					c.prodCached = p
+					// The high watermark: raised by the consumer's
+					// compare-and-swap, reset by any process; a value.
+					if left > c.highWater.Load() {
+						c.r.raiseHighWater(left)
+					}
+				}
+				// The pressure word: raised by producers'
+				// compare-and-swap, a value.
+				if c.pressure.Load()&PressureDepth != 0 {
+					c.r.lowerPressure(left)
+				}
+				if left == 0 {
+					break
 				}
 			}
-			// The pressure word: raised by producers' compare-and-swap, a value.
-			if c.pressure.Load()&PressureDepth != 0 {
-				c.r.lowerPressure(depth)
+			// Validated (above, or by reloadProducer): 0 < left <=
+			// capacity; and i < capacity.
+			if tail := c.mask + 1 - i; tail < left {
+				left = tail
 			}
-			if depth == 0 {
-				break
-			}
+			c.stop = pos + left
 		}
-		// Below the producer position loaded and validated above:
-		// 0 < avail <= capacity.
-		avail := c.prodCached - pos
-		i := pos & c.mask
 		// Acquire: the header lies below the producer position loaded
 		// above, which published it (as in readBatch). i is 8-aligned
 		// (every record's size is) and below the capacity: dataWord's
@@ -76,17 +89,16 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		size := (HeaderSize + length + Align - 1) &^ (Align - 1) // no extras
 		// decodeRecord's test for a plain ring: h>>48 is the type with
 		// the reserved bits above it; a padding record's length is any
-		// 32-bit value; the record lies within what is published and
-		// within the data area (i < capacity: no wrap).
-		fits := size <= avail && size <= c.r.capacity-i
-		if t := h >> 48; t == TypeData && fits && length <= c.r.maxMessage {
+		// 32-bit value; size <= left: the record lies within what is
+		// published and within the data area.
+		if t := h >> 48; t == TypeData && size <= left && length <= c.maxMsg {
 			j := i + HeaderSize
 			c.end = pos + size
 			fn(c.data[j : j+length : j+length])
 			n++
 			bytes += length
-		} else if t != TypePadding || !fits {
-			c.badRecord(h, i, avail)
+		} else if t != TypePadding || size > left {
+			c.badRecord(h, i, c.prodCached-pos)
 			break
 		}
 		c.pos = pos + size
