@@ -59,6 +59,15 @@ func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 	return n, err
 }
 
+// wakeProducers wakes a sleeping producer if the consumer's position moved
+// from start: room was released. One load of the parked word; a wake (a
+// system call) only if it is set.
+func (c *Consumer) wakeProducers(start uint64) {
+	if c.rc.Position() != start && c.pw.Parked.Load() != 0 {
+		wake(c.pw)
+	}
+}
+
 // retryRead is the read of a batch that found nothing: if the consumer is
 // blocked at an uncommitted MPSC reservation whose owner recovery finds
 // dead, it reads again past it.

@@ -41,6 +41,7 @@ func TestFastReadFlag(t *testing.T) {
 			c, err := r.NewConsumer()
 			require.NoError(t, err)
 			require.Equal(t, tc.fast, ring.FastRead(c))
+			require.Equal(t, tc.fast, c.Fast())
 			if !cfg.Overwrite {
 				require.NoError(t, c.Hold())
 				require.False(t, ring.FastRead(c), "holding its reads")
@@ -86,6 +87,32 @@ type delivery struct {
 	cur ring.Current
 }
 
+// pullRead is ReadBatch(max, fn) done with the pull-style read (Next,
+// EndBatch), as package ipc's Batch does it: fn is given each record and
+// its end; stopAt is the delivery after which it stops (-1: none).
+func pullRead(c *ring.Consumer, max, stopAt int, fn func(msg []byte, end uint64)) (int, error) {
+	if !c.Fast() {
+		return 0, c.Err()
+	}
+	pos := c.Position()
+	n := 0
+	var bytes uint64
+	for n < max {
+		msg, next, ok := c.Next(pos)
+		pos = next
+		if !ok {
+			break
+		}
+		fn(msg, next)
+		n++
+		bytes += uint64(len(msg))
+		if n-1 == stopAt {
+			break
+		}
+	}
+	return n, c.EndBatch(pos, n, bytes, n == max)
+}
+
 // TestFastReadSameDeliveries: a plain ring read through the fast path and
 // one read through the general path, written alike, deliver the same
 // messages with the same Current, return the same counts, and leave the
@@ -98,6 +125,7 @@ type delivery struct {
 func TestFastReadSameDeliveries(t *testing.T) {
 	const maxMsg = 300
 	a, b := fastReadPair(t, 1<<12, maxMsg)
+	c, _ := fastReadPair(t, 1<<12, maxMsg) // read with Next and EndBatch
 	rng := rand.New(rand.NewPCG(3, 4))
 	var seq uint64
 	msg := func() []byte {
@@ -108,13 +136,15 @@ func TestFastReadSameDeliveries(t *testing.T) {
 		}
 		return fill(make([]byte, n), seq)
 	}
-	var gotA, gotB []delivery
+	var gotA, gotB, gotC []delivery
 	reads := 0
 	for step := range 30000 {
 		switch k := rng.IntN(12); {
 		case k < 4:
 			m := msg()
-			require.Equal(t, b.p.TryWrite(m), a.p.TryWrite(m), "step %d", step)
+			errA, errB, errC := a.p.TryWrite(m), b.p.TryWrite(m), c.p.TryWrite(m)
+			require.Equal(t, errB, errA, "step %d", step)
+			require.Equal(t, errB, errC, "step %d", step)
 		case k < 6:
 			ms := make([][]byte, rng.IntN(20))
 			for i := range ms {
@@ -122,8 +152,11 @@ func TestFastReadSameDeliveries(t *testing.T) {
 			}
 			na, errA := a.p.WriteBatch(ms)
 			nb, errB := b.p.WriteBatch(ms)
+			nc, errC := c.p.WriteBatch(ms)
 			require.Equal(t, nb, na, "step %d", step)
 			require.Equal(t, errB, errA, "step %d", step)
+			require.Equal(t, nb, nc, "step %d", step)
+			require.Equal(t, errB, errC, "step %d", step)
 		case k < 10:
 			max := rng.IntN(10) // 0 included
 			stopAt := -1        // the delivery (of this read) whose callback calls Stop
@@ -142,10 +175,16 @@ func TestFastReadSameDeliveries(t *testing.T) {
 			}
 			na, errA := read(a, &gotA)
 			nb, errB := read(b, &gotB)
+			nc, errC := pullRead(c.c, max, stopAt, func(m []byte, end uint64) {
+				gotC = append(gotC, delivery{bytes.Clone(m), ring.Current{End: end}})
+			})
 			require.NoError(t, errA, "step %d", step)
 			require.NoError(t, errB, "step %d", step)
+			require.NoError(t, errC, "step %d", step)
 			require.Equal(t, nb, na, "step %d", step)
+			require.Equal(t, nb, nc, "step %d", step)
 			require.Equal(t, b.c.Position(), a.c.Position(), "step %d", step)
+			require.Equal(t, b.c.Position(), c.c.Position(), "step %d", step)
 			reads += na
 		default:
 			switch rng.IntN(4) {
@@ -153,22 +192,30 @@ func TestFastReadSameDeliveries(t *testing.T) {
 				high := uint64(rng.IntN(1 << 12))
 				require.NoError(t, a.r.SetPressureLevels(high, high/2))
 				require.NoError(t, b.r.SetPressureLevels(high, high/2))
+				require.NoError(t, c.r.SetPressureLevels(high, high/2))
 			case 1:
 				require.NoError(t, a.r.SetPressureLevels(0, 0))
 				require.NoError(t, b.r.SetPressureLevels(0, 0))
+				require.NoError(t, c.r.SetPressureLevels(0, 0))
 			case 2:
 				a.r.ResetHighWater()
 				b.r.ResetHighWater()
+				c.r.ResetHighWater()
 			default:
 				pa, errA := a.c.Pending()
 				pb, errB := b.c.Pending()
+				pc, errC := c.c.Pending()
 				require.Equal(t, pb, pa, "step %d", step)
 				require.Equal(t, errB, errA, "step %d", step)
+				require.Equal(t, pb, pc, "step %d", step)
+				require.Equal(t, errB, errC, "step %d", step)
 			}
 		}
 		require.True(t, bytes.Equal(a.region, b.region), "step %d: the regions differ", step)
+		require.True(t, bytes.Equal(c.region, b.region), "step %d: the pull-style reader's region differs", step)
 	}
 	require.Equal(t, gotB, gotA)
+	require.Equal(t, gotB, gotC)
 	require.Greater(t, reads, 10000)
 	sa, sb := a.r.Stats(), b.r.Stats()
 	require.Equal(t, sb, sa)
@@ -194,6 +241,7 @@ func TestFastReadSameDamage(t *testing.T) {
 	corrupt := 0
 	for round := range 3000 {
 		a, b := fastReadPair(t, 1<<11, maxMsg)
+		c, _ := fastReadPair(t, 1<<11, maxMsg) // read with Next and EndBatch
 		// Move both rings to a random position, so that damage may fall
 		// near the wrap.
 		skip := rng.IntN(40)
@@ -201,15 +249,19 @@ func TestFastReadSameDamage(t *testing.T) {
 			m := make([]byte, rng.IntN(maxMsg+1))
 			require.NoError(t, a.p.TryWrite(m))
 			require.NoError(t, b.p.TryWrite(m))
+			require.NoError(t, c.p.TryWrite(m))
 			_, err := a.c.ReadBatch(1, func([]byte) {})
 			require.NoError(t, err)
 			_, err = b.c.ReadBatch(1, func([]byte) {})
 			require.NoError(t, err)
+			_, err = pullRead(c.c, 1, -1, func([]byte, uint64) {})
+			require.NoError(t, err)
 		}
 		for range 1 + rng.IntN(8) {
 			m := fill(make([]byte, rng.IntN(maxMsg+1)), uint64(round))
-			errA, errB := a.p.TryWrite(m), b.p.TryWrite(m)
+			errA, errB, errC := a.p.TryWrite(m), b.p.TryWrite(m), c.p.TryWrite(m)
 			require.Equal(t, errB, errA)
+			require.Equal(t, errB, errC)
 		}
 		// The damage: a word at a random 8-aligned index of the data
 		// area (most are headers or payload) or the producer position,
@@ -240,23 +292,33 @@ func TestFastReadSameDamage(t *testing.T) {
 		}
 		binary.LittleEndian.PutUint64(a.region[off:], v)
 		binary.LittleEndian.PutUint64(b.region[off:], v)
-		var gotA, gotB []delivery
+		binary.LittleEndian.PutUint64(c.region[off:], v)
+		var gotA, gotB, gotC []delivery
 		for range 3 {
 			max := 1 + rng.IntN(10)
 			na, errA := a.c.ReadBatch(max, func(m []byte) { gotA = append(gotA, delivery{bytes.Clone(m), a.c.Current()}) })
 			nb, errB := b.c.ReadBatch(max, func(m []byte) { gotB = append(gotB, delivery{bytes.Clone(m), b.c.Current()}) })
+			nc, errC := pullRead(c.c, max, -1, func(m []byte, end uint64) {
+				gotC = append(gotC, delivery{bytes.Clone(m), ring.Current{End: end}})
+			})
 			require.Equal(t, nb, na, "round %d", round)
+			require.Equal(t, nb, nc, "round %d", round)
 			if errB != nil {
 				corrupt++
 				require.ErrorIs(t, errA, ring.ErrCorrupt, "round %d", round)
 				require.EqualError(t, errA, errB.Error(), "round %d", round)
+				require.EqualError(t, errC, errB.Error(), "round %d", round)
 				require.Equal(t, errA, a.c.Err(), "the fast consumer stays failed")
+				require.False(t, c.c.Fast(), "a damaged consumer is not Fast")
 			} else {
 				require.NoError(t, errA, "round %d", round)
+				require.NoError(t, errC, "round %d", round)
 			}
 			require.True(t, bytes.Equal(a.region, b.region), "round %d: the regions differ", round)
+			require.True(t, bytes.Equal(c.region, b.region), "round %d: the pull-style reader's region differs", round)
 		}
 		require.Equal(t, gotB, gotA, "round %d", round)
+		require.Equal(t, gotB, gotC, "round %d", round)
 	}
 	require.Greater(t, corrupt, 500, "damage was found in many rounds")
 }
