@@ -45,6 +45,17 @@ func TestFastReadFlag(t *testing.T) {
 			if !cfg.Overwrite {
 				require.NoError(t, c.Hold())
 				require.False(t, ring.FastRead(c), "holding its reads")
+				require.False(t, c.Fast(), "holding its reads")
+			}
+			if !c.Fast() {
+				// The pull-style read refuses, changing nothing.
+				pos := c.Position()
+				_, next, ok := c.Next(pos)
+				require.False(t, ok)
+				require.Equal(t, pos, next)
+				require.ErrorIs(t, c.EndBatch(pos+8, 1, 1, true), ring.ErrInvalid)
+				require.Equal(t, pos, c.Position())
+				require.NoError(t, c.Err())
 			}
 		})
 	}

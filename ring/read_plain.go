@@ -204,7 +204,12 @@ func (c *Consumer) Fast() bool { return c.fast && c.err == nil }
 // as ReadBatch's fast path checks it. Next releases and counts nothing,
 // and moves no position but the producer position it caches: EndBatch does
 // that for all that was read, and the payloads stay valid until it does.
+// On a consumer that is not fast (a ring with options, held reads) it
+// returns nothing: ok false, next pos.
 func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
+	if !c.fast {
+		return nil, pos, false
+	}
 	for {
 		left := c.stop - pos // as in ReadBatch
 		i := pos & c.mask
@@ -235,8 +240,12 @@ func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
 // with one position store, counts the n messages of bytes payload bytes
 // read, and, when full (the batch took the most it would), looks at
 // pressure as ReadBatch does after a batch that took its maximum. It
-// returns Err.
+// returns Err, or ErrInvalid, changing nothing, on a consumer that is not
+// fast.
 func (c *Consumer) EndBatch(next uint64, n int, bytes uint64, full bool) error {
+	if !c.fast {
+		return errNotFast
+	}
 	if next != c.pos {
 		c.pos = next
 		// Release: every load of the records released is done before it.
