@@ -205,10 +205,3 @@ func ReleaseDying(t testing.TB, c *Consumer) {
 
 // Fast reports whether p takes the plain ring's fast write path now.
 func Fast(p *Producer) bool { return p.fast }
-
-// FastRead reports whether c's reads take the fast path (Consumer.fast).
-func FastRead(c *Consumer) bool { return c.fast }
-
-// SlowReads turns c's fast read path off: its reads take the general path,
-// for tests that compare the two.
-func SlowReads(c *Consumer) { c.plain = false; c.setFast() }
