@@ -65,6 +65,7 @@ func Cases() []Case {
 		{"c-1core", 1, cloopCase(1), false},
 		{"shmring-1core-batch64", 1, oneCoreCase(64), false},
 		{"c-1core-batch64", 1, cloopCase(64), false},
+		{"shmring-1core-iter64", 1, oneCoreIterCase(64), false},
 	}
 }
 
@@ -72,7 +73,7 @@ func Cases() []Case {
 // the inverse of its cost per message, in its thread's CPU time).
 func OneCore(name string) bool {
 	switch name {
-	case "shmring-1core", "c-1core", "shmring-1core-batch64", "c-1core-batch64":
+	case "shmring-1core", "c-1core", "shmring-1core-batch64", "c-1core-batch64", "shmring-1core-iter64":
 		return true
 	}
 	return false
@@ -85,6 +86,7 @@ func CostRatios() []Ratio {
 	return []Ratio{
 		{"shmring-1core", "c-1core"},
 		{"shmring-1core-batch64", "c-1core-batch64"},
+		{"shmring-1core-iter64", "c-1core-batch64"},
 	}
 }
 

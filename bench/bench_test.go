@@ -72,6 +72,9 @@ func TestOneCoreLoop(t *testing.T) {
 	require.NoError(t, bench.OneCoreLoop(ctx, p, c, 5000, 64, 64)) // 79 batches
 	require.NoError(t, bench.OneCoreLoop(ctx, p, c, 100, 64, 200))
 	require.Error(t, bench.OneCoreLoop(ctx, p, c, 10, 1, 4))
+	require.NoError(t, bench.OneCoreIterLoop(ctx, p, c, 5000, 64, 64))
+	require.NoError(t, bench.OneCoreIterLoop(ctx, p, c, 100, 64, 200))
+	require.Error(t, bench.OneCoreIterLoop(ctx, p, c, 10, 1, 64))
 	n, err := c.TryRead(1, func([]byte) {})
 	require.NoError(t, err)
 	require.Zero(t, n, "the loop leaves the ring empty")

@@ -28,6 +28,17 @@ const OneCoreCapacity = 64 << 10
 // machine runs meanwhile (wall time counts the time the thread was
 // descheduled).
 func oneCoreCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
+	return oneCoreCaseOf(batch, OneCoreLoop)
+}
+
+// oneCoreIterCase is oneCoreCase reading each batch with a range loop over
+// Consumer.Batch (OneCoreIterLoop) instead of Read's callback.
+func oneCoreIterCase(batch int) func(string, uint64, uint64) (time.Duration, error) {
+	return oneCoreCaseOf(batch, OneCoreIterLoop)
+}
+
+// oneCoreCaseOf is the one-core case running loop.
+func oneCoreCaseOf(batch int, loop func(context.Context, *ipc.Producer, *ipc.Consumer, uint64, int, uint64) error) func(string, uint64, uint64) (time.Duration, error) {
 	return func(_ string, n, size uint64) (time.Duration, error) {
 		dir, err := shmDir()
 		if err != nil {
@@ -50,11 +61,11 @@ func oneCoreCase(batch int) func(string, uint64, uint64) (time.Duration, error) 
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		ctx := context.Background()
-		if err := OneCoreLoop(ctx, p, c, n/8, batch, size); err != nil {
+		if err := loop(ctx, p, c, n/8, batch, size); err != nil {
 			return 0, err
 		}
 		t0 := threadCPU()
-		if err := OneCoreLoop(ctx, p, c, n, batch, size); err != nil {
+		if err := loop(ctx, p, c, n, batch, size); err != nil {
 			return 0, err
 		}
 		d := threadCPU() - t0
@@ -103,6 +114,44 @@ func OneCoreLoop(ctx context.Context, p *ipc.Producer, c *ipc.Consumer, n uint64
 			if k, err := c.Read(ctx, batch, fn); k != batch || err != nil {
 				return fmt.Errorf("one-core loop: read %d messages (%v), want %d", k, err, batch)
 			}
+		}
+	}
+	if sum != want {
+		return fmt.Errorf("one-core loop: the messages read sum to %d, want %d", sum, want)
+	}
+	return nil
+}
+
+// OneCoreIterLoop is OneCoreLoop's batched loop (batch > 1) read with a
+// range loop over Consumer.Batch(ctx, batch): the body adds each message's
+// first 8 bytes to the sum, with no callback of the caller's per message.
+func OneCoreIterLoop(ctx context.Context, p *ipc.Producer, c *ipc.Consumer, n uint64, batch int, size uint64) error {
+	if size < 8 || batch < 2 {
+		return fmt.Errorf("one-core loop: messages of at least 8 bytes, batches of at least 2")
+	}
+	var sum, want uint64
+	msgs := make([][]byte, batch)
+	for j := range msgs {
+		msgs[j] = make([]byte, size)
+	}
+	for i := uint64(0); i < n; i += uint64(batch) {
+		for j, m := range msgs {
+			binary.LittleEndian.PutUint64(m, i+uint64(j))
+			want += i + uint64(j)
+		}
+		if k, err := p.WriteBatch(ctx, msgs); k != batch || err != nil {
+			return fmt.Errorf("one-core loop: wrote %d messages (%v), want %d", k, err, batch)
+		}
+		k := 0
+		for rec, err := range c.Batch(ctx, batch) {
+			if err != nil {
+				return fmt.Errorf("one-core loop: read %d messages (%v), want %d", k, err, batch)
+			}
+			sum += binary.LittleEndian.Uint64(rec.Data)
+			k++
+		}
+		if k != batch {
+			return fmt.Errorf("one-core loop: read %d messages, want %d", k, batch)
 		}
 	}
 	if sum != want {

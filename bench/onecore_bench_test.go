@@ -12,13 +12,15 @@ import (
 // BenchmarkOneCore is shmbench's one-core cases as a Go benchmark, for
 // profiles and assembly (docs/benchmarks.md, "The one-core loop"): one
 // goroutine runs bench.OneCoreLoop, Write then TryRead(1) ("write"), or
-// WriteBatch(64) then Read(64) ("batch64"), over an ipc ring of
+// WriteBatch(64) then Read(64) ("batch64") or a range loop over
+// Batch(64) ("iter64"), over an ipc ring of
 // bench.OneCoreCapacity in /dev/shm, as shmbench; ns/op is the cost per message.
 func BenchmarkOneCore(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		batch int
-	}{{"write", 1}, {"batch64", 64}} {
+		loop  func(context.Context, *ipc.Producer, *ipc.Consumer, uint64, int, uint64) error
+	}{{"write", 1, bench.OneCoreLoop}, {"batch64", 64, bench.OneCoreLoop}, {"iter64", 64, bench.OneCoreIterLoop}} {
 		b.Run(tc.name, func(b *testing.B) {
 			r, err := ipc.Create(testutil.Name(b), ipc.Config{Capacity: bench.OneCoreCapacity})
 			if err != nil {
@@ -34,7 +36,7 @@ func BenchmarkOneCore(b *testing.B) {
 			b.SetBytes(64)
 			b.ReportAllocs()
 			b.ResetTimer()
-			if err := bench.OneCoreLoop(ctx, p, c, uint64(b.N), tc.batch, 64); err != nil {
+			if err := tc.loop(ctx, p, c, uint64(b.N), tc.batch, 64); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -77,6 +77,10 @@ func (c *Consumer) batch(ctx context.Context, max int, yield func(Record, error)
 		offset = monotonicToUnix()
 	}
 	c.broke = false
+	if c.rc.Fast() {
+		c.batchPlain(ctx, max, yield)
+		return
+	}
 	_, err := c.readBatch(ctx, max, func(msg []byte) {
 		cur := c.rc.Current()
 		rec := Record{Data: msg, Seq: cur.Seq, Slot: cur.Slot, Pos: cur.End}
@@ -89,6 +93,68 @@ func (c *Consumer) batch(ctx context.Context, max int, yield func(Record, error)
 			c.rc.Stop()
 		}
 	})
+	if err != nil && !c.broke {
+		yield(Record{}, err)
+	}
+}
+
+// batchPlain is batch for a plain ring's consumer (ring.Consumer.Fast):
+// the ring's pull-style read (Next, then EndBatch) in place of Read's
+// callback, so that a message costs a call of Next and the loop body's
+// yield, not a callback of ours around the yield as well (issue 17). It
+// waits, releases, counts, wakes producers and starts a coalescing hold as
+// readBatch does: a read that finds no message releases what it skipped
+// (padding) before it waits, and the batch is released with one position
+// store when the loop ends.
+func (c *Consumer) batchPlain(ctx context.Context, max int, yield func(Record, error) bool) {
+	if c.coalesce > 0 {
+		c.awaitHold()
+	}
+	start := c.rc.Position()
+	var first []byte
+	next := start
+	take := func() (bool, error) {
+		var ok bool
+		if first, next, ok = c.rc.Next(next); ok {
+			return true, nil
+		}
+		// Nothing to deliver: release what was skipped, as a read that
+		// delivers nothing does.
+		err := c.rc.EndBatch(next, 0, 0, false)
+		c.wakeProducers(start)
+		start = next
+		return false, err
+	}
+	done, err := take()
+	if !done && err == nil {
+		err = c.await(ctx, take)
+	}
+	n := 0
+	if err == nil {
+		msg, pos := first, next
+		var bytes uint64
+		for {
+			n++
+			bytes += uint64(len(msg))
+			if !yield(Record{Data: msg, Pos: pos}, nil) {
+				// The body broke: this record is consumed, the batch ends.
+				c.broke = true
+				break
+			}
+			var ok bool
+			if n == max {
+				break
+			}
+			if msg, pos, ok = c.rc.Next(pos); !ok {
+				break // drained, or damage: EndBatch returns it
+			}
+		}
+		err = c.rc.EndBatch(pos, n, bytes, n == max)
+		c.wakeProducers(start)
+	}
+	if c.coalesce > 0 {
+		c.hold(max, &n)
+	}
 	if err != nil && !c.broke {
 		yield(Record{}, err)
 	}

@@ -29,24 +29,54 @@ func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 		c.use.enter("Consumer", opTryRead)
 		defer c.use.exit()
 	}
-	return c.tryReadBatch(max, fn)
-}
-
-func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
+	// tryReadBatch, written out: a call less on every TryRead (issue 17).
 	start := c.rc.Position()
 	n, err := c.rc.ReadBatch(max, fn)
 	if n == 0 && err == nil && max > 0 {
-		var ok bool
-		if ok, err = c.recover(); ok && err == nil {
-			n, err = c.rc.ReadBatch(max, fn)
-		}
+		n, err = c.retryRead(max, fn)
 	}
-	// Room was released (by delivering, or by skipping padding, duplicates
-	// or a dead reservation) and a producer sleeps: wake it.
 	if c.rc.Position() != start && c.pw.Parked.Load() != 0 {
 		wake(c.pw)
 	}
 	return n, err
+}
+
+// tryReadBatch reads up to max messages without waiting (ring.ReadBatch),
+// trying once more after recovery if an MPSC reservation blocked it, and
+// wakes a sleeping producer if it released room.
+func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
+	start := c.rc.Position()
+	n, err := c.rc.ReadBatch(max, fn)
+	if n == 0 && err == nil && max > 0 {
+		n, err = c.retryRead(max, fn)
+	}
+	// Room was released (by delivering, or by skipping padding, duplicates
+	// or a dead reservation) and a producer sleeps: one load of its parked
+	// word, a wake (a system call) only if it is set.
+	if c.rc.Position() != start && c.pw.Parked.Load() != 0 {
+		wake(c.pw)
+	}
+	return n, err
+}
+
+// wakeProducers wakes a sleeping producer if the consumer's position moved
+// from start: room was released. One load of the parked word; a wake (a
+// system call) only if it is set.
+func (c *Consumer) wakeProducers(start uint64) {
+	if c.rc.Position() != start && c.pw.Parked.Load() != 0 {
+		wake(c.pw)
+	}
+}
+
+// retryRead is the read of a batch that found nothing: if the consumer is
+// blocked at an uncommitted MPSC reservation whose owner recovery finds
+// dead, it reads again past it.
+func (c *Consumer) retryRead(max int, fn func(msg []byte)) (int, error) {
+	ok, err := c.recover()
+	if ok && err == nil {
+		return c.rc.ReadBatch(max, fn)
+	}
+	return 0, err
 }
 
 // Read waits until at least one message is available, then delivers up to

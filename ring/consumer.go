@@ -47,6 +47,18 @@ type Consumer struct {
 
 	noCounters bool // test only: measure what the counters cost
 
+	// plain: an SPSC ring without drop-oldest, sequences, timestamps or
+	// header commit, fixed when the consumer is made. fast: plain, not
+	// holding its reads, counting (setFast): ReadBatch then takes its fast
+	// path (read_plain.go), which does only what such a ring needs.
+	plain, fast bool
+	end         uint64 // the fast path: the end of the record being delivered (Current)
+	stop        uint64 // the fast path: the end of the published bytes before the end of the data area
+	maxMsg      uint64 // the ring's maximum message
+
+	highWater *atomic.Uint64 // shared: the high watermark (consumer CAS; any process resets it)
+	pressure  *atomic.Uint32 // shared: the pressure word (producers raise, the consumer lowers, CAS)
+
 	hook func(step int) // test only: called at each step of a held Release (stepHeldStored)
 
 	buf   []byte        // overwrite rings: the copy a record is delivered from
@@ -70,7 +82,13 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		bytesOut: word(r.region, offBytesOut),
 		zeroEnd:  word(r.region, offZeroEnd),
 		mpsc:     r.kind == MPSC,
+		plain:    r.kind == SPSC && !r.overwrite && !r.polled && !r.seqs && !r.ts,
+		maxMsg:   r.maxMessage,
+
+		highWater: word(r.region, offHighWater),
+		pressure:  word32(r.region, offPressure),
 	}
+	c.setFast()
 	pr, err := r.loadPositions(0)
 	if err != nil {
 		return nil, err
@@ -225,13 +243,9 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 	return n == 1, err
 }
 
-// ReadBatch delivers up to max records to fn, in order, then releases all
-// their space with one position store. It returns the number delivered; 0
-// with a nil error means the ring is empty. On ErrCorrupt the records
-// delivered before the damage are released and counted. A nil fn returns
-// ErrInvalid. fn may call Stop to end the batch after the record it was
-// given, and Current to learn that record's sequence, slot, time and end.
-func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
+// readBatch is ReadBatch for every ring and every case: options, held
+// reads, damage, a nil callback.
+func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -352,8 +366,17 @@ type Current struct {
 // payload. It is valid only when called from a read callback, about the
 // record that callback was given; the read path pays nothing for it (the
 // consumer's position still names the record while its callback runs, or,
-// in an overwrite ring, the copy holds it).
+// in an overwrite ring, the copy holds it; the fast path stores its end).
 func (c *Consumer) Current() Current {
+	if c.fast {
+		// A plain ring's record carries no sequence, slot or time.
+		return Current{End: c.end}
+	}
+	return c.current()
+}
+
+// current is Current for every ring but a plain one read by the fast path.
+func (c *Consumer) current() Current {
 	var cur Current
 	var h uint64
 	var rec []byte // the record from its header on

@@ -38,6 +38,7 @@ var (
 // loop allocates nothing.
 var (
 	errNilRead    = fmt.Errorf("ring: read: the callback is nil; pass a function that takes each message: %w", ErrInvalid)
+	errNotFast    = fmt.Errorf("ring: EndBatch: the consumer does not read through the fast path (Fast: a plain ring, reads not held); read with ReadBatch: %w", ErrInvalid)
 	errNoLiveness = fmt.Errorf("ring: recover: the ring was attached without a Liveness, so no producer is known dead; attach with AttachWithLiveness: %w", ErrInvalid)
 )
 

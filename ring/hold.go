@@ -40,6 +40,7 @@ func (c *Consumer) Hold() error {
 		return errHoldOverwrite
 	}
 	c.hold, c.rel = true, c.pos
+	c.setFast()
 	if c.r.seqs {
 		c.seen = make([]uint64, max(c.r.slots, 1))
 		for k := range c.seen {

@@ -32,6 +32,19 @@ func word(region []byte, off uint64) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Pointer(&region[off]))
 }
 
+// dataWord returns the 64-bit word of a ring's data area at index
+// i&(len(data)-8), with no bounds check: the read fast path's header load
+// (read_plain.go), which passes a masked position, 8-aligned and below
+// len(data), for which that index is i itself. Whatever i is, the word lies
+// inside data and is 8-aligned: data is a Ring's data area, whose length
+// is its capacity, a power of two of at least MinCapacity (Attach checks
+// it), so len(data)-8 has the low three bits clear and the AND keeps the
+// index at most len(data)-8; its first byte is 8-aligned (the region's is,
+// and the data offset is a multiple of the line size).
+func dataWord(data []byte, i uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(data)), i&(uint64(len(data))-8)))
+}
+
 // storePlain stores v to w with an ordinary store instruction (a MOV on
 // amd64), no fence, no lock prefix: publish on amd64 (publish_amd64.go says
 // why that is a release store there, and when it is used). w is a word of a
