@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// killsEnv raises the number of SIGKILLs of TestInKilled (default 20).
+// killsEnv raises the number of SIGKILLs of TestInKilled (default 50).
 const killsEnv = "SHMRING_BRIDGE_KILLS"
 
 // An in-bridge process SIGKILLed at random moments while a publisher
@@ -26,7 +26,7 @@ const killsEnv = "SHMRING_BRIDGE_KILLS"
 // discards) and recovering from the stream what was delivered to the dead
 // one but never written.
 func TestInKilled(t *testing.T) {
-	kills := 20
+	kills := 50 // the issue: SIGKILLed 50 times, as the out-bridge
 	if s := os.Getenv(killsEnv); s != "" {
 		var err error
 		kills, err = strconv.Atoi(s)
