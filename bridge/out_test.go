@@ -150,6 +150,14 @@ func writeAll(t testing.TB, r *ipc.Ring, producers int, n uint64) <-chan error {
 // connection is back, and the stream ends with every message once, in
 // order per producer.
 func TestOutServerRestart(t *testing.T) {
+	t.Run("default", func(t *testing.T) { outServerRestart(t, false) })
+	// With StrictOrder: the stream's last Msg-Id survives the restart
+	// (TestStreamLastMsgIDSurvivesRestart), and the retry's first publish
+	// carries no expectation anyway.
+	t.Run("strict", func(t *testing.T) { outServerRestart(t, true) })
+}
+
+func outServerRestart(t *testing.T, strict bool) {
 	const producers, n = 2, 3000
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
@@ -157,7 +165,7 @@ func TestOutServerRestart(t *testing.T) {
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
-	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond})
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond, StrictOrder: strict})
 	require.NoError(t, err)
 	runOut(t, b)
 	wrote := writeAll(t, r, producers, n)
