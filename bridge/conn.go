@@ -89,7 +89,7 @@ func checkCA(file, cfg string) error {
 // failing), nothing reachable at the URL, or else the server's error.
 func (c conn) connectError(err error) error {
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError

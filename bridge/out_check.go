@@ -59,7 +59,7 @@ func (b *Out) checkSize(ctx context.Context, maxMsg uint64) error {
 // describe names an entry's message for errors: its Msg-Id (with the
 // producer slot and sequence, or the position), its ring position and size.
 func (b *Out) describe(e *entry) string {
-	return fmt.Sprintf("message %s (ring %s, position %d, %d bytes)", e.id(), b.ring, e.pos, len(e.msg.Data))
+	return fmt.Sprintf("message %s (ring %s, its record ending at position %d, %d bytes)", e.id(), b.ring, e.pos, len(e.msg.Data))
 }
 
 // refusedForGood returns the error that stops Run when the stream refuses
