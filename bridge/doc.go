@@ -4,8 +4,13 @@
 //
 // Two directions: [In], stream → ring, reads a stream through a durable
 // pull consumer and writes each message into a local ring as that ring's
-// producer; [Out], ring → stream, is a ring's consumer publishing each
-// message to the stream that captures a subject.
+// producer, exactly once and in stream order; [Out], ring → stream, is a
+// ring's consumer publishing each message to the stream that captures a
+// subject, at least once, de-duplicated, in ring order. Each carries
+// backpressure across (the in-bridge stops fetching while its ring's
+// pressure is raised; the out-bridge's full window fills the ring), and
+// both are run by ringctl bridge and watched from the ring's segment (see
+// the last sections).
 //
 // # The in direction's guarantee
 //
@@ -83,12 +88,37 @@
 //   - In order: publishes go out in ring order on one connection without a
 //     reconnect buffer, and after a failure the window is published again
 //     in order; only a publish the stream refuses while accepting a later
-//     one already in flight lands late (at most Window places).
+//     one already in flight lands late (at most Window places). With
+//     [OutConfig].StrictOrder not even that: each publish expects the
+//     previous message's Msg-Id as the stream's last
+//     (Nats-Expected-Last-Msg-Id), so the stream refuses every publish
+//     after a refused one and the bridge publishes again from it; the
+//     bridge must then be the stream's only writer (Run stops, naming
+//     another one).
+//
+// A message the stream can never take (larger than the server's
+// max_payload or the stream's MaxMsgSize) is refused by [NewOut] for the
+// ring's MaxMessage, and stops [Out.Run] if the limit was lowered since:
+// the error names the message, the limit and the fix, and the message
+// stays in the ring.
+//
+// # Backpressure out
 //
 // The bridge's memory is bounded by OutConfig.Window: payloads stay in the
 // ring until released. A full window stops the reading, the ring fills,
-// and its producers' policy applies.
+// and its producers' policy applies (they wait, park, drop and count, or
+// overflow).
 //
-// docs/bridge.md has the configuration, the failure cases and what each
-// counter means.
+// # Running and watching
+//
+// ringctl bridge out|in runs either direction from the command line (with
+// --embedded, an in-process JetStream server for trying it on one
+// machine). Every bridge publishes its state in its ring's segment, read
+// from any process by ringctl bridge status, ringctl stat and the metrics
+// package's Prometheus collectors.
+//
+// docs/bridge.md has the configuration, the failure cases, what each
+// counter means, and the measurements (throughput against direct
+// publishing, a producer's Write latency with the bridge, the bridge's
+// memory under a stall).
 package bridge

@@ -45,6 +45,18 @@ type OutConfig struct {
 	// ring's name and creation time, so that a recreated ring's messages
 	// are never taken for its predecessor's.
 	ID string
+	// StrictOrder makes every message land in ring order (each MPSC
+	// producer's in its own), even when the stream refuses one publish and
+	// takes a later one already in flight (a DiscardNew limit freed in
+	// between): each publish but the first after a start or a retry carries
+	// the previous message's Msg-Id as Nats-Expected-Last-Msg-Id, so the
+	// stream refuses every publish after a refused one, and the bridge
+	// publishes again from it. It requires the bridge to be the only
+	// writer of the stream: Run fails, naming the other writer's last
+	// Msg-Id, when the stream's last message is not the bridge's. Off: a
+	// refused message may land up to Window places late (docs/bridge.md,
+	// "The out direction").
+	StrictOrder bool
 }
 
 // OutStats is a snapshot of an out-bridge's state. Counters count since
@@ -73,8 +85,13 @@ type OutStats struct {
 // Defaults of OutConfig.
 const defaultWindow = 1024
 
-// msgIDHeader is JetStream's de-duplication header.
-const msgIDHeader = "Nats-Msg-Id"
+// msgIDHeader is JetStream's de-duplication header; expLastIDHeader the
+// order check of StrictOrder: the stream stores the message only if its
+// last stored message has this Msg-Id.
+const (
+	msgIDHeader     = "Nats-Msg-Id"
+	expLastIDHeader = "Nats-Expected-Last-Msg-Id"
+)
 
 // Out is an out-bridge: the ring's consumer, publishing every message to a
 // JetStream stream and releasing it from the ring once acknowledged, in
@@ -92,6 +109,15 @@ type Out struct {
 	seqs   bool   // the ring's records carry sequences: Msg-Id by slot and sequence
 	stream string // the stream capturing Subject
 	dups   time.Duration
+	// maxMsgSize is the stream's MaxMsgSize at NewOut (-1 or 0: none).
+	maxMsgSize int64
+
+	// StrictOrder's detection of another writer (out_check.go), owned by
+	// Run: stored counts this bridge's publishes the stream stored (not
+	// duplicates); emptyAt is stored at the last refusal naming no last
+	// Msg-Id (-1: none).
+	stored  int64
+	emptyAt int64
 
 	// The window, owned by the goroutine in Run (win.go).
 	w window
@@ -121,7 +147,10 @@ type Out struct {
 //     stream (jetstream.ErrStreamNotFound);
 //   - a ring created with DropOldest (io/fs.ErrInvalid: its producers
 //     reclaim what the bridge still holds), a ring whose consumer role is
-//     held (ipc.ErrBusy).
+//     held (ipc.ErrBusy);
+//   - a ring whose MaxMessage, with the bridge's headers, exceeds the
+//     server's max_payload or the stream's MaxMsgSize (io/fs.ErrInvalid):
+//     such a message could never be published.
 //
 // ctx bounds the checks. The ring stays the caller's: Close releases the
 // consumer role, not the ring.
@@ -141,7 +170,7 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	if cfg.ID == "" {
 		cfg.ID = ringID(r)
 	}
-	b := &Out{cfg: cfg, r: r, ring: r.Path(), reconn: make(chan struct{}, 1)}
+	b := &Out{cfg: cfg, r: r, ring: r.Path(), reconn: make(chan struct{}, 1), emptyAt: -1}
 	b.in.init(cfg.Window)
 
 	rs, err := r.Stats()
@@ -189,6 +218,9 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	if err := b.bind(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.checkSize(ctx, rs.MaxMessage); err != nil {
+		return nil, err
+	}
 
 	b.cons, err = r.Consumer(&ipc.ConsumerConfig{
 		Hold: true,
@@ -201,7 +233,7 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		}
 		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
 	}
-	b.w.init(cfg.Window, cfg.Subject)
+	b.w.init(cfg.Window, cfg.Subject, cfg.StrictOrder)
 	b.stopStatus = startStatus(r, statusOut, b.sample)
 	return b, nil
 }
@@ -261,6 +293,7 @@ func (b *Out) bind(ctx context.Context) error {
 	}
 	b.stream = name
 	b.dups = str.CachedInfo().Config.Duplicates
+	b.maxMsgSize = int64(str.CachedInfo().Config.MaxMsgSize)
 	return nil
 }
 

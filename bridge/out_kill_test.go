@@ -25,6 +25,7 @@ const (
 	envWindow  = "SHMRING_BRIDGE_T_WINDOW"
 	envCount   = "SHMRING_BRIDGE_T_COUNT"
 	envID      = "SHMRING_BRIDGE_T_ID"
+	envStrict  = "SHMRING_BRIDGE_T_STRICT"
 
 	// outKillsEnv sets the number of SIGKILLs of TestOutKilled (default 50).
 	outKillsEnv = "SHMRING_BRIDGE_OUT_KILLS"
@@ -48,6 +49,7 @@ func runOutChild(role string) error {
 			Subject:       os.Getenv(envSubject),
 			Window:        window,
 			ReconnectWait: 20 * time.Millisecond,
+			StrictOrder:   os.Getenv(envStrict) != "",
 		})
 		if err != nil {
 			return err
@@ -93,6 +95,15 @@ func TestOutKilled(t *testing.T) {
 		kills, err = strconv.Atoi(s)
 		require.NoError(t, err, outKillsEnv)
 	}
+	outKilled(t, kills, false)
+}
+
+// TestOutKilled with OutConfig.StrictOrder, 10 kills: every successor's
+// first publish carries no expectation, and the chain of the others holds
+// across the kills; each producer's messages once and in order.
+func TestOutKilledStrict(t *testing.T) { outKilled(t, 10, true) }
+
+func outKilled(t *testing.T, kills int, strict bool) {
 	const producers = 4
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
@@ -115,7 +126,11 @@ func TestOutKilled(t *testing.T) {
 		}
 	})
 	start := func() *exec.Cmd {
-		return child(t, "out", envURL+"="+srv.URL(), envRing+"="+name, envSubject+"=K.out", envWindow+"="+strconv.Itoa(1+rand.IntN(128)))
+		env := []string{envURL + "=" + srv.URL(), envRing + "=" + name, envSubject + "=K.out", envWindow + "=" + strconv.Itoa(1+rand.IntN(128))}
+		if strict {
+			env = append(env, envStrict+"=1")
+		}
+		return child(t, "out", env...)
 	}
 	consumed := func() uint64 {
 		rs, err := r.Stats()
@@ -150,7 +165,7 @@ func TestOutKilled(t *testing.T) {
 	checkProducers(t, msgs, producers, n)
 	rs, err := r.Stats()
 	require.NoError(t, err)
-	t.Logf("%d kills, %d messages; the ring delivered %d again after kills (MsgsOut - MsgsIn)", kills, producers*n, rs.MsgsOut-rs.MsgsIn)
+	t.Logf("strict order %v: %d kills, %d messages; the ring delivered %d again after kills (MsgsOut - MsgsIn)", strict, kills, producers*n, rs.MsgsOut-rs.MsgsIn)
 	require.Zero(t, rs.Drops)
 	require.Zero(t, rs.Lost)
 }

@@ -14,13 +14,17 @@ import (
 )
 
 // Run publishes the ring's messages until ctx is done (it releases what is
-// acknowledged and returns nil) or the ring fails (closed, damaged: it
-// returns the error). It reads with a held Batch, publishes each message
-// asynchronously with its Nats-Msg-Id, keeps at most OutConfig.Window
-// unacknowledged, and releases the ring up to the last message whose
-// acknowledgement and every earlier one's have arrived. Everything on the
-// NATS side (a publish refused, an acknowledgement timed out, the server
-// gone) is counted in Stats.Errors and retried with a growing pause (up to a
+// acknowledged and returns nil), the ring fails (closed, damaged: it
+// returns the error), or the stream refuses a publish in a way no retry
+// can cure (it returns an error naming the message, the cause and the fix,
+// the message staying in the ring): a message larger than the server's
+// max_payload or the stream's MaxMsgSize; with OutConfig.StrictOrder,
+// another writer of the stream. It reads with a held Batch, publishes each
+// message asynchronously with its Nats-Msg-Id, keeps at most
+// OutConfig.Window unacknowledged, and releases the ring up to the last
+// message whose acknowledgement and every earlier one's have arrived.
+// Everything else on the NATS side (a publish refused, an acknowledgement
+// timed out, the server gone) is counted in Stats.Errors and retried with a growing pause (up to a
 // second): the window is published again from the released position, the
 // stream's duplicate window discarding what had landed (Stats.Retries). A
 // full window stops the reading: the ring fills and its producers' policy
@@ -40,7 +44,11 @@ func (b *Out) Run(ctx context.Context) error {
 
 	pause := time.Duration(0)
 	for {
-		if b.process() {
+		acked, err := b.process()
+		if err != nil {
+			return errors.Join(err, b.release())
+		}
+		if acked {
 			pause = 0 // an acknowledgement: the stream takes messages again
 		}
 		if err := b.release(); err != nil {
@@ -59,7 +67,10 @@ func (b *Out) Run(ctx context.Context) error {
 			if !b.pause(ctx, pause) || !b.nc.IsConnected() {
 				continue
 			}
-			b.process() // outcomes of the failed epoch's publishes that came meanwhile
+			// Outcomes of the failed epoch's publishes that came meanwhile.
+			if _, err := b.process(); err != nil {
+				return errors.Join(err, b.release())
+			}
 			if err := b.release(); err != nil {
 				return err
 			}
@@ -122,13 +133,20 @@ func (b *Out) read(ctx context.Context) error {
 }
 
 // republish publishes every entry of the window not acknowledged, in
-// order, in a new epoch.
+// order, in a new epoch. With StrictOrder the first carries no
+// expectation, and each later one the Msg-Id of the message before it
+// (acknowledged or published now).
 func (b *Out) republish() error {
 	for k := 0; k < b.w.n && !b.w.failed; k++ {
-		if e := b.w.at(k); !e.acked {
-			if err := b.publish(e); err != nil {
-				return err
+		e := b.w.at(k)
+		if e.acked {
+			if b.w.last != "" {
+				b.w.last = e.id()
 			}
+			continue
+		}
+		if err := b.publish(e); err != nil {
+			return err
 		}
 	}
 	b.st.inflight.Store(int64(b.w.n - b.w.acked))
@@ -144,15 +162,21 @@ var noRetry = []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}
 // publish publishes e's message asynchronously. A failure ends the epoch
 // (w.failed); only one that retrying cannot cure is returned.
 func (b *Out) publish(e *entry) error {
+	if b.w.strict {
+		e.expect(b.w.last)
+	}
 	_, err := b.js.PublishMsgAsync(e.msg, noRetry...)
 	if err == nil {
 		e.sent = true
+		b.w.last = e.id()
 		b.st.published.Add(1)
 		return nil
 	}
 	if errors.Is(err, nats.ErrMaxPayload) {
-		err = fmt.Errorf("bridge: publish a message of %d bytes from ring %s to %s: %w: raise the server's max_payload, or write smaller messages",
-			len(e.msg.Data), b.ring, b.cfg.URL, err)
+		err = fmt.Errorf("bridge: %s cannot be published to %s: with its headers it exceeds the server's max_payload (%d bytes): "+
+			"raise max_payload (nats-server configuration), or create the ring with a smaller MaxMessage (ringctl create --max-msg); "+
+			"the message stays in the ring, unreleased: %w",
+			b.describe(e), b.cfg.URL, b.nc.MaxPayload(), err)
 		b.fail(err)
 		return err
 	}
@@ -164,14 +188,23 @@ func (b *Out) publish(e *entry) error {
 }
 
 // process applies the publishes' outcomes that have come, and reports
-// whether one was an acknowledgement of this epoch.
-func (b *Out) process() (acked bool) {
+// whether one was an acknowledgement of this epoch. An error is a refusal
+// no retry can cure (refusedForGood): Run returns it.
+func (b *Out) process() (acked bool, err error) {
 	if !b.in.pending.Load() {
-		return false
+		return false, nil
 	}
 	for _, ev := range b.in.take() {
 		if ev.err != nil {
-			if b.w.mine(ev.msg) && !b.w.failed {
+			if !b.w.mine(ev.msg) {
+				continue
+			}
+			if err := b.refusedForGood(b.w.entry(ev.msg), ev.err); err != nil {
+				b.fail(err)
+				b.st.inflight.Store(int64(b.w.n - b.w.acked))
+				return acked, err
+			}
+			if !b.w.failed {
 				b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, ev.err))
 				b.w.failed = true
 			}
@@ -182,11 +215,13 @@ func (b *Out) process() (acked bool) {
 			b.st.acked.Add(1)
 			if ev.dup {
 				b.st.dups.Add(1)
+			} else {
+				b.stored++
 			}
 		}
 	}
 	b.st.inflight.Store(int64(b.w.n - b.w.acked))
-	return acked
+	return acked, nil
 }
 
 // release releases the ring up to the last message acknowledged with every

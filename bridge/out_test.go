@@ -2,10 +2,21 @@ package bridge_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,6 +161,14 @@ func writeAll(t testing.TB, r *ipc.Ring, producers int, n uint64) <-chan error {
 // connection is back, and the stream ends with every message once, in
 // order per producer.
 func TestOutServerRestart(t *testing.T) {
+	t.Run("default", func(t *testing.T) { outServerRestart(t, false) })
+	// With StrictOrder: the stream's last Msg-Id survives the restart
+	// (TestStreamLastMsgIDSurvivesRestart), and the retry's first publish
+	// carries no expectation anyway.
+	t.Run("strict", func(t *testing.T) { outServerRestart(t, true) })
+}
+
+func outServerRestart(t *testing.T, strict bool) {
 	const producers, n = 2, 3000
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
@@ -157,7 +176,7 @@ func TestOutServerRestart(t *testing.T) {
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
-	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond})
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond, StrictOrder: strict})
 	require.NoError(t, err)
 	runOut(t, b)
 	wrote := writeAll(t, r, producers, n)
@@ -186,6 +205,9 @@ func TestOutBadConfig(t *testing.T) {
 	addStream(t, js, "S")
 	addStream(t, js, "T")
 	ctx := context.Background()
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600))
+	ca := writeCA(t)
 	ring := func(tb testing.TB, cfg ipc.Config) *ipc.Ring {
 		r, err := ipc.Create(testutil.Name(tb), cfg)
 		require.NoError(tb, err)
@@ -201,6 +223,12 @@ func TestOutBadConfig(t *testing.T) {
 	}{
 		{"unreachable URL", nil, bridge.OutConfig{URL: "nats://127.0.0.1:1", Subject: "S.x"},
 			nats.ErrNoServers, "is a NATS server running there? check OutConfig.URL"},
+		{"CA file missing", nil, bridge.OutConfig{Subject: "S.x", RootCA: "/nonexistent/ca.pem"},
+			fs.ErrNotExist, "read the TLS CA file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory: give OutConfig.RootCA a readable PEM file"},
+		{"CA file not PEM", nil, bridge.OutConfig{Subject: "S.x", RootCA: notPEM},
+			fs.ErrInvalid, "the TLS CA file " + notPEM + " holds no PEM certificate"},
+		{"TLS wanted, server without", nil, bridge.OutConfig{Subject: "S.x", RootCA: ca},
+			nats.ErrSecureConnWanted, "OutConfig.RootCA asks for TLS, but the server does not offer it: enable TLS on the server, or drop OutConfig.RootCA"},
 		{"no subject", nil, bridge.OutConfig{}, fs.ErrInvalid, "set the literal subject"},
 		{"wildcard subject", nil, bridge.OutConfig{Subject: "S.*"}, fs.ErrInvalid, "no wildcards"},
 		{"missing stream", nil, bridge.OutConfig{Subject: "S.x", Stream: "NOPE"},
@@ -235,6 +263,9 @@ func TestOutBadConfig(t *testing.T) {
 			}
 			require.ErrorIs(t, err, tc.is)
 			require.ErrorContains(t, err, tc.says)
+			if tc.is != nats.ErrNoServers {
+				require.NotContains(t, err.Error(), "is a NATS server running there?")
+			}
 			t.Log(err)
 			// Nothing held: a consumer can take the ring (unless the case
 			// holds it).
@@ -275,6 +306,23 @@ func TestOutBadServer(t *testing.T) {
 		_, err := bridge.NewOut(ctx, r, bridge.OutConfig{URL: url, User: "bridge", Password: "wrong", Subject: "S.x"})
 		require.ErrorIs(t, err, nats.ErrAuthorization)
 		require.ErrorContains(t, err, "check OutConfig.Creds, User and Password")
+		t.Log(err)
+	})
+	t.Run("TLS certificate not trusted", func(t *testing.T) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		require.NoError(t, err)
+		cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+		url := start(t, &server.Options{TLS: true, TLSConfig: cfg, TLSTimeout: 10})
+		_, err = bridge.NewOut(ctx, r, bridge.OutConfig{URL: url, RootCA: writeCA(t), Subject: "S.x"})
+		var unknown x509.UnknownAuthorityError
+		require.ErrorAs(t, err, &unknown)
+		require.ErrorContains(t, err, "the TLS handshake failed, the server's certificate is not trusted")
+		require.ErrorContains(t, err, "give OutConfig.RootCA the CA file that signed it")
 		t.Log(err)
 	})
 	t.Run("no JetStream", func(t *testing.T) {
@@ -451,4 +499,20 @@ func TestOutStreamRecreated(t *testing.T) {
 	st := b.Stats()
 	t.Log(st, "; last error:", st.LastError)
 	require.NotZero(t, st.Retries)
+}
+
+// writeCA writes a self-signed CA certificate, PEM, into a file of t's and
+// returns its path.
+func writeCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shmring test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return file
 }

@@ -27,18 +27,51 @@ type window struct {
 	subject string
 	failed  bool // the epoch failed: re-publish before reading on
 	buf     []byte
+
+	// strict: every publish but an epoch's first carries the Msg-Id of the
+	// message before it in ring order as Nats-Expected-Last-Msg-Id
+	// (OutConfig.StrictOrder); last is that Msg-Id for the next publish
+	// ("": none, the epoch's first).
+	strict bool
+	last   string
 }
 
 type entry struct {
 	msg   *nats.Msg
-	pos   uint64 // the message's ring position (its Pos): Release's argument
-	sent  bool   // published in this epoch
+	pos   uint64   // the message's ring position (its Pos): Release's argument
+	exp   []string // the expectation header's value (strict), reused
+	sent  bool     // published in this epoch
 	acked bool
 }
 
-func (w *window) init(size int, subject string) {
+// id is the entry's Nats-Msg-Id.
+func (e *entry) id() string { return e.msg.Header[msgIDHeader][0] }
+
+// expect sets (or, for "", removes) the entry's expectation header.
+func (e *entry) expect(last string) {
+	if last == "" {
+		delete(e.msg.Header, expLastIDHeader)
+		return
+	}
+	e.exp[0] = last
+	e.msg.Header[expLastIDHeader] = e.exp
+}
+
+// expected returns the entry's expectation ("" none).
+func (e *entry) expected() string {
+	if v := e.msg.Header[expLastIDHeader]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+func (w *window) init(size int, subject string, strict bool) {
 	w.e = make([]entry, size)
 	w.subject = subject
+	w.strict = strict
+	for i := range w.e {
+		w.e[i].exp = make([]string, 1)
+	}
 	w.renew()
 }
 
@@ -58,6 +91,7 @@ func (w *window) renew() {
 		w.idx[m] = i
 	}
 	w.failed = false
+	w.last = ""
 }
 
 // full reports whether the window has no room.
@@ -123,6 +157,14 @@ func (w *window) ack(m *nats.Msg) bool {
 func (w *window) mine(m *nats.Msg) bool {
 	i, ok := w.idx[m]
 	return ok && w.e[i].sent && !w.e[i].acked
+}
+
+// entry returns the entry whose message is m in this epoch, or nil.
+func (w *window) entry(m *nats.Msg) *entry {
+	if i, ok := w.idx[m]; ok {
+		return &w.e[i]
+	}
+	return nil
 }
 
 // pop removes the acknowledged entries at the window's start and returns

@@ -145,6 +145,7 @@ func bridgeOut(sio stdio, args []string) error {
 	subject := fs.String("subject", "", "the subject every message is published on (required)")
 	stream := fs.String("stream", "", "the stream that must capture --subject (default: whichever does; with --embedded, created if missing, default name SHMRING)")
 	window := fs.Int("window", 0, "the most publishes awaiting the stream's acknowledgement: the bridge's memory (default 1024)")
+	strict := fs.Bool("strict-order", false, "keep ring order even when the stream refuses a publish and takes a later one (the bridge must be the stream's only writer)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -171,7 +172,7 @@ func bridgeOut(sio stdio, args []string) error {
 	defer stopServer()
 	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{
 		URL: addr, Creds: nf.creds, User: nf.user, Password: nf.password, RootCA: nf.tlsca,
-		Subject: *subject, Stream: *stream, Window: *window,
+		Subject: *subject, Stream: *stream, Window: *window, StrictOrder: *strict,
 	})
 	if err != nil {
 		return err

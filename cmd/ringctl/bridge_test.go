@@ -152,7 +152,7 @@ func TestBridgeOutCommand(t *testing.T) {
 	dir := t.TempDir()
 	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
 	cmd, stdout, stderr := startRingctl(t, nil, "bridge", "out", "r", "--nats", srv.URL(), "--subject", "OUT.x",
-		"--stream", "OUT", "--window", "8", "--dir", dir)
+		"--stream", "OUT", "--window", "8", "--strict-order", "--dir", dir)
 	r := ringctl(t, wantLines(100), "send", "r", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Eventually(t, func() bool {
@@ -247,6 +247,14 @@ func TestBridgeUsage(t *testing.T) {
 		r = ringctl(t, "", append(append([]string{"bridge"}, verb...), "r", "--nats", "nats://127.0.0.1:1", "--dir", dir)...)
 		require.Equal(t, 1, r.code, verb)
 		require.Contains(t, r.stderr, "is a NATS server running there? check --nats", verb)
+	}
+	// A bad --tlsca file is said to be one, not taken for a missing server.
+	for _, verb := range [][]string{{"in", "--stream", "S", "--consumer", "c"}, {"out", "--subject", "S.x"}} {
+		r = ringctl(t, "", append(append([]string{"bridge"}, verb...), "r", "--tlsca", dir+"/nonexistent.pem", "--nats", "nats://127.0.0.1:1", "--dir", dir)...)
+		require.Equal(t, 1, r.code, verb)
+		require.Contains(t, r.stderr, "read the TLS CA file "+dir+"/nonexistent.pem", verb)
+		require.Contains(t, r.stderr, "give --tlsca a readable PEM file", verb)
+		require.NotContains(t, r.stderr, "is a NATS server running there?", verb)
 	}
 
 	r = ringctl(t, "", "bridge", "--help")

@@ -10,7 +10,7 @@
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]
-//	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N]
+//	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N] [--strict-order]
 //	ringctl bridge in NAME --nats URL --stream STREAM --consumer DURABLE [--subject SUBJ]
 //	ringctl bridge status NAME [--json] [--dir DIR]
 //
@@ -314,5 +314,6 @@ func cliWording(msg string) string {
 		"InConfig.Creds, User and Password", "--creds, --user and --password", "OutConfig.Creds, User and Password", "--creds, --user and --password",
 		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID", "--producer-id",
 		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
+		"InConfig.RootCA", "--tlsca", "OutConfig.RootCA", "--tlsca", "OutConfig.StrictOrder (--strict-order)", "--strict-order",
 	).Replace(msg)
 }
