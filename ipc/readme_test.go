@@ -150,7 +150,7 @@ func readmeBridgeOut(ctx context.Context) error {
 		return err // says what is wrong and what to do
 	}
 	defer b.Close()   // after Run has returned
-	return b.Run(ctx) // until ctx is done (nil), or the ring fails
+	return b.Run(ctx) // until ctx is done (nil), the ring fails, or a message can never be published
 }
 
 // readmeRoute is docs/routing.md's snippet: a router over four rings.
