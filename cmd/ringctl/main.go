@@ -119,6 +119,9 @@ func run(io stdio, args []string) int {
 		return 0
 	case errors.As(err, &fe):
 		fmt.Fprintf(io.err, "ringctl %s: %v (see `ringctl %s --help`)\n", args[0], fe.msg, args[0])
+		if args[0] == "bridge" { // three verbs: the usage says which flags go with which
+			fmt.Fprintf(io.err, "usage: ringctl %s\n", cmd.usage)
+		}
 		return exitUsage
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(io.err, "ringctl %s: %v\nusage: ringctl %s\n", args[0], err, cmd.usage)
@@ -131,7 +134,11 @@ func run(io stdio, args []string) int {
 	case errors.Is(err, errSilentFailure):
 		return 1
 	default:
-		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], cliWording(err.Error()))
+		msg := cliWording(err.Error())
+		if args[0] == "bridge" { // package bridge's errors start "bridge: " too
+			msg = strings.TrimPrefix(msg, "bridge: ")
+		}
+		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], msg)
 		return 1
 	}
 }
@@ -309,10 +316,12 @@ func cliWording(msg string) string {
 	return strings.NewReplacer(
 		"pass TrustOwner (ringctl --trust-owner)", "pass --trust-owner",
 		"pass TrustOwner", "pass --trust-owner",
+		"ipc.Config{Sequences: true}", "ringctl create --sequences",
 		// The bridge's advice (ringctl bridge).
 		"check InConfig.URL", "check --nats (or $NATS_URL)", "check OutConfig.URL", "check --nats (or $NATS_URL)",
 		"InConfig.Creds, User and Password", "--creds, --user and --password", "OutConfig.Creds, User and Password", "--creds, --user and --password",
-		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID", "--producer-id",
+		"InConfig.Creds", "--creds", "OutConfig.Creds", "--creds", "InConfig.URL", "--nats", "OutConfig.URL", "--nats",
+		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID to a fixed producer ID (1 to", "--producer-id (1 to", "ID n is slot n-1", "--producer-id N is slot N-1 in ringctl stat", "InConfig.ProducerID", "--producer-id",
 		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
 		"InConfig.RootCA", "--tlsca", "OutConfig.RootCA", "--tlsca", "OutConfig.StrictOrder (--strict-order)", "--strict-order",
 	).Replace(msg)
