@@ -215,7 +215,7 @@ func bridgeIn(sio stdio, args []string) error {
 	consumer := fs.String("consumer", "", "the durable pull consumer of --stream to read with, this bridge's alone (required)")
 	subject := fs.String("subject", "", "the filter subject of a consumer --create-consumer creates; checked against an existing one")
 	create := fs.Bool("create-consumer", false, "create --consumer if it does not exist (a durable pull consumer of the whole stream, or --subject)")
-	producerID := fs.Int("producer-id", 0, "the producer ID to write as, numbered from 1 (1 to the ring's producers): ID N is slot N-1 in `ringctl stat` and `send --id` (required, and always the same, for an MPSC ring)")
+	producerID := fs.Int("producer-id", 0, "the producer ID to write as, numbered from 1 (1 to the ring's producers): ID N is slot N-1 in ringctl stat and send --id (required, and always the same, for an MPSC ring)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err

@@ -241,7 +241,7 @@ func TestBridgeUsage(t *testing.T) {
 	}
 	r := ringctl(t, "", "bridge", "in", "r", "--bogus", "--dir", dir)
 	require.Equal(t, 2, r.code)
-	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\n", r.stderr)
+	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\nusage: ringctl "+bridgeUsage+"\n", r.stderr)
 
 	for _, verb := range [][]string{{"in", "--stream", "S", "--consumer", "c"}, {"out", "--subject", "S.x"}} {
 		r = ringctl(t, "", append(append([]string{"bridge"}, verb...), "r", "--nats", "nats://127.0.0.1:1", "--dir", dir)...)

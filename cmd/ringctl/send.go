@@ -22,8 +22,8 @@ func runSend(sio stdio, args []string) error {
 	var timeout units.DurationFlag
 	fs.Var(&timeout, "timeout", "under a waiting policy, stop (exit 3) once a message has waited DUR for room while the ring is full (block: default 1s; others: no limit). This bounds a wait for a slow consumer; a missing one is --peer-timeout's")
 	var peerTimeout units.DurationFlag
-	fs.Var(&peerTimeout, "peer-timeout", "under a waiting policy, stop (exit 3) once the ring is full and no consumer has been attached for DUR (default 1s; 0: wait for one forever). Whichever of --timeout and this passes first stops send")
-	id := fs.Int("id", -1, "mpsc: the producer slot to write as, numbered from 0 as `ringctl stat` shows slots (bridge in's --producer-id N is slot N-1; default: the first free one)")
+	fs.Var(&peerTimeout, "peer-timeout", "under a waiting policy, stop (exit 3) once the ring is full and no consumer has been attached for `DUR` (default 1s; 0: wait for one forever). Whichever of --timeout and this passes first stops send")
+	id := fs.Int("id", -1, "mpsc: the producer slot to write as, numbered from 0 as ringctl stat shows slots (bridge in's --producer-id N is slot N-1; default: the first free one)")
 	var rf routeFlags
 	rf.register(fs)
 	pos, err := parse(fs, args, -1)
