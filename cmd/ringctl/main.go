@@ -3,7 +3,7 @@
 //	ringctl create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]
 //	ringctl rm NAME [--force] [--dir DIR]
 //	ringctl stat NAME [--json] [--dir DIR]
-//	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
+//	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--peer-timeout DUR] [--id N] [--dir DIR]
 //	ringctl send --route R1,R2,R3 [--by least|rr|key] [--key-field N] [--spill] [--policy ...] [--timeout DUR] [--dir DIR]
 //	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
 //	ringctl recv --set NAME,NAME,GLOB... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
@@ -57,7 +57,7 @@ func init() {
 		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--sequences] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--header-commit] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--force] [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
-		"send":   {"send NAME|--route R1,R2,... [--by least|rr|key] [--key-field N] [--spill] [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message (to one ring, or routed over several)", runSend, false},
+		"send":   {"send NAME|--route R1,R2,... [--by least|rr|key] [--key-field N] [--spill] [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--peer-timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message (to one ring, or routed over several)", runSend, false},
 		"recv":   {"recv NAME | --set NAME,GLOB,... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]", "print messages as lines, in order (--set: from many rings, round robin)", runRecv, false},
 		"ls":     {"ls [--dir DIR] [--json]", "list the rings in a directory: kind, size, depth, producers, consumer, drops", runLs, false},
 		"peek":   {"peek NAME [-n N] [--json] [--dir DIR]", "show pending messages without consuming them", runPeek, false},
