@@ -39,6 +39,9 @@ func (c conn) dial(opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStr
 		nats.ReconnectHandler(func(*nats.Conn) { c.reconnected() }),
 	}
 	if c.creds != "" {
+		if _, err := os.ReadFile(c.creds); err != nil {
+			return nil, nil, fmt.Errorf("bridge: read the credentials file %s: %w: give %s.Creds a readable NATS credentials file (its JWT and NKey seed)", c.creds, err, c.cfg)
+		}
 		nopts = append(nopts, nats.UserCredentials(c.creds))
 	}
 	if c.user != "" {
@@ -103,6 +106,8 @@ func (c conn) connectError(err error) error {
 		return fmt.Errorf("bridge: connect to NATS at %s: the server refused the credentials: check %s.Creds, User and Password: %w", c.url, c.cfg, err)
 	case errors.Is(err, nats.ErrSecureConnRequired):
 		return fmt.Errorf("bridge: connect to NATS at %s: the server requires TLS: give %s.RootCA the CA file that signed its certificate (or use a tls:// URL): %w", c.url, c.cfg, err)
+	case errors.Is(err, nats.ErrSecureConnWanted) && c.rootCA == "":
+		return fmt.Errorf("bridge: connect to NATS at %s: the tls:// URL asks for TLS, but the server does not offer it: enable TLS on the server, or connect with nats:// (fix %s.URL): %w", c.url, c.cfg, err)
 	case errors.Is(err, nats.ErrSecureConnWanted):
 		return fmt.Errorf("bridge: connect to NATS at %s: %s.RootCA asks for TLS, but the server does not offer it: enable TLS on the server, or drop %s.RootCA: %w", c.url, c.cfg, c.cfg, err)
 	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &invalid):

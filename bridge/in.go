@@ -60,10 +60,11 @@ type InConfig struct {
 	// information, a direct read of a message). 0: 5 s.
 	Timeout time.Duration
 
-	// ProducerID is the ring's producer slot the bridge takes
-	// (ipc.ProducerConfig.ID): required, 1 to Config.Producers, for an MPSC
-	// ring, so that a restarted bridge finds its sequences in the same
-	// slot; 0 or 1 for an SPSC ring.
+	// ProducerID is the producer ID the bridge takes the ring's producer
+	// role with (ipc.ProducerConfig.ID, numbered from 1: ID n is slot n-1,
+	// as ops and ringctl stat number slots): required, 1 to
+	// Config.Producers, for an MPSC ring, so that a restarted bridge finds
+	// its sequences in the same slot; 0 or 1 for an SPSC ring.
 	ProducerID int
 }
 
@@ -162,7 +163,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 			"so that the ring discards a redelivery; recreate the ring with ipc.Config{Sequences: true}: %w", b.ring, fs.ErrInvalid)
 	}
 	if rs.Kind == ipc.MPSC && cfg.ProducerID == 0 {
-		return nil, fmt.Errorf("bridge: ring %s is MPSC: set InConfig.ProducerID to a fixed slot (1 to %d), so that a restarted bridge finds its sequences in it: %w",
+		return nil, fmt.Errorf("bridge: ring %s is MPSC: set InConfig.ProducerID to a fixed producer ID (1 to %d; ID n is slot n-1), so that a restarted bridge finds its sequences in it: %w",
 			b.ring, rs.Slots, fs.ErrInvalid)
 	}
 
@@ -186,7 +187,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 		if errors.Is(err, ipc.ErrBusy) {
 			role := "producer role"
 			if rs.Kind == ipc.MPSC {
-				role = fmt.Sprintf("producer slot %d", cfg.ProducerID)
+				role = fmt.Sprintf("producer ID %d (slot %d)", cfg.ProducerID, cfg.ProducerID-1)
 			}
 			return nil, fmt.Errorf("bridge: ring %s: its %s is held, by another bridge or producer: stop it, or give this bridge a ring (or slot) of its own: %w",
 				b.ring, role, err)
@@ -252,6 +253,10 @@ func (b *In) bind(ctx context.Context) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, jetstream.ErrConsumerNotFound) && cfg.CreateConsumer:
+		if subs := b.str.CachedInfo().Config.Subjects; cfg.Subject != "" && len(subs) > 0 && !subjectsOverlap(cfg.Subject, subs) {
+			return fmt.Errorf("bridge: stream %q captures %s, never %q: a consumer filtering it would get nothing; fix InConfig.Subject (or the stream's subjects): %w",
+				cfg.Stream, strings.Join(subs, ","), cfg.Subject, fs.ErrInvalid)
+		}
 		ack := jetstream.AckAllPolicy
 		if b.str.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
 			ack = jetstream.AckExplicitPolicy
@@ -339,4 +344,30 @@ type counters struct {
 
 	mu      sync.Mutex
 	lastErr string
+}
+
+// subjectsOverlap reports whether some subject could match both filter and
+// one of subjects (NATS subjects: "."-separated tokens, "*" one token, ">"
+// the rest).
+func subjectsOverlap(filter string, subjects []string) bool {
+	f := strings.Split(filter, ".")
+	for _, s := range subjects {
+		if tokensOverlap(f, strings.Split(s, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+func tokensOverlap(a, b []string) bool {
+	for i := 0; ; i++ {
+		switch {
+		case i == len(a) || i == len(b):
+			return len(a) == len(b)
+		case a[i] == ">" || b[i] == ">":
+			return true
+		case a[i] != "*" && b[i] != "*" && a[i] != b[i]:
+			return false
+		}
+	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // BridgeStaleAfter is how old a bridge block's heartbeat may be before
-// Bridges calls the bridge stale (dead, or stopped without its final
+// Bridges calls the bridge stale (dead or hung: stopped without its final
 // sample). A running bridge stores it every 100 ms; the margin is for a
 // loaded machine. The writer's PID is no test of liveness: it may be in
 // another PID namespace.
@@ -29,9 +29,10 @@ type Bridge struct {
 	// (as this process's clock sees it).
 	Heartbeat time.Time
 	Age       time.Duration
-	// Stale: the heartbeat is older than BridgeStaleAfter (or implausibly
-	// far in the future): the bridge died, or hangs, unless State is
-	// "stopped" (a clean stop's last sample).
+	// Stale: the bridge died or hangs: its heartbeat is older than
+	// BridgeStaleAfter (or implausibly far in the future) and State is not
+	// "stopped". A cleanly stopped bridge (its last sample says "stopped")
+	// is never stale, however old its heartbeat.
 	Stale bool
 	// Up: the heartbeat is fresh and the bridge has not stopped.
 	Up bool
@@ -141,8 +142,9 @@ func bridgeOf(dir ring.BridgeDir, b ring.BridgeBlock, now time.Time) Bridge {
 	br.Heartbeat = unixNanos(b.Heartbeat)
 	br.Started = unixNanos(b.Started)
 	br.Age = now.Sub(br.Heartbeat)
-	br.Stale = br.Age > BridgeStaleAfter || br.Age < -BridgeStaleAfter
-	br.Up = !br.Stale && b.State != ring.BridgeStopped
+	stopped := b.State == ring.BridgeStopped
+	br.Stale = !stopped && (br.Age > BridgeStaleAfter || br.Age < -BridgeStaleAfter)
+	br.Up = !br.Stale && !stopped
 	return br
 }
 

@@ -57,6 +57,7 @@ func TestBridges(t *testing.T) {
 	}{
 		{"stale", now.Add(-ops.BridgeStaleAfter - time.Second), ring.BridgeReading, ring.BridgeConnReconnecting, "reading", "reconnecting", true, false},
 		{"stopped", now, ring.BridgeStopped, ring.BridgeConnClosed, "stopped", "closed", false, false},
+		{"stopped long ago", now.Add(-time.Hour), ring.BridgeStopped, ring.BridgeConnClosed, "stopped", "closed", false, false},
 		{"future", now.Add(time.Hour), ring.BridgeFull, ring.BridgeConnConnected, "full", "connected", true, false},
 		{"unknown codes", now, 1 << 60, 77, "unknown(1152921504606846976)", "unknown(77)", false, true},
 	} {

@@ -44,7 +44,7 @@ func runBridge(sio stdio, args []string) error {
 type bridgeReport struct {
 	Direction    string    `json:"direction"` // "out" (ring → stream) or "in" (stream → ring)
 	Up           bool      `json:"up"`        // heartbeat fresh and not stopped
-	Stale        bool      `json:"stale"`     // heartbeat older than 5 s: dead or hung (unless stopped)
+	Stale        bool      `json:"stale"`     // dead or hung: heartbeat older than 5 s and not stopped
 	State        string    `json:"state"`
 	Connection   string    `json:"connection"`
 	PID          uint64    `json:"pid"`
@@ -117,7 +117,7 @@ func bridgeHealth(b bridgeReport) string {
 	switch {
 	case b.Up:
 		return "up"
-	case b.State == "stopped":
+	case !b.Stale:
 		return "stopped"
 	}
 	return "stale: no heartbeat for 5 s or more (dead or hung)"

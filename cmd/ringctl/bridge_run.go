@@ -39,6 +39,14 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 // resolve returns the URL to connect to, starting the embedded server if
 // asked (then stop shuts it down; else stop does nothing). prepare creates
 // what the bridge needs on the embedded server (its stream).
+// check refuses flags that would be ignored.
+func (n *natsFlags) check() error {
+	if n.password != "" && n.user == "" {
+		return usagef("--password without --user: give the user name too (or use --creds FILE)")
+	}
+	return nil
+}
+
 func (n *natsFlags) resolve(sio stdio, prepare func(jetstream.JetStream) error) (addr string, stop func(), err error) {
 	stop = func() {}
 	if n.embedded == "" {
@@ -64,6 +72,9 @@ func (n *natsFlags) resolve(sio stdio, prepare func(jetstream.JetStream) error) 
 		return "", stop, fmt.Errorf("--embedded %s: %w", n.embedded, err)
 	}
 	srv, err := natsembed.New(n.embedded, port)
+	if errors.Is(err, natsembed.ErrPort) {
+		return "", stop, fmt.Errorf("--embedded: port %d is in use (or invalid): choose another --nats port, or leave --nats out for a random one", port)
+	}
 	if err != nil {
 		return "", stop, err
 	}
@@ -150,6 +161,9 @@ func bridgeOut(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := nf.check(); err != nil {
+		return err
+	}
 	switch {
 	case *subject == "":
 		return usagef("bridge out needs --subject SUBJ: the subject every message of the ring is published on")
@@ -201,22 +215,28 @@ func bridgeIn(sio stdio, args []string) error {
 	consumer := fs.String("consumer", "", "the durable pull consumer of --stream to read with, this bridge's alone (required)")
 	subject := fs.String("subject", "", "the filter subject of a consumer --create-consumer creates; checked against an existing one")
 	create := fs.Bool("create-consumer", false, "create --consumer if it does not exist (a durable pull consumer of the whole stream, or --subject)")
-	producerID := fs.Int("producer-id", 0, "the ring's producer slot, 1 to its producers (required, and always the same, for an MPSC ring)")
+	producerID := fs.Int("producer-id", 0, "the producer ID to write as, numbered from 1 (1 to the ring's producers): ID N is slot N-1 in ringctl stat and send --id (required, and always the same, for an MPSC ring)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
+		return err
+	}
+	if err := nf.check(); err != nil {
 		return err
 	}
 	switch {
 	case *stream == "" || *consumer == "":
 		return usagef("bridge in needs --stream STREAM and --consumer DURABLE: the stream to read and the durable pull consumer to read it with")
 	case *producerID < 0:
-		return usagef("--producer-id %d: want a slot number, 1 to the ring's producers", *producerID)
+		return usagef("--producer-id %d: want a producer ID, 1 to the ring's producers (ID N is slot N-1 in `ringctl stat`)", *producerID)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if err := checkProducerID(r, *producerID); err != nil {
+		return err
+	}
 	subjects := []string{*stream + ".>"}
 	if *subject != "" {
 		subjects = []string{*subject}
@@ -233,9 +253,35 @@ func bridgeIn(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(sio.err, "bridging stream %q (consumer %q) on %s in to ring %s; SIGINT or SIGTERM stops\n", *stream, *consumer, orDefault(addr), show(r.Path()))
+	fmt.Fprintf(sio.err, "bridging stream %q (consumer %q) on %s in to ring %s as %s; SIGINT or SIGTERM stops\n",
+		*stream, *consumer, orDefault(addr), show(r.Path()), producerName(*producerID))
 	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return b.Stats().String() })
 	return errors.Join(err, b.Close())
+}
+
+// producerName names bridge in's producer in both numberings: --producer-id
+// (ipc's ID, from 1) and the slot ringctl stat shows (from 0).
+func producerName(id int) string {
+	if id == 0 {
+		id = 1 // an SPSC ring's one producer
+	}
+	return fmt.Sprintf("producer %d (slot %d in ringctl stat)", id, id-1)
+}
+
+// checkProducerID refuses a --producer-id the ring has no slot for, in
+// both numberings (the bridge's own error would give only the ID's).
+func checkProducerID(r *ipc.Ring, id int) error {
+	st, err := r.Stats()
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Kind == ipc.SPSC && id > 1:
+		return fmt.Errorf("--producer-id %d: %s is an spsc ring: its one producer is 1 (slot 0 in ringctl stat); give 1 or leave --producer-id out", id, show(r.Path()))
+	case st.Kind == ipc.MPSC && id > st.Slots:
+		return fmt.Errorf("--producer-id %d: %s has producers 1 to %d (slots 0 to %d in ringctl stat)", id, show(r.Path()), st.Slots, st.Slots-1)
+	}
+	return nil
 }
 
 // orDefault names the URL a bridge uses for "".

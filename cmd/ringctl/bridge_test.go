@@ -124,9 +124,11 @@ func TestBridgeInCommand(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "a clean stop exits 0: %s", stderr.String())
 	require.Contains(t, stderr.String(), `bridging stream "ORD" (consumer "ring") on `+srv.URL())
+	require.Contains(t, stderr.String(), "as producer 1 (slot 0 in ringctl stat); SIGINT or SIGTERM stops")
 	b = bridgeBlocks(t, "r", dir)[0]
 	require.Equal(t, "stopped", b.State)
 	require.Equal(t, "closed", b.Connection)
+	require.False(t, b.Stale, "a cleanly stopped bridge is not stale")
 	require.False(t, b.Up)
 	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
 	require.Zero(t, s.code)
@@ -187,6 +189,7 @@ func TestBridgeOutCommand(t *testing.T) {
 	b = bridgeBlocks(t, "r", dir)[0]
 	require.Equal(t, "stopped", b.State)
 	require.Equal(t, "closed", b.Connection)
+	require.False(t, b.Stale, "a cleanly stopped bridge is not stale")
 	s := ringctl(t, "", "bridge", "status", "r", "--dir", dir)
 	require.Contains(t, s.stdout, "bridge out (ring → stream): stopped\n")
 	require.Regexp(t, `\n  released +100\n`, s.stdout)
@@ -241,7 +244,7 @@ func TestBridgeUsage(t *testing.T) {
 	}
 	r := ringctl(t, "", "bridge", "in", "r", "--bogus", "--dir", dir)
 	require.Equal(t, 2, r.code)
-	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\n", r.stderr)
+	require.Equal(t, "ringctl bridge: unknown flag --bogus (see `ringctl bridge --help`)\nusage: ringctl "+bridgeUsage+"\n", r.stderr)
 
 	for _, verb := range [][]string{{"in", "--stream", "S", "--consumer", "c"}, {"out", "--subject", "S.x"}} {
 		r = ringctl(t, "", append(append([]string{"bridge"}, verb...), "r", "--nats", "nats://127.0.0.1:1", "--dir", dir)...)

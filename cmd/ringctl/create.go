@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shmring/shmring/internal/units"
@@ -135,9 +136,33 @@ func runCreate(io stdio, args []string) error {
 	if st.Kind == ipc.MPSC {
 		slots = fmt.Sprintf(", %d producer slots", st.Slots)
 	}
-	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o\n",
-		show(r.Path()), st.Kind, slots, units.FormatSize(st.Capacity), units.FormatSize(st.MaxMessage), m)
+	fmt.Fprintf(io.out, "created %s: %s%s, capacity %s, max message %s, mode %04o%s\n",
+		show(r.Path()), st.Kind, slots, units.FormatSize(st.Capacity), units.FormatSize(st.MaxMessage), m, createdOptions(st))
 	return nil
+}
+
+// createdOptions lists, for create's confirmation line, the options the
+// ring was created with beyond its geometry ("" if none).
+func createdOptions(st ipc.Stats) string {
+	var o []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{st.Sequences, "sequences"}, {st.Timestamps, "timestamps"}, {st.DropOldest, "drop-oldest"}, {st.HeaderCommit, "header-commit"}} {
+		if f.on {
+			o = append(o, f.name)
+		}
+	}
+	if st.PressureHigh != 0 {
+		o = append(o, fmt.Sprintf("pressure high %s, low %s", units.FormatSize(st.PressureHigh), units.FormatSize(st.PressureLow)))
+	}
+	if st.TargetDelay != 0 {
+		o = append(o, fmt.Sprintf("target delay %v", st.TargetDelay))
+	}
+	if len(o) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(o, ", ")
 }
 
 // capacityOK reports whether n can be a ring's capacity.

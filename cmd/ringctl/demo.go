@@ -30,9 +30,12 @@ func runDemo(sio stdio, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !*viaBridge && (set["window"] || set["producers"]) {
+		return usagef("--window and --producers go with --bridge (the demo without it has one producer and no bridge)")
+	}
 	if *viaBridge {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["messages"] {
 			*count = 200_000
 		}

@@ -3,7 +3,7 @@
 //	ringctl create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--dir DIR]
 //	ringctl rm NAME [--force] [--dir DIR]
 //	ringctl stat NAME [--json] [--dir DIR]
-//	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--id N] [--dir DIR]
+//	ringctl send NAME [--policy hybrid|spin|yield|park|block|backoff|drop] [--timeout DUR] [--peer-timeout DUR] [--id N] [--dir DIR]
 //	ringctl send --route R1,R2,R3 [--by least|rr|key] [--key-field N] [--spill] [--policy ...] [--timeout DUR] [--dir DIR]
 //	ringctl recv NAME [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
 //	ringctl recv --set NAME,NAME,GLOB... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]
@@ -57,7 +57,7 @@ func init() {
 		"create": {"create NAME --size SIZE [--kind spsc|mpsc] [--producers N] [--max-msg SIZE] [--mode 0600] [--timestamps] [--sequences] [--target-delay DUR] [--pressure-high SIZE] [--drop-oldest] [--header-commit] [--dir DIR]", "create a ring", runCreate, false},
 		"rm":     {"rm NAME [--force] [--dir DIR]", "remove a ring", runRm, false},
 		"stat":   {"stat NAME [--json] [--dir DIR]", "show a ring's geometry, positions and counters", runStat, false},
-		"send":   {"send NAME|--route R1,R2,... [--by least|rr|key] [--key-field N] [--spill] [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message (to one ring, or routed over several)", runSend, false},
+		"send":   {"send NAME|--route R1,R2,... [--by least|rr|key] [--key-field N] [--spill] [--policy hybrid|spin|yield|park|block|backoff|drop|drop-oldest] [--timeout DUR] [--peer-timeout DUR] [--id N] [--dir DIR]", "write each line of stdin as one message (to one ring, or routed over several)", runSend, false},
 		"recv":   {"recv NAME | --set NAME,GLOB,... [-n N] [--timeout DUR] [--wait POLICY] [--with-name] [--dir DIR]", "print messages as lines, in order (--set: from many rings, round robin)", runRecv, false},
 		"ls":     {"ls [--dir DIR] [--json]", "list the rings in a directory: kind, size, depth, producers, consumer, drops", runLs, false},
 		"peek":   {"peek NAME [-n N] [--json] [--dir DIR]", "show pending messages without consuming them", runPeek, false},
@@ -119,6 +119,9 @@ func run(io stdio, args []string) int {
 		return 0
 	case errors.As(err, &fe):
 		fmt.Fprintf(io.err, "ringctl %s: %v (see `ringctl %s --help`)\n", args[0], fe.msg, args[0])
+		if args[0] == "bridge" { // three verbs: the usage says which flags go with which
+			fmt.Fprintf(io.err, "usage: ringctl %s\n", cmd.usage)
+		}
 		return exitUsage
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(io.err, "ringctl %s: %v\nusage: ringctl %s\n", args[0], err, cmd.usage)
@@ -131,7 +134,11 @@ func run(io stdio, args []string) int {
 	case errors.Is(err, errSilentFailure):
 		return 1
 	default:
-		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], cliWording(err.Error()))
+		msg := cliWording(err.Error())
+		if args[0] == "bridge" { // package bridge's errors start "bridge: " too
+			msg = strings.TrimPrefix(msg, "bridge: ")
+		}
+		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], msg)
 		return 1
 	}
 }
@@ -309,10 +316,12 @@ func cliWording(msg string) string {
 	return strings.NewReplacer(
 		"pass TrustOwner (ringctl --trust-owner)", "pass --trust-owner",
 		"pass TrustOwner", "pass --trust-owner",
+		"ipc.Config{Sequences: true}", "ringctl create --sequences",
 		// The bridge's advice (ringctl bridge).
 		"check InConfig.URL", "check --nats (or $NATS_URL)", "check OutConfig.URL", "check --nats (or $NATS_URL)",
 		"InConfig.Creds, User and Password", "--creds, --user and --password", "OutConfig.Creds, User and Password", "--creds, --user and --password",
-		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID", "--producer-id",
+		"InConfig.Creds", "--creds", "OutConfig.Creds", "--creds", "InConfig.URL", "--nats", "OutConfig.URL", "--nats",
+		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID to a fixed producer ID (1 to", "--producer-id (1 to", "ID n is slot n-1", "--producer-id N is slot N-1 in ringctl stat", "InConfig.ProducerID", "--producer-id",
 		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
 		"InConfig.RootCA", "--tlsca", "OutConfig.RootCA", "--tlsca", "OutConfig.StrictOrder (--strict-order)", "--strict-order",
 	).Replace(msg)

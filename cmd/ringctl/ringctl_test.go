@@ -328,6 +328,7 @@ func TestCreateWithDelayAndPressure(t *testing.T) {
 	name := newRingName(t)
 	r := ringctl(t, "", "create", name, "--size", "64KiB", "--target-delay", "5ms", "--pressure-high", "32KiB")
 	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "mode 0600, timestamps, pressure high 32 KiB, low 16 KiB, target delay 5ms\n", "the confirmation shows the options")
 	require.Zero(t, ringctl(t, "a\nb\nc\n", "send", name).code)
 	require.Zero(t, ringctl(t, "", "recv", name, "-n", "3").code)
 	r = ringctl(t, "", "stat", name, "--json")

@@ -20,8 +20,10 @@ func runSend(sio stdio, args []string) error {
 	loc.register(fs)
 	policy := fs.String("policy", "hybrid", "when the ring is full: drop (count it and go on), drop-oldest (rings created --drop-oldest), or wait: hybrid, spin, yield, park, block (up to --timeout), backoff")
 	var timeout units.DurationFlag
-	fs.Var(&timeout, "timeout", "under a waiting policy, stop (exit 3) once a message has waited DUR for room (block: default 1s; others: no limit, but they stop once no consumer has been attached for 1s)")
-	id := fs.Int("id", -1, "mpsc: producer slot to write as (default: the first free one)")
+	fs.Var(&timeout, "timeout", "under a waiting policy, stop (exit 3) once a message has waited DUR for room while the ring is full (block: default 1s; others: no limit). This bounds a wait for a slow consumer; a missing one is --peer-timeout's")
+	var peerTimeout units.DurationFlag
+	fs.Var(&peerTimeout, "peer-timeout", "under a waiting policy, stop (exit 3) once the ring is full and no consumer has been attached for `DUR` (default 1s; 0: wait for one forever). Whichever of --timeout and this passes first stops send")
+	id := fs.Int("id", -1, "mpsc: the producer slot to write as, numbered from 0 as ringctl stat shows slots (bridge in's --producer-id N is slot N-1; default: the first free one)")
 	var rf routeFlags
 	rf.register(fs)
 	pos, err := parse(fs, args, -1)
@@ -32,6 +34,12 @@ func runSend(sio stdio, args []string) error {
 	if errors.Is(perr, errUsage) {
 		return perr
 	}
+	if peerTimeout.Given {
+		if peerTimeout.Value < 0 {
+			return usagef("--peer-timeout %v: want a duration, or 0 to wait for a consumer forever", peerTimeout.Value)
+		}
+		pcfg.Wait.PeerTimeout = peerWait(peerTimeout.Value)
+	}
 	if rf.rings != "" {
 		if len(pos) != 0 {
 			return usagef("--route names the rings; give no NAME (got %q)", pos)
@@ -41,6 +49,8 @@ func runSend(sio stdio, args []string) error {
 		}
 		if timeout.Given {
 			limit = timeout.Value
+		} else if peerTimeout.Given && waits {
+			limit = peerWait(peerTimeout.Value) // routeTimeout would cut the wait short
 		}
 		return runSendRoute(sio, loc, rf, pcfg, waits, limit, *id, perr)
 	}
@@ -151,6 +161,18 @@ func runSend(sio stdio, args []string) error {
 	return nil
 }
 
+// peerForever is the peer timeout --peer-timeout 0 asks for: a wait for a
+// consumer that never gives up (ipc's 0 means its default, 1 s).
+const peerForever = 100 * 365 * 24 * time.Hour
+
+// peerWait turns --peer-timeout into Wait.PeerTimeout: 0 is forever.
+func peerWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return peerForever
+	}
+	return d
+}
+
 // blockTimeout is how long --policy block waits for room when --timeout
 // is not given (what the Block policy's default was).
 const blockTimeout = time.Second
@@ -230,9 +252,9 @@ func checkSlot(r *ipc.Ring, slot int) error {
 	}
 	switch {
 	case st.Kind == ipc.SPSC && slot > 0:
-		return fmt.Errorf("%s is an spsc ring: it has no producer slots (asked for %d)", show(r.Path()), slot)
+		return fmt.Errorf("--id %d: %s is an spsc ring: its one producer is slot 0; give --id 0 or leave it out", slot, show(r.Path()))
 	case st.Kind == ipc.MPSC && slot >= st.Slots:
-		return fmt.Errorf("%s has producer slots 0 to %d; %d is out of range", show(r.Path()), st.Slots-1, slot)
+		return fmt.Errorf("--id %d: %s has producer slots 0 to %d (--id counts from 0, as ringctl stat does; bridge in's --producer-id counts from 1)", slot, show(r.Path()), st.Slots-1)
 	}
 	return nil
 }
@@ -268,6 +290,10 @@ func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string
 	} else {
 		msg += ": the ring is full and "
 	}
+	start := "; start one with `ringctl recv %s`, or use --policy drop"
+	if errors.Is(werr, ipc.ErrPeerDead) {
+		start = "; start one with `ringctl recv %s`, wait longer for one with --peer-timeout (0: forever), or use --policy drop"
+	}
 	switch {
 	case attached:
 		return msg + fmt.Sprintf("its consumer is attached but did not make room; see `ringctl stat %s`, wait longer with --timeout, or use --policy drop", show(name))
@@ -276,7 +302,7 @@ func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string
 	default:
 		msg += fmt.Sprintf("no consumer is attached (consumers have read %d messages before)", read)
 	}
-	return msg + fmt.Sprintf("; start one with `ringctl recv %s`, or use --policy drop", show(name))
+	return msg + fmt.Sprintf(start, show(name))
 }
 
 // countRest counts the lines left on stdin after send stopped, so that it

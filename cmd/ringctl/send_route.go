@@ -27,7 +27,7 @@ type routeFlags struct {
 func (f *routeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rings, "route", "", "route the lines over these rings (comma-separated NAMEs) instead of writing to one NAME; prints each ring's counters at the end")
 	fs.StringVar(&f.by, "by", "least", "with --route: least (the ring with the fewest bytes waiting), rr (in turn, passing over pressured rings) or key (the ring the line's key hashes to: same key, same ring, in order)")
-	fs.IntVar(&f.keyField, "key-field", 0, "with --by key: the line's Nth whitespace-separated field (from 1) is its key; 0: the whole line")
+	fs.IntVar(&f.keyField, "key-field", 0, "with --by key: the line's Nth whitespace-separated field (from 1) is its key; 0: the whole line. A line with fewer fields is keyed by the whole line (counted on stderr at the end)")
 	fs.BoolVar(&f.spill, "spill", false, "with --by key: a line whose ring is pressured, full or without a live consumer goes to the next healthy ring (order per key is then not kept)")
 }
 
@@ -99,12 +99,20 @@ func runSendRoute(sio stdio, loc location, rf routeFlags, pcfg ipc.ProducerConfi
 			return usagef("--route %q: an empty ring name", rf.rings)
 		}
 	}
+	seen := map[string]string{} // path → the name that gave it
 	for _, n := range names {
 		r, err := ipc.Open(n, loc.options()...)
 		if err != nil {
 			return err
 		}
 		rings = append(rings, r)
+		if first, ok := seen[r.Path()]; ok {
+			if first == n {
+				return usagef("--route %q names ring %s twice: name each ring once", rf.rings, show(n))
+			}
+			return usagef("--route %q names ring %s twice (as %s and %s): name each ring once", rf.rings, show(r.Path()), show(first), show(n))
+		}
+		seen[r.Path()] = n
 	}
 	rt, err := route.New(rings, &cfg)
 	if err != nil {
@@ -112,7 +120,7 @@ func runSendRoute(sio stdio, loc location, rf routeFlags, pcfg ipc.ProducerConfi
 	}
 	defer rt.Close()
 
-	var sent, dropped, tooLarge uint64
+	var sent, dropped, tooLarge, shortKeys uint64
 	var stopped error
 	err = eachLine(sio.in, func(line []byte) bool {
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
@@ -122,7 +130,11 @@ func runSendRoute(sio stdio, loc location, rf routeFlags, pcfg ipc.ProducerConfi
 		defer cancel()
 		var werr error
 		if cfg.By == route.ByKey {
-			werr = rt.SendKey(ctx, lineKey(line, rf.keyField), line)
+			key, ok := lineKey(line, rf.keyField)
+			if !ok {
+				shortKeys++
+			}
+			werr = rt.SendKey(ctx, key, line)
 		} else {
 			werr = rt.Send(ctx, line)
 		}
@@ -143,6 +155,9 @@ func runSendRoute(sio stdio, loc location, rf routeFlags, pcfg ipc.ProducerConfi
 		return true
 	})
 	printRouteStats(sio.out, names, rt.Stats())
+	if shortKeys > 0 {
+		fmt.Fprintf(sio.err, "ringctl send: %d line(s) had fewer than %d fields: each was keyed by the whole line\n", shortKeys, rf.keyField)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -156,23 +171,24 @@ func runSendRoute(sio stdio, loc location, rf routeFlags, pcfg ipc.ProducerConfi
 }
 
 // lineKey is the line's key: its field-th whitespace-separated field (from
-// 1), or the whole line for 0 or a line with fewer fields.
-func lineKey(line []byte, field int) []byte {
+// 1), or the whole line for 0 or a line with fewer fields (then ok is
+// false: send counts those and says so on stderr at the end).
+func lineKey(line []byte, field int) (key []byte, ok bool) {
 	if field == 0 {
-		return line
+		return line, true
 	}
 	rest := line
 	for n := 1; ; n++ {
 		rest = bytes.TrimLeft(rest, " \t\r\v\f")
 		if len(rest) == 0 {
-			return line
+			return line, false
 		}
 		end := bytes.IndexAny(rest, " \t\r\v\f")
 		if end < 0 {
 			end = len(rest)
 		}
 		if n == field {
-			return rest[:end]
+			return rest[:end], true
 		}
 		rest = rest[end:]
 	}

@@ -37,7 +37,7 @@ func TestSendStopsWhenNobodyReads(t *testing.T) {
 	// timeout once, not once per line.
 	r = ringctl(t, sendLines(5), "send", "R", "--dir", dir)
 	require.Equal(t, 3, r.code, r.stderr)
-	require.Equal(t, "ringctl send: sent 0 of 5: the ring is full and no consumer is attached (none since creation); start one with `ringctl recv R`, or use --policy drop\n", r.stderr)
+	require.Equal(t, "ringctl send: sent 0 of 5: the ring is full and no consumer is attached (none since creation); start one with `ringctl recv R`, wait longer for one with --peer-timeout (0: forever), or use --policy drop\n", r.stderr)
 
 	// A consumer read some and left.
 	r = ringctl(t, "", "recv", "R", "-n", "10", "--dir", dir)

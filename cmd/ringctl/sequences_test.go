@@ -16,7 +16,7 @@ func TestCreateSequences(t *testing.T) {
 	name := newRingName(t)
 	r := ringctl(t, "", "create", name, "--size", "4KiB", "--sequences")
 	require.Zero(t, r.code, r.stderr)
-	require.Equal(t, "created /dev/shm/"+name+": spsc, capacity 4 KiB, max message 512 B, mode 0600\n", r.stdout)
+	require.Equal(t, "created /dev/shm/"+name+": spsc, capacity 4 KiB, max message 512 B, mode 0600, sequences\n", r.stdout)
 
 	ring, err := ipc.Open(name)
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func TestStatSequencesMPSC(t *testing.T) {
 	name := newRingName(t)
 	r := ringctl(t, "", "create", name, "--size", "4KiB", "--kind", "mpsc", "--producers", "2", "--sequences")
 	require.Zero(t, r.code, r.stderr)
-	require.Equal(t, "created /dev/shm/"+name+": mpsc, 2 producer slots, capacity 4 KiB, max message 512 B, mode 0600\n", r.stdout)
+	require.Equal(t, "created /dev/shm/"+name+": mpsc, 2 producer slots, capacity 4 KiB, max message 512 B, mode 0600, sequences\n", r.stdout)
 	ring, err := ipc.Open(name)
 	require.NoError(t, err)
 	defer ring.Close()

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,7 +38,8 @@ type Server struct {
 
 // New starts a server with JetStream whose store is in dir, on port (0: a
 // random free one, which Restart then reuses). It returns once the server
-// accepts connections.
+// accepts connections, or at once with [ErrPort] if port is taken or no
+// TCP port.
 func New(dir string, port int) (*Server, error) {
 	s := &Server{dir: dir, port: port}
 	if err := s.start(); err != nil {
@@ -55,6 +57,8 @@ func (s *Server) start() error {
 	port := s.port
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if err := probePort(port); err != nil {
+		return err
 	}
 	opts := &server.Options{
 		ServerName: "natstest",
@@ -83,6 +87,24 @@ func (s *Server) start() error {
 	}
 	s.srv = srv
 	return nil
+}
+
+// ErrPort is returned (wrapped) by New and Restart when the port asked for
+// is in use or no port number at all: the server could not listen on it.
+var ErrPort = errors.New("natsembed: port in use or invalid")
+
+// probePort checks that the server can listen on port before it starts:
+// nats-server, unable to listen, would log (nothing: NoLog) and never
+// become ready, and New would wait readyTimeout for nothing.
+func probePort(port int) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("%w: port %d is no TCP port (1 to 65535)", ErrPort, port)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%w: port %d is in use (or invalid): %v", ErrPort, port, err)
+	}
+	return l.Close()
 }
 
 // URL returns the server's client URL, the same across restarts.
