@@ -49,6 +49,7 @@ func (c *Consumer) handle() *handle.Consumer {
 		TryRead:        c.tryReadBatch,
 		RecoverIn:      c.recoverIn,
 		ProducersAlive: c.r.producersAlive,
+		Produced:       c.rc.Produced,
 		Enter:          c.r.enter,
 		Leave:          c.r.leave,
 		BeginWait:      func() bool { return c.r.beginWait(&c.closed) },

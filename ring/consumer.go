@@ -158,6 +158,13 @@ func (c *Consumer) Position() uint64 {
 	return c.pos
 }
 
+// Produced loads the producer position word as it is in the region:
+// untrusted, unvalidated, and never used to read. A value that differs from
+// an earlier load means a producer published (or, in an MPSC ring, reserved)
+// since: the evidence of a producer's presence that a wait set samples
+// (waitset's liveness check). It does not touch the consumer's state.
+func (c *Consumer) Produced() uint64 { return c.prodPos.Load() }
+
 // Err returns the sticky error that stopped the consumer, if any.
 func (c *Consumer) Err() error { return c.err }
 

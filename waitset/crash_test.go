@@ -33,6 +33,9 @@ func child(role string) error {
 	if role == "claim" {
 		return claimChild(os.Getenv("SHMRING_T_PATHS"))
 	}
+	if r, ok := strings.CutPrefix(role, "peer-"); ok {
+		return peerChild(r)
+	}
 	if role != "set-consumer" {
 		return fmt.Errorf("unknown role %q", role)
 	}

@@ -24,8 +24,9 @@ type Member struct {
 	bytes       uint64    // delivered in the running turn
 	empty       bool      // its last turn found nothing
 	announced   bool      // its parked flag may be set by the set
-	absentSince time.Time // first seen with no producer (zero: one is attached)
-	reported    bool      // reported for this absence
+	absentSince time.Time // since when it is empty with no producer (zero: not so at the last check)
+	reported    bool      // its absence was reported and no presence has been seen since
+	produced    uint64    // the producer position word at its last check
 	errPeer     *MemberError
 
 	left     bool  // under s.mu: out of the set, consumer closed

@@ -125,28 +125,45 @@ func (s *Set) drop(m *Member, err error) error {
 	return &MemberError{Member: m, Err: err}
 }
 
-// checkPeers tests, every checkEvery at most, whether the members found
-// empty have a producer, and returns the report of one that has had none
-// for the peer timeout (once per absence).
+// checkPeers samples, every checkEvery at most, each member's producers,
+// and returns the report of one that has been empty with no producer for
+// the peer timeout, once per absence.
+//
+// A presence is a sample that finds a producer attached, or a change of
+// the ring's producer position word since the last sample (a write, by a
+// producer that may have come and gone between the two); it ends an
+// absence, so the next one is reported again. The position is loaded
+// after the liveness test: a change is a write made after that test saw
+// the ring as it was, so the write of a producer that died before a report
+// does not count as a presence after it. Every member is sampled, busy or
+// not: a producer that writes and is killed while its ring is never empty
+// at a sample is still seen (its writes moved the position). The lock test
+// (a system call per producer slot) is made for empty members only; the
+// position is one load. The absence clock runs only while the member is
+// empty with no producer, as a single Consumer's wait measures its peer
+// timeout from an empty ring.
 func (s *Set) checkPeers(now time.Time) error {
 	if now.Sub(s.lastCheck) < s.checkEvery {
 		return nil
 	}
 	s.lastCheck = now
 	for _, m := range s.members {
-		if !m.empty {
-			continue
-		}
 		if m.h.Enter() != nil {
 			continue // closed: its next turn reports it
 		}
-		alive := m.h.ProducersAlive()
+		alive := m.empty && m.h.ProducersAlive()
+		produced := m.h.Produced()
 		m.h.Leave()
+		wrote := produced != m.produced
+		m.produced = produced
+		if alive || wrote {
+			m.reported = false // a presence: the next absence is a new one
+		}
 		switch {
-		case alive:
-			m.absentSince, m.reported = time.Time{}, false
-		case m.absentSince.IsZero():
-			m.absentSince = now
+		case alive || !m.empty:
+			m.absentSince = time.Time{}
+		case wrote || m.absentSince.IsZero():
+			m.absentSince = now // gone again since the last sample, or newly empty
 		case !m.reported && now.Sub(m.absentSince) >= s.peerTimeout:
 			m.reported = true
 			m.reports.Add(1)

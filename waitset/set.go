@@ -35,7 +35,9 @@ type Config struct {
 	// pause, then with a sched_yield, before it parks; 0: 100 and 20; no
 	// spinning when GOMAXPROCS or the CPU count is 1), and PeerTimeout (a
 	// member that is empty and has had no producer for this long is
-	// reported: a MemberError matching ipc.ErrPeerDead; 0: 1 s). Hook is
+	// reported: a MemberError matching ipc.ErrPeerDead, once per absence,
+	// an absence being what follows a producer seen attached or a write
+	// since the last sample (docs/waitset.md); 0: 1 s). Hook is
 	// not supported: a non-nil Hook is io/fs.ErrInvalid. A member ring's
 	// consumer-policy override (ringctl policy) does not change how a set
 	// waits.

@@ -77,6 +77,10 @@ type Consumer struct {
 	// ProducersAlive reports whether any producer is attached (lock
 	// tests: system calls). Inside Enter.
 	ProducersAlive func() bool
+	// Produced loads the ring's producer position word (untrusted, only
+	// compared with an earlier load: a change is a producer's write).
+	// Inside Enter.
+	Produced func() uint64
 
 	// Enter and Leave are the ring's (Ring above): the segment stays
 	// mapped between them, and Ring.Close waits for Leave.
