@@ -25,7 +25,7 @@ import (
 // the waker's fast path needs no fence and no system call.
 //
 // The first park of a wait (first) puts the barrier off: it re-tries, then
-// re-tries for a short bounded while more (firstSpin, about 1.5 µs), and
+// re-tries for a short bounded while more (firstSpin, about 0.4 µs), and
 // sleeps at most firstSleep without it; only if that sleep runs out unwoken
 // does it re-try once more and, if that fails, go on with the barrier as
 // above. A wake-up that the barrier would have caught (a publisher whose
