@@ -19,7 +19,8 @@ func BreakParkProtocol(skipRecheck bool, slice time.Duration) (restore func()) {
 	return func() { testSkipRecheck, testParkSlice = false, 0 }
 }
 
-// FirstSleepRace makes the first sleep of every wait skip its re-try, as if
+// FirstSleepRace makes every re-try before the barrier see nothing (the
+// first sleep's, the spin's, the one after the first sleep ran out), as if
 // each publisher's progress were still in its store buffer when the waiter
 // looked (the race the barrier closes), or with off every park take the
 // barrier at once; Restore undoes it. FirstSleepsRanOut counts the first

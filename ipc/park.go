@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/internal/futex"
+	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -23,15 +24,18 @@ import (
 // progress, or the waker sees the announcement: no wake-up is lost, and
 // the waker's fast path needs no fence and no system call.
 //
-// The first park of a wait (first) puts the barrier off: it re-tries and
-// sleeps at most firstSleep without it, and only if that sleep runs out
-// unwoken does it go on with the barrier as above. A wake-up that the
-// barrier would have caught (a publisher whose store of progress was still
-// in its store buffer when it loaded parked and our re-try loaded its
-// position) is then late by at most firstSleep, never lost; and a wait that
-// is woken within firstSleep, a round trip's, makes no membarrier call (an
-// inter-processor interrupt to every core running a registered process:
-// the 1.3x of a park round trip over a raw futex, docs/benchmarks.md).
+// The first park of a wait (first) puts the barrier off: it re-tries, then
+// re-tries for a short bounded while more (firstSpin, about 0.4 µs), and
+// sleeps at most firstSleep without it; only if that sleep runs out unwoken
+// does it re-try once more and, if that fails, go on with the barrier as
+// above. A wake-up that the barrier would have caught (a publisher whose
+// store of progress was still in its store buffer when it loaded parked and
+// our re-try loaded its position) is seen by the spin in practice (the
+// store leaves the buffer within it), and otherwise late by at most
+// firstSleep, never lost; and a wait that is woken within firstSleep, a
+// round trip's, makes no membarrier call (an inter-processor interrupt to
+// every core running a registered process: the 1.3x of a park round trip
+// over a raw futex, docs/benchmarks.md).
 func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (bool, error), first bool) (bool, error) {
 	if testBeforeSeqLoad != nil {
 		testBeforeSeqLoad(s.wp.Seq)
@@ -56,10 +60,19 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 	}
 	s.wp.Parked.Store(1)
 	if first && !testNoFirstSleep {
-		if !testSkipRecheck && !testSkipFirstRecheck {
-			if done, err := try(); done || err != nil {
-				return done, err
-			}
+		// The re-tries before the barrier. A test's testSkipFirstRecheck
+		// makes every one of them see nothing (as if the publisher's
+		// store stayed in its store buffer until the barrier), the spin
+		// included: the barrier's re-try must then find it.
+		pre := try
+		if testSkipRecheck || testSkipFirstRecheck {
+			pre = blind
+		}
+		if done, err := pre(); done || err != nil {
+			return done, err
+		}
+		if done, err := firstSpin(pre); done || err != nil {
+			return done, err
 		}
 		slice, _, ok := s.slice(firstSleep, deadline)
 		if !ok {
@@ -73,9 +86,20 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 			return false, nil // woken, or the word moved: the caller re-tries
 		}
 		firstSleepsRanOut.Add(1)
-		// Ran out unwoken: on with the barrier. seq is still the word we
-		// announced against: a wake since has bumped it, and the sleep
-		// below returns at once.
+		// Ran out unwoken. A re-try first: what it finds is a raced
+		// wake-up (the publisher loaded parked before our announcement
+		// was visible, our re-tries loaded its position before its store
+		// was), late by the first sleep, or a publisher that has not got
+		// to its wake yet; the barrier is then not needed.
+		if done, err := pre(); done || err != nil {
+			if done {
+				firstSleepsLate.Add(1)
+			}
+			return done, err
+		}
+		// On with the barrier. seq is still the word we announced
+		// against: a wake since has bumped it, and the sleep below
+		// returns at once.
 	}
 	exact := futex.Barrier()
 	if !testSkipRecheck {
@@ -106,6 +130,33 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 	}
 	if err != nil {
 		return false, fmt.Errorf("ipc: futex wait: %w", err)
+	}
+	return false, nil
+}
+
+// blind is a re-try that sees nothing (testSkipFirstRecheck).
+func blind() (bool, error) { return false, nil }
+
+// firstSpin re-tries for a short bounded while (firstSpins pauses, a
+// re-try after each) before the first sleep of a wait, which goes without
+// the barrier. A publisher's store of progress that was still in its store
+// buffer when our re-try loaded its position (and its load of parked was
+// satisfied before our announcement was visible: the race the barrier
+// closes) leaves the buffer within that in practice, and the re-try sees
+// it: the wait ends without the sleep, which that publisher would not have
+// ended (it saw no one parked), running out its whole firstSleep. Nothing
+// depends on it: a store that takes longer is found by the barrier's
+// re-try when the first sleep runs out, as without the spin.
+func firstSpin(try func() (bool, error)) (bool, error) {
+	if testNoFirstSpin {
+		return false, nil
+	}
+	for range firstSpins {
+		spin.Pause()
+		if done, err := try(); done || err != nil {
+			firstSpinFound.Add(1)
+			return done, err
+		}
 	}
 	return false, nil
 }
@@ -159,10 +210,20 @@ var (
 	// before the first sleep existed.
 	firstSleepsRanOut atomic.Uint64
 	testNoFirstSleep  bool
-	// testSkipFirstRecheck skips the re-try before the first sleep, as if
-	// every publisher's store were still in its store buffer then (the
-	// race the barrier closes): only the barrier's re-try finds it.
+	// firstSleepsLate counts the first sleeps that ran out with their
+	// condition true (a raced wake-up, or a publisher that had not got to
+	// its wake yet), each late by the first sleep.
+	firstSleepsLate atomic.Uint64
+	// testSkipFirstRecheck makes every re-try before the barrier see
+	// nothing (the one after the announcement, the spin's, the one after
+	// a first sleep ran out), as if every publisher's store were still in
+	// its store buffer then (the race the barrier closes): only the
+	// barrier's re-try finds it.
 	testSkipFirstRecheck bool
+	// firstSpinFound counts waits that firstSpin ended (its re-try found
+	// the condition true); testNoFirstSpin turns the spin off.
+	firstSpinFound  atomic.Uint64
+	testNoFirstSpin bool
 )
 
 // wake is the waker's half of the protocol, called after progress was

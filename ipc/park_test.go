@@ -407,9 +407,11 @@ func TestNoLostWakeup(t *testing.T) {
 }
 
 // TestFirstSleepLateNotLost: the first sleep of a wait goes without the
-// barrier (park). A message its re-try misses (here every one: the re-try
-// is skipped, as if each publisher's store were still in its store buffer)
-// is found by the barrier's re-try when that sleep runs out: late by at
+// barrier (park). A message its re-tries miss (here every one: the re-try,
+// the spin's re-tries with the spin running, and the re-try after the
+// sleep ran out see nothing, as if each publisher's store were still in
+// its store buffer) is found by the barrier's re-try when that sleep runs
+// out: late by at
 // most the first sleep, never lost (no long sleep runs out with its message
 // there). Without the first sleep (every park takes the barrier at once)
 // the same holds, as before it existed.

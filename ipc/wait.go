@@ -140,6 +140,14 @@ const (
 	// machine: a first sleep that runs out costs a wake-up, the barrier and
 	// a second sleep), short against the park slice.
 	firstSleep = parkSliceFallback
+	// firstSpins bounds the re-tries before the first sleep (firstSpin):
+	// a pause (about 30 ns on this machine's Xeon) and a re-try each,
+	// about 0.4 µs in all: about what a store takes to leave a store
+	// buffer (a cache-line transfer, 100 to 550 ns here), short against a
+	// round trip through a futex. Longer costs the round trip's median
+	// (a woken peer placed on the waiter's core waits out the spin: 16
+	// and 32 measured worse, docs/benchmarks.md "The park round trip").
+	firstSpins = 8
 )
 
 // waitSide is one side's view of a wait: the words it sleeps on, the
