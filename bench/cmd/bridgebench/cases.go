@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,8 +45,10 @@ type setup struct {
 // newSetup makes the stream (memory or file storage), and, if bridged or
 // ring, an MPSC ring with p.producers slots; if bridged, an out-bridge
 // running on it.
-func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (s *setup, err error) {
-	s = &setup{}
+func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (_ *setup, err error) {
+	// s is not the result: a failure returns nil, and the stops still
+	// need s.
+	s := &setup{}
 	var stops []func() error
 	s.stop = func() error {
 		var errs []error
@@ -233,47 +236,66 @@ func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg [
 	return send, finish, nil
 }
 
-// throughput runs one throughput case and returns messages per second:
-// bridged, or direct (with Nats-Msg-Ids if ids).
-func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, error) {
+// cpuTime is the process's CPU time so far (user and system): the
+// producers', the bridge's or the publishers' and the embedded server's.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// tputResult is a throughput case's figures.
+type tputResult struct {
+	rate float64       // messages per second
+	cpu  time.Duration // the process's CPU time per message
+}
+
+// throughput runs one throughput case and returns messages per second and
+// the CPU time per message: bridged, or direct (with Nats-Msg-Ids if ids).
+func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (tputResult, error) {
+	rate, cpu, err := throughputRun(srv, p, size, bridged, file, ids)
+	return tputResult{rate: rate, cpu: cpu}, err
+}
+
+func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, time.Duration, error) {
 	s, err := newSetup(srv, p, size, file, bridged, bridged)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	total := p.messages / p.producers * p.producers
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	if bridged {
 		send, closeAll, err := ringSend(s, p)
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		_, err = produce(p, total, size, 0, false, send)
 		for err == nil && s.out.Stats().Released < uint64(total) {
 			time.Sleep(100 * time.Microsecond) // the clock's resolution: 0.1 ms
 		}
-		elapsed = time.Since(start)
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
 		closeAll()
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
 	} else {
 		send, finish, err := directSend(srv, p, ids)
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		_, err = produce(p, total, size, 0, false, send)
 		err = errors.Join(err, finish())
-		elapsed = time.Since(start)
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
 	}
 	if err := checkStream(s, total); err != nil {
-		return 0, errors.Join(err, s.stop())
+		return 0, 0, errors.Join(err, s.stop())
 	}
-	return float64(total) / elapsed.Seconds(), s.stop()
+	return float64(total) / elapsed.Seconds(), cpu / time.Duration(total), s.stop()
 }
 
 // checkStream checks that the stream holds total messages.
