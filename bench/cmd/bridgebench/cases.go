@@ -20,12 +20,14 @@ import (
 	"github.com/shmring/shmring/ipc"
 )
 
-// The stream every case publishes to, created for the case and deleted
-// after it.
-const (
-	streamName = "BB"
-	subject    = "BB.x"
-)
+// The subject every case publishes to, captured by a stream created for
+// the case (BB1, BB2, ...: a file stream created again under the name just
+// deleted can fail, "error creating store for stream") and deleted after
+// it.
+const subject = "BB.x"
+
+// streams numbers the cases' streams.
+var streams atomic.Int64
 
 // pacedResult is a paced case's figures.
 type pacedResult struct {
@@ -35,11 +37,12 @@ type pacedResult struct {
 
 // setup is a case's stream, and its ring and out-bridge if bridged.
 type setup struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	ring *ipc.Ring
-	out  *bridge.Out
-	stop func() error // stops everything, the first error
+	stream string
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ring   *ipc.Ring
+	out    *bridge.Out
+	stop   func() error // stops everything, the first error
 }
 
 // newSetup makes the stream (memory or file storage), and, if bridged or
@@ -75,13 +78,14 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 	if file {
 		storage = jetstream.FileStorage
 	}
-	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: streamName, Subjects: []string{subject}, Storage: storage}); err != nil {
+	s.stream = "BB" + strconv.FormatInt(streams.Add(1), 10)
+	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{subject}, Storage: storage}); err != nil {
 		return nil, fmt.Errorf("create the stream: %w", err)
 	}
 	stops = append(stops, func() error {
 		ctx, cancel := withTimeout()
 		defer cancel()
-		return s.js.DeleteStream(ctx, streamName)
+		return s.js.DeleteStream(ctx, s.stream)
 	})
 	if !ring {
 		return s, nil
@@ -302,7 +306,7 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 func checkStream(s *setup, total int) error {
 	ctx, cancel := withTimeout()
 	defer cancel()
-	st, err := s.js.Stream(ctx, streamName)
+	st, err := s.js.Stream(ctx, s.stream)
 	if err != nil {
 		return err
 	}
@@ -380,7 +384,7 @@ func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res paced
 		}()
 		defer func() { err = errors.Join(err, <-readErr) }()
 	} else {
-		cons, err := s.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{})
+		cons, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			return res, err
 		}
