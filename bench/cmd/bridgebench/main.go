@@ -12,7 +12,9 @@
 //     last one (the bridge released it; every PublishAsync completed).
 //     Bridged, direct, and direct with a Nats-Msg-Id on every message
 //     (direct-id: what the bridge sends, so the stream de-duplicates
-//     alike), memory and file storage, at each --sizes.
+//     alike), memory and file storage, at each --sizes. Each case's rate,
+//     and the process's CPU time (getrusage: producers, bridge or
+//     publishers, and the server) per message.
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
