@@ -98,3 +98,53 @@ func TestReplyToken(t *testing.T) {
 		require.Equal(t, tc.slot, slot, tc.s)
 	}
 }
+
+// Replies find their entry by epoch and index: a reply of an epoch given
+// up, or to an entry not awaiting one, finds nothing, even once the entry
+// holds another message; each entry's reply subject is built once per
+// epoch.
+func TestWindowReplies(t *testing.T) {
+	var w window
+	w.init(2, "S.x", "_INBOX.t.", false)
+	e := w.push("r", true, 0, 1, 10, []byte("a"))
+	w.address(e)
+	require.Equal(t, "_INBOX.t.1.0", e.msg.Reply)
+	require.Nil(t, w.mine(1, 0), "not published yet")
+	e.sent = true
+	got := w.mine(1, 0)
+	require.Same(t, e, got)
+	require.Nil(t, w.mine(2, 0), "another epoch")
+	require.Nil(t, w.mine(1, 1), "another entry")
+	require.Nil(t, w.mine(1, 2), "out of range")
+	require.Nil(t, w.mine(1, -1), "out of range")
+
+	// The epoch given up: the entry is published again in the next.
+	w.renew()
+	require.Nil(t, w.mine(1, 0), "the failed epoch's reply")
+	w.address(e)
+	require.Equal(t, "_INBOX.t.2.0", e.msg.Reply)
+	e.sent = true
+	require.Same(t, e, w.mine(2, 0))
+	w.ack(e)
+	require.Nil(t, w.mine(2, 0), "acknowledged already")
+	k, pos := w.pop()
+	require.Equal(t, 1, k)
+	require.Equal(t, uint64(10), pos)
+
+	// Its slot holds the next messages; an old epoch's late reply for slot
+	// 0 still finds nothing.
+	e1 := w.push("r", true, 0, 2, 20, []byte("b"))
+	e2 := w.push("r", true, 0, 3, 30, []byte("c"))
+	require.Same(t, &w.e[0], e2)
+	for _, x := range []*entry{e1, e2} {
+		w.address(x)
+		x.sent = true
+	}
+	require.Equal(t, "_INBOX.t.2.0", e2.msg.Reply, "built once per entry and epoch")
+	require.Equal(t, "r:0:3", e2.id())
+	require.Nil(t, w.mine(1, 0))
+	require.Same(t, e2, w.mine(2, 0))
+	require.Same(t, e1, w.oldest())
+	w.ack(e1)
+	require.Same(t, e2, w.oldest())
+}
