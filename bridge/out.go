@@ -119,13 +119,22 @@ type Out struct {
 	stored  int64
 	emptyAt int64
 
-	// The window, owned by the goroutine in Run (win.go).
-	w window
+	// The window, owned by the goroutine in Run (out_window.go); epoch its
+	// epoch, for the disconnection callback.
+	w     window
+	epoch atomic.Uint32
 
-	// in carries the publishes' outcomes from nats.go's callbacks to Run;
-	// reconn a token at each reconnection, ending a retry's pause.
-	in     inbox
-	reconn chan struct{}
+	// in carries the publishes' outcomes from the reply subscription, the
+	// timer's ticks and disconnections to Run (out_ack.go); reconn a token
+	// at each reconnection, ending a retry's pause. replyPrefix starts
+	// every reply subject. The acknowledgement timer: clock is its time's
+	// origin, armed whether it runs (owned by Run).
+	in          inbox
+	reconn      chan struct{}
+	replyPrefix string
+	timer       *time.Timer
+	clock       time.Time
+	armed       bool
 
 	stopStatus func()
 	running    atomic.Bool
@@ -197,16 +206,11 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		// No reconnect buffer: a publish while disconnected fails at once,
 		// so that nothing published after a lost one lands before it is
 		// published again.
-		extra: []nats.Option{nats.ReconnectBufSize(-1)},
+		extra: []nats.Option{nats.ReconnectBufSize(-1), nats.DisconnectErrHandler(b.onDisconnect)},
 	}
-	b.nc, b.js, err = c.dial(
-		jetstream.WithPublishAsyncAckHandler(b.onAck),
-		jetstream.WithPublishAsyncErrHandler(b.onErr),
-		jetstream.WithPublishAsyncTimeout(cfg.Timeout),
-		// The window bounds the current publishes; those of windows given
-		// up stay pending until they time out.
-		jetstream.WithPublishAsyncMaxPending(max(4000, 4*cfg.Window)),
-	)
+	// jetstream for the stream's checks; the publishes are the bridge's
+	// own (out_ack.go).
+	b.nc, b.js, err = c.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +219,9 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 			b.nc.Close()
 		}
 	}()
+	if err := b.subscribeReplies(); err != nil {
+		return nil, fmt.Errorf("bridge: subscribe to the acknowledgements' subjects on %s: %w", cfg.URL, err)
+	}
 	if err := b.bind(ctx); err != nil {
 		return nil, err
 	}
@@ -233,7 +240,8 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		}
 		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
 	}
-	b.w.init(cfg.Window, cfg.Subject, cfg.StrictOrder)
+	b.w.init(cfg.Window, cfg.Subject, b.replyPrefix, cfg.StrictOrder)
+	b.epoch.Store(b.w.epoch)
 	b.stopStatus = startStatus(r, statusOut, b.sample)
 	return b, nil
 }
@@ -323,6 +331,7 @@ func (b *Out) Close() error {
 		return nil
 	}
 	err := b.cons.Close()
+	b.timer.Stop()
 	b.nc.Close()
 	b.stopStatus() // the last sample: stopped, the connection closed
 	return err

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/ipc"
 )
 
@@ -76,6 +75,7 @@ func (b *Out) Run(ctx context.Context) error {
 			}
 			b.st.retries.Add(1)
 			b.w.renew()
+			b.epoch.Store(b.w.epoch)
 			if err := b.republish(); err != nil {
 				return err
 			}
@@ -153,21 +153,20 @@ func (b *Out) republish() error {
 	return nil
 }
 
-// noRetry turns off nats.go's own re-publishing of a message the stream did
-// not answer ("no responders"): it would land after the later publishes of
-// the window, and outlive a window given up; the bridge's retry (the whole
-// window, in order) covers it.
-var noRetry = []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}
-
-// publish publishes e's message asynchronously. A failure ends the epoch
-// (w.failed); only one that retrying cannot cure is returned.
+// publish publishes e's message, with its reply subject for this epoch,
+// and starts the acknowledgement timer if it is not running. A failure
+// ends the epoch (w.failed); only one that retrying cannot cure is
+// returned.
 func (b *Out) publish(e *entry) error {
 	if b.w.strict {
 		e.expect(b.w.last)
 	}
-	_, err := b.js.PublishMsgAsync(e.msg, noRetry...)
+	b.w.address(e)
+	err := b.nc.PublishMsg(e.msg)
 	if err == nil {
 		e.sent = true
+		e.at = b.now()
+		b.arm()
 		b.w.last = e.id()
 		b.st.published.Add(1)
 		return nil
@@ -180,45 +179,63 @@ func (b *Out) publish(e *entry) error {
 		b.fail(err)
 		return err
 	}
+	b.epochFailed(err)
+	return nil
+}
+
+// epochFailed ends the epoch for err (a publish or its acknowledgement
+// failing), counting the first failure of each epoch.
+func (b *Out) epochFailed(err error) {
 	if !b.w.failed {
 		b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, err))
 		b.w.failed = true
 	}
-	return nil
 }
 
-// process applies the publishes' outcomes that have come, and reports
-// whether one was an acknowledgement of this epoch. An error is a refusal
-// no retry can cure (refusedForGood): Run returns it.
+// process applies the events that have come (the publishes' outcomes, the
+// timer's tick, a lost connection), and reports whether one was an
+// acknowledgement of this epoch. An error is a refusal no retry can cure
+// (refusedForGood): Run returns it.
 func (b *Out) process() (acked bool, err error) {
 	if !b.in.pending.Load() {
 		return false, nil
 	}
+	tick := false
 	for _, ev := range b.in.take() {
-		if ev.err != nil {
-			if !b.w.mine(ev.msg) {
-				continue
+		switch ev.kind {
+		case evTick:
+			tick = true
+			continue
+		case evDisconnect:
+			if ev.epoch == b.w.epoch && b.w.oldest() != nil {
+				b.epochFailed(nats.ErrDisconnected)
 			}
-			if err := b.refusedForGood(b.w.entry(ev.msg), ev.err); err != nil {
+			continue
+		}
+		e := b.w.mine(ev.epoch, ev.slot)
+		if e == nil {
+			continue
+		}
+		if ev.err != nil {
+			if err := b.refusedForGood(e, ev.err); err != nil {
 				b.fail(err)
 				b.st.inflight.Store(int64(b.w.n - b.w.acked))
 				return acked, err
 			}
-			if !b.w.failed {
-				b.fail(fmt.Errorf("bridge: publish to %q: %w (publishing the window again)", b.cfg.Subject, ev.err))
-				b.w.failed = true
-			}
+			b.epochFailed(ev.err)
 			continue
 		}
-		if b.w.ack(ev.msg) {
-			acked = true
-			b.st.acked.Add(1)
-			if ev.dup {
-				b.st.dups.Add(1)
-			} else {
-				b.stored++
-			}
+		b.w.ack(e)
+		acked = true
+		b.st.acked.Add(1)
+		if ev.dup {
+			b.st.dups.Add(1)
+		} else {
+			b.stored++
 		}
+	}
+	if tick {
+		b.expire()
 	}
 	b.st.inflight.Store(int64(b.w.n - b.w.acked))
 	return acked, nil

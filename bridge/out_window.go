@@ -6,24 +6,28 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // window is the out-bridge's messages read from the ring and not yet
 // released, in ring order: a circular array of OutConfig.Window entries,
-// each with its own nats.Msg (its Data points into the ring, where the
-// held message stays until released: the bridge copies no payload).
+// each with its own nats.Msg, allocated once and reused (its Data points
+// into the ring, where the held message stays until released: the bridge
+// copies no payload).
 //
 // An epoch is one series of publishes of the window. A failed publish or
 // acknowledgement ends it: the next re-publishes every entry not yet
-// acknowledged, in order, with fresh nats.Msg values, so that the outcome
-// of a publish of an epoch given up (a late acknowledgement, a timeout) is
-// told apart by its pointer and ignored. Owned by the goroutine in Run.
+// acknowledged, in order. Every publish's reply subject names its epoch
+// and its entry (out_ack.go), so that the outcome of a publish of an epoch
+// given up (a late acknowledgement) is told apart and ignored. Within an
+// epoch an entry is published again only once its previous message was
+// acknowledged (a failure ends the epoch), so one reply subject serves
+// each entry for the epoch. Owned by the goroutine in Run.
 type window struct {
 	e       []entry
-	head, n int // the oldest entry, and how many are in use
-	acked   int // entries in use that are acknowledged (and not released)
-	idx     map[*nats.Msg]int
+	head, n int    // the oldest entry, and how many are in use
+	acked   int    // entries in use that are acknowledged (and not released)
+	epoch   uint32 // the current epoch (from 1)
+	reply   string // the reply subjects' prefix (out_ack.go)
 	subject string
 	failed  bool // the epoch failed: re-publish before reading on
 	buf     []byte
@@ -37,15 +41,19 @@ type window struct {
 }
 
 type entry struct {
-	msg   *nats.Msg
-	pos   uint64   // the message's ring position (its Pos): Release's argument
-	exp   []string // the expectation header's value (strict), reused
-	sent  bool     // published in this epoch
+	msg   *nats.Msg // reused: Subject, Header (Msg-Id, expectation), Reply, Data
+	pos   uint64    // the message's ring position (its Pos): Release's argument
+	exp   []string  // the expectation header's value (strict), reused
+	ids   []string  // the Msg-Id header's value, reused
+	slot  int       // the entry's index in window.e, in its reply subject
+	epoch uint32    // the epoch msg.Reply names (0: none yet)
+	at    int64     // when published, on Out's clock (the acknowledgement timeout)
+	sent  bool      // published in this epoch
 	acked bool
 }
 
 // id is the entry's Nats-Msg-Id.
-func (e *entry) id() string { return e.msg.Header[msgIDHeader][0] }
+func (e *entry) id() string { return e.ids[0] }
 
 // expect sets (or, for "", removes) the entry's expectation header.
 func (e *entry) expect(last string) {
@@ -65,33 +73,46 @@ func (e *entry) expected() string {
 	return ""
 }
 
-func (w *window) init(size int, subject string, strict bool) {
+// init makes the window's entries; reply is the reply subjects' prefix.
+func (w *window) init(size int, subject, reply string, strict bool) {
 	w.e = make([]entry, size)
 	w.subject = subject
+	w.reply = reply
 	w.strict = strict
 	for i := range w.e {
-		w.e[i].exp = make([]string, 1)
+		e := &w.e[i]
+		e.exp = make([]string, 1)
+		e.ids = make([]string, 1)
+		e.slot = i
+		e.msg = &nats.Msg{Subject: subject, Header: nats.Header{msgIDHeader: e.ids}}
 	}
 	w.renew()
 }
 
-// renew gives every entry a fresh nats.Msg (same subject, data and
-// Msg-Id), starting an epoch: outcomes of the previous one no longer find
-// their entry.
+// renew starts an epoch: no entry is published in it yet, and outcomes of
+// the previous one's publishes no longer find their entry.
 func (w *window) renew() {
-	w.idx = make(map[*nats.Msg]int, len(w.e))
+	w.epoch++
 	for i := range w.e {
-		e := &w.e[i]
-		m := &nats.Msg{Subject: w.subject, Header: nats.Header{msgIDHeader: []string{""}}}
-		if e.msg != nil {
-			m.Data = e.msg.Data
-			m.Header[msgIDHeader][0] = e.msg.Header[msgIDHeader][0]
-		}
-		e.msg, e.sent = m, false
-		w.idx[m] = i
+		w.e[i].sent = false
 	}
 	w.failed = false
 	w.last = ""
+}
+
+// address sets e's reply subject for the current epoch: the prefix, the
+// epoch and the entry's index (built once per entry and epoch).
+func (w *window) address(e *entry) {
+	if e.epoch == w.epoch {
+		return
+	}
+	b := append(w.buf[:0], w.reply...)
+	b = strconv.AppendUint(b, uint64(w.epoch), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(e.slot), 10)
+	w.buf = b
+	e.msg.Reply = string(b)
+	e.epoch = w.epoch
 }
 
 // full reports whether the window has no room.
@@ -123,7 +144,7 @@ func (w *window) push(id string, seqs bool, slot int, seq, pos uint64, data []by
 		b = strconv.AppendUint(b, pos, 10)
 	}
 	w.buf = b
-	e.msg.Header[msgIDHeader][0] = string(b)
+	e.ids[0] = string(b)
 	return e
 }
 
@@ -136,33 +157,38 @@ func (w *window) at(k int) *entry {
 	return &w.e[i]
 }
 
-// ack marks the entry whose publish m was acknowledged, if it is of this
-// epoch and not acknowledged yet; it reports whether it did.
-func (w *window) ack(m *nats.Msg) bool {
-	i, ok := w.idx[m]
-	if !ok {
-		return false
+// mine returns the entry whose publish, in this epoch, a reply naming
+// epoch and slot answers, if it awaits its outcome; nil otherwise (a reply
+// of an epoch given up, or a slot out of range).
+func (w *window) mine(epoch uint32, slot int) *entry {
+	if epoch != w.epoch || slot < 0 || slot >= len(w.e) {
+		return nil
 	}
-	e := &w.e[i]
-	if !e.sent || e.acked {
-		return false
+	if e := &w.e[slot]; e.sent && !e.acked {
+		return e
 	}
+	return nil
+}
+
+// ack marks e acknowledged (e from mine).
+func (w *window) ack(e *entry) {
 	e.acked = true
 	w.acked++
-	return true
 }
 
-// mine reports whether m is the message of an entry published in this
-// epoch and awaiting its outcome.
-func (w *window) mine(m *nats.Msg) bool {
-	i, ok := w.idx[m]
-	return ok && w.e[i].sent && !w.e[i].acked
-}
-
-// entry returns the entry whose message is m in this epoch, or nil.
-func (w *window) entry(m *nats.Msg) *entry {
-	if i, ok := w.idx[m]; ok {
-		return &w.e[i]
+// oldest returns the oldest entry published in this epoch and awaiting
+// its outcome, or nil. Publishes of an epoch go out in ring order, so it
+// is the first entry not acknowledged, if published.
+func (w *window) oldest() *entry {
+	for k := 0; k < w.n; k++ {
+		e := w.at(k)
+		if e.acked {
+			continue
+		}
+		if e.sent {
+			return e
+		}
+		return nil
 	}
 	return nil
 }
@@ -190,18 +216,29 @@ func (w *window) pop() (k int, pos uint64) {
 	return k, pos
 }
 
-// event is a publish's outcome: acknowledged (dup: as a duplicate) or
-// failed (err).
+// eventKind is what an event reports.
+type eventKind uint8
+
+const (
+	evReply      eventKind = iota // a publish's reply: acknowledged (dup: as a duplicate) or refused (err)
+	evTick                        // the acknowledgement timer fired
+	evDisconnect                  // the connection was lost: the epoch's outstanding publishes fail
+)
+
+// event is a publish's outcome, or a tick of the acknowledgement timer, or
+// a lost connection, for Run.
 type event struct {
-	msg *nats.Msg
-	dup bool
-	err error
+	kind  eventKind
+	epoch uint32 // evReply, evDisconnect: the epoch it concerns
+	slot  int    // evReply: the entry
+	dup   bool
+	err   error
 }
 
-// inbox hands events from nats.go's callbacks to Run. A callback never
-// waits: some run while nats.go holds its publisher's lock, which Run's
-// next publish needs. Its memory is bounded by the publishes pending in
-// nats.go (WithPublishAsyncMaxPending).
+// inbox hands events from nats.go's goroutines (the reply subscription's
+// handler, the disconnection callback) and the timer to Run. A producer of
+// events never waits. Its memory is bounded by the replies arriving
+// between two of Run's takes.
 type inbox struct {
 	mu      sync.Mutex
 	q       []event
@@ -235,14 +272,4 @@ func (in *inbox) take() []event {
 	in.pending.Store(false)
 	in.mu.Unlock()
 	return q
-}
-
-// onAck and onErr are nats.go's callbacks for the publishes' outcomes
-// (on its goroutines).
-func (b *Out) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubAck) {
-	b.in.put(event{msg: m, dup: pa.Duplicate})
-}
-
-func (b *Out) onErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	b.in.put(event{msg: m, err: err})
 }

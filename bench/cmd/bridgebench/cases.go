@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,12 +20,14 @@ import (
 	"github.com/shmring/shmring/ipc"
 )
 
-// The stream every case publishes to, created for the case and deleted
-// after it.
-const (
-	streamName = "BB"
-	subject    = "BB.x"
-)
+// The subject every case publishes to, captured by a stream created for
+// the case (BB1, BB2, ...: a file stream created again under the name just
+// deleted can fail, "error creating store for stream") and deleted after
+// it.
+const subject = "BB.x"
+
+// streams numbers the cases' streams.
+var streams atomic.Int64
 
 // pacedResult is a paced case's figures.
 type pacedResult struct {
@@ -34,18 +37,21 @@ type pacedResult struct {
 
 // setup is a case's stream, and its ring and out-bridge if bridged.
 type setup struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	ring *ipc.Ring
-	out  *bridge.Out
-	stop func() error // stops everything, the first error
+	stream string
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ring   *ipc.Ring
+	out    *bridge.Out
+	stop   func() error // stops everything, the first error
 }
 
 // newSetup makes the stream (memory or file storage), and, if bridged or
 // ring, an MPSC ring with p.producers slots; if bridged, an out-bridge
 // running on it.
-func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (s *setup, err error) {
-	s = &setup{}
+func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (_ *setup, err error) {
+	// s is not the result: a failure returns nil, and the stops still
+	// need s.
+	s := &setup{}
 	var stops []func() error
 	s.stop = func() error {
 		var errs []error
@@ -72,13 +78,14 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 	if file {
 		storage = jetstream.FileStorage
 	}
-	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: streamName, Subjects: []string{subject}, Storage: storage}); err != nil {
+	s.stream = "BB" + strconv.FormatInt(streams.Add(1), 10)
+	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{subject}, Storage: storage}); err != nil {
 		return nil, fmt.Errorf("create the stream: %w", err)
 	}
 	stops = append(stops, func() error {
 		ctx, cancel := withTimeout()
 		defer cancel()
-		return s.js.DeleteStream(ctx, streamName)
+		return s.js.DeleteStream(ctx, s.stream)
 	})
 	if !ring {
 		return s, nil
@@ -233,54 +240,73 @@ func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg [
 	return send, finish, nil
 }
 
-// throughput runs one throughput case and returns messages per second:
-// bridged, or direct (with Nats-Msg-Ids if ids).
-func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, error) {
+// cpuTime is the process's CPU time so far (user and system): the
+// producers', the bridge's or the publishers' and the embedded server's.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// tputResult is a throughput case's figures.
+type tputResult struct {
+	rate float64       // messages per second
+	cpu  time.Duration // the process's CPU time per message
+}
+
+// throughput runs one throughput case and returns messages per second and
+// the CPU time per message: bridged, or direct (with Nats-Msg-Ids if ids).
+func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (tputResult, error) {
+	rate, cpu, err := throughputRun(srv, p, size, bridged, file, ids)
+	return tputResult{rate: rate, cpu: cpu}, err
+}
+
+func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, time.Duration, error) {
 	s, err := newSetup(srv, p, size, file, bridged, bridged)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	total := p.messages / p.producers * p.producers
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	if bridged {
 		send, closeAll, err := ringSend(s, p)
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		_, err = produce(p, total, size, 0, false, send)
 		for err == nil && s.out.Stats().Released < uint64(total) {
 			time.Sleep(100 * time.Microsecond) // the clock's resolution: 0.1 ms
 		}
-		elapsed = time.Since(start)
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
 		closeAll()
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
 	} else {
 		send, finish, err := directSend(srv, p, ids)
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		_, err = produce(p, total, size, 0, false, send)
 		err = errors.Join(err, finish())
-		elapsed = time.Since(start)
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
 		if err != nil {
-			return 0, errors.Join(err, s.stop())
+			return 0, 0, errors.Join(err, s.stop())
 		}
 	}
 	if err := checkStream(s, total); err != nil {
-		return 0, errors.Join(err, s.stop())
+		return 0, 0, errors.Join(err, s.stop())
 	}
-	return float64(total) / elapsed.Seconds(), s.stop()
+	return float64(total) / elapsed.Seconds(), cpu / time.Duration(total), s.stop()
 }
 
 // checkStream checks that the stream holds total messages.
 func checkStream(s *setup, total int) error {
 	ctx, cancel := withTimeout()
 	defer cancel()
-	st, err := s.js.Stream(ctx, streamName)
+	st, err := s.js.Stream(ctx, s.stream)
 	if err != nil {
 		return err
 	}
@@ -358,7 +384,7 @@ func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res paced
 		}()
 		defer func() { err = errors.Join(err, <-readErr) }()
 	} else {
-		cons, err := s.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{})
+		cons, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			return res, err
 		}

@@ -12,7 +12,9 @@
 //     last one (the bridge released it; every PublishAsync completed).
 //     Bridged, direct, and direct with a Nats-Msg-Id on every message
 //     (direct-id: what the bridge sends, so the stream de-duplicates
-//     alike), memory and file storage, at each --sizes.
+//     alike), memory and file storage, at each --sizes. Each case's rate,
+//     and the process's CPU time (getrusage: producers, bridge or
+//     publishers, and the server) per message.
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
@@ -88,7 +90,7 @@ func main() {
 		size int
 		kase string
 	}
-	tput := map[key][]float64{}
+	tput := map[key][]tputResult{}
 	paced := map[key][]pacedResult{}
 	for round := 1; round <= *rounds; round++ {
 		for _, size := range sz {
@@ -102,12 +104,12 @@ func main() {
 				if !want(*only, c.name) {
 					continue
 				}
-				rate, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
+				res, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
 				if err != nil {
 					fail(fmt.Errorf("round %d, %d B, %s: %w", round, size, c.name, err))
 				}
-				tput[key{size, c.name}] = append(tput[key{size, c.name}], rate)
-				fmt.Printf("round %d  %5d B  %-15s %10.0f msgs/s\n", round, size, c.name, rate)
+				tput[key{size, c.name}] = append(tput[key{size, c.name}], res)
+				fmt.Printf("round %d  %5d B  %-15s %10.0f msgs/s  CPU %6.2f µs/msg\n", round, size, c.name, res.rate, us(res.cpu))
 			}
 			if p.paced == 0 {
 				continue
@@ -134,12 +136,20 @@ func main() {
 	fmt.Printf("%6s  %-7s %10s %10s %10s %10s %10s\n", "size", "storage", "bridged", "direct", "direct-id", "/direct", "/direct-id")
 	for _, size := range sz {
 		for _, st := range []string{"memory", "file"} {
-			b, d, di := tput[key{size, "bridged/" + st}], tput[key{size, "direct/" + st}], tput[key{size, "direct-id/" + st}]
+			b, d, di := rates(tput[key{size, "bridged/" + st}]), rates(tput[key{size, "direct/" + st}]), rates(tput[key{size, "direct-id/" + st}])
 			ratios, ratiosID := make([]float64, len(b)), make([]float64, len(b))
 			for i := range b {
 				ratios[i], ratiosID[i] = b[i]/d[i], b[i]/di[i]
 			}
 			fmt.Printf("%5dB  %-7s %10.0f %10.0f %10.0f %9.2fx %9.2fx\n", size, st, median(b), median(d), median(di), median(ratios), median(ratiosID))
+		}
+	}
+	fmt.Println("\nCPU time per message, µs, median of the rounds (the whole process: producers, bridge or publishers, and the server)")
+	fmt.Printf("%6s  %-7s %10s %10s %10s\n", "size", "storage", "bridged", "direct", "direct-id")
+	for _, size := range sz {
+		for _, st := range []string{"memory", "file"} {
+			fmt.Printf("%5dB  %-7s %10.2f %10.2f %10.2f\n", size, st,
+				median(cpus(tput[key{size, "bridged/" + st}])), median(cpus(tput[key{size, "direct/" + st}])), median(cpus(tput[key{size, "direct-id/" + st}])))
 		}
 	}
 	if p.paced == 0 {
@@ -164,6 +174,27 @@ func main() {
 		fmt.Printf("%5dB  Write p99 with the bridge / without: %.2fx (median of per-round ratios)\n", size, median(ratios))
 	}
 }
+
+// rates and cpus are the throughput results' messages per second and CPU
+// microseconds per message.
+func rates(rs []tputResult) []float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = r.rate
+	}
+	return v
+}
+
+func cpus(rs []tputResult) []float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = us(r.cpu)
+	}
+	return v
+}
+
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // want reports whether the --cases list only names kase ("": every case).
 func want(only, kase string) bool {

@@ -1,0 +1,150 @@
+package bridge
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// The acknowledgements' parsing: the shapes the server sends take the fast
+// path, anything else encoding/json, with nats.go's jetstream's outcomes.
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		data      string
+		fast, dup bool
+		err       error // nil: acknowledged
+	}{
+		{data: `{"stream":"S","seq":1}`, fast: true},
+		{data: `{"stream":"ORDERS","seq":18446744073709551615}`, fast: true},
+		{data: `{"stream":"S","seq":7,"duplicate": true}`, fast: true, dup: true},
+		{data: `{"stream":"S","seq":7,"duplicate":true}`, fast: true, dup: true},
+		{data: `{"stream":"S","domain":"hub","seq":3}`, fast: true},
+		{data: `{"stream":"S","domain":"hub","seq":3,"duplicate": true}`, fast: true, dup: true},
+		{data: `{"stream": "S", "seq": 4}`, fast: false},
+		{data: `{"stream":"S","seq":5,"duplicate":false}`, fast: false},
+		{data: `{"stream":"S","seq":9,"batch":"b","count":2}`, fast: false},
+		{data: `{"stream":"S","seq":9,"val":"1"}`, fast: false},
+		{data: `{"stream":"S\"x","seq":1}`, fast: false},
+		{data: `{"seq":1,"stream":"S","duplicate":true}`, fast: false, dup: true},
+		{data: `{"stream":"","seq":1}`, err: jetstream.ErrInvalidJSAck},
+		{data: `{"seq":1}`, err: jetstream.ErrInvalidJSAck},
+		{data: ``, err: jetstream.ErrInvalidJSAck},
+		{data: `{"stream":"S","seq":}`, err: jetstream.ErrInvalidJSAck},
+		{data: `{"stream":"S","seq":1`, err: jetstream.ErrInvalidJSAck},
+		{data: `{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"S","seq":0}`,
+			err: &jetstream.APIError{ErrorCode: 10077}},
+		{data: `{"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}}`,
+			err: jetstream.ErrStreamMessageExceedsMaximum},
+	} {
+		t.Run(tc.data, func(t *testing.T) {
+			dup, ok := parseAckFast([]byte(tc.data))
+			require.Equal(t, tc.fast, ok, "fast path")
+			if ok {
+				require.Equal(t, tc.dup, dup)
+			}
+			dup, err := parseAck([]byte(tc.data))
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.dup, dup)
+		})
+	}
+	// An error the stream sends is its *jetstream.APIError, as the bridge's
+	// refusal checks (refusedForGood) need.
+	_, err := parseAck([]byte(`{"error":{"code":503,"err_code":10070,"description":"wrong last msg ID: r:0:1"}}`))
+	var ae *jetstream.APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, jsErrWrongLastMsgID, ae.ErrorCode)
+	require.Equal(t, "wrong last msg ID: r:0:1", ae.Description)
+}
+
+func TestParseAckAllocs(t *testing.T) {
+	data := []byte(`{"stream":"S","seq":123,"duplicate": true}`)
+	require.Zero(t, testing.AllocsPerRun(100, func() {
+		if _, err := parseAck(data); err != nil {
+			panic(err)
+		}
+	}))
+}
+
+// Reply subjects' tokens: EPOCH.ENTRY, anything else ignored.
+func TestReplyToken(t *testing.T) {
+	for _, tc := range []struct {
+		s     string
+		epoch uint32
+		slot  int
+		ok    bool
+	}{
+		{"1.0", 1, 0, true},
+		{"4294967295.2147483647", 1<<32 - 1, 1<<31 - 1, true},
+		{"17.1023", 17, 1023, true},
+		{"4294967296.0", 0, 0, false},
+		{"1.2147483648", 0, 0, false},
+		{"1", 0, 0, false},
+		{"1.", 0, 0, false},
+		{".1", 0, 0, false},
+		{"1.2.3", 0, 0, false},
+		{"1.x", 0, 0, false},
+		{"-1.2", 0, 0, false},
+		{"", 0, 0, false},
+		{"99999999999.1", 0, 0, false},
+	} {
+		epoch, slot, ok := replyToken(tc.s)
+		require.Equal(t, tc.ok, ok, tc.s)
+		require.Equal(t, tc.epoch, epoch, tc.s)
+		require.Equal(t, tc.slot, slot, tc.s)
+	}
+}
+
+// Replies find their entry by epoch and index: a reply of an epoch given
+// up, or to an entry not awaiting one, finds nothing, even once the entry
+// holds another message; each entry's reply subject is built once per
+// epoch.
+func TestWindowReplies(t *testing.T) {
+	var w window
+	w.init(2, "S.x", "_INBOX.t.", false)
+	e := w.push("r", true, 0, 1, 10, []byte("a"))
+	w.address(e)
+	require.Equal(t, "_INBOX.t.1.0", e.msg.Reply)
+	require.Nil(t, w.mine(1, 0), "not published yet")
+	e.sent = true
+	got := w.mine(1, 0)
+	require.Same(t, e, got)
+	require.Nil(t, w.mine(2, 0), "another epoch")
+	require.Nil(t, w.mine(1, 1), "another entry")
+	require.Nil(t, w.mine(1, 2), "out of range")
+	require.Nil(t, w.mine(1, -1), "out of range")
+
+	// The epoch given up: the entry is published again in the next.
+	w.renew()
+	require.Nil(t, w.mine(1, 0), "the failed epoch's reply")
+	w.address(e)
+	require.Equal(t, "_INBOX.t.2.0", e.msg.Reply)
+	e.sent = true
+	require.Same(t, e, w.mine(2, 0))
+	w.ack(e)
+	require.Nil(t, w.mine(2, 0), "acknowledged already")
+	k, pos := w.pop()
+	require.Equal(t, 1, k)
+	require.Equal(t, uint64(10), pos)
+
+	// Its slot holds the next messages; an old epoch's late reply for slot
+	// 0 still finds nothing.
+	e1 := w.push("r", true, 0, 2, 20, []byte("b"))
+	e2 := w.push("r", true, 0, 3, 30, []byte("c"))
+	require.Same(t, &w.e[0], e2)
+	for _, x := range []*entry{e1, e2} {
+		w.address(x)
+		x.sent = true
+	}
+	require.Equal(t, "_INBOX.t.2.0", e2.msg.Reply, "built once per entry and epoch")
+	require.Equal(t, "r:0:3", e2.id())
+	require.Nil(t, w.mine(1, 0))
+	require.Same(t, e2, w.mine(2, 0))
+	require.Same(t, e1, w.oldest())
+	w.ack(e1)
+	require.Same(t, e2, w.oldest())
+}
