@@ -1,8 +1,11 @@
 package bridge
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
@@ -147,4 +150,19 @@ func TestWindowReplies(t *testing.T) {
 	require.Same(t, e1, w.oldest())
 	w.ack(e1)
 	require.Same(t, e2, w.oldest())
+}
+
+// TestFailWhileDisconnected: a publish refused because the connection is
+// down (nats.go says "outbound buffer limit exceeded", the bridge having no
+// reconnect buffer) is kept as a last error that says so; others as they are.
+func TestFailWhileDisconnected(t *testing.T) {
+	var b Out // no connection: Stats would ask it its status
+	last := func() string { b.st.mu.Lock(); defer b.st.mu.Unlock(); return b.st.lastErr }
+	b.fail(nats.ErrReconnectBufExceeded)
+	require.Contains(t, last(), "not connected to NATS (reconnecting)")
+	b.fail(fmt.Errorf("publish: %w", nats.ErrDisconnected))
+	require.Contains(t, last(), "not connected to NATS (reconnecting)")
+	b.fail(errors.New("maximum messages exceeded"))
+	require.Equal(t, "maximum messages exceeded", last())
+	require.Equal(t, uint64(3), b.st.errors.Load())
 }

@@ -273,8 +273,15 @@ func (b *Out) setState(s string) { b.st.state.Store(s) }
 // fail counts a failure and keeps it as the last error.
 func (b *Out) fail(err error) {
 	b.st.errors.Add(1)
+	msg := err.Error()
+	if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrDisconnected) {
+		// nats.go's words for a publish while the connection is down (the
+		// bridge has no reconnect buffer: "outbound buffer limit
+		// exceeded") do not say what happened.
+		msg = "not connected to NATS (reconnecting): the window is published again once the connection is back (" + msg + ")"
+	}
 	b.st.mu.Lock()
-	b.st.lastErr = err.Error()
+	b.st.lastErr = msg
 	b.st.mu.Unlock()
 }
 
