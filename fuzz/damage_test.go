@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +23,42 @@ import (
 	"github.com/shmring/shmring/shm"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// fuzzDir is this process's directory for the damage targets' segments,
+// in /dev/shm like their default. The fuzz coordinator stops a worker at
+// -fuzztime's end with SIGINT, then SIGKILL, if it does not finish its
+// input within a second (a loaded machine): the input's cleanups never run,
+// and a segment named in /dev/shm itself would stay there. In a directory
+// named by the worker's PID, the next fuzz process removes it
+// (removeStaleFuzzDirs), and so does scripts/fuzz.sh after each target.
+var fuzzDir = filepath.Join("/dev/shm", "shmring-fuzz-"+strconv.Itoa(os.Getpid()))
+
+func TestMain(m *testing.M) {
+	removeStaleFuzzDirs()
+	if err := os.Mkdir(fuzzDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		fmt.Fprintln(os.Stderr, "fuzz:", err)
+		os.Exit(2)
+	}
+	testutil.MainThen(m, func() error {
+		left, _ := os.ReadDir(fuzzDir)
+		_ = os.RemoveAll(fuzzDir)
+		if len(left) > 0 {
+			return fmt.Errorf("tests left %d file(s) in %s", len(left), fuzzDir)
+		}
+		return nil
+	})
+}
+
+// removeStaleFuzzDirs removes the directories of fuzz processes that are
+// gone (a worker stopped mid-input), never a live one's.
+func removeStaleFuzzDirs() {
+	dirs, _ := filepath.Glob("/dev/shm/shmring-fuzz-*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "shmring-fuzz-"))
+		if err == nil && pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
 
 // The damage targets, one per ring kind, so that each kind gets its own
 // fuzzing time (scripts/fuzz.sh runs every target for FUZZTIME): a single
@@ -91,7 +130,8 @@ func fuzzDamage(f *testing.F, kind string) {
 		// A crasher kills the worker before t's cleanups run: remove the
 		// segment first (the panic goes on with its stack intact).
 		name := testutil.Name(t)
-		remove := func() { _ = os.Remove(filepath.Join("/dev/shm", name)) }
+		remove := func() { _ = os.Remove(filepath.Join(fuzzDir, name)) }
+		t.Cleanup(remove)
 		watchdog := time.AfterFunc(30*time.Second, func() {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
@@ -148,7 +188,7 @@ func runDamage(t *testing.T, name, kind string, extras, writes byte, patches []b
 	}
 	cfg.Timestamps = extras&1 != 0
 	cfg.Sequences = extras&2 != 0
-	r, err := ipc.Create(name, cfg)
+	r, err := ipc.Create(name, cfg, ipc.WithDir(fuzzDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,4 +29,15 @@ for target in $(grep -ho '^func Fuzz[A-Za-z]*' fuzz/*_test.go | sed 's/func //')
     fi
     exit 1
   done
+  # A worker the coordinator stopped mid-input (SIGINT, then SIGKILL, when
+  # it does not finish within a second of -fuzztime's end) leaves its
+  # directory (fuzz/damage_test.go, fuzzDir): remove those of dead workers.
+  for d in /dev/shm/shmring-fuzz-*; do
+    [[ -e $d ]] || continue
+    pid=${d##*shmring-fuzz-}
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "== $target: removed $d, left by a fuzz worker stopped mid-input: $(ls "$d" | tr '\n' ' ')"
+      rm -rf "$d"
+    fi
+  done
 done

@@ -57,8 +57,20 @@ func Leftovers() []string {
 
 // Main runs the tests and then fails the run if any file the tests made is
 // left in /dev/shm, removing them so that one failure does not cascade.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainThen(m, nil) }
+
+// MainThen is Main with a check of the caller's own after the tests: an
+// error from after fails the run, as a file left in /dev/shm does.
+func MainThen(m *testing.M, after func() error) {
 	code := m.Run()
+	if after != nil {
+		if err := after(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
 	if left := Leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: tests left %d file(s) in /dev/shm: %v\n", len(left), left)
 		for _, n := range left {
