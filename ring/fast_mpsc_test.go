@@ -26,38 +26,7 @@ func TestFastSharedFlag(t *testing.T) {
 		{"spsc", ring.Config{}, false},
 		{"spsc sequences", ring.Config{Sequences: true}, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Capacity = 1 << 12
-			size, err := ring.Size(cfg)
-			require.NoError(t, err)
-			region := make([]byte, size)
-			require.NoError(t, ring.Format(region, cfg))
-			r := attach(t, region)
-			var p *ring.Producer
-			if cfg.Kind == ring.MPSC {
-				p, err = r.NewSlotProducer(0)
-			} else {
-				p, err = r.NewProducer()
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.fast, ring.FastShared(p))
-
-			_, err = p.Claim(10)
-			require.NoError(t, err)
-			require.False(t, ring.FastShared(p), "a claim is outstanding")
-			require.NoError(t, p.Commit())
-			require.Equal(t, tc.fast, ring.FastShared(p), "after Commit")
-			_, err = p.Claim(10)
-			require.NoError(t, err)
-			p.Abort()
-			require.Equal(t, tc.fast, ring.FastShared(p), "after Abort")
-
-			ring.SetHook(p, func(int) {})
-			require.False(t, ring.FastShared(p), "a hook is set")
-			ring.SetHook(p, nil)
-			require.Equal(t, tc.fast, ring.FastShared(p), "the hook removed")
-		})
+		t.Run(tc.name, func(t *testing.T) { checkFastFlag(t, tc.cfg, tc.fast, ring.FastShared) })
 	}
 }
 

@@ -28,39 +28,44 @@ func TestFastFlag(t *testing.T) {
 		{"mpsc overwrite", ring.Config{Kind: ring.MPSC, Overwrite: true}, false},
 		{"mpsc sequences", ring.Config{Kind: ring.MPSC, Sequences: true}, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Capacity = 1 << 12
-			size, err := ring.Size(cfg)
-			require.NoError(t, err)
-			region := make([]byte, size)
-			require.NoError(t, ring.Format(region, cfg))
-			r := attach(t, region)
-			var p *ring.Producer
-			if cfg.Kind == ring.MPSC {
-				p, err = r.NewSlotProducer(0)
-			} else {
-				p, err = r.NewProducer()
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.fast, ring.Fast(p))
-
-			_, err = p.Claim(10)
-			require.NoError(t, err)
-			require.False(t, ring.Fast(p), "a claim is outstanding")
-			require.NoError(t, p.Commit())
-			require.Equal(t, tc.fast, ring.Fast(p), "after Commit")
-			_, err = p.Claim(10)
-			require.NoError(t, err)
-			p.Abort()
-			require.Equal(t, tc.fast, ring.Fast(p), "after Abort")
-
-			ring.SetHook(p, func(int) {})
-			require.False(t, ring.Fast(p), "a hook is set")
-			ring.SetHook(p, nil)
-			require.Equal(t, tc.fast, ring.Fast(p), "the hook removed")
-		})
+		t.Run(tc.name, func(t *testing.T) { checkFastFlag(t, tc.cfg, tc.fast, ring.Fast) })
 	}
+}
+
+// checkFastFlag checks a producer's fast-path flag (flag: ring.Fast or
+// ring.FastShared) on a fresh ring of cfg: as expected (fast), off while a
+// claim is outstanding or a hook is set, back after Commit, Abort and the
+// hook's removal.
+func checkFastFlag(t *testing.T, cfg ring.Config, fast bool, flag func(*ring.Producer) bool) {
+	cfg.Capacity = 1 << 12
+	size, err := ring.Size(cfg)
+	require.NoError(t, err)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	r := attach(t, region)
+	var p *ring.Producer
+	if cfg.Kind == ring.MPSC {
+		p, err = r.NewSlotProducer(0)
+	} else {
+		p, err = r.NewProducer()
+	}
+	require.NoError(t, err)
+	require.Equal(t, fast, flag(p))
+
+	_, err = p.Claim(10)
+	require.NoError(t, err)
+	require.False(t, flag(p), "a claim is outstanding")
+	require.NoError(t, p.Commit())
+	require.Equal(t, fast, flag(p), "after Commit")
+	_, err = p.Claim(10)
+	require.NoError(t, err)
+	p.Abort()
+	require.Equal(t, fast, flag(p), "after Abort")
+
+	ring.SetHook(p, func(int) {})
+	require.False(t, flag(p), "a hook is set")
+	ring.SetHook(p, nil)
+	require.Equal(t, fast, flag(p), "the hook removed")
 }
 
 // TestFastPathSameBytes: a plain ring written through the fast path and
