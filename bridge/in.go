@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,10 +109,8 @@ type In struct {
 	lastCons uint64 // the consumer (delivery) sequence of the last delivery received
 	needSync bool   // high and lastCons must be re-established before fetching
 
-	running     atomic.Bool
+	runGuard                // Run one at a time, not after Close; its state and failures
 	reconnected atomic.Bool // set by the connection on reconnecting: Run resyncs
-	stopping    atomic.Bool // Run's context is done: producer waits end
-	closed      atomic.Bool
 	st          counters
 	stopStatus  func() // ends the bridge block's sampling (status.go)
 }
@@ -318,11 +315,8 @@ func (b *In) waitHook(ipc.WaitInfo) error {
 // for that; a closed one is left as it was).
 // Call it after Run has returned; it fails if Run is running. Idempotent.
 func (b *In) Close() error {
-	if b.running.Load() {
-		return errors.New("bridge: Close while Run is running: cancel Run's context and wait for it to return first")
-	}
-	if !b.closed.CompareAndSwap(false, true) {
-		return nil
+	if ok, err := b.beginClose(); !ok {
+		return err
 	}
 	err := b.prod.Close()
 	if b.nc.IsConnected() {
@@ -336,14 +330,10 @@ func (b *In) Close() error {
 // counters are In's Stats, updated by Run and read by anyone.
 type counters struct {
 	fetched, written, dups, acked, recovered atomic.Uint64
-	resyncs, gaps, errors, pauses, checks    atomic.Uint64
+	resyncs, gaps, pauses, checks            atomic.Uint64
 	resets                                   atomic.Uint64
 	high                                     atomic.Uint64
 	paused                                   atomic.Bool
-	state                                    atomic.Value // string
-
-	mu      sync.Mutex
-	lastErr string
 }
 
 // subjectsOverlap reports whether some subject could match both filter and

@@ -17,17 +17,11 @@ import (
 // retried with a growing pause (up to a second), and followed by a resync:
 // Run does not return for it. It must not run in two goroutines at once.
 func (b *In) Run(ctx context.Context) error {
-	if b.closed.Load() {
-		return fmt.Errorf("bridge: Run after Close: %w", ipc.ErrClosed)
+	end, err := b.beginRun(ctx)
+	if err != nil {
+		return err
 	}
-	if !b.running.CompareAndSwap(false, true) {
-		return errors.New("bridge: Run is running already: one Run at a time")
-	}
-	defer b.running.Store(false)
-	b.stopping.Store(false)
-	stop := context.AfterFunc(ctx, func() { b.stopping.Store(true) })
-	defer stop()
-	defer b.setState("stopped")
+	defer end()
 
 	// A previous Run may have stopped in the middle of a batch: its
 	// messages are redelivered after the newer ones, so resync first.

@@ -137,9 +137,7 @@ type Out struct {
 	armed       bool
 
 	stopStatus func()
-	running    atomic.Bool
-	stopping   atomic.Bool
-	closed     atomic.Bool
+	runGuard   // Run one at a time, not after Close; its state and failures
 	st         outCounters
 }
 
@@ -324,11 +322,8 @@ var errWake = errors.New("bridge: publishes to process")
 // for that; a closed one is left as it was).
 // Call it after Run has returned; it fails if Run is running. Idempotent.
 func (b *Out) Close() error {
-	if b.running.Load() {
-		return errors.New("bridge: Close while Run is running: cancel Run's context and wait for it to return first")
-	}
-	if !b.closed.CompareAndSwap(false, true) {
-		return nil
+	if ok, err := b.beginClose(); !ok {
+		return err
 	}
 	err := b.cons.Close()
 	b.timer.Stop()

@@ -157,12 +157,12 @@ func TestWindowReplies(t *testing.T) {
 // reconnect buffer) is kept as a last error that says so; others as they are.
 func TestFailWhileDisconnected(t *testing.T) {
 	var b Out // no connection: Stats would ask it its status
-	last := func() string { b.st.mu.Lock(); defer b.st.mu.Unlock(); return b.st.lastErr }
+	last := b.lastError
 	b.fail(nats.ErrReconnectBufExceeded)
 	require.Contains(t, last(), "not connected to NATS (reconnecting)")
 	b.fail(fmt.Errorf("publish: %w", nats.ErrDisconnected))
 	require.Contains(t, last(), "not connected to NATS (reconnecting)")
 	b.fail(errors.New("maximum messages exceeded"))
 	require.Equal(t, "maximum messages exceeded", last())
-	require.Equal(t, uint64(3), b.st.errors.Load())
+	require.Equal(t, uint64(3), b.errors.Load())
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/shmring/shmring/ipc"
 )
 
 // Run publishes the ring's messages until ctx is done (it releases what is
@@ -29,17 +27,11 @@ import (
 // full window stops the reading: the ring fills and its producers' policy
 // applies. It must not run in two goroutines at once.
 func (b *Out) Run(ctx context.Context) error {
-	if b.closed.Load() {
-		return fmt.Errorf("bridge: Run after Close: %w", ipc.ErrClosed)
+	end, err := b.beginRun(ctx)
+	if err != nil {
+		return err
 	}
-	if !b.running.CompareAndSwap(false, true) {
-		return errors.New("bridge: Run is running already: one Run at a time")
-	}
-	defer b.running.Store(false)
-	b.stopping.Store(false)
-	stop := context.AfterFunc(ctx, func() { b.stopping.Store(true) })
-	defer stop()
-	defer b.setState("stopped")
+	defer end()
 
 	pause := time.Duration(0)
 	for {
@@ -260,29 +252,8 @@ func (b *Out) release() error {
 // outCounters are Out's Stats, updated by Run and read by anyone.
 type outCounters struct {
 	published, acked, dups, released atomic.Uint64
-	errors, retries                  atomic.Uint64
+	retries                          atomic.Uint64
 	inflight                         atomic.Int64
-	state                            atomic.Value // string
-
-	mu      sync.Mutex
-	lastErr string
-}
-
-func (b *Out) setState(s string) { b.st.state.Store(s) }
-
-// fail counts a failure and keeps it as the last error.
-func (b *Out) fail(err error) {
-	b.st.errors.Add(1)
-	msg := err.Error()
-	if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrDisconnected) {
-		// nats.go's words for a publish while the connection is down (the
-		// bridge has no reconnect buffer: "outbound buffer limit
-		// exceeded") do not say what happened.
-		msg = "not connected to NATS (reconnecting): the window is published again once the connection is back (" + msg + ")"
-	}
-	b.st.mu.Lock()
-	b.st.lastErr = msg
-	b.st.mu.Unlock()
 }
 
 // Stats returns the bridge's state. Safe for concurrent use, at any time.
@@ -295,20 +266,15 @@ func (b *Out) Stats() OutStats {
 		Released:        s.released.Load(),
 		InFlight:        int(s.inflight.Load()),
 		Window:          b.cfg.Window,
-		Errors:          s.errors.Load(),
+		Errors:          b.errors.Load(),
 		Retries:         s.retries.Load(),
-		State:           "idle",
+		State:           b.stateName(),
 		Connection:      b.nc.Status().String(),
 		Reconnects:      b.nc.Stats().Reconnects,
 		Stream:          b.stream,
 		DuplicateWindow: b.dups,
 	}
-	if v, ok := s.state.Load().(string); ok {
-		st.State = v
-	}
-	s.mu.Lock()
-	st.LastError = s.lastErr
-	s.mu.Unlock()
+	st.LastError = b.lastError()
 	return st
 }
 

@@ -68,21 +68,16 @@ func (b *In) Stats() InStats {
 		Resyncs:     s.resyncs.Load(),
 		Gaps:        s.gaps.Load(),
 		Resets:      s.resets.Load(),
-		Errors:      s.errors.Load(),
+		Errors:      b.errors.Load(),
 		Paused:      s.paused.Load(),
 		Pauses:      s.pauses.Load(),
 		PauseChecks: s.checks.Load(),
 		LastSeq:     s.high.Load(),
-		State:       "idle",
+		State:       b.stateName(),
 		Connection:  b.nc.Status().String(),
 		Reconnects:  b.nc.Stats().Reconnects,
 	}
-	if v, ok := s.state.Load().(string); ok {
-		st.State = v
-	}
-	s.mu.Lock()
-	st.LastError = s.lastErr
-	s.mu.Unlock()
+	st.LastError = b.lastError()
 	return st
 }
 
@@ -90,16 +85,6 @@ func (b *In) Stats() InStats {
 func (s InStats) String() string {
 	return fmt.Sprintf("state=%s conn=%s fetched=%d written=%d dups=%d acked=%d recovered=%d resyncs=%d gaps=%d resets=%d errors=%d paused=%v pauses=%d last_seq=%d",
 		s.State, s.Connection, s.Fetched, s.Written, s.Duplicates, s.Acked, s.Recovered, s.Resyncs, s.Gaps, s.Resets, s.Errors, s.Paused, s.Pauses, s.LastSeq)
-}
-
-func (b *In) setState(s string) { b.st.state.Store(s) }
-
-// fail counts a retried failure and keeps it as the last error.
-func (b *In) fail(err error) {
-	b.st.errors.Add(1)
-	b.st.mu.Lock()
-	b.st.lastErr = err.Error()
-	b.st.mu.Unlock()
 }
 
 // statusSample is the bridge block's sample of In (status.go), taken
