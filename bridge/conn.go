@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -71,6 +72,21 @@ func (c conn) dial(opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStr
 func errNoJetStream(err error) bool {
 	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
 		errors.Is(err, nats.ErrNoResponders)
+}
+
+// apiError is the error for a failed JetStream API request (what: the
+// request's subject, e.g. `stream "S"`) other than a missing stream or
+// consumer, which each caller words with its own fix.
+func apiError(url, what string, err error) error {
+	switch {
+	case errNoJetStream(err):
+		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
+			url, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("bridge: %s on %s: no answer within the timeout: the server is slow or unreachable; check it, or raise the config's Timeout: %w", what, url, err)
+	default:
+		return fmt.Errorf("bridge: %s on %s: %w", what, url, err)
+	}
 }
 
 // checkCA reads the CA file and checks that it holds PEM certificates, so

@@ -240,11 +240,8 @@ func (b *In) bind(ctx context.Context) error {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("bridge: stream %q not found on %s: create it (nats stream add %s --subjects SUBJECTS), or fix InConfig.Stream: %w",
 			cfg.Stream, cfg.URL, cfg.Stream, err)
-	case errNoJetStream(err):
-		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
-			cfg.URL, err)
 	default:
-		return fmt.Errorf("bridge: stream %q on %s: %w", cfg.Stream, cfg.URL, err)
+		return apiError(cfg.URL, fmt.Sprintf("stream %q", cfg.Stream), err)
 	}
 	b.cons, err = b.js.Consumer(tctx, cfg.Stream, cfg.Consumer)
 	switch {

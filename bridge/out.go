@@ -260,18 +260,17 @@ func (b *Out) bind(ctx context.Context) error {
 	cfg := b.cfg
 	tctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	var str jetstream.Stream // the stream, once read
 	if cfg.Stream != "" {
-		_, err := b.js.Stream(tctx, cfg.Stream)
+		var err error
+		str, err = b.js.Stream(tctx, cfg.Stream)
 		switch {
 		case err == nil:
 		case errors.Is(err, jetstream.ErrStreamNotFound):
 			return fmt.Errorf("bridge: stream %q not found on %s: create it capturing %s (nats stream add %s --subjects %s), or fix OutConfig.Stream: %w",
 				cfg.Stream, cfg.URL, cfg.Subject, cfg.Stream, cfg.Subject, err)
-		case errNoJetStream(err):
-			return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
-				cfg.URL, err)
 		default:
-			return fmt.Errorf("bridge: stream %q on %s: %w", cfg.Stream, cfg.URL, err)
+			return apiError(cfg.URL, fmt.Sprintf("stream %q", cfg.Stream), err)
 		}
 	}
 	name, err := b.js.StreamNameBySubject(tctx, cfg.Subject)
@@ -283,19 +282,17 @@ func (b *Out) bind(ctx context.Context) error {
 			fix = fmt.Sprintf("add it to stream %q's subjects (nats stream edit %s --subjects ...), or fix OutConfig.Subject", cfg.Stream, cfg.Stream)
 		}
 		return fmt.Errorf("bridge: no stream on %s captures subject %q: the bridge would publish into nothing; %s: %w", cfg.URL, cfg.Subject, fix, err)
-	case errNoJetStream(err):
-		return fmt.Errorf("bridge: JetStream is not enabled on %s for this account (nothing answers its API): start nats-server with -js (or enable it for the account): %w",
-			cfg.URL, err)
 	default:
-		return fmt.Errorf("bridge: the stream capturing %q on %s: %w", cfg.Subject, cfg.URL, err)
+		return apiError(cfg.URL, fmt.Sprintf("the stream capturing %q", cfg.Subject), err)
 	}
 	if cfg.Stream != "" && name != cfg.Stream {
 		return fmt.Errorf("bridge: subject %q is captured by stream %q, not by OutConfig.Stream %q: add the subject to %q's subjects (and remove it from %q's), "+
 			"or fix OutConfig.Subject or Stream: %w", cfg.Subject, name, cfg.Stream, cfg.Stream, name, fs.ErrInvalid)
 	}
-	str, err := b.js.Stream(tctx, name)
-	if err != nil {
-		return fmt.Errorf("bridge: stream %q on %s: %w", name, cfg.URL, err)
+	if str == nil { // found by its subject: read it
+		if str, err = b.js.Stream(tctx, name); err != nil {
+			return apiError(cfg.URL, fmt.Sprintf("stream %q", name), err)
+		}
 	}
 	b.stream = name
 	b.dups = str.CachedInfo().Config.Duplicates
