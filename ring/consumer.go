@@ -93,7 +93,10 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.pos, c.prodCached = pr.c, pr.c
+	// c.stop = c.pos: nothing known published yet (the fast read path
+	// looks again; a zero c.stop would read as bytes left when pos is
+	// within a capacity below 2^64).
+	c.pos, c.prodCached, c.stop = pr.c, pr.c, pr.c
 	if _, err := c.reloadProducer(); err != nil {
 		return nil, err
 	}
@@ -108,6 +111,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		// been live (not taken), and the word is untrusted either way.
 		// Acquire: pairs with releaseRange's store of the position under the lock.
 		c.pos = c.consPos.Load()
+		c.stop = c.pos
 		if _, err := c.reloadProducer(); err != nil {
 			return nil, err
 		}
@@ -141,7 +145,7 @@ func (c *Consumer) release(from, to uint64) {
 			clear(c.data[:n-first])
 		}
 	}
-	c.pos = to
+	c.pos, c.stop = to, to
 	publish(c.consPos, to)
 }
 
@@ -222,7 +226,7 @@ func (c *Consumer) reloadProducer() (bool, error) {
 func (c *Consumer) resync() uint64 {
 	pr, err := c.r.loadPositions(0)
 	if err == nil {
-		c.pos = pr.c
+		c.pos, c.stop = pr.c, pr.c
 	}
 	return pr.p // the caller reports damage
 }
@@ -333,7 +337,7 @@ func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {
 			// nothing delivered is held.
 			c.releaseHeld(c.rel)
 		} else {
-			c.pos = start
+			c.pos, c.stop = start, start
 			c.release(start, end)
 		}
 		if polled {

@@ -722,3 +722,30 @@ func TestHeaderCommitProducerRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestFreshConsumerNearWrap: a consumer that starts within one capacity
+// below 2^64 (its fast path's end of the published bytes still unset)
+// loads the producer position before it reads: an empty ring reads
+// nothing, and what is written then is read back, none of it refused as
+// damage.
+func TestFreshConsumerNearWrap(t *testing.T) { spscModes(t, freshConsumerNearWrap) }
+
+func freshConsumerNearWrap(t *testing.T, opts ...func(*ring.Config)) {
+	const capacity = 1 << 12
+	for _, below := range []uint64{8, 2048, capacity} {
+		p, c, _ := newRingAt(t, capacity, 512, -below, opts...)
+		n, err := c.ReadBatch(4, func([]byte) { t.Fatal("read from an empty ring") })
+		require.NoError(t, err, "%d below 2^64", below)
+		require.Zero(t, n)
+		for k := uint64(0); k < 3; k++ {
+			require.NoError(t, p.TryWrite(fill(make([]byte, 100), k)))
+		}
+		var got uint64
+		_, err = c.ReadBatch(8, func(m []byte) {
+			require.Equal(t, fill(make([]byte, 100), got), m)
+			got++
+		})
+		require.NoError(t, err, "%d below 2^64", below)
+		require.Equal(t, uint64(3), got)
+	}
+}
