@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -42,6 +43,10 @@ type Config struct {
 	// consumer-policy override (ringctl policy) does not change how a set
 	// waits.
 	Wait ipc.Wait
+	// DoorbellMode is the permission bits of the doorbell files the set
+	// creates for its members with descriptor flag bit 4 (ipc.Config.Doorbell),
+	// one in each directory such members live in; 0: 0600.
+	DoorbellMode os.FileMode
 	// StallLimit is each member consumer's ipc.ConsumerConfig.StallLimit:
 	// how long a dead MPSC producer's reservation may stop the ring before
 	// it is skipped; 0: 1 s.
@@ -83,10 +88,16 @@ type Set struct {
 	used      int                   // what it delivered of its budget in a turn cut short by max
 	fn        func(*Member, []byte) // the running Read's callback
 	vec       futex.Vec             // the words of one sleep
-	parked    []*Member             // the members registered for that sleep
+	parked    []*Member             // the members registered for that sleep, on their own words
+	onBell    []*Member             // the members registered for that sleep, on a doorbell
 	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members
+	bells     []*bell               // under mu: the doorbells of the members with flag bit 4
+	bellMode  os.FileMode           // their files' mode
+	noBell    bool                  // tests: every member on its own word
+	slept     []*bell               // the doorbells of the last sleep
+	epoch     uint64                // counts sleeps (bell.epoch)
 	chunks    []*chunk              // the helpers that sleep on members beyond the first 127
 	inUse     int                   // how many of them the running sleep uses
 	helpers   sync.WaitGroup        // their goroutines
@@ -99,6 +110,7 @@ type Set struct {
 	// nothing to deliver, run out; members reported with no producer,
 	// dropped.
 	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
+	bellWakeups                                    atomic.Uint64 // sleeps ended by a doorbell (in wakeups too)
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails
@@ -121,6 +133,7 @@ func New(cfg *Config) (*Set, error) {
 	s := pad.New[Set]()
 	s.budget, s.strategy, s.spins, s.yields = cfg.Budget, w.Strategy, w.Spins, w.Yields
 	s.peerTimeout, s.stallLimit = w.PeerTimeout, cfg.StallLimit
+	s.bellMode, s.noBell = bellModeOf(cfg.DoorbellMode), testNoBell
 	if s.budget == 0 {
 		s.budget = defaultBudget
 	}
@@ -173,11 +186,13 @@ func (s *Set) Join(r *ipc.Ring) (*Member, error) {
 		return nil, fmt.Errorf("waitset: join %q: %w", r.Path(), err)
 	}
 	m := newMember(s, r, c)
+	m.h.OnShut(s.poke) // a member's Close ends a sleep on its doorbell
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.Join(errClosed, c.Close())
 	}
+	s.ringBell(m)
 	if s.reading {
 		s.joins = append(s.joins, m)
 		s.ops.Add(1)
@@ -253,7 +268,7 @@ func (s *Set) remove(m *Member) error {
 		}
 	}
 	m.left = true
-	m.closeErr = m.c.Close()
+	m.closeErr = errors.Join(s.unbell(m), m.c.Close())
 	s.cond.Broadcast()
 	return m.closeErr
 }
@@ -311,5 +326,6 @@ func (s *Set) Close() error {
 	}
 	s.members, s.joins = nil, nil
 	s.stopChunks()
+	errList = append(errList, s.closeBells())
 	return errors.Join(errList...)
 }
