@@ -17,8 +17,8 @@ import (
 
 // bellRetry is how long a producer waits before it tries again to open a
 // doorbell id that failed: a hostile or stale id costs at most one failed
-// open per 100 ms, never a syscall storm.
-const bellRetry = 100 * time.Millisecond
+// open per 100 ms, never a syscall storm. A variable for tests.
+var bellRetry = 100 * time.Millisecond
 
 // bellCache is one producer's doorbell: the mapping of the doorbell that
 // line 15 named when it last woke the consumer, opened lazily and kept
