@@ -5,7 +5,6 @@
 package shm
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,9 +63,9 @@ type Doorbell struct {
 func CreateDoorbell(dir string, init func(mem []byte, id uint64) error, opts ...Option) (*Doorbell, error) {
 	o := collect(opts)
 	for range 8 {
-		var rnd [8]byte
-		if _, err := rand.Read(rnd[:]); err != nil {
-			return nil, fmt.Errorf("shm: create doorbell in %q: random id: %w", dir, err)
+		rnd, err := tempRandom() // getrandom(2): shm links no crypto
+		if err != nil {
+			return nil, fmt.Errorf("shm: create doorbell in %q: %w", dir, err)
 		}
 		id := binary.LittleEndian.Uint64(rnd[:])
 		if id == 0 {

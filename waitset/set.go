@@ -90,6 +90,7 @@ type Set struct {
 	vec       futex.Vec             // the words of one sleep
 	parked    []*Member             // the members registered for that sleep, on their own words
 	onBell    []*Member             // the members registered for that sleep, on a doorbell
+	onBellAt  []int                 // their indexes in members
 	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members

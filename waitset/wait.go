@@ -126,7 +126,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	s.vec.Reset()
 	s.vec.Add(&s.ctrl, cseq)
 	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
-	s.onBell = s.onBell[:0]
+	s.onBell, s.onBellAt = s.onBell[:0], s.onBellAt[:0]
 	s.inUse = 0
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
@@ -144,7 +144,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if m.bell != nil {
 			// Its producers ring the doorbell, whose word was loaded
 			// above (bellsFor) before any flag is stored.
-			s.onBell = append(s.onBell, m)
+			s.onBell, s.onBellAt = append(s.onBell, m), append(s.onBellAt, i)
 		} else {
 			// Beyond futex_waitv's 127 words, a helper sleeps on the
 			// rest (chunk.go).
@@ -240,9 +240,24 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		return 0, fmt.Errorf("waitset: futex_waitv on %d words: %w", s.vec.Len(), err)
 	}
 	if idx > 0 && idx <= len(s.slept) {
-		// Woken by a doorbell: the pass goes on in round-robin order.
+		// Woken by a doorbell: a producer that rang it cleared its
+		// member's line-5 flag (the set set them all), so the first
+		// member found with its flag clear rang (or another producer of
+		// it cleared its flag to ring): its turn comes first, as for a
+		// member's own word. The flags are lines the set stored to, in
+		// its cache but the ringer's: a load each, no turn on an empty
+		// ring.
 		s.wakeups.Add(1)
 		s.bellWakeups.Add(1)
+		for j, m := range s.onBell {
+			if m.h.Line.Parked.Load() == 0 {
+				m.wakeups.Add(1)
+				if i := s.onBellAt[j]; i < len(s.members) && s.members[i] == m {
+					s.next, s.used = i, 0
+				}
+				break
+			}
+		}
 	} else if idx > len(s.slept) && idx-len(s.slept) <= len(s.parked) {
 		// Woken by a member: its turn comes first. Every member was
 		// empty at the re-check, so none is owed a turn before it; the
@@ -277,7 +292,8 @@ func (s *Set) endWaits() {
 	}
 	clear(s.parked)
 	clear(s.onBell)
-	s.parked, s.parkedAt, s.onBell = s.parked[:0], s.parkedAt[:0], s.onBell[:0]
+	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
+	s.onBell, s.onBellAt = s.onBell[:0], s.onBellAt[:0]
 }
 
 // bellsFor starts a sleep's vector with the doorbells of the members on
