@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDoorbellCreateStatLs: create --doorbell sets flag bit 4; stat shows
+// it and line 15 (the id a set stored, its wakes, its failures), in text
+// and JSON; ls lists the ring and not a doorbell file beside it; a ring
+// may not be named like a doorbell.
+func TestDoorbellCreateStatLs(t *testing.T) {
+	dir := t.TempDir()
+	r := ringctl(t, "", "create", "d", "--size", "4KiB", "--doorbell", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "doorbell")
+	d, err := shm.CreateDoorbell(dir, ring.FormatDoorbell)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, d.Close()) }()
+	path := filepath.Join(dir, "d")
+	testutil.SetRingWord(t, path, 1920, d.ID())
+	testutil.SetRingWord(t, path, 1928, 7)
+	testutil.SetRingWord(t, path, 1936, 2)
+
+	r = ringctl(t, "", "stat", "d", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "doorbell")
+	require.Contains(t, r.stdout, "wakes 7, failures 2")
+	r = ringctl(t, "", "stat", "--json", "d", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	var js struct {
+		Doorbell         bool   `json:"doorbell"`
+		DoorbellID       uint64 `json:"doorbell_id"`
+		DoorbellWakes    uint64 `json:"doorbell_wakes"`
+		DoorbellFailures uint64 `json:"doorbell_failures"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &js))
+	require.True(t, js.Doorbell)
+	require.Equal(t, d.ID(), js.DoorbellID)
+	require.Equal(t, uint64(7), js.DoorbellWakes)
+	require.Equal(t, uint64(2), js.DoorbellFailures)
+
+	r = ringctl(t, "", "ls", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "d ")
+	require.NotContains(t, r.stdout, shm.DoorbellPrefix, "a doorbell is not listed as a ring")
+	_, err = os.Stat(d.Path())
+	require.NoError(t, err)
+
+	r = ringctl(t, "", "create", shm.DoorbellName(42), "--size", "4KiB", "--dir", dir)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "doorbell")
+}
