@@ -337,3 +337,86 @@ func TestDoorbellSetKilled(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Zero(t, s.Stats().Timeouts, "woken, not timed out")
 }
+
+// TestDoorbellRingClosedWhileWaiting: a member on a doorbell whose ring is
+// closed while the set sleeps (a slice of a minute) ends the sleep at once
+// (the consumer's shut pokes the set: the set is not sleeping on the
+// ring's line 5, which Ring.Close wakes), and is dropped and reported.
+func TestDoorbellRingClosedWhileWaiting(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	dir := t.TempDir()
+	a := bellRing(t, dir, ipc.Config{Doorbell: true})
+	b, err := ipc.Create("b", ipc.Config{Doorbell: true}, ipc.WithDir(dir))
+	require.NoError(t, err)
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Minute}}, a, b)
+	require.NotZero(t, ms[1].Stats().Doorbell)
+	producer(t, a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Read(ctxFor(t), 1, func(*waitset.Member, []byte) {})
+		done <- err
+	}()
+	waitFor(t, func() bool { return s.Parks() > 0 }, "the set sleeps")
+	require.NoError(t, b.Close())
+	err = <-done
+	require.ErrorIs(t, err, ipc.ErrClosed)
+	var me *waitset.MemberError
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, ms[1], me.Member)
+	require.Zero(t, s.Stats().Timeouts, "the close ended the sleep, not its slice")
+	require.Len(t, doorbells(t, dir), 1, "a's doorbell stays")
+}
+
+// TestDoorbellDemoted: a producer that cannot ring the doorbell (here its
+// file was given to another user, so producers refuse it) counts a failure
+// and wakes the ring's line 5; the set, asleep on the doorbell, gets that
+// message only when its sleep slice runs out, then sees line 15's failures
+// move and sleeps on the member's own word: the next messages wake it in
+// time (a slice of a minute).
+func TestDoorbellDemoted(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	restore := waitset.BreakParkProtocol(false, 20*time.Millisecond)
+	defer restore()
+	dir := t.TempDir()
+	r := bellRing(t, dir, ipc.Config{Capacity: 1 << 12, Doorbell: true})
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, r)
+	id := ms[0].Stats().Doorbell
+	require.NotZero(t, id)
+	require.NoError(t, os.Chown(filepath.Join(dir, shm.DoorbellName(id)), 4242, 4242))
+	p := producer(t, r)
+	read := func() {
+		t.Helper()
+		done := make(chan error, 1)
+		parks := s.Parks()
+		go func() {
+			_, err := s.Read(ctxFor(t), 1, func(*waitset.Member, []byte) {})
+			done <- err
+		}()
+		waitFor(t, func() bool { return s.Parks() > parks }, "the set sleeps")
+		require.NoError(t, p.TryWrite([]byte("m")))
+		require.NoError(t, <-done)
+	}
+	read()
+	require.Equal(t, uint64(1), ms[0].Stats().DoorbellFailures)
+	restore()
+	restore = waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	timeouts := s.Stats().Timeouts
+	for range 20 {
+		read()
+	}
+	st := ms[0].Stats()
+	require.Zero(t, st.Doorbell, "moved to its own word")
+	require.Zero(t, testutil.RingWord(t, r.Path(), offBellID), "line 15 cleared")
+	require.Equal(t, timeouts, s.Stats().Timeouts, "no sleep ran out since")
+	require.Equal(t, uint64(1), st.DoorbellFailures)
+}
