@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/internal/testutil"
-	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/require"
 )
@@ -21,7 +20,7 @@ func TestDoorbellCreateStatLs(t *testing.T) {
 	r := ringctl(t, "", "create", "d", "--size", "4KiB", "--doorbell", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "doorbell")
-	d, err := shm.CreateDoorbell(dir, ring.FormatDoorbell)
+	d, err := shm.CreateDoorbell(dir, func([]byte, uint64) error { return nil })
 	require.NoError(t, err)
 	defer func() { require.NoError(t, d.Close()) }()
 	path := filepath.Join(dir, "d")
