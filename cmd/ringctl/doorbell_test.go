@@ -57,3 +57,30 @@ func TestDoorbellCreateStatLs(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "doorbell")
 }
+
+// TestDoctorDoorbell: doctor reports the doorbell line 15 names: a live
+// set's is fine, a dead set's (its lock free) is a problem that --repair
+// removes.
+func TestDoctorDoorbell(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "d", "--size", "4KiB", "--doorbell", "--dir", dir).code)
+	path := filepath.Join(dir, "d")
+	live, err := shm.CreateDoorbell(dir, func([]byte, uint64) error { return nil })
+	require.NoError(t, err)
+	testutil.SetRingWord(t, path, 1920, live.ID())
+	r := ringctl(t, "", "doctor", "d", "--dir", dir)
+	require.Zero(t, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "its wait set is running")
+	require.NoError(t, live.Close())
+
+	dead := filepath.Join(dir, shm.DoorbellName(77))
+	require.NoError(t, os.WriteFile(dead, make([]byte, shm.DoorbellFileSize), 0o600))
+	testutil.SetRingWord(t, path, 1920, 77)
+	r = ringctl(t, "", "doctor", "d", "--dir", dir)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stdout, "dead wait set's")
+	r = ringctl(t, "", "doctor", "--repair", "d", "--dir", dir)
+	require.Zero(t, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "a dead wait set's doorbell")
+	require.NoFileExists(t, dead)
+}
