@@ -168,7 +168,11 @@ var errClosed = fmt.Errorf("waitset: the set is closed (Set.Close); make a new o
 
 // Join takes the consumer role of r (see ipc.Ring.Consumer: it resumes at
 // the position the previous consumer released) and adds r to the set; a
-// running Read delivers from it from its next turn or wake-up. It fails with
+// running Read delivers from it from its next turn or wake-up. If r was
+// created with ipc.Config.Doorbell and has a directory (not a memfd), the
+// set sleeps on its doorbell for r: it makes the doorbell file in r's
+// directory at the first such Join there and stores its id in r's line 15
+// (if it cannot make one, r is slept on through its own word). It fails with
 // ipc.ErrBusy if r has a consumer already (this set's included),
 // ipc.ErrClosed if the set or r is closed, io/fs.ErrInvalid for a nil r.
 // Safe from any goroutine; not from a Read's callback.
@@ -207,7 +211,9 @@ func (s *Set) Join(r *ipc.Ring) (*Member, error) {
 }
 
 // Leave removes m from the set and releases its ring's consumer role (the
-// next consumer resumes where the set released). It returns once the set
+// next consumer resumes where the set released), first clearing the
+// doorbell id the set stored in its line 15, and removing the doorbell
+// file with the last member that used it. It returns once the set
 // no longer reads m's ring, so the ring may then be closed; a running Read
 // lets go of it at its next turn or wake-up. Leave is idempotent, and
 // returns nil for a member the set already dropped (see MemberError). Safe
@@ -304,7 +310,7 @@ func (s *Set) Members() []*Member {
 }
 
 // Close releases every member's consumer role (the rings stay open: close
-// them yourself) and makes the set unusable: calls return ipc.ErrClosed. A
+// them yourself), removes the set's doorbell files and makes the set unusable: calls return ipc.ErrClosed. A
 // Read waiting is woken and returns ipc.ErrClosed; a Read delivering
 // finishes its turn. Close waits for the running Read to return, so it must
 // not be called from a Read's callback. Idempotent, safe from any
