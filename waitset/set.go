@@ -98,6 +98,7 @@ type Set struct {
 	bellMode  os.FileMode           // their files' mode
 	noBell    bool                  // tests: every member on its own word
 	slept     []*bell               // the doorbells of the last sleep
+	rung      []*bell               // the doorbells announced in the running wait (unannounce)
 	epoch     uint64                // counts sleeps (bell.epoch)
 	chunks    []*chunk              // the helpers that sleep on members beyond the first 127
 	inUse     int                   // how many of them the running sleep uses

@@ -141,9 +141,11 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if !m.h.BeginWait() {
 			continue // its ring is closing: the re-check reports it
 		}
-		if m.bell != nil {
+		if b := m.bell; b != nil && b.epoch == s.epoch {
 			// Its producers ring the doorbell, whose word was loaded
-			// above (bellsFor) before any flag is stored.
+			// above (bellsFor) before any flag is stored. (A doorbell
+			// that did not fit in the vector, beyond 126 directories,
+			// leaves its members on their own words.)
 			s.onBell, s.onBellAt = append(s.onBell, m), append(s.onBellAt, i)
 		} else {
 			// Beyond futex_waitv's 127 words, a helper sleeps on the
@@ -328,6 +330,9 @@ func (s *Set) bellsFor(cseq uint32) {
 	for _, b := range s.slept {
 		if !b.announced || b.w.Parked.Load() == 0 {
 			b.w.Parked.Store(1)
+			if !b.announced {
+				s.rung = append(s.rung, b)
+			}
 			b.announced = true
 			s.fenced = false
 		}
@@ -339,12 +344,14 @@ func (s *Set) bellsFor(cseq uint32) {
 // set that is reading.
 func (s *Set) unannounce() {
 	s.fenced = false
-	for _, b := range s.slept {
-		if b.announced && !b.closed && b.w.Parked.Load() != 0 {
+	for _, b := range s.rung {
+		if !b.closed && b.w.Parked.Load() != 0 {
 			b.w.Parked.Store(0)
 		}
 		b.announced = false
 	}
+	clear(s.rung)
+	s.rung = s.rung[:0]
 	for _, m := range s.members {
 		if !m.announced {
 			continue
