@@ -84,3 +84,14 @@ func TestDoctorDoorbell(t *testing.T) {
 	require.Contains(t, r.stdout, "a dead wait set's doorbell")
 	require.NoFileExists(t, dead)
 }
+
+// TestRecvSetGlobSkipsDoorbells: a --set glob does not take a doorbell
+// file for a ring.
+func TestRecvSetGlobSkipsDoorbells(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "shmring-app", "--size", "4KiB", "--doorbell", "--dir", dir).code)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, shm.DoorbellName(5)), make([]byte, shm.DoorbellFileSize), 0o600))
+	names, err := setNames(location{dir: dir}, "shmring-*")
+	require.NoError(t, err)
+	require.Equal(t, []string{"shmring-app"}, names)
+}
