@@ -68,10 +68,12 @@ func cpuTime() time.Duration {
 // and the baseline of the same rings and roles with nobody waiting (the
 // consumers' and producers' heartbeats). Each iteration is 100 ms of wall
 // time; the metric is the whole process's CPU in percent of one core.
+// set-doorbell is the set over 64 rings with flag bit 4 (one doorbell).
 func BenchmarkWaitSetIdle64(b *testing.B) {
 	const n = 64
+	doorbell := false // the rings of the next run have flag bit 4
 	run := func(b *testing.B, wait func(ctx context.Context, rings []*ipc.Ring) func()) {
-		rings, _ := waitsetRings(b, n)
+		rings, _ := waitsetRingsCfg(b, n, ipc.Config{Capacity: 1 << 16, Doorbell: doorbell})
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := wait(ctx, rings)
 		defer func() { cancel(); stop() }()
@@ -89,6 +91,19 @@ func BenchmarkWaitSetIdle64(b *testing.B) {
 		})
 	})
 	b.Run("set", func(b *testing.B) {
+		run(b, func(ctx context.Context, rings []*ipc.Ring) func() {
+			s := newSet(b, nil, rings)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = s.Read(ctx, 1, func(*waitset.Member, []byte) {})
+			}()
+			return func() { _ = s.Close(); <-done }
+		})
+	})
+	b.Run("set-doorbell", func(b *testing.B) {
+		doorbell = true
+		defer func() { doorbell = false }()
 		run(b, func(ctx context.Context, rings []*ipc.Ring) func() {
 			s := newSet(b, nil, rings)
 			done := make(chan struct{})
