@@ -26,11 +26,17 @@ import (
 // waitsetRings makes n rings in a temporary directory, each with a producer
 // attached (Park: it never spins).
 func waitsetRings(b *testing.B, n int) ([]*ipc.Ring, []*ipc.Producer) {
+	return waitsetRingsCfg(b, n, ipc.Config{Capacity: 1 << 16})
+}
+
+// waitsetRingsCfg is waitsetRings with rings of cfg (Doorbell: flag bit 4,
+// a set sleeps on one doorbell for them all, in their one directory).
+func waitsetRingsCfg(b *testing.B, n int, cfg ipc.Config) ([]*ipc.Ring, []*ipc.Producer) {
 	dir := b.TempDir()
 	var rings []*ipc.Ring
 	var ps []*ipc.Producer
 	for i := range n {
-		r, err := ipc.Create(filepath.Join(dir, fmt.Sprint("r", i)), ipc.Config{Capacity: 1 << 16})
+		r, err := ipc.Create(filepath.Join(dir, fmt.Sprint("r", i)), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -62,10 +68,12 @@ func cpuTime() time.Duration {
 // and the baseline of the same rings and roles with nobody waiting (the
 // consumers' and producers' heartbeats). Each iteration is 100 ms of wall
 // time; the metric is the whole process's CPU in percent of one core.
+// set-doorbell is the set over 64 rings with flag bit 4 (one doorbell).
 func BenchmarkWaitSetIdle64(b *testing.B) {
 	const n = 64
+	doorbell := false // the rings of the next run have flag bit 4
 	run := func(b *testing.B, wait func(ctx context.Context, rings []*ipc.Ring) func()) {
-		rings, _ := waitsetRings(b, n)
+		rings, _ := waitsetRingsCfg(b, n, ipc.Config{Capacity: 1 << 16, Doorbell: doorbell})
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := wait(ctx, rings)
 		defer func() { cancel(); stop() }()
@@ -83,6 +91,19 @@ func BenchmarkWaitSetIdle64(b *testing.B) {
 		})
 	})
 	b.Run("set", func(b *testing.B) {
+		run(b, func(ctx context.Context, rings []*ipc.Ring) func() {
+			s := newSet(b, nil, rings)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = s.Read(ctx, 1, func(*waitset.Member, []byte) {})
+			}()
+			return func() { _ = s.Close(); <-done }
+		})
+	})
+	b.Run("set-doorbell", func(b *testing.B) {
+		doorbell = true
+		defer func() { doorbell = false }()
 		run(b, func(ctx context.Context, rings []*ipc.Ring) func() {
 			s := newSet(b, nil, rings)
 			done := make(chan struct{})
@@ -251,7 +272,9 @@ func BenchmarkWaitSetWake(b *testing.B) {
 // each iteration writes one message to each (to the next member of the
 // first set of 64, whose ring is then cold in the caches; always to the
 // first member of the other, "set64-one"; in an order that rotates), each
-// after a 200 µs pause so that its reader is asleep. Metrics: p50 and p99 of each (ns), and the ratios
+// after a 200 µs pause so that its reader is asleep; and the same two sets
+// of 64 over rings with flag bit 4 ("bell64", "bell64-one"), which the set
+// sleeps on through one doorbell instead of 64 words (docs/waitset.md). Metrics: p50 and p99 of each (ns), and the ratios
 // of the sets' to the single Consumer's (the target: set of 64 within
 // 1.2x). Interleaving puts all three under the same load, which on a
 // shared machine moves more than any of them.
@@ -286,13 +309,18 @@ func BenchmarkWaitSetWakeRatio(b *testing.B) {
 			}
 		}
 	}(readers[0].lat)
-	for _, n := range []int{1, 64, -64} {
-		rings, ps := waitsetRings(b, max(n, -n))
+	for _, n := range []int{1, 64, -64, 1064, -1064} {
+		bell := n > 1000 || n < -1000
+		m, kind := max(n, -n), "set"
+		if bell {
+			m, kind = m-1000, "bell"
+		}
+		rings, ps := waitsetRingsCfg(b, m, ipc.Config{Capacity: 1 << 16, Doorbell: bell})
 		s := newSet(b, &waitset.Config{Wait: park}, rings)
 		defer s.Close()
-		r := &reader{name: fmt.Sprint("set", n), ps: ps, lat: make(chan time.Duration)}
+		r := &reader{name: fmt.Sprint(kind, m), ps: ps, lat: make(chan time.Duration)}
 		if n < 0 {
-			r.name, r.ps = fmt.Sprint("set", -n, "-one"), ps[:1] // every message to its first member
+			r.name, r.ps = fmt.Sprint(kind, m, "-one"), ps[:1] // every message to its first member
 		}
 		readers = append(readers, r)
 		wg.Add(1)
@@ -307,6 +335,18 @@ func BenchmarkWaitSetWakeRatio(b *testing.B) {
 	}
 
 	msg := make([]byte, 8)
+	// Warm up: every producer wakes its reader once, so that each of the
+	// doorbell rings' producers has mapped the doorbell (a producer opens
+	// it at its first ring, not at each) before the measure.
+	for _, r := range readers {
+		for _, p := range r.ps {
+			time.Sleep(200 * time.Microsecond)
+			if err := p.Write(context.Background(), msg); err != nil {
+				b.Fatal(err)
+			}
+			<-r.lat
+		}
+	}
 	i := 0
 	for b.Loop() {
 		for k := range readers {

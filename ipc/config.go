@@ -115,6 +115,15 @@ type Config struct {
 	// record under the target lowers it. It implies Timestamps. 0: off.
 	TargetDelay   time.Duration
 	DelayInterval time.Duration
+	// Doorbell sets descriptor flag bit 4: every producer of the ring
+	// follows the doorbell rule, so that a wait set (package waitset) that
+	// has the ring as a member sleeps on one futex word, a doorbell file
+	// in the ring's directory, for all its flagged members, instead of on
+	// each member's own (docs/waitset.md). It costs a producer nothing
+	// while nobody sleeps. Builds and C producers that do not know the
+	// flag refuse the ring (ErrIncompatible). A memfd ring has no
+	// directory and no doorbell: a set sleeps on its own word.
+	Doorbell bool
 	// Mode is the permission bits of the segment file. 0: 0600.
 	Mode os.FileMode
 	// Memfd makes an anonymous ring in a sealed memfd (memfd_create, sealed
@@ -139,7 +148,7 @@ func (c Config) ringConfig() (ring.Config, error) {
 	}
 	rc := ring.Config{Kind: k, Capacity: c.Capacity, MaxMessage: c.MaxMessage, Slots: c.Producers,
 		Timestamps: c.Timestamps || c.TargetDelay > 0, Sequences: c.Sequences,
-		Overwrite: c.DropOldest, HeaderCommit: c.HeaderCommit}
+		Overwrite: c.DropOldest, HeaderCommit: c.HeaderCommit, Doorbell: c.Doorbell}
 	if rc.Capacity == 0 {
 		rc.Capacity = defaultCapacity
 	}

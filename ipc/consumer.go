@@ -37,9 +37,10 @@ type Consumer struct {
 	r      *Ring
 	rc     *ring.Consumer
 	lock   *shm.Lock
-	policy policy      // Wait.Strategy's
-	closed atomic.Bool // by Close, or by Ring.Close (shut): calls return ErrClosed
-	use    useGuard    // -race builds: detects concurrent calls
+	policy policy                 // Wait.Strategy's
+	closed atomic.Bool            // by Close, or by Ring.Close (shut): calls return ErrClosed
+	onShut atomic.Pointer[func()] // a wait set's wake, called by shut (handle.Consumer.OnShut)
+	use    useGuard               // -race builds: detects concurrent calls
 
 	closeMu  sync.Mutex // serialises Close with Ring.Close's closeFromRing
 	released bool       // under closeMu: the role and the heartbeat are released
@@ -121,6 +122,11 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 		}
 	}()
 	c.lock = lock
+	if r.r.Doorbell() {
+		// A dead wait set's doorbell id must not outlive its role lock
+		// (docs/layout.md, "Line 15: doorbell").
+		r.r.DoorbellLine().ID.Store(0)
+	}
 	if c.rc, err = r.r.NewConsumer(); err != nil {
 		return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
 	}
@@ -214,7 +220,12 @@ func (c *Consumer) Close() error {
 
 // shut marks the consumer closed for Ring.Close: its calls return
 // ErrClosed from now on, and a waiting one at its next check.
-func (c *Consumer) shut() { c.closed.Store(true) }
+func (c *Consumer) shut() {
+	c.closed.Store(true)
+	if f := c.onShut.Load(); f != nil {
+		(*f)()
+	}
+}
 
 // closeFromRing releases the consumer for Ring.Close, once no call of it
 // waits any more.

@@ -61,3 +61,15 @@ func (c *Consumer) WatchLiveness(seen func(slot int, alive bool)) { c.r.watchAli
 // ProducerWaitLine returns the producers' waiting words the consumer wakes
 // (tests that stand in for a parked producer of another process).
 func (c *Consumer) ProducerWaitLine() ring.WaitLine { return c.pw }
+
+// BellRetry sets how long a producer waits before it tries a failed
+// doorbell id again; restore undoes it. BellOpens counts the doorbells
+// producers mapped. Tests only.
+func BellRetry(d time.Duration) (restore func()) {
+	old := bellRetry
+	bellRetry = d
+	return func() { bellRetry = old }
+}
+
+// BellOpens returns the doorbells producers mapped.
+func BellOpens() uint64 { return testBellOpens.Load() }

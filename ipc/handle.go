@@ -54,5 +54,9 @@ func (c *Consumer) handle() *handle.Consumer {
 		Leave:          c.r.leave,
 		BeginWait:      func() bool { return c.r.beginWait(&c.closed) },
 		EndWait:        c.r.endWait,
+		OnShut:         func(f func()) { c.onShut.Store(&f) },
+		Doorbell:       c.r.r.DoorbellLine(),
+		Flagged:        c.r.r.Doorbell(),
+		Dir:            c.r.seg.Dir(),
 	}
 }

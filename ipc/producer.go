@@ -52,6 +52,7 @@ type Producer struct {
 	throttle time.Duration          // pause after a write under pressure
 	side     waitSide               // waiting for room
 	cw       ring.WaitLine          // the consumer's wait words, to wake it
+	bell     *bellCache             // FlagDoorbell: the doorbell rule (doorbell.go); else nil
 	stop     chan struct{}          // MPSC: ends the heartbeat goroutine
 	done     chan struct{}
 }
@@ -120,6 +121,7 @@ func (r *Ring) newProducer(cfg *ProducerConfig) (p *Producer, err error) {
 	p.side.closed = &p.closed
 	p.side.errPeer = peerDeadError(r.Path(), false, p.side.peerTimeout)
 	p.cw = r.r.ConsumerWaitLine()
+	p.bell = newBellCache(r)
 	if r.r.Kind() == ring.MPSC {
 		err = p.takeSlot()
 	} else {
@@ -308,5 +310,8 @@ func (p *Producer) release() error {
 		<-p.done
 	}
 	p.r.unregister(p)
+	if p.bell != nil {
+		p.bell.drop()
+	}
 	return errors.Join(p.lock.Unlock())
 }

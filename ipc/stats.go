@@ -29,6 +29,13 @@ type Stats struct {
 	Timestamps   bool   // records carry their commit time
 	HeaderCommit bool   // the SPSC consumer finds records by their headers
 	DropOldest   bool   // producers may reclaim the oldest records
+	Doorbell     bool   // descriptor flag bit 4: producers ring a wait set's doorbell (Config.Doorbell)
+
+	// Line 15 (rings with Doorbell; docs/layout.md, "Line 15: doorbell"):
+	// the id of the doorbell a wait set holding the consumer role stored
+	// (0: none), the doorbell FUTEX_WAKEs producers made, and the doorbells
+	// producers could not open or validate (they woke the ring's own word).
+	DoorbellID, DoorbellWakes, DoorbellFailures uint64
 
 	ProducerAttached bool // SPSC: a live process holds the producer role; MPSC: at least one slot is held
 	ConsumerAttached bool // a live process holds the consumer role
@@ -231,6 +238,10 @@ func (r *Ring) stats() (Stats, error) {
 	s := statsOf(r.r.Stats())
 	s.Kind, s.Slots = kindOf(r.r.Kind()), r.r.Slots()
 	s.DropOldest, s.Sequences, s.HeaderCommit = r.r.Overwrite(), r.r.Sequences(), r.r.HeaderCommit()
+	if s.Doorbell = r.r.Doorbell(); s.Doorbell {
+		bl := r.r.DoorbellLine()
+		s.DoorbellID, s.DoorbellWakes, s.DoorbellFailures = bl.ID.Load(), bl.Wakes.Load(), bl.Failures.Load()
+	}
 	var errs []error
 	var err error
 	if r.r.Kind() == ring.SPSC {

@@ -118,7 +118,11 @@ func (p *Producer) published() {
 // producer has a throttle.
 func (p *Producer) wakeOrThrottle() {
 	if p.cw.Parked.Load() != 0 {
-		wake(p.cw)
+		if p.bell != nil {
+			p.bell.wake(p.cw)
+		} else {
+			wake(p.cw)
+		}
 	}
 	if p.throttle > 0 && p.rp.Pressure() != 0 {
 		time.Sleep(p.throttle)

@@ -25,6 +25,7 @@ type WaitSetCollector struct {
 type waitSetDescs struct {
 	messages, bytes, turns, exhausted, memberWakeups, memberPeerDead *prometheus.Desc
 	sleeps, wakeups, spurious, timeouts, peerDead, dropped, members  *prometheus.Desc
+	onDoorbell, doorbellWakeups                                      *prometheus.Desc
 }
 
 // NewWaitSetCollector returns a collector for set; labels (nil for none)
@@ -41,19 +42,21 @@ func NewWaitSetCollector(set *waitset.Set, labels map[string]string) *WaitSetCol
 		return prometheus.NewDesc("shmring_waitset_"+name, help, vars, cl)
 	}
 	return &WaitSetCollector{set: set, descs: waitSetDescs{
-		messages:       d("delivered_messages_total", "Messages the set delivered from the member ring.", member),
-		bytes:          d("delivered_bytes_total", "Payload bytes the set delivered from the member ring.", member),
-		turns:          d("turns_total", "Turns of the set's round robin that delivered at least one message of the member ring.", member),
-		exhausted:      d("budget_exhausted_total", "Turns that delivered the member ring's whole budget (ended at the budget, not at an empty ring).", member),
-		memberWakeups:  d("member_wakeups_total", "Sleeps of the set that the member ring's producer ended.", member),
-		memberPeerDead: d("member_peer_dead_total", "Times the member ring was reported with no producer.", member),
-		sleeps:         d("sleeps_total", "Times the set slept on its members.", nil),
-		wakeups:        d("wakeups_total", "Sleeps of the set that a member ring's producer ended.", nil),
-		spurious:       d("spurious_wakeups_total", "Sleeps of the set that ended early and found nothing to do.", nil),
-		timeouts:       d("sleep_timeouts_total", "Sleeps of the set that ran their whole time slice.", nil),
-		peerDead:       d("peer_dead_reports_total", "Reports of a member ring with no producer, over every member present or gone.", nil),
-		dropped:        d("dropped_members_total", "Member rings the set dropped because they were closed or damaged.", nil),
-		members:        d("members", "Member rings in the set now.", nil),
+		messages:        d("delivered_messages_total", "Messages the set delivered from the member ring.", member),
+		bytes:           d("delivered_bytes_total", "Payload bytes the set delivered from the member ring.", member),
+		turns:           d("turns_total", "Turns of the set's round robin that delivered at least one message of the member ring.", member),
+		exhausted:       d("budget_exhausted_total", "Turns that delivered the member ring's whole budget (ended at the budget, not at an empty ring).", member),
+		memberWakeups:   d("member_wakeups_total", "Sleeps of the set that the member ring's producer ended.", member),
+		memberPeerDead:  d("member_peer_dead_total", "Times the member ring was reported with no producer.", member),
+		sleeps:          d("sleeps_total", "Times the set slept on its members.", nil),
+		wakeups:         d("wakeups_total", "Sleeps of the set that a member ring's producer ended.", nil),
+		spurious:        d("spurious_wakeups_total", "Sleeps of the set that ended early and found nothing to do.", nil),
+		timeouts:        d("sleep_timeouts_total", "Sleeps of the set that ran their whole time slice.", nil),
+		peerDead:        d("peer_dead_reports_total", "Reports of a member ring with no producer, over every member present or gone.", nil),
+		dropped:         d("dropped_members_total", "Member rings the set dropped because they were closed or damaged.", nil),
+		members:         d("members", "Member rings in the set now.", nil),
+		onDoorbell:      d("member_on_doorbell", "1 if the set sleeps on a doorbell for the member ring (its producers ring it), 0 if on the ring's own futex word.", member),
+		doorbellWakeups: d("doorbell_wakeups_total", "Sleeps of the set that a doorbell ended (counted in wakeups_total too).", nil),
 	}}
 }
 
@@ -61,7 +64,7 @@ func NewWaitSetCollector(set *waitset.Set, labels map[string]string) *WaitSetCol
 func (c *WaitSetCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.descs
 	for _, x := range []*prometheus.Desc{d.messages, d.bytes, d.turns, d.exhausted, d.memberWakeups, d.memberPeerDead,
-		d.sleeps, d.wakeups, d.spurious, d.timeouts, d.peerDead, d.dropped, d.members} {
+		d.sleeps, d.wakeups, d.spurious, d.timeouts, d.peerDead, d.dropped, d.members, d.onDoorbell, d.doorbellWakeups} {
 		ch <- x
 	}
 }
@@ -82,7 +85,13 @@ func (c *WaitSetCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.exhausted, m.Exhausted, l)
 		counter(d.memberWakeups, m.Wakeups, l)
 		counter(d.memberPeerDead, m.PeerDead, l)
+		on := 0.0
+		if m.Doorbell != 0 {
+			on = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.onDoorbell, prometheus.GaugeValue, on, l)
 	}
+	counter(d.doorbellWakeups, st.DoorbellWakeups)
 	counter(d.sleeps, st.Sleeps)
 	counter(d.wakeups, st.Wakeups)
 	counter(d.spurious, st.Spurious)

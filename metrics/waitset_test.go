@@ -57,6 +57,10 @@ shmring_waitset_turns_total{member="`+bn+`",set="ingest"} 1
 # TYPE shmring_waitset_budget_exhausted_total counter
 shmring_waitset_budget_exhausted_total{member="`+an+`",set="ingest"} 1
 shmring_waitset_budget_exhausted_total{member="`+bn+`",set="ingest"} 0
+# HELP shmring_waitset_member_on_doorbell 1 if the set sleeps on a doorbell for the member ring (its producers ring it), 0 if on the ring's own futex word.
+# TYPE shmring_waitset_member_on_doorbell gauge
+shmring_waitset_member_on_doorbell{member="`+an+`",set="ingest"} 0
+shmring_waitset_member_on_doorbell{member="`+bn+`",set="ingest"} 0
 # HELP shmring_waitset_sleeps_total Times the set slept on its members.
 # TYPE shmring_waitset_sleeps_total counter
 shmring_waitset_sleeps_total{set="ingest"} 0
@@ -67,8 +71,8 @@ shmring_waitset_dropped_members_total{set="ingest"} 0
 # TYPE shmring_waitset_members gauge
 shmring_waitset_members{set="ingest"} 2
 `), "shmring_waitset_delivered_messages_total", "shmring_waitset_delivered_bytes_total", "shmring_waitset_turns_total",
-		"shmring_waitset_budget_exhausted_total", "shmring_waitset_sleeps_total", "shmring_waitset_dropped_members_total", "shmring_waitset_members"))
-	require.Equal(t, 2*6+7, testutil.CollectAndCount(col), "6 metrics per member, 7 of the set")
+		"shmring_waitset_budget_exhausted_total", "shmring_waitset_member_on_doorbell", "shmring_waitset_sleeps_total", "shmring_waitset_dropped_members_total", "shmring_waitset_members"))
+	require.Equal(t, 2*7+8, testutil.CollectAndCount(col), "7 metrics per member, 8 of the set")
 	problems, err := testutil.CollectAndLint(col)
 	require.NoError(t, err)
 	require.Empty(t, problems)
@@ -79,5 +83,5 @@ shmring_waitset_members{set="ingest"} 2
 
 	// After Close: the set-wide counters, no member.
 	require.NoError(t, s.Close())
-	require.Equal(t, 7, testutil.CollectAndCount(col))
+	require.Equal(t, 8, testutil.CollectAndCount(col))
 }

@@ -52,6 +52,9 @@ func List(dir string, opts ...ipc.Option) ([]Entry, error) {
 		if !e.Type().IsRegular() {
 			continue
 		}
+		if _, ok := shm.DoorbellID(e.Name()); ok {
+			continue // a wait set's doorbell (docs/waitset.md), not a ring
+		}
 		info := Entry{Name: e.Name(), Path: filepath.Join(dir, e.Name())}
 		if !shm.IsSegmentName(e.Name()) {
 			l := shm.InspectLeftover(info.Path)

@@ -44,6 +44,10 @@ type Config struct {
 	// to move per message between the two processes. The ring holds 8
 	// bytes less. Not with Overwrite. Layout version 2.
 	HeaderCommit bool
+	// Doorbell sets FlagDoorbell: every producer follows the doorbell rule
+	// (line 15, doorbell.go), so that a wait set can sleep on one doorbell
+	// for many rings. Readers that do not know the flag refuse the ring.
+	Doorbell bool
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -162,6 +166,9 @@ func formatAt(region []byte, c Config, start uint64) error {
 	if c.HeaderCommit {
 		flags |= FlagHeaderCommit
 	}
+	if c.Doorbell {
+		flags |= FlagDoorbell
+	}
 	binary.LittleEndian.PutUint64(d[offFlags:], flags)
 	if c.Kind == MPSC {
 		binary.LittleEndian.PutUint64(d[offSlotsOff:], SlotsOffset)
@@ -266,6 +273,7 @@ func AttachWithLiveness(region []byte, live Liveness) (*Ring, error) {
 		seqs:       flags&FlagSequences != 0,
 		overwrite:  flags&FlagOverwrite != 0,
 		polled:     flags&FlagHeaderCommit != 0,
+		bell:       flags&FlagDoorbell != 0,
 		live:       live,
 	}).withExtras(), nil
 }

@@ -23,7 +23,8 @@ import "github.com/shmring/shmring/internal/pad"
 //	1536├─────────────────────────────────────────────┤ line 12: routing counters (display)
 //	1664├─────────────────────────────────────────────┤ line 13: out-bridge block (bridge.go)
 //	1792├─────────────────────────────────────────────┤ line 14: in-bridge block (bridge.go)
-//	1920├─────────────────────────────────────────────┤ lines 15..31: reserved, zero
+//	1920├─────────────────────────────────────────────┤ line 15: doorbell words (doorbell.go)
+//	2048├─────────────────────────────────────────────┤ lines 16..31: reserved, zero
 //	4096├─────────────────────────────────────────────┤ MPSC only: producer slots,
 //	   │ slot 0 │ slot 1 │ ... (LineSize each)        │ up to a 4096 boundary
 //	dataOff├──────────────────────────────────────────┤ data area: capacity bytes
@@ -350,7 +351,13 @@ const (
 	// wrap's padding after the record that follows it. The producer
 	// position is still published, for everyone else.
 	FlagHeaderCommit = 1 << 3
-	knownFlags       = FlagTimestamps | FlagSequences | FlagOverwrite | FlagHeaderCommit
+	// FlagDoorbell: every producer of the ring follows the doorbell rule
+	// (doorbell.go; docs/layout.md, "Line 15"): when it wakes the
+	// consumer and line 15 names a doorbell, it rings the doorbell. The
+	// layout version does not change: the flag, which readers that do not
+	// know it refuse, is the protection (as for FlagOverwrite on SPSC).
+	FlagDoorbell = 1 << 4
+	knownFlags   = FlagTimestamps | FlagSequences | FlagOverwrite | FlagHeaderCommit | FlagDoorbell
 )
 
 // Record header: one little-endian 64-bit word, stored and loaded atomically.

@@ -19,6 +19,7 @@ type Ring struct {
 	ts, seqs   bool
 	overwrite  bool
 	polled     bool           // FlagHeaderCommit: the consumer polls headers and zeroes
+	bell       bool           // FlagDoorbell: producers follow the doorbell rule (doorbell.go)
 	live       Liveness       // nil: nobody is known dead (AttachWithLiveness)
 	hook       func(step int) // test only: called in a release (stepReleaseMarked)
 }

@@ -221,5 +221,8 @@ func checkCreateName(name, path string) error {
 	if _, ok := TempName(filepath.Base(path)); ok {
 		return fmt.Errorf("shm: segment name %q has the form of a temporary file of Create (.NAME%sHEX), which ringctl doctor --repair removes; choose another: %w", name, tempMarker, ErrBadName)
 	}
+	if _, ok := DoorbellID(filepath.Base(path)); ok {
+		return fmt.Errorf("shm: segment name %q has the form of a wait set's doorbell file (%sHEX); choose another: %w", name, DoorbellPrefix, ErrBadName)
+	}
 	return nil
 }

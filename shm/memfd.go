@@ -67,7 +67,7 @@ func CreateMemfd(name string, bodySize uint64, init func(body []byte) error) (se
 	if _, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, RequiredSeals); err != nil {
 		return nil, wrap(fmt.Errorf("seal: %w", err))
 	}
-	return &Segment{path: f.Name(), f: f, mem: mem, header: h}, nil
+	return &Segment{path: f.Name(), f: f, mem: mem, header: h, memfd: true}, nil
 }
 
 // FromFile maps a segment received as an open file: a memfd from
@@ -111,7 +111,7 @@ func FromFile(f *os.File) (seg *Segment, err error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("mmap %d bytes: %w", h.TotalSize, err))
 	}
-	return &Segment{path: f.Name(), f: f, mem: mem, header: h}, nil
+	return &Segment{path: f.Name(), f: f, mem: mem, header: h, memfd: true}, nil
 }
 
 // segmentMessage is the payload of the message that carries a segment's

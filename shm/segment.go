@@ -114,6 +114,7 @@ type Segment struct {
 	mem    []byte // the whole mapping
 	header Header
 	ro     bool
+	memfd  bool // CreateMemfd, FromFile, ReceiveFD: no directory
 
 	mu     sync.Mutex
 	closed bool
@@ -391,6 +392,24 @@ func (s *Segment) FD() uintptr { return s.f.Fd() }
 
 // Path returns the segment's file path.
 func (s *Segment) Path() string { return s.path }
+
+// Dir returns the directory of the segment file; "" for a memfd, which
+// has none.
+func (s *Segment) Dir() string {
+	if s.memfd {
+		return ""
+	}
+	return filepath.Dir(s.path)
+}
+
+// OwnerUID returns the segment file's owner (fstat).
+func (s *Segment) OwnerUID() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(s.f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("shm: %q: fstat: %w", s.path, err)
+	}
+	return st.Uid, nil
+}
 
 // Header returns the decoded header.
 func (s *Segment) Header() Header { return s.header }

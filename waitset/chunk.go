@@ -66,11 +66,12 @@ func (c *chunk) run(wg *sync.WaitGroup) {
 // k/maxMembersAsleep's, started (and its vector reset to the set's own word)
 // at its first member. The reader's, inside park.
 func (s *Set) chunkFor(k int, cseq uint32) *futex.Vec {
-	if k < maxMembersAsleep {
+	j := k + len(s.slept) // the reader's vector starts with the doorbells
+	if j < maxMembersAsleep {
 		return &s.vec
 	}
-	i := k/maxMembersAsleep - 1
-	if k%maxMembersAsleep == 0 {
+	i := j/maxMembersAsleep - 1
+	if j%maxMembersAsleep == 0 {
 		if i == len(s.chunks) {
 			c := &chunk{s: s, start: make(chan struct{}), done: make(chan struct{})}
 			s.chunks = append(s.chunks, c)

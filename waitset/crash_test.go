@@ -36,6 +36,9 @@ func child(role string) error {
 	if r, ok := strings.CutPrefix(role, "peer-"); ok {
 		return peerChild(r)
 	}
+	if r, ok := strings.CutPrefix(role, "bell-"); ok {
+		return bellChild(r)
+	}
 	if role != "set-consumer" {
 		return fmt.Errorf("unknown role %q", role)
 	}

@@ -48,20 +48,33 @@
 // announces itself on each member's consumer waiting line (line 5 of the
 // layout: its parked flag), issues the one membarrier of the waiting
 // protocol, re-checks every member, and sleeps with one futex_waitv system
-// call (Linux 5.16+) on every member's futex word plus one word of its own
-// that Join, Leave, Close and a cancelled context ring. A producer of any
-// member wakes it through that ring's ordinary, coalesced wake-up: the
-// producer side, and a C producer, need no change, and the segment no new
-// field (docs/waitset.md says why, and what the limits are: futex_waitv
-// sleeps on at most 128 words, so in a set of more than 127 rings a helper
-// goroutine sleeps on each further chunk of 127 and wakes the set's word; a
-// kernel without futex_waitv polls every member every millisecond).
+// call (Linux 5.16+) on its futex words plus one word of its own that Join,
+// Leave, Close and a cancelled context ring.
+//
+// For a member ring created with ipc.Config.Doorbell (descriptor flag bit
+// 4: every producer follows the doorbell rule) the word is a doorbell: a
+// small file the set makes in the ring's directory (one per directory,
+// Config.DoorbellMode, removed with its last member and at Close), whose
+// id the set stores in the ring's line 15; a producer that wakes the
+// consumer rings the doorbell instead of the ring's own word. All the
+// flagged members of a directory share one word, so a set of many rings
+// sleeps on a few words, not one per ring (the kernel's cost per word
+// slept on is most of a set's wake-up latency beyond a single ring's).
+// Every other member (no flag, or a memfd ring, which has no directory)
+// is slept on through its own line-5 futex word, which every producer, Go
+// or C, of any release already wakes. docs/waitset.md says why and gives
+// the limits: futex_waitv sleeps on at most 128 words, so beyond that a
+// helper goroutine sleeps on each further chunk of 127 and wakes the set's
+// word; a kernel without futex_waitv polls every member every millisecond;
+// a flagged member whose producer cannot ring the doorbell costs one
+// wake-up late by the sleep slice, then is slept on through its own word.
 //
 // # Counters
 //
 // [Set.Stats] returns the set's counters (sleeps, wake-ups, spurious
 // wake-ups, timed-out sleeps, members reported or dropped) and each
-// member's (messages, bytes, turns, spent budgets, wake-ups); package
+// member's (messages, bytes, turns, spent budgets, wake-ups, its doorbell
+// and its ring's doorbell counters); package
 // metrics exports them (NewWaitSetCollector).
 //
 // # Concurrency

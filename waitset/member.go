@@ -28,9 +28,14 @@ type Member struct {
 	reported    bool      // its absence was reported and no presence has been seen since
 	produced    uint64    // the producer position word at its last check
 	errPeer     *MemberError
+	bell        *bell  // its doorbell (flag bit 4), nil: it sleeps on its own word; set under s.mu at Join, then the reader's
+	fails       uint64 // line 15's failures when it went on the doorbell
+	noBell      bool   // demoted: a producer could not ring the doorbell
 
 	left     bool  // under s.mu: out of the set, consumer closed
 	closeErr error // under s.mu: the consumer's Close's
+
+	bellID atomic.Uint64 // its doorbell's id (Stats); 0: on its own word
 
 	messages, byteCount, turns, exhausted, wakeups, reports atomic.Uint64
 }
@@ -49,6 +54,18 @@ type MemberStats struct {
 	Wakeups   uint64 // sleeps of the set that this ring's futex word ended
 	// PeerDead counts the times it was reported with no producer.
 	PeerDead uint64
+	// Doorbell is the id of the doorbell the set sleeps on for this
+	// member (its ring has descriptor flag bit 4, ipc.Config.Doorbell, and
+	// its producers ring the doorbell); 0: the set sleeps on the member's
+	// own futex word (an unflagged or memfd ring, or one a producer could
+	// not ring the doorbell of).
+	Doorbell uint64
+	// DoorbellWakes and DoorbellFailures are the ring's line-15 counters
+	// (docs/layout.md, "Line 15: doorbell"), over every producer and every
+	// set the ring was ever a member of: doorbell FUTEX_WAKEs made, and
+	// doorbells a producer could not open or validate (it woke the ring's
+	// own word instead). Zero for an unflagged ring.
+	DoorbellWakes, DoorbellFailures uint64
 }
 
 func newMember(s *Set, r *ipc.Ring, c *ipc.Consumer) *Member {
@@ -69,14 +86,22 @@ func (m *Member) Name() string { return m.name }
 // Stats returns the member's counters. The ring's own (depth, parks,
 // wake-ups, lost records) are its Ring's Stats.
 func (m *Member) Stats() MemberStats {
+	var wakes, fails uint64
+	if m.h.Flagged && m.h.Enter() == nil {
+		wakes, fails = m.h.Doorbell.Wakes.Load(), m.h.Doorbell.Failures.Load()
+		m.h.Leave()
+	}
 	return MemberStats{
-		Name:      m.name,
-		Exhausted: m.exhausted.Load(),
-		Messages:  m.messages.Load(),
-		Bytes:     m.byteCount.Load(),
-		Turns:     m.turns.Load(),
-		Wakeups:   m.wakeups.Load(),
-		PeerDead:  m.reports.Load(),
+		Doorbell:         m.bellID.Load(),
+		DoorbellWakes:    wakes,
+		DoorbellFailures: fails,
+		Name:             m.name,
+		Exhausted:        m.exhausted.Load(),
+		Messages:         m.messages.Load(),
+		Bytes:            m.byteCount.Load(),
+		Turns:            m.turns.Load(),
+		Wakeups:          m.wakeups.Load(),
+		PeerDead:         m.reports.Load(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -42,6 +43,10 @@ type Config struct {
 	// consumer-policy override (ringctl policy) does not change how a set
 	// waits.
 	Wait ipc.Wait
+	// DoorbellMode is the permission bits of the doorbell files the set
+	// creates for its members with descriptor flag bit 4 (ipc.Config.Doorbell),
+	// one in each directory such members live in; 0: 0600.
+	DoorbellMode os.FileMode
 	// StallLimit is each member consumer's ipc.ConsumerConfig.StallLimit:
 	// how long a dead MPSC producer's reservation may stop the ring before
 	// it is skipped; 0: 1 s.
@@ -83,10 +88,18 @@ type Set struct {
 	used      int                   // what it delivered of its budget in a turn cut short by max
 	fn        func(*Member, []byte) // the running Read's callback
 	vec       futex.Vec             // the words of one sleep
-	parked    []*Member             // the members registered for that sleep
+	parked    []*Member             // the members registered for that sleep, on their own words
+	onBell    []*Member             // the members registered for that sleep, on a doorbell
+	onBellAt  []int                 // their indexes in members
 	parkedAt  []int                 // their indexes in members
 	sawEmpty  bool                  // the last pass found a member empty
 	lastCheck time.Time             // the last liveness check of empty members
+	bells     []*bell               // under mu: the doorbells of the members with flag bit 4
+	bellMode  os.FileMode           // their files' mode
+	noBell    bool                  // tests: every member on its own word
+	slept     []*bell               // the doorbells of the last sleep
+	rung      []*bell               // the doorbells announced in the running wait (unannounce)
+	epoch     uint64                // counts sleeps (bell.epoch)
 	chunks    []*chunk              // the helpers that sleep on members beyond the first 127
 	inUse     int                   // how many of them the running sleep uses
 	helpers   sync.WaitGroup        // their goroutines
@@ -99,6 +112,7 @@ type Set struct {
 	// nothing to deliver, run out; members reported with no producer,
 	// dropped.
 	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
+	bellWakeups                                    atomic.Uint64 // sleeps ended by a doorbell (in wakeups too)
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails
@@ -121,6 +135,7 @@ func New(cfg *Config) (*Set, error) {
 	s := pad.New[Set]()
 	s.budget, s.strategy, s.spins, s.yields = cfg.Budget, w.Strategy, w.Spins, w.Yields
 	s.peerTimeout, s.stallLimit = w.PeerTimeout, cfg.StallLimit
+	s.bellMode, s.noBell = bellModeOf(cfg.DoorbellMode), testNoBell
 	if s.budget == 0 {
 		s.budget = defaultBudget
 	}
@@ -154,7 +169,11 @@ var errClosed = fmt.Errorf("waitset: the set is closed (Set.Close); make a new o
 
 // Join takes the consumer role of r (see ipc.Ring.Consumer: it resumes at
 // the position the previous consumer released) and adds r to the set; a
-// running Read delivers from it from its next turn or wake-up. It fails with
+// running Read delivers from it from its next turn or wake-up. If r was
+// created with ipc.Config.Doorbell and has a directory (not a memfd), the
+// set sleeps on its doorbell for r: it makes the doorbell file in r's
+// directory at the first such Join there and stores its id in r's line 15
+// (if it cannot make one, r is slept on through its own word). It fails with
 // ipc.ErrBusy if r has a consumer already (this set's included),
 // ipc.ErrClosed if the set or r is closed, io/fs.ErrInvalid for a nil r.
 // Safe from any goroutine; not from a Read's callback.
@@ -173,11 +192,13 @@ func (s *Set) Join(r *ipc.Ring) (*Member, error) {
 		return nil, fmt.Errorf("waitset: join %q: %w", r.Path(), err)
 	}
 	m := newMember(s, r, c)
+	m.h.OnShut(s.poke) // a member's Close ends a sleep on its doorbell
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.Join(errClosed, c.Close())
 	}
+	s.ringBell(m)
 	if s.reading {
 		s.joins = append(s.joins, m)
 		s.ops.Add(1)
@@ -191,7 +212,9 @@ func (s *Set) Join(r *ipc.Ring) (*Member, error) {
 }
 
 // Leave removes m from the set and releases its ring's consumer role (the
-// next consumer resumes where the set released). It returns once the set
+// next consumer resumes where the set released), first clearing the
+// doorbell id the set stored in its line 15, and removing the doorbell
+// file with the last member that used it. It returns once the set
 // no longer reads m's ring, so the ring may then be closed; a running Read
 // lets go of it at its next turn or wake-up. Leave is idempotent, and
 // returns nil for a member the set already dropped (see MemberError). Safe
@@ -253,7 +276,7 @@ func (s *Set) remove(m *Member) error {
 		}
 	}
 	m.left = true
-	m.closeErr = m.c.Close()
+	m.closeErr = errors.Join(s.unbell(m), m.c.Close())
 	s.cond.Broadcast()
 	return m.closeErr
 }
@@ -288,7 +311,7 @@ func (s *Set) Members() []*Member {
 }
 
 // Close releases every member's consumer role (the rings stay open: close
-// them yourself) and makes the set unusable: calls return ipc.ErrClosed. A
+// them yourself), removes the set's doorbell files and makes the set unusable: calls return ipc.ErrClosed. A
 // Read waiting is woken and returns ipc.ErrClosed; a Read delivering
 // finishes its turn. Close waits for the running Read to return, so it must
 // not be called from a Read's callback. Idempotent, safe from any
@@ -311,5 +334,6 @@ func (s *Set) Close() error {
 	}
 	s.members, s.joins = nil, nil
 	s.stopChunks()
+	errList = append(errList, s.closeBells())
 	return errors.Join(errList...)
 }

@@ -7,9 +7,12 @@ package waitset
 type Stats struct {
 	// Sleeps counts the times the set slept (parked) on its members.
 	Sleeps uint64
-	// Wakeups counts the sleeps that a member's futex word ended (a
-	// producer of that member woke the set).
+	// Wakeups counts the sleeps that a member's futex word or a doorbell
+	// ended (a producer of a member woke the set).
 	Wakeups uint64
+	// DoorbellWakeups counts those of Wakeups that a doorbell ended (the
+	// member is not known: the pass goes on in round-robin order).
+	DoorbellWakeups uint64
 	// Spurious counts the sleeps that ended before their time and found
 	// nothing to deliver and nothing else to do: a signal, or a wake-up
 	// left from an earlier sleep. Join, Leave, Close, a done context and a
@@ -35,12 +38,13 @@ type Stats struct {
 // as one snapshot. It allocates the Members slice.
 func (s *Set) Stats() Stats {
 	st := Stats{
-		Sleeps:   s.parks.Load(),
-		Wakeups:  s.wakeups.Load(),
-		Spurious: s.spurious.Load(),
-		Timeouts: s.timeouts.Load(),
-		PeerDead: s.peerDead.Load(),
-		Dropped:  s.dropped.Load(),
+		Sleeps:          s.parks.Load(),
+		Wakeups:         s.wakeups.Load(),
+		DoorbellWakeups: s.bellWakeups.Load(),
+		Spurious:        s.spurious.Load(),
+		Timeouts:        s.timeouts.Load(),
+		PeerDead:        s.peerDead.Load(),
+		Dropped:         s.dropped.Load(),
 	}
 	for _, m := range s.Members() {
 		st.Members = append(st.Members, m.Stats())

@@ -126,9 +126,13 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	s.vec.Reset()
 	s.vec.Add(&s.ctrl, cseq)
 	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
+	s.onBell, s.onBellAt = s.onBell[:0], s.onBellAt[:0]
 	s.inUse = 0
 	if testSkipRecheck {
 		time.Sleep(100 * time.Microsecond) // widen the window the re-check closes
+	}
+	if waitv {
+		s.bellsFor(cseq)
 	}
 	for i, m := range s.members {
 		if !waitv {
@@ -137,11 +141,19 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		if !m.h.BeginWait() {
 			continue // its ring is closing: the re-check reports it
 		}
-		// Beyond futex_waitv's 127 members, a helper sleeps on the rest
-		// (chunk.go).
-		vec := s.chunkFor(len(s.parked), cseq)
-		s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
-		vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load()) // before the flag's load below
+		if b := m.bell; b != nil && b.epoch == s.epoch {
+			// Its producers ring the doorbell, whose word was loaded
+			// above (bellsFor) before any flag is stored. (A doorbell
+			// that did not fit in the vector, beyond 126 directories,
+			// leaves its members on their own words.)
+			s.onBell, s.onBellAt = append(s.onBell, m), append(s.onBellAt, i)
+		} else {
+			// Beyond futex_waitv's 127 words, a helper sleeps on the
+			// rest (chunk.go).
+			vec := s.chunkFor(len(s.parked), cseq)
+			s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
+			vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load()) // before the flag's load below
+		}
 		if !m.announced || m.h.Line.Parked.Load() == 0 {
 			m.h.Line.Parked.Store(1)
 			m.announced = true
@@ -186,13 +198,15 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		}
 		slice = min(slice, left)
 	}
-	for _, m := range s.parked {
-		// A member stopped at an uncommitted reservation must be read
-		// again in time for its owner's liveness check.
-		if c := m.h.RecoverIn(); c > 0 && c < slice {
-			slice, exact = c, false
+	for _, ms := range [2][]*Member{s.parked, s.onBell} {
+		for _, m := range ms {
+			// A member stopped at an uncommitted reservation must be
+			// read again in time for its owner's liveness check.
+			if c := m.h.RecoverIn(); c > 0 && c < slice {
+				slice, exact = c, false
+			}
+			m.h.Line.Parks.Add(1)
 		}
-		m.h.Line.Parks.Add(1)
 	}
 	s.parks.Add(1)
 	var idx int
@@ -206,7 +220,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 				err = cerr
 			} else if idx <= 0 {
 				if w := s.woken.Load(); w >= 0 {
-					idx, err = int(w)+1, nil // a helper's member
+					idx, err = int(w)+1+len(s.slept), nil // a helper's member
 				}
 			}
 		}
@@ -227,10 +241,30 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("waitset: futex_waitv on %d words: %w", s.vec.Len(), err)
 	}
-	if idx > 0 && idx <= len(s.parked) {
+	if idx > 0 && idx <= len(s.slept) {
+		// Woken by a doorbell: a producer that rang it cleared its
+		// member's line-5 flag (the set set them all), so the first
+		// member found with its flag clear rang (or another producer of
+		// it cleared its flag to ring): its turn comes first, as for a
+		// member's own word. The flags are lines the set stored to, in
+		// its cache but the ringer's: a load each, no turn on an empty
+		// ring.
+		s.wakeups.Add(1)
+		s.bellWakeups.Add(1)
+		for j, m := range s.onBell {
+			if m.h.Line.Parked.Load() == 0 {
+				m.wakeups.Add(1)
+				if i := s.onBellAt[j]; i < len(s.members) && s.members[i] == m {
+					s.next, s.used = i, 0
+				}
+				break
+			}
+		}
+	} else if idx > len(s.slept) && idx-len(s.slept) <= len(s.parked) {
 		// Woken by a member: its turn comes first. Every member was
 		// empty at the re-check, so none is owed a turn before it; the
 		// others that filled meanwhile follow in this pass.
+		idx -= len(s.slept)
 		m := s.parked[idx-1]
 		m.wakeups.Add(1)
 		s.wakeups.Add(1)
@@ -255,8 +289,54 @@ func (s *Set) endWaits() {
 	for _, m := range s.parked {
 		m.h.EndWait()
 	}
+	for _, m := range s.onBell {
+		m.h.EndWait()
+	}
 	clear(s.parked)
+	clear(s.onBell)
 	s.parked, s.parkedAt = s.parked[:0], s.parkedAt[:0]
+	s.onBell, s.onBellAt = s.onBell[:0], s.onBellAt[:0]
+}
+
+// bellsFor starts a sleep's vector with the doorbells of the members on
+// one (step 1: each doorbell's word is loaded before any flag is stored),
+// then announces the set on each (step 2, as for a member's flag: stored
+// only if found clear or new to this wait). A member whose line-15
+// failures moved since it went on its doorbell (a producer could not ring
+// it and woke the member's line 5 instead) is moved to its own word first.
+func (s *Set) bellsFor(cseq uint32) {
+	s.epoch++
+	clear(s.slept)
+	s.slept = s.slept[:0]
+	for _, m := range s.members {
+		b := m.bell
+		if b == nil {
+			continue
+		}
+		if m.h.Enter() == nil {
+			moved := m.h.Doorbell.Failures.Load() != m.fails
+			m.h.Leave()
+			if moved {
+				s.demote(m)
+				continue
+			}
+		}
+		if b.epoch != s.epoch && len(s.slept) < maxMembersAsleep-1 {
+			b.epoch = s.epoch
+			s.slept = append(s.slept, b)
+			s.vec.Add(b.w.Seq, b.w.Seq.Load())
+		}
+	}
+	for _, b := range s.slept {
+		if !b.announced || b.w.Parked.Load() == 0 {
+			b.w.Parked.Store(1)
+			if !b.announced {
+				s.rung = append(s.rung, b)
+			}
+			b.announced = true
+			s.fenced = false
+		}
+	}
 }
 
 // unannounce clears, when a wait ends, each member's parked flag that the
@@ -264,6 +344,14 @@ func (s *Set) endWaits() {
 // set that is reading.
 func (s *Set) unannounce() {
 	s.fenced = false
+	for _, b := range s.rung {
+		if !b.closed && b.w.Parked.Load() != 0 {
+			b.w.Parked.Store(0)
+		}
+		b.announced = false
+	}
+	clear(s.rung)
+	s.rung = s.rung[:0]
 	for _, m := range s.members {
 		if !m.announced {
 			continue
@@ -304,4 +392,6 @@ var (
 	testSkipRecheck bool
 	testParkSlice   time.Duration
 	testNoWaitV     bool
+	// testNoBell makes New's sets keep every member on its own word.
+	testNoBell bool
 )

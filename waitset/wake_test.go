@@ -25,18 +25,24 @@ import (
 // Parks and Barriers) and the missed wake-ups seen (LateWakes), stopping at
 // the first one. A message not received within stuck fails the test.
 func pingPong(t *testing.T, count, members int, pick func(rng *rand.Rand) int, pokes bool) (s *waitset.Set, late uint64) {
-	if pick == nil {
-		pick = func(rng *rand.Rand) int { return rng.IntN(members) }
-	}
 	var rings []*ipc.Ring
-	var ps []*ipc.Producer
 	for i := range members {
 		kind := ipc.SPSC
 		if i%2 == 1 {
 			kind = ipc.MPSC
 		}
-		r := newRing(t, ipc.Config{Capacity: 1 << 12, Kind: kind})
-		rings = append(rings, r)
+		rings = append(rings, newRing(t, ipc.Config{Capacity: 1 << 12, Kind: kind}))
+	}
+	return pingPongRings(t, count, rings, pick, pokes)
+}
+
+// pingPongRings is pingPong over the rings given.
+func pingPongRings(t *testing.T, count int, rings []*ipc.Ring, pick func(rng *rand.Rand) int, pokes bool) (s *waitset.Set, late uint64) {
+	if pick == nil {
+		pick = func(rng *rand.Rand) int { return rng.IntN(len(rings)) }
+	}
+	var ps []*ipc.Producer
+	for _, r := range rings {
 		p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park}})
 		require.NoError(t, err)
 		ps = append(ps, p)

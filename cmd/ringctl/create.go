@@ -36,6 +36,7 @@ func runCreate(io stdio, args []string) error {
 	mode := fs.String("mode", "0600", "permission bits of the segment file, octal")
 	dropOldest := fs.Bool("drop-oldest", false, "let producers use --policy drop-oldest (newest wins; the consumer copies each message; an mpsc ring needs a reader of layout version 2)")
 	headerCommit := fs.Bool("header-commit", false, "spsc: the consumer finds messages by their headers (one cache line less per message; layout version 2)")
+	doorbell := fs.Bool("doorbell", false, "every producer rings a wait set's doorbell (flag bit 4): a set of many such rings sleeps on one futex word (builds and C producers that do not know the flag refuse the ring)")
 	seqs := fs.Bool("sequences", false, "records carry their producer's sequence number: a message resent after a crash is delivered once (8 bytes per record)")
 	stamps := fs.Bool("timestamps", false, "records carry their commit time: queueing delay is measured (8 bytes per record)")
 	var target, interval units.DurationFlag
@@ -79,7 +80,7 @@ func runCreate(io stdio, args []string) error {
 		return usagef("--mode %s lets any user write the ring, so every command would refuse to open it; use 0660 or 0640 to share it with a group, or add --trust-owner to create it anyway (commands that open it then need --trust-owner too)", *mode)
 	}
 	cfg := ipc.Config{Kind: k, Capacity: size.Value, Mode: os.FileMode(m), Producers: *producers,
-		Timestamps: *stamps, Sequences: *seqs, DropOldest: *dropOldest, HeaderCommit: *headerCommit}
+		Timestamps: *stamps, Sequences: *seqs, DropOldest: *dropOldest, HeaderCommit: *headerCommit, Doorbell: *doorbell}
 	if target.Given {
 		iv := 100 * time.Millisecond
 		if interval.Given {
@@ -148,7 +149,7 @@ func createdOptions(st ipc.Stats) string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{st.Sequences, "sequences"}, {st.Timestamps, "timestamps"}, {st.DropOldest, "drop-oldest"}, {st.HeaderCommit, "header-commit"}} {
+	}{{st.Sequences, "sequences"}, {st.Timestamps, "timestamps"}, {st.DropOldest, "drop-oldest"}, {st.HeaderCommit, "header-commit"}, {st.Doorbell, "doorbell"}} {
 		if f.on {
 			o = append(o, f.name)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ops"
@@ -21,6 +22,18 @@ type doctorReport struct {
 	Pending       int              `json:"messages_pending"`
 	Repaired      int              `json:"repaired"`
 	Leftovers     []leftoverReport `json:"leftovers"`
+	// Doorbell is the doorbell file line 15 names (a ring with flag bit
+	// 4 that a wait set consumes or consumed), if any.
+	Doorbell *doorbellReport `json:"doorbell,omitempty"`
+}
+
+// doorbellReport is the doorbell file line 15 of a ring names: the wait
+// set's that holds the consumer role, or a dead set's.
+type doorbellReport struct {
+	Path    string `json:"path"`
+	Alive   bool   `json:"alive"` // its set holds its lock
+	Exists  bool   `json:"exists"`
+	Removed bool   `json:"removed"`
 }
 
 // leftoverReport is a temporary file of a create of the ring: a create in
@@ -72,6 +85,9 @@ func runDoctor(sio stdio, args []string) error {
 		rep.Problems = append(rep.Problems, d.Problems...)
 		rep.DeadProducers = append(rep.DeadProducers, d.DeadProducers...)
 		rep.Stuck, rep.Pending, rep.Repaired = d.Stuck, d.Pending, d.Repaired
+		if checkDoorbell(&rep, r, *repair) {
+			removed++
+		}
 	}
 	rep.Healthy = len(rep.Problems) == 0
 	if *asJSON {
@@ -127,6 +143,44 @@ func checkLeftovers(rep *doctorReport, name string, opts []shm.Option, repair bo
 	return removed
 }
 
+// checkDoorbell adds to rep the doorbell file that line 15 of a ring with
+// flag bit 4 names, and whether its wait set lives; a dead set's doorbell
+// is a problem, removed if repair (the id in line 15 is cleared by the
+// next consumer that takes the role). It reports whether it removed one.
+func checkDoorbell(rep *doctorReport, r *ipc.Ring, repair bool) bool {
+	st, err := r.Stats()
+	if err != nil || !st.Doorbell || st.DoorbellID == 0 {
+		return false
+	}
+	path := filepath.Join(filepath.Dir(r.Path()), shm.DoorbellName(st.DoorbellID))
+	d := &doorbellReport{Path: path}
+	rep.Doorbell = d
+	if _, err := os.Lstat(path); err != nil {
+		if !st.ConsumerAttached {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("line 15 names the doorbell %s, which does not exist, and no consumer holds the role: a dead wait set's id; the next consumer clears it", show(path)))
+		}
+		return false
+	}
+	d.Exists = true
+	alive, err := shm.DoorbellAlive(path)
+	d.Alive = alive
+	switch {
+	case err != nil:
+		rep.Problems = append(rep.Problems, fmt.Sprintf("doorbell %s: cannot tell whether its wait set runs: %v", show(path), err))
+	case alive:
+	case repair:
+		if err := shm.RemoveDoorbellLeftover(path); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("could not remove the dead wait set's doorbell %s: %v", show(path), err))
+			return false
+		}
+		d.Removed = true
+		return true
+	default:
+		rep.Problems = append(rep.Problems, fmt.Sprintf("doorbell %s, named by line 15, is a dead wait set's (its lock is free); 'ringctl doctor --repair' removes it, the next consumer clears line 15", show(path)))
+	}
+	return false
+}
+
 func printDoctor(sio stdio, rep doctorReport, repair bool) {
 	if rep.Exists {
 		fmt.Fprintf(sio.out, "%s: header, descriptor and positions valid; %d messages pending\n", show(rep.Path), rep.Pending)
@@ -145,6 +199,11 @@ func printDoctor(sio stdio, rep doctorReport, repair bool) {
 		case l.CreatorAlive:
 			fmt.Fprintf(sio.out, "  left alone: %s: %s\n", show(l.Path), l.Error)
 		}
+	}
+	if d := rep.Doorbell; d != nil && d.Removed {
+		fmt.Fprintf(sio.out, "  repaired: removed %s, a dead wait set's doorbell\n", show(d.Path))
+	} else if d != nil && d.Alive {
+		fmt.Fprintf(sio.out, "  doorbell: %s (its wait set is running)\n", show(d.Path))
 	}
 	if len(rep.DeadProducers) > 0 {
 		fmt.Fprintf(sio.out, "  dead producer slots (free to reclaim): %v\n", rep.DeadProducers)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
 	"github.com/shmring/shmring/waitset"
 )
 
@@ -174,6 +175,9 @@ func setNames(loc location, list string) ([]string, error) {
 			for _, f := range found {
 				if strings.HasPrefix(filepath.Base(f), ".") {
 					continue // a ring being created, or not a ring
+				}
+				if _, ok := shm.DoorbellID(filepath.Base(f)); ok {
+					continue // a wait set's doorbell, not a ring
 				}
 				if !strings.Contains(el, "/") {
 					f = filepath.Base(f)

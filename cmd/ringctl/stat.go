@@ -68,6 +68,10 @@ type statReport struct {
 	LastSeqDelivered uint64 `json:"last_sequence_delivered"`
 	DropOldest       bool   `json:"drop_oldest"`
 	HeaderCommit     bool   `json:"header_commit"`
+	Doorbell         bool   `json:"doorbell"`
+	DoorbellID       uint64 `json:"doorbell_id"`
+	DoorbellWakes    uint64 `json:"doorbell_wakes"`
+	DoorbellFailures uint64 `json:"doorbell_failures"`
 	Lapped           uint64 `json:"lapped"`
 	DelayCount       uint64 `json:"delay_count"`
 	DelayMeanNs      uint64 `json:"delay_mean_ns"`
@@ -166,6 +170,7 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		Pressure: pressureBits(st.Pressure), PressureChanges: st.PressureChanges,
 		Timestamps: st.Timestamps, DelayCount: st.DelayCount, TargetDelayNs: int64(st.TargetDelay),
 		Sequences: st.Sequences, DropOldest: st.DropOldest, Lapped: st.Lapped, HeaderCommit: st.HeaderCommit,
+		Doorbell: st.Doorbell, DoorbellID: st.DoorbellID, DoorbellWakes: st.DoorbellWakes, DoorbellFailures: st.DoorbellFailures,
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 		Duplicates: st.Duplicates, LastSeqCommitted: st.LastSeq, LastSeqBegun: st.SeqBegun, LastSeqDelivered: st.DelivSeq,
 	}
@@ -307,6 +312,13 @@ func printStat(io stdio, r statReport) {
 	}
 	p("parks", "producers %d, consumer %d", r.ProducerParks, r.ConsumerParks)
 	p("wake-ups", "of producers %d, of the consumer %d", r.ProducerWakeups, r.ConsumerWakeups)
+	if r.Doorbell {
+		id := "none"
+		if r.DoorbellID != 0 {
+			id = fmt.Sprintf("%016x (a wait set's)", r.DoorbellID)
+		}
+		p("doorbell", "%s, wakes %d, failures %d", id, r.DoorbellWakes, r.DoorbellFailures)
+	}
 	if r.ProducerPolicy != "" || r.ConsumerPolicy != "" {
 		p("policy override", "producers %s, consumer %s", orNone(r.ProducerPolicy), orNone(r.ConsumerPolicy))
 	}
@@ -389,6 +401,9 @@ func recordOptions(r statReport) string {
 	}
 	if r.HeaderCommit {
 		o = append(o, "header-commit")
+	}
+	if r.Doorbell {
+		o = append(o, "doorbell")
 	}
 	if len(o) == 0 {
 		return "plain"

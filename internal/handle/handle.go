@@ -92,6 +92,20 @@ type Consumer struct {
 	// words may be used between BeginWait and EndWait without Enter.
 	BeginWait func() bool
 	EndWait   func()
+	// OnShut sets a function the consumer's shut (its Close, or its
+	// Ring's Close) calls after it sets Closed: a wait set that sleeps on
+	// a doorbell, not on Line, is woken by it. It must not block.
+	OnShut func(f func())
+
+	// Flagged reports the ring's descriptor flag bit 4 (doorbell): every
+	// producer follows the doorbell rule, so the set may sleep on a
+	// doorbell for it (docs/layout.md, "Line 15: doorbell").
+	Flagged bool
+	// Doorbell is the ring's line 15; the consumer-role holder stores ID.
+	Doorbell ring.DoorbellLine
+	// Dir is the directory of the ring's path as this process opened it
+	// ("" for a memfd: no doorbell).
+	Dir string
 }
 
 // ConsumerOf returns the internals of c, an *ipc.Consumer (not nil). Set by

@@ -65,7 +65,9 @@ static int fd;
 static uint8_t *R, *data; /* the region (file offset 4096) and the data area */
 static uint64_t cap, mask, maxmsg, E;
 static uint32_t kind, slots;
-static int ts, seqs, ow, hc;
+static int ts, seqs, ow, hc, bell;
+static char ring_dir[4096]; /* the directory of the path we opened (§Line 15) */
+static uid_t ring_uid;      /* the ring file's owner */
 
 /* §Atomicity: shared words only through atomics of their own width. */
 static uint64_t *W(uint64_t off) { return (uint64_t *)(R + off); }
@@ -104,6 +106,12 @@ static void open_ring(const char *path) {
 	if (fd < 0) fail("open failed");
 	struct stat sb;
 	if (fstat(fd, &sb) != 0 || sb.st_size < 4096) fail("file too small");
+	ring_uid = sb.st_uid;
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	if (dl >= sizeof ring_dir) fail("path too long");
+	if (slash == NULL) strcpy(ring_dir, ".");
+	else memcpy(ring_dir, path, dl), ring_dir[dl] = 0;
 	uint8_t h[4096];
 	if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) fail("short header");
 	if (memcmp(h, "SHMSEG\0\1", 8) != 0) fail("bad magic");
@@ -130,8 +138,8 @@ static void open_ring(const char *path) {
 	if (cap < 1024 || cap > (1ull << 46) || (cap & (cap - 1))) fail("capacity");
 	if (maxmsg > cap / 8 || maxmsg > 0x7FFFFFFFu) fail("max message");
 	uint64_t flags = u64(R + 40);
-	if (flags & ~15ull) fail("flags");
-	ts = flags & 1, seqs = (flags >> 1) & 1, ow = (flags >> 2) & 1, hc = (flags >> 3) & 1;
+	if (flags & ~31ull) fail("flags");
+	ts = flags & 1, seqs = (flags >> 1) & 1, ow = (flags >> 2) & 1, hc = (flags >> 3) & 1, bell = (flags >> 4) & 1;
 	if (hc && (kind != 1 || ow)) fail("flags");
 	if (version != ((kind == 2 && ow) || hc ? 2u : 1u)) fail("version does not match kind and flags");
 	uint64_t slotsoff = u64(R + 48);
@@ -172,6 +180,66 @@ static void wake(uint64_t line) {
 	syscall(SYS_futex, seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	__atomic_add_fetch(W(line + 16), 1, __ATOMIC_SEQ_CST);
 }
+/* §Line 15: doorbell. A producer of a ring with flag bit 4 rings the
+ * doorbell line 15 names instead of line 5; the path is built from the
+ * directory of the ring path we opened and the id, never read from the
+ * segment; the file is validated; any failure counts in line 15 and falls
+ * back to line 5, and the same id is not tried again for 100 ms. */
+enum { BELL_ID = 1920, BELL_WAKES = 1928, BELL_FAILS = 1936 };
+static uint64_t bell_id, bell_fail_id;
+static uint8_t *bell_mem;
+static struct timespec bell_fail_at;
+static uint8_t *open_bell(uint64_t id) {
+	if (id == bell_id) return bell_mem;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (id == bell_fail_id && (now.tv_sec - bell_fail_at.tv_sec) * 1000000000ll + (now.tv_nsec - bell_fail_at.tv_nsec) < 100000000ll)
+		return NULL;
+	if (bell_mem) munmap(bell_mem, 4096), bell_mem = NULL, bell_id = 0;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/shmring-doorbell-%016llx", ring_dir, (unsigned long long)id);
+	int bfd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	uint8_t *m = MAP_FAILED;
+	struct stat sb;
+	if (bfd >= 0 && fstat(bfd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 4096 && sb.st_uid == ring_uid)
+		m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0);
+	if (bfd >= 0) close(bfd);
+	if (m != MAP_FAILED && memcmp(m, "SHMRDBEL", 8) == 0 && u32(m + 8) == 1 && u64(m + 16) == id) {
+		bell_id = id, bell_mem = m;
+		return m;
+	}
+	if (m != MAP_FAILED) munmap(m, 4096);
+	__atomic_add_fetch(W(BELL_FAILS), 1, __ATOMIC_SEQ_CST);
+	bell_fail_id = id, bell_fail_at = now;
+	return NULL;
+}
+/* §Waking, with bit 4: the producer's wake of the consumer. */
+static void wake_consumer(void) {
+	if (!bell) {
+		wake(CONS_WAIT);
+		return;
+	}
+	uint32_t *parked = W32(CONS_WAIT + 4), *seq = W32(CONS_WAIT), one = 1;
+	if (__atomic_load_n(parked, __ATOMIC_RELAXED) == 0) return;
+	if (!__atomic_compare_exchange_n(parked, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+	uint64_t id = __atomic_load_n(W(BELL_ID), __ATOMIC_ACQUIRE);
+	uint8_t *b = id ? open_bell(id) : NULL;
+	__atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+	if (b == NULL) { /* no doorbell, or not one we may ring: line 5 */
+		syscall(SYS_futex, seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		__atomic_add_fetch(W(CONS_WAIT + 16), 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	uint32_t *bseq = (uint32_t *)(b + 64), *bparked = (uint32_t *)(b + 68);
+	one = 1;
+	if (__atomic_load_n(bparked, __ATOMIC_RELAXED) == 0) return;
+	if (!__atomic_compare_exchange_n(bparked, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+	__atomic_add_fetch(bseq, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, bseq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	__atomic_add_fetch((uint64_t *)(b + 72), 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(W(BELL_WAKES), 1, __ATOMIC_SEQ_CST);
+}
+
 /* One sleep: returns 1 if try() succeeded on the re-check. */
 static int park(uint64_t line, int (*try)(void)) {
 	uint32_t *seq = W32(line), *parked = W32(line + 4);
@@ -297,7 +365,7 @@ static int spsc_write(const char *msg, uint64_t n, uint64_t claim, int abort) {
 	st(W(PROD), pos);
 	bump(MSGS_IN, 1), bump(BYTES_IN, n);
 	if (seqs) st(W(LAST_SEQ), seq++);
-	wake(CONS_WAIT);
+	wake_consumer();
 	return OK;
 }
 
@@ -335,7 +403,7 @@ static int mpsc_write(const char *msg, uint64_t n, uint64_t claim, int abort) {
 		st(H(rec), mkhdr(claim, slot, 3));
 		if (abort) {
 			st(H(rec), mkhdr(D(claim) - 8, slot, 2)); /* §Claims: padding of the whole size */
-			wake(CONS_WAIT);
+			wake_consumer();
 			return ABORTED;
 		}
 		fill(rec, msg, n);
@@ -344,7 +412,7 @@ static int mpsc_write(const char *msg, uint64_t n, uint64_t claim, int abort) {
 		bump(slotw(slot, S_MSGS), 1), bump(slotw(slot, S_BYTES), n);
 		if (seqs) st(W(slotw(slot, S_LAST_SEQ)), seq++); /* §Writing (MPSC) 6: begun, before the commit */
 		st(H(rec), mkhdr(n, slot, 1));
-		wake(CONS_WAIT);
+		wake_consumer();
 		return OK;
 	}
 }
@@ -649,6 +717,7 @@ static int try_read(void) { return (ow ? read_overwrite() : read_batch()) > 0 ||
 
 static int run_read(int gate) {
 	if (!lock_range(CONS)) fail("the consumer role is held");
+	if (bell) st(W(BELL_ID), 0); /* §Line 15: a dead set's id must not outlive its role lock */
 	my_id = 1ull << 32;
 	cpos = ld(W(CONS));
 	if (cpos & 7) fail("consumer position not aligned");
