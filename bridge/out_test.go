@@ -37,14 +37,22 @@ import (
 // Producers → ring → out-bridge → stream: every message lands once, in
 // order per producer, with its Nats-Msg-Id (slot and sequence in a ring
 // with sequences, the ring position without), and the bridge releases all.
+// An MPSC ring's bridge publishes on one connection per slot by default
+// (4 here), on the connections asked for (2: two producers' on each), and
+// the producer's order holds without sequences too (the slot is in every
+// record's header); an SPSC ring's on one.
 func TestOutEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		cfg       ipc.Config
 		producers int
+		conns     int // OutConfig.Conns
+		want      int // OutStats.Conns
 	}{
-		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4},
-		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1},
+		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 0, 4},
+		{"mpsc/sequences/2-conns", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 2, 2},
+		{"mpsc/no-sequences", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 14}, 3, 0, 3},
+		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 2000
@@ -56,9 +64,10 @@ func TestOutEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = r.Close() })
 
-			b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "O.x", Window: 64})
+			b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "O.x", Window: 64, Conns: tc.conns})
 			require.NoError(t, err)
 			require.Equal(t, "O", b.Stats().Stream)
+			require.Equal(t, tc.want, b.Stats().Conns)
 			runOut(t, b)
 
 			var wg sync.WaitGroup
