@@ -161,6 +161,8 @@ type Out struct {
 //     (io/fs.ErrInvalid);
 //   - no server at URL, or credentials refused (nats.ErrNoServers,
 //     nats.ErrAuthorization); JetStream not enabled (nats.ErrNoResponders);
+//     the user not permitted to subscribe to the replies' subjects
+//     (nats.ErrPermissionViolation);
 //   - Stream set and missing (jetstream.ErrStreamNotFound), or not
 //     capturing Subject (io/fs.ErrInvalid), or Subject captured by no
 //     stream (jetstream.ErrStreamNotFound);
@@ -237,6 +239,12 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		return nil, err
 	}
 	if err := b.bind(ctx); err != nil {
+		// A permissions violation (the replies' subscription refused) is
+		// the cause of the requests' timing out: say it.
+		if le := b.api().LastError(); errors.Is(le, nats.ErrPermissionViolation) {
+			perr, _ := b.permissionError(le)
+			return nil, fmt.Errorf("%w (and so: %v)", perr, err)
+		}
 		return nil, err
 	}
 	if err := b.checkSize(ctx, rs.MaxMessage); err != nil {

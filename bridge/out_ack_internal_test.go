@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -223,4 +225,40 @@ func TestWindowConns(t *testing.T) {
 	require.Same(t, es[0], e, "the first entry reused: the window is circular")
 	w.address(e)
 	require.Equal(t, "_INBOX.c.1.0", e.msg.Reply)
+}
+
+// blockingJS is a JetStream whose Stream request waits for its context
+// to end (a server that never answers), recording that it ended.
+type blockingJS struct {
+	jetstream.JetStream
+	ended chan error
+}
+
+func (j blockingJS) Stream(ctx context.Context, _ string) (jetstream.Stream, error) {
+	<-ctx.Done()
+	j.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// The requests made in Run to explain a refusal (the stream's MaxMsgSize
+// for a message too large; the stream's existence for "no responders")
+// end with Run's context, not only after Timeout (an hour here): a
+// canceled Run does not wait for a server that does not answer.
+func TestRefusalRequestsEndWithRun(t *testing.T) {
+	js := blockingJS{ended: make(chan error, 2)}
+	b := &Out{cfg: OutConfig{Timeout: time.Hour, Subject: "S.x"}, js: js, stream: "S", ring: "/dev/shm/r"}
+	var w window
+	w.init(1, "S.x", []string{"_INBOX.t."}, false)
+	e := w.push("r", true, 0, 1, 10, []byte("a"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	err := b.refusedForGood(ctx, e, &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamMessageExceedsMaximum, Description: "message size exceeds maximum allowed"})
+	require.ErrorContains(t, err, `stream "S" refuses message r:0:1`)
+	require.ErrorContains(t, err, "larger than its MaxMsgSize")
+	require.ErrorIs(t, <-js.ended, context.Canceled)
+
+	err = b.explain(ctx, jetstream.ErrNoStreamResponse)
+	require.ErrorIs(t, err, jetstream.ErrNoStreamResponse)
+	require.ErrorIs(t, <-js.ended, context.Canceled)
 }
