@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
@@ -73,6 +75,16 @@ func main() {
 	}
 	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 || p.conns < 0 {
 		fail(fmt.Errorf("--messages, --producers, --window, --rounds and --rate must be positive (and messages at least producers), --conns not negative"))
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	dir, err := os.MkdirTemp("", "bridgebench-")
 	if err != nil {
