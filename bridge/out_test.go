@@ -204,6 +204,7 @@ func outServerRestart(t *testing.T, strict bool, producers, conns int) {
 		waitFor(t, "messages released before the shutdown", func() bool { return b.Stats().Released >= released+500 })
 		srv.Shutdown()
 		waitFor(t, "the bridge to see the server gone", func() bool { return b.Stats().Errors >= uint64(round) })
+		waitFor(t, "the connections reported down", func() bool { return b.Stats().Connection != "CONNECTED" })
 		require.NoError(t, srv.Restart())
 		waitFor(t, "messages released after the restart", func() bool { return b.Stats().Released >= released+1000 })
 	}
