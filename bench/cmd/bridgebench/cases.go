@@ -91,7 +91,7 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 		return s, nil
 	}
 	name := fmt.Sprintf("bridgebench-%d", os.Getpid())
-	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: 4 << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
+	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: uint64(p.ringMiB) << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
 		return nil, err
 	}
 	stops = append(stops, func() error { return errors.Join(s.ring.Close(), ipc.Remove(name)) })

@@ -47,6 +47,7 @@ type params struct {
 	messages  int // per throughput case, all producers together
 	producers int
 	conns     int // the bridge's OutConfig.Conns (0: its default)
+	ringMiB   int // the ring's capacity, MiB
 	window    int
 	rate      int // paced: messages per second, all producers together
 	paced     int // paced: messages per case
@@ -58,6 +59,7 @@ func main() {
 	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
 	flag.IntVar(&p.producers, "producers", 2, "producers (goroutines, each an MPSC slot; for direct, each its own connection)")
 	flag.IntVar(&p.conns, "conns", 0, "the bridge's connections (OutConfig.Conns; 0: its default, one per producer slot up to 4)")
+	flag.IntVar(&p.ringMiB, "ring-mib", 4, "the ring's capacity in MiB (a ring holding every message of a case never makes its producers wait)")
 	flag.IntVar(&p.window, "window", 1024, "the bridge's window, and each direct publisher's PublishAsync pending limit")
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
@@ -73,8 +75,8 @@ func main() {
 		}
 		sz = append(sz, n)
 	}
-	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 || p.conns < 0 {
-		fail(fmt.Errorf("--messages, --producers, --window, --rounds and --rate must be positive (and messages at least producers), --conns not negative"))
+	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 || p.conns < 0 || p.ringMiB < 1 {
+		fail(fmt.Errorf("--messages, --producers, --window, --rounds, --rate and --ring-mib must be positive (and messages at least producers), --conns not negative"))
 	}
 	if *profile != "" {
 		f, err := os.Create(*profile)
