@@ -24,7 +24,7 @@
 //     consumer; for the ring alone, the ring's consumer). Cases: bridged,
 //     direct, and the ring alone (no bridge: a plain consumer drains it).
 //
-//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST]
+//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE]
 package main
 
 import (
