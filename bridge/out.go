@@ -240,7 +240,9 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	}
 	if err := b.bind(ctx); err != nil {
 		// A permissions violation (the replies' subscription refused) is
-		// the cause of the requests' timing out: say it.
+		// the cause of the requests' timing out: say it. The round trip
+		// makes sure the server's -ERR, sent before its PONG, was read.
+		_ = b.api().FlushTimeout(cfg.Timeout)
 		if le := b.api().LastError(); errors.Is(le, nats.ErrPermissionViolation) {
 			perr, _ := b.permissionError(le)
 			return nil, fmt.Errorf("%w (and so: %v)", perr, err)
