@@ -63,8 +63,9 @@
 // # The out direction's guarantee
 //
 // At least once into the stream, de-duplicated within the stream's
-// duplicate window, in ring order: effectively exactly once while every
-// outage is shorter than that window. How:
+// duplicate window, in each producer's order (in ring order with one
+// connection): effectively exactly once while every outage is shorter
+// than that window. How:
 //
 //   - At least once: the bridge holds what it reads
 //     ([ipc.ConsumerConfig].Hold) and releases the ring
@@ -72,7 +73,7 @@
 //     acknowledgement and every earlier one's have arrived, so a bridge
 //     killed at any instruction leaves every unacknowledged message in the
 //     ring, and its successor publishes again from the released position.
-//     A failed publish, an acknowledgement timed out or lost with the
+//     A failed publish, an acknowledgement timed out or lost with a
 //     connection: the window is published again the same way.
 //   - De-duplicated: each message is published with a Nats-Msg-Id that is
 //     the same at every publish of it and unique in the ring's life:
@@ -85,22 +86,27 @@
 //     release (at most Window of them) is stored again if it is published
 //     again more than the duplicate window after it was stored: the bridge
 //     down, or the server out of reach, for that long.
-//   - In order: publishes go out in ring order on one connection without a
-//     reconnect buffer, and after a failure the window is published again
-//     in order; only a publish the stream refuses while accepting a later
-//     one already in flight lands late (at most Window places). With
-//     [OutConfig].StrictOrder not even that: each publish expects the
-//     previous message's Msg-Id as the stream's last
-//     (Nats-Expected-Last-Msg-Id), so the stream refuses every publish
-//     after a refused one and the bridge publishes again from it; the
-//     bridge must then be the stream's only writer (Run stops, naming
-//     another one).
+//   - In order: the bridge publishes on [OutConfig].Conns connections
+//     (by default one per MPSC producer slot, up to 4), each producer
+//     slot's messages on one of them, in ring order, without a reconnect
+//     buffer, and after a failure on any of them the whole window is
+//     published again in order: each producer's messages land in its
+//     order (the ring's interleaving of producers on different
+//     connections is not kept; with one connection it is). Only a publish
+//     the stream refuses while accepting a later one already in flight
+//     lands late (at most Window places). With [OutConfig].StrictOrder not
+//     even that, on one connection: each publish expects the previous
+//     message's Msg-Id as the stream's last (Nats-Expected-Last-Msg-Id),
+//     so the stream refuses every publish after a refused one and the
+//     bridge publishes again from it; the bridge must then be the stream's
+//     only writer (Run stops, naming another one).
 //
 // A message the stream can never take (larger than the server's
 // max_payload or the stream's MaxMsgSize) is refused by [NewOut] for the
 // ring's MaxMessage, and stops [Out.Run] if the limit was lowered since:
 // the error names the message, the limit and the fix, and the message
-// stays in the ring.
+// stays in the ring. So does the server refusing the bridge's publishes,
+// or its subscription to their acknowledgements, for want of permissions.
 //
 // # Backpressure out
 //

@@ -45,6 +45,16 @@ type OutConfig struct {
 	// ring's name and creation time, so that a recreated ring's messages
 	// are never taken for its predecessor's.
 	ID string
+	// Conns is how many connections the bridge publishes on: each MPSC
+	// producer slot's messages go out on one of them (slot % Conns), in
+	// ring order, so each producer's messages land in its order; several
+	// producers' are spread over the connections, which the server
+	// processes in parallel (docs/bridge.md, "Connections"). 0: one per
+	// producer slot, up to 4; never more than the ring's slots (an SPSC
+	// ring: 1). StrictOrder needs one connection: with it, 0 means 1 and
+	// more is refused. Any failure, on any connection, publishes the whole
+	// window again, as with one.
+	Conns int
 	// StrictOrder makes every message land in ring order (each MPSC
 	// producer's in its own), even when the stream refuses one publish and
 	// takes a later one already in flight (a DiscardNew limit freed in
@@ -72,8 +82,9 @@ type OutStats struct {
 	LastError  string // the last of Errors ("" none)
 	Retries    uint64 // times the window was re-published from the released position
 	State      string // "idle", "reading", "full" (window full), "retrying", "stopped"
-	Connection string // the NATS connection's status ("CONNECTED", "RECONNECTING", ...)
-	Reconnects uint64 // times the connection reconnected
+	Connection string // the NATS connections' status: "CONNECTED" when all are, else the first other ("RECONNECTING", ...)
+	Reconnects uint64 // times the connections reconnected, together
+	Conns      int    // the connections it publishes on (OutConfig.Conns, or its default)
 
 	// Stream is the stream that captures the subject; DuplicateWindow its
 	// duplicate window: an outage of the bridge longer than it may leave
@@ -102,8 +113,8 @@ const (
 type Out struct {
 	cfg    OutConfig
 	r      *ipc.Ring
-	ring   string // the ring's path, for errors
-	nc     *nats.Conn
+	ring   string    // the ring's path, for errors
+	conns  []outConn // the publishing connections (out_conns.go); the first also the API's
 	js     jetstream.JetStream
 	cons   *ipc.Consumer
 	seqs   bool   // the ring's records carry sequences: Msg-Id by slot and sequence
@@ -124,17 +135,16 @@ type Out struct {
 	w     window
 	epoch atomic.Uint32
 
-	// in carries the publishes' outcomes from the reply subscription, the
-	// timer's ticks and disconnections to Run (out_ack.go); reconn a token
-	// at each reconnection, ending a retry's pause. replyPrefix starts
-	// every reply subject. The acknowledgement timer: clock is its time's
-	// origin, armed whether it runs (owned by Run).
-	in          inbox
-	reconn      chan struct{}
-	replyPrefix string
-	timer       *time.Timer
-	clock       time.Time
-	armed       bool
+	// in carries the publishes' outcomes from the reply subscriptions, the
+	// timer's ticks, disconnections and the server's refusals to Run
+	// (out_ack.go); reconn a token at each reconnection, ending a retry's
+	// pause. The acknowledgement timer: clock is its time's origin, armed
+	// whether it runs (owned by Run).
+	in     inbox
+	reconn chan struct{}
+	timer  *time.Timer
+	clock  time.Time
+	armed  bool
 
 	stopStatus func()
 	runGuard   // Run one at a time, not after Close; its state and failures
@@ -146,9 +156,13 @@ type Out struct {
 // (ipc.ConsumerConfig.Hold), failing fast with an error that names the
 // cause and the fix:
 //
-//   - no Subject, or one with wildcards (io/fs.ErrInvalid);
+//   - no Subject, or one with wildcards, a negative Window, Conns,
+//     ReconnectWait or Timeout, Conns above 1 with StrictOrder
+//     (io/fs.ErrInvalid);
 //   - no server at URL, or credentials refused (nats.ErrNoServers,
 //     nats.ErrAuthorization); JetStream not enabled (nats.ErrNoResponders);
+//     the user not permitted to subscribe to the replies' subjects
+//     (nats.ErrPermissionViolation);
 //   - Stream set and missing (jetstream.ErrStreamNotFound), or not
 //     capturing Subject (io/fs.ErrInvalid), or Subject captured by no
 //     stream (jetstream.ErrStreamNotFound);
@@ -167,6 +181,9 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	}
 	if cfg.Window < 0 || cfg.ReconnectWait < 0 || cfg.Timeout < 0 {
 		return nil, fmt.Errorf("bridge: OutConfig with a negative Window, ReconnectWait or Timeout: %w", fs.ErrInvalid)
+	}
+	if _, err := outConns(cfg, 0); err != nil {
+		return nil, err
 	}
 	cfg.Window = or(cfg.Window, defaultWindow)
 	cfg.ReconnectWait = or(cfg.ReconnectWait, defaultReconnectWait)
@@ -190,6 +207,11 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 			b.ring, fs.ErrInvalid)
 	}
 	b.seqs = rs.Sequences
+	n, err := outConns(cfg, rs.Slots)
+	if err != nil {
+		return nil, err
+	}
+	b.cfg.Conns = n
 
 	c := conn{
 		cfg: "OutConfig", name: "shmring-bridge-out " + b.ring + " > " + cfg.Subject,
@@ -201,26 +223,30 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 			default:
 			}
 		},
-		// No reconnect buffer: a publish while disconnected fails at once,
-		// so that nothing published after a lost one lands before it is
-		// published again.
-		extra: []nats.Option{nats.ReconnectBufSize(-1), nats.DisconnectErrHandler(b.onDisconnect)},
 	}
-	// jetstream for the stream's checks; the publishes are the bridge's
-	// own (out_ack.go).
-	b.nc, b.js, err = c.dial()
-	if err != nil {
-		return nil, err
-	}
+	// The first connection's jetstream for the stream's checks; the
+	// publishes are the bridge's own (out_ack.go).
+	b.timer = time.AfterFunc(time.Hour, func() { b.in.put(event{kind: evTick}) })
+	b.timer.Stop()
+	b.clock = time.Now()
 	defer func() {
 		if err != nil {
-			b.nc.Close()
+			b.timer.Stop()
+			b.closeConns()
 		}
 	}()
-	if err := b.subscribeReplies(); err != nil {
-		return nil, fmt.Errorf("bridge: subscribe to the acknowledgements' subjects on %s: %w", cfg.URL, err)
+	if err := b.dialConns(c, n); err != nil {
+		return nil, err
 	}
 	if err := b.bind(ctx); err != nil {
+		// A permissions violation (the replies' subscription refused) is
+		// the cause of the requests' timing out: say it. The round trip
+		// makes sure the server's -ERR, sent before its PONG, was read.
+		_ = b.api().FlushTimeout(cfg.Timeout)
+		if le := b.api().LastError(); errors.Is(le, nats.ErrPermissionViolation) {
+			perr, _ := b.permissionError(le)
+			return nil, fmt.Errorf("%w (and so: %v)", perr, err)
+		}
 		return nil, err
 	}
 	if err := b.checkSize(ctx, rs.MaxMessage); err != nil {
@@ -238,7 +264,11 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		}
 		return nil, fmt.Errorf("bridge: ring %s: %w", b.ring, err)
 	}
-	b.w.init(cfg.Window, cfg.Subject, b.replyPrefix, cfg.StrictOrder)
+	reply := make([]string, len(b.conns))
+	for i, c := range b.conns {
+		reply[i] = c.prefix
+	}
+	b.w.init(cfg.Window, cfg.Subject, reply, cfg.StrictOrder)
 	b.epoch.Store(b.w.epoch)
 	b.stopStatus = startStatus(r, statusOut, b.sample)
 	return b, nil
@@ -314,7 +344,7 @@ func (b *Out) waitHook(ipc.WaitInfo) error {
 var errWake = errors.New("bridge: publishes to process")
 
 // Close releases the ring's consumer role (the messages not yet released
-// stay in the ring, for the next consumer) and closes the NATS connection,
+// stay in the ring, for the next consumer) and closes the NATS connections,
 // then marks the ring's bridge block stopped (the ring must still be open
 // for that; a closed one is left as it was).
 // Call it after Run has returned; it fails if Run is running. Idempotent.
@@ -324,7 +354,7 @@ func (b *Out) Close() error {
 	}
 	err := b.cons.Close()
 	b.timer.Stop()
-	b.nc.Close()
+	b.closeConns()
 	b.stopStatus() // the last sample: stopped, the connection closed
 	return err
 }

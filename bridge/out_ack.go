@@ -22,33 +22,29 @@ import (
 // publish's deadline. A lost connection fails the epoch's outstanding
 // publishes at once, as nats.go's jetstream does.
 
-// subscribeReplies subscribes to the bridge's reply subjects, and makes
-// the acknowledgement timer (stopped). The subscription ends with the
-// connection.
-func (b *Out) subscribeReplies() error {
-	inbox := b.nc.NewInbox()
-	b.replyPrefix = inbox + "."
-	if _, err := b.nc.Subscribe(inbox+".*.*", b.onReply); err != nil {
-		return err
-	}
-	b.timer = time.AfterFunc(time.Hour, func() { b.in.put(event{kind: evTick}) })
-	b.timer.Stop()
-	b.clock = time.Now()
-	return nil
+// subscribeReplies subscribes to connection i's reply subjects. The
+// subscription ends with the connection.
+func (b *Out) subscribeReplies(i int) error {
+	c := &b.conns[i]
+	inbox := c.nc.NewInbox()
+	c.prefix = inbox + "."
+	prefix := c.prefix
+	_, err := c.nc.Subscribe(inbox+".*.*", func(m *nats.Msg) { b.onReply(i, prefix, m) })
+	return err
 }
 
-// onReply is the reply subscription's handler (on its goroutine): it
-// hands the publish's outcome to Run. A reply to a subject not of the
-// form PREFIX.EPOCH.ENTRY is ignored.
-func (b *Out) onReply(m *nats.Msg) {
-	if len(m.Subject) <= len(b.replyPrefix) {
+// onReply is connection conn's reply subscription's handler (on its
+// goroutine): it hands the publish's outcome to Run. A reply to a subject
+// not of the form PREFIX.EPOCH.ENTRY is ignored.
+func (b *Out) onReply(conn int, prefix string, m *nats.Msg) {
+	if len(m.Subject) <= len(prefix) {
 		return
 	}
-	epoch, slot, ok := replyToken(m.Subject[len(b.replyPrefix):])
+	epoch, slot, ok := replyToken(m.Subject[len(prefix):])
 	if !ok {
 		return
 	}
-	ev := event{kind: evReply, epoch: epoch, slot: slot}
+	ev := event{kind: evReply, epoch: epoch, conn: conn, slot: slot}
 	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
 		// No responders: no stream captures the subject (any more).
 		ev.err = jetstream.ErrNoStreamResponse
@@ -58,8 +54,9 @@ func (b *Out) onReply(m *nats.Msg) {
 	b.in.put(ev)
 }
 
-// onDisconnect is the connection's disconnection callback: the current
-// epoch's outstanding publishes will have no reply.
+// onDisconnect is the connections' disconnection callback: the current
+// epoch's outstanding publishes on that connection will have no reply, and
+// the window is published again (as for any failure).
 func (b *Out) onDisconnect(*nats.Conn, error) {
 	b.in.put(event{kind: evDisconnect, epoch: b.epoch.Load()})
 }

@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -108,28 +110,28 @@ func TestReplyToken(t *testing.T) {
 // epoch.
 func TestWindowReplies(t *testing.T) {
 	var w window
-	w.init(2, "S.x", "_INBOX.t.", false)
+	w.init(2, "S.x", []string{"_INBOX.t."}, false)
 	e := w.push("r", true, 0, 1, 10, []byte("a"))
 	w.address(e)
 	require.Equal(t, "_INBOX.t.1.0", e.msg.Reply)
-	require.Nil(t, w.mine(1, 0), "not published yet")
+	require.Nil(t, w.mine(0, 1, 0), "not published yet")
 	e.sent = true
-	got := w.mine(1, 0)
+	got := w.mine(0, 1, 0)
 	require.Same(t, e, got)
-	require.Nil(t, w.mine(2, 0), "another epoch")
-	require.Nil(t, w.mine(1, 1), "another entry")
-	require.Nil(t, w.mine(1, 2), "out of range")
-	require.Nil(t, w.mine(1, -1), "out of range")
+	require.Nil(t, w.mine(0, 2, 0), "another epoch")
+	require.Nil(t, w.mine(0, 1, 1), "another entry")
+	require.Nil(t, w.mine(0, 1, 2), "out of range")
+	require.Nil(t, w.mine(0, 1, -1), "out of range")
 
 	// The epoch given up: the entry is published again in the next.
 	w.renew()
-	require.Nil(t, w.mine(1, 0), "the failed epoch's reply")
+	require.Nil(t, w.mine(0, 1, 0), "the failed epoch's reply")
 	w.address(e)
 	require.Equal(t, "_INBOX.t.2.0", e.msg.Reply)
 	e.sent = true
-	require.Same(t, e, w.mine(2, 0))
+	require.Same(t, e, w.mine(0, 2, 0))
 	w.ack(e)
-	require.Nil(t, w.mine(2, 0), "acknowledged already")
+	require.Nil(t, w.mine(0, 2, 0), "acknowledged already")
 	k, pos := w.pop()
 	require.Equal(t, 1, k)
 	require.Equal(t, uint64(10), pos)
@@ -145,8 +147,8 @@ func TestWindowReplies(t *testing.T) {
 	}
 	require.Equal(t, "_INBOX.t.2.0", e2.msg.Reply, "built once per entry and epoch")
 	require.Equal(t, "r:0:3", e2.id())
-	require.Nil(t, w.mine(1, 0))
-	require.Same(t, e2, w.mine(2, 0))
+	require.Nil(t, w.mine(0, 1, 0))
+	require.Same(t, e2, w.mine(0, 2, 0))
 	require.Same(t, e1, w.oldest())
 	w.ack(e1)
 	require.Same(t, e2, w.oldest())
@@ -165,4 +167,98 @@ func TestFailWhileDisconnected(t *testing.T) {
 	b.fail(errors.New("maximum messages exceeded"))
 	require.Equal(t, "maximum messages exceeded", last())
 	require.Equal(t, uint64(3), b.errors.Load())
+}
+
+// With several connections each entry is published on its producer slot's
+// (slot % connections) with that connection's reply prefix, a reply finds
+// its entry only on that connection, and acknowledgements arriving out of
+// ring order (as they do across connections) release only the prefix of
+// the window whose every entry is acknowledged.
+func TestWindowConns(t *testing.T) {
+	var w window
+	w.init(6, "S.x", []string{"_INBOX.a.", "_INBOX.b.", "_INBOX.c."}, false)
+	// Ring order: slots 0, 1, 2, 3, 4, 1 at positions 10, 20, ... 60.
+	slots := []int{0, 1, 2, 3, 4, 1}
+	var es []*entry
+	for k, slot := range slots {
+		e := w.push("r", true, slot, uint64(k+1), uint64(10*(k+1)), []byte{byte(k)})
+		w.address(e)
+		e.sent = true
+		es = append(es, e)
+	}
+	for k, e := range es {
+		conn := slots[k] % 3
+		require.Equal(t, conn, e.conn, "entry %d (slot %d)", k, slots[k])
+		require.Equal(t, fmt.Sprintf("_INBOX.%c.1.%d", "abc"[conn], e.slot), e.msg.Reply, "entry %d", k)
+		require.Nil(t, w.mine((conn+1)%3, 1, e.slot), "entry %d's reply on another connection", k)
+		require.Same(t, e, w.mine(conn, 1, e.slot), "entry %d", k)
+	}
+
+	// Acknowledgements out of order: 1, 3, 4 first: nothing released.
+	for _, k := range []int{1, 3, 4} {
+		w.ack(w.mine(es[k].conn, 1, es[k].slot))
+	}
+	n, pos := w.pop()
+	require.Zero(t, n, "entry 0 not acknowledged: nothing released")
+	require.Zero(t, pos)
+	require.Same(t, es[0], w.oldest())
+	// Entry 0: 0 and 1 released (2 is not acknowledged).
+	w.ack(es[0])
+	n, pos = w.pop()
+	require.Equal(t, 2, n)
+	require.Equal(t, uint64(20), pos)
+	require.Same(t, es[2], w.oldest())
+	// Entry 5, then 2: 2 to 5 released.
+	w.ack(es[5])
+	n, _ = w.pop()
+	require.Zero(t, n)
+	w.ack(es[2])
+	n, pos = w.pop()
+	require.Equal(t, 4, n)
+	require.Equal(t, uint64(60), pos)
+	require.Zero(t, w.n)
+	require.Nil(t, w.oldest())
+
+	// A reused entry on another connection gets that connection's prefix
+	// in the same epoch.
+	e := w.push("r", true, 2, 7, 70, []byte("x"))
+	require.Same(t, es[0], e, "the first entry reused: the window is circular")
+	w.address(e)
+	require.Equal(t, "_INBOX.c.1.0", e.msg.Reply)
+}
+
+// blockingJS is a JetStream whose Stream request waits for its context
+// to end (a server that never answers), recording that it ended.
+type blockingJS struct {
+	jetstream.JetStream
+	ended chan error
+}
+
+func (j blockingJS) Stream(ctx context.Context, _ string) (jetstream.Stream, error) {
+	<-ctx.Done()
+	j.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// The requests made in Run to explain a refusal (the stream's MaxMsgSize
+// for a message too large; the stream's existence for "no responders")
+// end with Run's context, not only after Timeout (an hour here): a
+// canceled Run does not wait for a server that does not answer.
+func TestRefusalRequestsEndWithRun(t *testing.T) {
+	js := blockingJS{ended: make(chan error, 2)}
+	b := &Out{cfg: OutConfig{Timeout: time.Hour, Subject: "S.x"}, js: js, stream: "S", ring: "/dev/shm/r"}
+	var w window
+	w.init(1, "S.x", []string{"_INBOX.t."}, false)
+	e := w.push("r", true, 0, 1, 10, []byte("a"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	err := b.refusedForGood(ctx, e, &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamMessageExceedsMaximum, Description: "message size exceeds maximum allowed"})
+	require.ErrorContains(t, err, `stream "S" refuses message r:0:1`)
+	require.ErrorContains(t, err, "larger than its MaxMsgSize")
+	require.ErrorIs(t, <-js.ended, context.Canceled)
+
+	err = b.explain(ctx, jetstream.ErrNoStreamResponse)
+	require.ErrorIs(t, err, jetstream.ErrNoStreamResponse)
+	require.ErrorIs(t, <-js.ended, context.Canceled)
 }

@@ -49,7 +49,7 @@ func (b *Out) checkSize(ctx context.Context, maxMsg uint64) error {
 			"a message over %d bytes could never be published and would stop Run; create the ring with a MaxMessage of at most %d (ringctl create --max-msg %d), or %s: %w",
 			b.ring, maxMsg, what, limit, hdr, fit, fit, fit, fix, fs.ErrInvalid)
 	}
-	if err := check(b.nc.MaxPayload(), "the server's max_payload at "+b.cfg.URL, "raise the server's max_payload (nats-server configuration)"); err != nil {
+	if err := check(b.api().MaxPayload(), "the server's max_payload at "+b.cfg.URL, "raise the server's max_payload (nats-server configuration)"); err != nil {
 		return err
 	}
 	return check(b.maxMsgSize, fmt.Sprintf("stream %q's MaxMsgSize", b.stream),
@@ -65,7 +65,8 @@ func (b *Out) describe(e *entry) string {
 // refusedForGood returns the error that stops Run when the stream refuses
 // e's publish in a way no retry can cure (nil otherwise): the message is
 // larger than the stream's MaxMsgSize; with StrictOrder, another writer.
-func (b *Out) refusedForGood(e *entry, err error) error {
+// ctx is Run's: the request for the stream's limit ends with it.
+func (b *Out) refusedForGood(ctx context.Context, e *entry, err error) error {
 	var ae *jetstream.APIError
 	if !errors.As(err, &ae) {
 		return nil
@@ -73,7 +74,7 @@ func (b *Out) refusedForGood(e *entry, err error) error {
 	switch ae.ErrorCode {
 	case jetstream.JSErrCodeStreamMessageExceedsMaximum:
 		limit := "its MaxMsgSize"
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 		defer cancel()
 		if str, serr := b.js.Stream(ctx, b.stream); serr == nil {
 			limit = fmt.Sprintf("its MaxMsgSize, %d bytes with the headers", str.CachedInfo().Config.MaxMsgSize)
@@ -114,4 +115,26 @@ func (b *Out) otherWriter(e *entry, last string, err error) error {
 		"give the bridge a stream of its own, stop the other writer, or turn StrictOrder off (each message still lands once; one refused may land up to Window places late); "+
 		"the messages not acknowledged stay in the ring: %w",
 		b.stream, b.describe(e), e.expected(), last, b.ring, b.cfg.ID, err)
+}
+
+// explain returns err, the first failure of an epoch, with its cause where
+// the stream can tell it: "no responders" to a publish (no stream captures
+// the subject) is the stream deleted when a request for it finds none. ctx
+// is Run's.
+func (b *Out) explain(ctx context.Context, err error) error {
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	defer cancel()
+	_, serr := b.js.Stream(ctx, b.stream)
+	switch {
+	case errors.Is(serr, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("stream %q not found (deleted?): nothing captures %q any more; create it again (nats stream add %s --subjects %s), "+
+			"the messages wait in the ring: %w", b.stream, b.cfg.Subject, b.stream, b.cfg.Subject, err)
+	case serr == nil:
+		return fmt.Errorf("stream %q exists but did not answer (no responders: its leader changing, or its subjects edited to leave out %q): %w",
+			b.stream, b.cfg.Subject, err)
+	}
+	return err
 }

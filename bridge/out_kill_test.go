@@ -26,6 +26,7 @@ const (
 	envCount   = "SHMRING_BRIDGE_T_COUNT"
 	envID      = "SHMRING_BRIDGE_T_ID"
 	envStrict  = "SHMRING_BRIDGE_T_STRICT"
+	envConns   = "SHMRING_BRIDGE_T_CONNS"
 
 	// outKillsEnv sets the number of SIGKILLs of TestOutKilled (default 50).
 	outKillsEnv = "SHMRING_BRIDGE_OUT_KILLS"
@@ -44,10 +45,12 @@ func runOutChild(role string) error {
 	switch role {
 	case "out":
 		window, _ := strconv.Atoi(os.Getenv(envWindow))
+		conns, _ := strconv.Atoi(os.Getenv(envConns))
 		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{
 			URL:           os.Getenv(envURL),
 			Subject:       os.Getenv(envSubject),
 			Window:        window,
+			Conns:         conns,
 			ReconnectWait: 20 * time.Millisecond,
 			StrictOrder:   os.Getenv(envStrict) != "",
 		})
@@ -87,7 +90,9 @@ func child(t *testing.T, role string, env ...string) *exec.Cmd {
 // successor re-publishes from the released position, and the stream's
 // duplicate window discards what its predecessor had landed. The whole
 // stream is read back: each producer's messages 1 to N exactly once, in
-// order.
+// order. Each bridge publishes on a random number of connections, 1 to 4
+// (or the default: 4, one per slot), so successors differ from their
+// predecessors in it; each producer's order holds across them.
 func TestOutKilled(t *testing.T) {
 	kills := 50
 	if s := os.Getenv(outKillsEnv); s != "" {
@@ -129,6 +134,8 @@ func outKilled(t *testing.T, kills int, strict bool) {
 		env := []string{envURL + "=" + srv.URL(), envRing + "=" + name, envSubject + "=K.out", envWindow + "=" + strconv.Itoa(1+rand.IntN(128))}
 		if strict {
 			env = append(env, envStrict+"=1")
+		} else {
+			env = append(env, envConns+"="+strconv.Itoa(rand.IntN(5))) // 0: the default
 		}
 		return child(t, "out", env...)
 	}

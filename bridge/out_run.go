@@ -16,13 +16,17 @@ import (
 // can cure (it returns an error naming the message, the cause and the fix,
 // the message staying in the ring): a message larger than the server's
 // max_payload or the stream's MaxMsgSize; with OutConfig.StrictOrder,
-// another writer of the stream. It reads with a held Batch, publishes each
-// message asynchronously with its Nats-Msg-Id, keeps at most
+// another writer of the stream; the server refusing the bridge's publishes
+// or its subscription to their acknowledgements for want of permissions
+// (nats.ErrPermissionViolation). It reads with a held Batch, publishes each
+// message asynchronously with its Nats-Msg-Id (on its producer slot's
+// connection: OutConfig.Conns), keeps at most
 // OutConfig.Window unacknowledged, and releases the ring up to the last
 // message whose acknowledgement and every earlier one's have arrived.
 // Everything else on the NATS side (a publish refused, an acknowledgement
-// timed out, the server gone) is counted in Stats.Errors and retried with a growing pause (up to a
-// second): the window is published again from the released position, the
+// timed out, the server gone, on any connection) is counted in Stats.Errors
+// and retried with a growing pause (up to a second) once every connection
+// is connected: the window is published again from the released position, the
 // stream's duplicate window discarding what had landed (Stats.Retries). A
 // full window stops the reading: the ring fills and its producers' policy
 // applies. It must not run in two goroutines at once.
@@ -35,7 +39,7 @@ func (b *Out) Run(ctx context.Context) error {
 
 	pause := time.Duration(0)
 	for {
-		acked, err := b.process()
+		acked, err := b.process(ctx)
 		if err != nil {
 			return errors.Join(err, b.release())
 		}
@@ -55,11 +59,11 @@ func (b *Out) Run(ctx context.Context) error {
 			// stream discards the duplicates.
 			b.setState("retrying")
 			pause = min(max(2*pause, 10*time.Millisecond), time.Second)
-			if !b.pause(ctx, pause) || !b.nc.IsConnected() {
+			if !b.pause(ctx, pause) || !b.connected() {
 				continue
 			}
 			// Outcomes of the failed epoch's publishes that came meanwhile.
-			if _, err := b.process(); err != nil {
+			if _, err := b.process(ctx); err != nil {
 				return errors.Join(err, b.release())
 			}
 			if err := b.release(); err != nil {
@@ -154,7 +158,8 @@ func (b *Out) publish(e *entry) error {
 		e.expect(b.w.last)
 	}
 	b.w.address(e)
-	err := b.nc.PublishMsg(e.msg)
+	nc := b.conns[e.conn].nc
+	err := nc.PublishMsg(e.msg)
 	if err == nil {
 		e.sent = true
 		e.at = b.now()
@@ -167,7 +172,7 @@ func (b *Out) publish(e *entry) error {
 		err = fmt.Errorf("bridge: %s cannot be published to %s: with its headers it exceeds the server's max_payload (%d bytes): "+
 			"raise max_payload (nats-server configuration), or create the ring with a smaller MaxMessage (ringctl create --max-msg); "+
 			"the message stays in the ring, unreleased: %w",
-			b.describe(e), b.cfg.URL, b.nc.MaxPayload(), err)
+			b.describe(e), b.cfg.URL, nc.MaxPayload(), err)
 		b.fail(err)
 		return err
 	}
@@ -185,10 +190,11 @@ func (b *Out) epochFailed(err error) {
 }
 
 // process applies the events that have come (the publishes' outcomes, the
-// timer's tick, a lost connection), and reports whether one was an
-// acknowledgement of this epoch. An error is a refusal no retry can cure
-// (refusedForGood): Run returns it.
-func (b *Out) process() (acked bool, err error) {
+// timer's tick, a lost connection, a refusal the server reported), and
+// reports whether one was an acknowledgement of this epoch. An error is a
+// refusal no retry can cure (refusedForGood, permissionError): Run returns
+// it. ctx is Run's: it bounds the requests made to explain a refusal.
+func (b *Out) process(ctx context.Context) (acked bool, err error) {
 	if !b.in.pending.Load() {
 		return false, nil
 	}
@@ -203,16 +209,27 @@ func (b *Out) process() (acked bool, err error) {
 				b.epochFailed(nats.ErrDisconnected)
 			}
 			continue
+		case evRefused:
+			perr, stop := b.permissionError(ev.err)
+			b.fail(perr)
+			if stop {
+				b.st.inflight.Store(int64(b.w.n - b.w.acked))
+				return acked, perr
+			}
+			continue
 		}
-		e := b.w.mine(ev.epoch, ev.slot)
+		e := b.w.mine(ev.conn, ev.epoch, ev.slot)
 		if e == nil {
 			continue
 		}
 		if ev.err != nil {
-			if err := b.refusedForGood(e, ev.err); err != nil {
+			if err := b.refusedForGood(ctx, e, ev.err); err != nil {
 				b.fail(err)
 				b.st.inflight.Store(int64(b.w.n - b.w.acked))
 				return acked, err
+			}
+			if !b.w.failed {
+				ev.err = b.explain(ctx, ev.err)
 			}
 			b.epochFailed(ev.err)
 			continue
@@ -269,8 +286,9 @@ func (b *Out) Stats() OutStats {
 		Errors:          b.errors.Load(),
 		Retries:         s.retries.Load(),
 		State:           b.stateName(),
-		Connection:      b.nc.Status().String(),
-		Reconnects:      b.nc.Stats().Reconnects,
+		Connection:      b.status().String(),
+		Reconnects:      b.reconnects(),
+		Conns:           len(b.conns),
 		Stream:          b.stream,
 		DuplicateWindow: b.dups,
 	}
@@ -280,8 +298,8 @@ func (b *Out) Stats() OutStats {
 
 // String prints the counters on one line.
 func (s OutStats) String() string {
-	return fmt.Sprintf("state=%s conn=%s published=%d acked=%d dups=%d released=%d in_flight=%d/%d errors=%d retries=%d",
-		s.State, s.Connection, s.Published, s.Acked, s.Duplicates, s.Released, s.InFlight, s.Window, s.Errors, s.Retries)
+	return fmt.Sprintf("state=%s conn=%s conns=%d published=%d acked=%d dups=%d released=%d in_flight=%d/%d errors=%d retries=%d",
+		s.State, s.Connection, s.Conns, s.Published, s.Acked, s.Duplicates, s.Released, s.InFlight, s.Window, s.Errors, s.Retries)
 }
 
 // sample is the bridge's state for the ring's bridge block, in the
@@ -290,7 +308,7 @@ func (b *Out) sample() statusSample {
 	st := b.Stats()
 	return statusSample{
 		State:      stateCode(st.State),
-		Connection: connCode(b.nc.Status()),
+		Connection: connCode(b.status()),
 		Window:     uint64(st.Window),
 		InFlight:   uint64(st.InFlight),
 		Moved:      st.Published,

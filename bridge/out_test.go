@@ -37,14 +37,22 @@ import (
 // Producers → ring → out-bridge → stream: every message lands once, in
 // order per producer, with its Nats-Msg-Id (slot and sequence in a ring
 // with sequences, the ring position without), and the bridge releases all.
+// An MPSC ring's bridge publishes on one connection per slot by default
+// (4 here), on the connections asked for (2: two producers' on each), and
+// the producer's order holds without sequences too (the slot is in every
+// record's header); an SPSC ring's on one.
 func TestOutEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		cfg       ipc.Config
 		producers int
+		conns     int // OutConfig.Conns
+		want      int // OutStats.Conns
 	}{
-		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4},
-		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1},
+		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 0, 4},
+		{"mpsc/sequences/2-conns", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 2, 2},
+		{"mpsc/no-sequences", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 14}, 3, 0, 3},
+		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 2000
@@ -56,9 +64,10 @@ func TestOutEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = r.Close() })
 
-			b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "O.x", Window: 64})
+			b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "O.x", Window: 64, Conns: tc.conns})
 			require.NoError(t, err)
 			require.Equal(t, "O", b.Stats().Stream)
+			require.Equal(t, tc.want, b.Stats().Conns)
 			runOut(t, b)
 
 			var wg sync.WaitGroup
@@ -158,26 +167,35 @@ func writeAll(t testing.TB, r *ipc.Ring, producers int, n uint64) <-chan error {
 
 // The server shut down and restarted on the same store while producers
 // write: the bridge's publishes fail, it re-publishes the window once the
-// connection is back, and the stream ends with every message once, in
-// order per producer.
+// connections are back, and the stream ends with every message once, in
+// order per producer. By default the bridge publishes on two connections
+// here (one per producer slot), each producer's messages on one of them;
+// with 3 producers on 2 connections, two producers share one.
 func TestOutServerRestart(t *testing.T) {
-	t.Run("default", func(t *testing.T) { outServerRestart(t, false) })
+	t.Run("default", func(t *testing.T) { outServerRestart(t, false, 2, 0) })
+	t.Run("3-producers-2-conns", func(t *testing.T) { outServerRestart(t, false, 3, 2) })
 	// With StrictOrder: the stream's last Msg-Id survives the restart
 	// (TestStreamLastMsgIDSurvivesRestart), and the retry's first publish
 	// carries no expectation anyway.
-	t.Run("strict", func(t *testing.T) { outServerRestart(t, true) })
+	t.Run("strict", func(t *testing.T) { outServerRestart(t, true, 2, 0) })
 }
 
-func outServerRestart(t *testing.T, strict bool) {
-	const producers, n = 2, 3000
+func outServerRestart(t *testing.T, strict bool, producers, conns int) {
+	const n = 3000
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
 	addStream(t, js, "R")
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
-	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond, StrictOrder: strict})
+	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "R.x", Window: 100, ReconnectWait: 20 * time.Millisecond,
+		StrictOrder: strict, Conns: conns})
 	require.NoError(t, err)
+	want := 2
+	if strict {
+		want = 1
+	}
+	require.Equal(t, want, b.Stats().Conns)
 	runOut(t, b)
 	wrote := writeAll(t, r, producers, n)
 
@@ -186,16 +204,19 @@ func outServerRestart(t *testing.T, strict bool) {
 		waitFor(t, "messages released before the shutdown", func() bool { return b.Stats().Released >= released+500 })
 		srv.Shutdown()
 		waitFor(t, "the bridge to see the server gone", func() bool { return b.Stats().Errors >= uint64(round) })
+		waitFor(t, "the connections reported down", func() bool { return b.Stats().Connection != "CONNECTED" })
 		require.NoError(t, srv.Restart())
 		waitFor(t, "messages released after the restart", func() bool { return b.Stats().Released >= released+1000 })
 	}
 	require.NoError(t, <-wrote)
-	waitFor(t, "every message released", func() bool { return b.Stats().Released == producers*n })
-	checkProducers(t, readStream(t, js, "R", producers*n), producers, n)
+	total := uint64(producers) * n
+	waitFor(t, "every message released", func() bool { return b.Stats().Released == total })
+	checkProducers(t, readStream(t, js, "R", total), producers, n)
 	st := b.Stats()
 	t.Log(st, "; last error:", st.LastError)
 	require.NotZero(t, st.Retries)
-	require.NotZero(t, st.Reconnects)
+	require.GreaterOrEqual(t, st.Reconnects, uint64(2), "reconnections after two restarts")
+	waitFor(t, "every connection connected", func() bool { return b.Stats().Connection == "CONNECTED" })
 }
 
 // NewOut fails fast, naming the cause and the fix.

@@ -21,13 +21,20 @@ import (
 // given up (a late acknowledgement) is told apart and ignored. Within an
 // epoch an entry is published again only once its previous message was
 // acknowledged (a failure ends the epoch), so one reply subject serves
-// each entry for the epoch. Owned by the goroutine in Run.
+// each entry for the epoch.
+//
+// The window is one series in ring order whatever the number of
+// connections (OutConfig.Conns): each entry is published on the connection
+// of its producer slot (slot % connections), and its acknowledgement comes
+// back on that connection, so acknowledgements of different connections
+// arrive out of ring order; pop releases only the prefix whose every
+// entry is acknowledged. Owned by the goroutine in Run.
 type window struct {
 	e       []entry
-	head, n int    // the oldest entry, and how many are in use
-	acked   int    // entries in use that are acknowledged (and not released)
-	epoch   uint32 // the current epoch (from 1)
-	reply   string // the reply subjects' prefix (out_ack.go)
+	head, n int      // the oldest entry, and how many are in use
+	acked   int      // entries in use that are acknowledged (and not released)
+	epoch   uint32   // the current epoch (from 1)
+	reply   []string // each connection's reply subjects' prefix (out_ack.go)
 	subject string
 	failed  bool // the epoch failed: re-publish before reading on
 	buf     []byte
@@ -46,7 +53,9 @@ type entry struct {
 	exp   []string  // the expectation header's value (strict), reused
 	ids   []string  // the Msg-Id header's value, reused
 	slot  int       // the entry's index in window.e, in its reply subject
+	conn  int       // the connection it is published on: its producer slot % connections
 	epoch uint32    // the epoch msg.Reply names (0: none yet)
+	rconn int       // the connection whose prefix msg.Reply has
 	at    int64     // when published, on Out's clock (the acknowledgement timeout)
 	sent  bool      // published in this epoch
 	acked bool
@@ -73,8 +82,9 @@ func (e *entry) expected() string {
 	return ""
 }
 
-// init makes the window's entries; reply is the reply subjects' prefix.
-func (w *window) init(size int, subject, reply string, strict bool) {
+// init makes the window's entries; reply holds each connection's reply
+// subjects' prefix (at least one).
+func (w *window) init(size int, subject string, reply []string, strict bool) {
 	w.e = make([]entry, size)
 	w.subject = subject
 	w.reply = reply
@@ -100,19 +110,20 @@ func (w *window) renew() {
 	w.last = ""
 }
 
-// address sets e's reply subject for the current epoch: the prefix, the
-// epoch and the entry's index (built once per entry and epoch).
+// address sets e's reply subject for the current epoch: its connection's
+// prefix, the epoch and the entry's index (built once per entry, epoch and
+// connection).
 func (w *window) address(e *entry) {
-	if e.epoch == w.epoch {
+	if e.epoch == w.epoch && e.rconn == e.conn {
 		return
 	}
-	b := append(w.buf[:0], w.reply...)
+	b := append(w.buf[:0], w.reply[e.conn]...)
 	b = strconv.AppendUint(b, uint64(w.epoch), 10)
 	b = append(b, '.')
 	b = strconv.AppendInt(b, int64(e.slot), 10)
 	w.buf = b
 	e.msg.Reply = string(b)
-	e.epoch = w.epoch
+	e.epoch, e.rconn = w.epoch, e.conn
 }
 
 // full reports whether the window has no room.
@@ -122,8 +133,10 @@ func (w *window) full() bool { return w.n == len(w.e) }
 func (w *window) room() int { return len(w.e) - w.n }
 
 // push adds a message read from the ring at the window's end: its data
-// (pointing into the ring), its position, and its Msg-Id (id, then slot
-// and sequence, or "p" and its position without sequences).
+// (pointing into the ring), its position, its connection (its producer
+// slot's: slot % connections, so that each producer's messages go out on
+// one connection, in order), and its Msg-Id (id, then slot and sequence,
+// or "p" and its position without sequences).
 func (w *window) push(id string, seqs bool, slot int, seq, pos uint64, data []byte) *entry {
 	i := w.head + w.n
 	if i >= len(w.e) {
@@ -132,6 +145,10 @@ func (w *window) push(id string, seqs bool, slot int, seq, pos uint64, data []by
 	w.n++
 	e := &w.e[i]
 	e.pos, e.sent, e.acked = pos, false, false
+	e.conn = 0
+	if n := len(w.reply); n > 1 && slot > 0 {
+		e.conn = slot % n
+	}
 	e.msg.Data = data
 	b := append(w.buf[:0], id...)
 	if seqs {
@@ -158,13 +175,14 @@ func (w *window) at(k int) *entry {
 }
 
 // mine returns the entry whose publish, in this epoch, a reply naming
-// epoch and slot answers, if it awaits its outcome; nil otherwise (a reply
-// of an epoch given up, or a slot out of range).
-func (w *window) mine(epoch uint32, slot int) *entry {
+// epoch and slot answers on connection conn, if it awaits its outcome; nil
+// otherwise (a reply of an epoch given up, a slot out of range, or an
+// entry published on another connection).
+func (w *window) mine(conn int, epoch uint32, slot int) *entry {
 	if epoch != w.epoch || slot < 0 || slot >= len(w.e) {
 		return nil
 	}
-	if e := &w.e[slot]; e.sent && !e.acked {
+	if e := &w.e[slot]; e.sent && !e.acked && e.conn == conn {
 		return e
 	}
 	return nil
@@ -177,8 +195,9 @@ func (w *window) ack(e *entry) {
 }
 
 // oldest returns the oldest entry published in this epoch and awaiting
-// its outcome, or nil. Publishes of an epoch go out in ring order, so it
-// is the first entry not acknowledged, if published.
+// its outcome, or nil. Publishes of an epoch go out in ring order (on
+// whichever connections), so it is the first entry not acknowledged, if
+// published.
 func (w *window) oldest() *entry {
 	for k := 0; k < w.n; k++ {
 		e := w.at(k)
@@ -222,7 +241,8 @@ type eventKind uint8
 const (
 	evReply      eventKind = iota // a publish's reply: acknowledged (dup: as a duplicate) or refused (err)
 	evTick                        // the acknowledgement timer fired
-	evDisconnect                  // the connection was lost: the epoch's outstanding publishes fail
+	evDisconnect                  // a connection was lost: the epoch's outstanding publishes fail
+	evRefused                     // the server refused an operation of the bridge's (a permissions violation: err)
 )
 
 // event is a publish's outcome, or a tick of the acknowledgement timer, or
@@ -230,6 +250,7 @@ const (
 type event struct {
 	kind  eventKind
 	epoch uint32 // evReply, evDisconnect: the epoch it concerns
+	conn  int    // evReply: the connection it came on
 	slot  int    // evReply: the entry
 	dup   bool
 	err   error

@@ -156,6 +156,7 @@ func bridgeOut(sio stdio, args []string) error {
 	subject := fs.String("subject", "", "the subject every message is published on (required)")
 	stream := fs.String("stream", "", "the stream that must capture --subject (default: whichever does; with --embedded, created if missing, default name SHMRING)")
 	window := fs.Int("window", 0, "the most publishes awaiting the stream's acknowledgement: the bridge's memory (default 1024)")
+	conns := fs.Int("conns", 0, "the NATS connections to publish on, each producer slot's messages on one (default: one per slot, up to 4; 1 with --strict-order)")
 	strict := fs.Bool("strict-order", false, "keep ring order even when the stream refuses a publish and takes a later one (the bridge must be the stream's only writer)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
@@ -169,6 +170,10 @@ func bridgeOut(sio stdio, args []string) error {
 		return usagef("bridge out needs --subject SUBJ: the subject every message of the ring is published on")
 	case *window < 0:
 		return usagef("--window %d: want a positive number of publishes (0: the default, 1024)", *window)
+	case *conns < 0:
+		return usagef("--conns %d: want a positive number of connections (0: the default, one per producer slot up to 4)", *conns)
+	case *conns > 1 && *strict:
+		return usagef("--conns %d with --strict-order: strict order publishes on one connection (its chain of expectations is stream-wide); drop one of them", *conns)
 	}
 	r, err := ipc.Open(pos[0], loc.options()...)
 	if err != nil {
@@ -186,12 +191,12 @@ func bridgeOut(sio stdio, args []string) error {
 	defer stopServer()
 	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{
 		URL: addr, Creds: nf.creds, User: nf.user, Password: nf.password, RootCA: nf.tlsca,
-		Subject: *subject, Stream: *stream, Window: *window, StrictOrder: *strict,
+		Subject: *subject, Stream: *stream, Window: *window, Conns: *conns, StrictOrder: *strict,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s; SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr))
+	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s (connections: %d); SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr), b.Stats().Conns)
 	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return outStatusLine(b.Stats()) })
 	return errors.Join(err, b.Close())
 }

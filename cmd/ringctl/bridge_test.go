@@ -161,6 +161,7 @@ func TestBridgeOutCommand(t *testing.T) {
 		bs := bridgeBlocks(t, "r", dir)
 		return len(bs) == 1 && bs[0].Mark == 100
 	}, bridgeDeadline, 5*time.Millisecond, "the block shows every message released: %s", stderr.String())
+	require.Contains(t, stderr.String(), "(connections: 1)", "an SPSC ring's bridge (and a strict one) publishes on one connection")
 	b := bridgeBlocks(t, "r", dir)[0]
 	require.Equal(t, "out", b.Direction)
 	require.True(t, b.Up)
@@ -232,6 +233,8 @@ func TestBridgeUsage(t *testing.T) {
 		{[]string{"out", "--subject", "x"}, "missing ring NAME"},
 		{[]string{"out", "r", "--dir", dir}, "bridge out needs --subject SUBJ"},
 		{[]string{"out", "r", "--subject", "x", "--window", "-3", "--dir", dir}, "--window -3: want a positive number"},
+		{[]string{"out", "r", "--subject", "x", "--conns", "-1", "--dir", dir}, "--conns -1: want a positive number"},
+		{[]string{"out", "r", "--subject", "x", "--conns", "2", "--strict-order", "--dir", dir}, "--conns 2 with --strict-order"},
 		{[]string{"in", "r", "--stream", "S", "--dir", dir}, "bridge in needs --stream STREAM and --consumer DURABLE"},
 		{[]string{"in", "r", "--stream", "S", "--consumer", "c", "--producer-id", "-1", "--dir", dir}, "--producer-id -1"},
 		{[]string{"in", "r", "--stream", "S", "--consumer", "c", "--embedded", dir + "/js", "--nats", "nats://10.0.0.1:4222", "--dir", dir}, "with --embedded: want the local address"},

@@ -91,14 +91,14 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 		return s, nil
 	}
 	name := fmt.Sprintf("bridgebench-%d", os.Getpid())
-	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: 4 << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
+	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: uint64(p.ringMiB) << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
 		return nil, err
 	}
 	stops = append(stops, func() error { return errors.Join(s.ring.Close(), ipc.Remove(name)) })
 	if !bridged {
 		return s, nil
 	}
-	if s.out, err = bridge.NewOut(ctx, s.ring, bridge.OutConfig{URL: srv.URL(), Subject: subject, Window: p.window}); err != nil {
+	if s.out, err = bridge.NewOut(ctx, s.ring, bridge.OutConfig{URL: srv.URL(), Subject: subject, Window: p.window, Conns: p.conns}); err != nil {
 		return nil, err
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -113,6 +113,17 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 		return errors.Join(err, s.out.Close())
 	})
 	return s, nil
+}
+
+// bridgeConns is the number of connections the bridge publishes on with
+// p (an out-bridge made and closed to ask it).
+func bridgeConns(srv *natsembed.Server, p params) (int, error) {
+	s, err := newSetup(srv, p, 64, false, true, true)
+	if err != nil {
+		return 0, err
+	}
+	n := s.out.Stats().Conns
+	return n, s.stop()
 }
 
 // message fills msg (at least 16 bytes) with producer k's number i and the

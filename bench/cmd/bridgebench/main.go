@@ -24,7 +24,7 @@
 //     consumer; for the ring alone, the ring's consumer). Cases: bridged,
 //     direct, and the ring alone (no bridge: a plain consumer drains it).
 //
-//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST]
+//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE]
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ import (
 type params struct {
 	messages  int // per throughput case, all producers together
 	producers int
+	conns     int // the bridge's OutConfig.Conns (0: its default)
+	ringMiB   int // the ring's capacity, MiB
 	window    int
 	rate      int // paced: messages per second, all producers together
 	paced     int // paced: messages per case
@@ -55,10 +58,13 @@ func main() {
 	flag.IntVar(&p.messages, "messages", 100_000, "messages per throughput case (all producers together)")
 	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
 	flag.IntVar(&p.producers, "producers", 2, "producers (goroutines, each an MPSC slot; for direct, each its own connection)")
+	flag.IntVar(&p.conns, "conns", 0, "the bridge's connections (OutConfig.Conns; 0: its default, one per producer slot up to 4)")
+	flag.IntVar(&p.ringMiB, "ring-mib", 4, "the ring's capacity in MiB (a ring holding every message of a case never makes its producers wait)")
 	flag.IntVar(&p.window, "window", 1024, "the bridge's window, and each direct publisher's PublishAsync pending limit")
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
@@ -69,8 +75,18 @@ func main() {
 		}
 		sz = append(sz, n)
 	}
-	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 {
-		fail(fmt.Errorf("--messages, --producers, --window, --rounds and --rate must be positive (and messages at least producers)"))
+	if p.messages < p.producers || p.producers < 1 || p.window < 1 || *rounds < 1 || p.rate < 1 || p.conns < 0 || p.ringMiB < 1 {
+		fail(fmt.Errorf("--messages, --producers, --window, --rounds, --rate and --ring-mib must be positive (and messages at least producers), --conns not negative"))
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	dir, err := os.MkdirTemp("", "bridgebench-")
 	if err != nil {
@@ -82,9 +98,13 @@ func main() {
 		fail(err)
 	}
 	defer srv.Shutdown()
+	conns, err := bridgeConns(srv, p)
+	if err != nil {
+		fail(err)
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("bridgebench: %d producers, window %d, %d messages per throughput case, %d paced at %d/s, %d rounds; GOMAXPROCS %d, %d CPUs; load average %s\n",
-		p.producers, p.window, p.messages, p.paced, p.rate, *rounds, runtime.GOMAXPROCS(0), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("bridgebench: %d producers; the bridge on %d connections, direct on %d; window %d, %d messages per throughput case, %d paced at %d/s, %d rounds; GOMAXPROCS %d, %d CPUs; load average %s\n",
+		p.producers, conns, p.producers, p.window, p.messages, p.paced, p.rate, *rounds, runtime.GOMAXPROCS(0), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
 
 	type key struct {
 		size int
