@@ -3,8 +3,9 @@
 //
 //   dbprod send  RING N PAUSE_MS   write N messages "dbprod <i>", one at a
 //                                  time, pausing PAUSE_MS after each
-//   dbprod scribble RING MS        as a co-tenant: store random ids into
-//                                  line 15 for MS milliseconds (no role)
+//   dbprod scribble RING MS [ID]   as a co-tenant: store random ids (or ID,
+//                                  hex) into line 15 every millisecond for
+//                                  MS milliseconds (no role taken)
 //
 // Every comment names the part of docs/layout.md it follows.
 // Build: gcc -O2 -Wall -Wextra -o dbprod dbprod.c
@@ -81,7 +82,9 @@ static int registered;                      // membarrier registration
 
 // Section 1 and line 0 validation, in the documented order.
 static void open_ring(const char *path, int *fdp) {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	// Go openers refuse a symbolic link (shm: "segment path is a symbolic link"):
+	// docs/layout.md does not say so; do the same.
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) { perror(path); exit(1); }
 	struct stat st;
 	if (fstat(fd, &st) < 0) die("fstat ring");
@@ -375,19 +378,20 @@ static void sleep_ms(long ms) {
 
 int main(int argc, char **argv) {
 	if (argc != 5 && !(argc == 4 && strcmp(argv[1], "scribble") == 0)) {
-		fprintf(stderr, "usage: dbprod send RING N PAUSE_MS | dbprod scribble RING MS\n");
+		fprintf(stderr, "usage: dbprod send RING N PAUSE_MS | dbprod scribble RING MS [ID]\n");
 		return 2;
 	}
 	crcinit();
 	int fd;
 	open_ring(argv[2], &fd);
 	if (strcmp(argv[1], "scribble") == 0) {
+		u64 fixed = argc == 5 ? strtoull(argv[4], NULL, 16) : 0;
 		// A co-tenant with write access: random ids into line 15, no role.
 		if (!(flags & 16)) die("scribble wants a doorbell ring");
 		u64 end = now_ns(CLOCK_MONOTONIC) + strtoull(argv[3], NULL, 10) * 1000000ull, n = 0;
 		srandom((unsigned)getpid() ^ (unsigned)now_ns(CLOCK_REALTIME));
 		while (now_ns(CLOCK_MONOTONIC) < end) {
-			u64 id = ((u64)random() << 33) ^ ((u64)random() << 2) ^ (u64)random();
+			u64 id = fixed ? fixed : ((u64)random() << 33) ^ ((u64)random() << 2) ^ (u64)random();
 			ST64(R + 1920, id);
 			n++;
 			sleep_ms(1);
