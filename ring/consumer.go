@@ -262,13 +262,6 @@ func (c *Consumer) Pending() (bool, error) {
 	return c.reloadProducer(c.pos)
 }
 
-// TryRead delivers at most one record to fn and releases its space. It
-// returns false if the ring is empty.
-func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
-	n, err := c.ReadBatch(1, fn)
-	return n == 1, err
-}
-
 // readBatch is ReadBatch for every ring and every case: options, held
 // reads, damage, a nil callback.
 func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {

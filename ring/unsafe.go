@@ -33,9 +33,10 @@ func word(region []byte, off uint64) *atomic.Uint64 {
 }
 
 // dataWord returns the 64-bit word of a ring's data area at index
-// i&(len(data)-8), with no bounds check: the read fast path's header load
-// (read_plain.go), which passes a masked position, 8-aligned and below
-// len(data), for which that index is i itself. Whatever i is, the word lies
+// i&(len(data)-8), with no bounds check: the fast paths' header load
+// (read_plain.go, read_one.go) and store (spsc.go), which pass a masked
+// position, 8-aligned and below len(data), for which that index is i
+// itself. Whatever i is, the word lies
 // inside data and is 8-aligned: data is a Ring's data area, whose length
 // is its capacity, a power of two of at least MinCapacity (Attach checks
 // it), so len(data)-8 has the low three bits clear and the AND keeps the
