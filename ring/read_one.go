@@ -27,44 +27,49 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 	start := c.pos
 	pos := start
 	for {
-		left := c.stop - pos // as in ReadBatch
 		i := pos & c.mask
-		if left-1 > c.mask {
-			left = c.prodCached - pos
+		var left uint64 // the bytes from pos to c.stop, as in ReadBatch
+		if pos == c.prodCached {
+			// Caught up (c.stop is pos too): ReadBatch's refill, the
+			// common case of reads of one, tested first. Acquire: pairs
+			// with the producer's position store after its records
+			// (TryWrite, WriteBatch), which publishes them. Validated
+			// against pos and against start (the released position): a
+			// call reads at most a capacity.
+			p := c.prodPos.Load()
+			left = p - pos
+			if p%Align != 0 || left > c.mask+1 || p-start > c.mask+1 {
+				c.badProducer(p, pos)
+				break
+			}
 			if left == 0 {
-				// ReadBatch's refill. Acquire: pairs with the producer's
-				// position store after its records (TryWrite,
-				// WriteBatch), which publishes them. Validated against
-				// pos and against start (the released position): a call
-				// reads at most a capacity.
-				p := c.prodPos.Load()
-				left = p - pos
-				if p%Align != 0 || left > c.mask+1 || p-start > c.mask+1 {
-					c.badProducer(p, pos)
-					break
-				}
-				if left == 0 {
-					// Empty. The pressure word: raised by producers'
-					// compare-and-swap, a value.
-					if c.pressure.Load()&PressureDepth != 0 {
-						c.r.lowerPressure(0)
-					}
-					break
-				}
-				c.prodCached = p
-				// The high watermark: raised by the consumer's
-				// compare-and-swap, reset by any process; a value.
-				if left > c.highWater.Load() {
-					c.r.raiseHighWater(left)
-				}
+				// Empty. The pressure word: raised by producers'
+				// compare-and-swap, a value.
 				if c.pressure.Load()&PressureDepth != 0 {
-					c.r.lowerPressure(left)
+					c.r.lowerPressure(0)
 				}
+				break
+			}
+			c.prodCached = p
+			// The high watermark: raised by the consumer's
+			// compare-and-swap, reset by any process; a value.
+			if left > c.highWater.Load() {
+				c.r.raiseHighWater(left)
+			}
+			if c.pressure.Load()&PressureDepth != 0 {
+				c.r.lowerPressure(left)
 			}
 			// Validated: 0 < left <= capacity; and i < capacity.
 			if tail := c.mask + 1 - i; tail < left {
 				left = tail
 			}
+			c.stop = pos + left
+		} else if left = c.stop - pos; left-1 > c.mask {
+			// None left before c.stop (or more than a capacity: a
+			// position set outside the fast path, as in ReadBatch), but
+			// published bytes are left: at the start of the data area,
+			// after its end (0 < prodCached-pos <= capacity: validated).
+			left = min(c.prodCached-pos, c.mask+1-i)
 			c.stop = pos + left
 		}
 		// Acquire: the header lies below the producer position loaded,
@@ -77,7 +82,9 @@ func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
 			j := i + HeaderSize
 			pos += size
 			c.end = pos
-			fn(c.data[j : j+length : j+length])
+			// size <= left <= capacity-i: the payload lies inside
+			// the data area (dataBytes: no bounds check).
+			fn(dataBytes(c.data, j, length))
 			c.pos = pos
 			// Release: every load of the record is done before it.
 			publish(c.consPos, pos)

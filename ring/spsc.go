@@ -83,7 +83,9 @@ func (p *Producer) TryWrite(msg []byte) error {
 			// values live across memmove's call (each one a spill and a
 			// reload).
 			p.pos = pos + need
-			copy(p.data[i+HeaderSize:], msg)
+			// need <= capacity-i: the payload lies inside the data area
+			// (dataBytes: no bounds check).
+			copy(dataBytes(p.data, i+HeaderSize, n), msg)
 			// i is 8-aligned (p.pos is: every record's size is) and
 			// below the capacity: dataWord's index, no bounds check.
 			publish(dataWord(p.data, i), makeHeader(uint32(n), 0, TypeData))

@@ -46,6 +46,21 @@ func dataWord(data []byte, i uint64) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(data)), i&(uint64(len(data))-8)))
 }
 
+// dataBytes returns n bytes of a ring's data area from index
+// j&(len(data)-1), length and capacity n, with no bounds check: the fast
+// paths' payloads (spsc.go's copy in, read_one.go's delivery), whose
+// callers have checked that the record lies inside the data area
+// (j+n <= len(data): the record's size within the bytes to the end of the
+// data area, and n at most the maximum message, so the sum cannot
+// overflow). Whatever j is, the first byte lies inside data (len(data) is a
+// power of two, so the AND keeps the index below it; j == len(data), an
+// empty payload ending the data area, becomes 0 rather than a pointer past
+// the end); the length is the caller's check, as for the slice expression
+// it replaces.
+func dataBytes(data []byte, j, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(data)), j&(uint64(len(data))-1))), n)
+}
+
 // storePlain stores v to w with an ordinary store instruction (a MOV on
 // amd64), no fence, no lock prefix: publish on amd64 (publish_amd64.go says
 // why that is a release store there, and when it is used). w is a word of a
