@@ -102,7 +102,9 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		if t := h >> 48; t == TypeData && size <= left && length <= c.maxMsg {
 			j := i + HeaderSize
 			c.end = pos + size
-			fn(c.data[j : j+length : j+length])
+			// size <= left <= capacity-i: the payload lies inside the
+			// data area (dataBytes: no bounds check).
+			fn(dataBytes(c.data, j, length))
 			n++
 			bytes += length
 		} else if t != TypePadding || size > left {
@@ -236,8 +238,8 @@ func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
 		size := (HeaderSize + length + Align - 1) &^ (Align - 1)
 		t := h >> 48
 		if t == TypeData && size <= left && length <= c.maxMsg {
-			j := i + HeaderSize
-			return c.data[j : j+length : j+length], pos + size, true
+			// As in ReadBatch (dataBytes: no bounds check).
+			return dataBytes(c.data, i+HeaderSize, length), pos + size, true
 		}
 		if t != TypePadding || size > left {
 			c.badRecord(h, i, c.prodCached-pos)
