@@ -128,7 +128,11 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 			}
 			// need <= capacity-i: the payload and the header lie inside
 			// the data area (dataBytes, dataWord: no bounds checks).
-			copy(dataBytes(p.data, i+HeaderSize, ln), m)
+			if dst := dataBytes(p.data, i+HeaderSize, ln); smallCopy(ln) {
+				copySmall(dst, m) // inline, no memmove call
+			} else {
+				copy(dst, m)
+			}
 			publish(dataWord(p.data, i), makeHeader(uint32(ln), 0, TypeData))
 			pos += need
 			n++

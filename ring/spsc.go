@@ -85,7 +85,11 @@ func (p *Producer) TryWrite(msg []byte) error {
 			p.pos = pos + need
 			// need <= capacity-i: the payload lies inside the data area
 			// (dataBytes: no bounds check).
-			copy(dataBytes(p.data, i+HeaderSize, n), msg)
+			if dst := dataBytes(p.data, i+HeaderSize, n); smallCopy(n) {
+				copySmall(dst, msg) // inline, no memmove call
+			} else {
+				copy(dst, msg)
+			}
 			// i is 8-aligned (p.pos is: every record's size is) and
 			// below the capacity: dataWord's index, no bounds check.
 			publish(dataWord(p.data, i), makeHeader(uint32(n), 0, TypeData))

@@ -61,6 +61,42 @@ func dataBytes(data []byte, j, n uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(data)), j&(uint64(len(data))-1))), n)
 }
 
+// copySmall copies src, of 16 to 64 bytes, to dst, of at least len(src)
+// bytes, with 8-byte loads and stores of its first and last 16 or 32
+// bytes (overlapping in the middle when the length is not twice that),
+// inline: the fast write paths' copy of a small payload, for which
+// runtime.memmove costs a call and a size dispatch (issue 17,
+// docs/benchmarks.md). Every load comes before every store, so it is a
+// copy even if src and dst overlap. The caller checks the lengths: 16 <=
+// len(src) <= 64 (smallCopy), len(dst) >= len(src) (dataBytes gives it
+// exactly len(src)); within them every access lies inside src or dst.
+// The words need no alignment on amd64, the one architecture that uses it
+// (copyInline: amd64 without -race; the race detector's builds copy with
+// memmove, which it knows).
+func copySmall(dst, src []byte) {
+	n := uintptr(len(src))
+	s, d := unsafe.Pointer(unsafe.SliceData(src)), unsafe.Pointer(unsafe.SliceData(dst))
+	if n >= 32 {
+		a, b := *(*words4)(s), *(*words4)(unsafe.Add(s, n-32))
+		*(*words4)(d), *(*words4)(unsafe.Add(d, n-32)) = a, b
+		return
+	}
+	a, b := *(*words2)(s), *(*words2)(unsafe.Add(s, n-16))
+	*(*words2)(d), *(*words2)(unsafe.Add(d, n-16)) = a, b
+}
+
+// words4 and words2 are 32 and 16 bytes as a struct of words, which the
+// compiler keeps in registers (an array of more than one element it
+// copies through memory, or with a call of memmove).
+type (
+	words4 struct{ a, b, c, d uint64 }
+	words2 struct{ a, b uint64 }
+)
+
+// smallCopy reports whether the fast write paths copy n bytes with
+// copySmall: 16 <= n <= 64 (one comparison), where copyInline is set.
+func smallCopy(n uint64) bool { return copyInline && n-16 <= 64-16 }
+
 // storePlain stores v to w with an ordinary store instruction (a MOV on
 // amd64), no fence, no lock prefix: publish on amd64 (publish_amd64.go says
 // why that is a release store there, and when it is used). w is a word of a
