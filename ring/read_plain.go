@@ -238,8 +238,12 @@ func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
 		size := (HeaderSize + length + Align - 1) &^ (Align - 1)
 		t := h >> 48
 		if t == TypeData && size <= left && length <= c.maxMsg {
-			// As in ReadBatch (dataBytes: no bounds check).
-			return dataBytes(c.data, i+HeaderSize, length), pos + size, true
+			// The slice expression's bounds check stays: pos is the
+			// caller's, so left (c.stop-pos) is not known to end within
+			// the data area (a pos before the span c.stop was set for),
+			// and a wrong pos must panic rather than read past it.
+			j := i + HeaderSize
+			return c.data[j : j+length : j+length], pos + size, true
 		}
 		if t != TypePadding || size > left {
 			c.badRecord(h, i, c.prodCached-pos)
@@ -269,6 +273,10 @@ func (c *Consumer) EndBatch(next uint64, n int, bytes uint64, full bool) error {
 	if next-c.pos > c.prodCached-c.pos || next%Align != 0 {
 		return fmt.Errorf("ring: EndBatch: position %d is not one Next returned (released %d, published %d); pass the last next Next returned: %w", next, c.pos, c.prodCached, ErrInvalid)
 	}
+	// c.stop = next: the next read computes its span from next (c.stop
+	// was set for a position of the caller's, which need not be a record
+	// boundary the fast path's spans start at).
+	c.stop = next
 	if next != c.pos {
 		c.pos = next
 		// Release: every load of the records released is done before it.
