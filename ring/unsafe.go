@@ -48,8 +48,11 @@ func dataWord(data []byte, i uint64) *atomic.Uint64 {
 
 // dataBytes returns n bytes of a ring's data area from index
 // j&(len(data)-1), length and capacity n, with no bounds check: the fast
-// paths' payloads (spsc.go's copy in, read_one.go's delivery), whose
-// callers have checked that the record lies inside the data area
+// paths' payloads (the copy in of spsc.go's TryWrite, batch.go's
+// WriteBatch and mpsc.go's tryWriteShared; the delivery of read_one.go's
+// TryRead and read_plain.go's ReadBatch, whose positions are their own,
+// not a caller's as Next's are), whose callers have checked that the
+// record lies inside the data area
 // (j+n <= len(data): the record's size within the bytes to the end of the
 // data area, and n at most the maximum message, so the sum cannot
 // overflow). Whatever j is, the first byte lies inside data (len(data) is a
