@@ -198,3 +198,49 @@ func TestPressureRaiseGivesUp(t *testing.T) {
 	require.NoError(t, p.TryWrite(msg))
 	require.NotZero(t, pw.Load()&ring.PressureDepth, "the next write at the level raises it")
 }
+
+// TestOverwriteReadBounded: producers that publish without end while an
+// overwrite ring's consumer reads (here a hostile one publishing padding,
+// from the hook in each release, so the interleaving is the test's) do not
+// keep one read call looping: it returns after a capacity's worth of
+// records that delivered nothing (8-byte padding records here), with
+// nothing delivered and no error, and the next call reads on. Without the
+// bound the call loops until the hostile producer's budget (4 capacities'
+// worth) is spent.
+func TestOverwriteReadBounded(t *testing.T) {
+	const capacity = 1 << 12
+	cfg := ring.Config{Kind: ring.MPSC, Overwrite: true, Capacity: capacity, MaxMessage: 256, Slots: 2}
+	size, err := ring.Size(cfg)
+	require.NoError(t, err)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	r := attach(t, region)
+	c, err := r.NewConsumer()
+	require.NoError(t, err)
+	for range 4 {
+		ring.PublishPadding(r)
+	}
+	calls := 0
+	ring.SetRingHook(r, func(step int) {
+		if step != ring.StepReleaseMarked {
+			return
+		}
+		calls++
+		if calls <= 4*capacity/8 {
+			ring.PublishPadding(r)
+		}
+	})
+	n, err := c.ReadBatch(1, func([]byte) { t.Fatal("padding delivered") })
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.LessOrEqual(t, calls, capacity/8+1, "releases in one call")
+	require.Greater(t, calls, 0)
+
+	ring.SetRingHook(r, nil)
+	for range 4 { // drains: the padding left is at most 4 records
+		n, err = c.ReadBatch(1, func([]byte) { t.Fatal("padding delivered") })
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
+	require.Zero(t, r.Stats().Depth, "drained")
+}

@@ -32,3 +32,17 @@ func HighWaterWord(r *Ring) *atomic.Uint64 { return word(r.region, offHighWater)
 // PressureWord returns r's pressure word, for a test that plays a
 // co-tenant changing it.
 func PressureWord(r *Ring) *atomic.Uint32 { return word32(r.region, offPressure) }
+
+// StepReleaseMarked is the step of an MPSC overwrite ring's release at
+// which Ring.hook is called (SetRingHook).
+const StepReleaseMarked = stepReleaseMarked
+
+// PublishPadding plays a hostile MPSC producer: it writes a committed
+// padding record of 8 bytes (a header) at the frontier and moves the
+// frontier past it, whatever room the consumer position leaves.
+func PublishPadding(r *Ring) {
+	p := word(r.region, offProducerPos)
+	pos := p.Load()
+	word(r.data, pos&(r.capacity-1)).Store(makeHeader(0, 0, TypePadding))
+	p.Store(pos + Align)
+}

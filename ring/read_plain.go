@@ -13,7 +13,9 @@ func (c *Consumer) setFast() { c.fast = c.plain && !c.hold }
 
 // ReadBatch delivers up to max records to fn, in order, then releases all
 // their space with one position store. It returns the number delivered; 0
-// with a nil error means the ring is empty. On ErrCorrupt the records
+// with a nil error means the ring is empty (or, in an overwrite ring, that
+// producers published or reclaimed a capacity's worth of records while
+// the call read none: it returns rather than loop; call again). On ErrCorrupt the records
 // delivered before the damage are released and counted. A nil fn returns
 // ErrInvalid. fn may call Stop to end the batch after the record it was
 // given, and Current to learn that record's sequence, slot, time and end.
