@@ -31,7 +31,18 @@ func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 	}
 	// tryReadBatch, written out: a call less on every TryRead (issue 17).
 	start := c.rc.Position()
-	n, err := c.rc.ReadBatch(max, fn)
+	var n int
+	var err error
+	if max == 1 {
+		// One message: the ring's one-record read, without the batch's
+		// bookkeeping (issue 17).
+		var ok bool
+		if ok, err = c.rc.TryRead(fn); ok {
+			n = 1
+		}
+	} else {
+		n, err = c.rc.ReadBatch(max, fn)
+	}
 	if n == 0 && err == nil && max > 0 {
 		n, err = c.retryRead(max, fn)
 	}
@@ -46,7 +57,17 @@ func (c *Consumer) TryRead(max int, fn func(msg []byte)) (int, error) {
 // wakes a sleeping producer if it released room.
 func (c *Consumer) tryReadBatch(max int, fn func(msg []byte)) (int, error) {
 	start := c.rc.Position()
-	n, err := c.rc.ReadBatch(max, fn)
+	var n int
+	var err error
+	if max == 1 {
+		// One message: the ring's one-record read, as in TryRead.
+		var ok bool
+		if ok, err = c.rc.TryRead(fn); ok {
+			n = 1
+		}
+	} else {
+		n, err = c.rc.ReadBatch(max, fn)
+	}
 	if n == 0 && err == nil && max > 0 {
 		n, err = c.retryRead(max, fn)
 	}

@@ -34,6 +34,22 @@ import (
 // after Close or when the Ring is closed while it waits, [ErrCorrupt] when
 // the ring is damaged.
 func (p *Producer) Write(ctx context.Context, msg []byte) error {
+	// One test for the cases that are not a plain write, so that the
+	// path of a write that finds room spills its arguments once (for
+	// writeFull) and makes one call, ring.Producer.TryWrite (issue 17).
+	if p.closed.Load() || ctx == nil || raceChecks {
+		return p.writeChecked(ctx, msg)
+	}
+	if err := p.rp.TryWrite(msg); err != nil {
+		return p.writeFull(ctx, msg, err)
+	}
+	p.published()
+	return nil
+}
+
+// writeChecked is Write for a closed producer, a nil ctx, or a -race
+// build (whose use guard watches the whole call).
+func (p *Producer) writeChecked(ctx context.Context, msg []byte) error {
 	if p.closed.Load() {
 		return p.errClosed()
 	}

@@ -126,8 +126,14 @@ func (p *Producer) WriteBatch(msgs [][]byte) (int, error) {
 			if ln > p.r.maxMessage || need > p.r.capacity-i || pos+need-p.consCached > room {
 				break
 			}
-			copy(p.data[i+HeaderSize:], m)
-			publish(word(p.data, i), makeHeader(uint32(ln), 0, TypeData))
+			// need <= capacity-i: the payload and the header lie inside
+			// the data area (dataBytes, dataWord: no bounds checks).
+			if dst := dataBytes(p.data, i+HeaderSize, ln); smallCopy(ln) {
+				copySmall(dst, m) // inline, no memmove call
+			} else {
+				copy(dst, m)
+			}
+			publish(dataWord(p.data, i), makeHeader(uint32(ln), 0, TypeData))
 			pos += need
 			n++
 			bytes += ln

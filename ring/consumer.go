@@ -97,7 +97,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 	// looks again; a zero c.stop would read as bytes left when pos is
 	// within a capacity below 2^64).
 	c.pos, c.prodCached, c.stop = pr.c, pr.c, pr.c
-	if _, err := c.reloadProducer(); err != nil {
+	if _, err := c.reloadProducer(c.pos); err != nil {
 		return nil, err
 	}
 	if c.mpsc && c.r.overwrite {
@@ -112,7 +112,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		// Acquire: pairs with releaseRange's store of the position under the lock.
 		c.pos = c.consPos.Load()
 		c.stop = c.pos
-		if _, err := c.reloadProducer(); err != nil {
+		if _, err := c.reloadProducer(c.pos); err != nil {
 			return nil, err
 		}
 	} else if c.mpsc {
@@ -176,28 +176,37 @@ func (c *Consumer) Err() error { return c.err }
 func (c *Consumer) Ring() *Ring { return c.r }
 
 // reloadProducer loads and validates the producer position and reports
-// whether there is anything to read.
-func (c *Consumer) reloadProducer() (bool, error) {
+// whether there is anything to read from c.pos. base is the released
+// position (the consumer position in the region) when the cursor c.pos is
+// past it: a batch's records read but not yet released (readBatch,
+// SkipPadding); else c.pos. A holding consumer's is c.rel whatever base
+// says; an overwrite ring's, the position resync loads. The producer
+// position is validated against base, not only against the cursor: no
+// producer is more than a capacity past the released position, so a batch
+// reads at most a capacity, however much padding a damaged or hostile
+// producer publishes.
+func (c *Consumer) reloadProducer(base uint64) (bool, error) {
 	var p uint64
 	if c.r.overwrite {
 		p = c.resync()
+		base = c.pos
 	} else {
 		// Acquire: pairs with the SPSC producer's position store after its
 		// records (TryWrite, WriteBatch, CommitN), which publishes them. An MPSC
 		// frontier publishes nothing: each header load below pairs with its commit.
 		p = c.prodPos.Load()
 	}
+	if c.hold {
+		base = c.rel
+	}
 	// A header-commit ring's consumer may be past the published position
 	// (span); it then has nothing to read by that position, depth 0.
-	depth, _, ok := c.r.span(p, c.pos)
+	depth, _, ok := c.r.span(p, base)
 	left := depth // bytes to read
-	if c.hold {
-		// The depth is from the released position: held bytes occupy the
-		// ring. The cursor may not pass the producer position (but in a
+	if read := c.pos - base; read != 0 && ok {
+		// The cursor may not pass the producer position (but in a
 		// header-commit ring, as the consumer position may).
-		depth, _, ok = c.r.span(p, c.rel)
-		switch read := c.pos - c.rel; {
-		case !ok:
+		switch {
 		case read <= depth:
 			left = depth - read
 		case c.r.polled:
@@ -209,6 +218,12 @@ func (c *Consumer) reloadProducer() (bool, error) {
 	if !ok {
 		c.err = corruptf(offProducerPos, "producer position %d is inconsistent with consumer position %d (capacity %d)", p, c.pos, c.r.capacity)
 		return false, c.err
+	}
+	if !c.hold {
+		// The depth from the cursor, as before the cursor was checked
+		// against base: a batch's own records read are not counted (a
+		// holding consumer's held bytes are: they occupy the ring).
+		depth = left
 	}
 	if p != c.prodCached {
 		c.prodCached = p
@@ -244,14 +259,7 @@ func (c *Consumer) Pending() (bool, error) {
 	if c.pos != c.prodCached {
 		return true, nil
 	}
-	return c.reloadProducer()
-}
-
-// TryRead delivers at most one record to fn and releases its space. It
-// returns false if the ring is empty.
-func (c *Consumer) TryRead(fn func(msg []byte)) (bool, error) {
-	n, err := c.ReadBatch(1, fn)
-	return n == 1, err
+	return c.reloadProducer(c.pos)
 }
 
 // readBatch is ReadBatch for every ring and every case: options, held
@@ -290,7 +298,7 @@ func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {
 		}
 		if !polled {
 			if c.pos == c.prodCached {
-				if ok, err := c.reloadProducer(); !ok || err != nil {
+				if ok, err := c.reloadProducer(base); !ok || err != nil {
 					break
 				}
 			}
@@ -351,7 +359,7 @@ func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {
 	// raised on an empty ring (one load of the pressure word per such batch).
 	if n == max && !polled && c.pos == c.prodCached && c.err == nil &&
 		word32(c.r.region, offPressure).Load()&PressureDepth != 0 {
-		_, _ = c.reloadProducer() // damage sets c.err, returned below
+		_, _ = c.reloadProducer(c.pos) // damage sets c.err, returned below
 	}
 	if n > 0 && !c.noCounters {
 		add2(c.msgsOut, uint64(n), c.bytesOut, bytes)

@@ -124,8 +124,23 @@ func pullRead(c *ring.Consumer, max, stopAt int, fn func(msg []byte, end uint64)
 	return n, c.EndBatch(pos, n, bytes, n == max)
 }
 
-// TestFastReadSameDeliveries: a plain ring read through the fast path and
-// one read through the general path, written alike, deliver the same
+// readFastOne is c.ReadBatch(max, fn), but for c on the fast path and max 1,
+// c.TryRead(fn), the one-record fast path (read_one.go), which must do
+// what ReadBatch(1, fn) does, store for store.
+func readFastOne(c *ring.Consumer, max int, fn func([]byte)) (int, error) {
+	if max != 1 || !ring.FastRead(c) {
+		return c.ReadBatch(max, fn)
+	}
+	if ok, err := c.TryRead(fn); ok {
+		return 1, err
+	} else {
+		return 0, err
+	}
+}
+
+// TestFastReadSameDeliveries: a plain ring read through the fast path
+// (TryRead's for reads of one, a third of them) and one read through the
+// general path, written alike, deliver the same
 // messages with the same Current, return the same counts, and leave the
 // same bytes in their regions (positions, counters, high watermark,
 // pressure) after every operation: reads of random sizes, callbacks that
@@ -170,13 +185,16 @@ func TestFastReadSameDeliveries(t *testing.T) {
 			require.Equal(t, errB, errC, "step %d", step)
 		case k < 10:
 			max := rng.IntN(10) // 0 included
-			stopAt := -1        // the delivery (of this read) whose callback calls Stop
+			if rng.IntN(3) == 0 {
+				max = 1 // a (the fast path) reads it with TryRead (read_one.go)
+			}
+			stopAt := -1 // the delivery (of this read) whose callback calls Stop
 			if rng.IntN(4) == 0 {
 				stopAt = rng.IntN(max + 1)
 			}
 			read := func(s fastReadSide, got *[]delivery) (int, error) {
 				k := 0
-				return s.c.ReadBatch(max, func(m []byte) {
+				return readFastOne(s.c, max, func(m []byte) {
 					*got = append(*got, delivery{bytes.Clone(m), s.c.Current()})
 					if k == stopAt {
 						s.c.Stop()
@@ -239,7 +257,8 @@ func TestFastReadSameDeliveries(t *testing.T) {
 	require.Equal(t, nb, sa.BytesOut)
 }
 
-// TestFastReadSameDamage: damage the fast path finds (a header or the
+// TestFastReadSameDamage: damage the fast path (TryRead's for reads of
+// one) finds (a header or the
 // producer position changed at random, as a hostile or broken producer
 // could) is what the general path finds: the same messages delivered
 // before it, the same count, the same error (ErrCorrupt, the same text),
@@ -307,7 +326,10 @@ func TestFastReadSameDamage(t *testing.T) {
 		var gotA, gotB, gotC []delivery
 		for range 3 {
 			max := 1 + rng.IntN(10)
-			na, errA := a.c.ReadBatch(max, func(m []byte) { gotA = append(gotA, delivery{bytes.Clone(m), a.c.Current()}) })
+			if rng.IntN(3) == 0 {
+				max = 1
+			}
+			na, errA := readFastOne(a.c, max, func(m []byte) { gotA = append(gotA, delivery{bytes.Clone(m), a.c.Current()}) })
 			nb, errB := b.c.ReadBatch(max, func(m []byte) { gotB = append(gotB, delivery{bytes.Clone(m), b.c.Current()}) })
 			nc, errC := pullRead(c.c, max, -1, func(m []byte, end uint64) {
 				gotC = append(gotC, delivery{bytes.Clone(m), ring.Current{End: end}})

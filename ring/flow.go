@@ -123,16 +123,23 @@ func (p *Producer) roomFlow(w, high uint64) uint64 {
 }
 
 // raisePressure sets the soft pressure level when depth reaches the high
-// level; the consumer lowers it (Consumer.reloadProducer).
+// level; the consumer lowers it (Consumer.reloadProducer). It gives up
+// after casTries failed compare-and-swaps (another process changing the
+// word's other bits each time): the raise is retried by the next write
+// that reaches the level, since fastFits and room send such a write here
+// while the bit is clear.
 func (p *Producer) raisePressure(depth uint64) {
 	high := p.pHigh.Load()
 	if high == 0 || depth < high {
 		return
 	}
-	for {
+	for range casTries {
 		old := p.pressure.Load()
 		if old&PressureDepth != 0 {
 			return
+		}
+		if p.r.hook != nil {
+			p.r.hook(stepPressureCAS)
 		}
 		if p.pressure.CompareAndSwap(old, old|PressureDepth) {
 			p.pressureChanges.Add(1)

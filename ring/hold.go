@@ -103,7 +103,7 @@ func (c *Consumer) Release(pos uint64) error {
 	// held consumer that released all and idles leaves pressure raised.
 	// (The pressure word: raised by producers' compare-and-swap, a value.)
 	if c.err == nil && word32(c.r.region, offPressure).Load()&PressureDepth != 0 {
-		_, _ = c.reloadProducer() // damage sets c.err, returned below
+		_, _ = c.reloadProducer(c.rel) // damage sets c.err, returned below
 	}
 	return c.err
 }

@@ -93,10 +93,17 @@ func (p *Producer) tryWriteShared(msg []byte) error {
 			publish(p.intentLen, need)
 			publish(p.intentPos, pos)
 			if p.prodPos.CompareAndSwap(pos, pos+need) {
-				w := word(p.data, i)
+				// pos is 8-aligned and need <= capacity-i: the header
+				// and the payload lie inside the data area (dataWord,
+				// dataBytes: no bounds checks).
+				w := dataWord(p.data, i)
 				h := makeHeader(uint32(n), p.slot, TypePending)
 				publish(w, h)
-				copy(p.data[i+HeaderSize:], msg)
+				if dst := dataBytes(p.data, i+HeaderSize, n); smallCopy(n) {
+					copySmall(dst, msg) // inline, no memmove call
+				} else {
+					copy(dst, msg)
+				}
 				// Counted before the commit: a consumer never sees a
 				// record its producer's counter does not include.
 				p.count(1, n)

@@ -107,8 +107,21 @@ func (c *Consumer) readOverwrite(max int, fn func(msg []byte)) (int, error) {
 		c.buf = make([]byte, c.r.maxMessage+c.r.extra)
 	}
 	c.limit = max // Stop lowers it
+	// turns bounds the loop: a capacity's worth of records besides the
+	// max delivered. A turn that delivers nothing (padding, a record
+	// reclaimed while it was copied, positions that moved meanwhile)
+	// releases at least a header's 8 bytes or finds the positions moved by
+	// another process; producers that publish or reclaim without end
+	// (damaged, hostile, or lapping the consumer) must not keep one call
+	// looping. The call then returns what it delivered; the next looks
+	// again.
+	turns := c.r.capacity / Align
+	if max > 0 {
+		turns += uint64(max)
+	}
 read:
-	for n < c.limit {
+	for n < c.limit && turns > 0 {
+		turns--
 		// Producers may have reclaimed records, perhaps many laps' worth,
 		// moving the consumer position: resume from a pair of positions
 		// the ring was in.

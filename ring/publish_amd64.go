@@ -4,6 +4,11 @@ package ring
 
 import "sync/atomic"
 
+// copyInline: the fast write paths copy payloads of 16 to 64 bytes with
+// copySmall's unaligned word moves (unsafe.go), inline, rather than with
+// a call of runtime.memmove.
+const copyInline = true
+
 // publish stores v to w with release semantics: every load and store the
 // caller made before it is ordered before it, for a processor that
 // observes v. Two orders must hold, the processor's and the compiler's.

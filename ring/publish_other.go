@@ -4,6 +4,10 @@ package ring
 
 import "sync/atomic"
 
+// copyInline: off, every payload is copied with memmove (see
+// publish_amd64.go).
+const copyInline = false
+
 // publish stores v to w with (at least) release semantics. See
 // publish_amd64.go for why amd64 uses its own.
 func publish(w *atomic.Uint64, v uint64) { w.Store(v) }

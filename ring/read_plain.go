@@ -5,13 +5,17 @@
 
 package ring
 
+import "fmt"
+
 // setFast recomputes c.fast; called when the consumer is made and when it
 // starts holding its reads.
 func (c *Consumer) setFast() { c.fast = c.plain && !c.hold }
 
 // ReadBatch delivers up to max records to fn, in order, then releases all
 // their space with one position store. It returns the number delivered; 0
-// with a nil error means the ring is empty. On ErrCorrupt the records
+// with a nil error means the ring is empty (or, in an overwrite ring, that
+// producers published or reclaimed a capacity's worth of records while
+// the call read none: it returns rather than loop; call again). On ErrCorrupt the records
 // delivered before the damage are released and counted. A nil fn returns
 // ErrInvalid. fn may call Stop to end the batch after the record it was
 // given, and Current to learn that record's sequence, slot, time and end.
@@ -50,9 +54,15 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 				// calling it measured 20 instructions more). Acquire:
 				// pairs with the producer's position store after its
 				// records (TryWrite, WriteBatch), which publishes them.
+				// Validated against start, the released position (the
+				// consumer position in the region until this call's
+				// release), not only against pos: a producer is never more
+				// than a capacity past it, so one call reads at most a
+				// capacity, however much padding a damaged or hostile
+				// producer publishes. left > capacity: p below pos.
 				p := c.prodPos.Load()
 				left = p - pos
-				if p%Align != 0 || left > c.mask+1 {
+				if p%Align != 0 || left > c.mask+1 || p-start > c.mask+1 {
 					c.badProducer(p, pos)
 					break
 				}
@@ -94,7 +104,9 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 		if t := h >> 48; t == TypeData && size <= left && length <= c.maxMsg {
 			j := i + HeaderSize
 			c.end = pos + size
-			fn(c.data[j : j+length : j+length])
+			// size <= left <= capacity-i: the payload lies inside the
+			// data area (dataBytes: no bounds check).
+			fn(dataBytes(c.data, j, length))
 			n++
 			bytes += length
 		} else if t != TypePadding || size > left {
@@ -123,9 +135,10 @@ func (c *Consumer) ReadBatch(max int, fn func(msg []byte)) (int, error) {
 // refill is the fast path's look at what there is to read from pos (data
 // index i), when it has read up to c.stop: if it has caught up with the
 // last producer position loaded, reloadProducer's work: it loads the
-// producer position, validates it against pos (8-aligned, at most a
-// capacity ahead: span for a ring without header commit; pos is 8-aligned,
-// as every record's size is), raises the high watermark if the depth passed
+// producer position, validates it against pos and against c.pos, the
+// released position (8-aligned, at most a capacity ahead of both: span for
+// a ring without header commit; pos is 8-aligned, as every record's size
+// is), raises the high watermark if the depth passed
 // it and lowers pressure if the depth bit is set. Then it sets c.stop to the
 // end of what is published or of the data area, whichever comes first, and
 // returns the bytes from pos to it: 0 when there is nothing to read or the
@@ -135,9 +148,12 @@ func (c *Consumer) refill(pos, i uint64) uint64 {
 	if left == 0 {
 		// Acquire: pairs with the producer's position store after its
 		// records (TryWrite, WriteBatch), which publishes them.
+		// Validated against c.pos, the released position (Next moves
+		// only its caller's cursor, pos), as ReadBatch validates it
+		// against its start: a pull-style batch reads at most a capacity.
 		p := c.prodPos.Load()
 		left = p - pos
-		if p%Align != 0 || left > c.mask+1 {
+		if p%Align != 0 || left > c.mask+1 || p-c.pos > c.mask+1 {
 			c.badProducer(p, pos)
 			return 0
 		}
@@ -224,6 +240,10 @@ func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
 		size := (HeaderSize + length + Align - 1) &^ (Align - 1)
 		t := h >> 48
 		if t == TypeData && size <= left && length <= c.maxMsg {
+			// The slice expression's bounds check stays: pos is the
+			// caller's, so left (c.stop-pos) is not known to end within
+			// the data area (a pos before the span c.stop was set for),
+			// and a wrong pos must panic rather than read past it.
 			j := i + HeaderSize
 			return c.data[j : j+length : j+length], pos + size, true
 		}
@@ -241,11 +261,24 @@ func (c *Consumer) Next(pos uint64) (msg []byte, next uint64, ok bool) {
 // read, and, when full (the batch took the most it would), looks at
 // pressure as ReadBatch does after a batch that took its maximum. It
 // returns Err, or ErrInvalid, changing nothing, on a consumer that is not
-// fast.
+// fast or for a next that is not a position Next could have returned
+// (8-aligned, from the consumer's Position to the producer position last
+// validated).
 func (c *Consumer) EndBatch(next uint64, n int, bytes uint64, full bool) error {
 	if !c.fast {
 		return errNotFast
 	}
+	// next is the caller's: it must lie between the released position and
+	// the producer position Next validated, 8-aligned, or storing it would
+	// hand the producer room it has not been given (or take back room
+	// released). Once per batch.
+	if next-c.pos > c.prodCached-c.pos || next%Align != 0 {
+		return fmt.Errorf("ring: EndBatch: position %d is not one Next returned (released %d, published %d); pass the last next Next returned: %w", next, c.pos, c.prodCached, ErrInvalid)
+	}
+	// c.stop = next: the next read computes its span from next (c.stop
+	// was set for a position of the caller's, which need not be a record
+	// boundary the fast path's spans start at).
+	c.stop = next
 	if next != c.pos {
 		c.pos = next
 		// Release: every load of the records released is done before it.

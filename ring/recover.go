@@ -11,7 +11,7 @@ func (c *Consumer) Blocked() bool {
 		return false
 	}
 	if c.pos == c.prodCached || c.r.overwrite {
-		if ok, _ := c.reloadProducer(); !ok {
+		if ok, _ := c.reloadProducer(c.pos); !ok {
 			return false
 		}
 	}
@@ -169,7 +169,7 @@ func (c *Consumer) SkipPadding() bool {
 	start := c.pos
 	for {
 		if c.pos == c.prodCached {
-			if ok, err := c.reloadProducer(); !ok || err != nil {
+			if ok, err := c.reloadProducer(start); !ok || err != nil {
 				break
 			}
 		}

@@ -79,13 +79,23 @@ func (p *Producer) TryWrite(msg []byte) error {
 		i := pos & p.mask
 		need := (HeaderSize + n + Align - 1) &^ (Align - 1) // dataSize: no extras
 		if need <= p.r.capacity-i && pos+need-p.consCached <= p.room() {
-			copy(p.data[i+HeaderSize:], msg)
-			publish(word(p.data, i), makeHeader(uint32(n), 0, TypeData))
-			pos += need
-			p.pos = pos
+			// p.pos (private) is set before the copy, so that fewer
+			// values live across memmove's call (each one a spill and a
+			// reload).
+			p.pos = pos + need
+			// need <= capacity-i: the payload lies inside the data area
+			// (dataBytes: no bounds check).
+			if dst := dataBytes(p.data, i+HeaderSize, n); smallCopy(n) {
+				copySmall(dst, msg) // inline, no memmove call
+			} else {
+				copy(dst, msg)
+			}
+			// i is 8-aligned (p.pos is: every record's size is) and
+			// below the capacity: dataWord's index, no bounds check.
+			publish(dataWord(p.data, i), makeHeader(uint32(n), 0, TypeData))
 			// Release: the header and payload stores above are visible
 			// to a consumer that loads this position.
-			publish(p.prodPos, pos)
+			publish(p.prodPos, p.pos)
 			p.count(1, n)
 			return nil
 		}

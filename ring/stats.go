@@ -199,13 +199,38 @@ func (r *Ring) Stats() Stats {
 	return s
 }
 
+// casTries bounds the compare-and-swap loops on words that other processes
+// write (the high watermark, the pressure word): a co-tenant that keeps
+// changing the word must not keep a producer or consumer looping. Each
+// such word is a statistic or a signal that the next reload raises again,
+// so giving up loses at most one update.
+const casTries = 4
+
+// Steps of a bounded compare-and-swap loop at which a test's hook
+// (Ring.hook) is called, between the load and the compare-and-swap, so
+// that it can change the word as a co-tenant would (export_test.go).
+const (
+	stepHighWaterCAS = 300 + iota // raiseHighWater
+	stepPressureCAS               // raisePressure
+)
+
 // raiseHighWater raises the high watermark to depth if it is higher. Called
-// on slow paths only (a reload of the other side's position).
+// on slow paths only (a reload of the other side's position). The
+// watermark is a statistic: after casTries failed compare-and-swaps (the
+// word changed under each, which any process may do: ringctl reset, the
+// other side, a hostile co-tenant) it gives up; the next reload tries again.
 func (r *Ring) raiseHighWater(depth uint64) {
 	hw := word(r.region, offHighWater)
-	for {
+	for range casTries {
+		// The high watermark: any process may store or raise it; a value.
 		cur := hw.Load()
-		if depth <= cur || hw.CompareAndSwap(cur, depth) {
+		if depth <= cur {
+			return
+		}
+		if r.hook != nil {
+			r.hook(stepHighWaterCAS)
+		}
+		if hw.CompareAndSwap(cur, depth) {
 			return
 		}
 	}
