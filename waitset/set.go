@@ -113,6 +113,7 @@ type Set struct {
 	// dropped.
 	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
 	bellWakeups                                    atomic.Uint64 // sleeps ended by a doorbell (in wakeups too)
+	restores, misses                               atomic.Uint64 // the members' DoorbellRestores, MissedWakeups
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails
