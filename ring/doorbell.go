@@ -61,7 +61,8 @@ const (
 type DoorbellLine struct {
 	// ID names the doorbell file (0: none). Only the consumer-role holder
 	// stores it: a wait set stores its doorbell's id at Join and 0 at
-	// Leave; any consumer that takes the role of a ring with FlagDoorbell
+	// Leave (and its value again at a sleep that finds another: a
+	// co-tenant's forgery); any consumer that takes the role of a ring with FlagDoorbell
 	// stores 0 first. Producers load it (untrusted: they build the file's
 	// path from it and validate the file, never trusting it further).
 	ID *atomic.Uint64

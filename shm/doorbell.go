@@ -136,7 +136,8 @@ func createDoorbell(path string, id uint64, mode os.FileMode, init func(mem []by
 // segment. It opens with O_RDWR|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK, no
 // O_CREAT, and refuses (ErrNotRegular, ErrGeometry, ErrPermission) anything
 // but a regular file of DoorbellFileSize bytes owned by uid (the ring
-// file's owner). Its contents are the caller's to validate.
+// file's owner) and not writable by others (no 0o002, the rule for a
+// ring's file). Its contents are the caller's to validate.
 func OpenDoorbell(dir string, id uint64, uid uint32) (d *Doorbell, err error) {
 	path := filepath.Join(dir, DoorbellName(id))
 	wrap := func(err error) error { return fmt.Errorf("shm: open doorbell %q: %w", path, err) }
@@ -160,6 +161,8 @@ func OpenDoorbell(dir string, id uint64, uid uint32) (d *Doorbell, err error) {
 		return nil, wrap(fmt.Errorf("%d bytes, a doorbell has %d: %w", st.Size, DoorbellFileSize, ErrGeometry))
 	case st.Uid != uid:
 		return nil, wrap(fmt.Errorf("owned by uid %d, the ring by uid %d: %w", st.Uid, uid, ErrPermission))
+	case st.Mode&0o002 != 0:
+		return nil, wrap(fmt.Errorf("mode %#o is writable by others, which a ring's opener refuses too; a set makes its doorbells without o+w: %w", st.Mode&0o7777, ErrPermission))
 	}
 	mem, err := unix.Mmap(fd, 0, DoorbellFileSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {

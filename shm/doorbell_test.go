@@ -39,6 +39,15 @@ func TestDoorbellFiles(t *testing.T) {
 	require.FileExists(t, d.Path(), "a producer's close removes nothing")
 	_, err = shm.OpenDoorbell(dir, id, uint32(os.Geteuid())+1)
 	require.ErrorIs(t, err, shm.ErrPermission)
+	// Writable by others: refused, as a ring's file is (H36); group bits
+	// are not checked.
+	require.NoError(t, os.Chmod(d.Path(), 0o666))
+	_, err = shm.OpenDoorbell(dir, id, uint32(os.Geteuid()))
+	require.ErrorIs(t, err, shm.ErrPermission)
+	require.NoError(t, os.Chmod(d.Path(), 0o660))
+	o, err = shm.OpenDoorbell(dir, id, uint32(os.Geteuid()))
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
 	require.NoError(t, d.Close())
 	require.NoFileExists(t, d.Path())
 

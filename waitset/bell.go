@@ -21,6 +21,7 @@ type bell struct {
 	closed    bool   // by putBell (the reader, or with no Read running): unmapped
 	announced bool   // the reader's: its parked flag may be set by the set
 	epoch     uint64 // the reader's: the last sleep that slept on it
+	seq       uint32 // the reader's: its seq as that sleep loaded it
 }
 
 // bellFor returns the set's doorbell for dir, created (and leftovers of
@@ -107,12 +108,41 @@ func (s *Set) unbell(m *Member) error {
 
 // demote moves a member whose producers could not ring its doorbell (line
 // 15's failures moved: a producer failed to open or validate it, and woke
-// line 5 instead) back to its own word for good. The reader's.
+// line 5 instead), or whose wake-up went astray (missed), back to its own
+// word for good; line 15's id becomes 0 whatever it holds, so that its
+// producers wake line 5. The reader's.
 func (s *Set) demote(m *Member) {
 	s.mu.Lock()
 	_ = s.unbell(m)
 	m.noBell = true
+	if m.h.Flagged && m.h.Enter() == nil {
+		m.h.Doorbell.ID.Store(0) // the set holds the consumer role: line 15 is its
+		m.h.Leave()
+	}
 	s.mu.Unlock()
+}
+
+// checkID makes sure a member's line 15 holds what the set stored there:
+// its doorbell's id, or 0 for a member of a ring with flag bit 4 on its own
+// word. Only the consumer-role holder (the set) stores line 15, so any other
+// value was written by a co-tenant with write access to the ring; with it,
+// producers would ring a doorbell nobody sleeps on (or fail to open one) and
+// stop there. The set stores its value again and counts it
+// (MemberStats.DoorbellRestores). It reports whether the member is still on
+// its doorbell (line 15's failures did not move since it went on it). The
+// reader's, when it prepares a sleep; a load per member with bit 4.
+func (s *Set) checkID(m *Member) (onBell bool) {
+	if !m.h.Flagged || m.h.Enter() != nil {
+		return m.bell != nil
+	}
+	defer m.h.Leave()
+	want := m.bellID.Load()
+	if id := m.h.Doorbell.ID.Load(); id != want {
+		m.h.Doorbell.ID.Store(want)
+		m.restores.Add(1)
+		s.restores.Add(1)
+	}
+	return m.bell != nil && m.h.Doorbell.Failures.Load() == m.fails
 }
 
 // closeBells closes every doorbell left (Close, after every member left).

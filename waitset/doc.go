@@ -68,6 +68,12 @@
 // word; a kernel without futex_waitv polls every member every millisecond;
 // a flagged member whose producer cannot ring the doorbell costs one
 // wake-up late by the sleep slice, then is slept on through its own word.
+// Only the set stores a member's line 15: at each sleep it restores its
+// own value if another process wrote one (MemberStats.DoorbellRestores),
+// and a sleep that runs out although a producer of a doorbell member took
+// its wake-up moves that member to its own word (MemberStats.MissedWakeups):
+// a forged id costs at most one slice per wake-up, counted, never silently
+// again.
 //
 // # Counters
 //

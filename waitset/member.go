@@ -30,7 +30,9 @@ type Member struct {
 	errPeer     *MemberError
 	bell        *bell  // its doorbell (flag bit 4), nil: it sleeps on its own word; set under s.mu at Join, then the reader's
 	fails       uint64 // line 15's failures when it went on the doorbell
-	noBell      bool   // demoted: a producer could not ring the doorbell
+	noBell      bool   // demoted: a producer could not ring the doorbell, or a wake-up went astray
+	before      uint64 // messages, before the pass that follows a sleep that ran out
+	seq         uint32 // its line-5 seq as the last sleep loaded it (on its own word)
 
 	left     bool  // under s.mu: out of the set, consumer closed
 	closeErr error // under s.mu: the consumer's Close's
@@ -38,6 +40,7 @@ type Member struct {
 	bellID atomic.Uint64 // its doorbell's id (Stats); 0: on its own word
 
 	messages, byteCount, turns, exhausted, wakeups, reports atomic.Uint64
+	restores, misses                                        atomic.Uint64
 }
 
 // MemberStats are a member's counters since it joined.
@@ -66,10 +69,25 @@ type MemberStats struct {
 	// doorbells a producer could not open or validate (it woke the ring's
 	// own word instead). Zero for an unflagged ring.
 	DoorbellWakes, DoorbellFailures uint64
+	// DoorbellRestores counts the sleeps that found the ring's line-15 id
+	// not what the set stored there (its doorbell's id, or 0 for a member
+	// on its own word) and stored it again: a co-tenant that can write
+	// the ring wrote it (docs/layout.md, "What a co-tenant can do").
+	DoorbellRestores uint64
+	// MissedWakeups counts the sleeps that ran their whole slice and then
+	// found a message on this member whose wake-up a producer had taken
+	// (its line-5 flag cleared) without waking the set: the wake-up went
+	// to a doorbell the set does not sleep on (a forged line-15 id) or,
+	// rarely, was still on its way when the slice ended. A member on a
+	// doorbell is moved to its own word at the first (Doorbell becomes
+	// 0), as for a failure: a missed wake-up does not repeat silently.
+	MissedWakeups uint64
 }
 
 func newMember(s *Set, r *ipc.Ring, c *ipc.Consumer) *Member {
-	m := &Member{s: s, r: r, c: c, h: handle.ConsumerOf(c), name: filepath.Base(r.Path())}
+	// reported: a member is reported after a presence only; a ring that
+	// never had a producer (attached, or seen by its writes) is not.
+	m := &Member{s: s, r: r, c: c, h: handle.ConsumerOf(c), name: filepath.Base(r.Path()), reported: true}
 	m.fn = m.deliver
 	m.errPeer = &MemberError{Member: m, Err: fmt.Errorf("no producer for %v (Config.Wait.PeerTimeout) and nothing left to read: "+
 		"start a producer, or Leave the ring; the set keeps it and reports it again after a producer comes and goes: %w", s.peerTimeout, ipc.ErrPeerDead)}
@@ -102,6 +120,8 @@ func (m *Member) Stats() MemberStats {
 		Turns:            m.turns.Load(),
 		Wakeups:          m.wakeups.Load(),
 		PeerDead:         m.reports.Load(),
+		DoorbellRestores: m.restores.Load(),
+		MissedWakeups:    m.misses.Load(),
 	}
 }
 

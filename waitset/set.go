@@ -45,7 +45,9 @@ type Config struct {
 	Wait ipc.Wait
 	// DoorbellMode is the permission bits of the doorbell files the set
 	// creates for its members with descriptor flag bit 4 (ipc.Config.Doorbell),
-	// one in each directory such members live in; 0: 0600.
+	// one in each directory such members live in; 0: 0600. A mode
+	// writable by others (0o002) is io/fs.ErrInvalid: producers refuse
+	// such a doorbell (docs/layout.md, "Doorbell files").
 	DoorbellMode os.FileMode
 	// StallLimit is each member consumer's ipc.ConsumerConfig.StallLimit:
 	// how long a dead MPSC producer's reservation may stop the ring before
@@ -113,11 +115,12 @@ type Set struct {
 	// dropped.
 	wakeups, spurious, timeouts, peerDead, dropped atomic.Uint64
 	bellWakeups                                    atomic.Uint64 // sleeps ended by a doorbell (in wakeups too)
+	restores, misses                               atomic.Uint64 // the members' DoorbellRestores, MissedWakeups
 }
 
 // New returns an empty Set configured by cfg (nil: every default). It fails
 // with io/fs.ErrInvalid for a Config no set can follow (a negative count or
-// duration, an unknown Strategy, a Hook).
+// duration, an unknown Strategy, a Hook, a DoorbellMode writable by others).
 func New(cfg *Config) (*Set, error) {
 	if cfg == nil {
 		cfg = &Config{}
@@ -129,6 +132,8 @@ func New(cfg *Config) (*Set, error) {
 			cfg.Budget, w.Spins, w.Yields, w.PeerTimeout, cfg.StallLimit, errs.ErrInvalid)
 	case w.Strategy > ipc.Park:
 		return nil, fmt.Errorf("waitset: unknown Wait.Strategy %d; use ipc.Hybrid, Spin, Yield or Park: %w", w.Strategy, errs.ErrInvalid)
+	case cfg.DoorbellMode&0o002 != 0:
+		return nil, fmt.Errorf("waitset: DoorbellMode %#o is writable by others: producers refuse such a doorbell, as openers refuse such a ring; use 0600, 0660 or 0640: %w", cfg.DoorbellMode.Perm(), errs.ErrInvalid)
 	case w.Hook != nil:
 		return nil, fmt.Errorf("waitset: Wait.Hook is not supported by a set; use a context to bound a Read: %w", errs.ErrInvalid)
 	}

@@ -295,6 +295,7 @@ func TestInvalid(t *testing.T) {
 	for _, cfg := range []waitset.Config{
 		{Budget: -1}, {Wait: ipc.Wait{Spins: -1}}, {Wait: ipc.Wait{Strategy: 9}},
 		{Wait: ipc.Wait{Hook: func(ipc.WaitInfo) error { return nil }}}, {StallLimit: -1},
+		{DoorbellMode: 0o666}, {DoorbellMode: 0o602},
 	} {
 		_, err := waitset.New(&cfg)
 		require.ErrorIs(t, err, fs.ErrInvalid, "%+v", cfg)

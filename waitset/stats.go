@@ -19,8 +19,13 @@ type Stats struct {
 	// member's ring closed are not counted.
 	Spurious uint64
 	// Timeouts counts the sleeps that ran their whole slice (100 ms, or 1
-	// ms when the set polls: no futex_waitv or no membarrier).
+	// ms when the set polls: no futex_waitv or no membarrier). A sleep cut
+	// short by the Read's context deadline and ended by it is not one (nor
+	// Spurious): the deadline ended it.
 	Timeouts uint64
+	// DoorbellRestores and MissedWakeups are the sums of the members'
+	// (MemberStats), over every member, present or gone.
+	DoorbellRestores, MissedWakeups uint64
 	// PeerDead counts the reports of a member with no producer (Read's
 	// MemberErrors matching ipc.ErrPeerDead), over every member, present
 	// or gone.
@@ -38,13 +43,15 @@ type Stats struct {
 // as one snapshot. It allocates the Members slice.
 func (s *Set) Stats() Stats {
 	st := Stats{
-		Sleeps:          s.parks.Load(),
-		Wakeups:         s.wakeups.Load(),
-		DoorbellWakeups: s.bellWakeups.Load(),
-		Spurious:        s.spurious.Load(),
-		Timeouts:        s.timeouts.Load(),
-		PeerDead:        s.peerDead.Load(),
-		Dropped:         s.dropped.Load(),
+		Sleeps:           s.parks.Load(),
+		Wakeups:          s.wakeups.Load(),
+		DoorbellWakeups:  s.bellWakeups.Load(),
+		Spurious:         s.spurious.Load(),
+		Timeouts:         s.timeouts.Load(),
+		PeerDead:         s.peerDead.Load(),
+		Dropped:          s.dropped.Load(),
+		DoorbellRestores: s.restores.Load(),
+		MissedWakeups:    s.misses.Load(),
 	}
 	for _, m := range s.Members() {
 		st.Members = append(st.Members, m.Stats())

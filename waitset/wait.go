@@ -152,7 +152,8 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 			// rest (chunk.go).
 			vec := s.chunkFor(len(s.parked), cseq)
 			s.parked, s.parkedAt = append(s.parked, m), append(s.parkedAt, i)
-			vec.Add(m.h.Line.Seq, m.h.Line.Seq.Load()) // before the flag's load below
+			m.seq = m.h.Line.Seq.Load()
+			vec.Add(m.h.Line.Seq, m.seq) // before the flag's load below
 		}
 		if !m.announced || m.h.Line.Parked.Load() == 0 {
 			m.h.Line.Parked.Store(1)
@@ -191,11 +192,13 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	if !exact || !waitv {
 		slice, exact = pollSlice, false
 	}
+	cut := false // the slice ends at the context's deadline
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return 0, nil
 		}
+		cut = left < slice
 		slice = min(slice, left)
 	}
 	for _, ms := range [2][]*Member{s.parked, s.onBell} {
@@ -203,7 +206,7 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 			// A member stopped at an uncommitted reservation must be
 			// read again in time for its owner's liveness check.
 			if c := m.h.RecoverIn(); c > 0 && c < slice {
-				slice, exact = c, false
+				slice, exact, cut = c, false, false
 			}
 			m.h.Line.Parks.Add(1)
 		}
@@ -230,11 +233,23 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	if err == futex.ErrTimeout {
 		// Slept the whole slice: if a member had a message all along, a
 		// wake-up was missed. That must never happen; count it so tests
-		// can tell.
-		s.timeouts.Add(1)
+		// can tell, and find the member whose wake-up went astray. A
+		// sleep that the context's deadline ended is no timeout (a
+		// Read bounded by a deadline, such as ringctl's --stats ticks).
+		if !cut {
+			s.timeouts.Add(1)
+		}
+		if exact {
+			for _, ms := range [2][]*Member{s.parked, s.onBell} {
+				for _, m := range ms {
+					m.before = m.messages.Load()
+				}
+			}
+		}
 		n, err := s.pass(max)
 		if exact && n > 0 {
 			lateWakes.Add(1)
+			s.missed()
 		}
 		return n, err
 	}
@@ -284,6 +299,39 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 	return n, err
 }
 
+// missed follows a sleep that ran its whole slice although the protocol
+// was exact (a barrier, futex_waitv) and whose pass then delivered: a
+// wake-up was missed. A member that delivered, whose line-5 flag a
+// producer cleared (it took the wake-up) and whose word (its doorbell's,
+// or its own line 5) did not move since the sleep loaded it, had its
+// wake-up sent elsewhere: a producer rang the doorbell that a forged
+// line-15 id names, which nobody sleeps on. Each such member counts a
+// missed wake-up, and one on a doorbell is moved to its own word for good
+// (demote stores 0 to its line 15), as for a doorbell failure: a missed
+// wake-up never repeats silently. Inside park, with the members still
+// registered as waiting.
+func (s *Set) missed() {
+	for _, ms := range [2][]*Member{s.parked, s.onBell} {
+		for _, m := range ms {
+			if m.messages.Load() == m.before || m.h.Line.Parked.Load() != 0 {
+				continue
+			}
+			if b := m.bell; b != nil {
+				if b.epoch != s.epoch || b.w.Seq.Load() != b.seq {
+					continue // its doorbell was rung: late, not lost
+				}
+			} else if m.h.Line.Seq.Load() != m.seq && !m.h.Flagged {
+				continue
+			}
+			m.misses.Add(1)
+			s.misses.Add(1)
+			if m.bell != nil {
+				s.demote(m)
+			}
+		}
+	}
+}
+
 // endWaits ends the registrations of the last sleep.
 func (s *Set) endWaits() {
 	for _, m := range s.parked {
@@ -301,30 +349,27 @@ func (s *Set) endWaits() {
 // bellsFor starts a sleep's vector with the doorbells of the members on
 // one (step 1: each doorbell's word is loaded before any flag is stored),
 // then announces the set on each (step 2, as for a member's flag: stored
-// only if found clear or new to this wait). A member whose line-15
-// failures moved since it went on its doorbell (a producer could not ring
-// it and woke the member's line 5 instead) is moved to its own word first.
+// only if found clear or new to this wait). Each member's line 15 is
+// checked first (checkID: a forged id is replaced by the set's own); a
+// member whose line-15 failures moved since it went on its doorbell (a
+// producer could not ring it and woke the member's line 5 instead) is moved
+// to its own word.
 func (s *Set) bellsFor(cseq uint32) {
 	s.epoch++
 	clear(s.slept)
 	s.slept = s.slept[:0]
 	for _, m := range s.members {
-		b := m.bell
-		if b == nil {
+		if !s.checkID(m) {
+			if m.bell != nil {
+				s.demote(m)
+			}
 			continue
 		}
-		if m.h.Enter() == nil {
-			moved := m.h.Doorbell.Failures.Load() != m.fails
-			m.h.Leave()
-			if moved {
-				s.demote(m)
-				continue
-			}
-		}
-		if b.epoch != s.epoch && len(s.slept) < maxMembersAsleep-1 {
+		if b := m.bell; b.epoch != s.epoch && len(s.slept) < maxMembersAsleep-1 {
 			b.epoch = s.epoch
 			s.slept = append(s.slept, b)
-			s.vec.Add(b.w.Seq, b.w.Seq.Load())
+			b.seq = b.w.Seq.Load()
+			s.vec.Add(b.w.Seq, b.seq)
 		}
 	}
 	for _, b := range s.slept {

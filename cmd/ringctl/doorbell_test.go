@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,4 +95,42 @@ func TestRecvSetGlobSkipsDoorbells(t *testing.T) {
 	names, err := setNames(location{dir: dir}, "shmring-*")
 	require.NoError(t, err)
 	require.Equal(t, []string{"shmring-app"}, names)
+}
+
+// TestStatDoorbellFile (H36, the outsider's finding 4): stat says what the
+// doorbell file line 15 names is, as doctor does, instead of calling any id
+// "a wait set's": a live set's file (locked), with no consumer of this ring
+// (not its set: a stale or forged id); a dead set's (the lock free); no
+// such file. In text and in JSON (doorbell_file).
+func TestStatDoorbellFile(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "d", "--size", "4KiB", "--doorbell", "--dir", dir).code)
+	path := filepath.Join(dir, "d")
+	d, err := shm.CreateDoorbell(dir, func([]byte, uint64) error { return nil })
+	require.NoError(t, err)
+	defer func() { require.NoError(t, d.Close()) }()
+	dead := filepath.Join(dir, shm.DoorbellName(0x77))
+	require.NoError(t, os.WriteFile(dead, make([]byte, shm.DoorbellFileSize), 0o600))
+	for _, c := range []struct {
+		id          uint64
+		state, text string
+	}{
+		{d.ID(), "live", "no consumer holds this ring's role"},
+		{0x77, "dead", "dead wait set"},
+		{0x99, "missing", "no such doorbell file"},
+	} {
+		testutil.SetRingWord(t, path, 1920, c.id)
+		r := ringctl(t, "", "stat", "d", "--dir", dir)
+		require.Zero(t, r.code, r.stderr)
+		require.Contains(t, r.stdout, fmt.Sprintf("%016x (", c.id))
+		require.Contains(t, r.stdout, c.text)
+		require.NotContains(t, r.stdout, "(a wait set's)")
+		r = ringctl(t, "", "stat", "--json", "d", "--dir", dir)
+		require.Zero(t, r.code, r.stderr)
+		var js struct {
+			DoorbellFile string `json:"doorbell_file"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &js))
+		require.Equal(t, c.state, js.DoorbellFile)
+	}
 }

@@ -144,8 +144,8 @@ func printSetStats(w io.Writer, s *waitset.Set, label map[*waitset.Member]string
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", show(name), ms.Messages, ms.Bytes, ms.Turns, ms.Exhausted, ms.Wakeups, ms.PeerDead)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "set: sleeps %d, wakeups %d, spurious %d, timeouts %d, peer-dead reports %d, dropped %d\n",
-		st.Sleeps, st.Wakeups, st.Spurious, st.Timeouts, st.PeerDead, st.Dropped)
+	fmt.Fprintf(w, "set: sleeps %d, wakeups %d, spurious %d, timeouts %d, peer-dead reports %d, dropped %d, doorbell ids restored %d, missed wake-ups %d\n",
+		st.Sleeps, st.Wakeups, st.Spurious, st.Timeouts, st.PeerDead, st.Dropped, st.DoorbellRestores, st.MissedWakeups)
 }
 
 // setNames expands --set's list: each comma-separated element is a ring

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ops"
+	"github.com/shmring/shmring/shm"
 )
 
 // statReport is what stat prints; its JSON names are a contract for scripts.
@@ -72,17 +76,24 @@ type statReport struct {
 	DoorbellID       uint64 `json:"doorbell_id"`
 	DoorbellWakes    uint64 `json:"doorbell_wakes"`
 	DoorbellFailures uint64 `json:"doorbell_failures"`
-	Lapped           uint64 `json:"lapped"`
-	DelayCount       uint64 `json:"delay_count"`
-	DelayMeanNs      uint64 `json:"delay_mean_ns"`
-	DelayP50Ns       uint64 `json:"delay_p50_ns"`
-	DelayP99Ns       uint64 `json:"delay_p99_ns"`
-	TargetDelayNs    int64  `json:"target_delay_ns"`
-	Window           uint64 `json:"window_bytes"`
-	PressureHigh     uint64 `json:"pressure_high_bytes"`
-	PressureLow      uint64 `json:"pressure_low_bytes"`
-	Pressure         uint32 `json:"pressure"`
-	PressureChanges  uint64 `json:"pressure_changes"`
+	// DoorbellFile is what the doorbell file line 15 names is (flag bit 4
+	// and an id only): "live" (its wait set runs: it holds the lock),
+	// "dead" (a dead set's leftover: the lock is free), "missing" (no
+	// such file: a stale or forged id), or "unknown: ..." (why it cannot
+	// tell, e.g. not a regular file). Producers ring a live one only to
+	// any effect.
+	DoorbellFile    string `json:"doorbell_file,omitempty"`
+	Lapped          uint64 `json:"lapped"`
+	DelayCount      uint64 `json:"delay_count"`
+	DelayMeanNs     uint64 `json:"delay_mean_ns"`
+	DelayP50Ns      uint64 `json:"delay_p50_ns"`
+	DelayP99Ns      uint64 `json:"delay_p99_ns"`
+	TargetDelayNs   int64  `json:"target_delay_ns"`
+	Window          uint64 `json:"window_bytes"`
+	PressureHigh    uint64 `json:"pressure_high_bytes"`
+	PressureLow     uint64 `json:"pressure_low_bytes"`
+	Pressure        uint32 `json:"pressure"`
+	PressureChanges uint64 `json:"pressure_changes"`
 
 	Slots     int            `json:"producer_slots"`
 	Producers []producerInfo `json:"producers"`
@@ -173,6 +184,9 @@ func collectStat(r *ipc.Ring) (statReport, error) {
 		Doorbell: st.Doorbell, DoorbellID: st.DoorbellID, DoorbellWakes: st.DoorbellWakes, DoorbellFailures: st.DoorbellFailures,
 		ProducerAttached: st.ProducerAttached, ConsumerAttached: st.ConsumerAttached,
 		Duplicates: st.Duplicates, LastSeqCommitted: st.LastSeq, LastSeqBegun: st.SeqBegun, LastSeqDelivered: st.DelivSeq,
+	}
+	if st.Doorbell && st.DoorbellID != 0 {
+		rep.DoorbellFile = doorbellFileState(filepath.Join(filepath.Dir(r.Path()), shm.DoorbellName(st.DoorbellID)))
 	}
 	if st.DelayCount > 0 {
 		rep.DelayMeanNs = st.DelaySum / st.DelayCount
@@ -315,7 +329,7 @@ func printStat(io stdio, r statReport) {
 	if r.Doorbell {
 		id := "none"
 		if r.DoorbellID != 0 {
-			id = fmt.Sprintf("%016x (a wait set's)", r.DoorbellID)
+			id = fmt.Sprintf("%016x (%s)", r.DoorbellID, doorbellFileWords(r.DoorbellFile, r.ConsumerAttached))
 		}
 		p("doorbell", "%s, wakes %d, failures %d", id, r.DoorbellWakes, r.DoorbellFailures)
 	}
@@ -409,4 +423,37 @@ func recordOptions(r statReport) string {
 		return "plain"
 	}
 	return strings.Join(o, ", ")
+}
+
+// doorbellFileState says what the doorbell file at path is, as ringctl
+// doctor tells it: "live", "dead", "missing" or "unknown: why"
+// (statReport.DoorbellFile).
+func doorbellFileState(path string) string {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "missing"
+	}
+	alive, err := shm.DoorbellAlive(path)
+	switch {
+	case err != nil:
+		return "unknown: " + err.Error()
+	case alive:
+		return "live"
+	}
+	return "dead"
+}
+
+// doorbellFileWords is the text form of a DoorbellFile state; consumer
+// says whether a consumer holds the ring's role.
+func doorbellFileWords(state string, consumer bool) string {
+	switch {
+	case state == "live" && consumer:
+		return "a running wait set's doorbell file"
+	case state == "live":
+		return "a running wait set's doorbell file, but no consumer holds this ring's role: not this ring's set (a stale or forged id)"
+	case state == "dead":
+		return "the doorbell file of a dead wait set (its lock is free): nobody sleeps on it; 'ringctl doctor --repair' removes it"
+	case state == "missing":
+		return "no such doorbell file: a stale or forged id; producers count a failure and wake line 5"
+	}
+	return "cannot tell: " + strings.TrimPrefix(state, "unknown: ")
 }

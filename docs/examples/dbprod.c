@@ -172,7 +172,7 @@ static unsigned char *doorbell_for(u64 id) {
 	unsigned char *m = MAP_FAILED;
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4096 &&
-	    st.st_uid == ring_uid)
+	    st.st_uid == ring_uid && !(st.st_mode & 002))   // owner and mode, as a ring's
 		m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (fd >= 0) close(fd);
 	if (m != MAP_FAILED && memcmp(m, "SHMRDBEL", 8) == 0 && rd32(m + 8) == 1 && rd64(m + 16) == id) {
