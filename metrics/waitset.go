@@ -25,7 +25,7 @@ type WaitSetCollector struct {
 type waitSetDescs struct {
 	messages, bytes, turns, exhausted, memberWakeups, memberPeerDead *prometheus.Desc
 	sleeps, wakeups, spurious, timeouts, peerDead, dropped, members  *prometheus.Desc
-	onDoorbell, doorbellWakeups                                      *prometheus.Desc
+	onDoorbell, doorbellWakeups, restores, missed                    *prometheus.Desc
 }
 
 // NewWaitSetCollector returns a collector for set; labels (nil for none)
@@ -57,6 +57,8 @@ func NewWaitSetCollector(set *waitset.Set, labels map[string]string) *WaitSetCol
 		members:         d("members", "Member rings in the set now.", nil),
 		onDoorbell:      d("member_on_doorbell", "1 if the set sleeps on a doorbell for the member ring (its producers ring it), 0 if on the ring's own futex word.", member),
 		doorbellWakeups: d("doorbell_wakeups_total", "Sleeps of the set that a doorbell ended (counted in wakeups_total too).", nil),
+		restores:        d("member_doorbell_restores_total", "Sleeps that found the member ring's line-15 doorbell id changed by someone else and stored the set's own again.", member),
+		missed:          d("member_missed_wakeups_total", "Sleeps that ran their whole slice and then found a wake-up of the member ring gone astray (a doorbell member is then moved to its own word).", member),
 	}}
 }
 
@@ -64,7 +66,7 @@ func NewWaitSetCollector(set *waitset.Set, labels map[string]string) *WaitSetCol
 func (c *WaitSetCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.descs
 	for _, x := range []*prometheus.Desc{d.messages, d.bytes, d.turns, d.exhausted, d.memberWakeups, d.memberPeerDead,
-		d.sleeps, d.wakeups, d.spurious, d.timeouts, d.peerDead, d.dropped, d.members, d.onDoorbell, d.doorbellWakeups} {
+		d.sleeps, d.wakeups, d.spurious, d.timeouts, d.peerDead, d.dropped, d.members, d.onDoorbell, d.doorbellWakeups, d.restores, d.missed} {
 		ch <- x
 	}
 }
@@ -85,6 +87,8 @@ func (c *WaitSetCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.exhausted, m.Exhausted, l)
 		counter(d.memberWakeups, m.Wakeups, l)
 		counter(d.memberPeerDead, m.PeerDead, l)
+		counter(d.restores, m.DoorbellRestores, l)
+		counter(d.missed, m.MissedWakeups, l)
 		on := 0.0
 		if m.Doorbell != 0 {
 			on = 1

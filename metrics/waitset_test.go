@@ -61,6 +61,10 @@ shmring_waitset_budget_exhausted_total{member="`+bn+`",set="ingest"} 0
 # TYPE shmring_waitset_member_on_doorbell gauge
 shmring_waitset_member_on_doorbell{member="`+an+`",set="ingest"} 0
 shmring_waitset_member_on_doorbell{member="`+bn+`",set="ingest"} 0
+# HELP shmring_waitset_member_doorbell_restores_total Sleeps that found the member ring's line-15 doorbell id changed by someone else and stored the set's own again.
+# TYPE shmring_waitset_member_doorbell_restores_total counter
+shmring_waitset_member_doorbell_restores_total{member="`+an+`",set="ingest"} 0
+shmring_waitset_member_doorbell_restores_total{member="`+bn+`",set="ingest"} 0
 # HELP shmring_waitset_sleeps_total Times the set slept on its members.
 # TYPE shmring_waitset_sleeps_total counter
 shmring_waitset_sleeps_total{set="ingest"} 0
@@ -71,8 +75,8 @@ shmring_waitset_dropped_members_total{set="ingest"} 0
 # TYPE shmring_waitset_members gauge
 shmring_waitset_members{set="ingest"} 2
 `), "shmring_waitset_delivered_messages_total", "shmring_waitset_delivered_bytes_total", "shmring_waitset_turns_total",
-		"shmring_waitset_budget_exhausted_total", "shmring_waitset_member_on_doorbell", "shmring_waitset_sleeps_total", "shmring_waitset_dropped_members_total", "shmring_waitset_members"))
-	require.Equal(t, 2*7+8, testutil.CollectAndCount(col), "7 metrics per member, 8 of the set")
+		"shmring_waitset_budget_exhausted_total", "shmring_waitset_member_on_doorbell", "shmring_waitset_member_doorbell_restores_total", "shmring_waitset_sleeps_total", "shmring_waitset_dropped_members_total", "shmring_waitset_members"))
+	require.Equal(t, 2*9+8, testutil.CollectAndCount(col), "9 metrics per member, 8 of the set")
 	problems, err := testutil.CollectAndLint(col)
 	require.NoError(t, err)
 	require.Empty(t, problems)
