@@ -111,6 +111,8 @@ type In struct {
 
 	runGuard                // Run one at a time, not after Close; its state and failures
 	reconnected atomic.Bool // set by the connection on reconnecting: Run resyncs
+	refusal     refusal     // a permissions violation that stops Run (in_errors.go)
+	noReset     atomic.Bool // the server refuses consumer resets: resync makes none
 	st          counters
 	stopStatus  func() // ends the bridge block's sampling (status.go)
 }
@@ -120,7 +122,9 @@ type In struct {
 // with an error that names the cause and the fix:
 //
 //   - no server at URL, or credentials refused (nats.ErrNoServers,
-//     nats.ErrAuthorization);
+//     nats.ErrAuthorization); the user not permitted to make the
+//     JetStream API requests or to subscribe to their replies' subjects
+//     (nats.ErrPermissionViolation, naming the subject);
 //   - JetStream not enabled (jetstream.ErrJetStreamNotEnabled, or
 //     nats.ErrNoResponders: nothing answers), no such stream
 //     (jetstream.ErrStreamNotFound);
@@ -173,6 +177,12 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 		}
 	}()
 	if err := b.bind(ctx); err != nil {
+		// A permissions violation (a request, or the replies'
+		// subscription, refused) is the cause of the requests' failing:
+		// say it.
+		if perr := b.newInPermissionError(err); perr != nil {
+			return nil, perr
+		}
 		return nil, err
 	}
 
@@ -221,6 +231,7 @@ func (b *In) connect() error {
 		url: b.cfg.URL, creds: b.cfg.Creds, user: b.cfg.User, pass: b.cfg.Password, rootCA: b.cfg.RootCA,
 		reconnectWait: b.cfg.ReconnectWait,
 		reconnected:   func() { b.reconnected.Store(true) },
+		extra:         []nats.Option{nats.ErrorHandler(b.onAsyncError)},
 	}
 	var err error
 	b.nc, b.js, err = c.dial()

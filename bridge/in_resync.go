@@ -34,7 +34,7 @@ func (b *In) resync(ctx context.Context) error {
 		return err
 	}
 	b.lastCons = info.Delivered.Consumer
-	if info.NumAckPending > 0 && b.canReset() {
+	if info.NumAckPending > 0 && b.canReset() && !b.noReset.Load() {
 		b.reset(ctx)
 	}
 	b.needSync = false
