@@ -105,9 +105,11 @@ type In struct {
 	filters []string // the consumer's filter subjects (none: the whole stream)
 
 	// Run's state, owned by the goroutine in Run.
-	high     uint64 // every message of the consumer with a stream sequence <= high is in the ring
-	lastCons uint64 // the consumer (delivery) sequence of the last delivery received
-	needSync bool   // high and lastCons must be re-established before fetching
+	high        uint64    // every message of the consumer with a stream sequence <= high is in the ring
+	lastCons    uint64    // the consumer (delivery) sequence of the last delivery received
+	needSync    bool      // high and lastCons must be re-established before fetching
+	created     time.Time // the stream's creation time, as NewIn found it
+	consCreated time.Time // the consumer's, as the last resync found it: another, and resync checks the stream
 
 	runGuard                // Run one at a time, not after Close; its state and failures
 	reconnected atomic.Bool // set by the connection on reconnecting: Run resyncs
@@ -211,6 +213,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 		return nil, fmt.Errorf("bridge: ring %s holds stream sequences up to %d but stream %q ends at %d: the stream was recreated "+
 			"(its sequences started again); recreate the ring, or bridge the new stream into a new ring: %w", b.ring, b.high, cfg.Stream, last, fs.ErrInvalid)
 	}
+	b.created, b.consCreated = b.str.CachedInfo().Created, b.cons.CachedInfo().Created
 	b.st.high.Store(b.high)
 	b.stopStatus = startStatus(r, statusIn, b.statusSample)
 	return b, nil

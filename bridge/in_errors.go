@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // refusal is a permissions violation that stops the in-bridge's Run: the
@@ -140,4 +143,61 @@ func (b *In) newInPermissionError(err error) error {
 	}
 	perr, _ := b.permissionError(le)
 	return fmt.Errorf("%w (and so: %v)", perr, err)
+}
+
+// errRecreated is wrapped by Run's error when the stream was deleted and
+// created again under the bridge: its sequences started again, below the
+// ring's, so every message up to the ring's last would be taken for one the
+// ring holds. Run stops for it (fatal).
+var errRecreated = fmt.Errorf("the stream was recreated (its sequences started again): %w", fs.ErrInvalid)
+
+// missingError is resync's error when the consumer's state could not be
+// read (err): a missing consumer or stream is named, with what to do;
+// with the consumer missing, the stream is looked at (checkStream), as it
+// may be missing too, or recreated (errRecreated). (Once the consumer is
+// back, resync finds it created anew, and looks at the stream again.)
+func (b *In) missingError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return b.streamMissing(err)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if serr := b.checkStream(ctx); serr != nil {
+			return serr
+		}
+		s, c := b.cfg.Stream, b.cfg.Consumer
+		return fmt.Errorf("bridge: consumer %q of stream %q not found on %s (deleted?): the bridge retries; create it again "+
+			"(nats consumer add %s %s --pull --ack all, or restart the bridge with InConfig.CreateConsumer): it goes on after the ring's last message: %w",
+			c, s, b.cfg.URL, s, c, err)
+	}
+	return fmt.Errorf("bridge: consumer %s/%s: %w", b.cfg.Stream, b.cfg.Consumer, err)
+}
+
+// streamMissing is the error for the stream not found (err) while the
+// bridge runs.
+func (b *In) streamMissing(err error) error {
+	return fmt.Errorf("bridge: stream %q not found on %s (deleted?): the bridge retries; a stream restored with its sequences "+
+		"(nats stream restore) is taken up where the ring is; one created anew starts its sequences again, and the bridge stops then: "+
+		"bridge it into a new ring: %w", b.cfg.Stream, b.cfg.URL, err)
+}
+
+// checkStream reads the stream's state and fails if it is missing
+// (streamMissing), or if it is not the one NewIn found: created at
+// another time, or ending below the ring's last message (errRecreated,
+// which stops Run).
+func (b *In) checkStream(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	info, err := b.str.Info(tctx)
+	cancel()
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return b.streamMissing(err)
+	case err != nil:
+		return apiError(b.cfg.URL, fmt.Sprintf("stream %q", b.cfg.Stream), err)
+	case !info.Created.Equal(b.created) || info.State.LastSeq < b.high:
+		return fmt.Errorf("bridge: stream %q on %s was deleted and created again since the bridge started (created %s, not %s; it ends at sequence %d, "+
+			"the ring holds up to %d): its messages would be taken for those the ring holds; bridge the new stream into a new ring "+
+			"(this ring's messages are intact): %w", b.cfg.Stream, b.cfg.URL, info.Created.UTC().Format(time.RFC3339Nano),
+			b.created.UTC().Format(time.RFC3339Nano), info.State.LastSeq, b.high, errRecreated)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmring/shmring/bridge"
+	"github.com/shmring/shmring/internal/natstest"
 	"github.com/shmring/shmring/ipc"
 	"github.com/stretchr/testify/require"
 )
@@ -150,4 +152,111 @@ func TestInPermissionDeniedAtStart(t *testing.T) {
 			require.NoError(t, p.Close())
 		})
 	}
+}
+
+// The consumer, or the whole stream, deleted while the bridge runs: Run
+// goes on retrying (they may be created again), and its last error names
+// what is missing and what to do. The consumer created again, the bridge
+// goes on after the ring's last message; the stream created again (its
+// sequences starting at 1), Run stops, saying so, rather than taking its
+// messages for those the ring holds.
+func TestInDeletedSaysSo(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		del      func(js jetstream.JetStream) error
+		says     string
+		recreate func(t *testing.T, js jetstream.JetStream)
+	}{
+		{"consumer", func(js jetstream.JetStream) error { return js.DeleteConsumer(ctx, "D", "in") },
+			`consumer "in" of stream "D" not found on nats://`, nil},
+		{"stream", func(js jetstream.JetStream) error { return js.DeleteStream(ctx, "D") },
+			`stream "D" not found on nats://`, nil},
+		{"consumer recreated", func(js jetstream.JetStream) error { return js.DeleteConsumer(ctx, "D", "in") },
+			`consumer "in" of stream "D" not found on nats://`, func(t *testing.T, js jetstream.JetStream) {
+				addConsumer(t, js, "D", "in", jetstream.AckAllPolicy)
+			}},
+		{"stream recreated", func(js jetstream.JetStream) error { return js.DeleteStream(ctx, "D") },
+			`stream "D" not found on nats://`, func(t *testing.T, js jetstream.JetStream) {
+				addStream(t, js, "D")
+				addConsumer(t, js, "D", "in", jetstream.AckAllPolicy)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			js := connect(t, srv.URL())
+			addStream(t, js, "D")
+			addConsumer(t, js, "D", "in", jetstream.AckAllPolicy)
+			require.NoError(t, publish(t, js, "D.x", 0, 5, 16))
+			r, _ := newRing(t, ipc.Config{Capacity: 1 << 14})
+			rd := startReader(t, r)
+			b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "D", Consumer: "in"})
+			require.NoError(t, err)
+			done := runInErr(t, b)
+			rd.waitAll(t, 5)
+			require.NoError(t, tc.del(js))
+			waitFor(t, "errors after the deletion", func() bool { return b.Stats().Errors >= 3 })
+			st := b.Stats()
+			t.Log(st.LastError)
+			require.Contains(t, st.LastError, tc.says)
+			require.Contains(t, st.LastError, "(deleted?): the bridge retries")
+			if tc.recreate == nil {
+				return
+			}
+			tc.recreate(t, js)
+			if tc.name == "stream recreated" {
+				err := <-done
+				t.Log(err)
+				require.ErrorIs(t, err, fs.ErrInvalid)
+				require.ErrorContains(t, err, `stream "D" on nats://`)
+				require.ErrorContains(t, err, "was deleted and created again since the bridge started")
+				require.ErrorContains(t, err, "bridge the new stream into a new ring")
+				require.Equal(t, uint64(5), b.Stats().LastSeq)
+				require.NoError(t, publish(t, js, "D.x", 5, 10, 16))
+				got, err := rd.count()
+				require.NoError(t, err)
+				require.EqualValues(t, 5, got, "nothing of the new stream in the ring")
+				return
+			}
+			require.NoError(t, publish(t, js, "D.x", 5, 10, 16))
+			rd.waitAll(t, 10)
+			waitFor(t, "the rest acknowledged", func() bool { return b.Stats().LastSeq == 10 })
+		})
+	}
+}
+
+// The stream deleted and created again, with its consumer, between two
+// looks of the bridge's (here between NewIn and Run), so that it never
+// finds either missing: the consumer found created anew makes it look at
+// the stream, and Run stops rather than taking the new stream's messages,
+// whose sequences start again at 1, for those the ring holds.
+func TestInStreamRecreatedUnseen(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "U")
+	addConsumer(t, js, "U", "in", jetstream.AckAllPolicy)
+	require.NoError(t, publish(t, js, "U.x", 0, 5, 16))
+	r, _ := newRing(t, ipc.Config{Capacity: 1 << 14})
+	rd := startReader(t, r)
+	b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "U", Consumer: "in"})
+	require.NoError(t, err)
+	stop := runIn(t, b)
+	rd.waitAll(t, 5)
+	stop()
+
+	b, err = bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "U", Consumer: "in"})
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteStream(ctx, "U"))
+	addStream(t, js, "U")
+	addConsumer(t, js, "U", "in", jetstream.AckAllPolicy)
+	require.NoError(t, publish(t, js, "U.x", 0, 8, 16))
+	err = <-runInErr(t, b)
+	t.Log(err)
+	require.ErrorIs(t, err, fs.ErrInvalid)
+	require.ErrorContains(t, err, "was deleted and created again since the bridge started")
+	got, err := rd.count()
+	require.NoError(t, err)
+	require.EqualValues(t, 5, got, "nothing of the new stream in the ring")
+	require.Zero(t, b.Stats().Written)
 }

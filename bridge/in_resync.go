@@ -22,7 +22,15 @@ func (b *In) resync(ctx context.Context) error {
 	info, err := b.cons.Info(tctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("bridge: consumer %s/%s: %w", b.cfg.Stream, b.cfg.Consumer, err)
+		return b.missingError(ctx, err)
+	}
+	// The consumer was created again (perhaps with its stream: a stream
+	// deleted takes its consumers with it): is the stream the same?
+	if !info.Created.Equal(b.consCreated) {
+		if err := b.checkStream(ctx); err != nil {
+			return err
+		}
+		b.consCreated = info.Created
 	}
 	// What the consumer has had acknowledged is in this ring, or in the one
 	// it replaced: a recreated ring starts after the acknowledged messages.

@@ -88,9 +88,9 @@ func (b *In) run(ctx context.Context) error {
 }
 
 // fatal reports whether err is one Run cannot get past by retrying: the ring
-// closed or damaged, a message it cannot hold.
+// closed or damaged, a message it cannot hold, the stream recreated.
 func fatal(err error) bool {
-	return errors.Is(err, ipc.ErrClosed) || errors.Is(err, ipc.ErrCorrupt) || errors.Is(err, ipc.ErrTooLarge)
+	return errors.Is(err, ipc.ErrClosed) || errors.Is(err, ipc.ErrCorrupt) || errors.Is(err, ipc.ErrTooLarge) || errors.Is(err, errRecreated)
 }
 
 // sleep waits for d or until ctx is done (false).
