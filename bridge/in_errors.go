@@ -89,6 +89,9 @@ func (b *In) onAsyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 	}
 	perr, stop := b.permissionError(err)
 	if !stop {
+		if _, subj := refused(err); strings.HasPrefix(subj, "$JS.API.CONSUMER.RESET.") {
+			b.noReset.Store(true)
+		}
 		b.fail(perr)
 		return
 	}
@@ -100,8 +103,8 @@ func (b *In) onAsyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 // and whether it stops Run: the fetches, the acknowledgements, the
 // replies' subscription, the JetStream API requests a resync needs do (no
 // retry cures it: the server's configuration must change); a refused
-// consumer reset (optional: AckPolicy explicit) does not, and Run resets
-// no more.
+// consumer reset (optional: AckPolicy explicit) does not (onAsyncError
+// has Run reset no more).
 func (b *In) permissionError(err error) (error, bool) {
 	op, subj := refused(err)
 	url, s, c := b.cfg.URL, b.cfg.Stream, b.cfg.Consumer
@@ -119,7 +122,6 @@ func (b *In) permissionError(err error) (error, bool) {
 	case op == "publish" && strings.HasPrefix(subj, "$JS.ACK."):
 		return grant(fmt.Sprintf("acknowledgements to consumer %q of stream %q (publish to %q)", c, s, subj), "publish", "$JS.ACK."+s+"."+c+".>"), true
 	case op == "publish" && strings.HasPrefix(subj, api+"CONSUMER.RESET."):
-		b.noReset.Store(true)
 		return fmt.Errorf("bridge: the NATS server at %s refuses the in-bridge's reset of consumer %q (a permissions violation for publish to %q): "+
 			"the deliveries a dead predecessor left pending are redelivered after AckWait instead (and skipped); grant the bridge's user permission to publish to %q "+
 			"to release them at once: %w", url, c, subj, subj, err), false

@@ -260,3 +260,51 @@ func TestInStreamRecreatedUnseen(t *testing.T) {
 	require.EqualValues(t, 5, got, "nothing of the new stream in the ring")
 	require.Zero(t, b.Stats().Written)
 }
+
+// A consumer reset refused (AckPolicy explicit, a dead predecessor's
+// deliveries pending): optional, so Run goes on, the refusal counted and
+// kept as the last error, and resets no more; every message lands once,
+// in order.
+func TestInResetPermissionDenied(t *testing.T) {
+	ctx := context.Background()
+	srv := startAuthJS(t, &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"$JS.API.>", "$JS.ACK.>"}, Deny: []string{"$JS.API.CONSUMER.RESET.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	})
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("admin", "a"))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	addStream(t, js, "E")
+	cons, err := js.CreateConsumer(ctx, "E", jetstream.ConsumerConfig{Durable: "in", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, publish(t, js, "E.x", 0, 100, 16))
+	// A bridge that fetched 30 and died.
+	mb, err := cons.Fetch(30, jetstream.FetchMaxWait(deadline))
+	require.NoError(t, err)
+	n := 0
+	for range mb.Messages() {
+		n++
+	}
+	require.NoError(t, mb.Error())
+	require.Equal(t, 30, n)
+
+	r, _ := newRing(t, ipc.Config{Capacity: 1 << 14})
+	rd := startReader(t, r)
+	// Timeout: the refused reset's answer never comes; a short one keeps
+	// the test short (nothing is answered whatever it waits).
+	b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.ClientURL(), User: "bridge", Password: "b", Stream: "E", Consumer: "in",
+		Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	runIn(t, b)
+	rd.waitAll(t, 100)
+	waitFor(t, "the refused reset counted", func() bool { return b.Stats().Errors >= 1 })
+	require.NoError(t, publish(t, js, "E.x", 100, 150, 16))
+	rd.waitAll(t, 150)
+	st := b.Stats()
+	t.Log(st, st.LastError)
+	require.Zero(t, st.Resets)
+	require.EqualValues(t, 30, st.Recovered)
+	require.Contains(t, st.LastError, `grant the bridge's user permission to publish to "$JS.API.CONSUMER.RESET.E.in"`)
+}
