@@ -42,6 +42,12 @@
 //     the stream (by sequence and the consumer's filter), writes them, and
 //     then goes on with the consumer.
 //
+// [In.Run] stops, rather than retrying for ever, when the server refuses
+// the bridge's fetches, acknowledgements, replies' subscription or resync
+// requests for want of permissions (the error names the subject and the
+// permission to grant), and when the stream was deleted and created anew
+// since [NewIn] (its sequences started again, below the ring's).
+//
 // # Backpressure
 //
 // The bridge writes with the producer's default full-ring behaviour: it waits

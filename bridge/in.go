@@ -105,12 +105,16 @@ type In struct {
 	filters []string // the consumer's filter subjects (none: the whole stream)
 
 	// Run's state, owned by the goroutine in Run.
-	high     uint64 // every message of the consumer with a stream sequence <= high is in the ring
-	lastCons uint64 // the consumer (delivery) sequence of the last delivery received
-	needSync bool   // high and lastCons must be re-established before fetching
+	high        uint64    // every message of the consumer with a stream sequence <= high is in the ring
+	lastCons    uint64    // the consumer (delivery) sequence of the last delivery received
+	needSync    bool      // high and lastCons must be re-established before fetching
+	created     time.Time // the stream's creation time, as NewIn found it
+	consCreated time.Time // the consumer's, as the last resync found it: another, and resync checks the stream
 
 	runGuard                // Run one at a time, not after Close; its state and failures
 	reconnected atomic.Bool // set by the connection on reconnecting: Run resyncs
+	refusal     refusal     // a permissions violation that stops Run (in_errors.go)
+	noReset     atomic.Bool // the server refuses consumer resets: resync makes none
 	st          counters
 	stopStatus  func() // ends the bridge block's sampling (status.go)
 }
@@ -120,7 +124,9 @@ type In struct {
 // with an error that names the cause and the fix:
 //
 //   - no server at URL, or credentials refused (nats.ErrNoServers,
-//     nats.ErrAuthorization);
+//     nats.ErrAuthorization); the user not permitted to make the
+//     JetStream API requests or to subscribe to their replies' subjects
+//     (nats.ErrPermissionViolation, naming the subject);
 //   - JetStream not enabled (jetstream.ErrJetStreamNotEnabled, or
 //     nats.ErrNoResponders: nothing answers), no such stream
 //     (jetstream.ErrStreamNotFound);
@@ -173,6 +179,12 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 		}
 	}()
 	if err := b.bind(ctx); err != nil {
+		// A permissions violation (a request, or the replies'
+		// subscription, refused) is the cause of the requests' failing:
+		// say it.
+		if perr := b.newInPermissionError(err); perr != nil {
+			return nil, perr
+		}
 		return nil, err
 	}
 
@@ -201,6 +213,7 @@ func NewIn(ctx context.Context, r *ipc.Ring, cfg InConfig) (_ *In, err error) {
 		return nil, fmt.Errorf("bridge: ring %s holds stream sequences up to %d but stream %q ends at %d: the stream was recreated "+
 			"(its sequences started again); recreate the ring, or bridge the new stream into a new ring: %w", b.ring, b.high, cfg.Stream, last, fs.ErrInvalid)
 	}
+	b.created, b.consCreated = b.str.CachedInfo().Created, b.cons.CachedInfo().Created
 	b.st.high.Store(b.high)
 	b.stopStatus = startStatus(r, statusIn, b.statusSample)
 	return b, nil
@@ -221,6 +234,7 @@ func (b *In) connect() error {
 		url: b.cfg.URL, creds: b.cfg.Creds, user: b.cfg.User, pass: b.cfg.Password, rootCA: b.cfg.RootCA,
 		reconnectWait: b.cfg.ReconnectWait,
 		reconnected:   func() { b.reconnected.Store(true) },
+		extra:         []nats.Option{nats.ErrorHandler(b.onAsyncError)},
 	}
 	var err error
 	b.nc, b.js, err = c.dial()

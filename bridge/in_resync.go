@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,7 +24,15 @@ func (b *In) resync(ctx context.Context) error {
 	info, err := b.cons.Info(tctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("bridge: consumer %s/%s: %w", b.cfg.Stream, b.cfg.Consumer, err)
+		return b.missingError(ctx, err)
+	}
+	// The consumer was created again (perhaps with its stream: a stream
+	// deleted takes its consumers with it): is the stream the same?
+	if !info.Created.Equal(b.consCreated) {
+		if err := b.checkStream(ctx); err != nil {
+			return err
+		}
+		b.consCreated = info.Created
 	}
 	// What the consumer has had acknowledged is in this ring, or in the one
 	// it replaced: a recreated ring starts after the acknowledged messages.
@@ -34,7 +44,7 @@ func (b *In) resync(ctx context.Context) error {
 		return err
 	}
 	b.lastCons = info.Delivered.Consumer
-	if info.NumAckPending > 0 && b.canReset() {
+	if info.NumAckPending > 0 && b.canReset() && !b.noReset.Load() {
 		b.reset(ctx)
 	}
 	b.needSync = false
@@ -60,12 +70,16 @@ func (b *In) canReset() bool {
 // with AckPolicy explicit, those a dead predecessor left would otherwise
 // count against MaxAckPending until their AckWait expired, and a bridge
 // killed often would stall the consumer. A server without the reset API
-// (before 2.14) refuses it: the bridge goes on, and they are redelivered and
-// skipped after AckWait instead.
+// (before 2.14) refuses it, as does one that does not permit it to the
+// bridge's user (then it is not tried again): the bridge goes on, and they
+// are redelivered and skipped after AckWait instead.
 func (b *In) reset(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	defer cancel()
 	resp, err := b.js.ResetConsumerToSequence(tctx, b.cfg.Stream, b.cfg.Consumer, b.high+1)
+	if err != nil && b.resetRefused() {
+		return // counted, and said, by onAsyncError
+	}
 	if err != nil {
 		b.fail(fmt.Errorf("bridge: reset consumer %s/%s to %d (its deliveries pending acknowledgement are redelivered after AckWait instead): %w",
 			b.cfg.Stream, b.cfg.Consumer, b.high+1, err))
@@ -73,6 +87,22 @@ func (b *In) reset(ctx context.Context) {
 	}
 	b.st.resets.Add(1)
 	b.lastCons = resp.Delivered.Consumer
+}
+
+// resetRefused reports whether the server refused the reset request for
+// want of permissions (it then answers nothing: the request times out).
+// The round trip makes sure its report, sent before its PONG, was read.
+func (b *In) resetRefused() bool {
+	_ = b.nc.FlushTimeout(b.cfg.Timeout)
+	le := b.nc.LastError()
+	if !errors.Is(le, nats.ErrPermissionViolation) {
+		return false
+	}
+	if _, subj := refused(le); !strings.HasPrefix(subj, "$JS.API.CONSUMER.RESET.") {
+		return false
+	}
+	b.noReset.Store(true)
+	return true
 }
 
 // recover writes the consumer's messages with stream sequences in

@@ -11,18 +11,40 @@ import (
 )
 
 // Run moves messages from the stream into the ring until ctx is done
-// (it returns ctx's error) or the ring fails (closed, damaged, or a message
-// larger than the ring's largest). Everything on the NATS side (a server
-// gone, a timeout, a consumer briefly missing) is counted in Stats.Errors,
-// retried with a growing pause (up to a second), and followed by a resync:
-// Run does not return for it. It must not run in two goroutines at once.
+// (it returns ctx's error), the ring fails (closed, damaged, or a message
+// larger than the ring's largest), or the server refuses the bridge's
+// fetches, acknowledgements, replies' subscription or resync requests for
+// want of permissions (nats.ErrPermissionViolation; the error names the
+// subject and the permission to grant). Everything else on the NATS side
+// (a server gone, a timeout, a consumer or stream missing) is counted in
+// Stats.Errors, retried with a growing pause (up to a second), and
+// followed by a resync: Run does not return for it. It must not run in two
+// goroutines at once.
 func (b *In) Run(ctx context.Context) error {
-	end, err := b.beginRun(ctx)
+	// A refusal the server reports (onAsyncError) ends rctx: a fetch, a
+	// request or a wait for room ends at once, and Run returns it.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	end, err := b.beginRun(rctx)
 	if err != nil {
 		return err
 	}
 	defer end()
+	b.refusal.begin(cancel)
+	defer b.refusal.end()
+	if err := b.run(rctx); err != nil {
+		return err
+	}
+	if perr := b.refusal.get(); perr != nil {
+		b.fail(perr)
+		return perr
+	}
+	return ctx.Err()
+}
 
+// run is Run's loop, until ctx (Run's, ended by a refusal too) is done or
+// the ring fails (its error).
+func (b *In) run(ctx context.Context) error {
 	// A previous Run may have stopped in the middle of a batch: its
 	// messages are redelivered after the newer ones, so resync first.
 	b.needSync = true
@@ -62,13 +84,13 @@ func (b *In) Run(ctx context.Context) error {
 			break
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
 // fatal reports whether err is one Run cannot get past by retrying: the ring
-// closed or damaged, a message it cannot hold.
+// closed or damaged, a message it cannot hold, the stream recreated.
 func fatal(err error) bool {
-	return errors.Is(err, ipc.ErrClosed) || errors.Is(err, ipc.ErrCorrupt) || errors.Is(err, ipc.ErrTooLarge)
+	return errors.Is(err, ipc.ErrClosed) || errors.Is(err, ipc.ErrCorrupt) || errors.Is(err, ipc.ErrTooLarge) || errors.Is(err, errRecreated)
 }
 
 // sleep waits for d or until ctx is done (false).

@@ -157,7 +157,7 @@ func TestInBadConfig(t *testing.T) {
 		r := mk(t, ipc.Config{})
 		b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "T", Consumer: "c", CreateConsumer: true})
 		require.NoError(t, err)
-		stop := runIn(t, b)
+		done := runInErr(t, b)
 		rd := startReader(t, r)
 		rd.waitRead(t, 5)
 		require.NoError(t, js.DeleteStream(ctx, "T"))
@@ -165,7 +165,12 @@ func TestInBadConfig(t *testing.T) {
 		p, err := r.Producer(nil)
 		require.ErrorIs(t, err, ipc.ErrBusy) // the bridge still holds it
 		require.Nil(t, p)
-		stop()
+		// The running bridge finds its consumer gone and the stream not
+		// the one it started on: Run stops (TestInDeletedSaysSo).
+		err = <-done
+		require.ErrorIs(t, err, fs.ErrInvalid)
+		require.ErrorContains(t, err, "was deleted and created again since the bridge started")
+		require.NoError(t, b.Close())
 		_, err = bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "T", Consumer: "c", CreateConsumer: true})
 		require.ErrorIs(t, err, fs.ErrInvalid)
 		require.ErrorContains(t, err, "the stream was recreated")

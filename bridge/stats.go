@@ -33,8 +33,9 @@ type InStats struct {
 	// message (AckPolicy explicit: to release the deliveries a dead
 	// predecessor left pending acknowledgement).
 	Resets uint64
-	// Errors counts NATS-side failures (each retried) and writes retried;
-	// LastError is the last of them ("" none).
+	// Errors counts NATS-side failures (each retried, but for a refusal
+	// that stops Run: In.Run) and writes retried; LastError is the last of
+	// them ("" none).
 	Errors    uint64
 	LastError string
 	// Paused: fetching is stopped because the ring's pressure is raised.

@@ -260,8 +260,18 @@ func bridgeIn(sio stdio, args []string) error {
 	}
 	fmt.Fprintf(sio.err, "bridging stream %q (consumer %q) on %s in to ring %s as %s; SIGINT or SIGTERM stops\n",
 		*stream, *consumer, orDefault(addr), show(r.Path()), producerName(*producerID))
-	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return b.Stats().String() })
+	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return inStatusLine(b.Stats()) })
 	return errors.Join(err, b.Close())
+}
+
+// inStatusLine is bridge in's status line: InStats' counters, and the last
+// error once there was one (as bridge out's line), in ringctl's words.
+func inStatusLine(s bridge.InStats) string {
+	line := s.String()
+	if s.LastError != "" {
+		line += fmt.Sprintf(" last_error=%q", cliWording(s.LastError))
+	}
+	return line
 }
 
 // producerName names bridge in's producer in both numberings: --producer-id

@@ -321,7 +321,7 @@ func cliWording(msg string) string {
 		"check InConfig.URL", "check --nats (or $NATS_URL)", "check OutConfig.URL", "check --nats (or $NATS_URL)",
 		"InConfig.Creds, User and Password", "--creds, --user and --password", "OutConfig.Creds, User and Password", "--creds, --user and --password",
 		"InConfig.Creds", "--creds", "OutConfig.Creds", "--creds", "InConfig.URL", "--nats", "OutConfig.URL", "--nats",
-		"set InConfig.CreateConsumer", "pass --create-consumer", "InConfig.ProducerID to a fixed producer ID (1 to", "--producer-id (1 to", "ID n is slot n-1", "--producer-id N is slot N-1 in ringctl stat", "InConfig.ProducerID", "--producer-id",
+		"set InConfig.CreateConsumer", "pass --create-consumer", "the bridge with InConfig.CreateConsumer", "the bridge with --create-consumer", "InConfig.ProducerID to a fixed producer ID (1 to", "--producer-id (1 to", "ID n is slot n-1", "--producer-id N is slot N-1 in ringctl stat", "InConfig.ProducerID", "--producer-id",
 		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
 		"InConfig.RootCA", "--tlsca", "OutConfig.RootCA", "--tlsca", "OutConfig.StrictOrder (--strict-order)", "--strict-order",
 		"OutConfig.StrictOrder with Conns", "--strict-order with --conns", "set Conns to 0 or 1, or turn StrictOrder off", "set --conns to 0 or 1, or drop --strict-order",
