@@ -51,6 +51,7 @@ type params struct {
 	window    int
 	rate      int // paced: messages per second, all producers together
 	paced     int // paced: messages per case
+	batched   bool // the streams allow fast-ingest batch publishing
 }
 
 func main() {
@@ -119,12 +120,15 @@ func main() {
 				bridged bool
 				file    bool
 				ids     bool
-			}{{"bridged/memory", true, false, false}, {"direct/memory", false, false, false}, {"direct-id/memory", false, false, true},
-				{"bridged/file", true, true, false}, {"direct/file", false, true, false}, {"direct-id/file", false, true, true}} {
+				raw     int
+			}{{"bridged/memory", true, false, false, 0}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
+				{"raw-id/memory", false, false, true, rawAck}, {"fast-id/memory", false, false, true, rawFast},
+				{"bridged/file", true, true, false, 0}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
+				{"raw-id/file", false, true, true, rawAck}, {"fast-id/file", false, true, true, rawFast}} {
 				if !want(*only, c.name) {
 					continue
 				}
-				res, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
+				res, err := throughput(srv, p, size, c.bridged, c.file, c.ids, c.raw)
 				if err != nil {
 					fail(fmt.Errorf("round %d, %d B, %s: %w", round, size, c.name, err))
 				}
