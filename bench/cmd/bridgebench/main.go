@@ -49,8 +49,8 @@ type params struct {
 	conns     int // the bridge's OutConfig.Conns (0: its default)
 	ringMiB   int // the ring's capacity, MiB
 	window    int
-	rate      int // paced: messages per second, all producers together
-	paced     int // paced: messages per case
+	rate      int  // paced: messages per second, all producers together
+	paced     int  // paced: messages per case
 	batched   bool // the streams allow fast-ingest batch publishing
 }
 
