@@ -296,6 +296,9 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 			time.Sleep(100 * time.Microsecond) // the clock's resolution: 0.1 ms
 		}
 		elapsed, cpu = time.Since(start), cpuTime()-cpu0
+		if os.Getenv("BB_DEBUG") != "" {
+			fmt.Println(s.out.Stats())
+		}
 		closeAll()
 		if err != nil {
 			return 0, 0, errors.Join(err, s.stop())

@@ -65,6 +65,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
+	flag.BoolVar(&p.batched, "batched", false, "the streams allow fast-ingest batch publishing (AllowBatchPublish): the bridge publishes in fast batches")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
@@ -121,9 +122,9 @@ func main() {
 				file    bool
 				ids     bool
 				raw     int
-			}{{"bridged/memory", true, false, false, 0}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
+			}{{"bridged/memory", true, false, false, 0}, {"bridged-fast/memory", true, false, false, rawFast}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
 				{"raw-id/memory", false, false, true, rawAck}, {"fast-id/memory", false, false, true, rawFast},
-				{"bridged/file", true, true, false, 0}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
+				{"bridged/file", true, true, false, 0}, {"bridged-fast/file", true, true, false, rawFast}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
 				{"raw-id/file", false, true, true, rawAck}, {"fast-id/file", false, true, true, rawFast}} {
 				if !want(*only, c.name) {
 					continue
@@ -174,6 +175,20 @@ func main() {
 		for _, st := range []string{"memory", "file"} {
 			fmt.Printf("%5dB  %-7s %10.2f %10.2f %10.2f\n", size, st,
 				median(cpus(tput[key{size, "bridged/" + st}])), median(cpus(tput[key{size, "direct/" + st}])), median(cpus(tput[key{size, "direct-id/" + st}])))
+		}
+	}
+	fmt.Println("\nfast-ingest batches (the stream allows batch publishing): msgs/s and CPU µs/msg, medians; ratios the medians of per-round ratios")
+	fmt.Printf("%6s  %-7s %13s %10s %10s %10s %8s %8s %8s %8s\n", "size", "storage", "bridged-fast", "/bridged", "/direct", "/dir-id", "raw-id", "fast-id", "CPU b-f", "CPU f-id")
+	for _, size := range sz {
+		for _, st := range []string{"memory", "file"} {
+			bf, b, d, di := rates(tput[key{size, "bridged-fast/" + st}]), rates(tput[key{size, "bridged/" + st}]), rates(tput[key{size, "direct/" + st}]), rates(tput[key{size, "direct-id/" + st}])
+			rb, rd, rdi := make([]float64, len(bf)), make([]float64, len(bf)), make([]float64, len(bf))
+			for i := range bf {
+				rb[i], rd[i], rdi[i] = bf[i]/b[i], bf[i]/d[i], bf[i]/di[i]
+			}
+			fmt.Printf("%5dB  %-7s %13.0f %9.2fx %9.2fx %9.2fx %8.0f %8.0f %8.2f %8.2f\n", size, st, median(bf), median(rb), median(rd), median(rdi),
+				median(rates(tput[key{size, "raw-id/" + st}])), median(rates(tput[key{size, "fast-id/" + st}])),
+				median(cpus(tput[key{size, "bridged-fast/" + st}])), median(cpus(tput[key{size, "fast-id/" + st}])))
 		}
 	}
 	if p.paced == 0 {
