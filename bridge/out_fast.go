@@ -157,13 +157,17 @@ func (b *Out) fastPublish(e *entry) error {
 	return nil
 }
 
-// fastCommit commits every open batch with an end-of-batch message, so
-// that the server acknowledges all their messages without waiting for
-// more (before the bridge waits).
-func (b *Out) fastCommit() {
+// fastCommit commits open batches with an end-of-batch message, so that
+// the server acknowledges all their messages without waiting for more
+// (before the bridge waits): every one when the ring is empty; when the
+// window is full (stuck), only those with fewer messages awaiting their
+// acknowledgement than the flow: a batch with at least that many is
+// acknowledged past its oldest without a commit (the server acknowledges
+// every flow messages at most), and keeps its server state and cadence.
+func (b *Out) fastCommit(stuck bool) {
 	for i := range b.fb {
 		f := &b.fb[i]
-		if !f.open || b.w.failed {
+		if !f.open || b.w.failed || (stuck && f.qn >= b.flow) {
 			continue
 		}
 		f.open = false
@@ -175,7 +179,11 @@ func (b *Out) fastCommit() {
 			b.epochFailed(err)
 		}
 	}
-	b.fastOpen.Store(false)
+	open := false
+	for i := range b.fb {
+		open = open || b.fb[i].open
+	}
+	b.fastOpen.Store(open)
 }
 
 // fastAck marks connection conn's entries of batch batch up to sequence

@@ -80,7 +80,7 @@ func (b *Out) Run(ctx context.Context) error {
 		case b.w.full():
 			b.setState("full")
 			if b.fast {
-				b.fastCommit()
+				b.fastCommit(true)
 				if b.w.failed {
 					continue
 				}
@@ -98,7 +98,7 @@ func (b *Out) Run(ctx context.Context) error {
 			if n == 0 && b.fastOpen.Load() {
 				// The ring is empty (or outcomes came): commit the open
 				// batches, so that the server acknowledges them now.
-				b.fastCommit()
+				b.fastCommit(false)
 			}
 		}
 	}
