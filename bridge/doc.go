@@ -100,15 +100,6 @@
 //     so the stream refuses every publish after a refused one and the
 //     bridge publishes again from it; the bridge must then be the stream's
 //     only writer (Run stops, naming another one).
-//   - In fast batches, the same: when the stream allows batch publishing
-//     (AllowBatchPublish, nats-server 2.14+) and StrictOrder is off, the
-//     bridge publishes each connection's messages as JetStream fast-ingest
-//     batches, which the server acknowledges every N messages rather than
-//     each ([OutStats].Batched). Every message keeps its Nats-Msg-Id (the
-//     stream skips a duplicate inside a batch and counts it persisted), an
-//     acknowledgement of a batch's message K releases only its messages up
-//     to K, and any error ends the epoch as above (docs/bridge.md, "Fast
-//     batches").
 //
 // A message the stream can never take (larger than the server's
 // max_payload or the stream's MaxMsgSize) is refused by [NewOut] for the

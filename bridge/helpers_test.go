@@ -96,17 +96,6 @@ func addStream(t testing.TB, js jetstream.JetStream, name string) {
 	require.NoError(t, err)
 }
 
-// addBatchedStream is addStream with fast-ingest batch publishing
-// allowed (AllowBatchPublish): an out-bridge publishes into it in fast
-// batches.
-func addBatchedStream(t testing.TB, js jetstream.JetStream, name string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage, AllowBatchPublish: true})
-	require.NoError(t, err)
-}
-
 // addConsumer makes a durable pull consumer of stream with ack policy ack.
 func addConsumer(t testing.TB, js jetstream.JetStream, stream, durable string, ack jetstream.AckPolicy) {
 	t.Helper()

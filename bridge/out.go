@@ -85,12 +85,6 @@ type OutStats struct {
 	Connection string // the NATS connections' status: "CONNECTED" when all are, else the first other ("RECONNECTING", ...)
 	Reconnects uint64 // times the connections reconnected, together
 	Conns      int    // the connections it publishes on (OutConfig.Conns, or its default)
-	// Batched reports that the bridge publishes in JetStream fast-ingest
-	// batches (the stream allows batch publishing, StrictOrder is off): one
-	// acknowledgement per many messages; Duplicates then counts only
-	// duplicates the server reports, none inside batches (docs/bridge.md,
-	// "Fast batches").
-	Batched bool
 
 	// Stream is the stream that captures the subject; DuplicateWindow its
 	// duplicate window: an outage of the bridge longer than it may leave
@@ -140,17 +134,6 @@ type Out struct {
 	// epoch, for the disconnection callback.
 	w     window
 	epoch atomic.Uint32
-
-	// Fast batches (out_fast.go), when the stream allows them and
-	// StrictOrder is off: fast says so (Run may turn it off, the stream
-	// refusing batches); fb is each connection's batch state and flow the
-	// batches' acknowledgement cadence, owned by Run; fastOpen whether a
-	// batch is open, for the wait hook.
-	fast     bool
-	fb       []fastConn
-	flow     int
-	fastOpen atomic.Bool
-	batched  atomic.Bool // fast, for Stats
 
 	// in carries the publishes' outcomes from the reply subscriptions, the
 	// timer's ticks, disconnections and the server's refusals to Run
@@ -286,8 +269,6 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 		reply[i] = c.prefix
 	}
 	b.w.init(cfg.Window, cfg.Subject, reply, cfg.StrictOrder)
-	b.initFast()
-	b.batched.Store(b.fast)
 	b.epoch.Store(b.w.epoch)
 	b.stopStatus = startStatus(r, statusOut, b.sample)
 	return b, nil
@@ -344,18 +325,16 @@ func (b *Out) bind(ctx context.Context) error {
 		}
 	}
 	b.stream = name
-	b.fast = str.CachedInfo().Config.AllowBatchPublish && !cfg.StrictOrder
 	b.dups = str.CachedInfo().Config.Duplicates
 	b.maxMsgSize = int64(str.CachedInfo().Config.MaxMsgSize)
 	return nil
 }
 
 // waitHook ends the ring's wait for messages when publishes have an
-// outcome to process (an acknowledgement may release what fills the ring),
-// a fast batch is open (Run commits it, so that the server acknowledges
-// its messages while the ring is empty), or Run's context is done.
+// outcome to process (an acknowledgement may release what fills the ring)
+// or Run's context is done.
 func (b *Out) waitHook(ipc.WaitInfo) error {
-	if b.in.pending.Load() || b.stopping.Load() || b.fastOpen.Load() {
+	if b.in.pending.Load() || b.stopping.Load() {
 		return errWake
 	}
 	return nil

@@ -3,7 +3,6 @@ package bridge
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +29,7 @@ func (b *Out) subscribeReplies(i int) error {
 	inbox := c.nc.NewInbox()
 	c.prefix = inbox + "."
 	prefix := c.prefix
-	_, err := c.nc.Subscribe(inbox+".>", func(m *nats.Msg) { b.onReply(i, prefix, m) })
+	_, err := c.nc.Subscribe(inbox+".*.*", func(m *nats.Msg) { b.onReply(i, prefix, m) })
 	return err
 }
 
@@ -39,10 +38,6 @@ func (b *Out) subscribeReplies(i int) error {
 // not of the form PREFIX.EPOCH.ENTRY is ignored.
 func (b *Out) onReply(conn int, prefix string, m *nats.Msg) {
 	if len(m.Subject) <= len(prefix) {
-		return
-	}
-	if strings.HasSuffix(m.Subject, ".$FI") {
-		b.onFastReply(conn, m.Subject[len(prefix):], m)
 		return
 	}
 	epoch, slot, ok := replyToken(m.Subject[len(prefix):])

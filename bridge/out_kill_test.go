@@ -100,29 +100,19 @@ func TestOutKilled(t *testing.T) {
 		kills, err = strconv.Atoi(s)
 		require.NoError(t, err, outKillsEnv)
 	}
-	outKilled(t, kills, false, false)
+	outKilled(t, kills, false)
 }
 
 // TestOutKilled with OutConfig.StrictOrder, 10 kills: every successor's
 // first publish carries no expectation, and the chain of the others holds
 // across the kills; each producer's messages once and in order.
-func TestOutKilledStrict(t *testing.T) { outKilled(t, 10, true, false) }
+func TestOutKilledStrict(t *testing.T) { outKilled(t, 10, true) }
 
-// TestOutKilled into a stream that allows fast-ingest batches, 25 kills:
-// the bridges publish in fast batches (a killed one's open batches are
-// left to the server's batch timeout), each producer's messages once and
-// in order.
-func TestOutKilledBatched(t *testing.T) { outKilled(t, 25, false, true) }
-
-func outKilled(t *testing.T, kills int, strict, batched bool) {
+func outKilled(t *testing.T, kills int, strict bool) {
 	const producers = 4
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
-	if batched {
-		addBatchedStream(t, js, "K")
-	} else {
-		addStream(t, js, "K")
-	}
+	addStream(t, js, "K")
 	name := testutil.Name(t)
 	r, err := ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
 	require.NoError(t, err)

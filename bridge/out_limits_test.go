@@ -141,43 +141,32 @@ func TestOutMessageTooLargeRun(t *testing.T) {
 			require.NoError(t, p.Write(context.Background(), m))
 		}
 	}
-	for _, batched := range []bool{false, true} {
-		name := "stream MaxMsgSize lowered"
-		if batched {
-			name += "/batched"
-		}
-		t.Run(name, func(t *testing.T) {
-			srv := natstest.Start(t)
-			js := connect(t, srv.URL())
-			if batched {
-				addBatchedStream(t, js, "M")
-			} else {
-				addStream(t, js, "M")
-			}
-			r := newRing(t)
-			b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "M.x", Window: 8})
-			require.NoError(t, err)
-			require.Equal(t, batched, b.Stats().Batched)
-			done := runOutErr(t, b)
-			write(t, r, small(1))
-			waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
-			ctx, cancel := context.WithTimeout(context.Background(), deadline)
-			defer cancel()
-			_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "M", Subjects: []string{"M.>"}, Storage: jetstream.FileStorage, MaxMsgSize: 600, AllowBatchPublish: batched})
-			require.NoError(t, err)
-			write(t, r, big, small(3))
-			err = <-done
-			require.ErrorIs(t, err, jetstream.ErrStreamMessageExceedsMaximum)
-			require.ErrorContains(t, err, `stream "M" refuses message `)
-			require.ErrorContains(t, err, ":0:2 (ring ")
-			require.ErrorContains(t, err, "1000 bytes): larger than its MaxMsgSize, 600 bytes with the headers")
-			require.ErrorContains(t, err, "nats stream edit M --max-msg-size N")
-			require.ErrorContains(t, err, "the message stays in the ring")
-			t.Log(err)
-			require.EqualValues(t, 1, b.Stats().Released)
-			checkHeld(t, b, r, big)
-		})
-	}
+	t.Run("stream MaxMsgSize lowered", func(t *testing.T) {
+		srv := natstest.Start(t)
+		js := connect(t, srv.URL())
+		addStream(t, js, "M")
+		r := newRing(t)
+		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "M.x", Window: 8})
+		require.NoError(t, err)
+		done := runOutErr(t, b)
+		write(t, r, small(1))
+		waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "M", Subjects: []string{"M.>"}, Storage: jetstream.FileStorage, MaxMsgSize: 600})
+		require.NoError(t, err)
+		write(t, r, big, small(3))
+		err = <-done
+		require.ErrorIs(t, err, jetstream.ErrStreamMessageExceedsMaximum)
+		require.ErrorContains(t, err, `stream "M" refuses message `)
+		require.ErrorContains(t, err, ":0:2 (ring ")
+		require.ErrorContains(t, err, "1000 bytes): larger than its MaxMsgSize, 600 bytes with the headers")
+		require.ErrorContains(t, err, "nats stream edit M --max-msg-size N")
+		require.ErrorContains(t, err, "the message stays in the ring")
+		t.Log(err)
+		require.EqualValues(t, 1, b.Stats().Released)
+		checkHeld(t, b, r, big)
+	})
 	t.Run("server max_payload lowered", func(t *testing.T) {
 		dir := t.TempDir()
 		srv := startJS(t, dir, 0, 0)

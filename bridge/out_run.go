@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Run publishes the ring's messages until ctx is done (it releases what is
@@ -72,33 +71,20 @@ func (b *Out) Run(ctx context.Context) error {
 			}
 			b.st.retries.Add(1)
 			b.w.renew()
-			b.fastRenew()
 			b.epoch.Store(b.w.epoch)
 			if err := b.republish(); err != nil {
 				return err
 			}
 		case b.w.full():
 			b.setState("full")
-			if b.fast {
-				b.fastCommit(true)
-				if b.w.failed {
-					continue
-				}
-			}
 			select {
 			case <-b.in.notify:
 			case <-ctx.Done():
 			}
 		default:
 			b.setState("reading")
-			n, err := b.read(ctx)
-			if err != nil {
+			if err := b.read(ctx); err != nil {
 				return err
-			}
-			if n == 0 && b.fastOpen.Load() {
-				// The ring is empty (or outcomes came): commit the open
-				// batches, so that the server acknowledges them now.
-				b.fastCommit(false)
 			}
 		}
 	}
@@ -121,26 +107,25 @@ func (b *Out) pause(ctx context.Context, d time.Duration) bool {
 // message, until a publish's outcome or ctx ends the wait) and publishes
 // each message. After a publish fails, the batch ends: the rest stays in
 // the ring, and the window is re-published.
-func (b *Out) read(ctx context.Context) (n int, err error) {
+func (b *Out) read(ctx context.Context) error {
 	for rec, err := range b.cons.Batch(ctx, b.w.room()) {
 		if err != nil {
 			if errors.Is(err, errWake) || ctx.Err() != nil {
-				return n, nil
+				return nil
 			}
 			b.fail(err)
-			return n, fmt.Errorf("bridge: read ring %s: %w", b.ring, err)
+			return fmt.Errorf("bridge: read ring %s: %w", b.ring, err)
 		}
-		n++
 		e := b.w.push(b.cfg.ID, b.seqs, rec.Slot, rec.Seq, rec.Pos, rec.Data)
 		if err := b.publish(e); err != nil {
-			return n, err
+			return err
 		}
 		if b.w.failed {
 			break
 		}
 	}
 	b.st.inflight.Store(int64(b.w.n - b.w.acked))
-	return n, nil
+	return nil
 }
 
 // republish publishes every entry of the window not acknowledged, in
@@ -169,9 +154,6 @@ func (b *Out) republish() error {
 // ends the epoch (w.failed); only one that retrying cannot cure is
 // returned.
 func (b *Out) publish(e *entry) error {
-	if b.fast {
-		return b.fastPublish(e)
-	}
 	if b.w.strict {
 		e.expect(b.w.last)
 	}
@@ -186,13 +168,6 @@ func (b *Out) publish(e *entry) error {
 		b.st.published.Add(1)
 		return nil
 	}
-	return b.publishFailed(e, nc, err)
-}
-
-// publishFailed handles e's publish on nc failing with err: a message too
-// large for the server's max_payload stops Run (returned); anything else
-// ends the epoch.
-func (b *Out) publishFailed(e *entry, nc *nats.Conn, err error) error {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		err = fmt.Errorf("bridge: %s cannot be published to %s: with its headers it exceeds the server's max_payload (%d bytes): "+
 			"raise max_payload (nats-server configuration), or create the ring with a smaller MaxMessage (ringctl create --max-msg); "+
@@ -243,40 +218,20 @@ func (b *Out) process(ctx context.Context) (acked bool, err error) {
 			}
 			continue
 		}
-		if ev.kind == evFast {
-			if ev.epoch != b.w.epoch || !b.fast || ev.conn >= len(b.fb) {
-				continue // an outcome of an epoch given up
-			}
-			if ev.err == nil {
-				if b.fastAck(ev.conn, ev.batch, ev.bseq) {
-					acked = true
-				}
-				continue
-			}
-			e := b.fastEntry(ev.conn, ev.batch, ev.bseq)
-			if e == nil {
-				continue
-			}
-			var ae *jetstream.APIError
-			if errors.As(ev.err, &ae) && ae.ErrorCode == jsErrBatchDisabled {
-				// The stream no longer allows batches: publish one by one.
-				b.fast = false
-				b.batched.Store(false)
-			}
-			ev.kind = evReply
-			if err, stop := b.refused(ctx, e, ev.err); stop {
-				return acked, err
-			}
-			continue
-		}
 		e := b.w.mine(ev.conn, ev.epoch, ev.slot)
 		if e == nil {
 			continue
 		}
 		if ev.err != nil {
-			if err, stop := b.refused(ctx, e, ev.err); stop {
+			if err := b.refusedForGood(ctx, e, ev.err); err != nil {
+				b.fail(err)
+				b.st.inflight.Store(int64(b.w.n - b.w.acked))
 				return acked, err
 			}
+			if !b.w.failed {
+				ev.err = b.explain(ctx, ev.err)
+			}
+			b.epochFailed(ev.err)
 			continue
 		}
 		b.w.ack(e)
@@ -293,21 +248,6 @@ func (b *Out) process(ctx context.Context) (acked bool, err error) {
 	}
 	b.st.inflight.Store(int64(b.w.n - b.w.acked))
 	return acked, nil
-}
-
-// refused handles the stream's refusal (err) of e's publish: one no retry
-// can cure stops Run (the error, stop); any other ends the epoch.
-func (b *Out) refused(ctx context.Context, e *entry, err error) (_ error, stop bool) {
-	if err := b.refusedForGood(ctx, e, err); err != nil {
-		b.fail(err)
-		b.st.inflight.Store(int64(b.w.n - b.w.acked))
-		return err, true
-	}
-	if !b.w.failed {
-		err = b.explain(ctx, err)
-	}
-	b.epochFailed(err)
-	return nil, false
 }
 
 // release releases the ring up to the last message acknowledged with every
@@ -349,7 +289,6 @@ func (b *Out) Stats() OutStats {
 		Connection:      b.status().String(),
 		Reconnects:      b.reconnects(),
 		Conns:           len(b.conns),
-		Batched:         b.batched.Load(),
 		Stream:          b.stream,
 		DuplicateWindow: b.dups,
 	}

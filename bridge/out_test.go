@@ -40,8 +40,7 @@ import (
 // An MPSC ring's bridge publishes on one connection per slot by default
 // (4 here), on the connections asked for (2: two producers' on each), and
 // the producer's order holds without sequences too (the slot is in every
-// record's header); an SPSC ring's on one. The batched cases' stream allows
-// fast-ingest batches, which the bridge then publishes in (Stats.Batched).
+// record's header); an SPSC ring's on one.
 func TestOutEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -49,25 +48,17 @@ func TestOutEndToEnd(t *testing.T) {
 		producers int
 		conns     int // OutConfig.Conns
 		want      int // OutStats.Conns
-		batched   bool
 	}{
-		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 0, 4, false},
-		{"mpsc/sequences/2-conns", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 2, 2, false},
-		{"mpsc/no-sequences", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 14}, 3, 0, 3, false},
-		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1, 3, 1, false},
-		{"mpsc/sequences/batched", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 0, 4, true},
-		{"mpsc/no-sequences/2-conns/batched", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 14}, 3, 2, 2, true},
-		{"spsc/sequences/batched", ipc.Config{Sequences: true, Capacity: 1 << 14}, 1, 0, 1, true},
+		{"mpsc/sequences", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 0, 4},
+		{"mpsc/sequences/2-conns", ipc.Config{Kind: ipc.MPSC, Producers: 4, Sequences: true, Capacity: 1 << 14}, 4, 2, 2},
+		{"mpsc/no-sequences", ipc.Config{Kind: ipc.MPSC, Producers: 3, Capacity: 1 << 14}, 3, 0, 3},
+		{"spsc/no-sequences", ipc.Config{Capacity: 1 << 14}, 1, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 2000
 			srv := natstest.Start(t)
 			js := connect(t, srv.URL())
-			if tc.batched {
-				addBatchedStream(t, js, "O")
-			} else {
-				addStream(t, js, "O")
-			}
+			addStream(t, js, "O")
 			name := testutil.Name(t)
 			r, err := ipc.Create(name, tc.cfg)
 			require.NoError(t, err)
@@ -77,7 +68,6 @@ func TestOutEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "O", b.Stats().Stream)
 			require.Equal(t, tc.want, b.Stats().Conns)
-			require.Equal(t, tc.batched, b.Stats().Batched)
 			runOut(t, b)
 
 			var wg sync.WaitGroup
@@ -182,28 +172,19 @@ func writeAll(t testing.TB, r *ipc.Ring, producers int, n uint64) <-chan error {
 // here (one per producer slot), each producer's messages on one of them;
 // with 3 producers on 2 connections, two producers share one.
 func TestOutServerRestart(t *testing.T) {
-	t.Run("default", func(t *testing.T) { outServerRestart(t, false, 2, 0, false) })
-	t.Run("3-producers-2-conns", func(t *testing.T) { outServerRestart(t, false, 3, 2, false) })
-	// In fast batches: the server's open batches are gone with it; the
-	// retry starts new ones.
-	t.Run("batched", func(t *testing.T) { outServerRestart(t, false, 3, 2, true) })
+	t.Run("default", func(t *testing.T) { outServerRestart(t, false, 2, 0) })
+	t.Run("3-producers-2-conns", func(t *testing.T) { outServerRestart(t, false, 3, 2) })
 	// With StrictOrder: the stream's last Msg-Id survives the restart
 	// (TestStreamLastMsgIDSurvivesRestart), and the retry's first publish
 	// carries no expectation anyway.
-	t.Run("strict", func(t *testing.T) { outServerRestart(t, true, 2, 0, false) })
-	// StrictOrder publishes one by one even where batches are allowed.
-	t.Run("strict/batches-allowed", func(t *testing.T) { outServerRestart(t, true, 2, 0, true) })
+	t.Run("strict", func(t *testing.T) { outServerRestart(t, true, 2, 0) })
 }
 
-func outServerRestart(t *testing.T, strict bool, producers, conns int, batched bool) {
+func outServerRestart(t *testing.T, strict bool, producers, conns int) {
 	const n = 3000
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
-	if batched {
-		addBatchedStream(t, js, "R")
-	} else {
-		addStream(t, js, "R")
-	}
+	addStream(t, js, "R")
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Kind: ipc.MPSC, Producers: producers, Sequences: true, Capacity: 1 << 14})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
@@ -215,7 +196,6 @@ func outServerRestart(t *testing.T, strict bool, producers, conns int, batched b
 		want = 1
 	}
 	require.Equal(t, want, b.Stats().Conns)
-	require.Equal(t, batched && !strict, b.Stats().Batched)
 	runOut(t, b)
 	wrote := writeAll(t, r, producers, n)
 
@@ -379,27 +359,19 @@ func TestOutBadServer(t *testing.T) {
 // stops at what the stream took, the bridge retries and reads no further,
 // the ring keeps the rest; once the stream takes more (its limit raised),
 // every message lands once. The window bounds what is unacknowledged throughout.
-// Likewise in fast batches: a refused message ends its batch, and nothing
-// after it is released.
 func TestOutStreamRefuses(t *testing.T) {
-	t.Run("single", func(t *testing.T) { outStreamRefuses(t, false) })
-	t.Run("batched", func(t *testing.T) { outStreamRefuses(t, true) })
-}
-
-func outStreamRefuses(t *testing.T, batched bool) {
 	const n, limit, window = 300, 100, 32
 	srv := natstest.Start(t)
 	js := connect(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: limit, Discard: jetstream.DiscardNew, AllowBatchPublish: batched})
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: limit, Discard: jetstream.DiscardNew})
 	require.NoError(t, err)
 	r, err := ipc.Create(testutil.Name(t), ipc.Config{Sequences: true, Capacity: 1 << 12})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "F.x", Window: window})
 	require.NoError(t, err)
-	require.Equal(t, batched, b.Stats().Batched)
 	runOut(t, b)
 
 	// A sampler: the window is never exceeded.
@@ -428,7 +400,7 @@ func outStreamRefuses(t *testing.T, batched bool) {
 	require.NoError(t, err)
 	require.NotZero(t, rs.Depth, "the rest waits in the ring")
 
-	_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: -1, Discard: jetstream.DiscardNew, AllowBatchPublish: batched})
+	_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "F", Subjects: []string{"F.>"}, MaxMsgs: -1, Discard: jetstream.DiscardNew})
 	require.NoError(t, err)
 	require.NoError(t, <-wrote)
 	waitFor(t, "every message released", func() bool { return b.Stats().Released == n })

@@ -59,10 +59,6 @@ type entry struct {
 	at    int64     // when published, on Out's clock (the acknowledgement timeout)
 	sent  bool      // published in this epoch
 	acked bool
-	// Fast batches (out_fast.go): the batch it was published in, in this
-	// epoch, and its sequence in it.
-	batch uint32
-	bseq  uint64
 }
 
 // id is the entry's Nats-Msg-Id.
@@ -247,7 +243,6 @@ const (
 	evTick                        // the acknowledgement timer fired
 	evDisconnect                  // a connection was lost: the epoch's outstanding publishes fail
 	evRefused                     // the server refused an operation of the bridge's (a permissions violation: err)
-	evFast                        // a fast batch's reply: acknowledged up to bseq, or refused (err, about bseq)
 )
 
 // event is a publish's outcome, or a tick of the acknowledgement timer, or
@@ -259,8 +254,6 @@ type event struct {
 	slot  int    // evReply: the entry
 	dup   bool
 	err   error
-	batch uint32 // evFast: the batch (its number in the epoch)
-	bseq  uint64 // evFast: acknowledged up to it, or the message refused
 }
 
 // inbox hands events from nats.go's goroutines (the reply subscription's

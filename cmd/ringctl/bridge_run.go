@@ -196,11 +196,7 @@ func bridgeOut(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	how := "a PubAck per message"
-	if b.Stats().Batched {
-		how = "fast-ingest batches"
-	}
-	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s (connections: %d; publishing in %s); SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr), b.Stats().Conns, how)
+	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s (connections: %d); SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr), b.Stats().Conns)
 	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return outStatusLine(b.Stats()) })
 	return errors.Join(err, b.Close())
 }

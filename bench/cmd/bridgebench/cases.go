@@ -279,7 +279,7 @@ func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bo
 }
 
 func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool, raw int) (float64, time.Duration, error) {
-	s, err := newSetupBatched(srv, p, size, file, bridged, bridged, raw == rawFast || p.batched)
+	s, err := newSetupBatched(srv, p, size, file, bridged, bridged, raw == rawFast)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -296,9 +296,6 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 			time.Sleep(100 * time.Microsecond) // the clock's resolution: 0.1 ms
 		}
 		elapsed, cpu = time.Since(start), cpuTime()-cpu0
-		if os.Getenv("BB_DEBUG") != "" {
-			fmt.Println(s.out.Stats())
-		}
 		closeAll()
 		if err != nil {
 			return 0, 0, errors.Join(err, s.stop())

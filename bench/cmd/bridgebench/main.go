@@ -14,7 +14,11 @@
 //     (direct-id: what the bridge sends, so the stream de-duplicates
 //     alike), memory and file storage, at each --sizes. Each case's rate,
 //     and the process's CPU time (getrusage: producers, bridge or
-//     publishers, and the server) per message.
+//     publishers, and the server) per message. And raw-id against
+//     fast-id: a bare client publishing with a Nats-Msg-Id, a PubAck per
+//     message against JetStream fast-ingest batches (the stream allowing
+//     them), the protocol the only difference (docs/bridge.md,
+//     "Fast-ingest batches: measured, not used").
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
@@ -49,9 +53,8 @@ type params struct {
 	conns     int // the bridge's OutConfig.Conns (0: its default)
 	ringMiB   int // the ring's capacity, MiB
 	window    int
-	rate      int  // paced: messages per second, all producers together
-	paced     int  // paced: messages per case
-	batched   bool // the streams allow fast-ingest batch publishing
+	rate      int // paced: messages per second, all producers together
+	paced     int // paced: messages per case
 }
 
 func main() {
@@ -65,9 +68,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
-	flag.BoolVar(&p.batched, "batched", false, "the streams allow fast-ingest batch publishing (AllowBatchPublish): the bridge publishes in fast batches")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
-	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
+	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, raw-id/memory, fast-id/memory, and the same /file; bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -122,9 +124,9 @@ func main() {
 				file    bool
 				ids     bool
 				raw     int
-			}{{"bridged/memory", true, false, false, 0}, {"bridged-fast/memory", true, false, false, rawFast}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
+			}{{"bridged/memory", true, false, false, 0}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
 				{"raw-id/memory", false, false, true, rawAck}, {"fast-id/memory", false, false, true, rawFast},
-				{"bridged/file", true, true, false, 0}, {"bridged-fast/file", true, true, false, rawFast}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
+				{"bridged/file", true, true, false, 0}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
 				{"raw-id/file", false, true, true, rawAck}, {"fast-id/file", false, true, true, rawFast}} {
 				if !want(*only, c.name) {
 					continue
@@ -177,18 +179,17 @@ func main() {
 				median(cpus(tput[key{size, "bridged/" + st}])), median(cpus(tput[key{size, "direct/" + st}])), median(cpus(tput[key{size, "direct-id/" + st}])))
 		}
 	}
-	fmt.Println("\nfast-ingest batches (the stream allows batch publishing): msgs/s and CPU µs/msg, medians; ratios the medians of per-round ratios")
-	fmt.Printf("%6s  %-7s %13s %10s %10s %10s %8s %8s %8s %8s\n", "size", "storage", "bridged-fast", "/bridged", "/direct", "/dir-id", "raw-id", "fast-id", "CPU b-f", "CPU f-id")
+	fmt.Println("\nraw-id against fast-id (a bare client, a PubAck per message against fast-ingest batches): msgs/s and CPU µs/msg, medians; the ratio the median of per-round ratios")
+	fmt.Printf("%6s  %-7s %10s %10s %8s %8s %8s\n", "size", "storage", "raw-id", "fast-id", "/raw-id", "CPU raw", "CPU fast")
 	for _, size := range sz {
 		for _, st := range []string{"memory", "file"} {
-			bf, b, d, di := rates(tput[key{size, "bridged-fast/" + st}]), rates(tput[key{size, "bridged/" + st}]), rates(tput[key{size, "direct/" + st}]), rates(tput[key{size, "direct-id/" + st}])
-			rb, rd, rdi := make([]float64, len(bf)), make([]float64, len(bf)), make([]float64, len(bf))
-			for i := range bf {
-				rb[i], rd[i], rdi[i] = bf[i]/b[i], bf[i]/d[i], bf[i]/di[i]
+			ra, fa := rates(tput[key{size, "raw-id/" + st}]), rates(tput[key{size, "fast-id/" + st}])
+			ratios := make([]float64, len(fa))
+			for i := range fa {
+				ratios[i] = fa[i] / ra[i]
 			}
-			fmt.Printf("%5dB  %-7s %13.0f %9.2fx %9.2fx %9.2fx %8.0f %8.0f %8.2f %8.2f\n", size, st, median(bf), median(rb), median(rd), median(rdi),
-				median(rates(tput[key{size, "raw-id/" + st}])), median(rates(tput[key{size, "fast-id/" + st}])),
-				median(cpus(tput[key{size, "bridged-fast/" + st}])), median(cpus(tput[key{size, "fast-id/" + st}])))
+			fmt.Printf("%5dB  %-7s %10.0f %10.0f %7.2fx %8.2f %8.2f\n", size, st, median(ra), median(fa), median(ratios),
+				median(cpus(tput[key{size, "raw-id/" + st}])), median(cpus(tput[key{size, "fast-id/" + st}])))
 		}
 	}
 	if p.paced == 0 {
