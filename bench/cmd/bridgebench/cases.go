@@ -49,6 +49,12 @@ type setup struct {
 // ring, an MPSC ring with p.producers slots; if bridged, an out-bridge
 // running on it.
 func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged bool) (_ *setup, err error) {
+	return newSetupBatched(srv, p, size, file, ring, bridged, false)
+}
+
+// newSetupBatched is newSetup, the stream allowing fast-ingest batch
+// publishing if batched.
+func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, bridged, batched bool) (_ *setup, err error) {
 	// s is not the result: a failure returns nil, and the stops still
 	// need s.
 	s := &setup{}
@@ -79,7 +85,7 @@ func newSetup(srv *natsembed.Server, p params, size int, file, ring, bridged boo
 		storage = jetstream.FileStorage
 	}
 	s.stream = "BB" + strconv.FormatInt(streams.Add(1), 10)
-	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{subject}, Storage: storage}); err != nil {
+	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{subject}, Storage: storage, AllowBatchPublish: batched}); err != nil {
 		return nil, fmt.Errorf("create the stream: %w", err)
 	}
 	stops = append(stops, func() error {
@@ -267,13 +273,13 @@ type tputResult struct {
 
 // throughput runs one throughput case and returns messages per second and
 // the CPU time per message: bridged, or direct (with Nats-Msg-Ids if ids).
-func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (tputResult, error) {
-	rate, cpu, err := throughputRun(srv, p, size, bridged, file, ids)
+func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bool, raw int) (tputResult, error) {
+	rate, cpu, err := throughputRun(srv, p, size, bridged, file, ids, raw)
 	return tputResult{rate: rate, cpu: cpu}, err
 }
 
-func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool) (float64, time.Duration, error) {
-	s, err := newSetup(srv, p, size, file, bridged, bridged)
+func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool, raw int) (float64, time.Duration, error) {
+	s, err := newSetupBatched(srv, p, size, file, bridged, bridged, raw == rawFast)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -295,7 +301,13 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 			return 0, 0, errors.Join(err, s.stop())
 		}
 	} else {
-		send, finish, err := directSend(srv, p, ids)
+		var send func(k, i int, msg []byte) error
+		var finish func() error
+		if raw != 0 {
+			send, finish, err = rawSend(srv, p, raw == rawFast)
+		} else {
+			send, finish, err = directSend(srv, p, ids)
+		}
 		if err != nil {
 			return 0, 0, errors.Join(err, s.stop())
 		}

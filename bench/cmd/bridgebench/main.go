@@ -14,7 +14,11 @@
 //     (direct-id: what the bridge sends, so the stream de-duplicates
 //     alike), memory and file storage, at each --sizes. Each case's rate,
 //     and the process's CPU time (getrusage: producers, bridge or
-//     publishers, and the server) per message.
+//     publishers, and the server) per message. And raw-id against
+//     fast-id: a bare client publishing with a Nats-Msg-Id, a PubAck per
+//     message against JetStream fast-ingest batches (the stream allowing
+//     them), the protocol the only difference (docs/bridge.md,
+//     "Fast-ingest batches: measured, not used").
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
@@ -65,7 +69,7 @@ func main() {
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
-	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, bridged/file, direct/file, direct-id/file, bridged, direct, ring-only); the summary needs them all")
+	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, raw-id/memory, fast-id/memory, and the same /file; bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -119,12 +123,15 @@ func main() {
 				bridged bool
 				file    bool
 				ids     bool
-			}{{"bridged/memory", true, false, false}, {"direct/memory", false, false, false}, {"direct-id/memory", false, false, true},
-				{"bridged/file", true, true, false}, {"direct/file", false, true, false}, {"direct-id/file", false, true, true}} {
+				raw     int
+			}{{"bridged/memory", true, false, false, 0}, {"direct/memory", false, false, false, 0}, {"direct-id/memory", false, false, true, 0},
+				{"raw-id/memory", false, false, true, rawAck}, {"fast-id/memory", false, false, true, rawFast},
+				{"bridged/file", true, true, false, 0}, {"direct/file", false, true, false, 0}, {"direct-id/file", false, true, true, 0},
+				{"raw-id/file", false, true, true, rawAck}, {"fast-id/file", false, true, true, rawFast}} {
 				if !want(*only, c.name) {
 					continue
 				}
-				res, err := throughput(srv, p, size, c.bridged, c.file, c.ids)
+				res, err := throughput(srv, p, size, c.bridged, c.file, c.ids, c.raw)
 				if err != nil {
 					fail(fmt.Errorf("round %d, %d B, %s: %w", round, size, c.name, err))
 				}
@@ -170,6 +177,19 @@ func main() {
 		for _, st := range []string{"memory", "file"} {
 			fmt.Printf("%5dB  %-7s %10.2f %10.2f %10.2f\n", size, st,
 				median(cpus(tput[key{size, "bridged/" + st}])), median(cpus(tput[key{size, "direct/" + st}])), median(cpus(tput[key{size, "direct-id/" + st}])))
+		}
+	}
+	fmt.Println("\nraw-id against fast-id (a bare client, a PubAck per message against fast-ingest batches): msgs/s and CPU µs/msg, medians; the ratio the median of per-round ratios")
+	fmt.Printf("%6s  %-7s %10s %10s %8s %8s %8s\n", "size", "storage", "raw-id", "fast-id", "/raw-id", "CPU raw", "CPU fast")
+	for _, size := range sz {
+		for _, st := range []string{"memory", "file"} {
+			ra, fa := rates(tput[key{size, "raw-id/" + st}]), rates(tput[key{size, "fast-id/" + st}])
+			ratios := make([]float64, len(fa))
+			for i := range fa {
+				ratios[i] = fa[i] / ra[i]
+			}
+			fmt.Printf("%5dB  %-7s %10.0f %10.0f %7.2fx %8.2f %8.2f\n", size, st, median(ra), median(fa), median(ratios),
+				median(cpus(tput[key{size, "raw-id/" + st}])), median(cpus(tput[key{size, "fast-id/" + st}])))
 		}
 	}
 	if p.paced == 0 {
