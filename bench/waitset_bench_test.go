@@ -274,9 +274,14 @@ func BenchmarkWaitSetWake(b *testing.B) {
 // first member of the other, "set64-one"; in an order that rotates), each
 // after a 200 µs pause so that its reader is asleep; and the same two sets
 // of 64 over rings with flag bit 4 ("bell64", "bell64-one"), which the set
-// sleeps on through one doorbell instead of 64 words (docs/waitset.md). Metrics: p50 and p99 of each (ns), and the ratios
-// of the sets' to the single Consumer's (the target: set of 64 within
-// 1.2x). Interleaving puts all three under the same load, which on a
+// sleeps on through one doorbell instead of 64 words (docs/waitset.md);
+// and a control, "single64": 64 single parked Consumers, one goroutine
+// each, each message to the next ring as for bell64, so that the cost of
+// a cold ring (caches and TLB, the producer's side and the reader's) is
+// measured apart from the set's. Metrics: p50 and p99 of each (ns), the
+// ratios of each to the single Consumer's (the target: set of 64 within
+// 1.2x), and bell64/single64 (the set's own cost, the cold ring's taken
+// out). Interleaving puts all of them under the same load, which on a
 // shared machine moves more than any of them.
 func BenchmarkWaitSetWakeRatio(b *testing.B) {
 	park := ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}
@@ -309,6 +314,30 @@ func BenchmarkWaitSetWakeRatio(b *testing.B) {
 			}
 		}
 	}(readers[0].lat)
+	// The control: 64 single parked Consumers, one goroutine each, each
+	// message to the next ring as for bell64, so that what a member ring
+	// being cold in the caches and TLB costs (each message to another
+	// ring, written by another producer, read by another goroutine) is
+	// measured apart from the set.
+	many, pMany := waitsetRings(b, 64)
+	r64 := &reader{name: "single64", ps: pMany, lat: make(chan time.Duration)}
+	readers = append(readers, r64)
+	for _, ring := range many {
+		c, err := ring.Consumer(&ipc.ConsumerConfig{Wait: park})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for {
+				if _, err := c.Read(ctx, 1, func(m []byte) { r64.lat <- since(m) }); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	for _, n := range []int{1, 64, -64, 1064, -1064} {
 		bell := n > 1000 || n < -1000
 		m, kind := max(n, -n), "set"
@@ -370,6 +399,14 @@ func BenchmarkWaitSetWakeRatio(b *testing.B) {
 			b.ReportMetric(q(r.ds, 99)/q(readers[0].ds, 99), r.name+"/single-p99")
 		}
 	}
+	// bell64 against its control: the set's cost with the cold ring's
+	// taken out.
+	by := map[string]*reader{}
+	for _, r := range readers {
+		by[r.name] = r
+	}
+	b.ReportMetric(q(by["bell64"].ds, 50)/q(r64.ds, 50), "bell64/single64-p50")
+	b.ReportMetric(q(by["bell64"].ds, 99)/q(r64.ds, 99), "bell64/single64-p99")
 }
 
 // BenchmarkWaitSetBusy4 measures throughput with 4 busy rings, 64-byte

@@ -3,6 +3,7 @@ package waitset
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -263,11 +264,20 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		// it cleared its flag to ring): its turn comes first, as for a
 		// member's own word. The flags are lines the set stored to, in
 		// its cache but the ringer's: a load each, no turn on an empty
-		// ring.
+		// ring. The scan starts where the round robin stands (the first
+		// member at or after s.next) and wraps: the member a producer
+		// rang is most often the next in turn, found in a load or two
+		// rather than up to 64, and no member is favoured for its index.
 		s.wakeups.Add(1)
 		s.bellWakeups.Add(1)
-		for j, m := range s.onBell {
-			if m.h.Line.Parked.Load() == 0 {
+		k := len(s.onBell)
+		j0, _ := slices.BinarySearch(s.onBellAt, s.next)
+		for d := range k {
+			j := j0 + d
+			if j >= k {
+				j -= k
+			}
+			if m := s.onBell[j]; m.h.Line.Parked.Load() == 0 {
 				m.wakeups.Add(1)
 				if i := s.onBellAt[j]; i < len(s.members) && s.members[i] == m {
 					s.next, s.used = i, 0

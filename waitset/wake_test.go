@@ -315,3 +315,62 @@ func TestRingClosedBeyondWaitV(t *testing.T) {
 	require.Len(t, s.Members(), members-1)
 	require.Equal(t, uint64(1), s.Stats().Dropped)
 }
+
+// TestDoorbellWakeServesRinger: a sleep ended by a doorbell serves first
+// the member whose producer rang it, wherever that member stands from the
+// round robin's position, where the set's scan for it starts: after it,
+// before it (the scan wraps), at it. 8 flagged members on one doorbell,
+// one message at a time to a member in an order that jumps both ways;
+// each round whose message woke the set (one that landed before the sleep
+// began is found by the re-check, and proves nothing) must count the
+// wake-up for that member alone. A slice of a minute: only a wake-up
+// ends a sleep in time.
+func TestDoorbellWakeServesRinger(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	dir := t.TempDir()
+	var rings []*ipc.Ring
+	var ps []*ipc.Producer
+	for range 8 {
+		r := bellRing(t, dir, ipc.Config{Capacity: 1 << 10, Doorbell: true})
+		rings, ps = append(rings, r), append(ps, producer(t, r))
+	}
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	order := []int{5, 2, 7, 0, 3, 3, 6, 1, 4}
+	woken := 0
+	for round := 0; woken < 2*len(order); round++ {
+		require.Less(t, round, 400, "in 400 rounds, fewer than %d messages woke the set", 2*len(order))
+		k := order[round%len(order)]
+		before := s.Stats()
+		parks := s.Parks()
+		done := make(chan *waitset.Member, 1)
+		go func() {
+			var from *waitset.Member
+			if _, err := s.Read(ctxFor(t), 1, func(m *waitset.Member, _ []byte) { from = m }); err != nil {
+				from = nil
+			}
+			done <- from
+		}()
+		waitFor(t, func() bool { return s.Parks() > parks }, "the set sleeps")
+		require.NoError(t, ps[k].TryWrite([]byte{byte(k)}))
+		require.Equal(t, ms[k], <-done, "round %d: member %d's message", round, k)
+		st := s.Stats()
+		require.Zero(t, st.Timeouts, "no sleep ran out")
+		if st.Wakeups == before.Wakeups {
+			continue // the re-check found it
+		}
+		woken++
+		require.Equal(t, before.Wakeups+1, st.Wakeups, "round %d", round)
+		require.Equal(t, before.DoorbellWakeups+1, st.DoorbellWakeups, "round %d: the doorbell woke the set", round)
+		for j := range ms {
+			want := before.Members[j].Wakeups
+			if j == k {
+				want++
+			}
+			require.Equal(t, want, st.Members[j].Wakeups, "round %d: member %d rang, member %d's wake-ups", round, k, j)
+		}
+	}
+}
