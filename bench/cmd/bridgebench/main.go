@@ -28,11 +28,12 @@
 //     consumer; for the ring alone, the ring's consumer). Cases: bridged,
 //     direct, and the ring alone (no bridge: a plain consumer drains it).
 //
-//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE]
+//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE] [--blockprofile FILE] [--mutexprofile FILE]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -69,6 +70,8 @@ func main() {
 	flag.IntVar(&p.rate, "rate", 5_000, "paced cases: messages per second, all producers together")
 	flag.IntVar(&p.paced, "paced", 10_000, "paced cases: messages per case (0: skip them)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (every case) to this file")
+	blockProfile := flag.String("blockprofile", "", "write a blocking profile (every blocking event: where goroutines wait) of the whole run to this file")
+	mutexProfile := flag.String("mutexprofile", "", "write a mutex contention profile (every contention event) of the whole run to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, raw-id/memory, fast-id/memory, and the same /file; bridged, direct, ring-only); the summary needs them all")
 	flag.Parse()
 	var sz []int
@@ -92,6 +95,10 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *mutexProfile != "" {
+		runtime.SetMutexProfileFraction(1)
+		defer writeProfile("mutex", *mutexProfile)
+	}
 	dir, err := os.MkdirTemp("", "bridgebench-")
 	if err != nil {
 		fail(err)
@@ -102,6 +109,12 @@ func main() {
 		fail(err)
 	}
 	defer srv.Shutdown()
+	if *blockProfile != "" {
+		// After the server's start: nats-server sets the rate (its
+		// prof_block_rate option, 0 by default).
+		runtime.SetBlockProfileRate(1)
+		defer writeProfile("block", *blockProfile)
+	}
 	conns, err := bridgeConns(srv, p)
 	if err != nil {
 		fail(err)
@@ -279,4 +292,15 @@ func pct(s []time.Duration, p float64) time.Duration {
 // withTimeout is a context for one case: far above any working run.
 func withTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Minute)
+}
+
+// writeProfile writes the named runtime profile (block, mutex) to file.
+func writeProfile(name, file string) {
+	f, err := os.Create(file)
+	if err == nil {
+		err = errors.Join(pprof.Lookup(name).WriteTo(f, 0), f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bridgebench: %s profile: %v\n", name, err)
+	}
 }
