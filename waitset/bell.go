@@ -24,6 +24,13 @@ type bell struct {
 	seq       uint32 // the reader's: its seq as that sleep loaded it
 }
 
+// maxBells is how many doorbells (directories) one set has at most: with
+// its own word, one futex_waitv of maxMembersAsleep words. A flagged member
+// in a directory beyond them stays on its own word (line 15 at 0).
+const maxBells = maxMembersAsleep - 1
+
+var errTooManyBells = errors.New("waitset: the set has a doorbell in as many directories as one sleep can hold")
+
 // bellFor returns the set's doorbell for dir, created (and leftovers of
 // dead sets in dir removed) if the set has none there yet; nil, with the
 // reason, if it cannot be made (the member then stays on its own word).
@@ -34,6 +41,12 @@ func (s *Set) bellFor(dir string) (*bell, error) {
 			b.users++
 			return b, nil
 		}
+	}
+	if len(s.bells) >= maxBells {
+		// One sleep's futex_waitv holds the set's own word and every
+		// doorbell: a doorbell beyond that would not be slept on while
+		// its producers rang it, and not their members' own words.
+		return nil, errTooManyBells
 	}
 	_, _ = shm.RemoveDeadDoorbells(dir) // a dead set's files; best effort
 	d, err := shm.CreateDoorbell(dir, ring.FormatDoorbell, shm.Mode(s.bellMode))

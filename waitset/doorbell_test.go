@@ -420,3 +420,40 @@ func TestDoorbellDemoted(t *testing.T) {
 	require.Equal(t, timeouts, s.Stats().Timeouts, "no sleep ran out since")
 	require.Equal(t, uint64(1), st.DoorbellFailures)
 }
+
+// TestDoorbellDirectoriesBeyondVector: one sleep's futex_waitv holds the
+// set's own word and at most 126 doorbells. A set with flagged members in
+// 127 directories keeps the 127th on its own word (line 15 at 0, so its
+// producers wake that word), and a message written to it while the set
+// sleeps wakes it: with a slice of a minute, no sleep runs out. (With a
+// 127th doorbell made, and left out of the sleep, its producers rang a
+// doorbell nobody slept on and the sleep ran its whole slice.)
+func TestDoorbellDirectoriesBeyondVector(t *testing.T) {
+	if !futex.WaitVAvailable() {
+		t.Skip("futex_waitv unavailable: the set polls")
+	}
+	const dirs = 127
+	restore := waitset.BreakParkProtocol(false, time.Minute)
+	defer restore()
+	base := t.TempDir()
+	var rings []*ipc.Ring
+	for i := range dirs {
+		dir := filepath.Join(base, fmt.Sprint(i))
+		require.NoError(t, os.Mkdir(dir, 0o700))
+		rings = append(rings, bellRing(t, dir, ipc.Config{Capacity: 1 << 12, Doorbell: true}))
+	}
+	s, ms := newSet(t, &waitset.Config{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}}, rings...)
+	for _, m := range ms[:dirs-1] {
+		require.NotZero(t, m.Stats().Doorbell, "the first 126 directories each have a doorbell")
+	}
+	last := ms[dirs-1]
+	require.Zero(t, last.Stats().Doorbell, "the 127th stays on its own word")
+	require.Empty(t, doorbells(t, filepath.Dir(rings[dirs-1].Path())), "and no doorbell is made there")
+	p := producer(t, rings[dirs-1])
+	for range 3 {
+		n, err := readOne(t, s, ctxFor(t), func() { require.NoError(t, p.TryWrite([]byte("m"))) })
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+	}
+	require.Zero(t, s.Stats().Timeouts, "every sleep was woken, none ran out")
+}

@@ -144,9 +144,10 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 		}
 		if b := m.bell; b != nil && b.epoch == s.epoch {
 			// Its producers ring the doorbell, whose word was loaded
-			// above (bellsFor) before any flag is stored. (A doorbell
-			// that did not fit in the vector, beyond 126 directories,
-			// leaves its members on their own words.)
+			// above (bellsFor) before any flag is stored. (Every
+			// doorbell fits in the vector: bellFor makes at most
+			// maxBells, and members beyond them stay on their own
+			// words with line 15 at 0.)
 			s.onBell, s.onBellAt = append(s.onBell, m), append(s.onBellAt, i)
 		} else {
 			// Beyond futex_waitv's 127 words, a helper sleeps on the
