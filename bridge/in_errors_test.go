@@ -308,3 +308,65 @@ func TestInResetPermissionDenied(t *testing.T) {
 	require.EqualValues(t, 30, st.Recovered)
 	require.Contains(t, st.LastError, `grant the bridge's user permission to publish to "$JS.API.CONSUMER.RESET.E.in"`)
 }
+
+// The stream and its consumer deleted and created again while the bridge
+// is paused on the ring's pressure, its consumer having delivered nothing
+// since the last resync (created fresh to start after the ring's last
+// message): the new consumer's first delivery is 1, no gap, and a sequence
+// the ring holds. The bridge looks at the stream before taking it for a
+// duplicate, and Run stops, acknowledging nothing, rather than skipping
+// the new stream's messages (found on review).
+func TestInStreamRecreatedWhilePaused(t *testing.T) {
+	const (
+		n    = 100
+		held = 40 // messages in the ring, stream sequences 1..held
+		size = 200
+	)
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "P")
+	require.NoError(t, publish(t, js, "P.x", 0, n, size))
+	r, _ := newRing(t, ipc.Config{Capacity: 16 << 10, HighWater: 8 << 10, LowWater: 2 << 10})
+	// The ring holds stream sequences 1..held (message i is sequence i+1),
+	// from a previous bridge; its consumer starts after them.
+	p, err := r.Producer(nil)
+	require.NoError(t, err)
+	for i := uint64(0); i < held; i++ {
+		require.NoError(t, p.WriteSeq(ctx, i+1, payload(i, size)))
+	}
+	require.NoError(t, p.Close())
+	_, err = js.CreateConsumer(ctx, "P", jetstream.ConsumerConfig{Durable: "in", AckPolicy: jetstream.AckAllPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: held + 1})
+	require.NoError(t, err)
+
+	b, err := bridge.NewIn(ctx, r, bridge.InConfig{URL: srv.URL(), Stream: "P", Consumer: "in", Batch: 8})
+	require.NoError(t, err)
+	done := runInErr(t, b)
+	waitFor(t, "the bridge to pause", func() bool { return b.Stats().Paused })
+	require.Zero(t, b.Stats().Written, "the ring's pressure raised by what it held")
+	require.EqualValues(t, held, b.Stats().LastSeq)
+
+	require.NoError(t, js.DeleteStream(ctx, "P"))
+	addStream(t, js, "P")
+	addConsumer(t, js, "P", "in", jetstream.AckAllPolicy)
+	require.NoError(t, publish(t, js, "P.x", 0, 10, size)) // sequences 1..10, below the ring's last
+	rd := startReader(t, r)                                // drains the ring: the bridge fetches again
+
+	err = <-done
+	t.Log(err)
+	require.ErrorIs(t, err, fs.ErrInvalid)
+	require.ErrorContains(t, err, "was deleted and created again since the bridge started")
+	st := b.Stats()
+	t.Log(st)
+	require.NotZero(t, st.Fetched, "the new consumer's deliveries were fetched")
+	require.Zero(t, st.Written)
+	require.Zero(t, st.Duplicates, "nothing taken for a message the ring holds")
+	require.Zero(t, st.Acked)
+	cons, err := js.Consumer(ctx, "P", "in")
+	require.NoError(t, err)
+	info := cons.CachedInfo()
+	require.Zero(t, info.AckFloor.Stream, "the new consumer acknowledged nothing")
+	require.Zero(t, info.AckFloor.Consumer)
+	rd.waitAll(t, held) // the old messages, nothing of the new stream
+}

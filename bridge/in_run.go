@@ -150,6 +150,9 @@ func (b *In) waitPressure(ctx context.Context) error {
 // that skips (a delivery lost on the way: a fetch that expired on the client
 // first, a reconnection) stops the batch: the rest is dropped unacknowledged
 // and a resync follows, which writes the missed messages from the stream.
+// The consumer's first delivery since a resync, if the ring holds it, is
+// skipped only after checkStream finds the stream the one NewIn found (a
+// recreated one returns errRecreated, nothing acknowledged).
 func (b *In) fetch(ctx context.Context) error {
 	// The fetch ends when ctx is done, or after FetchWait: the server is
 	// asked to answer a tenth earlier, so its reply is normally in first.
@@ -182,8 +185,19 @@ func (b *In) fetch(ctx context.Context) error {
 			b.needSync = true
 			continue
 		}
-		b.lastCons = md.Sequence.Consumer
 		seq := md.Sequence.Stream
+		if seq <= b.high && b.lastCons == 0 {
+			// The consumer's first delivery since the resync, and one the
+			// ring holds: a stream deleted and created again with its
+			// consumer (unseen, e.g. while the bridge paused) delivers from
+			// 1 with no gap. Look at the stream once before skipping it.
+			if err := b.checkStream(ctx); err != nil {
+				b.needSync = true
+				werr = err // not acknowledged; errRecreated stops Run
+				continue
+			}
+		}
+		b.lastCons = md.Sequence.Consumer
 		if seq <= b.high {
 			b.st.dups.Add(1)
 		} else if werr = b.write(seq, msg.Data()); werr != nil {
