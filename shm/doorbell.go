@@ -232,33 +232,19 @@ func RemoveDoorbellLeftover(path string) error {
 	if _, ok := DoorbellID(filepath.Base(path)); !ok {
 		return wrap(fmt.Errorf("not named as a doorbell (%s and 16 hex digits): %w", DoorbellPrefix, ErrBadName))
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, st, err := openToRemove(path, unix.O_RDONLY)
 	if err != nil {
-		return wrap(fileError(err))
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
 		return wrap(err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return wrap(fmt.Errorf("mode %#o: %w", st.Mode, ErrNotRegular))
-	}
-	if uid := uint32(os.Geteuid()); st.Uid != uid {
-		return wrap(fmt.Errorf("owned by uid %d, not by this process's uid %d; remove it as that user: %w", st.Uid, uid, ErrPermission))
-	}
+	defer unix.Close(fd)
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return wrap(fmt.Errorf("its wait set is alive (it holds the lock): %w", ErrBusy))
 		}
 		return wrap(err)
 	}
-	var now unix.Stat_t
-	if err := unix.Lstat(path, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
-		return wrap(fmt.Errorf("the file was replaced while it was examined; left in place: %w", ErrBusy))
-	}
-	if err := unix.Unlink(path); err != nil {
-		return wrap(fileError(err))
+	if err := unlinkSame(path, &st); err != nil {
+		return wrap(err)
 	}
 	return nil
 }

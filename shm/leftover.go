@@ -179,21 +179,11 @@ func RemoveLeftover(path string) error {
 	if _, ok := TempName(filepath.Base(path)); !ok {
 		return wrap(fmt.Errorf("not named as a temporary file of Create (.NAME%sHEX): %w", tempMarker, ErrBadName))
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, st, err := openToRemove(path, unix.O_RDWR)
 	if err != nil {
-		return wrap(fileError(err))
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
 		return wrap(err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return wrap(fmt.Errorf("mode %#o: %w", st.Mode, ErrNotRegular))
-	}
-	if uid := uint32(os.Geteuid()); st.Uid != uid {
-		return wrap(fmt.Errorf("owned by uid %d, not by this process's uid %d; remove it as that user: %w", st.Uid, uid, ErrPermission))
-	}
+	defer unix.Close(fd)
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: creationLockLen}
 	if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk); err != nil {
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
@@ -201,12 +191,46 @@ func RemoveLeftover(path string) error {
 		}
 		return wrap(err)
 	}
+	if err := unlinkSame(path, &st); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// openToRemove opens path for a remover of leftovers (flags: the access
+// mode), without following a symbolic link or blocking on a FIFO, and
+// checks that it is a regular file owned by this process's user: a remover
+// refuses anything else. The caller closes fd.
+func openToRemove(path string, flags int) (fd int, st unix.Stat_t, err error) {
+	fd, err = unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, st, fileError(err)
+	}
+	switch err = unix.Fstat(fd, &st); {
+	case err != nil:
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		err = fmt.Errorf("mode %#o: %w", st.Mode, ErrNotRegular)
+	default:
+		if uid := uint32(os.Geteuid()); st.Uid != uid {
+			err = fmt.Errorf("owned by uid %d, not by this process's uid %d; remove it as that user: %w", st.Uid, uid, ErrPermission)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, st, err
+	}
+	return fd, st, nil
+}
+
+// unlinkSame unlinks path if it still names the file st describes (the one
+// the remover opened and locked), else leaves it (ErrBusy); nil on success.
+func unlinkSame(path string, st *unix.Stat_t) error {
 	var now unix.Stat_t
 	if err := unix.Lstat(path, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
-		return wrap(fmt.Errorf("the file was replaced while it was examined; left in place: %w", ErrBusy))
+		return fmt.Errorf("the file was replaced while it was examined; left in place: %w", ErrBusy)
 	}
 	if err := unix.Unlink(path); err != nil {
-		return wrap(fileError(err))
+		return fileError(err)
 	}
 	return nil
 }
