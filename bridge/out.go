@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,9 +43,14 @@ type OutConfig struct {
 	// within it fails, and the window is published again.
 	ReconnectWait time.Duration
 	Timeout       time.Duration
-	// ID is the ring's identity in every message's Nats-Msg-Id. "": the
-	// ring's name and creation time, so that a recreated ring's messages
-	// are never taken for its predecessor's.
+	// ID is the ring's identity in every message's Nats-Msg-Id. "": 11
+	// characters derived from the ring's name and creation time (Out.ID
+	// tells them), so that a recreated ring's messages are never taken for
+	// its predecessor's. Every bridge of the ring must use the same ID: a
+	// successor with another republishes its window under new Msg-Ids,
+	// which the stream cannot recognise as duplicates. Short is cheaper:
+	// the server scans and stores the Msg-Id with every message
+	// (docs/bridge.md, "Msg-Id length").
 	ID string
 	// Conns is how many connections the bridge publishes on: each MPSC
 	// producer slot's messages go out on one of them (slot % Conns), in
@@ -193,6 +200,8 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	}
 	if cfg.ID == "" {
 		cfg.ID = ringID(r)
+	} else if strings.ContainsAny(cfg.ID, "\r\n") {
+		return nil, fmt.Errorf("bridge: OutConfig.ID %q holds a line break, which cannot go in a Nats-Msg-Id header: give an ID of one line (or none, for the default)", cfg.ID)
 	}
 	b := &Out{cfg: cfg, r: r, ring: r.Path(), reconn: make(chan struct{}, 1), emptyAt: -1}
 	b.in.init(cfg.Window)
@@ -274,9 +283,25 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	return b, nil
 }
 
-// ringID is the default OutConfig.ID: the ring's name and its creation
-// time in hex nanoseconds.
+// ID is the ring's identity in the bridge's Nats-Msg-Ids (OutConfig.ID,
+// or its default).
+func (b *Out) ID() string { return b.cfg.ID }
+
+// ringID is the default OutConfig.ID: the first 8 bytes of the SHA-256 of
+// longRingID's string, in unpadded base64url (11 characters). Every
+// message carries it, and the server's per-message work grows with the
+// header's length (docs/bridge.md, "Msg-Id length"); 64 bits tell apart
+// any rings that will ever feed one stream.
 func ringID(r *ipc.Ring) string {
+	sum := sha256.Sum256([]byte(longRingID(r)))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// longRingID is the ring's name (the last element of its path) and its
+// creation time in hex nanoseconds, "name:hex": ringID's input, and the
+// default ID before it (give it as OutConfig.ID to keep the Msg-Ids of a
+// bridge of that time).
+func longRingID(r *ipc.Ring) string {
 	name := r.Path()
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]

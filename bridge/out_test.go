@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
@@ -100,7 +102,8 @@ func TestOutEndToEnd(t *testing.T) {
 			msgs := readStream(t, js, "O", total)
 			checkProducers(t, msgs, tc.producers, n)
 
-			id := name + ":" + strconv.FormatInt(ops.Header(r).CreatedNanos, 16) + ":"
+			id := docID(name, ops.Header(r).CreatedNanos) + ":"
+			require.Equal(t, id, b.ID()+":")
 			ids := map[string]bool{}
 			for _, m := range msgs {
 				require.True(t, strings.HasPrefix(m.id, id), "Msg-Id %q", m.id)
@@ -536,4 +539,66 @@ func writeCA(t *testing.T) string {
 	file := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	return file
+}
+
+// docID is the default OutConfig.ID as docs/bridge.md gives it: unpadded
+// base64url of the first 8 bytes of the SHA-256 of "NAME:CREATED", the
+// ring's name and its creation time in hexadecimal nanoseconds.
+func docID(name string, created int64) string {
+	sum := sha256.Sum256([]byte(name + ":" + strconv.FormatInt(created, 16)))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// The default ID is 11 characters, the same for every bridge of a ring
+// (a successor's Msg-Ids match its predecessor's), another for a ring
+// recreated under the same name; an ID given is used as given, and one
+// that cannot go in a header is refused.
+func TestOutID(t *testing.T) {
+	srv := natstest.Start(t)
+	js := connect(t, srv.URL())
+	addStream(t, js, "O")
+	name := testutil.Name(t)
+	cfg := ipc.Config{Kind: ipc.MPSC, Producers: 2, Sequences: true, Capacity: 1 << 14}
+	open := func(r *ipc.Ring, id string) (string, error) {
+		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: srv.URL(), Subject: "O.x", ID: id})
+		if err != nil {
+			return "", err
+		}
+		defer b.Close()
+		return b.ID(), nil
+	}
+	r, err := ipc.Create(name, cfg)
+	require.NoError(t, err)
+	first, err := open(r, "")
+	require.NoError(t, err)
+	require.Len(t, first, 11)
+	require.Equal(t, docID(name, ops.Header(r).CreatedNanos), first)
+	require.Equal(t, "mvthGFNjp7E", docID("orders", 0x1873b3d1c05a2e40), "docs/bridge.md's example")
+	again, err := open(r, "")
+	require.NoError(t, err)
+	require.Equal(t, first, again, "a successor bridge of the same ring")
+	given, err := open(r, "orders:1")
+	require.NoError(t, err)
+	require.Equal(t, "orders:1", given)
+	_, err = open(r, "a\r\nNats-Rollup: all")
+	require.ErrorContains(t, err, "line break")
+	created := ops.Header(r).CreatedNanos
+	require.NoError(t, r.Close())
+	require.NoError(t, ipc.Remove(name))
+
+	// The same name, created again (a later creation time).
+	var r2 *ipc.Ring
+	for {
+		r2, err = ipc.Create(name, cfg)
+		require.NoError(t, err)
+		if ops.Header(r2).CreatedNanos != created {
+			break
+		}
+		require.NoError(t, r2.Close()) // the same nanosecond: a coarse clock
+		require.NoError(t, ipc.Remove(name))
+	}
+	t.Cleanup(func() { _ = r2.Close() })
+	second, err := open(r2, "")
+	require.NoError(t, err)
+	require.NotEqual(t, first, second, "a recreated ring's ID")
 }

@@ -15,7 +15,7 @@ import (
 // ringctl bridge: out and in run a NATS JetStream bridge for a ring
 // (bridge_run.go); status shows the bridge blocks of a ring's segment.
 
-const bridgeUsage = "bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N] [--conns N] [--strict-order] [NATS and --embedded flags]\n" +
+const bridgeUsage = "bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N] [--conns N] [--strict-order] [--id ID] [NATS and --embedded flags]\n" +
 	"       ringctl bridge in NAME --nats URL --stream STREAM --consumer DURABLE [--subject SUBJ] [--create-consumer] [--producer-id N] [NATS and --embedded flags]\n" +
 	"       ringctl bridge status NAME [--json] [--dir DIR]"
 

@@ -158,6 +158,7 @@ func bridgeOut(sio stdio, args []string) error {
 	window := fs.Int("window", 0, "the most publishes awaiting the stream's acknowledgement: the bridge's memory (default 1024)")
 	conns := fs.Int("conns", 0, "the NATS connections to publish on, each producer slot's messages on one (default: one per slot, up to 4; 1 with --strict-order)")
 	strict := fs.Bool("strict-order", false, "keep ring order even when the stream refuses a publish and takes a later one (the bridge must be the stream's only writer)")
+	id := fs.String("id", "", "the ring's identity in every message's Nats-Msg-Id, the same for every bridge of the ring (default: 11 characters from its name and creation time)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -191,12 +192,12 @@ func bridgeOut(sio stdio, args []string) error {
 	defer stopServer()
 	b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{
 		URL: addr, Creds: nf.creds, User: nf.user, Password: nf.password, RootCA: nf.tlsca,
-		Subject: *subject, Stream: *stream, Window: *window, Conns: *conns, StrictOrder: *strict,
+		Subject: *subject, Stream: *stream, Window: *window, Conns: *conns, StrictOrder: *strict, ID: *id,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s (connections: %d); SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr), b.Stats().Conns)
+	fmt.Fprintf(sio.err, "bridging ring %s out to subject %q on %s (connections: %d; Msg-Id prefix %s:); SIGINT or SIGTERM stops\n", show(r.Path()), *subject, orDefault(addr), b.Stats().Conns, b.ID())
 	err = runBridgeLoop(sio, nf.quiet, b.Run, func() string { return outStatusLine(b.Stats()) })
 	return errors.Join(err, b.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,14 +155,14 @@ func TestBridgeOutCommand(t *testing.T) {
 	dir := t.TempDir()
 	require.Zero(t, ringctl(t, "", "create", "r", "--size", "64KiB", "--sequences", "--dir", dir).code)
 	cmd, stdout, stderr := startRingctl(t, nil, "bridge", "out", "r", "--nats", srv.URL(), "--subject", "OUT.x",
-		"--stream", "OUT", "--window", "8", "--strict-order", "--dir", dir)
+		"--stream", "OUT", "--window", "8", "--strict-order", "--id", "ord-r", "--dir", dir)
 	r := ringctl(t, wantLines(100), "send", "r", "--dir", dir)
 	require.Zero(t, r.code, r.stderr)
 	require.Eventually(t, func() bool {
 		bs := bridgeBlocks(t, "r", dir)
 		return len(bs) == 1 && bs[0].Mark == 100
 	}, bridgeDeadline, 5*time.Millisecond, "the block shows every message released: %s", stderr.String())
-	require.Contains(t, stderr.String(), "(connections: 1)", "an SPSC ring's bridge (and a strict one) publishes on one connection")
+	require.Contains(t, stderr.String(), "(connections: 1; Msg-Id prefix ord-r:)", "an SPSC ring's bridge (and a strict one) publishes on one connection, with the --id given")
 	b := bridgeBlocks(t, "r", dir)[0]
 	require.Equal(t, "out", b.Direction)
 	require.True(t, b.Up)
@@ -177,6 +178,7 @@ func TestBridgeOutCommand(t *testing.T) {
 		require.NoError(t, err)
 		got.Write(m.Data())
 		got.WriteByte('\n')
+		require.Equal(t, "ord-r:0:"+strconv.Itoa(i+1), m.Headers().Get("Nats-Msg-Id"), "--id, slot 0, the sequence")
 	}
 	require.Equal(t, wantLines(100), got.String())
 	info, err := str.Info(ctx)

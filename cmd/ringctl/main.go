@@ -10,7 +10,7 @@
 //	ringctl policy NAME [--producers POLICY] [--consumer POLICY] [--dir DIR]
 //	ringctl check NAME [--max-depth 80%] [--max-delay DUR] [--consumer-alive] [--json] [--dir DIR]
 //	ringctl demo [--messages N] [--msg-size SIZE] [--size SIZE] [--dir DIR] [--bridge [--producers N] [--window N]]
-//	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N] [--conns N] [--strict-order]
+//	ringctl bridge out NAME --nats URL --subject SUBJ [--stream STREAM] [--window N] [--conns N] [--strict-order] [--id ID]
 //	ringctl bridge in NAME --nats URL --stream STREAM --consumer DURABLE [--subject SUBJ]
 //	ringctl bridge status NAME [--json] [--dir DIR]
 //
@@ -325,6 +325,6 @@ func cliWording(msg string) string {
 		"InConfig.Subject", "--subject", "InConfig.Stream", "--stream", "OutConfig.Stream", "--stream", "OutConfig.Subject", "--subject",
 		"InConfig.RootCA", "--tlsca", "OutConfig.RootCA", "--tlsca", "OutConfig.StrictOrder (--strict-order)", "--strict-order",
 		"OutConfig.StrictOrder with Conns", "--strict-order with --conns", "set Conns to 0 or 1, or turn StrictOrder off", "set --conns to 0 or 1, or drop --strict-order",
-		"OutConfig.Conns", "--conns",
+		"OutConfig.Conns", "--conns", "OutConfig.ID", "--id",
 	).Replace(msg)
 }
