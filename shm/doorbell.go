@@ -44,7 +44,7 @@ func DoorbellID(name string) (id uint64, ok bool) {
 type Doorbell struct {
 	path    string
 	id      uint64
-	f       *os.File
+	f       *os.File // the creator's (its lock); nil for an opener, which closes its descriptor once mapped
 	mem     []byte
 	created bool
 
@@ -168,7 +168,14 @@ func OpenDoorbell(dir string, id uint64, uid uint32) (d *Doorbell, err error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("mmap: %w", err))
 	}
-	return &Doorbell{path: path, id: id, f: os.NewFile(uintptr(fd), path), mem: mem}, nil
+	// The mapping outlives the descriptor, which an opener does not need
+	// (it holds no lock): a producer keeps a doorbell mapped for as long
+	// as its ring names it, and should not hold a descriptor that long.
+	if err = unix.Close(fd); err != nil {
+		_ = unix.Munmap(mem)
+		return nil, wrap(fmt.Errorf("close: %w", err))
+	}
+	return &Doorbell{path: path, id: id, mem: mem}, nil
 }
 
 // ID returns the doorbell's id.
@@ -200,7 +207,11 @@ func (d *Doorbell) Close() error {
 			}
 		}
 	}
-	return errors.Join(errUnlink, unix.Munmap(d.mem), d.f.Close())
+	errs := []error{errUnlink, unix.Munmap(d.mem)}
+	if d.f != nil { // the creator's: its lock; an opener closed its own at once
+		errs = append(errs, d.f.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // DoorbellAlive reports whether the doorbell file at path is held by a live

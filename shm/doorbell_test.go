@@ -35,6 +35,7 @@ func TestDoorbellFiles(t *testing.T) {
 	o, err := shm.OpenDoorbell(dir, id, uint32(os.Geteuid()))
 	require.NoError(t, err)
 	require.Equal(t, byte('x'), o.Mem()[0], "the same file")
+	require.Equal(t, 1, descriptorsOf(t, d.Path()), "the opener holds the mapping, not a descriptor: only the creator's (its lock)")
 	require.NoError(t, o.Close())
 	require.FileExists(t, d.Path(), "a producer's close removes nothing")
 	_, err = shm.OpenDoorbell(dir, id, uint32(os.Geteuid())+1)
@@ -74,4 +75,17 @@ func TestDoorbellFiles(t *testing.T) {
 	require.NoFileExists(t, small)
 	_, err = os.Lstat(link)
 	require.NoError(t, err, "the symbolic link is left")
+}
+
+// descriptorsOf counts this process's open descriptors on the file at path.
+func descriptorsOf(t *testing.T, path string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
 }
