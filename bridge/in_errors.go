@@ -195,11 +195,16 @@ func (b *In) checkStream(ctx context.Context) error {
 		return b.streamMissing(err)
 	case err != nil:
 		return apiError(b.cfg.URL, fmt.Sprintf("stream %q", b.cfg.Stream), err)
-	case !info.Created.Equal(b.created) || info.State.LastSeq < b.high:
+	case !info.Created.Equal(b.created):
 		return fmt.Errorf("bridge: stream %q on %s was deleted and created again since the bridge started (created %s, not %s; it ends at sequence %d, "+
 			"the ring holds up to %d): its messages would be taken for those the ring holds; bridge the new stream into a new ring "+
 			"(this ring's messages are intact): %w", b.cfg.Stream, b.cfg.URL, info.Created.UTC().Format(time.RFC3339Nano),
 			b.created.UTC().Format(time.RFC3339Nano), info.State.LastSeq, b.high, errRecreated)
+	case info.State.LastSeq < b.high:
+		return fmt.Errorf("bridge: stream %q on %s ends at sequence %d, below the ring's last message, %d, though created when the bridge started "+
+			"(%s): it was set back (restored from an older backup?), and its next messages would be taken for those the ring holds; "+
+			"bridge it into a new ring (this ring's messages are intact): %w", b.cfg.Stream, b.cfg.URL, info.State.LastSeq, b.high,
+			b.created.UTC().Format(time.RFC3339Nano), errRecreated)
 	}
 	return nil
 }

@@ -194,6 +194,40 @@ func TestOutMessageTooLargeRun(t *testing.T) {
 		require.EqualValues(t, 1, b.Stats().Released)
 		checkHeld(t, b, r, big)
 	})
+	// The same, then max_payload raised again and Run called again on the
+	// same bridge: the message that failed (published by no one: it was
+	// left in the window unsent) goes out with the rest, none missing.
+	t.Run("server max_payload lowered then raised, Run again", func(t *testing.T) {
+		dir := t.TempDir()
+		srv := startJS(t, dir, 0, 0)
+		url := srv.ClientURL()
+		js := connect(t, url)
+		addStream(t, js, "P")
+		r := newRing(t)
+		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: url, Subject: "P.x", Window: 8, ReconnectWait: 20 * time.Millisecond})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		done := runOutErr(t, b)
+		write(t, r, small(1))
+		waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
+		port := srv.Addr().(*net.TCPAddr).Port
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		srv = startJS(t, dir, port, 600)
+		write(t, r, big, small(3))
+		require.ErrorIs(t, <-done, nats.ErrMaxPayload)
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		startJS(t, dir, port, 0)
+		done = runOutErr(t, b)
+		waitFor(t, "every message released", func() bool { return b.Stats().Released == 3 })
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		str, err := connect(t, url).Stream(ctx, "P")
+		require.NoError(t, err)
+		require.EqualValues(t, 3, str.CachedInfo().State.Msgs, "the stream holds the three, once each")
+		_ = done
+	})
 }
 
 // gate is a TCP proxy to a NATS server whose server-to-client direction

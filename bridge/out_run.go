@@ -29,7 +29,10 @@ import (
 // is connected: the window is published again from the released position, the
 // stream's duplicate window discarding what had landed (Stats.Retries). A
 // full window stops the reading: the ring fills and its producers' policy
-// applies. It must not run in two goroutines at once.
+// applies. It must not run in two goroutines at once. Run may be called
+// again after it returns (once the cause of an error is cured): it first
+// publishes again what the window holds unacknowledged, as after a
+// failure.
 func (b *Out) Run(ctx context.Context) error {
 	end, err := b.beginRun(ctx)
 	if err != nil {
@@ -37,6 +40,13 @@ func (b *Out) Run(ctx context.Context) error {
 	}
 	defer end()
 
+	if b.w.n > b.w.acked {
+		// A previous Run returned with messages in the window that are
+		// not acknowledged: one it could not send (the error it returned),
+		// acknowledgements it did not take. Its epoch is over: publish
+		// them again, as after any failure.
+		b.w.failed = true
+	}
 	pause := time.Duration(0)
 	for {
 		acked, err := b.process(ctx)
