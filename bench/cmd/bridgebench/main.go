@@ -54,11 +54,15 @@ type params struct {
 	conns     int // the bridge's OutConfig.Conns (0: its default)
 	ringMiB   int // the ring's capacity, MiB
 	window    int
-	rate      int // paced: messages per second, all producers together
-	paced     int // paced: messages per case
+	rate      int  // paced: messages per second, all producers together
+	paced     int  // paced: messages per case
+	inproc    bool // everything in this process (goroutines), not producers and the bridge in their own
 }
 
 func main() {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(childMain(spec))
+	}
 	var p params
 	flag.IntVar(&p.messages, "messages", 100_000, "messages per throughput case (all producers together)")
 	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
@@ -73,6 +77,7 @@ func main() {
 	blockProfile := flag.String("blockprofile", "", "write a blocking profile (every blocking event: where goroutines wait) of the whole run to this file")
 	mutexProfile := flag.String("mutexprofile", "", "write a mutex contention profile (every contention event) of the whole run to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, raw-id/memory, fast-id/memory, and the same /file; bridged, direct, ring-only); the summary needs them all")
+	flag.BoolVar(&p.inproc, "inproc", false, "run the producers (goroutines) and the bridge in this process, with the server, instead of each in its own process")
 	flag.Parse()
 	var sz []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -118,6 +123,11 @@ func main() {
 	conns, err := bridgeConns(srv, p)
 	if err != nil {
 		fail(err)
+	}
+	if p.inproc {
+		fmt.Printf("shape: in-process (%d producer goroutines, the bridge and the server in one process)\n", p.producers)
+	} else {
+		fmt.Printf("shape: producers: %d processes; bridge: its own process; the server in the parent\n", p.producers)
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("bridgebench: %d producers; the bridge on %d connections, direct on %d; window %d, %d messages per throughput case, %d paced at %d/s, %d rounds; GOMAXPROCS %d, %d CPUs; load average %s\n",
@@ -255,6 +265,7 @@ func want(only, kase string) bool {
 }
 
 func fail(err error) {
+	killRunning()
 	fmt.Fprintln(os.Stderr, "bridgebench:", err)
 	os.Exit(1)
 }
