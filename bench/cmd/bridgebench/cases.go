@@ -91,7 +91,7 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	if !ring {
 		return s, nil
 	}
-	name := fmt.Sprintf("bridgebench-%d", os.Getpid())
+	name := ringName()
 	s.name = name
 	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: uint64(p.ringMiB) << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
 		return nil, err
@@ -116,6 +116,9 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	})
 	return s, nil
 }
+
+// ringName is the name of the ring of every case (one at a time).
+func ringName() string { return fmt.Sprintf("bridgebench-%d", os.Getpid()) }
 
 // bridgeConns is the number of connections the bridge publishes on with
 // p (an out-bridge made and closed to ask it).

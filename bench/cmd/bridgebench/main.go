@@ -37,14 +37,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shmring/shmring/internal/natsembed"
+	"github.com/shmring/shmring/ipc"
 )
 
 // params are the command line's.
@@ -109,6 +112,14 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
+	atExit = func() {
+		killRunning()
+		_ = ipc.Remove(ringName()) // if a case was running
+		_ = os.RemoveAll(dir)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { fail(fmt.Errorf("%v: stopped", <-sigs)) }()
 	srv, err := natsembed.New(dir, 0)
 	if err != nil {
 		fail(err)
@@ -264,8 +275,13 @@ func want(only, kase string) bool {
 	return only == "" || slices.Contains(strings.Split(only, ","), kase)
 }
 
+// atExit cleans up for fail: kills the children, removes the ring and
+// the server's store.
+var atExit = killRunning
+
+// fail reports err and exits 1, after atExit.
 func fail(err error) {
-	killRunning()
+	atExit()
 	fmt.Fprintln(os.Stderr, "bridgebench:", err)
 	os.Exit(1)
 }

@@ -86,7 +86,14 @@ func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res paced
 			}
 			readErr <- nil
 		}()
-		defer func() { err = errors.Join(err, <-readErr) }()
+		defer func() {
+			if err != nil {
+				cancel() // the reader would wait for messages that will not come
+				<-readErr
+				return
+			}
+			err = <-readErr
+		}()
 	} else {
 		cons, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {

@@ -131,7 +131,10 @@ func (c *child) read(r *bufio.Reader, events chan<- event) {
 	delete(running.set, c)
 	running.Unlock()
 	if err = errors.Join(err, werr); err != nil {
-		err = fmt.Errorf("%s: %w; its stderr: %q", c.name, err, strings.TrimSpace(c.stderr.String()))
+		err = fmt.Errorf("%s: %w", c.name, err)
+		if msg := strings.TrimSpace(c.stderr.String()); msg != "" {
+			err = fmt.Errorf("%w; its stderr: %s", err, msg)
+		}
 	}
 	events <- event{c: c, kind: "exit", err: err}
 }
