@@ -41,6 +41,7 @@ type child struct {
 	stdin  io.WriteCloser
 	stderr bytes.Buffer  // the child's stderr: read only once it has exited
 	ready  time.Duration // its CPU time when it said ready
+	times  int           // the most durations it may report (its messages if timed)
 }
 
 // event is a child's report: a line of its stdout ("ready", "done",
@@ -78,6 +79,9 @@ func (g *group) start(name string, sp childSpec) (*child, error) {
 		return nil, fmt.Errorf("find bridgebench's own executable to start %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: exec.Command(exe)}
+	if sp.Timed {
+		c.times = sp.Per
+	}
 	c.cmd.Env = append(os.Environ(), childEnv+"="+string(js))
 	// Killed when the parent's thread that started it exits: the parent
 	// dying, however it dies (Go threads otherwise live as long as the
@@ -154,8 +158,8 @@ func parseEvent(c *child, line string, r *bufio.Reader) (event, error) {
 	switch {
 	case ev.kind == "done" && len(f) == 3:
 		n, err := strconv.Atoi(f[2])
-		if err != nil || n < 0 {
-			return event{}, fmt.Errorf("count %q", f[2])
+		if err != nil || n < 0 || n > c.times {
+			return event{}, fmt.Errorf("count %q: want 0 to %d, its messages if timed", f[2], c.times)
 		}
 		bin := make([]byte, 8*n)
 		if _, err := io.ReadFull(r, bin); err != nil {
