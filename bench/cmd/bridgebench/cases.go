@@ -29,18 +29,13 @@ const subject = "BB.x"
 // streams numbers the cases' streams.
 var streams atomic.Int64
 
-// pacedResult is a paced case's figures.
-type pacedResult struct {
-	writeP50, writeP99 time.Duration // the producers' Write (or PublishAsync) calls
-	e2eP50, e2eP99     time.Duration // producer's timestamp to the reader
-}
-
 // setup is a case's stream, and its ring and out-bridge if bridged.
 type setup struct {
 	stream string
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ring   *ipc.Ring
+	name   string // the ring's
 	out    *bridge.Out
 	stop   func() error // stops everything, the first error
 }
@@ -96,7 +91,8 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	if !ring {
 		return s, nil
 	}
-	name := fmt.Sprintf("bridgebench-%d", os.Getpid())
+	name := ringName()
+	s.name = name
 	if s.ring, err = ipc.Create(name, ipc.Config{Kind: ipc.MPSC, Producers: p.producers, Sequences: true, Capacity: uint64(p.ringMiB) << 20, MaxMessage: uint64(max(size, 64))}); err != nil {
 		return nil, err
 	}
@@ -121,6 +117,9 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	return s, nil
 }
 
+// ringName is the name of the ring of every case (one at a time).
+func ringName() string { return fmt.Sprintf("bridgebench-%d", os.Getpid()) }
+
 // bridgeConns is the number of connections the bridge publishes on with
 // p (an out-bridge made and closed to ask it).
 func bridgeConns(srv *natsembed.Server, p params) (int, error) {
@@ -140,8 +139,7 @@ func message(msg []byte, k, i int) {
 }
 
 // produce runs p.producers goroutines, each sending n/p.producers messages
-// with send(k, i, msg), each message due at interval after the previous one
-// (0: as fast as possible); it returns the time each call took if timed.
+// with produceOne; it returns the time each call took if timed.
 func produce(p params, n, size int, interval time.Duration, timed bool, send func(k, i int, msg []byte) error) ([]time.Duration, error) {
 	per := n / p.producers
 	var wg sync.WaitGroup
@@ -151,31 +149,40 @@ func produce(p params, n, size int, interval time.Duration, timed bool, send fun
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := make([]byte, size)
-			if timed {
-				times[k] = make([]time.Duration, 0, per)
-			}
-			start := time.Now()
-			for i := range per {
-				if interval > 0 {
-					if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				message(msg, k, i)
-				t0 := time.Now()
-				if err := send(k, i, msg); err != nil {
-					errs[k] = fmt.Errorf("producer %d, message %d: %w", k, i, err)
-					return
-				}
-				if timed {
-					times[k] = append(times[k], time.Since(t0))
-				}
-			}
+			times[k], errs[k] = produceOne(k, per, size, interval, timed, send)
 		}()
 	}
 	wg.Wait()
 	return slices.Concat(times...), errors.Join(errs...)
+}
+
+// produceOne is producer k: it sends per messages of size bytes with
+// send(k, i, msg), each due at interval after the previous one (0: as fast
+// as possible), and returns the time each call took if timed. A
+// producer's goroutine in-process, a child's main goroutine in processes.
+func produceOne(k, per, size int, interval time.Duration, timed bool, send func(k, i int, msg []byte) error) ([]time.Duration, error) {
+	msg := make([]byte, size)
+	var times []time.Duration
+	if timed {
+		times = make([]time.Duration, 0, per)
+	}
+	start := time.Now()
+	for i := range per {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		message(msg, k, i)
+		t0 := time.Now()
+		if err := send(k, i, msg); err != nil {
+			return times, fmt.Errorf("producer %d, message %d: %w", k, i, err)
+		}
+		if timed {
+			times = append(times, time.Since(t0))
+		}
+	}
+	return times, nil
 }
 
 // ringSend returns a send function writing into s's ring, one producer per
@@ -200,16 +207,17 @@ func ringSend(s *setup, p params) (func(k, i int, msg []byte) error, func(), err
 	return func(k, _ int, msg []byte) error { return ps[k].Write(ctx, msg) }, closeAll, nil
 }
 
-// directSend returns a send function publishing with PublishAsync, each
-// producer on its own connection with a pending window of p.window, and a
-// function that waits for every publish to complete and closes them.
+// directSend returns a send function publishing with PublishAsync to the
+// server at url, for producers base to base+n-1 (send's k), each on its
+// own connection with a pending window of window, and a function that
+// waits for every publish to complete and closes them.
 // With ids, each message carries a Nats-Msg-Id (producer:number), as the
 // bridge's do, so that the stream de-duplicates it.
-func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg []byte) error, func() error, error) {
+func directSend(url string, window, base, n int, ids bool) (func(k, i int, msg []byte) error, func() error, error) {
 	var failed atomic.Uint64
 	var lastErr atomic.Value
-	conns := make([]*nats.Conn, p.producers)
-	jss := make([]jetstream.JetStream, p.producers)
+	conns := make([]*nats.Conn, n)
+	jss := make([]jetstream.JetStream, n)
 	finish := func() error {
 		for k, js := range jss {
 			if js != nil {
@@ -226,11 +234,11 @@ func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg [
 	}
 	for k := range conns {
 		var err error
-		if conns[k], err = nats.Connect(srv.URL()); err != nil {
+		if conns[k], err = nats.Connect(url); err != nil {
 			_ = finish()
 			return nil, nil, err
 		}
-		jss[k], err = jetstream.New(conns[k], jetstream.WithPublishAsyncMaxPending(p.window),
+		jss[k], err = jetstream.New(conns[k], jetstream.WithPublishAsyncMaxPending(window),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
 				failed.Add(1)
 				lastErr.Store(err.Error())
@@ -248,7 +256,7 @@ func directSend(srv *natsembed.Server, p params, ids bool) (func(k, i int, msg [
 			opts = append(opts, jetstream.WithMsgID(strconv.Itoa(k)+":"+strconv.Itoa(i)))
 		}
 		for {
-			_, err := jss[k].PublishAsync(subject, msg, opts...)
+			_, err := jss[k-base].PublishAsync(subject, msg, opts...)
 			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 				return err
 			}
@@ -279,6 +287,9 @@ func throughput(srv *natsembed.Server, p params, size int, bridged, file, ids bo
 }
 
 func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids bool, raw int) (float64, time.Duration, error) {
+	if !p.inproc {
+		return throughputProcs(srv, p, size, bridged, file, ids, raw)
+	}
 	s, err := newSetupBatched(srv, p, size, file, bridged, bridged, raw == rawFast)
 	if err != nil {
 		return 0, 0, err
@@ -304,9 +315,9 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 		var send func(k, i int, msg []byte) error
 		var finish func() error
 		if raw != 0 {
-			send, finish, err = rawSend(srv, p, raw == rawFast)
+			send, finish, err = rawSend(srv.URL(), p.window, 0, p.producers, raw == rawFast)
 		} else {
-			send, finish, err = directSend(srv, p, ids)
+			send, finish, err = directSend(srv.URL(), p.window, 0, p.producers, ids)
 		}
 		if err != nil {
 			return 0, 0, errors.Join(err, s.stop())
@@ -325,6 +336,41 @@ func throughputRun(srv *natsembed.Server, p params, size int, bridged, file, ids
 	return float64(total) / elapsed.Seconds(), cpu / time.Duration(total), s.stop()
 }
 
+// throughputProcs is throughputRun with every producer its own process,
+// and the bridge too (runKids): the clock runs from the producers' go to
+// the bridge's released (every message released from the ring) or to the
+// last direct producer's done (every publish acknowledged); the CPU time
+// is the parent's (the server's, and the orchestration's) over that time,
+// and each child's from its ready to its done or released (its start-up
+// and exit left out).
+func throughputProcs(srv *natsembed.Server, p params, size int, bridged, file, ids bool, raw int) (_ float64, _ time.Duration, err error) {
+	s, err := newSetupBatched(srv, p, size, file, bridged, false, raw == rawFast)
+	if err != nil {
+		return 0, 0, err
+	}
+	total := p.messages / p.producers * p.producers
+	ctx, cancel := withTimeout()
+	defer cancel()
+	g := newGroup(p.producers + 1)
+	prod := childSpec{Role: roleProducer, Mode: producerMode(bridged, ids, raw), Per: total / p.producers, Size: size, URL: srv.URL(), Ring: s.name, Window: p.window}
+	var br *childSpec
+	if bridged {
+		br = &childSpec{Role: roleBridge, URL: srv.URL(), Ring: s.name, Window: p.window, Conns: p.conns, Total: total}
+	}
+	res, err := runKids(ctx, g, p, br, prod)
+	if err == nil {
+		err = g.close(ctx)
+	}
+	g.kill()
+	if err == nil {
+		err = checkStream(s, total)
+	}
+	if err = errors.Join(err, s.stop()); err != nil {
+		return 0, 0, err
+	}
+	return float64(total) / res.elapsed.Seconds(), res.cpu / time.Duration(total), nil
+}
+
 // checkStream checks that the stream holds total messages.
 func checkStream(s *setup, total int) error {
 	ctx, cancel := withTimeout()
@@ -337,113 +383,4 @@ func checkStream(s *setup, total int) error {
 		return fmt.Errorf("the stream holds %d messages, not %d", got, total)
 	}
 	return nil
-}
-
-// latencies collects end-to-end latencies until total have arrived.
-type latencies struct {
-	mu   sync.Mutex
-	lat  []time.Duration
-	want int
-	done chan struct{}
-}
-
-func newLatencies(total int) *latencies {
-	return &latencies{lat: make([]time.Duration, 0, total), want: total, done: make(chan struct{})}
-}
-
-func (l *latencies) add(msg []byte) {
-	d := time.Duration(time.Now().UnixNano() - int64(binary.LittleEndian.Uint64(msg[8:])))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lat = append(l.lat, d)
-	if len(l.lat) == l.want {
-		close(l.done)
-	}
-}
-
-// wait waits for every message, or ctx.
-func (l *latencies) wait(ctx context.Context) ([]time.Duration, error) {
-	select {
-	case <-l.done:
-	case <-ctx.Done():
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return nil, fmt.Errorf("%d of %d messages arrived: %w", len(l.lat), l.want, ctx.Err())
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.lat), nil
-}
-
-// pacedRun runs one paced case: "bridged", "direct" or "ring-only".
-func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res pacedResult, err error) {
-	ring, bridged := kase != "direct", kase == "bridged"
-	s, err := newSetup(srv, p, size, false, ring, bridged)
-	if err != nil {
-		return res, err
-	}
-	defer func() { err = errors.Join(err, s.stop()) }()
-	total := p.paced / p.producers * p.producers
-	lat := newLatencies(total)
-	ctx, cancel := withTimeout()
-	defer cancel()
-	if kase == "ring-only" {
-		c, cerr := s.ring.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{PeerTimeout: time.Minute}})
-		if cerr != nil {
-			return res, cerr
-		}
-		readErr := make(chan error, 1)
-		go func() {
-			defer c.Close()
-			for n := 0; n < total; {
-				k, err := c.Read(ctx, 256, lat.add)
-				if err != nil {
-					readErr <- err
-					return
-				}
-				n += k
-			}
-			readErr <- nil
-		}()
-		defer func() { err = errors.Join(err, <-readErr) }()
-	} else {
-		cons, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{})
-		if err != nil {
-			return res, err
-		}
-		cc, err := cons.Consume(func(m jetstream.Msg) { lat.add(m.Data()) })
-		if err != nil {
-			return res, err
-		}
-		defer cc.Stop()
-	}
-	interval := time.Duration(float64(time.Second) * float64(p.producers) / float64(p.rate))
-	var writes []time.Duration
-	if kase == "direct" {
-		send, finish, err := directSend(srv, p, false)
-		if err != nil {
-			return res, err
-		}
-		writes, err = produce(p, total, size, interval, true, send)
-		if err = errors.Join(err, finish()); err != nil {
-			return res, err
-		}
-	} else {
-		send, closeAll, err := ringSend(s, p)
-		if err != nil {
-			return res, err
-		}
-		writes, err = produce(p, total, size, interval, true, send)
-		closeAll()
-		if err != nil {
-			return res, err
-		}
-	}
-	e2e, err := lat.wait(ctx)
-	if err != nil {
-		return res, err
-	}
-	slices.Sort(writes)
-	slices.Sort(e2e)
-	return pacedResult{writeP50: pct(writes, 50), writeP99: pct(writes, 99), e2eP50: pct(e2e, 50), e2eP99: pct(e2e, 99)}, nil
 }

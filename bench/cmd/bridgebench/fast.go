@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/shmring/shmring/internal/natsembed"
 )
 
-// rawSend returns a send function publishing each producer's messages on
-// its own connection with a bare client of the same shape for both
+// rawSend returns a send function publishing the messages of producers
+// base to base+n-1 (send's k) to the server at url, each producer on its
+// own connection with a bare client of the same shape for both
 // protocols (so that the protocol is the only difference), every message
 // with a Nats-Msg-Id:
 //
@@ -25,12 +25,12 @@ import (
 //     (nats-server 2.14+, the stream with AllowBatchPublish): the reply
 //     subject PREFIX.BATCH.FLOW.fail.SEQ.OP.$FI; the server acknowledges
 //     every N messages (flow control, {"type":"ack","seq":K,...}: messages
-//     1..K persisted) and the commit with a PubAck; at most p.window beyond
+//     1..K persisted) and the commit with a PubAck; at most window beyond
 //     the last flow acknowledgement.
 //
 // finish waits for every publish's acknowledgement (the fast batch
 // committed: an end-of-batch commit) and closes the connections.
-func rawSend(srv *natsembed.Server, p params, fast bool) (func(k, i int, msg []byte) error, func() error, error) {
+func rawSend(url string, window, base, n int, fast bool) (func(k, i int, msg []byte) error, func() error, error) {
 	type pub struct {
 		nc      *nats.Conn
 		sub     *nats.Subscription
@@ -45,7 +45,7 @@ func rawSend(srv *natsembed.Server, p params, fast bool) (func(k, i int, msg []b
 		hdr     nats.Header
 		scratch []byte
 	}
-	pubs := make([]*pub, p.producers)
+	pubs := make([]*pub, n)
 	closeAll := func() {
 		for _, q := range pubs {
 			if q != nil && q.nc != nil {
@@ -59,7 +59,7 @@ func rawSend(srv *natsembed.Server, p params, fast bool) (func(k, i int, msg []b
 		q.cond = sync.NewCond(&q.mu)
 		pubs[k] = q
 		var err error
-		if q.nc, err = nats.Connect(srv.URL()); err != nil {
+		if q.nc, err = nats.Connect(url); err != nil {
 			closeAll()
 			return nil, nil, err
 		}
@@ -103,10 +103,10 @@ func rawSend(srv *natsembed.Server, p params, fast bool) (func(k, i int, msg []b
 			return nil, nil, err
 		}
 	}
-	window := uint64(p.window)
+	window64 := uint64(window)
 	publish := func(q *pub, k, i int, data []byte, op int) error {
 		q.mu.Lock()
-		for q.err == nil && q.sent-q.acked >= window {
+		for q.err == nil && q.sent-q.acked >= window64 {
 			q.cond.Wait()
 		}
 		if q.err != nil {
@@ -141,15 +141,15 @@ func rawSend(srv *natsembed.Server, p params, fast bool) (func(k, i int, msg []b
 		if i == 0 {
 			op = 0 // start
 		}
-		return publish(pubs[k], k, i, msg, op)
+		return publish(pubs[k-base], k, i, msg, op)
 	}
 	finish := func() error {
 		defer closeAll()
 		var errs []error
-		for k, q := range pubs {
+		for j, q := range pubs {
 			if fast {
 				// An end-of-batch commit: one more sequence, no message stored.
-				if err := publish(q, k, -1, nil, 3); err != nil {
+				if err := publish(q, base+j, -1, nil, 3); err != nil {
 					errs = append(errs, err)
 					continue
 				}

@@ -4,31 +4,62 @@
 // producers publishing directly with nats.go's PublishAsync (each with its
 // own connection and a pending window as large as the bridge's).
 //
+// Shapes. By default, a deployment's: every producer is its own process,
+// and so is the bridge; the parent holds only the embedded server and the
+// orchestration (and, in paced cases, the reader). The children are
+// bridgebench itself, re-executed with the environment variable
+// BRIDGEBENCH_CHILD holding what each does (child.go): a producer opens
+// the ring by name (its slot ID k+1) or connects to the server itself; the
+// bridge opens the ring and runs bridge.NewOut and Run on it, as ringctl
+// bridge out does. Each child sets up, says ready, and waits: the clock
+// starts when the parent tells every producer to go, so that start-up is
+// not timed. Children die with the parent (Pdeathsig, and the end of their
+// stdin), are killed on any error, and the ring is removed at the end, on
+// failure and on SIGINT or SIGTERM too. With --inproc, everything runs in
+// one process as goroutines (the shape before; at a small GOMAXPROCS,
+// producers parked on a full ring hold the scheduler slots that the bridge
+// and the server need: docs/bridge.md, "The 1 KiB gap"). The output's
+// first line names the shape.
+//
 // Two parts, both run round by round, the cases interleaved within each
 // round so that the machine's state moves every case alike:
 //
 //   - Throughput: each producer writes --messages/--producers messages as
 //     fast as it can; the clock stops when the stream has acknowledged the
-//     last one (the bridge released it; every PublishAsync completed).
-//     Bridged, direct, and direct with a Nats-Msg-Id on every message
-//     (direct-id: what the bridge sends, so the stream de-duplicates
-//     alike), memory and file storage, at each --sizes. Each case's rate,
-//     and the process's CPU time (getrusage: producers, bridge or
-//     publishers, and the server) per message. And raw-id against
-//     fast-id: a bare client publishing with a Nats-Msg-Id, a PubAck per
-//     message against JetStream fast-ingest batches (the stream allowing
-//     them), the protocol the only difference (docs/bridge.md,
-//     "Fast-ingest batches: measured, not used").
+//     last one: the bridge released it (in processes, the bridge's child
+//     reports when its OutStats.Released reaches the case's messages, which
+//     it watches once told that every producer is done); every
+//     PublishAsync completed (in processes, the last producer's report that
+//     all of its publishes are acknowledged; each must then exit 0). The
+//     stream must hold every message. Bridged, direct, and direct with a
+//     Nats-Msg-Id on every message (direct-id: what the bridge sends, so
+//     the stream de-duplicates alike), memory and file storage, at each
+//     --sizes. Each case's rate, and the CPU time per message (getrusage,
+//     user and system): in processes, the parent's over the timed part
+//     (the server and the orchestration) plus each child's own from its
+//     ready to its last message done (a producer: sent, and acknowledged
+//     if direct) or released (the bridge), its start-up and exit left out;
+//     in-process, the one process's (producers, bridge or publishers, and
+//     the server) over the timed part. And raw-id against fast-id: a bare
+//     client publishing with a Nats-Msg-Id, a PubAck per message against
+//     JetStream fast-ingest batches (the stream allowing them), the
+//     protocol the only difference (docs/bridge.md, "Fast-ingest batches:
+//     measured, not used").
 //
 //   - Paced: the producers write at --rate messages per second in all
 //     (each message due at its time: a late one counts its wait), memory
 //     storage. The time each Write call takes (ring Write; PublishAsync for
-//     direct), and the end-to-end latency, from the producer's timestamp in
-//     the message to its reading by a stream consumer (an ordered
+//     direct; in processes each child reports its calls' durations), and
+//     the end-to-end latency, from the producer's timestamp in the message
+//     (time.Now, CLOCK_REALTIME: one clock for every process of the host)
+//     to its reading by a stream consumer in the parent (an ordered
 //     consumer; for the ring alone, the ring's consumer). Cases: bridged,
 //     direct, and the ring alone (no bridge: a plain consumer drains it).
 //
-//     go run ./bench/cmd/bridgebench [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE] [--blockprofile FILE] [--mutexprofile FILE]
+//     go run ./bench/cmd/bridgebench [--inproc] [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE] [--blockprofile FILE] [--mutexprofile FILE]
+//
+// The profiles are the parent's: with the default shape, the server's and
+// the orchestration's only; use --inproc to profile producers and bridge.
 package main
 
 import (
@@ -37,14 +68,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shmring/shmring/internal/natsembed"
+	"github.com/shmring/shmring/ipc"
 )
 
 // params are the command line's.
@@ -54,15 +88,19 @@ type params struct {
 	conns     int // the bridge's OutConfig.Conns (0: its default)
 	ringMiB   int // the ring's capacity, MiB
 	window    int
-	rate      int // paced: messages per second, all producers together
-	paced     int // paced: messages per case
+	rate      int  // paced: messages per second, all producers together
+	paced     int  // paced: messages per case
+	inproc    bool // everything in this process (goroutines), not producers and the bridge in their own
 }
 
 func main() {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(childMain(spec))
+	}
 	var p params
 	flag.IntVar(&p.messages, "messages", 100_000, "messages per throughput case (all producers together)")
 	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
-	flag.IntVar(&p.producers, "producers", 2, "producers (goroutines, each an MPSC slot; for direct, each its own connection)")
+	flag.IntVar(&p.producers, "producers", 2, "producers (processes, goroutines with --inproc; each an MPSC slot, or for direct its own connection)")
 	flag.IntVar(&p.conns, "conns", 0, "the bridge's connections (OutConfig.Conns; 0: its default, one per producer slot up to 4)")
 	flag.IntVar(&p.ringMiB, "ring-mib", 4, "the ring's capacity in MiB (a ring holding every message of a case never makes its producers wait)")
 	flag.IntVar(&p.window, "window", 1024, "the bridge's window, and each direct publisher's PublishAsync pending limit")
@@ -73,6 +111,7 @@ func main() {
 	blockProfile := flag.String("blockprofile", "", "write a blocking profile (every blocking event: where goroutines wait) of the whole run to this file")
 	mutexProfile := flag.String("mutexprofile", "", "write a mutex contention profile (every contention event) of the whole run to this file")
 	only := flag.String("cases", "", "run only these cases, comma-separated (bridged/memory, direct/memory, direct-id/memory, raw-id/memory, fast-id/memory, and the same /file; bridged, direct, ring-only); the summary needs them all")
+	flag.BoolVar(&p.inproc, "inproc", false, "run the producers (goroutines) and the bridge in this process, with the server, instead of each in its own process")
 	flag.Parse()
 	var sz []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -104,6 +143,14 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
+	atExit = func() {
+		killRunning()
+		_ = ipc.Remove(ringName()) // if a case was running
+		_ = os.RemoveAll(dir)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { fail(fmt.Errorf("%v: stopped", <-sigs)) }()
 	srv, err := natsembed.New(dir, 0)
 	if err != nil {
 		fail(err)
@@ -118,6 +165,11 @@ func main() {
 	conns, err := bridgeConns(srv, p)
 	if err != nil {
 		fail(err)
+	}
+	if p.inproc {
+		fmt.Printf("shape: in-process (%d producer goroutines, the bridge and the server in one process)\n", p.producers)
+	} else {
+		fmt.Printf("shape: producers: %d processes; bridge: its own process; the server in the parent\n", p.producers)
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("bridgebench: %d producers; the bridge on %d connections, direct on %d; window %d, %d messages per throughput case, %d paced at %d/s, %d rounds; GOMAXPROCS %d, %d CPUs; load average %s\n",
@@ -184,7 +236,11 @@ func main() {
 			fmt.Printf("%5dB  %-7s %10.0f %10.0f %10.0f %9.2fx %9.2fx\n", size, st, median(b), median(d), median(di), median(ratios), median(ratiosID))
 		}
 	}
-	fmt.Println("\nCPU time per message, µs, median of the rounds (the whole process: producers, bridge or publishers, and the server)")
+	if p.inproc {
+		fmt.Println("\nCPU time per message, µs, median of the rounds (the whole process: producers, bridge or publishers, and the server)")
+	} else {
+		fmt.Println("\nCPU time per message, µs, median of the rounds (the parent's: the server; and each child's from ready to done: producers or publishers, and the bridge)")
+	}
 	fmt.Printf("%6s  %-7s %10s %10s %10s\n", "size", "storage", "bridged", "direct", "direct-id")
 	for _, size := range sz {
 		for _, st := range []string{"memory", "file"} {
@@ -254,7 +310,13 @@ func want(only, kase string) bool {
 	return only == "" || slices.Contains(strings.Split(only, ","), kase)
 }
 
+// atExit cleans up for fail: kills the children, removes the ring and
+// the server's store.
+var atExit = killRunning
+
+// fail reports err and exits 1, after atExit.
 func fail(err error) {
+	atExit()
 	fmt.Fprintln(os.Stderr, "bridgebench:", err)
 	os.Exit(1)
 }
