@@ -100,7 +100,7 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	if !bridged {
 		return s, nil
 	}
-	if s.out, err = bridge.NewOut(ctx, s.ring, bridge.OutConfig{URL: srv.URL(), Subject: subject, Window: p.window, Conns: p.conns}); err != nil {
+	if s.out, err = bridge.NewOut(ctx, s.ring, bridge.OutConfig{URL: srv.URL(), Subject: subject, Window: p.window, Conns: p.conns, ID: p.id}); err != nil {
 		return nil, err
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -355,7 +355,7 @@ func throughputProcs(srv *natsembed.Server, p params, size int, bridged, file, i
 	prod := childSpec{Role: roleProducer, Mode: producerMode(bridged, ids, raw), Per: total / p.producers, Size: size, URL: srv.URL(), Ring: s.name, Window: p.window}
 	var br *childSpec
 	if bridged {
-		br = &childSpec{Role: roleBridge, URL: srv.URL(), Ring: s.name, Window: p.window, Conns: p.conns, Total: total}
+		br = &childSpec{Role: roleBridge, URL: srv.URL(), Ring: s.name, Window: p.window, Conns: p.conns, ID: p.id, Total: total}
 	}
 	res, err := runKids(ctx, g, p, br, prod)
 	if err == nil {

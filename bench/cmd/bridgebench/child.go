@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/shmring/shmring/bridge"
@@ -44,6 +47,7 @@ type childSpec struct {
 	Ring     string        // the ring's name (modeRing, the bridge)
 	Window   int           // the bridge's window; a direct publisher's pending limit
 	Conns    int           // the bridge's OutConfig.Conns
+	ID       string        // the bridge's OutConfig.ID ("": its default)
 	Total    int           // the bridge reports when it has released this many messages (0: never)
 }
 
@@ -174,13 +178,35 @@ func childProducer(sp childSpec, out *bufio.Writer) error {
 // runs it, says ready; told that the producers are done, it says released
 // when Total messages are; it stops at end of file on stdin.
 func childBridge(sp childSpec, out *bufio.Writer) (err error) {
+	if dir := os.Getenv("BRIDGEBENCH_BRIDGE_CPUPROFILE"); dir != "" {
+		// A CPU profile of this bridge process, one file per case.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bridge-%d.pprof", os.Getpid())))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); err = errors.Join(err, f.Close()) }()
+	}
+	if dir := os.Getenv("BRIDGEBENCH_BRIDGE_TRACE"); dir != "" {
+		// An execution trace of this bridge process, one file per case.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bridge-%d.trace", os.Getpid())))
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer func() { trace.Stop(); err = errors.Join(err, f.Close()) }()
+	}
 	r, err := ipc.Open(sp.Ring)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, r.Close()) }()
 	ctx, cancel := withTimeout()
-	b, err := bridge.NewOut(ctx, r, bridge.OutConfig{URL: sp.URL, Subject: subject, Window: sp.Window, Conns: sp.Conns})
+	b, err := bridge.NewOut(ctx, r, bridge.OutConfig{URL: sp.URL, Subject: subject, Window: sp.Window, Conns: sp.Conns, ID: sp.ID})
 	cancel()
 	if err != nil {
 		return err

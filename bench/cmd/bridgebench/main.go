@@ -56,10 +56,15 @@
 //     consumer; for the ring alone, the ring's consumer). Cases: bridged,
 //     direct, and the ring alone (no bridge: a plain consumer drains it).
 //
-//     go run ./bench/cmd/bridgebench [--inproc] [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE] [--blockprofile FILE] [--mutexprofile FILE]
+//     go run ./bench/cmd/bridgebench [--inproc] [--messages 100000] [--sizes 64,1024] [--producers 2] [--conns 0] [--id ID] [--ring-mib 4] [--window 1024] [--rounds 3] [--rate 5000] [--paced 10000] [--cases LIST] [--cpuprofile FILE] [--blockprofile FILE] [--mutexprofile FILE]
 //
 // The profiles are the parent's: with the default shape, the server's and
-// the orchestration's only; use --inproc to profile producers and bridge.
+// the orchestration's only; use --inproc to profile producers and bridge,
+// or, for the bridge's own process, the environment:
+// BRIDGEBENCH_BRIDGE_CPUPROFILE=DIR writes a CPU profile of each case's
+// bridge process to DIR/bridge-PID.pprof, BRIDGEBENCH_BRIDGE_TRACE=DIR an
+// execution trace to DIR/bridge-PID.trace (go tool trace), each from the
+// process's start (set-up and the wait for "go" included) to its exit.
 package main
 
 import (
@@ -85,8 +90,9 @@ import (
 type params struct {
 	messages  int // per throughput case, all producers together
 	producers int
-	conns     int // the bridge's OutConfig.Conns (0: its default)
-	ringMiB   int // the ring's capacity, MiB
+	conns     int    // the bridge's OutConfig.Conns (0: its default)
+	id        string // the bridge's OutConfig.ID ("": its default)
+	ringMiB   int    // the ring's capacity, MiB
 	window    int
 	rate      int  // paced: messages per second, all producers together
 	paced     int  // paced: messages per case
@@ -102,6 +108,7 @@ func main() {
 	sizes := flag.String("sizes", "64,1024", "message sizes in bytes, comma-separated (at least 16: the number and the timestamp)")
 	flag.IntVar(&p.producers, "producers", 2, "producers (processes, goroutines with --inproc; each an MPSC slot, or for direct its own connection)")
 	flag.IntVar(&p.conns, "conns", 0, "the bridge's connections (OutConfig.Conns; 0: its default, one per producer slot up to 4)")
+	flag.StringVar(&p.id, "id", "", "the bridge's Nats-Msg-Id prefix, OutConfig.ID (default: the bridge's, 11 characters); to compare ID lengths")
 	flag.IntVar(&p.ringMiB, "ring-mib", 4, "the ring's capacity in MiB (a ring holding every message of a case never makes its producers wait)")
 	flag.IntVar(&p.window, "window", 1024, "the bridge's window, and each direct publisher's PublishAsync pending limit")
 	rounds := flag.Int("rounds", 3, "rounds")

@@ -118,7 +118,7 @@ func pacedRun(srv *natsembed.Server, p params, size int, kase string) (res paced
 		prod := childSpec{Role: roleProducer, Mode: mode, Per: total / p.producers, Size: size, Interval: interval, Timed: true, URL: srv.URL(), Ring: s.name, Window: p.window}
 		var br *childSpec
 		if bridged {
-			br = &childSpec{Role: roleBridge, URL: srv.URL(), Ring: s.name, Window: p.window, Conns: p.conns}
+			br = &childSpec{Role: roleBridge, URL: srv.URL(), Ring: s.name, Window: p.window, Conns: p.conns, ID: p.id}
 		}
 		kr, err := runKids(ctx, g, p, br, prod)
 		if err != nil {
