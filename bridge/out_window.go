@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -266,6 +267,9 @@ type inbox struct {
 	spare   []event
 	notify  chan struct{} // a token when events were added
 	pending atomic.Bool   // q is not empty
+	// wake, if set, ends Run's wait for the ring's messages (it cancels
+	// the context of Run's read): the next event calls it, once.
+	wake atomic.Pointer[context.CancelFunc]
 }
 
 func (in *inbox) init(size int) {
@@ -282,6 +286,9 @@ func (in *inbox) put(ev event) {
 	select {
 	case in.notify <- struct{}{}:
 	default:
+	}
+	if w := in.wake.Swap(nil); w != nil {
+		(*w)()
 	}
 }
 

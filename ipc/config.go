@@ -254,9 +254,11 @@ type Wait struct {
 	// the wait returns [ErrPeerDead]: nobody is left to make room or to
 	// write. 0: 1 s.
 	PeerTimeout time.Duration
-	// Hook, if set, is asked every few milliseconds of waiting at most (and
-	// at every park), on the waiting goroutine: it sees the attempt, the
-	// time waited and the ring's depth, and must not block. A nil error
+	// Hook, if set, is asked every few milliseconds while the wait spins
+	// or yields, and between sleeps once it parks (a sleep lasts up to
+	// 100 ms: to end one sooner from another goroutine, cancel the wait's
+	// context), on the waiting goroutine: it sees the attempt, the time
+	// waited and the ring's depth, and must not block. A nil error
 	// keeps waiting. A producer's hook returning [ErrFull] drops the
 	// message (counted as a drop; the write returns ErrFull); any other
 	// error ends the wait and is returned, wrapped (a producer's message
