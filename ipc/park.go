@@ -79,7 +79,7 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 			return false, nil
 		}
 		s.wp.Parks.Add(1)
-		if err := futex.Wait(s.wp.Seq, seq, slice); err != futex.ErrTimeout {
+		if err := s.firstWait(seq, slice); err != futex.ErrTimeout {
 			if err != nil {
 				return false, fmt.Errorf("ipc: futex wait: %w", err)
 			}

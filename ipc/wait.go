@@ -175,6 +175,8 @@ type waitSide struct {
 	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
 	// blocked MPSC reservation's owner even if nobody wakes it.
 	sliceCap func() time.Duration
+	// first registers a first sleep with the watch (firstsleep.go).
+	first firstSleeper
 	// closed is the endpoint's closed flag: Ring.Close sets it, bumps the
 	// futex words and wakes; the wait checks it at every step and before
 	// every sleep, and returns errShut.

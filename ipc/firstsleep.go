@@ -1,0 +1,148 @@
+// The first sleep's bound, kept by one goroutine of the process instead of
+// a kernel timer on every sleep.
+
+package ipc
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/internal/futex"
+)
+
+// A first sleep (park) goes without the barrier, so it must not last
+// longer than firstSleep: a wake-up the barrier would have caught comes at
+// most that late. A FUTEX_WAIT timeout bounded it, which arms a kernel
+// timer at each sleep and cancels it at each wake-up: on this project's
+// virtual machine that timer, the earliest the CPU has, is reprogrammed
+// twice per sleep (each a write to the timer's register: an exit to the
+// hypervisor), and it was most of what a park round trip costs over a raw
+// futex's (docs/benchmarks.md, "The park round trip": 1.31x with the
+// timeout, 1.10x without it, interleaved). Now a first sleep of the whole
+// firstSleep has no timeout: it registers here, and firstWatch, a
+// goroutine that runs while any sleep is registered, wakes (FUTEX_WAKE on
+// its word) every registered sleep older than firstSleep, marking it
+// expired so that the sleeper takes the path a timeout took. The bound
+// becomes firstSleep plus the watch's period (firstWatchPeriod), later
+// only if the Go scheduler cannot run the watch (every P busy or in a
+// system call: then within the runtime's monitor's retake, at most about
+// 10 ms). A sleep shortened below firstSleep (a deadline, the consumer's
+// slice cap, a test's slice) keeps its FUTEX_WAIT timeout: the watch's
+// period would overshoot it.
+
+// firstSleeper is a waiting side's registration: the word it sleeps on
+// and when its sleep must end. It lives in the waitSide (no allocation per
+// sleep).
+type firstSleeper struct {
+	addr    *atomic.Uint32
+	until   time.Time // monotonic
+	expired bool      // the watch woke it: the sleep "ran out" (under firstWatch.mu)
+	slot    int       // its place in firstWatch.list plus 1; 0: not registered
+}
+
+// firstWatchPeriod is how often the watch looks at the registered sleeps.
+const firstWatchPeriod = firstSleep / 2
+
+// firstWatchLinger is how long the watch goes on with nothing registered
+// before its goroutine ends (a new registration starts it again): long
+// enough that waits in quick succession do not start a goroutine each.
+const firstWatchLinger = 50 * time.Millisecond
+
+var firstWatch struct {
+	mu      sync.Mutex
+	list    []*firstSleeper
+	running bool
+}
+
+// register adds f, sleeping on addr until until, to the watch, starting
+// its goroutine if it is not running.
+func (f *firstSleeper) register(addr *atomic.Uint32, until time.Time) {
+	w := &firstWatch
+	w.mu.Lock()
+	f.addr, f.until, f.expired = addr, until, false
+	w.list = append(w.list, f)
+	f.slot = len(w.list)
+	if !w.running {
+		w.running = true
+		go watchFirstSleeps()
+	}
+	w.mu.Unlock()
+}
+
+// deregister removes f from the watch and reports whether the watch woke
+// it. After it returns the watch never touches f's word again (the
+// mapping may go).
+func (f *firstSleeper) deregister() (expired bool) {
+	w := &firstWatch
+	w.mu.Lock()
+	if f.slot > 0 {
+		i, last := f.slot-1, len(w.list)-1
+		w.list[i] = w.list[last]
+		w.list[i].slot = i + 1
+		w.list[last] = nil
+		w.list = w.list[:last]
+		f.slot = 0
+	}
+	expired = f.expired
+	w.mu.Unlock()
+	return expired
+}
+
+// watchFirstSleeps is the watch's goroutine: every firstWatchPeriod it
+// wakes the registered sleeps whose time is up (under the lock, so that
+// none is woken after it deregistered), and it ends after
+// firstWatchLinger with nothing registered.
+func watchFirstSleeps() {
+	w := &firstWatch
+	idle := time.Duration(0)
+	for {
+		time.Sleep(firstWatchPeriod)
+		w.mu.Lock()
+		if len(w.list) == 0 {
+			idle += firstWatchPeriod
+			if idle >= firstWatchLinger {
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			continue
+		}
+		idle = 0
+		now := time.Now()
+		for _, f := range w.list {
+			if !now.Before(f.until) {
+				f.expired = true
+				_, _ = futex.Wake(f.addr, math.MaxInt32)
+				firstWatchWakes.Add(1)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// firstWatchWakes counts the sleeps the watch woke (tests).
+var firstWatchWakes atomic.Uint64
+
+// firstWait is the first sleep on s's word (park): at most slice, through
+// the watch if slice is the whole firstSleep, with a FUTEX_WAIT timeout if
+// it is shorter (or a test asks for the timer). futex.ErrTimeout: it ran
+// out unwoken (or the watch woke it as a wake-up came: the caller's
+// re-try tells).
+func (s *waitSide) firstWait(seq uint32, slice time.Duration) error {
+	if slice < firstSleep || testFirstSleepTimer {
+		return futex.Wait(s.wp.Seq, seq, slice)
+	}
+	s.first.register(s.wp.Seq, time.Now().Add(slice))
+	err := futex.Wait(s.wp.Seq, seq, 0)
+	if s.first.deregister() && err == nil {
+		return futex.ErrTimeout
+	}
+	return err
+}
+
+// testFirstSleepTimer makes every first sleep take a FUTEX_WAIT timeout,
+// as before the watch (tests, benchmarks' A/B).
+var testFirstSleepTimer bool
