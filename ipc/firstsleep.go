@@ -18,11 +18,11 @@ import (
 // timer at each sleep and cancels it at each wake-up: on this project's
 // virtual machine that timer, the earliest the CPU has, is reprogrammed
 // twice per sleep (each a write to the timer's register: an exit to the
-// hypervisor), and it was most of what a park round trip costs over a raw
-// futex's (docs/benchmarks.md, "The park round trip": 1.31x with the
-// timeout, 1.10x without it, interleaved). Now a first sleep of the whole
+// hypervisor): 8 to 16% of a park round trip, most of what it cost over a
+// raw futex's (docs/benchmarks.md, "The first sleep's bound kept without a
+// timer per sleep"). Now a first sleep of the whole
 // firstSleep has no timeout: it registers here, and firstWatch, a
-// goroutine that runs while any sleep is registered, wakes (FUTEX_WAKE on
+// goroutine that ticks while any sleep is registered, wakes (FUTEX_WAKE on
 // its word) every registered sleep older than firstSleep, marking it
 // expired so that the sleeper takes the path a timeout took. The bound
 // becomes firstSleep plus the watch's period (firstWatchPeriod), later
@@ -45,15 +45,12 @@ type firstSleeper struct {
 // firstWatchPeriod is how often the watch looks at the registered sleeps.
 const firstWatchPeriod = firstSleep / 2
 
-// firstWatchLinger is how long the watch goes on with nothing registered
-// before its goroutine ends (a new registration starts it again): long
-// enough that waits in quick succession do not start a goroutine each.
-const firstWatchLinger = 50 * time.Millisecond
-
 var firstWatch struct {
 	mu      sync.Mutex
 	list    []*firstSleeper
-	running bool
+	running bool          // the watch's goroutine exists (it never ends)
+	blocked bool          // it waits for a registration (kick), not ticking
+	kick    chan struct{} // a token: a registration while it was blocked
 }
 
 // register adds f, sleeping on addr until until, to the watch, starting
@@ -64,9 +61,17 @@ func (f *firstSleeper) register(addr *atomic.Uint32, until time.Time) {
 	f.addr, f.until, f.expired = addr, until, false
 	w.list = append(w.list, f)
 	f.slot = len(w.list)
-	if !w.running {
+	switch {
+	case !w.running:
 		w.running = true
-		go watchFirstSleeps()
+		w.kick = make(chan struct{}, 1)
+		go watchFirstSleeps(w.kick)
+	case w.blocked:
+		w.blocked = false
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 	}
 	w.mu.Unlock()
 }
@@ -92,25 +97,21 @@ func (f *firstSleeper) deregister() (expired bool) {
 
 // watchFirstSleeps is the watch's goroutine: every firstWatchPeriod it
 // wakes the registered sleeps whose time is up (under the lock, so that
-// none is woken after it deregistered), and it ends after
-// firstWatchLinger with nothing registered.
-func watchFirstSleeps() {
+// none is woken after it deregistered); when it finds none registered it
+// waits for the next registration's kick instead of ticking, so that an
+// idle process costs nothing (the goroutine stays, blocked, for the
+// process's life).
+func watchFirstSleeps(kick <-chan struct{}) {
 	w := &firstWatch
-	idle := time.Duration(0)
 	for {
 		time.Sleep(firstWatchPeriod)
 		w.mu.Lock()
 		if len(w.list) == 0 {
-			idle += firstWatchPeriod
-			if idle >= firstWatchLinger {
-				w.running = false
-				w.mu.Unlock()
-				return
-			}
+			w.blocked = true
 			w.mu.Unlock()
+			<-kick
 			continue
 		}
-		idle = 0
 		now := time.Now()
 		for _, f := range w.list {
 			if !now.Before(f.until) {

@@ -20,23 +20,24 @@ func watchIdle() bool {
 	return len(firstWatch.list) == 0
 }
 
-// watchEnds waits for the watch's goroutine to end (it lingers
-// firstWatchLinger with nothing registered); a generous deadline only
-// fails a watch that never ends.
-func watchEnds(t *testing.T) {
+// watchStops waits for the watch to stop ticking (its first tick with
+// nothing registered blocks it until the next registration); a generous
+// deadline only fails a watch that never stops.
+func watchStops(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		firstWatch.mu.Lock()
 		defer firstWatch.mu.Unlock()
-		return !firstWatch.running
-	}, time.Minute, time.Millisecond, "the watch's goroutine ends with nothing registered")
+		return firstWatch.blocked
+	}, time.Minute, time.Millisecond, "the watch stops ticking with nothing registered")
 }
 
 // TestFirstSleepWatch: a first sleep of the whole firstSleep that nobody
 // wakes (its re-tries blind, as if the publisher's store stayed in its
 // store buffer) is woken by the watch and takes the path a timeout took:
 // counted as run out, then the barrier's re-try finds the store. Nothing
-// stays registered, and the watch's goroutine ends.
+// stays registered, and the watch stops ticking; a second such sleep
+// starts it again.
 func TestFirstSleepWatch(t *testing.T) {
 	testSkipFirstRecheck = true
 	defer func() { testSkipFirstRecheck = false }()
@@ -48,7 +49,13 @@ func TestFirstSleepWatch(t *testing.T) {
 	require.Greater(t, firstWatchWakes.Load(), wakes, "the watch ended the first sleep")
 	require.Equal(t, ranOut+1, firstSleepsRanOut.Load(), "counted as run out")
 	require.True(t, watchIdle(), "deregistered")
-	watchEnds(t)
+	watchStops(t)
+
+	wakes = firstWatchWakes.Load()
+	try, _ = visibleAt(1)
+	require.Equal(t, uint64(2), parkUntil(t, s, try), "one more sleep")
+	require.Greater(t, firstWatchWakes.Load(), wakes, "the kicked watch ended it")
+	watchStops(t)
 }
 
 // A first sleep shortened below firstSleep (by the caller's deadline)
@@ -102,7 +109,7 @@ func TestFirstSleepWatchMany(t *testing.T) {
 		}
 		require.True(t, watchIdle(), "round %d: every sleep deregistered", round)
 	}
-	watchEnds(t)
+	watchStops(t)
 }
 
 // With testFirstSleepTimer the first sleep takes its FUTEX_WAIT timeout,
