@@ -147,11 +147,18 @@ type Out struct {
 	// (out_ack.go); reconn a token at each reconnection, ending a retry's
 	// pause. The acknowledgement timer: clock is its time's origin, armed
 	// whether it runs (owned by Run).
-	in     inbox
-	reconn chan struct{}
-	timer  *time.Timer
-	clock  time.Time
-	armed  bool
+	in inbox
+	// rctx is the context of Run's reads of the ring (a child of Run's),
+	// kept from read to read until an event cancels it (inbox.wake), so
+	// that a read costs no allocation; rcancel points to its cancel
+	// function, a cell never written again (an event's goroutine may call
+	// it while Run makes the next context).
+	rctx    context.Context
+	rcancel *context.CancelFunc
+	reconn  chan struct{}
+	timer   *time.Timer
+	clock   time.Time
+	armed   bool
 
 	stopStatus func()
 	runGuard   // Run one at a time, not after Close; its state and failures
@@ -200,8 +207,8 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	}
 	if cfg.ID == "" {
 		cfg.ID = ringID(r)
-	} else if strings.ContainsAny(cfg.ID, "\r\n") {
-		return nil, fmt.Errorf("bridge: OutConfig.ID %q holds a line break, which cannot go in a Nats-Msg-Id header: give an ID of one line (or none, for the default)", cfg.ID)
+	} else if err := checkID(cfg.ID); err != nil {
+		return nil, err
 	}
 	b := &Out{cfg: cfg, r: r, ring: r.Path(), reconn: make(chan struct{}, 1), emptyAt: -1}
 	b.in.init(cfg.Window)
@@ -281,6 +288,23 @@ func NewOut(ctx context.Context, r *ipc.Ring, cfg OutConfig) (_ *Out, err error)
 	b.epoch.Store(b.w.epoch)
 	b.stopStatus = startStatus(r, statusOut, b.sample)
 	return b, nil
+}
+
+// checkID refuses an OutConfig.ID that cannot go in a Nats-Msg-Id header
+// as it is: a control character (a line break would end the header), or
+// white space at either end (the server trims it from the value, and the
+// stream's Msg-Ids would not start with the ID: StrictOrder would take the
+// bridge's own messages for another writer's).
+func checkID(id string) error {
+	for _, c := range id {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("bridge: OutConfig.ID %q holds a control character (%U), which cannot go in a Nats-Msg-Id header: give an ID of printable characters (or none, for the default): %w", id, c, fs.ErrInvalid)
+		}
+	}
+	if strings.TrimSpace(id) != id {
+		return fmt.Errorf("bridge: OutConfig.ID %q begins or ends with white space, which the server trims from a Nats-Msg-Id: give an ID without it (or none, for the default): %w", id, fs.ErrInvalid)
+	}
+	return nil
 }
 
 // ID is the ring's identity in the bridge's Nats-Msg-Ids (OutConfig.ID,

@@ -39,6 +39,12 @@ func (b *Out) Run(ctx context.Context) error {
 		return err
 	}
 	defer end()
+	defer func() {
+		if b.rcancel != nil {
+			(*b.rcancel)()
+			b.rctx, b.rcancel = nil, nil
+		}
+	}()
 
 	if b.w.n > b.w.acked {
 		// A previous Run returned with messages in the window that are
@@ -119,18 +125,29 @@ func (b *Out) pause(ctx context.Context, d time.Duration) bool {
 // the ring, and the window is re-published.
 func (b *Out) read(ctx context.Context) error {
 	// The ring's wait sleeps up to 100 ms at a time and asks waitHook for
-	// events only between sleeps: an acknowledgement arriving while it
-	// sleeps on an empty ring would wait for that (the last messages'
-	// release late by up to 100 ms: measured, docs/bridge.md). The next
-	// event cancels wctx instead, which wakes the sleep at once.
-	wctx, cancel := context.WithCancel(ctx)
-	b.in.wake.Store(&cancel)
-	defer func() {
-		b.in.wake.Store(nil)
-		cancel()
-	}()
-	// An event that came before wake was set is seen by waitHook, which
-	// the wait asks before it first sleeps.
+	// events only between sleeps (and, with a park policy, not before its
+	// first): an acknowledgement arriving while it sleeps on an empty ring
+	// would wait for that (the last messages' release late by up to
+	// 100 ms: measured, docs/bridge.md). So the next event cancels the
+	// read's context, which wakes the sleep at once; one that came before
+	// wake was set is found by the load of pending after it (both are
+	// sequentially consistent: put's Swap sees wake, or this load sees
+	// pending), and cancels it here: the read takes what the ring holds
+	// and does not wait. The context is kept for the next read until an
+	// event cancels it.
+	if b.rctx == nil || b.rctx.Err() != nil {
+		if b.rcancel != nil {
+			(*b.rcancel)()
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		b.rctx, b.rcancel = rctx, &cancel
+	}
+	wctx := b.rctx
+	b.in.wake.Store(b.rcancel)
+	defer b.in.wake.Store(nil)
+	if b.in.pending.Load() {
+		(*b.rcancel)()
+	}
 	for rec, err := range b.cons.Batch(wctx, b.w.room()) {
 		if err != nil {
 			if errors.Is(err, errWake) || wctx.Err() != nil {

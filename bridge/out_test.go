@@ -581,7 +581,11 @@ func TestOutID(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "orders:1", given)
 	_, err = open(r, "a\r\nNats-Rollup: all")
-	require.ErrorContains(t, err, "line break")
+	require.ErrorIs(t, err, fs.ErrInvalid)
+	require.ErrorContains(t, err, "control character")
+	_, err = open(r, " orders")
+	require.ErrorIs(t, err, fs.ErrInvalid)
+	require.ErrorContains(t, err, "white space")
 	created := ops.Header(r).CreatedNanos
 	require.NoError(t, r.Close())
 	require.NoError(t, ipc.Remove(name))

@@ -171,10 +171,11 @@ func OpenDoorbell(dir string, id uint64, uid uint32) (d *Doorbell, err error) {
 	// The mapping outlives the descriptor, which an opener does not need
 	// (it holds no lock): a producer keeps a doorbell mapped for as long
 	// as its ring names it, and should not hold a descriptor that long.
-	if err = unix.Close(fd); err != nil {
-		_ = unix.Munmap(mem)
-		return nil, wrap(fmt.Errorf("close: %w", err))
-	}
+	// A failed close is not an error (the mapping stands) and must not
+	// close the number again (the deferred close is for err != nil only):
+	// Linux frees the descriptor even when close fails, and another
+	// goroutine may hold that number by now.
+	_ = unix.Close(fd)
 	return &Doorbell{path: path, id: id, mem: mem}, nil
 }
 
