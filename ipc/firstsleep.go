@@ -24,13 +24,23 @@ import (
 // firstSleep has no timeout: it registers here, and firstWatch, a
 // goroutine that ticks while any sleep is registered, wakes (FUTEX_WAKE on
 // its word) every registered sleep older than firstSleep, marking it
-// expired so that the sleeper takes the path a timeout took. The bound
-// becomes firstSleep plus the watch's period (firstWatchPeriod), later
-// only if the Go scheduler cannot run the watch (every P busy or in a
-// system call: then within the runtime's monitor's retake, at most about
-// 10 ms). A sleep shortened below firstSleep (a deadline, the consumer's
-// slice cap, a test's slice) keeps its FUTEX_WAIT timeout: the watch's
-// period would overshoot it.
+// expired so that the sleeper takes the path a timeout took. The watch
+// looks about every millisecond (firstWatchPeriod; the runtime rounds a
+// shorter sleep up to one), so a first sleep nobody wakes lasts 1 to about
+// 2 ms: the bound on a raced wake-up, against exactly 1 ms with the
+// timeout. It is later only if the Go scheduler cannot run the watch
+// (every P busy, or held by a system call until the runtime's monitor
+// takes it back: up to about 20 ms). A sleep shortened below firstSleep
+// (a deadline, the consumer's slice cap, a test's slice) keeps its
+// FUTEX_WAIT timeout: the watch would overshoot it.
+//
+// Costs, besides the goroutine: a lock and a clock read a first sleep
+// (one lock for the whole process: many endpoints parking at high rates
+// share it), and the watch's wake is a FUTEX_WAKE on the shared word, so
+// that every other sleeper on it, in any process (MPSC producers waiting
+// for room on line 6), wakes too, re-checks and sleeps again, on the
+// barrier path (docs/layout.md says so): at most once a millisecond per
+// first sleep that runs out, none while wake-ups come within 1 ms.
 
 // firstSleeper is a waiting side's registration: the word it sleeps on
 // and when its sleep must end. It lives in the waitSide (no allocation per
@@ -42,8 +52,10 @@ type firstSleeper struct {
 	slot    int       // its place in firstWatch.list plus 1; 0: not registered
 }
 
-// firstWatchPeriod is how often the watch looks at the registered sleeps.
-const firstWatchPeriod = firstSleep / 2
+// firstWatchPeriod is how often the watch looks at the registered sleeps:
+// a time.Sleep under a millisecond is rounded up to one by the runtime's
+// timers (epoll_wait's millisecond), so asking for less buys nothing.
+const firstWatchPeriod = firstSleep
 
 var firstWatch struct {
 	mu      sync.Mutex
