@@ -141,6 +141,35 @@ func TestOutMessageTooLargeRun(t *testing.T) {
 			require.NoError(t, p.Write(context.Background(), m))
 		}
 	}
+	// payloadLowered runs a bridge that publishes message 1 and then finds
+	// the server restarted with max_payload 600 and its ring holding
+	// message 2, of 1000 bytes, and message 3; it returns the bridge, its
+	// ring, the server's URL, raise (which restarts the server with the
+	// default max_payload) and the error Run returned.
+	payloadLowered := func(t *testing.T) (b *bridge.Out, r *ipc.Ring, url string, raise func(), err error) {
+		t.Helper()
+		dir := t.TempDir()
+		srv := startJS(t, dir, 0, 0)
+		url = srv.ClientURL()
+		js := connect(t, url)
+		addStream(t, js, "P")
+		r = newRing(t)
+		b, err = bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: url, Subject: "P.x", Window: 8, ReconnectWait: 20 * time.Millisecond})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		done := runOutErr(t, b)
+		write(t, r, small(1))
+		waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
+		port := srv.Addr().(*net.TCPAddr).Port
+		restart := func(maxPayload int32) {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			srv = startJS(t, dir, port, maxPayload)
+		}
+		restart(600)
+		write(t, r, big, small(3))
+		return b, r, url, func() { restart(0) }, <-done
+	}
 	t.Run("stream MaxMsgSize lowered", func(t *testing.T) {
 		srv := natstest.Start(t)
 		js := connect(t, srv.URL())
@@ -168,23 +197,7 @@ func TestOutMessageTooLargeRun(t *testing.T) {
 		checkHeld(t, b, r, big)
 	})
 	t.Run("server max_payload lowered", func(t *testing.T) {
-		dir := t.TempDir()
-		srv := startJS(t, dir, 0, 0)
-		url := srv.ClientURL()
-		js := connect(t, url)
-		addStream(t, js, "P")
-		r := newRing(t)
-		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: url, Subject: "P.x", Window: 8, ReconnectWait: 20 * time.Millisecond})
-		require.NoError(t, err)
-		done := runOutErr(t, b)
-		write(t, r, small(1))
-		waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
-		port := srv.Addr().(*net.TCPAddr).Port
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		startJS(t, dir, port, 600)
-		write(t, r, big, small(3))
-		err = <-done
+		b, r, url, _, err := payloadLowered(t)
 		require.ErrorIs(t, err, nats.ErrMaxPayload)
 		require.ErrorContains(t, err, ":0:2 (ring ")
 		require.ErrorContains(t, err, "1000 bytes) cannot be published to "+url+": with its headers it exceeds the server's max_payload (600 bytes)")
@@ -198,35 +211,16 @@ func TestOutMessageTooLargeRun(t *testing.T) {
 	// same bridge: the message that failed (published by no one: it was
 	// left in the window unsent) goes out with the rest, none missing.
 	t.Run("server max_payload lowered then raised, Run again", func(t *testing.T) {
-		dir := t.TempDir()
-		srv := startJS(t, dir, 0, 0)
-		url := srv.ClientURL()
-		js := connect(t, url)
-		addStream(t, js, "P")
-		r := newRing(t)
-		b, err := bridge.NewOut(context.Background(), r, bridge.OutConfig{URL: url, Subject: "P.x", Window: 8, ReconnectWait: 20 * time.Millisecond})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = b.Close() })
-		done := runOutErr(t, b)
-		write(t, r, small(1))
-		waitFor(t, "message 1 released", func() bool { return b.Stats().Released == 1 })
-		port := srv.Addr().(*net.TCPAddr).Port
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		srv = startJS(t, dir, port, 600)
-		write(t, r, big, small(3))
-		require.ErrorIs(t, <-done, nats.ErrMaxPayload)
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		startJS(t, dir, port, 0)
-		done = runOutErr(t, b)
+		b, _, url, raise, err := payloadLowered(t)
+		require.ErrorIs(t, err, nats.ErrMaxPayload)
+		raise()
+		runOutErr(t, b)
 		waitFor(t, "every message released", func() bool { return b.Stats().Released == 3 })
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		str, err := connect(t, url).Stream(ctx, "P")
 		require.NoError(t, err)
 		require.EqualValues(t, 3, str.CachedInfo().State.Msgs, "the stream holds the three, once each")
-		_ = done
 	})
 }
 

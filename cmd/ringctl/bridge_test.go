@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,11 +24,11 @@ const bridgeDeadline = 90 * time.Second
 
 // startRingctl runs ringctl with args as a child process (the test binary,
 // RINGCTL_TEST_ARGS) with env added, killed when t ends if still running.
-func startRingctl(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+func startRingctl(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	cmd = exec.CommandContext(testutil.ChildDeadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), env...), "RINGCTL_TEST_ARGS="+strings.Join(args, "\x1f"))
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -277,7 +275,7 @@ func TestBridgeUsage(t *testing.T) {
 
 // embeddedURL waits for the address a bridge --embedded prints first on
 // stderr, and returns it.
-func embeddedURL(t *testing.T, stderr *syncBuffer) string {
+func embeddedURL(t *testing.T, stderr *testutil.SyncBuffer) string {
 	t.Helper()
 	var url string
 	require.Eventually(t, func() bool {
@@ -289,25 +287,6 @@ func embeddedURL(t *testing.T, stderr *syncBuffer) string {
 		return err == nil
 	}, bridgeDeadline, 5*time.Millisecond, "the embedded server's address on stderr")
 	return url
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's output copier and the
-// test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestBridgeKilledGoesStale: a bridge SIGKILLed leaves its last sample in

@@ -2,10 +2,12 @@ package testutil
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +58,24 @@ func StartHangInCreate(t testing.TB, env ...string) *exec.Cmd {
 	require.NoError(t, err)
 	require.Equal(t, hangingLine, line)
 	return cmd
+}
+
+// SyncBuffer is a bytes.Buffer safe for a child process's output copier
+// (exec's goroutine writing) and the test's reads at the same time.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

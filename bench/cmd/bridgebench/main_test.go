@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,25 +109,6 @@ func TestRuns(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while exec's goroutine
-// writes the child's output into it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestChildKilled: a producer process killed in a case fails the run,
 // saying which, and bridgebench kills the other children and removes the
 // ring.
@@ -139,22 +119,30 @@ func TestChildKilled(t *testing.T) {
 			defer cancel()
 			// A paced case of 1,000 s: it runs until the test kills a child.
 			cmd, mark := bridgebench(t, ctx, "--rounds", "1", "--messages", "10", "--paced", "1000000", "--rate", "1000", "--sizes", "64", "--cases", kase)
-			var out lockedBuffer
+			var out testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
 			want := 2 // producers
 			if kase == "bridged" {
 				want++
 			}
-			var kids []int
-			for kids = marked(t, mark, cmd.Process.Pid); len(kids) < want; kids = marked(t, mark, cmd.Process.Pid) {
+			// Poll until every child has exec'd with its role: a child
+			// between fork and exec still shows the parent's environment
+			// (the mark, but no role yet).
+			victim, roles := 0, 0
+			for roles < want {
 				require.NoError(t, ctx.Err(), "bridgebench's %d children did not appear: %s", want, out.String())
 				time.Sleep(10 * time.Millisecond) // polling for a condition, not a timing assumption
-			}
-			victim := 0
-			for _, k := range kids {
-				if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", k)); err == nil && bytes.Contains(env, []byte(childEnv+`={"Role":"producer"`)) {
-					victim = k
+				victim, roles = 0, 0
+				for _, k := range marked(t, mark, cmd.Process.Pid) {
+					env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", k))
+					if err != nil || !bytes.Contains(env, []byte(childEnv+"=")) {
+						continue
+					}
+					roles++
+					if bytes.Contains(env, []byte(childEnv+`={"Role":"producer"`)) {
+						victim = k
+					}
 				}
 			}
 			require.NotZero(t, victim, "no producer among bridgebench's children")
