@@ -134,7 +134,10 @@ func (b *Out) read(ctx context.Context) error {
 	// sequentially consistent: put's Swap sees wake, or this load sees
 	// pending), and cancels it here: the read takes what the ring holds
 	// and does not wait. The context is kept for the next read until an
-	// event cancels it.
+	// event cancels it (an event's cancel that comes late, after its event
+	// was taken, ends a later read's wait for nothing: one more turn of
+	// Run's loop). "At once" is a park's or a block's; a backoff wait sees
+	// the cancellation after its current sleep (1 ms at most).
 	if b.rctx == nil || b.rctx.Err() != nil {
 		if b.rcancel != nil {
 			(*b.rcancel)()
