@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/shmring/shmring/ipc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -261,4 +263,30 @@ func TestRefusalRequestsEndWithRun(t *testing.T) {
 	err = b.explain(ctx, jetstream.ErrNoStreamResponse)
 	require.ErrorIs(t, err, jetstream.ErrNoStreamResponse)
 	require.ErrorIs(t, <-js.ended, context.Canceled)
+}
+
+// An event for Run (an acknowledgement, here a tick) ends read's wait on an
+// empty ring by cancelling the read's context, whatever the wait's policy:
+// with Park the wait asks the hook only between sleeps (up to 100 ms), so
+// without the cancellation the read would end at the hook's look after a
+// sleep, its context not cancelled.
+func TestReadWokenByEvent(t *testing.T) {
+	r, err := ipc.Create(testutil.Name(t), ipc.Config{Capacity: 1 << 14})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	b := &Out{ring: r.Path()}
+	b.in.init(8)
+	b.w.init(8, "S.x", []string{"_INBOX.t."}, false)
+	b.cons, err = r.Consumer(&ipc.ConsumerConfig{Hold: true,
+		Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: 24 * time.Hour, Hook: b.waitHook}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.cons.Close() })
+
+	done := make(chan error, 1)
+	go func() { done <- b.read(context.Background()) }()
+	require.Eventually(t, func() bool { return b.in.wake.Load() != nil }, time.Minute, time.Millisecond, "read arms the wake")
+	b.in.put(event{kind: evTick})
+	require.NoError(t, <-done)
+	require.Error(t, b.rctx.Err(), "the event cancelled the read's context")
+	require.Nil(t, b.in.wake.Load(), "read disarms the wake when it returns")
 }

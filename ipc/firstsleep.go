@@ -60,9 +60,8 @@ const firstWatchPeriod = firstSleep
 var firstWatch struct {
 	mu      sync.Mutex
 	list    []*firstSleeper
-	running bool          // the watch's goroutine exists (it never ends)
-	blocked bool          // it waits for a registration (kick), not ticking
-	kick    chan struct{} // a token: a registration while it was blocked
+	blocked bool          // the watch waits for a registration (kick), not ticking
+	kick    chan struct{} // a token: a registration while it was blocked; nil until the watch's goroutine (it never ends) starts
 }
 
 // register adds f, sleeping on addr until until, to the watch, starting
@@ -74,8 +73,7 @@ func (f *firstSleeper) register(addr *atomic.Uint32, until time.Time) {
 	w.list = append(w.list, f)
 	f.slot = len(w.list)
 	switch {
-	case !w.running:
-		w.running = true
+	case w.kick == nil:
 		w.kick = make(chan struct{}, 1)
 		go watchFirstSleeps(w.kick)
 	case w.blocked:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -178,27 +179,21 @@ func childProducer(sp childSpec, out *bufio.Writer) error {
 // runs it, says ready; told that the producers are done, it says released
 // when Total messages are; it stops at end of file on stdin.
 func childBridge(sp childSpec, out *bufio.Writer) (err error) {
-	if dir := os.Getenv("BRIDGEBENCH_BRIDGE_CPUPROFILE"); dir != "" {
-		// A CPU profile of this bridge process, one file per case.
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bridge-%d.pprof", os.Getpid())))
-		if err != nil {
-			return err
+	// A CPU profile and an execution trace of this bridge process, one
+	// file each per case, if asked for.
+	for _, rec := range []struct {
+		env, ext string
+		start    func(io.Writer) error
+		stop     func()
+	}{
+		{"BRIDGEBENCH_BRIDGE_CPUPROFILE", "pprof", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"BRIDGEBENCH_BRIDGE_TRACE", "trace", trace.Start, trace.Stop},
+	} {
+		end, rerr := recordTo(os.Getenv(rec.env), rec.ext, rec.start, rec.stop)
+		if rerr != nil {
+			return rerr
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); err = errors.Join(err, f.Close()) }()
-	}
-	if dir := os.Getenv("BRIDGEBENCH_BRIDGE_TRACE"); dir != "" {
-		// An execution trace of this bridge process, one file per case.
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bridge-%d.trace", os.Getpid())))
-		if err != nil {
-			return err
-		}
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer func() { trace.Stop(); err = errors.Join(err, f.Close()) }()
+		defer func() { err = errors.Join(err, end()) }() // childBridge's err
 	}
 	r, err := ipc.Open(sp.Ring)
 	if err != nil {
@@ -255,4 +250,20 @@ func childBridge(sp childSpec, out *bufio.Writer) (err error) {
 			return fmt.Errorf("the bridge stopped: %w", errors.Join(err, b.Close()))
 		}
 	}
+}
+
+// recordTo starts a recording (start, stop) into dir/bridge-PID.ext, and
+// returns what ends it; nothing if dir is "".
+func recordTo(dir, ext string, start func(io.Writer) error, stop func()) (end func() error, err error) {
+	if dir == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bridge-%d.%s", os.Getpid(), ext)))
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return func() error { stop(); return f.Close() }, nil
 }
