@@ -82,7 +82,7 @@ func (n *natsFlags) resolve(sio stdio, prepare func(jetstream.JetStream) error) 
 	fmt.Fprintf(sio.err, "embedded JetStream server at %s (store %s)\n", addr, n.embedded)
 	if err := withJetStream(addr, prepare); err != nil {
 		srv.Shutdown()
-		return "", stop, err
+		return "", stop, srv.Explain(err)
 	}
 	return addr, srv.Shutdown, nil
 }

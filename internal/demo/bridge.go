@@ -94,7 +94,7 @@ func Bridge(exe string, cfg BridgeConfig) (res BridgeResult, err error) {
 		return res, err
 	}
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bridgeStream, Subjects: []string{bridgeSubject}, Storage: jetstream.FileStorage}); err != nil {
-		return res, fmt.Errorf("demo: create the stream: %w", err)
+		return res, fmt.Errorf("demo: create the stream: %w", srv.Explain(err))
 	}
 
 	var opts []ipc.Option

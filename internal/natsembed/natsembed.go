@@ -12,14 +12,18 @@
 package natsembed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // readyTimeout bounds how long New waits for the server to accept
@@ -30,6 +34,7 @@ const readyTimeout = 60 * time.Second
 // for concurrent use.
 type Server struct {
 	dir string
+	log *problems // the server's warnings and errors, kept across restarts
 
 	mu   sync.Mutex
 	srv  *server.Server // nil while shut down
@@ -41,7 +46,7 @@ type Server struct {
 // accepts connections, or at once with [ErrPort] if port is taken or no
 // TCP port.
 func New(dir string, port int) (*Server, error) {
-	s := &Server{dir: dir, port: port}
+	s := &Server{dir: dir, port: port, log: &problems{}}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
@@ -73,6 +78,9 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("natsembed: configure the server: %w", err)
 	}
+	// NoLog stops only the server's own console logger: this one keeps
+	// the warnings and errors in memory, for Problems.
+	srv.SetLogger(s.log, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
@@ -106,6 +114,97 @@ func probePort(port int) error {
 	}
 	return l.Close()
 }
+
+// Problems returns the server's latest warnings and errors, oldest first
+// (at most keepProblems, each prefixed "warning: ", "error: " or
+// "fatal: "). The server's API answers some failures with a generic
+// description ("error creating store for stream") and logs the cause: a
+// caller adds these to its own error so that the cause is seen.
+func (s *Server) Problems() []string { return s.log.list() }
+
+// Explain returns err with the server's latest problems (at most the
+// last three) appended, or err unchanged if the server logged none; nil
+// stays nil. errors.Is and As still see err.
+func (s *Server) Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	lines := s.Problems()
+	if len(lines) == 0 {
+		return err
+	}
+	lines = lines[max(0, len(lines)-3):]
+	return fmt.Errorf("%w (the embedded server's latest log lines: %s)", err, strings.Join(lines, "; "))
+}
+
+// HoldStream is the name of the stream HoldStreamsDir creates, and
+// HoldSubject its only subject.
+const (
+	HoldStream  = "NATSEMBED_HOLD"
+	HoldSubject = "_natsembed.hold"
+)
+
+// HoldStreamsDir creates a file stream (HoldStream, on HoldSubject, which
+// nothing publishes to) that lives as long as the store, so that the
+// account's streams directory in the store is never empty. For code that
+// deletes the account's last file stream and creates another at once (the
+// tests that recreate a stream, bridgebench's cases):
+// nats-server 2.15's stream delete removes the account's streams directory
+// in a goroutine "if empty", racing with the next stream's creation, which
+// then fails now and then with "error creating store for stream" (its log:
+// "could not create storage directory ... no such file or directory").
+// Idempotent, across restarts too.
+func (s *Server) HoldStreamsDir() error {
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		return fmt.Errorf("natsembed: hold the streams directory: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("natsembed: hold the streams directory: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: HoldStream, Subjects: []string{HoldSubject}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return fmt.Errorf("natsembed: hold the streams directory: %w", s.Explain(err))
+	}
+	return nil
+}
+
+// keepProblems bounds how many of the server's warnings and errors a
+// Server keeps.
+const keepProblems = 16
+
+// problems is a server.Logger that keeps the latest keepProblems warnings
+// and errors and drops notices, debug and trace lines.
+type problems struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (p *problems) add(kind, format string, v []any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.lines) == keepProblems {
+		p.lines = append(p.lines[:0], p.lines[1:]...)
+	}
+	p.lines = append(p.lines, kind+fmt.Sprintf(format, v...))
+}
+
+func (p *problems) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+func (p *problems) Noticef(string, ...any)         {}
+func (p *problems) Debugf(string, ...any)          {}
+func (p *problems) Tracef(string, ...any)          {}
+func (p *problems) Warnf(format string, v ...any)  { p.add("warning: ", format, v) }
+func (p *problems) Errorf(format string, v ...any) { p.add("error: ", format, v) }
+func (p *problems) Fatalf(format string, v ...any) { p.add("fatal: ", format, v) }
 
 // URL returns the server's client URL, the same across restarts.
 func (s *Server) URL() string {

@@ -25,7 +25,9 @@ type Server = natsembed.Server
 func New(dir string, port int) (*Server, error) { return natsembed.New(dir, port) }
 
 // Start is New for a test: its store in t.TempDir(), a random port, shut
-// down when t ends. It fails t if the server does not start.
+// down when t ends, holding its streams directory (Server.HoldStreamsDir:
+// a test may delete a file stream and create another at once). It fails t
+// if the server does not start.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := New(t.TempDir(), 0)
@@ -33,5 +35,8 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("natstest: %v", err)
 	}
 	t.Cleanup(s.Shutdown)
+	if err := s.HoldStreamsDir(); err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
 	return s
 }

@@ -81,7 +81,7 @@ func newSetupBatched(srv *natsembed.Server, p params, size int, file, ring, brid
 	}
 	s.stream = "BB" + strconv.FormatInt(streams.Add(1), 10)
 	if _, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{subject}, Storage: storage, AllowBatchPublish: batched}); err != nil {
-		return nil, fmt.Errorf("create the stream: %w", err)
+		return nil, fmt.Errorf("create the stream: %w", srv.Explain(err))
 	}
 	stops = append(stops, func() error {
 		ctx, cancel := withTimeout()

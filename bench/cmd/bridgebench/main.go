@@ -163,6 +163,10 @@ func main() {
 		fail(err)
 	}
 	defer srv.Shutdown()
+	// Each case deletes its stream and the next creates one at once.
+	if err := srv.HoldStreamsDir(); err != nil {
+		fail(err)
+	}
 	if *blockProfile != "" {
 		// After the server's start: nats-server sets the rate (its
 		// prof_block_rate option, 0 by default).
