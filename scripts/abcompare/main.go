@@ -120,4 +120,56 @@ func main() {
 		}
 		fmt.Printf("%-26s %9.2f %-4s %9.2f %-4s %8.3f  %v\n", name, o, unit, n, unit, median(s.ratio), s.probes)
 	}
+	printPeers(all)
+}
+
+// peers are the ratios that judge shmring against its peers (issue 17's
+// goals), each taken within one run of one side, so that old and new are
+// each judged against the peer that ran beside them.
+var peers = []struct {
+	what, a, b string
+	cost       bool // a and b are rates: b/a, the cost ratio (time a message)
+}{
+	{"one-core cost, one at a time / C loop", "shmring-1core", "c-1core", true},
+	{"one-core cost, batched / C loop", "shmring-1core-batch64", "c-1core-batch64", true},
+	{"one-core cost, range loop / C loop", "shmring-1core-iter64", "c-1core-batch64", true},
+	{"SPSC / C ring (throughput)", "shmring-spsc", "c-ring", false},
+	{"SPSC batch64 / C ring batch64", "shmring-spsc-batch64", "c-ring-batch64", false},
+	{"SPSC / Go channel", "shmring-spsc", "go-chan", false},
+	{"MPSC 4p / Go channel, 4 senders", "shmring-mpsc-4p", "go-chan-4g", false},
+	{"MPSC 4p batch64 / Go channel, 4 senders", "shmring-mpsc-4p-batch64", "go-chan-4g", false},
+	{"spin round trip / C ring's", "shmring-spin", "c-ring-spin", false},
+	{"park round trip / futex", "shmring-park", "futex", false},
+	{"park round trip / C park", "shmring-park", "c-park", false},
+}
+
+// printPeers prints, for each pair of peers present on both sides, the
+// median (and range) over rounds of a/b per side: for rates the cost
+// ratio b/a when cost is set, else a/b; for round trips a/b. A cost or a
+// round trip is better lower, a throughput higher.
+func printPeers(all map[string]*series) {
+	printed := false
+	for _, pr := range peers {
+		a, b := all[pr.a], all[pr.b]
+		if a == nil || b == nil || a.latency != b.latency || len(a.old) != len(b.old) {
+			continue
+		}
+		if !printed {
+			fmt.Println("\nagainst the peers, per side: median (min - max) over rounds of each round's ratio")
+			fmt.Printf("%-42s %24s %24s\n", "ratio", "old", "new")
+			printed = true
+		}
+		ratios := func(x, y []float64) string {
+			r := make([]float64, len(x))
+			for i := range x {
+				if pr.cost {
+					r[i] = y[i] / x[i]
+				} else {
+					r[i] = x[i] / y[i]
+				}
+			}
+			return fmt.Sprintf("%.2fx (%.2f - %.2f)", median(r), slices.Min(r), slices.Max(r))
+		}
+		fmt.Printf("%-42s %24s %24s\n", pr.what, ratios(a.old, b.old), ratios(a.new, b.new))
+	}
 }
