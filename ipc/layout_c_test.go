@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/proc"
 	"github.com/shmring/shmring/ipc"
 	"github.com/shmring/shmring/ops"
 	"github.com/stretchr/testify/require"
@@ -321,6 +322,20 @@ func cWrites(t *testing.T, bin string, k cKind) {
 			sl, err := ops.Slot(r, i)
 			require.NoError(t, err)
 			require.Equal(t, sl.MsgsIn, sl.LastSeq, "slot %d: last sequence committed", i)
+		}
+	}
+	if k.mpsc {
+		// Taking a slot, step 2: every holder records its PID namespace
+		// (+120) with its PID, the C producers as the Go one (this test's
+		// processes share its namespace).
+		seg, err := os.ReadFile(r.Path())
+		require.NoError(t, err)
+		for i := 0; i < st.Slots; i++ {
+			slot := seg[4096+4096+128*i:]
+			if binary.LittleEndian.Uint64(slot) == 0 {
+				continue // never held
+			}
+			require.Equal(t, proc.PIDNamespace(), binary.LittleEndian.Uint64(slot[120:]), "slot %d: the PID namespace its holder recorded", i)
 		}
 	}
 }

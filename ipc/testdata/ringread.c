@@ -96,7 +96,7 @@ enum { PROD = 128, CONS = 256, MSGS_IN = 384, BYTES_IN = 392, DROPS = 408, LAST_
        WINDOW = 1024, P_HIGH = 1032, P_LOW = 1040, PRESSURE = 1048, P_CHANGES = 1056,
        SLOTS = 4096 };
 enum { S_PID = 0, S_START = 8, S_BEAT = 16, S_IPOS = 24, S_ILEN = 32, S_MSGS = 40, S_BYTES = 48,
-       S_DROPS = 64, S_LOST = 80, S_LAST_SEQ = 96, S_DELIV_SEQ = 104 };
+       S_DROPS = 64, S_LOST = 80, S_LAST_SEQ = 96, S_DELIV_SEQ = 104, S_PIDNS = 120 };
 static uint64_t slotw(uint64_t k, uint64_t off) { return SLOTS + 128 * k + off; }
 
 /* §1 and §2: validate the header page and the descriptor, in the documented
@@ -542,6 +542,9 @@ static int run_write(const char *tag, uint64_t first, uint64_t count, int gate) 
 		clock_gettime(CLOCK_REALTIME, &rt);
 		st(W(slotw(slot, S_PID)), (uint64_t)getpid());
 		st(W(slotw(slot, S_START)), start_time());
+		/* §Writing (MPSC) Taking the slot 2: the PID namespace, 0 if unreadable. */
+		struct stat nsb;
+		st(W(slotw(slot, S_PIDNS)), stat("/proc/self/ns/pid", &nsb) == 0 ? (uint64_t)nsb.st_ino : 0);
 		st(W(slotw(slot, S_BEAT)), (uint64_t)rt.tv_sec * 1000000000ull + rt.tv_nsec);
 		st(W(slotw(slot, S_ILEN)), 0);
 		st(W(slotw(slot, S_IPOS)), 0);
