@@ -130,6 +130,12 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	if c.rc, err = r.r.NewConsumer(); err != nil {
 		return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)
 	}
+	// NewConsumer may have finished a dead predecessor's release (MPSC, its
+	// zeroing mark), handing room back: a producer asleep for room must
+	// not wait out its sleep for it. One load; a wake only if one sleeps.
+	if c.pw.Parked.Load() != 0 {
+		wake(c.pw)
+	}
 	if cfg.Hold {
 		if err = c.rc.Hold(); err != nil {
 			return nil, fmt.Errorf("ipc: %q: %w", r.Path(), err)

@@ -579,3 +579,45 @@ func waitUntil(t *testing.T, cond func() bool, must bool) {
 	}
 	t.Fatal("the condition never held")
 }
+
+// TestConsumerStartWakesParkedProducer: a consumer that takes the role
+// wakes a producer asleep for room at once (one wake system call, counted),
+// before any read: its start may hand room back (an MPSC consumer finishing
+// a dead predecessor's release, docs/layout.md "Reading"), which the
+// producer would otherwise see only at the end of its sleep slice. Fails
+// without the wake in Ring.Consumer: ProducerWakeups stays 0 until a read.
+func TestConsumerStartWakesParkedProducer(t *testing.T) {
+	for _, cfg := range []ipc.Config{{Kind: ipc.SPSC}, {Kind: ipc.MPSC, Producers: 2}} {
+		t.Run(map[ipc.Kind]string{ipc.SPSC: "spsc", ipc.MPSC: "mpsc"}[cfg.Kind], func(t *testing.T) {
+			cfg.Capacity, cfg.MaxMessage = 4096, 64
+			r := newRing(t, cfg)
+			p, err := r.Producer(&ipc.ProducerConfig{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}})
+			require.NoError(t, err)
+			defer p.Close()
+			msg := make([]byte, 64)
+			for {
+				if err := p.TryWrite(msg); err != nil {
+					require.ErrorIs(t, err, ipc.ErrFull)
+					break
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Write(context.Background(), msg) }()
+			waitFor(t, time.Minute, func() bool {
+				s, err := r.Stats()
+				require.NoError(t, err)
+				return s.ProducerParks > 0 // the parked word is set before the count
+			})
+			c, err := r.Consumer(&ipc.ConsumerConfig{Wait: ipc.Wait{Strategy: ipc.Park, PeerTimeout: time.Hour}})
+			require.NoError(t, err)
+			defer c.Close()
+			s, err := r.Stats()
+			require.NoError(t, err)
+			require.EqualValues(t, 1, s.ProducerWakeups, "the consumer's start woke the parked producer")
+			// The ring is still full: the producer sleeps again until a read.
+			_, err = c.TryRead(1, func([]byte) {})
+			require.NoError(t, err)
+			require.NoError(t, <-done)
+		})
+	}
+}
