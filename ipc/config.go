@@ -356,7 +356,7 @@ type ConsumerConfig struct {
 	Wait Wait
 	// StallLimit is the longest an MPSC consumer waits at a reservation
 	// whose producer has died before it skips it (counted in Stats.Lost).
-	// Liveness is checked from the first millisecond on, at growing
+	// Liveness is checked from the first 100 µs of the stall on, at growing
 	// intervals up to a quarter of the limit, so a dead producer is usually
 	// skipped within a few milliseconds; a live producer is never skipped,
 	// however slow. 0: 1 s.
