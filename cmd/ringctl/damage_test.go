@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shmring/shmring/internal/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+// lines returns "1\n2\n...n\n", as seq 1 n prints.
+func lines(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	return b.String()
+}
+
+// TestCheckAndDoctorSeeDamage: an outside tester's single-word writes to
+// live segments. check, serve's /healthz and doctor said healthy (doctor:
+// "positions valid", then the damage) and doctor --repair said it skipped
+// 0 reservations. Now check and /healthz report "corrupt: ...", doctor
+// says the ring is damaged, and --repair says it cannot repair it.
+func TestCheckAndDoctorSeeDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		create []string
+		send   []string
+		off    int64
+		v      uint64
+		want   string
+	}{
+		{"unaligned producer position", nil, nil, testutil.ProducerPosition, 0x662be62138fb003d, "inconsistent with producer position"},
+		{"drop-oldest zeroing mark", []string{"--kind", "mpsc", "--drop-oldest"}, []string{"--policy", "drop-oldest"}, 552, 0xf16aa73e10c3d8c4, "zeroing mark"},
+		{"delivered past begun", []string{"--sequences"}, nil, 560, 1 << 40, "past the last sequence begun"},
+		{"mpsc delivered past begun", []string{"--kind", "mpsc", "--sequences"}, nil, 4096 + 104, 1 << 40, "past its last sequence begun"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x")
+			r := ringctl(t, "", append([]string{"create", "x", "--size", "64KiB", "--dir", dir}, tc.create...)...)
+			require.Zero(t, r.code, r.stderr)
+			r = ringctl(t, lines(100), append([]string{"send", "x", "--dir", dir}, tc.send...)...)
+			require.Zero(t, r.code, r.stderr)
+			r = ringctl(t, "", "check", "x", "--dir", dir)
+			require.Zero(t, r.code, "healthy before: %s", r.stderr)
+			r = ringctl(t, "", "doctor", "x", "--dir", dir)
+			require.Zero(t, r.code, "healthy before: %s", r.stdout)
+
+			testutil.SetRingWord(t, path, tc.off, tc.v)
+			r = ringctl(t, "", "check", "x", "--dir", dir)
+			require.Equal(t, exitStopped, r.code, r.stdout+r.stderr)
+			require.Contains(t, r.stderr, "unhealthy: corrupt: ")
+			require.Contains(t, r.stderr, tc.want)
+			require.Contains(t, r.stderr, "remove and recreate it")
+
+			code, body := get(t, serveMux(dir, nil), "/healthz/x")
+			require.Equal(t, 503, code, body)
+			require.Contains(t, body, "corrupt: ")
+			code, body = get(t, serveMux(dir, nil), "/healthz")
+			require.Equal(t, 503, code, body)
+			require.Contains(t, body, tc.want)
+
+			r = ringctl(t, "", "doctor", "x", "--dir", dir)
+			require.Equal(t, 1, r.code, r.stdout)
+			require.NotContains(t, r.stdout, "positions valid")
+			require.Contains(t, r.stdout, "damaged")
+			require.Contains(t, r.stdout, tc.want)
+			r = ringctl(t, "", "doctor", "x", "--repair", "--dir", dir)
+			require.Equal(t, 1, r.code, r.stdout)
+			require.Contains(t, r.stdout, "cannot repair a damaged ring")
+			require.NotContains(t, r.stdout, "skipped")
+		})
+	}
+}
