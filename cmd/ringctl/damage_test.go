@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,4 +76,56 @@ func TestCheckAndDoctorSeeDamage(t *testing.T) {
 			require.NotContains(t, r.stdout, "skipped")
 		})
 	}
+}
+
+// TestCorruptErrorsSayWhatToDo: ringctl's errors matching ipc.ErrCorrupt
+// (a damaged record header, header checksum, magic) end with one remedy
+// sentence; one that carries its own (a truncated file) gets none more.
+func TestCorruptErrorsSayWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(t *testing.T, path string)
+		cmd   string
+		want  string
+	}{
+		{"record header", func(t *testing.T, path string) {
+			testutil.SetRingWord(t, path, 4096, 0x8000000000000000) // the first record's header (SPSC data offset 4096)
+		}, "recv", "has type 0 but is not zero"},
+		{"header checksum", func(t *testing.T, path string) { writeAt(t, path, 49, 0x7f) }, "stat", "header checksum"},
+		{"magic", func(t *testing.T, path string) { writeAt(t, path, 0, 'X') }, "stat", "if NAME is a ring"},
+		{"truncated", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 100)) }, "stat", "recreate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x")
+			require.Zero(t, ringctl(t, "", "create", "x", "--size", "4KiB", "--dir", dir).code)
+			require.Zero(t, ringctl(t, "a\n", "send", "x", "--dir", dir).code)
+			tc.spoil(t, path)
+			args := []string{tc.cmd, "x", "--dir", dir}
+			if tc.cmd == "recv" {
+				args = append(args, "-n", "1", "--timeout", "10ms")
+			}
+			r := ringctl(t, "", args...)
+			require.Equal(t, 1, r.code, r.stdout+r.stderr)
+			require.Contains(t, r.stderr, tc.want)
+			require.Equal(t, 1, strings.Count(r.stderr, "recreate"), "one remedy: %s", r.stderr)
+			if tc.name != "truncated" {
+				require.Contains(t, r.stderr, "stop every process using it, run `ringctl doctor NAME` for what is wrong, then remove and recreate it (ringctl rm NAME; messages still in it are lost)")
+			}
+			r = ringctl(t, "", "doctor", "x", "--dir", dir)
+			require.Equal(t, 1, r.code)
+			require.Equal(t, 1, strings.Count(r.stdout+r.stderr, "recreate"), "one remedy: %s", r.stdout+r.stderr)
+			require.NotContains(t, r.stderr, "run `ringctl doctor", "doctor does not send you to doctor")
+		})
+	}
+}
+
+// writeAt writes the byte b at offset off of the file at path.
+func writeAt(t *testing.T, path string, off int64, b byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.WriteAt([]byte{b}, off)
+	require.NoError(t, err)
 }
