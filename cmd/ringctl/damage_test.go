@@ -129,3 +129,19 @@ func writeAt(t *testing.T, path string, off int64, b byte) {
 	_, err = f.WriteAt([]byte{b}, off)
 	require.NoError(t, err)
 }
+
+// TestBridgeHeartbeatInFuture: a bridge block whose heartbeat word is far
+// in the future (line 13 +0 written by another process) printed
+// "heartbeat -2063140h31m56.782s ago"; it now says the heartbeat is in the
+// future, and why it is stale.
+func TestBridgeHeartbeatInFuture(t *testing.T) {
+	var b strings.Builder
+	printBridges(&b, []bridgeReport{{Direction: "in", Stale: true, HeartbeatAge: -7.4e9}})
+	require.Contains(t, b.String(), "heartbeat      in the future (clock skew or a damaged word)\n")
+	require.Contains(t, b.String(), "bridge in (stream → ring): stale: its heartbeat is in the future (clock skew or a damaged word)\n")
+	require.NotContains(t, b.String(), "ago")
+	b.Reset()
+	printBridges(&b, []bridgeReport{{Direction: "in", Stale: true, HeartbeatAge: 7}})
+	require.Contains(t, b.String(), "heartbeat      7s ago\n")
+	require.Contains(t, b.String(), "stale: no heartbeat for 5 s or more")
+}
