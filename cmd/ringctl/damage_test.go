@@ -145,3 +145,21 @@ func TestBridgeHeartbeatInFuture(t *testing.T) {
 	require.Contains(t, b.String(), "heartbeat      7s ago\n")
 	require.Contains(t, b.String(), "stale: no heartbeat for 5 s or more")
 }
+
+// TestSendFullOfDamagedRing: a full ring whose consumer died of damage.
+// send advised "start one with `ringctl recv R`", which then failed with
+// the damage; it now says no consumer can start, names the damage and
+// what to do.
+func TestSendFullOfDamagedRing(t *testing.T) {
+	dir := t.TempDir()
+	require.Zero(t, ringctl(t, "", "create", "R", "--size", "4KiB", "--dir", dir).code)
+	r := ringctl(t, sendLines(256), "send", "R", "--dir", dir)
+	require.Zero(t, r.code, r.stderr)
+	testutil.SetRingWord(t, filepath.Join(dir, "R"), 4096, 0x8000000000000000) // the first record's header
+	r = ringctl(t, sendLines(1), "send", "R", "--policy", "block", "--timeout", "10ms", "--dir", dir)
+	require.Equal(t, 3, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no consumer is attached, and none can start: ")
+	require.Contains(t, r.stderr, "has type 0 but is not zero")
+	require.Contains(t, r.stderr, "then remove and recreate it (ringctl rm R; messages still in it are lost)")
+	require.NotContains(t, r.stderr, "ringctl recv")
+}
