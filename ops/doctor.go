@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shmring/shmring/internal/handle"
 	"github.com/shmring/shmring/ipc"
@@ -23,15 +24,43 @@ type Diagnosis struct {
 	Stuck         bool // the consumer position is at an uncommitted reservation of a dead producer
 	Pending       int  // committed messages waiting, as far as the walk got
 	Repaired      int  // dead reservations skipped by the repair
+	// Damaged marks a ring whose words or records are inconsistent (a
+	// problem says which): the walk or Validate's checks failed with
+	// ipc.ErrCorrupt. Nothing read past the damage can be trusted, and the
+	// repair does not touch such a ring: stop every process using it,
+	// remove and recreate it (its messages are lost).
+	Damaged bool
+	// Waiting is the position of the uncommitted MPSC reservation the walk
+	// stopped at, and Behind the bytes reserved past it up to the producer
+	// position (committed records among them, which no consumer reads
+	// before that reservation is committed or skipped); both 0 if the walk
+	// did not stop at one.
+	Waiting, Behind uint64
+	// Stalled marks a consumer position at an uncommitted reservation of
+	// a live producer (slot StalledSlot) that did not move between two
+	// looks StallLook apart: that producer is stuck mid-write, or another
+	// process forged its intent. A live producer's reservation is never
+	// skipped; restart that slot's process.
+	Stalled     bool
+	StalledSlot int
 }
+
+// StallLook is how long Doctor waits before its second look at an
+// uncommitted reservation of a live producer (Diagnosis.Stalled): an
+// ordinary write in flight is committed well within it.
+var StallLook = 200 * time.Millisecond
 
 // Healthy reports whether Doctor found nothing wrong.
 func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 
 // Doctor checks r without changing it: the header and descriptor (already
-// validated by ipc.Open), the positions, every pending record, and the
-// producer slots. Damage it finds is a problem in the Diagnosis, not an
-// error. With repair, it also takes the consumer role (if no live consumer
+// validated by ipc.Open), the positions, every pending record, what
+// Validate checks (a drop-oldest ring's zeroing mark, last-delivered
+// sequences), and the producer slots. Damage it finds is a problem in the
+// Diagnosis (with Damaged set), not an error. A walk that ends at an
+// uncommitted reservation of a live producer is looked at again after
+// StallLook (Doctor sleeps that long): one that has not moved is a problem
+// (Stalled). With repair, it also takes the consumer role (if no live consumer
 // holds it) and skips the reservations of dead producers that block the
 // ring, as a consumer would, counting them in the ring's lost counters.
 // A repair asks for a write, so on a ring opened read-only it is refused
@@ -39,7 +68,7 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // whether or not there would be anything to repair: diagnose with repair
 // false, or open the ring writable to repair it. With a live consumer the
 // repair returns ipc.ErrBusy (that consumer skips dead reservations
-// itself).
+// itself). A damaged ring is not repaired (nothing in it can be trusted).
 //
 // A segment that cannot be read at all (its file truncated or grown after
 // it was mapped, or a page of it faulting) is not diagnosed: Doctor
@@ -80,7 +109,15 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 		return d, err
 	}
 	if err != nil {
-		d.Problems = append(d.Problems, fmt.Sprintf("the records are damaged: %v", err))
+		d.Damaged = true
+		d.Problems = append(d.Problems, fmt.Sprintf("the ring is damaged: %v", err))
+	} else if err := validateZeroMark(h); err != nil {
+		d.Damaged = true
+		d.Problems = append(d.Problems, fmt.Sprintf("the ring is damaged: %v", err))
+	}
+	if err := validateSeqs(h); err != nil {
+		d.Damaged = true
+		d.Problems = append(d.Problems, fmt.Sprintf("the ring is damaged: %v", err))
 	}
 	for _, rec := range recs {
 		if rec.Type == ring.TypeData {
@@ -90,9 +127,13 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 	if n := len(recs); n > 0 && (recs[n-1].Type == ring.TypeNone || recs[n-1].Type == ring.TypePending) {
 		// A reservation not yet committed: stuck only if its owner is dead.
 		last := recs[n-1]
+		d.Waiting, d.Behind = last.Pos, behind(h, last.Pos)
 		if (last.Type == ring.TypeNone || !h.SlotAlive(last.Slot)) && !anyCoveringAlive(h, last.Pos) && stillUncommitted(h, last.Pos) {
 			d.Stuck = true
 			d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
+		} else if k, ok := stalled(h, last); ok {
+			d.Stalled, d.StalledSlot = true, k
+			d.Problems = append(d.Problems, fmt.Sprintf("the consumer waits at an uncommitted reservation of live producer slot %d (pid %d) at position %d, with %d bytes reserved behind it: that producer is stuck mid-write, or another process forged its intent; restart slot %d's process", k, h.R.Slot(k).PID, last.Pos, d.Behind, k))
 		}
 	}
 	for i := 0; i < h.R.Slots(); i++ {
@@ -107,7 +148,7 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 			d.DeadProducers = append(d.DeadProducers, i)
 		}
 	}
-	if !repair || !d.Stuck {
+	if !repair || !d.Stuck || d.Damaged {
 		return d, nil
 	}
 	c, done, err := h.Consumer()
@@ -147,6 +188,50 @@ func stillUncommitted(h *handle.Ring, pos uint64) bool {
 	}
 	last := recs[len(recs)-1]
 	return last.Pos == pos && (last.Type == ring.TypeNone || last.Type == ring.TypePending)
+}
+
+// behind returns the bytes reserved past the uncommitted reservation at
+// pos, up to the producer position: past the end of a slot's intent that
+// covers pos, else past pos.
+func behind(h *handle.Ring, pos uint64) uint64 {
+	end := pos
+	for i := 0; i < h.R.Slots(); i++ {
+		sl := h.R.Slot(i)
+		if pos-sl.IntentPos < sl.IntentLen {
+			end = sl.IntentPos + sl.IntentLen
+			break
+		}
+	}
+	if p := h.R.Stats().ProducerPos; p-end <= h.R.Capacity() {
+		return p - end
+	}
+	return 0
+}
+
+// stalled reports whether the uncommitted reservation last, which a live
+// producer owns, holds the consumer still: a live slot k's intent covers
+// it, and after StallLook the consumer position, that intent and the
+// reservation (still the end of the walk, still uncommitted) are all
+// unchanged. An ordinary write in flight is committed meanwhile.
+func stalled(h *handle.Ring, last ring.Record) (k int, ok bool) {
+	k = -1
+	for i := 0; i < h.R.Slots(); i++ {
+		sl := h.R.Slot(i)
+		if last.Pos-sl.IntentPos < sl.IntentLen && h.SlotAlive(i) {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		return 0, false
+	}
+	before, c := h.R.Slot(k), h.R.Stats().ConsumerPos
+	time.Sleep(StallLook)
+	after := h.R.Slot(k)
+	if h.R.Stats().ConsumerPos != c || after.IntentPos != before.IntentPos || after.IntentLen != before.IntentLen || !h.SlotAlive(k) {
+		return 0, false
+	}
+	return k, stillUncommitted(h, last.Pos)
 }
 
 // anyCoveringAlive reports whether a live producer's intent covers pos.

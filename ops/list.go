@@ -22,6 +22,10 @@ type Entry struct {
 	// could not be read: Stats could, so the ring is listed).
 	Bridges []Bridge
 	Err     error // why it could not be read (not a ring, damaged, not ours): test it with errors.Is
+	// Damage is what Validate found wrong with the ring's words (an error
+	// matching ipc.ErrCorrupt), when Err is nil and it is not Creating;
+	// nil if nothing.
+	Damage error
 
 	// Creating marks a temporary file of Create (".NAME.creating-" and 16
 	// hex digits), which List does not open: a ring being created, or the
@@ -68,10 +72,15 @@ func List(dir string, opts ...ipc.Option) ([]Entry, error) {
 			if err == nil {
 				info.Routing, err = Routing(r)
 				info.Bridges, _ = Bridges(r)
+				if info.Damage = Validate(r); info.Damage != nil && !isDamage(info.Damage) {
+					info.Err, info.Damage = info.Damage, nil
+				}
 			}
 			_ = r.Close()
 		}
-		info.Err = err
+		if err != nil {
+			info.Err = err
+		}
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -120,6 +120,9 @@ func bridgeHealth(b bridgeReport) string {
 	case !b.Stale:
 		return "stopped"
 	}
+	if b.HeartbeatAge < 0 {
+		return "stale: its heartbeat is in the future (clock skew or a damaged word)"
+	}
 	return "stale: no heartbeat for 5 s or more (dead or hung)"
 }
 
@@ -137,7 +140,11 @@ func printBridges(w io.Writer, reps []bridgeReport) {
 		p("state", "%s", b.State)
 		p("connection", "%s, %d reconnects", b.Connection, b.Reconnects)
 		p("process", "pid %d (pid namespace %s), started %s", b.PID, pidNamespace(b.PIDNamespace), b.Started.Format(time.RFC3339))
-		p("heartbeat", "%v ago", time.Duration(b.HeartbeatAge*float64(time.Second)).Round(time.Millisecond))
+		if age := time.Duration(b.HeartbeatAge * float64(time.Second)).Round(time.Millisecond); age >= 0 {
+			p("heartbeat", "%v ago", age)
+		} else {
+			p("heartbeat", "in the future (clock skew or a damaged word)")
+		}
 		if b.Direction == "out" {
 			p("window", "%d of %d in flight", b.InFlight, b.Window)
 			p("published", "%d", b.Moved)

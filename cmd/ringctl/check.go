@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 // runCheck answers "is this ring healthy?" for scripts and deployment
@@ -67,6 +69,12 @@ func runCheck(sio stdio, args []string) error {
 		return err
 	}
 	rep := healthReport{Ring: pos[0], Reasons: unhealthyReasons(st, before, c)}
+	if err := ops.Validate(r); err != nil {
+		if !errors.Is(err, ipc.ErrCorrupt) {
+			return err
+		}
+		rep.Reasons = append([]string{corruptReason(err)}, rep.Reasons...)
+	}
 	rep.Healthy = len(rep.Reasons) == 0
 	if *asJSON {
 		if err := json.NewEncoder(sio.out).Encode(rep); err != nil {

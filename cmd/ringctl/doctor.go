@@ -13,15 +13,25 @@ import (
 )
 
 type doctorReport struct {
-	Path          string           `json:"path"`
-	Exists        bool             `json:"exists"`
-	Healthy       bool             `json:"healthy"`
-	Problems      []string         `json:"problems"`
-	DeadProducers []int            `json:"dead_producer_slots"`
-	Stuck         bool             `json:"stuck"`
-	Pending       int              `json:"messages_pending"`
-	Repaired      int              `json:"repaired"`
-	Leftovers     []leftoverReport `json:"leftovers"`
+	Path          string   `json:"path"`
+	Exists        bool     `json:"exists"`
+	Healthy       bool     `json:"healthy"`
+	Problems      []string `json:"problems"`
+	DeadProducers []int    `json:"dead_producer_slots"`
+	Stuck         bool     `json:"stuck"`
+	Pending       int      `json:"messages_pending"`
+	Repaired      int      `json:"repaired"`
+	// Damaged: the ring's words or records are inconsistent (ops.Diagnosis.Damaged).
+	Damaged bool `json:"damaged"`
+	// Behind: bytes reserved past the uncommitted reservation at
+	// position Waiting where the walk stopped (ops.Diagnosis).
+	Waiting uint64 `json:"waiting_at,omitempty"`
+	Behind  uint64 `json:"bytes_behind_reservation,omitempty"`
+	// Stalled: the consumer waits at a live producer's reservation that
+	// did not move (slot StalledSlot).
+	Stalled     bool             `json:"stalled"`
+	StalledSlot *int             `json:"stalled_slot,omitempty"`
+	Leftovers   []leftoverReport `json:"leftovers"`
 	// Doorbell is the doorbell file line 15 names (a ring with flag bit
 	// 4 that a wait set consumes or consumed), if any.
 	Doorbell *doorbellReport `json:"doorbell,omitempty"`
@@ -85,6 +95,10 @@ func runDoctor(sio stdio, args []string) error {
 		rep.Problems = append(rep.Problems, d.Problems...)
 		rep.DeadProducers = append(rep.DeadProducers, d.DeadProducers...)
 		rep.Stuck, rep.Pending, rep.Repaired = d.Stuck, d.Pending, d.Repaired
+		rep.Damaged, rep.Waiting, rep.Behind, rep.Stalled = d.Damaged, d.Waiting, d.Behind, d.Stalled
+		if d.Stalled {
+			rep.StalledSlot = &d.StalledSlot
+		}
 		if checkDoorbell(&rep, r, *repair) {
 			removed++
 		}
@@ -99,7 +113,7 @@ func runDoctor(sio stdio, args []string) error {
 	} else {
 		printDoctor(sio, rep, *repair)
 	}
-	if !rep.Healthy && !(*repair && (rep.Repaired > 0 || removed > 0)) {
+	if !rep.Healthy && (rep.Damaged || !(*repair && (rep.Repaired > 0 || removed > 0))) {
 		return errSilentFailure
 	}
 	return nil
@@ -182,9 +196,14 @@ func checkDoorbell(rep *doctorReport, r *ipc.Ring, repair bool) bool {
 }
 
 func printDoctor(sio stdio, rep doctorReport, repair bool) {
-	if rep.Exists {
+	switch {
+	case rep.Exists && rep.Damaged:
+		fmt.Fprintf(sio.out, "%s: header and descriptor valid; the ring's words or records are damaged (below)\n", show(rep.Path))
+	case rep.Exists && rep.Behind > 0:
+		fmt.Fprintf(sio.out, "%s: header, descriptor and positions valid; %d messages readable, then an uncommitted reservation at position %d with %d bytes reserved behind it\n", show(rep.Path), rep.Pending, rep.Waiting, rep.Behind)
+	case rep.Exists:
 		fmt.Fprintf(sio.out, "%s: header, descriptor and positions valid; %d messages pending\n", show(rep.Path), rep.Pending)
-	} else {
+	default:
 		fmt.Fprintf(sio.out, "%s: no such ring\n", show(rep.Path))
 	}
 	for _, p := range rep.Problems {
@@ -208,7 +227,9 @@ func printDoctor(sio stdio, rep doctorReport, repair bool) {
 	if len(rep.DeadProducers) > 0 {
 		fmt.Fprintf(sio.out, "  dead producer slots (free to reclaim): %v\n", rep.DeadProducers)
 	}
-	if repair && rep.Exists {
+	if rep.Damaged {
+		fmt.Fprintln(sio.out, "  cannot repair a damaged ring: stop every process using it, then remove and recreate it (ringctl rm NAME); the messages in it cannot be trusted")
+	} else if repair && rep.Exists {
 		fmt.Fprintf(sio.out, "  repaired: skipped %d dead reservations (counted in lost)\n", rep.Repaired)
 	} else if rep.Stuck {
 		fmt.Fprintln(sio.out, "  run 'ringctl doctor --repair' (or start a consumer) to skip it")

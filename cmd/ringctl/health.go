@@ -106,3 +106,9 @@ func pendingMessages(st ipc.Stats) uint64 {
 	}
 	return 0
 }
+
+// corruptReason is the unhealthy reason for a ring that ops.Validate found
+// damaged (err): what, where, and what to do.
+func corruptReason(err error) string {
+	return "corrupt: " + err.Error() + " (the ring cannot be repaired: stop every process using it, remove and recreate it; the messages in it cannot be trusted)"
+}

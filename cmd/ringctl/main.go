@@ -35,6 +35,8 @@ import (
 	"strings"
 
 	"github.com/shmring/shmring/internal/demo"
+	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/shm"
 )
 
 // stdio is what a command reads and writes; tests replace it.
@@ -138,6 +140,7 @@ func run(io stdio, args []string) int {
 		if args[0] == "bridge" { // package bridge's errors start "bridge: " too
 			msg = strings.TrimPrefix(msg, "bridge: ")
 		}
+		msg += corruptRemedy(args[0], err)
 		fmt.Fprintf(io.err, "ringctl %s: %s\n", args[0], msg)
 		return 1
 	}
@@ -308,6 +311,24 @@ func checkPos(pos []string, wantPos int) error {
 		return usagef("want %d argument(s), got %d: %q", wantPos, len(pos), pos)
 	}
 	return nil
+}
+
+// corruptRemedy is what to do about err, for an error of command cmd that
+// matches ipc.ErrCorrupt and does not say it already ("recreate"); ""
+// otherwise.
+func corruptRemedy(cmd string, err error) string {
+	if !errors.Is(err, ipc.ErrCorrupt) || strings.Contains(err.Error(), "recreate") {
+		return ""
+	}
+	what := "the segment is damaged"
+	if errors.Is(err, shm.ErrBadMagic) {
+		what = "if NAME is a ring, its segment is damaged"
+	}
+	doctor := ", run `ringctl doctor NAME` for what is wrong"
+	if cmd == "doctor" {
+		doctor = ""
+	}
+	return fmt.Sprintf("; %s: stop every process using it%s, then remove and recreate it (ringctl rm NAME; messages still in it are lost)", what, doctor)
 }
 
 // cliWording rewrites the Go API's advice in an error for a ringctl user:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shmring/shmring/internal/units"
 	"github.com/shmring/shmring/ipc"
+	"github.com/shmring/shmring/ops"
 )
 
 func runSend(sio stdio, args []string) error {
@@ -293,6 +294,12 @@ func sendStopped(r *ipc.Ring, name string, werr error, sent uint64, total string
 	start := "; start one with `ringctl recv %s`, or use --policy drop"
 	if errors.Is(werr, ipc.ErrPeerDead) {
 		start = "; start one with `ringctl recv %s`, wait longer for one with --peer-timeout (0: forever), or use --policy drop"
+	}
+	if !attached {
+		if err := ops.Validate(r); errors.Is(err, ipc.ErrCorrupt) {
+			// No consumer could start: do not advise one.
+			return msg + fmt.Sprintf("no consumer is attached, and none can start: %v; stop every process using it, run `ringctl doctor %s` for what is wrong, then remove and recreate it (ringctl rm %s; messages still in it are lost)", err, show(name), show(name))
+		}
 	}
 	switch {
 	case attached:

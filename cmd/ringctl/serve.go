@@ -80,6 +80,9 @@ func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
 				continue
 			}
 			rep := healthReport{Ring: ri.Name, Reasons: unhealthyReasons(ri.Stats, nil, serveCriteria)}
+			if ri.Damage != nil {
+				rep.Reasons = append([]string{corruptReason(ri.Damage)}, rep.Reasons...)
+			}
 			rep.Healthy = len(rep.Reasons) == 0
 			all.Healthy = all.Healthy && rep.Healthy
 			all.Rings = append(all.Rings, rep)
@@ -105,8 +108,14 @@ func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
 			return
 		}
 		var st ipc.Stats
+		var damage error
 		if err == nil {
 			st, err = ring.Stats()
+			if err == nil {
+				if damage = ops.Validate(ring); damage != nil && !errors.Is(damage, ipc.ErrCorrupt) {
+					err, damage = damage, nil
+				}
+			}
 			_ = ring.Close()
 		}
 		if err != nil {
@@ -115,6 +124,9 @@ func serveMux(dir string, opts []ipc.Option) *http.ServeMux {
 			return
 		}
 		rep.Reasons = unhealthyReasons(st, nil, serveCriteria)
+		if damage != nil {
+			rep.Reasons = append([]string{corruptReason(damage)}, rep.Reasons...)
+		}
 		rep.Healthy = len(rep.Reasons) == 0
 		code := http.StatusOK
 		if !rep.Healthy {
