@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -11,7 +10,7 @@ import (
 )
 
 // zeroMarkOffset is the region offset of the zeroing mark (docs/layout.md,
-// line 4, region 552), which package ring does not export.
+// line 4, region 552), for the error's text.
 const zeroMarkOffset = 4*ring.LineSize + 40
 
 // Validate checks r's words as a consumer checks them when it takes the
@@ -60,14 +59,11 @@ func validateZeroMark(h *handle.Ring) error {
 	if h.R.Kind() != ring.MPSC || !h.R.Overwrite() {
 		return nil
 	}
-	body := h.Seg.Body()
 	var bad error
 	for range 8 {
 		st := h.R.Stats()
 		c := st.ConsumerPos
-		// A plain load: ops has no atomic view of the word (package ring
-		// keeps it). A torn or stale value is looked at again below.
-		z := binary.LittleEndian.Uint64(body[zeroMarkOffset:])
+		z := h.R.ZeroMark()
 		st2 := h.R.Stats()
 		if st2.ConsumerPos != c {
 			continue // moved: look again

@@ -71,6 +71,12 @@ func (r *Ring) Slots() int { return r.slots }
 // ipc takes the slot's liveness lock on that range (LineSize bytes).
 func (r *Ring) SlotOffset(i int) uint64 { return SlotsOffset + uint64(i)*LineSize }
 
+// ZeroMark returns the MPSC zeroing mark (docs/layout.md, line 4, region
+// 552: the end of the batch a consumer is zeroing), loaded with acquire;
+// for observers that judge it (package ops), never for the consumer's own
+// use. Untrusted, like every word of the segment.
+func (r *Ring) ZeroMark() uint64 { return word(r.region, offZeroEnd).Load() }
+
 // DataOffset returns the region offset of the data area.
 func (r *Ring) DataOffset() uint64 { return r.dataOff }
 
