@@ -165,7 +165,7 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	// Our own word (the consumer's), or our predecessor's store of it.
 	if d := w.Load(); seq <= d {
 		if c.deliveredPastBegun(d, h) {
-			return true // c.err says; the record stays in the ring
+			return true // c.err says; the caller leaves the record unread (an overwrite ring's has been copied and released)
 		}
 		dups := word(c.r.region, offDuplicates)
 		publish(dups, dups.Load()+1)
