@@ -60,6 +60,8 @@ type Consumer struct {
 
 	stop, done chan struct{} // the heartbeat goroutine
 
+	idleChecks atomic.Uint64 // checkIdle's calls (tests)
+
 	held  bool // ConsumerConfig.Hold: reads release nothing; Release does
 	times bool // the ring's records carry timestamps (Batch fills Record.Time)
 	broke bool // Batch: the loop body broke (the batch ends; no coalescing hold)
@@ -106,6 +108,7 @@ func (r *Ring) newConsumer(cfg *ConsumerConfig) (c *Consumer, err error) {
 	_, c.side.mode = r.r.OverrideWords()
 	c.side.peerAlive = r.producersAlive
 	c.side.sliceCap = c.recoverIn
+	c.side.idle = c.checkIdle
 	c.side.depth = r.depth
 	c.side.closed = &c.closed
 	c.side.errPeer = peerDeadError(r.Path(), true, c.side.peerTimeout)
@@ -195,6 +198,25 @@ func (c *Consumer) recover() (bool, error) {
 	c.interval = min(2*c.interval, max(c.stallLimit/4, 100*time.Microsecond))
 	c.nextCheck = now.Add(c.interval)
 	return false, nil
+}
+
+// checkIdle is the consumer's look for damage while it finds nothing to
+// read (waitSide.idle: a sleep that ran out, never a read or a wake-up),
+// damage it would otherwise never see, waiting on, silent, for messages
+// that cannot come: the segment file truncated (one fstat: the error the
+// inspection paths give), or its position word written by another process
+// (ring.Consumer.CheckPosition; producers already refuse it). Either fails
+// the consumer for good: its reads return the error from now on, without
+// touching the segment.
+func (c *Consumer) checkIdle() error {
+	c.idleChecks.Add(1)
+	if err := c.r.seg.CheckSize(); err != nil {
+		return c.rc.Fail(unreadable{fmt.Errorf("ipc: %w", err)})
+	}
+	if err := c.rc.CheckPosition(); err != nil {
+		return fmt.Errorf("ipc: %q: %w", c.r.Path(), err)
+	}
+	return nil
 }
 
 // recoverIn bounds a park while the consumer is blocked at an uncommitted

@@ -73,3 +73,7 @@ func BellRetry(d time.Duration) (restore func()) {
 
 // BellOpens returns the doorbells producers mapped.
 func BellOpens() uint64 { return testBellOpens.Load() }
+
+// IdleChecks returns how many times the consumer looked for damage while
+// it found nothing to read (a sleep that ran out: checkIdle).
+func (c *Consumer) IdleChecks() uint64 { return c.idleChecks.Load() }

@@ -69,6 +69,7 @@ func closedCalls(r *ipc.Ring, p *ipc.Producer, c *ipc.Consumer) (errs []misuseCa
 		{"Producer.InDoubt", func() error { p.InDoubt(); return nil }},
 		{"Consumer.WatchLiveness", func() error { c.WatchLiveness(func(int, bool) {}); return nil }}, // a test hook (export_test.go)
 		{"Consumer.ProducerWaitLine", func() error { c.ProducerWaitLine(); return nil }},             // a test hook (export_test.go)
+		{"Consumer.IdleChecks", func() error { c.IdleChecks(); return nil }},                         // a test hook (export_test.go)
 		{"Producer.Close", p.Close}, // idempotent: nil
 		{"Consumer.Close", c.Close}, // idempotent: nil
 	}

@@ -126,6 +126,14 @@ func (s *waitSide) park(ctx context.Context, deadline time.Time, try func() (boo
 			}
 			return done, err
 		}
+		// Nothing came for a whole slice: the idle path, where a
+		// consumer looks for damage it would not see otherwise (a
+		// truncated file, its own position word overwritten).
+		if s.idle != nil {
+			if err := s.idle(); err != nil {
+				return false, err
+			}
+		}
 		return false, nil
 	}
 	if err != nil {

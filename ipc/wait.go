@@ -175,6 +175,13 @@ type waitSide struct {
 	// sliceCap, if set, bounds a sleep: the consumer must wake to check a
 	// blocked MPSC reservation's owner even if nobody wakes it.
 	sliceCap func() time.Duration
+	// idle, if set (consumers), checks the segment for damage that a
+	// consumer finding nothing to read would not see otherwise (a
+	// truncated file, its own position word overwritten): called when a
+	// sleep runs out with nothing read (park), and at most once per
+	// parkSlice while a wait spins, yields or backs off; never on a read
+	// or a wake-up. Its error ends the wait.
+	idle func() error
 	// first registers a first sleep with the watch (firstsleep.go).
 	first firstSleeper
 	// closed is the endpoint's closed flag: Ring.Close sets it, bumps the
@@ -238,8 +245,10 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			<-woken
 		}
 	}()
-	// checkPeer is called every few milliseconds of waiting at most.
-	checkPeer := func(now time.Time) error {
+	var idleAt time.Time // the last idle check of a wait that does not park
+	// checkPeer is called every few milliseconds of waiting at most;
+	// idle: the wait is not parking (park makes its own idle checks).
+	checkPeer := func(now time.Time, idle bool) error {
 		if start.IsZero() {
 			start = now
 		}
@@ -259,6 +268,12 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 		}
 		if now.Sub(start) < 10*time.Millisecond {
 			return nil
+		}
+		if idle && s.idle != nil && now.Sub(idleAt) >= parkSlice {
+			idleAt = now
+			if err := s.idle(); err != nil {
+				return err
+			}
 		}
 		if s.peerAlive() {
 			absentSince = time.Time{}
@@ -306,7 +321,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			if n%spinsPerYield == 0 {
 				yields++
 				spin.Yield()
-				if err := checkPeer(time.Now()); err != nil {
+				if err := checkPeer(time.Now(), true); err != nil {
 					return spins, yields, err
 				}
 			}
@@ -314,7 +329,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			yields++
 			spin.Yield()
 			if n%16 == 0 {
-				if err := checkPeer(time.Now()); err != nil {
+				if err := checkPeer(time.Now(), true); err != nil {
 					return spins, yields, err
 				}
 			}
@@ -331,7 +346,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 				time.Sleep(sleep)
 			}
 			if n%spinsPerYield == 0 || n >= backoffSpins {
-				if err := checkPeer(time.Now()); err != nil {
+				if err := checkPeer(time.Now(), true); err != nil {
 					return spins, yields, err
 				}
 			}
@@ -355,7 +370,7 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			if done || err != nil {
 				return spins, yields, err
 			}
-			if err := checkPeer(time.Now()); err != nil {
+			if err := checkPeer(time.Now(), false); err != nil {
 				return spins, yields, err
 			}
 		}

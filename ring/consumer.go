@@ -5,6 +5,7 @@ package ring
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/pad"
@@ -160,6 +161,41 @@ func (c *Consumer) Position() uint64 {
 		return c.rel
 	}
 	return c.pos
+}
+
+// CheckPosition compares the consumer position word in the region with
+// what this consumer last stored there (its Position: a consumer holding
+// its reads stores its release point). Only the consumer writes that word
+// in a ring without drop-oldest, so a difference means another process
+// wrote the segment: CheckPosition then fails the consumer with ErrCorrupt
+// naming the word, both values and what to do, and returns it (producers
+// already refuse such a word; a consumer that only waits would not look at
+// it again). It returns nil for an overwrite ring, whose producers move the
+// word, and Err once the consumer failed. One load: for a consumer that
+// found nothing to read for a while (package ipc calls it when a sleep runs
+// out), never on the read path.
+func (c *Consumer) CheckPosition() error {
+	if c.err != nil || c.r.overwrite {
+		return c.err
+	}
+	// Acquire: our own store, or another process's (the damage sought).
+	want := c.Position()
+	if got := c.consPos.Load(); got != want {
+		c.err = fmt.Errorf("ring: the consumer position word at region offset %d holds %d, but this consumer last stored %d there and only it writes that word: "+
+			"another process wrote the segment; stop every process using it, run ringctl doctor on it, then remove and recreate it: %w", offConsumerPos, got, want, ErrCorrupt)
+	}
+	return c.err
+}
+
+// Fail makes err (damage found outside the ring's words: the segment file
+// truncated, say) the consumer's sticky error, unless it failed already,
+// and returns the sticky error: every read returns it from now on, without
+// touching the region.
+func (c *Consumer) Fail(err error) error {
+	if c.err == nil {
+		c.err = err
+	}
+	return c.err
 }
 
 // Produced loads the producer position word as it is in the region:
@@ -335,6 +371,8 @@ func (c *Consumer) readBatch(max int, fn func(msg []byte)) (int, error) {
 			fn(c.data[j : j+length : j+length])
 			n++
 			bytes += length
+		} else if c.err != nil {
+			break // a duplicate's check found damage: the record stays unread
 		}
 		c.pos += size
 	}

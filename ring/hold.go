@@ -199,7 +199,8 @@ func (c *Consumer) duplicateHeld(seq, h uint64) bool {
 			return false // damage; the record is delivered, nothing remembered
 		}
 	}
-	if seq <= c.seen[slot] {
+	if d := c.seen[slot]; seq <= d {
+		_ = c.deliveredPastBegun(d, h) // damage (loaded at Hold): c.err says
 		return true
 	}
 	c.seen[slot] = seq

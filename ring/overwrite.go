@@ -171,6 +171,9 @@ read:
 		}
 		// The extras come from the copy too: the ring may change now.
 		if c.r.seqs && c.duplicateSeq(binary.LittleEndian.Uint64(msg[c.r.seqOff-HeaderSize:]), h) {
+			if c.err != nil {
+				break read // damage in the last sequence delivered
+			}
 			continue
 		}
 		if c.r.ts {

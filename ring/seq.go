@@ -163,11 +163,46 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 		w = word(c.r.region, c.r.SlotOffset(slot)+slotDelivSeq)
 	}
 	// Our own word (the consumer's), or our predecessor's store of it.
-	if seq <= w.Load() {
-		d := word(c.r.region, offDuplicates)
-		publish(d, d.Load()+1)
+	if d := w.Load(); seq <= d {
+		if c.deliveredPastBegun(d, h) {
+			return true // c.err says; the caller leaves the record unread (an overwrite ring's has been copied and released)
+		}
+		dups := word(c.r.region, offDuplicates)
+		publish(dups, dups.Load()+1)
 		return true
 	}
 	publish(w, seq)
 	return false
+}
+
+// deliveredPastBegun is the duplicate path's check of a last sequence
+// delivered, d, of the producer of the record of header h (the SPSC
+// producer, or the record's MPSC slot, in range): d above the last
+// sequence that producer began is an impossible state (a record is
+// delivered after its commit, which comes after its sequence was stored
+// as begun, and begun never decreases), left by another process writing
+// the word (2^64-1 in it would discard every record as a duplicate,
+// silently). It then sets c.err to ErrCorrupt naming the word and reports
+// true. Only a record found a duplicate pays for it: a load or two.
+func (c *Consumer) deliveredPastBegun(d, h uint64) bool {
+	off, begunOff := uint64(offDelivSeq), uint64(offSeqBegun)
+	if c.mpsc {
+		base := c.r.SlotOffset(headerSlot(h)) // in range: the caller checked
+		off, begunOff = base+slotDelivSeq, base+slotLastSeq
+	}
+	// Acquire: pairs with the producer's store of begun before the commit
+	// of the record whose delivery stored d (ours or a predecessor's).
+	begun := word(c.r.region, begunOff).Load()
+	if !c.mpsc {
+		// A producer that kept only the last committed (an older
+		// release) leaves begun behind it, as initSeqs allows.
+		begun = max(begun, word(c.r.region, offLastSeq).Load())
+	}
+	if d <= begun {
+		return false
+	}
+	c.err = fmt.Errorf("ring: the last sequence delivered at region offset %d holds %d, past the last sequence begun %d (region offset %d): "+
+		"an impossible state, in which every record would be discarded as a duplicate; another process wrote the segment: "+
+		"stop every process using it, run ringctl doctor on it, then remove and recreate it: %w", off, d, begun, begunOff, ErrCorrupt)
+	return true
 }
