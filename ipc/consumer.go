@@ -60,7 +60,8 @@ type Consumer struct {
 
 	stop, done chan struct{} // the heartbeat goroutine
 
-	idleChecks atomic.Uint64 // checkIdle's calls (tests)
+	idleChecks atomic.Uint64 // checkIdle's looks (tests)
+	lastIdle   time.Time     // checkIdle's last look
 
 	held  bool // ConsumerConfig.Hold: reads release nothing; Release does
 	times bool // the ring's records carry timestamps (Batch fills Record.Time)
@@ -209,6 +210,14 @@ func (c *Consumer) recover() (bool, error) {
 // the consumer for good: its reads return the error from now on, without
 // touching the segment.
 func (c *Consumer) checkIdle() error {
+	// At most one look per idleCheckEvery: a sleep's slice is 1 ms on a
+	// kernel without membarrier (park.go), and an idle consumer there
+	// would otherwise fstat a thousand times a second.
+	now := time.Now()
+	if !c.lastIdle.IsZero() && now.Sub(c.lastIdle) < idleCheckEvery {
+		return nil
+	}
+	c.lastIdle = now
 	c.idleChecks.Add(1)
 	if err := c.r.seg.CheckSize(); err != nil {
 		return c.rc.Fail(unreadable{fmt.Errorf("ipc: %w", err)})
@@ -218,6 +227,10 @@ func (c *Consumer) checkIdle() error {
 	}
 	return nil
 }
+
+// idleCheckEvery is the least time between two of checkIdle's looks: at
+// the default sleep slice, every slice that runs out.
+const idleCheckEvery = 50 * time.Millisecond
 
 // recoverIn bounds a park while the consumer is blocked at an uncommitted
 // reservation: it must wake for its next liveness check.
