@@ -48,6 +48,7 @@ func (c *Consumer) handle() *handle.Consumer {
 		Closed:         &c.closed,
 		TryRead:        c.tryReadBatch,
 		RecoverIn:      c.recoverIn,
+		CheckIdle:      c.checkIdle,
 		ProducersAlive: c.r.producersAlive,
 		Produced:       c.rc.Produced,
 		Enter:          c.r.enter,

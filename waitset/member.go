@@ -152,6 +152,17 @@ func (m *Member) turn(max int) (int, error) {
 	return n, err
 }
 
+// checkIdle has the member's consumer look for damage while idle
+// (handle.Consumer.CheckIdle), inside the ring's Enter; what it finds is
+// the consumer's sticky error, which the member's next turn returns.
+func (m *Member) checkIdle() {
+	if m.h.Closed.Load() || m.h.Enter() != nil {
+		return
+	}
+	_ = m.h.CheckIdle()
+	m.h.Leave()
+}
+
 // MemberError is an error of one member, which Read returns after what it
 // delivered: its producers have been gone for the peer timeout
 // (ipc.ErrPeerDead: the member stays in the set, and is reported once per

@@ -248,6 +248,14 @@ func (s *Set) park(ctx context.Context, deadline time.Time, max int) (int, error
 				}
 			}
 		}
+		// Damage an idle member's reads would never meet (its file
+		// truncated, its consumer position written by another process)
+		// becomes its consumer's sticky error: the pass below drops it.
+		for _, ms := range [2][]*Member{s.parked, s.onBell} {
+			for _, m := range ms {
+				m.checkIdle()
+			}
+		}
 		n, err := s.pass(max)
 		if exact && n > 0 {
 			lateWakes.Add(1)

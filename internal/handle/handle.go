@@ -77,6 +77,12 @@ type Consumer struct {
 	// ProducersAlive reports whether any producer is attached (lock
 	// tests: system calls). Inside Enter.
 	ProducersAlive func() bool
+	// CheckIdle is the consumer's look for damage while idle (ipc's
+	// checkIdle, at most one look per 50 ms): the segment file's size and
+	// the consumer position word. Damage becomes the consumer's sticky
+	// error, which its next TryRead returns. Inside Enter, after a sleep
+	// that ran out with nothing to read.
+	CheckIdle func() error
 	// Produced loads the ring's producer position word (untrusted, only
 	// compared with an earlier load: a change is a producer's write).
 	// Inside Enter.
