@@ -39,7 +39,14 @@ func (c *Consumer) observeStamp(ts int64, now *int64) {
 		*now = nanotime()
 	}
 	d := *now - ts
-	if d < 0 || ts == 0 {
+	if d < 0 && ts != 0 {
+		// Committed after the batch's clock was read (a batch that caught
+		// up and loaded the producer position again): read it again.
+		*now = nanotime()
+		d = *now - ts
+	}
+	trusted := d >= 0 && ts != 0
+	if !trusted {
 		d = 0 // a clock from another boot, or a damaged stamp: count, do not trust
 	}
 	b := 0
@@ -52,7 +59,11 @@ func (c *Consumer) observeStamp(ts int64, now *int64) {
 	cnt, sum := word(c.r.region, offDelayCount), word(c.r.region, offDelaySum)
 	publish(cnt, cnt.Load()+1)
 	publish(sum, sum.Load()+uint64(d))
-	c.adapt(d, *now)
+	if trusted {
+		// An untrusted stamp says nothing of the queue: it neither lowers
+		// the level nor starts an interval.
+		c.adapt(d, *now)
+	}
 }
 
 // adapt is the adaptive level, in the spirit of CoDel: when every record's
