@@ -74,6 +74,15 @@ func TestCheckAndDoctorSeeDamage(t *testing.T) {
 			require.Equal(t, 1, r.code, r.stdout)
 			require.Contains(t, r.stdout, "cannot repair a damaged ring")
 			require.NotContains(t, r.stdout, "skipped")
+
+			// ls shows the damage on the ring's row, and in its JSON.
+			r = ringctl(t, "", "ls", "--dir", dir)
+			require.Zero(t, r.code, r.stderr)
+			require.Contains(t, r.stdout, "(damaged: ")
+			require.Contains(t, r.stdout, tc.want)
+			r = ringctl(t, "", "ls", "--json", "--dir", dir)
+			require.Zero(t, r.code, r.stderr)
+			require.Contains(t, r.stdout, `"damage": "`)
 		})
 	}
 }
