@@ -64,6 +64,9 @@ func TestCheckAndDoctorSeeDamage(t *testing.T) {
 			code, body = get(t, serveMux(dir, nil), "/healthz")
 			require.Equal(t, 503, code, body)
 			require.Contains(t, body, tc.want)
+			code, body = get(t, serveMux(dir, nil), "/metrics")
+			require.Equal(t, 200, code, body)
+			require.Contains(t, body, "shmring_damaged_segments 1")
 
 			r = ringctl(t, "", "doctor", "x", "--dir", dir)
 			require.Equal(t, 1, r.code, r.stdout)
