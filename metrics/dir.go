@@ -10,7 +10,10 @@ import (
 // found afresh at each scrape: rings that appear are exported, rings that
 // disappear stop being exported. Each is opened read-only for the scrape
 // (see [ops.List]). Files that are not readable rings count in
-// shmring_unreadable_segments; temporary files of Create are left out. A
+// shmring_unreadable_segments, and readable rings whose words fail the
+// checks a consumer makes at start ([ops.Validate]: a consumer would fail
+// with ipc.ErrCorrupt) in shmring_damaged_segments, their metrics still
+// exported; temporary files of Create are left out. A
 // ring whose name is not safe to print is labelled with its name quoted
 // (see printable.Label). It is safe for concurrent use.
 type DirCollector struct {
@@ -27,6 +30,9 @@ func NewDirCollector(dir string, opts ...ipc.Option) *DirCollector {
 var unreadableDesc = prometheus.NewDesc("shmring_unreadable_segments",
 	"Files in the directory that could not be read as rings (not a ring, damaged, or not ours).", nil, nil)
 
+var damagedDesc = prometheus.NewDesc("shmring_damaged_segments",
+	"Readable rings in the directory whose words are damaged (a consumer would fail with a corrupt-segment error; ringctl doctor says what).", nil, nil)
+
 // Describe sends the descriptors of every metric.
 func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range metrics {
@@ -38,12 +44,13 @@ func (c *DirCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	describeBridges(ch)
 	ch <- unreadableDesc
+	ch <- damagedDesc
 }
 
 // Collect lists the directory and sends every ring's metrics.
 func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
 	rings, _ := ops.List(c.dir, c.opts...)
-	bad := 0
+	bad, damaged := 0, 0
 	for _, ri := range rings {
 		if ri.Creating {
 			continue
@@ -52,7 +59,11 @@ func (c *DirCollector) Collect(ch chan<- prometheus.Metric) {
 			bad++
 			continue
 		}
+		if ri.Damage != nil {
+			damaged++
+		}
 		emit(ch, ri.Name, ri.Stats, ri.Routing, ri.Bridges)
 	}
 	ch <- prometheus.MustNewConstMetric(unreadableDesc, prometheus.GaugeValue, float64(bad))
+	ch <- prometheus.MustNewConstMetric(damagedDesc, prometheus.GaugeValue, float64(damaged))
 }

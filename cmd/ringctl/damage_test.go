@@ -64,6 +64,9 @@ func TestCheckAndDoctorSeeDamage(t *testing.T) {
 			code, body = get(t, serveMux(dir, nil), "/healthz")
 			require.Equal(t, 503, code, body)
 			require.Contains(t, body, tc.want)
+			code, body = get(t, serveMux(dir, nil), "/metrics")
+			require.Equal(t, 200, code, body)
+			require.Contains(t, body, "shmring_damaged_segments 1")
 
 			r = ringctl(t, "", "doctor", "x", "--dir", dir)
 			require.Equal(t, 1, r.code, r.stdout)
@@ -74,6 +77,15 @@ func TestCheckAndDoctorSeeDamage(t *testing.T) {
 			require.Equal(t, 1, r.code, r.stdout)
 			require.Contains(t, r.stdout, "cannot repair a damaged ring")
 			require.NotContains(t, r.stdout, "skipped")
+
+			// ls shows the damage on the ring's row, and in its JSON.
+			r = ringctl(t, "", "ls", "--dir", dir)
+			require.Zero(t, r.code, r.stderr)
+			require.Contains(t, r.stdout, "(damaged: ")
+			require.Contains(t, r.stdout, tc.want)
+			r = ringctl(t, "", "ls", "--json", "--dir", dir)
+			require.Zero(t, r.code, r.stderr)
+			require.Contains(t, r.stdout, `"damage": "`)
 		})
 	}
 }

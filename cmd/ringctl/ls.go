@@ -19,6 +19,9 @@ type lsEntry struct {
 	ConsumerAttached bool    `json:"consumer_attached"`
 	Drops            uint64  `json:"drops"`
 	Error            string  `json:"error,omitempty"`
+	// Damage is what ops.Validate found wrong with a readable ring's
+	// words (its consumer would fail with ErrCorrupt).
+	Damage string `json:"damage,omitempty"`
 	// A temporary file of a create: TemporaryOf names the ring it was for;
 	// CreatorAlive says whether that create still runs (else it is the
 	// leftover of a killed one, which doctor --repair removes).
@@ -50,6 +53,9 @@ func runLs(sio stdio, args []string) error {
 			e.Error = ri.Err.Error()
 		} else if !ri.Creating {
 			st := ri.Stats
+			if ri.Damage != nil {
+				e.Damage = ri.Damage.Error()
+			}
 			e.Kind, e.Capacity, e.Drops, e.ConsumerAttached = string(st.Kind), st.Capacity, st.Drops, st.ConsumerAttached
 			e.DepthPercent = 100 * float64(st.Depth) / float64(st.Capacity)
 			if st.Kind == ipc.SPSC {
@@ -92,7 +98,11 @@ func runLs(sio stdio, args []string) error {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t(unreadable: %s)\n", show(e.Name), e.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%d\n", show(e.Name), e.Kind, units.FormatSize(e.Capacity), e.DepthPercent, e.Producers, yesNo(e.ConsumerAttached), e.Drops)
+		damage := ""
+		if e.Damage != "" {
+			damage = fmt.Sprintf("\t(damaged: %s; 'ringctl doctor %s%s' says more)", e.Damage, show(e.Name), dirFlag)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%d%s\n", show(e.Name), e.Kind, units.FormatSize(e.Capacity), e.DepthPercent, e.Producers, yesNo(e.ConsumerAttached), e.Drops, damage)
 	}
 	return tw.Flush()
 }

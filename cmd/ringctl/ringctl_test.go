@@ -512,6 +512,7 @@ func TestServe(t *testing.T) {
 	require.Contains(t, body, `shmring_capacity_bytes{ring="x"} 4096`)
 	require.Contains(t, body, `shmring_produced_messages_total{ring="x"} 2`)
 	require.Contains(t, body, "shmring_unreadable_segments 0")
+	require.Contains(t, body, "shmring_damaged_segments 0")
 	require.Zero(t, ringctl(t, "", "recv", "x", "-n", "2", "--dir", dir).code)
 	require.Contains(t, scrape(), `shmring_queue_delay_seconds_count{ring="x"} 2`)
 	require.Zero(t, ringctl(t, "", "rm", "x", "--dir", dir).code)
