@@ -114,6 +114,9 @@ func inspectTruncatedChild() error {
 				unreadable = int(mf.GetMetric()[0].GetGauge().GetValue())
 				continue
 			}
+			if mf.GetName() == "shmring_damaged_segments" {
+				continue // of the directory, not a ring's: a truncated ring is unreadable, not damaged
+			}
 			exported += len(mf.GetMetric())
 		}
 		return exported, unreadable

@@ -38,11 +38,16 @@ type Diagnosis struct {
 	Waiting, Behind uint64
 	// Stalled marks a consumer position at an uncommitted reservation of
 	// a live producer (slot StalledSlot) that did not move between two
-	// looks StallLook apart: that producer is stuck mid-write, or another
-	// process forged its intent. A live producer's reservation is never
-	// skipped; restart that slot's process.
+	// looks StallLook apart: that producer holds a claim, is slow or stuck
+	// mid-write, or another process forged its intent. A note says so, not
+	// a problem: a live producer's reservation is never skipped, however
+	// slow (a claim may be held on purpose), so Doctor cannot call it
+	// wrong; if it stays, restart that slot's process.
 	Stalled     bool
 	StalledSlot int
+	// Notes are what Doctor saw that is not wrong in itself (Healthy
+	// ignores them), each a sentence: a Stalled reservation.
+	Notes []string
 }
 
 // StallLook is how long Doctor waits before its second look at an
@@ -59,9 +64,9 @@ func (d Diagnosis) Healthy() bool { return len(d.Problems) == 0 }
 // sequences), and the producer slots. Damage it finds is a problem in the
 // Diagnosis (with Damaged set), not an error. A walk that ends at an
 // uncommitted reservation of a live producer is looked at again after
-// StallLook (Doctor sleeps that long): one that has not moved is a problem
-// (Stalled). With repair, it also takes the consumer role (if no live consumer
-// holds it) and skips the reservations of dead producers that block the
+// StallLook (Doctor sleeps that long): one that has not moved is noted
+// (Stalled, Notes), not a problem. With repair, it also takes the
+// consumer role (if no live consumer holds it) and skips the reservations of dead producers that block the
 // ring, as a consumer would, counting them in the ring's lost counters.
 // A repair asks for a write, so on a ring opened read-only it is refused
 // with ErrReadOnly (and an empty Diagnosis) before anything is examined,
@@ -133,7 +138,7 @@ func doctor(h *handle.Ring, repair bool) (Diagnosis, error) {
 			d.Problems = append(d.Problems, fmt.Sprintf("a reservation at position %d belongs to a dead producer and blocks the ring until a consumer skips it", last.Pos))
 		} else if k, ok := stalled(h, last); ok {
 			d.Stalled, d.StalledSlot = true, k
-			d.Problems = append(d.Problems, fmt.Sprintf("the consumer waits at an uncommitted reservation of live producer slot %d (pid %d) at position %d, with %d bytes reserved behind it: that producer is stuck mid-write, or another process forged its intent; restart slot %d's process", k, h.R.Slot(k).PID, last.Pos, d.Behind, k))
+			d.Notes = append(d.Notes, fmt.Sprintf("the consumer waits at an uncommitted reservation of live producer slot %d (pid %d) at position %d, with %d bytes reserved behind it, unmoved for %v: that producer holds a claim, is slow or stuck mid-write, or another process forged its intent; if it stays, restart slot %d's process", k, h.R.Slot(k).PID, last.Pos, d.Behind, StallLook, k))
 		}
 	}
 	for i := 0; i < h.R.Slots(); i++ {

@@ -14,8 +14,9 @@ import (
 // slot 0's intent is set to the producer position with length 64 and the
 // producer position moved on by 64. The consumer waits there for ever (a
 // live producer's reservation is never skipped) while slot 1 writes
-// behind it. Doctor said "0 messages pending", healthy; it now reports the
-// stall, naming slot 0, and the bytes behind the reservation. Without the
+// behind it. Doctor said "0 messages pending", healthy, and nothing more;
+// it now notes the stall, naming slot 0, and the bytes behind the
+// reservation. Without the
 // forgery the idle producer is no problem.
 func TestDoctorForgedReservationOfLiveProducer(t *testing.T) {
 	r := create(t, ipc.Config{Kind: ipc.MPSC, Capacity: 4096, Producers: 2})
@@ -39,7 +40,9 @@ func TestDoctorForgedReservationOfLiveProducer(t *testing.T) {
 	for _, view := range []*ipc.Ring{r, open(t, r.Path(), ipc.WithReadOnly())} {
 		d, err = ops.Doctor(view, false)
 		require.NoError(t, err)
-		require.False(t, d.Healthy())
+		// A note, not a problem: a live producer may hold a claim that
+		// long on purpose (TestPIDNamespaceClaimHeld), and is never skipped.
+		require.True(t, d.Healthy(), "%v", d.Problems)
 		require.False(t, d.Damaged)
 		require.False(t, d.Stuck, "slot 0's producer is alive")
 		require.True(t, d.Stalled)
@@ -47,9 +50,9 @@ func TestDoctorForgedReservationOfLiveProducer(t *testing.T) {
 		require.Zero(t, d.Pending)
 		require.Equal(t, p, d.Waiting)
 		require.NotZero(t, d.Behind, "slot 1's records lie behind the reservation")
-		require.Len(t, d.Problems, 1, "%v", d.Problems)
-		require.Contains(t, d.Problems[0], "live producer slot 0")
-		require.Contains(t, d.Problems[0], "restart slot 0's process")
+		require.Len(t, d.Notes, 1, "%v", d.Notes)
+		require.Contains(t, d.Notes[0], "live producer slot 0")
+		require.Contains(t, d.Notes[0], "restart slot 0's process")
 		require.NoError(t, ops.Validate(view), "a stall is not damage")
 	}
 }

@@ -13,10 +13,12 @@ import (
 )
 
 type doctorReport struct {
-	Path          string   `json:"path"`
-	Exists        bool     `json:"exists"`
-	Healthy       bool     `json:"healthy"`
-	Problems      []string `json:"problems"`
+	Path     string   `json:"path"`
+	Exists   bool     `json:"exists"`
+	Healthy  bool     `json:"healthy"`
+	Problems []string `json:"problems"`
+	// Notes: what doctor saw that is not wrong in itself (ops.Diagnosis.Notes).
+	Notes         []string `json:"notes"`
 	DeadProducers []int    `json:"dead_producer_slots"`
 	Stuck         bool     `json:"stuck"`
 	Pending       int      `json:"messages_pending"`
@@ -70,7 +72,7 @@ func runDoctor(sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := doctorReport{Problems: []string{}, DeadProducers: []int{}, Leftovers: []leftoverReport{}}
+	rep := doctorReport{Problems: []string{}, Notes: []string{}, DeadProducers: []int{}, Leftovers: []leftoverReport{}}
 	removed := checkLeftovers(&rep, pos[0], loc.shmOptions(), *repair)
 
 	opts := loc.options()
@@ -93,6 +95,7 @@ func runDoctor(sio stdio, args []string) error {
 		}
 		rep.Path, rep.Exists = r.Path(), true
 		rep.Problems = append(rep.Problems, d.Problems...)
+		rep.Notes = append(rep.Notes, d.Notes...)
 		rep.DeadProducers = append(rep.DeadProducers, d.DeadProducers...)
 		rep.Stuck, rep.Pending, rep.Repaired = d.Stuck, d.Pending, d.Repaired
 		rep.Damaged, rep.Waiting, rep.Behind, rep.Stalled = d.Damaged, d.Waiting, d.Behind, d.Stalled
@@ -209,6 +212,9 @@ func printDoctor(sio stdio, rep doctorReport, repair bool) {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(sio.out, "  problem: %s\n", p)
 	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(sio.out, "  note: %s\n", n)
+	}
 	for _, l := range rep.Leftovers {
 		switch {
 		case l.Removed:
@@ -227,8 +233,10 @@ func printDoctor(sio stdio, rep doctorReport, repair bool) {
 	if len(rep.DeadProducers) > 0 {
 		fmt.Fprintf(sio.out, "  dead producer slots (free to reclaim): %v\n", rep.DeadProducers)
 	}
-	if rep.Damaged {
+	if rep.Damaged && repair {
 		fmt.Fprintln(sio.out, "  cannot repair a damaged ring: stop every process using it, then remove and recreate it (ringctl rm NAME); the messages in it cannot be trusted")
+	} else if rep.Damaged {
+		fmt.Fprintln(sio.out, "  a damaged ring cannot be repaired: stop every process using it, then remove and recreate it (ringctl rm NAME); the messages in it cannot be trusted")
 	} else if repair && rep.Exists {
 		fmt.Fprintf(sio.out, "  repaired: skipped %d dead reservations (counted in lost)\n", rep.Repaired)
 	} else if rep.Stuck {
