@@ -74,21 +74,12 @@ func TestCheckPosition(t *testing.T) {
 func TestDeliveredPastBegun(t *testing.T) {
 	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
 		t.Run(kind.String(), func(t *testing.T) {
-			cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true}
-			size, _ := ring.Size(cfg)
-			region := make([]byte, size)
-			require.NoError(t, ring.Format(region, cfg))
-			r, err := ring.Attach(region)
-			require.NoError(t, err)
-			var p *ring.Producer
+			r, region, newP := seqRing(t, kind, false)
+			p := newP(1)
 			off := uint64(delivSeqOff)
-			if kind == ring.SPSC {
-				p, err = r.NewProducer()
-			} else {
-				p, err = r.NewSlotProducer(1)
+			if kind == ring.MPSC {
 				off = r.SlotOffset(1) + slotDelivSeq
 			}
-			require.NoError(t, err)
 			c, err := r.NewConsumer()
 			require.NoError(t, err)
 			require.NoError(t, p.TryWrite([]byte("m1")))
@@ -114,22 +105,8 @@ func TestDeliveredPastBegun(t *testing.T) {
 func TestLegitimateDuplicatesNotCorrupt(t *testing.T) {
 	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
 		t.Run(kind.String(), func(t *testing.T) {
-			cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true}
-			size, _ := ring.Size(cfg)
-			region := make([]byte, size)
-			require.NoError(t, ring.Format(region, cfg))
-			r, err := ring.Attach(region)
-			require.NoError(t, err)
-			newP := func() *ring.Producer {
-				if kind == ring.SPSC {
-					p, err := r.NewProducer()
-					require.NoError(t, err)
-					return p
-				}
-				p, err := r.NewSlotProducer(0)
-				require.NoError(t, err)
-				return p
-			}
+			r, _, open := seqRing(t, kind, false)
+			newP := func() *ring.Producer { return open(0) }
 			p := newP()
 			for i := 1; i <= 4; i++ {
 				require.NoError(t, p.TryWrite([]byte(fmt.Sprint("m", i))))
@@ -149,5 +126,30 @@ func TestLegitimateDuplicatesNotCorrupt(t *testing.T) {
 			require.Equal(t, 1, n, "only m5")
 			require.Positive(t, r.Stats().Duplicates)
 		})
+	}
+}
+
+// seqRing formats a 4 KiB ring of kind with sequences (and timestamps if
+// asked) over a byte slice and returns it, its region, and a function that
+// opens a producer: the SPSC one, or MPSC slot slot.
+func seqRing(t *testing.T, kind ring.Kind, timestamps bool) (*ring.Ring, []byte, func(slot int) *ring.Producer) {
+	t.Helper()
+	cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true, Timestamps: timestamps}
+	size, _ := ring.Size(cfg)
+	region := make([]byte, size)
+	require.NoError(t, ring.Format(region, cfg))
+	r, err := ring.Attach(region)
+	require.NoError(t, err)
+	return r, region, func(slot int) *ring.Producer {
+		t.Helper()
+		var p *ring.Producer
+		var err error
+		if kind == ring.SPSC {
+			p, err = r.NewProducer()
+		} else {
+			p, err = r.NewSlotProducer(slot)
+		}
+		require.NoError(t, err)
+		return p
 	}
 }

@@ -743,22 +743,8 @@ func TestAdaptivePressure(t *testing.T) {
 // kills producers inside their writes.)
 func TestSequencesDiscardDuplicates(t *testing.T) {
 	for _, kind := range []ring.Kind{ring.SPSC, ring.MPSC} {
-		cfg := ring.Config{Kind: kind, Capacity: 1 << 12, MaxMessage: 100, Sequences: true, Timestamps: kind == ring.MPSC}
-		size, _ := ring.Size(cfg)
-		region := make([]byte, size)
-		require.NoError(t, ring.Format(region, cfg))
-		r, err := ring.Attach(region)
-		require.NoError(t, err)
-		newP := func() *ring.Producer {
-			if kind == ring.SPSC {
-				p, err := r.NewProducer()
-				require.NoError(t, err)
-				return p
-			}
-			p, err := r.NewSlotProducer(1)
-			require.NoError(t, err)
-			return p
-		}
+		r, _, open := seqRing(t, kind, kind == ring.MPSC)
+		newP := func() *ring.Producer { return open(1) }
 		p := newP()
 		require.Equal(t, uint64(1), p.NextSeq())
 		from, to := p.InDoubt()
