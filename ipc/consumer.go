@@ -210,11 +210,11 @@ func (c *Consumer) recover() (bool, error) {
 // the consumer for good: its reads return the error from now on, without
 // touching the segment.
 func (c *Consumer) checkIdle() error {
-	// At most one look per idleCheckEvery: a sleep's slice is 1 ms on a
-	// kernel without membarrier (park.go), and an idle consumer there
-	// would otherwise fstat a thousand times a second.
+	// At most one look per parkSlice, whoever asks: a spinning wait asks
+	// every few milliseconds, a wait set at each of its sleeps, and a
+	// sleep's slice is 1 ms on a kernel without membarrier (park.go).
 	now := time.Now()
-	if !c.lastIdle.IsZero() && now.Sub(c.lastIdle) < idleCheckEvery {
+	if !c.lastIdle.IsZero() && now.Sub(c.lastIdle) < parkSlice {
 		return nil
 	}
 	c.lastIdle = now
@@ -227,10 +227,6 @@ func (c *Consumer) checkIdle() error {
 	}
 	return nil
 }
-
-// idleCheckEvery is the least time between two of checkIdle's looks: at
-// the default sleep slice, every slice that runs out.
-const idleCheckEvery = 50 * time.Millisecond
 
 // recoverIn bounds a park while the consumer is blocked at an uncommitted
 // reservation: it must wake for its next liveness check.

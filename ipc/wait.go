@@ -178,9 +178,10 @@ type waitSide struct {
 	// idle, if set (consumers), checks the segment for damage that a
 	// consumer finding nothing to read would not see otherwise (a
 	// truncated file, its own position word overwritten): called when a
-	// sleep runs out with nothing read (park), and at most once per
-	// parkSlice while a wait spins, yields or backs off; never on a read
-	// or a wake-up. Its error ends the wait.
+	// sleep runs out with nothing read (park), and every few milliseconds
+	// while a wait spins, yields or backs off; never on a read or a
+	// wake-up. It looks at most once per parkSlice. Its error ends the
+	// wait.
 	idle func() error
 	// first registers a first sleep with the watch (firstsleep.go).
 	first firstSleeper
@@ -245,7 +246,6 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 			<-woken
 		}
 	}()
-	var idleAt time.Time // the last idle check of a wait that does not park
 	// checkPeer is called every few milliseconds of waiting at most;
 	// idle: the wait is not parking (park makes its own idle checks).
 	checkPeer := func(now time.Time, idle bool) error {
@@ -269,9 +269,8 @@ func (s *waitSide) wait(ctx context.Context, policy policy, deadline time.Time, 
 		if now.Sub(start) < 10*time.Millisecond {
 			return nil
 		}
-		if idle && s.idle != nil && now.Sub(idleAt) >= parkSlice {
-			idleAt = now
-			if err := s.idle(); err != nil {
+		if idle && s.idle != nil {
+			if err := s.idle(); err != nil { // at most one look per parkSlice
 				return err
 			}
 		}

@@ -69,7 +69,7 @@ func validateZeroMark(h *handle.Ring) error {
 			continue // moved: look again
 		}
 		p := st2.ProducerPos
-		if z == c || (z-c <= p-c && z%ring.Align == 0) {
+		if ring.ZeroMarkFits(z, c, p) {
 			return nil
 		}
 		bad = fmt.Errorf("ops: zeroing mark %d at region offset %d is inconsistent with consumer position %d and producer position %d (capacity %d): %w", z, zeroMarkOffset, c, p, h.R.Capacity(), ipc.ErrCorrupt)
@@ -79,24 +79,23 @@ func validateZeroMark(h *handle.Ring) error {
 
 // validateSeqs checks, in a ring with sequences, that no last-delivered
 // sequence is past the last one begun of its producer (SPSC: region 560
-// against 448 and 432; MPSC: each slot's +104 against its +96). The
-// delivered word is loaded before the begun one, and both only grow, so a
-// live pair never fails.
+// against 448 and 432; MPSC: each slot's +104 against its +96, as
+// ring.Ring.SeqBegun reads them). The delivered word is loaded before the
+// begun one, and both only grow, so a live pair never fails.
 func validateSeqs(h *handle.Ring) error {
 	if !h.R.Sequences() {
 		return nil
 	}
 	if h.R.Kind() != ring.MPSC {
 		deliv := h.R.Stats().DelivSeq
-		st := h.R.Stats()
-		if begun := max(st.SeqBegun, st.LastSeq); deliv > begun {
+		if begun := h.R.SeqBegun(0); deliv > begun {
 			return fmt.Errorf("ops: last sequence delivered %d (region offset 560) is past the last sequence begun %d: a consumer would discard the producer's next messages as duplicates: %w", deliv, begun, ipc.ErrCorrupt)
 		}
 		return nil
 	}
 	for i := range h.R.Slots() {
 		deliv := h.R.Slot(i).DelivSeq
-		if begun := h.R.Slot(i).LastSeq; deliv > begun {
+		if begun := h.R.SeqBegun(i); deliv > begun {
 			return fmt.Errorf("ops: producer slot %d's last sequence delivered %d (region offset %d) is past its last sequence begun %d: a consumer would discard its next messages as duplicates: %w", i, deliv, h.R.SlotOffset(i)+104, begun, ipc.ErrCorrupt)
 		}
 	}

@@ -122,7 +122,7 @@ func (r *Ring) NewConsumer() (*Consumer, error) {
 		// batch again or mistake the zeroed records for lost ones.
 		// Acquire: pairs with the predecessor's store of the mark in release,
 		// made before it zeroed (it is gone: we hold its role).
-		if ze := c.zeroEnd.Load(); ze != c.pos && ze-c.pos <= c.prodCached-c.pos && ze%Align == 0 {
+		if ze := c.zeroEnd.Load(); ze != c.pos && ZeroMarkFits(ze, c.pos, c.prodCached) {
 			c.release(c.pos, ze)
 		}
 	}
@@ -181,8 +181,8 @@ func (c *Consumer) CheckPosition() error {
 	// Acquire: our own store, or another process's (the damage sought).
 	want := c.Position()
 	if got := c.consPos.Load(); got != want {
-		c.err = fmt.Errorf("ring: the consumer position word at region offset %d holds %d, but this consumer last stored %d there and only it writes that word: "+
-			"another process wrote the segment; stop every process using it, run ringctl doctor on it, then remove and recreate it: %w", offConsumerPos, got, want, ErrCorrupt)
+		c.err = fmt.Errorf("ring: the consumer position word at region offset %d holds %d, but this consumer last stored %d there and only it writes that word: %s: %w",
+			offConsumerPos, got, want, writtenRemedy, ErrCorrupt)
 	}
 	return c.err
 }

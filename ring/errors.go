@@ -42,6 +42,10 @@ var (
 	errNoLiveness = fmt.Errorf("ring: recover: the ring was attached without a Liveness, so no producer is known dead; attach with AttachWithLiveness: %w", ErrInvalid)
 )
 
+// writtenRemedy ends an error for a word that only this process writes
+// found changed: what happened and what to do.
+const writtenRemedy = "another process wrote the segment: stop every process using it, run ringctl doctor on it, then remove and recreate it"
+
 // corruptf reports damage found at a region offset.
 func corruptf(off uint64, format string, args ...any) error {
 	return fmt.Errorf("ring: %s at region offset %d: %w", fmt.Sprintf(format, args...), off, ErrCorrupt)

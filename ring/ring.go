@@ -73,9 +73,15 @@ func (r *Ring) SlotOffset(i int) uint64 { return SlotsOffset + uint64(i)*LineSiz
 
 // ZeroMark returns the MPSC zeroing mark (docs/layout.md, line 4, region
 // 552: the end of the batch a consumer is zeroing), loaded with acquire;
-// for observers that judge it (package ops), never for the consumer's own
-// use. Untrusted, like every word of the segment.
+// for observers that judge it (package ops, with ZeroMarkFits), never for
+// the consumer's own use. Untrusted, like every word of the segment.
 func (r *Ring) ZeroMark() uint64 { return word(r.region, offZeroEnd).Load() }
+
+// ZeroMarkFits reports whether a zeroing mark z is consistent with the
+// consumer position c and the producer position p (docs/layout.md,
+// "Reading"): z = c (no release left unfinished), or z a multiple of 8 at
+// most p-c past c.
+func ZeroMarkFits(z, c, p uint64) bool { return z == c || (z-c <= p-c && z%Align == 0) }
 
 // DataOffset returns the region offset of the data area.
 func (r *Ring) DataOffset() uint64 { return r.dataOff }

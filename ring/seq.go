@@ -175,6 +175,22 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 	return false
 }
 
+// SeqBegun returns the last sequence the producer of slot began (SPSC:
+// slot 0, the later of its begun and last committed words; MPSC: the
+// slot's last sequence), loaded with acquire: pairs with the producer's
+// store of it before the commit of the record it numbers, so a last
+// sequence delivered loaded before it is never past it in an undamaged
+// ring (the consumer's duplicate check, and package ops's Validate).
+// slot must be in range.
+func (r *Ring) SeqBegun(slot int) uint64 {
+	if r.kind == MPSC {
+		return word(r.region, r.SlotOffset(slot)+slotLastSeq).Load()
+	}
+	// A producer that kept only the last committed (an older release)
+	// leaves begun behind it, as initSeqs allows.
+	return max(word(r.region, offSeqBegun).Load(), word(r.region, offLastSeq).Load())
+}
+
 // deliveredPastBegun is the duplicate path's check of a last sequence
 // delivered, d, of the producer of the record of header h (the SPSC
 // producer, or the record's MPSC slot, in range): d above the last
@@ -185,24 +201,17 @@ func (c *Consumer) duplicateSeq(seq, h uint64) bool {
 // silently). It then sets c.err to ErrCorrupt naming the word and reports
 // true. Only a record found a duplicate pays for it: a load or two.
 func (c *Consumer) deliveredPastBegun(d, h uint64) bool {
-	off, begunOff := uint64(offDelivSeq), uint64(offSeqBegun)
+	slot, off, begunOff := 0, uint64(offDelivSeq), uint64(offSeqBegun)
 	if c.mpsc {
-		base := c.r.SlotOffset(headerSlot(h)) // in range: the caller checked
+		slot = headerSlot(h) // in range: the caller checked
+		base := c.r.SlotOffset(slot)
 		off, begunOff = base+slotDelivSeq, base+slotLastSeq
 	}
-	// Acquire: pairs with the producer's store of begun before the commit
-	// of the record whose delivery stored d (ours or a predecessor's).
-	begun := word(c.r.region, begunOff).Load()
-	if !c.mpsc {
-		// A producer that kept only the last committed (an older
-		// release) leaves begun behind it, as initSeqs allows.
-		begun = max(begun, word(c.r.region, offLastSeq).Load())
-	}
+	begun := c.r.SeqBegun(slot)
 	if d <= begun {
 		return false
 	}
 	c.err = fmt.Errorf("ring: the last sequence delivered at region offset %d holds %d, past the last sequence begun %d (region offset %d): "+
-		"an impossible state, in which every record would be discarded as a duplicate; another process wrote the segment: "+
-		"stop every process using it, run ringctl doctor on it, then remove and recreate it: %w", off, d, begun, begunOff, ErrCorrupt)
+		"an impossible state, in which every record would be discarded as a duplicate; %s: %w", off, d, begun, begunOff, writtenRemedy, ErrCorrupt)
 	return true
 }
